@@ -1,0 +1,345 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Alert } from '../../core/alert.js';
+import { coalesce } from '../../core/coalesce.js';
+import type { Incident, JobSpec, JobType } from '../../core/decide.js';
+
+/** Forward-only migrations; the index + 1 is the schema version. */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_key TEXT NOT NULL UNIQUE,
+    received_at INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    alert TEXT NOT NULL,
+    processed_at INTEGER,
+    fingerprint TEXT,
+    action TEXT,
+    reason TEXT
+  );
+  CREATE INDEX deliveries_unprocessed ON deliveries(id) WHERE processed_at IS NULL;
+  CREATE TABLE incidents (
+    fingerprint TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    state TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE tickets (
+    fingerprint TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    ticket_id INTEGER NOT NULL,
+    marker TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (fingerprint, seq)
+  );
+  CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error TEXT,
+    delivery_id INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX jobs_by_fingerprint ON jobs(fingerprint, id) WHERE status IN ('pending', 'running');
+  CREATE INDEX jobs_ready ON jobs(next_attempt_at, id) WHERE status = 'pending';
+  CREATE INDEX jobs_dead ON jobs(id) WHERE status = 'dead';
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `,
+];
+
+export type JobStatus = 'pending' | 'running' | 'done' | 'dead' | 'cancelled';
+
+export interface Job {
+  readonly id: number;
+  readonly fingerprint: string;
+  readonly seq: number;
+  readonly type: JobType;
+  readonly spec: JobSpec;
+  readonly status: JobStatus;
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+  readonly lastError?: string;
+  readonly deliveryId?: number;
+  readonly createdAt: number;
+}
+
+export interface NewDelivery {
+  readonly key: string;
+  readonly receivedAt: number;
+  readonly alert: Alert;
+}
+
+export interface Accepted {
+  readonly deliveryId: number;
+  readonly duplicate: boolean;
+}
+
+export interface PendingDelivery {
+  readonly id: number;
+  readonly alert: Alert;
+  readonly receivedAt: number;
+}
+
+export interface QueueStats {
+  readonly pending: number;
+  readonly running: number;
+  readonly dead: number;
+  readonly oldestPendingAt?: number;
+  readonly unprocessed: number;
+}
+
+interface JobRow {
+  id: number;
+  fingerprint: string;
+  seq: number;
+  type: string;
+  payload: string;
+  status: string;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  delivery_id: number | null;
+  created_at: number;
+}
+
+function toJob(r: JobRow): Job {
+  return {
+    id: r.id,
+    fingerprint: r.fingerprint,
+    seq: r.seq,
+    type: r.type as JobType,
+    spec: JSON.parse(r.payload) as JobSpec,
+    status: r.status as JobStatus,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    ...(r.last_error !== null ? { lastError: r.last_error } : {}),
+    ...(r.delivery_id !== null ? { deliveryId: r.delivery_id } : {}),
+    createdAt: r.created_at,
+  };
+}
+
+/**
+ * The embedded durable store: inbox of deliveries, incidents, ticket ids and
+ * the GLPI action queue, in one SQLite file in WAL mode. Every method is one
+ * transaction unless called inside transaction().
+ */
+export class SqliteStore {
+  readonly db: Database.Database;
+  readonly #stmt;
+
+  constructor(readonly file: string, synchronous: 'full' | 'normal' = 'full') {
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('foreign_keys = ON');
+    this.#migrate();
+    const db = this.db;
+    this.#stmt = {
+      insertDelivery: db.prepare('INSERT OR IGNORE INTO deliveries (delivery_key, received_at, source, alert) VALUES (?, ?, ?, ?)'),
+      deliveryByKey: db.prepare<[string], { id: number }>('SELECT id FROM deliveries WHERE delivery_key = ?'),
+      unprocessed: db.prepare<[number], { id: number; alert: string; received_at: number }>(
+        'SELECT id, alert, received_at FROM deliveries WHERE processed_at IS NULL ORDER BY id LIMIT ?',
+      ),
+      markProcessed: db.prepare('UPDATE deliveries SET processed_at = ?, fingerprint = ?, action = ?, reason = ? WHERE id = ?'),
+      getIncident: db.prepare<[string], { state: string }>('SELECT state FROM incidents WHERE fingerprint = ?'),
+      putIncident: db.prepare(
+        'INSERT INTO incidents (fingerprint, status, state, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(fingerprint) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at = excluded.updated_at',
+      ),
+      lastActiveJob: db.prepare<[string], JobRow>(
+        "SELECT * FROM jobs WHERE fingerprint = ? AND status IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
+      ),
+      insertJob: db.prepare(
+        "INSERT INTO jobs (fingerprint, seq, type, payload, status, next_attempt_at, delivery_id, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+      ),
+      updatePayload: db.prepare('UPDATE jobs SET type = ?, payload = ?, updated_at = ? WHERE id = ?'),
+      cancelCreate: db.prepare(
+        "UPDATE jobs SET status = 'cancelled', updated_at = ? WHERE fingerprint = ? AND seq = ? AND type = 'create_ticket' AND status = 'pending'",
+      ),
+      ready: db.prepare<[number, number], JobRow>(
+        `SELECT j.* FROM jobs j
+          WHERE j.status = 'pending' AND j.next_attempt_at <= ?
+            AND j.id = (SELECT MIN(k.id) FROM jobs k WHERE k.fingerprint = j.fingerprint AND k.status IN ('pending', 'running'))
+          ORDER BY j.next_attempt_at, j.id LIMIT ?`,
+      ),
+      nextDue: db.prepare<[], { t: number | null }>("SELECT MIN(next_attempt_at) AS t FROM jobs WHERE status = 'pending'"),
+      claim: db.prepare("UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ? WHERE id = ? AND status = 'pending'"),
+      finish: db.prepare("UPDATE jobs SET status = 'done', last_error = NULL, updated_at = ? WHERE id = ?"),
+      deleteDone: db.prepare("DELETE FROM jobs WHERE status IN ('done', 'cancelled') AND updated_at < ?"),
+      reschedule: db.prepare("UPDATE jobs SET status = 'pending', next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?"),
+      bury: db.prepare("UPDATE jobs SET status = 'dead', last_error = ?, updated_at = ? WHERE id = ?"),
+      requeueRunning: db.prepare("UPDATE jobs SET status = 'pending', updated_at = ? WHERE status = 'running'"),
+      jobById: db.prepare<[number], JobRow>('SELECT * FROM jobs WHERE id = ?'),
+      jobsByStatus: db.prepare<[string, number], JobRow>('SELECT * FROM jobs WHERE status = ? ORDER BY id LIMIT ?'),
+      retryDead: db.prepare("UPDATE jobs SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'dead'"),
+      retryAllDead: db.prepare("UPDATE jobs SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE status = 'dead'"),
+      putTicket: db.prepare('INSERT OR REPLACE INTO tickets (fingerprint, seq, ticket_id, marker, created_at) VALUES (?, ?, ?, ?, ?)'),
+      getTicket: db.prepare<[string, number], { ticket_id: number }>('SELECT ticket_id FROM tickets WHERE fingerprint = ? AND seq = ?'),
+      stats: db.prepare<[], { pending: number; running: number; dead: number; oldest: number | null }>(
+        `SELECT
+           COALESCE(SUM(status = 'pending'), 0) AS pending,
+           COALESCE(SUM(status = 'running'), 0) AS running,
+           COALESCE(SUM(status = 'dead'), 0) AS dead,
+           MIN(CASE WHEN status IN ('pending', 'running') THEN created_at END) AS oldest
+         FROM jobs WHERE status IN ('pending', 'running', 'dead')`,
+      ),
+      unprocessedCount: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE processed_at IS NULL'),
+      touch: db.prepare("INSERT INTO meta (key, value) VALUES ('last_write_check', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
+    };
+  }
+
+  #migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v] ?? '');
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** Commit new deliveries; a key seen before answers with the first delivery's id. */
+  acceptDeliveries(items: readonly NewDelivery[]): Accepted[] {
+    return this.transaction(() =>
+      items.map((d) => {
+        const r = this.#stmt.insertDelivery.run(d.key, d.receivedAt, d.alert.source, JSON.stringify(d.alert));
+        if (r.changes === 1) return { deliveryId: Number(r.lastInsertRowid), duplicate: false };
+        const existing = this.#stmt.deliveryByKey.get(d.key);
+        if (!existing) throw new Error(`delivery ${d.key} vanished`);
+        return { deliveryId: existing.id, duplicate: true };
+      }),
+    );
+  }
+
+  unprocessedDeliveries(limit: number): PendingDelivery[] {
+    return this.#stmt.unprocessed.all(limit).map((r) => ({ id: r.id, alert: JSON.parse(r.alert) as Alert, receivedAt: r.received_at }));
+  }
+
+  markProcessed(id: number, at: number, fingerprint: string | null, action: string, reason: string): void {
+    this.#stmt.markProcessed.run(at, fingerprint, action, reason, id);
+  }
+
+  getIncident(fingerprint: string): Incident | undefined {
+    const r = this.#stmt.getIncident.get(fingerprint);
+    return r ? (JSON.parse(r.state) as Incident) : undefined;
+  }
+
+  putIncident(incident: Incident, now: number): void {
+    this.#stmt.putIncident.run(incident.fingerprint, incident.status, JSON.stringify(incident), now);
+  }
+
+  /**
+   * Queue a job for an incident, merging it into the incident's last queued
+   * job when that one has not started (storm control). Returns the job id.
+   */
+  enqueue(fingerprint: string, seq: number, spec: JobSpec, runAt: number, now: number, deliveryId?: number): number {
+    const last = this.#stmt.lastActiveJob.get(fingerprint);
+    if (last && last.status === 'pending' && last.attempts === 0 && last.seq === seq) {
+      const c = coalesce(JSON.parse(last.payload) as JobSpec, spec);
+      if (c.kind === 'merge' || c.kind === 'replace') {
+        this.#stmt.updatePayload.run(c.spec.type, JSON.stringify(c.spec), now, last.id);
+        return last.id;
+      }
+    }
+    const r = this.#stmt.insertJob.run(fingerprint, seq, spec.type, JSON.stringify(spec), runAt, deliveryId ?? null, now, now);
+    return Number(r.lastInsertRowid);
+  }
+
+  cancelPendingCreate(fingerprint: string, seq: number, now: number): boolean {
+    return this.#stmt.cancelCreate.run(now, fingerprint, seq).changes > 0;
+  }
+
+  /**
+   * Jobs due now whose incident has nothing earlier pending or running,
+   * marked running with attempts + 1 and committed before the GLPI call:
+   * after a crash the job is retried knowing an attempt may have landed.
+   */
+  claimReady(now: number, limit: number, busy: ReadonlySet<string>): Job[] {
+    return this.transaction(() => {
+      const rows = this.#stmt.ready.all(now, limit + busy.size).filter((r) => !busy.has(r.fingerprint)).slice(0, limit);
+      for (const r of rows) this.#stmt.claim.run(now, r.id);
+      return rows.map((r) => toJob({ ...r, status: 'running', attempts: r.attempts + 1 }));
+    });
+  }
+
+  nextDueAt(): number | undefined {
+    return this.#stmt.nextDue.get()?.t ?? undefined;
+  }
+
+  completeJob(id: number, now: number): void {
+    this.#stmt.finish.run(now, id);
+  }
+
+  rescheduleJob(id: number, at: number, error: string, now: number): void {
+    this.#stmt.reschedule.run(at, error, now, id);
+  }
+
+  buryJob(id: number, reason: string, now: number): void {
+    this.#stmt.bury.run(reason, now, id);
+  }
+
+  /** At start: jobs left running by a crash go back to pending (their attempt count says an attempt happened). */
+  requeueRunning(now: number): number {
+    return this.#stmt.requeueRunning.run(now).changes;
+  }
+
+  pruneFinished(before: number): number {
+    return this.#stmt.deleteDone.run(before).changes;
+  }
+
+  job(id: number): Job | undefined {
+    const r = this.#stmt.jobById.get(id);
+    return r ? toJob(r) : undefined;
+  }
+
+  jobs(status: JobStatus, limit = 1000): Job[] {
+    return this.#stmt.jobsByStatus.all(status, limit).map(toJob);
+  }
+
+  retryDead(id: number | 'all', now: number): number {
+    if (id === 'all') return this.#stmt.retryAllDead.run(now, now).changes;
+    return this.#stmt.retryDead.run(now, now, id).changes;
+  }
+
+  putTicket(fingerprint: string, seq: number, ticketId: number, marker: string, now: number): void {
+    this.#stmt.putTicket.run(fingerprint, seq, ticketId, marker, now);
+  }
+
+  ticketId(fingerprint: string, seq: number): number | undefined {
+    return this.#stmt.getTicket.get(fingerprint, seq)?.ticket_id;
+  }
+
+  stats(): QueueStats {
+    const s = this.#stmt.stats.get();
+    const unprocessed = this.#stmt.unprocessedCount.get()?.n ?? 0;
+    return {
+      pending: s?.pending ?? 0,
+      running: s?.running ?? 0,
+      dead: s?.dead ?? 0,
+      ...(s?.oldest != null ? { oldestPendingAt: s.oldest } : {}),
+      unprocessed,
+    };
+  }
+
+  /** A real write, for readiness: throws when the file cannot be written. */
+  checkWritable(now: number): void {
+    this.#stmt.touch.run(String(now));
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,100 @@
+import { z } from 'zod';
+import type { Tag } from '../../core/alert.js';
+import type { ZabbixEvent } from '../../core/normalise.js';
+import { present } from '../../core/normalise.js';
+
+/** Longest value we accept in any one parameter (Zabbix's own alert message limit is 64 KiB). */
+export const FIELD_MAX = 65_535;
+
+const text = z.string({ error: (i) => (i.input === undefined ? 'is required' : `must be a string (every media type parameter is a string), got ${typeof i.input}`) }).max(FIELD_MAX, `is longer than ${FIELD_MAX} characters`);
+const optionalText = text.optional();
+const numeric = text.regex(/^\d{1,20}$/, 'must be a number in a string, e.g. "1234"');
+const macroOr = (schema: z.ZodType<string>) =>
+  optionalText.superRefine((v, ctx) => {
+    if (present(v) === undefined) return;
+    const r = schema.safeParse(v!.trim());
+    if (!r.success) ctx.addIssue({ code: 'custom', message: r.error.issues[0]?.message ?? 'is invalid' });
+  });
+
+const tagList = z.array(z.object({ tag: z.string().max(255), value: z.string().max(255).default('') }), {
+  error: 'must be a JSON array of {"tag","value"} objects (the {EVENT.TAGSJSON} macro)',
+});
+
+/** event_tags arrives as a JSON string inside the JSON body ({EVENT.TAGSJSON}); an unexpanded macro means no tags. */
+const eventTags = optionalText.transform((v, ctx): Tag[] => {
+  const raw = present(v);
+  if (raw === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'is not valid JSON (expected the {EVENT.TAGSJSON} macro)' });
+    return z.NEVER;
+  }
+  const r = tagList.safeParse(parsed);
+  if (!r.success) {
+    ctx.addIssue({ code: 'custom', message: r.error.issues[0]?.message ?? 'has the wrong shape' });
+    return z.NEVER;
+  }
+  return r.data;
+});
+
+/**
+ * The JSON body our media type sends. Unknown parameters are allowed (admins
+ * add their own) and ignored; the ones we use are checked here.
+ */
+export const webhookBody = z
+  .object({
+    event_id: numeric,
+    event_value: text.regex(/^[01]$/, 'must be "1" (problem) or "0" (recovery)'),
+    event_source: macroOr(text.regex(/^[0-3]$/, 'must be "0".."3"')),
+    event_update_status: macroOr(text.regex(/^[01]$/, 'must be "0" or "1"')),
+    event_nseverity: macroOr(text.regex(/^[0-5]$/, 'must be a Zabbix severity number "0".."5"')),
+    event_recovery_id: macroOr(numeric),
+    trigger_id: macroOr(numeric),
+    item_id: macroOr(numeric),
+    host_host: text.refine((v) => present(v) !== undefined, 'must name the host ({HOST.HOST})'),
+    event_tags: eventTags,
+    event_name: optionalText,
+    event_update_action: optionalText,
+    event_update_message: optionalText,
+    event_update_date: optionalText,
+    event_update_time: optionalText,
+    event_recovery_date: optionalText,
+    event_recovery_time: optionalText,
+    event_severity: optionalText,
+    event_date: optionalText,
+    event_time: optionalText,
+    event_opdata: optionalText,
+    trigger_name: optionalText,
+    host_name: optionalText,
+    host_ip: optionalText,
+    item_key: optionalText,
+    item_value: optionalText,
+    user_fullname: optionalText,
+  })
+  .catchall(z.unknown())
+  .refine((b) => present(b.trigger_name) !== undefined || present(b.event_name) !== undefined, {
+    message: 'is required (or event_name)',
+    path: ['trigger_name'],
+  });
+
+export type WebhookBody = z.output<typeof webhookBody>;
+
+export type ParseResult = { ok: true; event: ZabbixEvent } | { ok: false; field: string; message: string };
+
+/** Body → ZabbixEvent, or the first offending field with a message that names it. */
+export function parseWebhookBody(body: unknown): ParseResult {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    return { ok: false, field: '(body)', message: 'body must be a JSON object of media type parameters' };
+  }
+  const r = webhookBody.safeParse(body);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const field = issue?.path.map(String).join('.') || '(body)';
+    return { ok: false, field, message: `${field} ${issue?.message ?? 'is invalid'}` };
+  }
+  const { event_tags, ...rest } = r.data;
+  const fields = Object.fromEntries(Object.entries(rest).filter(([, v]) => typeof v === 'string')) as Record<string, string>;
+  return { ok: true, event: { ...(fields as unknown as Omit<ZabbixEvent, 'tags'>), tags: event_tags } };
+}

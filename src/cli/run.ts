@@ -1,0 +1,36 @@
+import { buildApp } from '../app.js';
+import { ConfigError, formatProblem, loadConfig } from '../config/load.js';
+import { createLogger } from '../observability/logger.js';
+import { loadOrReport } from './common.js';
+
+/** `run --config FILE`: the daemon. SIGTERM/SIGINT stop it gracefully, SIGHUP reloads the configuration. */
+export async function runCommand(configFile: string | undefined): Promise<number> {
+  const config = loadOrReport(configFile);
+  if (!config || !configFile) return 1;
+  const logger = createLogger(config.log_level);
+  const app = buildApp(config, { logger });
+  try {
+    await app.start();
+  } catch (e) {
+    logger.fatal({ err: (e as Error).message }, 'cannot start');
+    await app.stop();
+    return 1;
+  }
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'stopping');
+      void app.stop().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      try {
+        app.reload(loadConfig(configFile));
+      } catch (e) {
+        app.metrics.configReloads.inc({ result: 'failure' });
+        const problems = e instanceof ConfigError ? e.problems.map(formatProblem) : [(e as Error).message];
+        logger.error({ problems }, 'configuration reload rejected; keeping the running configuration');
+      }
+    });
+  });
+}

@@ -1,0 +1,244 @@
+import { z } from 'zod';
+import { SEVERITIES, type Severity } from '../core/alert.js';
+import { FINGERPRINT_FIELDS, type FingerprintField } from '../core/fingerprint.js';
+import { TEMPLATE_VARIABLES, templateVariables } from '../core/render.js';
+import { compilePattern, type CategoryRule, type GlpiFieldsPatch, type Rules, type TagMatcher, type Threshold } from '../core/rules.js';
+import { parseQuantity } from '../core/units.js';
+import { Secret } from './secret.js';
+
+const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "500ms", "30s", "5m", "24h", "7d" or 0 → milliseconds. */
+export const duration = z
+  .union([z.literal(0), z.string()])
+  .transform((v, ctx) => {
+    if (v === 0) return 0;
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(v);
+    if (!m) {
+      ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration; write e.g. 500ms, 30s, 5m, 24h` });
+      return z.NEVER;
+    }
+    return Math.round(Number(m[1]) * (UNITS[m[2] ?? 's'] ?? 1000));
+  });
+
+const secret = z.string().transform((v) => new Secret(v));
+const severity = z.enum(SEVERITIES);
+const id = z.number().int().nonnegative();
+
+const glpiPatch = z.strictObject({
+  ticket: z.boolean().optional(),
+  urgency: z.number().int().min(1).max(5).optional(),
+  impact: z.number().int().min(1).max(5).optional(),
+  itilcategories_id: id.optional(),
+  entities_id: id.optional(),
+  groups_id_assign: id.optional(),
+  type: z.enum(['incident', 'request']).optional(),
+  requesttypes_id: id.optional(),
+});
+type GlpiPatchInput = z.infer<typeof glpiPatch>;
+
+function toPatch(p: GlpiPatchInput | undefined): GlpiFieldsPatch {
+  if (!p) return {};
+  const { type, ...rest } = p;
+  const out: Record<string, unknown> = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
+  if (type !== undefined) out.type = type === 'incident' ? 1 : 2;
+  return out as GlpiFieldsPatch;
+}
+
+const severityPatches = z.partialRecord(severity, glpiPatch).default({});
+function toSeverityPatches(s: Partial<Record<Severity, GlpiPatchInput>>): Partial<Record<Severity, GlpiFieldsPatch>> {
+  return Object.fromEntries(Object.entries(s).map(([k, v]) => [k, toPatch(v)]));
+}
+
+const pattern = z.string().min(1).superRefine((v, ctx) => {
+  try {
+    compilePattern(v);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: `invalid pattern: ${(e as Error).message}` });
+  }
+});
+
+const quantity = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const q = parseQuantity(v);
+  if (!q) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a number with an optional unit (e.g. 95, "900 Mbps", "10 GB")` });
+    return z.NEVER;
+  }
+  return q.value;
+});
+
+const threshold = z
+  .strictObject({ above: quantity.optional(), below: quantity.optional(), severity })
+  .refine((t) => (t.above === undefined) !== (t.below === undefined), { message: 'give exactly one of above or below' });
+
+const categoryRule = z.strictObject({
+  name: z.string().regex(/^[a-z0-9_-]+$/, 'use lower-case letters, digits, - and _'),
+  match: z
+    .strictObject({
+      tags: z.array(z.strictObject({ tag: z.string().min(1), value: z.union([z.string(), z.array(z.string())]).optional() })).default([]),
+      item_key: z.array(pattern).default([]),
+      trigger_name: z.array(pattern).default([]),
+      host: z.array(pattern).default([]),
+    })
+    .default({ tags: [], item_key: [], trigger_name: [], host: [] }),
+  thresholds: z.array(threshold).default([]),
+  glpi: glpiPatch.optional(),
+  severities: severityPatches,
+});
+type CategoryInput = z.infer<typeof categoryRule>;
+
+function toCategory(c: CategoryInput): CategoryRule {
+  const tags: TagMatcher[] = c.match.tags.map((t) =>
+    t.value === undefined ? { tag: t.tag } : { tag: t.tag, values: Array.isArray(t.value) ? t.value : [t.value] },
+  );
+  const thresholds: Threshold[] = c.thresholds.map((t) => ({
+    ...(t.above !== undefined ? { above: t.above } : {}),
+    ...(t.below !== undefined ? { below: t.below } : {}),
+    severity: t.severity,
+    text: t.above !== undefined ? `above ${t.above}` : `below ${t.below ?? ''}`,
+  }));
+  return {
+    name: c.name,
+    tags,
+    itemKeys: c.match.item_key.map(compilePattern),
+    triggerNames: c.match.trigger_name.map(compilePattern),
+    hosts: c.match.host.map(compilePattern),
+    thresholds,
+    glpi: toPatch(c.glpi),
+    severities: toSeverityPatches(c.severities),
+  };
+}
+
+const template = z.string().min(1).superRefine((t, ctx) => {
+  for (const v of templateVariables(t)) {
+    if (!(TEMPLATE_VARIABLES as readonly string[]).includes(v)) {
+      ctx.addIssue({ code: 'custom', message: `unknown placeholder {{${v}}}; known: ${TEMPLATE_VARIABLES.join(', ')}` });
+    }
+  }
+});
+
+export const DEFAULT_TITLE = '[{{category}}] {{trigger}}';
+export const DEFAULT_BODY = [
+  'Zabbix problem: {{event_name}}',
+  'Host: {{host_name}} ({{host}}) {{host_ip}}',
+  'Severity: {{severity}} ({{severity_reason}})',
+  'Category: {{category}} (matched by {{matched_by}})',
+  'Item: {{item_key}} = {{value}}',
+  'Operational data: {{opdata}}',
+  'Tags: {{tags}}',
+  'Started: {{occurred_at}} (event {{event_id}})',
+].join('\n');
+
+export const rulesSchema = z
+  .strictObject({
+    defaults: glpiPatch.default({}),
+    severities: severityPatches,
+    categories: z.array(categoryRule).default([]),
+    fallback: categoryRule.omit({ match: true }).default({ name: 'other', thresholds: [], severities: {} }),
+    templates: z.strictObject({ title: template.default(DEFAULT_TITLE), body: template.default(DEFAULT_BODY) }).default({ title: DEFAULT_TITLE, body: DEFAULT_BODY }),
+  })
+  .superRefine((r, ctx) => {
+    const seen = new Map<string, number>();
+    r.categories.forEach((c, i) => {
+      const first = seen.get(c.name);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['categories', i, 'name'], message: `category "${c.name}" already defined at categories[${first}]` });
+      seen.set(c.name, i);
+    });
+  })
+  .transform(
+    (r): Rules => ({
+      defaults: {
+        ticket: true,
+        urgency: 3,
+        impact: 3,
+        itilcategories_id: 0,
+        entities_id: 0,
+        groups_id_assign: 0,
+        type: 1,
+        requesttypes_id: 0,
+        ...toPatch(r.defaults),
+      },
+      severities: toSeverityPatches(r.severities),
+      categories: r.categories.map(toCategory),
+      fallback: toCategory({ ...r.fallback, match: { tags: [], item_key: [], trigger_name: [], host: [] } }),
+      templates: r.templates,
+    }),
+  );
+
+const listen = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'use host:port, e.g. 127.0.0.1:8088');
+
+const fingerprintField = z.string().refine(
+  (f) => (FINGERPRINT_FIELDS as readonly string[]).includes(f) || /^tag:.+$/.test(f),
+  { message: `use ${FINGERPRINT_FIELDS.join(', ')} or tag:<name>` },
+) as unknown as z.ZodType<FingerprintField>;
+
+export const configSchema = z.strictObject({
+  listen: listen.default('127.0.0.1:8088'),
+  data_dir: z.string().min(1).default('./var'),
+  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  webhook: z
+    .strictObject({
+      path: z.string().startsWith('/').default('/zabbix/webhook'),
+      token: secret.default(new Secret('')),
+      body_limit: z.number().int().min(1024).max(16 * 1024 * 1024).default(256 * 1024),
+    })
+    .prefault({}),
+  store: z
+    .strictObject({
+      file: z.string().min(1).default('bridge.db'),
+      synchronous: z.enum(['full', 'normal']).default('full'),
+    })
+    .prefault({}),
+  glpi: z
+    .strictObject({
+      url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL ending in /apirest.php' }),
+      app_token: secret.default(new Secret('')),
+      user_token: secret.default(new Secret('')),
+      username: z.string().default(''),
+      password: secret.default(new Secret('')),
+      timeout: duration.default(10_000),
+      max_concurrency: z.number().int().min(1).max(64).default(4),
+      recovery: z.enum(['solve', 'close', 'followup']).default('solve'),
+      followup_private: z.boolean().default(false),
+      solution_type_id: id.default(0),
+    })
+    .superRefine((g, ctx) => {
+      if (g.user_token.empty && (g.username === '' || g.password.empty)) {
+        ctx.addIssue({ code: 'custom', path: ['user_token'], message: 'set user_token, or username and password' });
+      }
+    }),
+  retry: z
+    .strictObject({
+      attempts: z.number().int().min(0).max(20).default(3),
+      min_delay: duration.default(500),
+      max_delay: duration.default(10_000),
+      backoff_cap: duration.default(300_000),
+    })
+    .prefault({}),
+  correlation: z
+    .strictObject({
+      fingerprint: z.array(fingerprintField).min(1).default(['host', 'trigger']),
+      hold_down: duration.default(0),
+      reopen_window: duration.default(86_400_000),
+      coalesce_window: duration.default(0),
+    })
+    .prefault({}),
+  zabbix: z
+    .strictObject({
+      timezone_offset_minutes: z.number().int().min(-840).max(840).default(0),
+      write_back_prefix: z.string().min(1).default('[glpi-bridge]'),
+    })
+    .prefault({}),
+  rules_file: z.string().optional(),
+  rules: z.unknown().optional(),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type DaemonConfig = z.output<typeof configSchema>;
+
+export interface Config extends Omit<DaemonConfig, 'rules' | 'rules_file'> {
+  readonly rules: Rules;
+  /** Where each part came from, for messages. */
+  readonly sources: { readonly config: string; readonly rules: string };
+}

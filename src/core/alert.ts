@@ -1,0 +1,62 @@
+/**
+ * The normalised alert: what every intake source (webhook, poller) turns a
+ * Zabbix event into. Plain readonly data, no behaviour.
+ */
+
+export type AlertKind = 'problem' | 'update' | 'recovery';
+
+/** Zabbix severities, by their numeric value (EVENT.NSEVERITY). */
+export const SEVERITIES = ['not_classified', 'information', 'warning', 'average', 'high', 'disaster'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export function severityFromNumber(n: number): Severity | undefined {
+  return SEVERITIES[n];
+}
+
+export function severityRank(s: Severity): number {
+  return SEVERITIES.indexOf(s);
+}
+
+export interface Tag {
+  readonly tag: string;
+  readonly value: string;
+}
+
+/** What an update (acknowledge, message, severity change, close) carried. */
+export interface AlertUpdate {
+  readonly action: string;
+  readonly message?: string;
+  readonly user?: string;
+  readonly at?: string;
+  readonly acknowledged: boolean;
+  readonly severityChanged: boolean;
+  readonly closed: boolean;
+}
+
+export interface Alert {
+  /** Where it came from: the webhook or the poller. Not part of the delivery key. */
+  readonly source: 'webhook' | 'poller';
+  /** Zabbix event source (0 = triggers). */
+  readonly eventSource: string;
+  /** The problem event id (recoveries and updates carry the problem's id). */
+  readonly eventId: string;
+  readonly kind: AlertKind;
+  readonly severity: Severity;
+  readonly eventName: string;
+  readonly host: string;
+  readonly hostName: string;
+  readonly hostIp?: string;
+  readonly triggerId?: string;
+  readonly triggerName: string;
+  readonly itemKey?: string;
+  readonly itemId?: string;
+  /** The item value as Zabbix formatted it, units included ("97 %"). */
+  readonly itemValue?: string;
+  readonly opdata?: string;
+  readonly tags: readonly Tag[];
+  /** When the problem started, ISO 8601 (UTC assumed when Zabbix gives no zone). */
+  readonly occurredAt?: string;
+  readonly recoveryEventId?: string;
+  readonly recoveredAt?: string;
+  readonly update?: AlertUpdate;
+}

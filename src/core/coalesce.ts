@@ -1,0 +1,41 @@
+import type { JobSpec } from './decide.js';
+
+/** Follow-up lines kept in one merged follow-up; the rest are counted. */
+export const MAX_MERGED_LINES = 40;
+
+export type Coalesced =
+  /** Replace the queued job's payload with this one; nothing new is queued. */
+  | { readonly kind: 'merge'; readonly spec: JobSpec }
+  /** Drop the queued job and queue this one instead. */
+  | { readonly kind: 'replace'; readonly spec: JobSpec }
+  /** Queue as a new job. */
+  | { readonly kind: 'append' };
+
+function capLines(lines: readonly string[]): string[] {
+  if (lines.length <= MAX_MERGED_LINES) return [...lines];
+  const dropped = lines.length - MAX_MERGED_LINES + 1;
+  return [...lines.slice(0, MAX_MERGED_LINES - 2), `… ${dropped} more line(s) omitted …`, lines[lines.length - 1] ?? ''];
+}
+
+/**
+ * Storm control: a new job for an incident whose last queued job has not
+ * started yet is merged into it where GLPI would see the same result, so a
+ * storm costs a bounded number of calls. Pure.
+ */
+export function coalesce(queued: JobSpec, next: JobSpec): Coalesced {
+  if (queued.type === 'followup' && next.type === 'followup' && queued.isPrivate === next.isPrivate) {
+    return { kind: 'merge', spec: { ...queued, lines: capLines([...queued.lines, ...next.lines]) } };
+  }
+  if (queued.type === 'update_ticket' && (next.type === 'followup' || next.type === 'update_ticket')) {
+    const fields = next.type === 'update_ticket' ? { urgency: next.urgency, impact: next.impact } : {};
+    return { kind: 'merge', spec: { ...queued, ...fields, lines: capLines([...queued.lines, ...next.lines]) } };
+  }
+  if (queued.type === 'followup' && next.type === 'update_ticket' && queued.isPrivate === next.isPrivate) {
+    return { kind: 'replace', spec: { ...next, lines: capLines([...queued.lines, ...next.lines]) } };
+  }
+  if (queued.type === 'solve' && next.type === 'reopen') {
+    // The solution was never sent: the ticket simply stays open.
+    return { kind: 'replace', spec: { type: 'followup', lines: capLines([...queued.lines, ...next.lines]), isPrivate: false } };
+  }
+  return { kind: 'append' };
+}

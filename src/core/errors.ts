@@ -1,0 +1,33 @@
+/**
+ * Stable, documented error codes. A code is never reused; each shows up in
+ * the HTTP 4xx body, the log line, the dead-letter reason and the README's
+ * troubleshooting table (a test keeps them in sync).
+ */
+export const ERROR_CODES = {
+  BRIDGE_UNAUTHORIZED: { status: 401, hint: 'Send "Authorization: Bearer <token>" with the token the bridge is configured with (webhook.token).' },
+  BRIDGE_BAD_JSON: { status: 400, hint: 'The body is not valid JSON; check the media type script (it must JSON.stringify the parameters).' },
+  BRIDGE_BAD_CONTENT_TYPE: { status: 415, hint: 'Send Content-Type: application/json.' },
+  BRIDGE_INVALID_FIELD: { status: 400, hint: 'A media type parameter is missing or malformed; the message names it. Compare with the shipped media type.' },
+  BRIDGE_BODY_TOO_LARGE: { status: 413, hint: 'The body exceeds webhook.body_limit; trim the media type parameters.' },
+  BRIDGE_STORE_UNAVAILABLE: { status: 503, hint: 'The state store cannot commit (disk full, permissions). Zabbix will retry; see /readyz and the log.' },
+  BRIDGE_SHUTTING_DOWN: { status: 503, hint: 'The bridge is stopping; Zabbix will retry the delivery.' },
+  BRIDGE_NOT_FOUND: { status: 404, hint: 'Unknown path; the webhook is POST /zabbix/webhook by default.' },
+  CONFIG_INVALID: { status: 0, hint: 'Fix the configuration file at the YAML path given; run check-config.' },
+  GLPI_PERMANENT: { status: 0, hint: 'GLPI refused the request (4xx). Fix the rule or the GLPI rights, then `queue retry`.' },
+  GLPI_LOGIN_FAILED: { status: 0, hint: 'GLPI refused the credentials (app token, user token or login). Check glpi.* settings.' },
+  GLPI_TICKET_MISSING: { status: 0, hint: 'The ticket this incident points at could not be created or no longer exists.' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** An error with a stable code, a human message and a kind that tells what to do with it. */
+export class BridgeError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Readonly<Record<string, unknown>> = {},
+  ) {
+    super(message);
+    this.name = 'BridgeError';
+  }
+}

@@ -1,0 +1,118 @@
+import { severityFromNumber, type Alert, type AlertKind, type AlertUpdate, type Severity, type Tag } from './alert.js';
+
+/**
+ * The fields of our media type's webhook body, already checked for type by
+ * the intake adapter. Every value is a string as Zabbix sends it; `tags` is
+ * event_tags parsed.
+ */
+export interface ZabbixEvent {
+  readonly event_id: string;
+  readonly event_value: string;
+  readonly event_source?: string;
+  readonly event_name?: string;
+  readonly event_update_status?: string;
+  readonly event_update_action?: string;
+  readonly event_update_message?: string;
+  readonly event_update_date?: string;
+  readonly event_update_time?: string;
+  readonly event_recovery_id?: string;
+  readonly event_recovery_date?: string;
+  readonly event_recovery_time?: string;
+  readonly event_nseverity?: string;
+  readonly event_severity?: string;
+  readonly event_date?: string;
+  readonly event_time?: string;
+  readonly event_opdata?: string;
+  readonly trigger_id?: string;
+  readonly trigger_name?: string;
+  readonly host_host: string;
+  readonly host_name?: string;
+  readonly host_ip?: string;
+  readonly item_key?: string;
+  readonly item_value?: string;
+  readonly item_id?: string;
+  readonly user_fullname?: string;
+  readonly tags: readonly Tag[];
+}
+
+const MACRO = /^\{[A-Z0-9._]+\}$/;
+
+/** A value that is still an unexpanded macro ("{EVENT.RECOVERY.ID}") or blank means absent. */
+export function present(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const trimmed = value.trim();
+  if (trimmed === '' || MACRO.test(trimmed)) return undefined;
+  return trimmed;
+}
+
+export function kindOf(e: Pick<ZabbixEvent, 'event_value' | 'event_update_status'>): AlertKind {
+  if (present(e.event_update_status) === '1') return 'update';
+  return e.event_value === '0' ? 'recovery' : 'problem';
+}
+
+/** "2026.11.23" + "06:18:41" → ISO 8601, read as UTC (Zabbix sends no zone). */
+export function zabbixTime(date: string | undefined, time: string | undefined, utcOffsetMinutes = 0): string | undefined {
+  const d = present(date);
+  const t = present(time);
+  if (!d || !t) return undefined;
+  const m = /^(\d{4})\.(\d{2})\.(\d{2})$/.exec(d);
+  const n = /^(\d{2}):(\d{2}):(\d{2})$/.exec(t);
+  if (!m || !n) return undefined;
+  const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(n[1]), Number(n[2]), Number(n[3]));
+  if (Number.isNaN(ms)) return undefined;
+  return new Date(ms - utcOffsetMinutes * 60_000).toISOString();
+}
+
+function severityOf(e: ZabbixEvent): Severity {
+  const n = Number(present(e.event_nseverity) ?? '0');
+  return severityFromNumber(n) ?? 'not_classified';
+}
+
+function updateOf(e: ZabbixEvent, utcOffsetMinutes: number): AlertUpdate {
+  const action = present(e.event_update_action) ?? '';
+  const user = present(e.user_fullname);
+  const message = present(e.event_update_message);
+  const at = zabbixTime(e.event_update_date, e.event_update_time, utcOffsetMinutes);
+  return {
+    action,
+    ...(message !== undefined ? { message } : {}),
+    ...(user !== undefined ? { user } : {}),
+    ...(at !== undefined ? { at } : {}),
+    acknowledged: /\backnowledged\b/.test(action) && !/\bunacknowledged\b/.test(action),
+    severityChanged: /\bchanged severity\b/.test(action),
+    closed: /\bclosed\b/.test(action),
+  };
+}
+
+/** Webhook event → normalised alert. Pure. */
+export function normalise(e: ZabbixEvent, source: Alert['source'] = 'webhook', utcOffsetMinutes = 0): Alert {
+  const kind = kindOf(e);
+  const host = e.host_host.trim();
+  const triggerName = present(e.trigger_name) ?? present(e.event_name) ?? '(unnamed trigger)';
+  const optional = {
+    hostIp: present(e.host_ip),
+    triggerId: present(e.trigger_id),
+    itemKey: present(e.item_key),
+    itemId: present(e.item_id),
+    itemValue: present(e.item_value),
+    opdata: present(e.event_opdata),
+    occurredAt: zabbixTime(e.event_date, e.event_time, utcOffsetMinutes),
+    recoveryEventId: present(e.event_recovery_id),
+    recoveredAt: zabbixTime(e.event_recovery_date, e.event_recovery_time, utcOffsetMinutes),
+    update: kind === 'update' ? updateOf(e, utcOffsetMinutes) : undefined,
+  };
+  const defined = Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined));
+  return {
+    source,
+    eventSource: present(e.event_source) ?? '0',
+    eventId: e.event_id.trim(),
+    kind,
+    severity: severityOf(e),
+    eventName: present(e.event_name) ?? triggerName,
+    host,
+    hostName: present(e.host_name) ?? host,
+    triggerName,
+    tags: e.tags,
+    ...defined,
+  };
+}

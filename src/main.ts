@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { checkConfigCommand } from './cli/check-config.js';
+import { UsageError } from './cli/common.js';
+import { explainCommand } from './cli/explain.js';
+import { queueListCommand, queueRetryCommand } from './cli/queue.js';
+import { runCommand } from './cli/run.js';
+
+const HELP: Readonly<Record<string, string>> = {
+  '': `zabbix-glpi-bridge — Zabbix alerts in, one well-kept GLPI ticket per incident out.
+
+Usage: zabbix-glpi-bridge <command> [options]
+
+Commands:
+  run --config FILE                 run the daemon
+  check-config --config FILE        validate the configuration and rules (exit 1 with every problem)
+  explain --config FILE [ALERT|-]   show what one webhook body would become; no side effects
+  queue --config FILE [--json]      list pending jobs and dead letters
+  queue retry --config FILE ID|--all  put dead letters back in the queue
+
+Run "zabbix-glpi-bridge <command> --help" for a command's options.`,
+  run: 'Usage: zabbix-glpi-bridge run --config FILE\n\nRuns the daemon. SIGTERM/SIGINT stop it gracefully; SIGHUP reloads the configuration (an invalid one is rejected and the running one kept).',
+  'check-config': 'Usage: zabbix-glpi-bridge check-config --config FILE\n\nValidates the daemon configuration and the rules. Exit 0 when valid; exit 1 and every problem as FILE:LINE: YAML.PATH: message otherwise.',
+  explain: 'Usage: zabbix-glpi-bridge explain --config FILE [ALERT.json | -]\n\nReads one webhook body (JSON, as the media type sends it) from the file or stdin and prints, as JSON, the normalised alert, category, severity and why, fingerprint, action and reason, and the ticket title and body. Nothing is stored or sent.',
+  queue: 'Usage: zabbix-glpi-bridge queue --config FILE [--json]\n       zabbix-glpi-bridge queue retry --config FILE ID|--all\n\nLists pending GLPI jobs and dead letters (permanent failures with their reason), or queues dead letters again once the cause is fixed.',
+};
+
+async function main(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      all: { type: 'boolean' },
+      json: { type: 'boolean' },
+      version: { type: 'boolean' },
+    },
+  });
+  const [command = '', ...rest] = positionals;
+  if (values.help || command === 'help' || command === '') {
+    process.stdout.write(`${HELP[command === 'help' ? (rest[0] ?? '') : command] ?? HELP['']}\n`);
+    return command === '' && !values.help ? 2 : 0;
+  }
+  switch (command) {
+    case 'run': {
+      const code = await runCommand(values.config);
+      // Idle keep-alive sockets and timers must not hold a stopped daemon.
+      process.exit(code);
+    }
+    case 'check-config':
+      return checkConfigCommand(values.config);
+    case 'explain':
+      return explainCommand(values.config, rest[0]);
+    case 'queue':
+      if (rest[0] === 'retry') return queueRetryCommand(values.config, rest[1], values.all ?? false);
+      if (rest[0] !== undefined) throw new UsageError(`unknown queue subcommand "${rest[0]}"`);
+      return queueListCommand(values.config, values.json ?? false);
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`zabbix-glpi-bridge: ${(e as Error).message}\n${usage ? 'Run "zabbix-glpi-bridge --help" for usage.\n' : ''}`);
+    process.exitCode = usage ? 2 : 1;
+  },
+);

@@ -1,0 +1,90 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every metric the bridge exposes, declared once with its help text. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'zgb_process_' });
+  const m = {
+    registry,
+    alertsReceived: new Counter({
+      name: 'zgb_alerts_received_total',
+      help: 'Alerts received, by source (webhook, poller), kind (problem, update, recovery) and outcome (accepted, duplicate, rejected).',
+      labelNames: ['source', 'kind', 'outcome'] as const,
+      registers: [registry],
+    }),
+    webhookRejected: new Counter({
+      name: 'zgb_webhook_rejected_total',
+      help: 'Webhook requests refused, by error code.',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
+    decisions: new Counter({
+      name: 'zgb_decisions_total',
+      help: 'Decisions taken on alerts, by action (open, follow_up, update_severity, reopen, solve, suppress, ignore).',
+      labelNames: ['action'] as const,
+      registers: [registry],
+    }),
+    holdDownSuppressed: new Counter({
+      name: 'zgb_hold_down_suppressed_total',
+      help: 'Problems that recovered within the hold-down and never became a ticket.',
+      registers: [registry],
+    }),
+    tickets: new Counter({
+      name: 'zgb_tickets_total',
+      help: 'GLPI ticket operations done, by operation (opened, adopted, followed_up, updated, solved, closed, reopened).',
+      labelNames: ['operation'] as const,
+      registers: [registry],
+    }),
+    glpiRequests: new Counter({
+      name: 'zgb_glpi_requests_total',
+      help: 'HTTP requests sent to GLPI, by operation and status (HTTP code, or network error name).',
+      labelNames: ['operation', 'status'] as const,
+      registers: [registry],
+    }),
+    glpiLatency: new Histogram({
+      name: 'zgb_glpi_request_duration_seconds',
+      help: 'GLPI request latency by operation.',
+      labelNames: ['operation'] as const,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    glpiSessions: new Counter({
+      name: 'zgb_glpi_sessions_total',
+      help: 'GLPI sessions opened, by reason (start, expired).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    jobRetries: new Counter({
+      name: 'zgb_job_retries_total',
+      help: 'Queued GLPI jobs rescheduled after a retryable failure, by job type.',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+    deadLetters: new Counter({
+      name: 'zgb_dead_letters_total',
+      help: 'Jobs moved to the dead-letter list after a permanent error, by job type.',
+      labelNames: ['type'] as const,
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: 'zgb_queue_depth',
+      help: 'Jobs in the queue, by state (pending, running, dead).',
+      labelNames: ['state'] as const,
+      registers: [registry],
+    }),
+    oldestPendingAge: new Gauge({
+      name: 'zgb_queue_oldest_pending_age_seconds',
+      help: 'Age of the oldest job not yet done (0 when the queue is empty).',
+      registers: [registry],
+    }),
+    configReloads: new Counter({
+      name: 'zgb_config_reloads_total',
+      help: 'Configuration reloads, by result (success, failure).',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

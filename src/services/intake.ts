@@ -1,0 +1,73 @@
+import type { Alert } from '../core/alert.js';
+import { BridgeError } from '../core/errors.js';
+import { deliveryKey } from '../core/fingerprint.js';
+import type { Clock } from '../adapters/clock.js';
+import type { Accepted, NewDelivery, SqliteStore } from '../adapters/store/sqlite-store.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+
+interface Waiting {
+  readonly delivery: NewDelivery;
+  readonly resolve: (a: Accepted) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+/**
+ * Validated alert → committed delivery → delivery id. Requests arriving in
+ * the same event-loop turn are committed in one transaction (group commit):
+ * nobody gets an answer before their alert is on disk.
+ */
+export class Intake {
+  #waiting: Waiting[] = [];
+  #scheduled = false;
+  #storeError: string | undefined;
+
+  constructor(
+    private readonly store: SqliteStore,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+    private readonly onCommitted: () => void,
+  ) {}
+
+  /** Why the store last refused a commit, until the next successful one. */
+  get storeError(): string | undefined {
+    return this.#storeError;
+  }
+
+  accept(alert: Alert): Promise<Accepted> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ delivery: { key: deliveryKey(alert), receivedAt: this.clock.now(), alert }, resolve, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const batch = this.#waiting;
+    this.#waiting = [];
+    if (batch.length === 0) return;
+    let results: Accepted[];
+    try {
+      results = this.store.acceptDeliveries(batch.map((w) => w.delivery));
+      this.#storeError = undefined;
+    } catch (e) {
+      const reason = (e as Error).message;
+      if (this.#storeError !== reason) this.logger.error({ err: reason, code: 'BRIDGE_STORE_UNAVAILABLE' }, 'store cannot commit deliveries; answering 503 so Zabbix retries');
+      this.#storeError = reason;
+      const err = new BridgeError('BRIDGE_STORE_UNAVAILABLE', `the bridge cannot store the alert right now: ${reason}`);
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    batch.forEach((w, i) => {
+      const r = results[i] as Accepted;
+      const a = w.delivery.alert;
+      this.metrics.alertsReceived.inc({ source: a.source, kind: a.kind, outcome: r.duplicate ? 'duplicate' : 'accepted' });
+      w.resolve(r);
+    });
+    this.onCommitted();
+  }
+}

@@ -1,0 +1,141 @@
+import type { Alert, Severity } from '../core/alert.js';
+import { classify, type Classification } from '../core/classify.js';
+import { decide, type Decision, type Incident, type Policy } from '../core/decide.js';
+import { fingerprint, type FingerprintField } from '../core/fingerprint.js';
+import type { Rules } from '../core/rules.js';
+import type { Clock } from '../adapters/clock.js';
+import type { SqliteStore } from '../adapters/store/sqlite-store.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+
+/** What the processor needs from the (reloadable) configuration. */
+export interface ProcessingSettings {
+  readonly rules: Rules;
+  readonly policy: Policy;
+  readonly fingerprintFields: readonly FingerprintField[];
+  /** Follow-ups and solutions wait this long so a storm can merge into them. */
+  readonly coalesceWindowMs: number;
+}
+
+export interface Explained {
+  readonly classification: Classification;
+  readonly fingerprint: string;
+  readonly decision: Decision;
+}
+
+/** Classify, fingerprint and decide one alert against an incident. Pure apart from the inputs. */
+export function explain(settings: ProcessingSettings, alert: Alert, incidentOf: (fp: string) => Incident | undefined, now: number): Explained {
+  const classification = classify(settings.rules, alert);
+  const fp = fingerprint(alert, classification.category, settings.fingerprintFields);
+  const decision = decide({
+    alert,
+    classification,
+    fingerprint: fp,
+    incident: incidentOf(fp),
+    now,
+    policy: settings.policy,
+    rules: settings.rules,
+    reclassify: (severity: Severity) => classify(settings.rules, { ...alert, kind: 'update', severity }),
+  });
+  return { classification, fingerprint: fp, decision };
+}
+
+const BATCH = 500;
+
+/**
+ * Durable inbox → decisions → action queue. Each batch of deliveries is
+ * decided and its jobs queued in one transaction, in delivery order.
+ */
+export class Processor {
+  #scheduled = false;
+
+  constructor(
+    private readonly store: SqliteStore,
+    private settings: () => ProcessingSettings,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+    private readonly onQueued: () => void,
+  ) {}
+
+  schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.drain();
+    });
+  }
+
+  /** Process every delivery not processed yet. Returns how many were processed. */
+  drain(): number {
+    let total = 0;
+    for (;;) {
+      let n = 0;
+      try {
+        n = this.store.transaction(() => this.#batch());
+      } catch (e) {
+        this.logger.error({ err: (e as Error).message }, 'processing deliveries failed; will retry');
+        setTimeout(() => this.schedule(), 1000).unref();
+        break;
+      }
+      total += n;
+      if (n < BATCH) break;
+    }
+    if (total > 0) this.onQueued();
+    return total;
+  }
+
+  #incident(fp: string): Incident | undefined {
+    const incident = this.store.getIncident(fp);
+    if (!incident) return undefined;
+    const ticketId = this.store.ticketId(fp, incident.seq);
+    return ticketId !== undefined ? { ...incident, ticketId } : incident;
+  }
+
+  #batch(): number {
+    const deliveries = this.store.unprocessedDeliveries(BATCH);
+    const s = this.settings();
+    for (const d of deliveries) {
+      const now = this.clock.now();
+      let result: Explained;
+      try {
+        result = explain(s, d.alert, (fp) => this.#incident(fp), now);
+      } catch (e) {
+        this.logger.error({ delivery_id: d.id, event_id: d.alert.eventId, err: (e as Error).message }, 'cannot decide on alert');
+        this.store.markProcessed(d.id, now, null, 'error', (e as Error).message);
+        continue;
+      }
+      const { decision, fingerprint: fp, classification: c } = result;
+      if (decision.incident) this.store.putIncident(decision.incident, now);
+      if (decision.cancelCreate) {
+        const seq = decision.incident?.seq ?? 0;
+        this.store.cancelPendingCreate(fp, seq, now);
+        this.metrics.holdDownSuppressed.inc();
+      }
+      const seq = decision.incident?.seq ?? this.store.getIncident(fp)?.seq ?? 0;
+      for (const job of decision.jobs) {
+        const runAt = job.type === 'create_ticket' ? now + job.delayMs : now + s.coalesceWindowMs;
+        this.store.enqueue(fp, seq, job, runAt, now, d.id);
+      }
+      this.store.markProcessed(d.id, now, fp, decision.action, decision.reason);
+      this.metrics.decisions.inc({ action: decision.action });
+      this.logger.info(
+        {
+          delivery_id: d.id,
+          event_id: d.alert.eventId,
+          kind: d.alert.kind,
+          source: d.alert.source,
+          fingerprint: fp,
+          category: c.category,
+          severity: c.severity,
+          action: decision.action,
+          reason: decision.reason,
+          jobs: decision.jobs.map((j) => j.type),
+        },
+        'decision',
+      );
+    }
+    return deliveries.length;
+  }
+}

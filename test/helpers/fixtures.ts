@@ -1,0 +1,24 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { rulesSchema } from '../../src/config/schema.js';
+import type { Rules } from '../../src/core/rules.js';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export type Body = Record<string, string>;
+
+/** A real webhook body recorded from Zabbix 6.0 (see shared/reference/zabbix.md). */
+export function zabbixBody(name: 'problem' | 'update-acknowledged' | 'recovery', overrides: Partial<Body> = {}): Body {
+  const body = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'zabbix', `${name}.json`), 'utf8')) as Body;
+  return { ...body, ...overrides };
+}
+
+export function exampleRules(): Rules {
+  return rulesSchema.parse(parse(readFileSync(join(ROOT, 'config', 'rules.example.yaml'), 'utf8')));
+}
+
+export function tagsJson(tags: Record<string, string>): string {
+  return JSON.stringify(Object.entries(tags).map(([tag, value]) => ({ tag, value })));
+}

@@ -1,0 +1,93 @@
+import { describe, expect, it } from '@jest/globals';
+import { deliveryKey } from '../../src/core/fingerprint.js';
+import { kindOf, normalise, present, zabbixTime } from '../../src/core/normalise.js';
+import { parseWebhookBody } from '../../src/adapters/zabbix/webhook-body.js';
+import { zabbixBody } from '../helpers/fixtures.js';
+
+function alertOf(body: Record<string, string>) {
+  const r = parseWebhookBody(body);
+  if (!r.ok) throw new Error(r.message);
+  return normalise(r.event);
+}
+
+describe('normalise: real Zabbix 6.0 bodies', () => {
+  it('reads a problem: kind, severity, tags parsed twice, macros absent, time in UTC', () => {
+    const a = alertOf(zabbixBody('problem'));
+    expect(a).toMatchObject({
+      kind: 'problem',
+      eventId: '1',
+      severity: 'high',
+      host: 'bridge-test-01',
+      triggerId: '23133',
+      triggerName: 'High CPU utilization on bridge-test-01',
+      itemKey: 'system.cpu.util',
+      itemValue: '97 %',
+      occurredAt: '2026-11-23T06:18:41.000Z',
+    });
+    expect(a.tags).toEqual([
+      { tag: 'component', value: 'cpu' },
+      { tag: 'scope', value: 'performance' },
+      { tag: 'bridge', value: 'test' },
+    ]);
+    expect(a.recoveryEventId).toBeUndefined();
+    expect(a.update).toBeUndefined();
+  });
+
+  it('reads an update: who, what, acknowledged', () => {
+    const a = alertOf(zabbixBody('update-acknowledged'));
+    expect(a.kind).toBe('update');
+    expect(a.update).toEqual({
+      action: 'acknowledged and commented',
+      message: 'GLPI ticket #4242 opened by the bridge',
+      user: 'Zabbix Administrator (Admin)',
+      at: '2026-11-23T06:18:46.000Z',
+      acknowledged: true,
+      severityChanged: false,
+      closed: false,
+    });
+  });
+
+  it('reads a recovery: the problem event id, the recovery event id', () => {
+    const a = alertOf(zabbixBody('recovery'));
+    expect(a).toMatchObject({ kind: 'recovery', eventId: '1', recoveryEventId: '2', recoveredAt: '2026-11-23T06:18:51.000Z' });
+  });
+});
+
+describe('kindOf', () => {
+  it.each([
+    ['problem', { event_value: '1', event_update_status: '0' }],
+    ['update', { event_value: '1', event_update_status: '1' }],
+    ['update', { event_value: '0', event_update_status: '1' }],
+    ['recovery', { event_value: '0', event_update_status: '0' }],
+    ['problem', { event_value: '1', event_update_status: '{EVENT.UPDATE.STATUS}' }],
+  ] as const)('%s from %j', (kind, e) => {
+    expect(kindOf(e)).toBe(kind);
+  });
+});
+
+describe('present / zabbixTime', () => {
+  it.each([
+    ['{EVENT.RECOVERY.ID}', undefined],
+    ['{USER.FULLNAME}', undefined],
+    ['  ', undefined],
+    ['{not a macro}', '{not a macro}'],
+    ['42', '42'],
+  ])('%j → %j', (v, expected) => expect(present(v)).toBe(expected));
+
+  it('applies the server UTC offset', () => {
+    expect(zabbixTime('2026.11.23', '08:00:00', 120)).toBe('2026-11-23T06:00:00.000Z');
+    expect(zabbixTime('2026-11-23', '08:00:00')).toBeUndefined();
+  });
+});
+
+describe('deliveryKey', () => {
+  it('is the same for a redelivery, differs by kind and by update', () => {
+    const p = alertOf(zabbixBody('problem'));
+    const r = alertOf(zabbixBody('recovery'));
+    const u1 = alertOf(zabbixBody('update-acknowledged'));
+    const u2 = alertOf(zabbixBody('update-acknowledged', { event_update_time: '06:20:00', event_update_message: 'second' }));
+    expect(deliveryKey(p)).toBe(deliveryKey(alertOf(zabbixBody('problem'))));
+    expect(new Set([deliveryKey(p), deliveryKey(r), deliveryKey(u1), deliveryKey(u2)]).size).toBe(4);
+    expect(deliveryKey({ ...p, source: 'poller' })).toBe(deliveryKey(p));
+  });
+});

@@ -1,0 +1,40 @@
+import { describe, expect, it } from '@jest/globals';
+import { parseWebhookBody } from '../../src/adapters/zabbix/webhook-body.js';
+import { zabbixBody } from '../helpers/fixtures.js';
+
+describe('webhook body validation names the offending field', () => {
+  const base = zabbixBody('problem');
+  const { event_id: _id, ...noEventId } = base;
+  const { host_host: _h, ...noHost } = base;
+  it.each([
+    ['missing event_id', noEventId, 'event_id', /event_id is required/],
+    ['numeric event_id', { ...base, event_id: 12 }, 'event_id', /must be a string/],
+    ['event_id not a number', { ...base, event_id: 'abc' }, 'event_id', /number in a string/],
+    ['bad event_value', { ...base, event_value: '2' }, 'event_value', /"1" \(problem\) or "0"/],
+    ['unknown severity', { ...base, event_nseverity: '9' }, 'event_nseverity', /severity number/],
+    ['broken event_tags JSON', { ...base, event_tags: '[{"tag":' }, 'event_tags', /not valid JSON/],
+    ['event_tags of the wrong shape', { ...base, event_tags: '{"tag":"x"}' }, 'event_tags', /JSON array/],
+    ['missing host', noHost, 'host_host', /is required/],
+    ['host still a macro', { ...base, host_host: '{HOST.HOST}' }, 'host_host', /must name the host/],
+    ['no trigger name at all', { ...base, trigger_name: '{TRIGGER.NAME}', event_name: '' }, 'trigger_name', /is required/],
+    ['oversized value', { ...base, item_value: 'x'.repeat(70_000) }, 'item_value', /longer than/],
+  ])('%s', (_name, body, field, message) => {
+    const r = parseWebhookBody(body);
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.field).toBe(field);
+      expect(r.message).toMatch(message);
+    }
+  });
+
+  it.each([[null], [[]], ['text'], [42]])('rejects a body that is not an object: %j', (body) => {
+    const r = parseWebhookBody(body);
+    expect(r).toEqual({ ok: false, field: '(body)', message: 'body must be a JSON object of media type parameters' });
+  });
+
+  it('accepts extra parameters and unexpanded macros in optional ones', () => {
+    const r = parseWebhookBody({ ...base, custom_param: 'x', event_recovery_id: '{EVENT.RECOVERY.ID}', event_tags: '{EVENT.TAGSJSON}' });
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.event.tags).toEqual([]);
+  });
+});
