@@ -115,6 +115,14 @@ function validate<S extends z.ZodType>(schema: S, parsed: ParsedFile, root: read
   if (!result.success) {
     for (const issue of result.error.issues) {
       const path = [...root, ...issue.path.filter((k): k is PathKey => typeof k !== 'symbol')];
+      if (issue.code === 'unrecognized_keys') {
+        // One problem per unknown key, pointing at the key itself.
+        for (const key of issue.keys) {
+          const at = [...path, key];
+          problems.push({ file: parsed.file, path: pathText(at), line: lineOf(parsed.doc, parsed.counter, at), message: 'unknown key (misspelt, or not valid here)' });
+        }
+        continue;
+      }
       problems.push({ file: parsed.file, path: pathText(path), line: lineOf(parsed.doc, parsed.counter, path), message: issue.message });
     }
     return undefined;

@@ -11,10 +11,20 @@ export type Coalesced =
   /** Queue as a new job. */
   | { readonly kind: 'append' };
 
+const OMITTED = /^… (\d+) more line\(s\) omitted …$/;
+
+/** Keep the first lines and the last one; count what is left out (across merges). */
 function capLines(lines: readonly string[]): string[] {
   if (lines.length <= MAX_MERGED_LINES) return [...lines];
-  const dropped = lines.length - MAX_MERGED_LINES + 1;
-  return [...lines.slice(0, MAX_MERGED_LINES - 2), `… ${dropped} more line(s) omitted …`, lines[lines.length - 1] ?? ''];
+  let omitted = 0;
+  const kept = lines.filter((l) => {
+    const m = OMITTED.exec(l);
+    if (m) omitted += Number(m[1]);
+    return !m;
+  });
+  const head = kept.slice(0, MAX_MERGED_LINES - 2);
+  omitted += kept.length - head.length - 1;
+  return [...head, `… ${omitted} more line(s) omitted …`, kept[kept.length - 1] ?? ''];
 }
 
 /**

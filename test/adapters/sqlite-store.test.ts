@@ -1,0 +1,100 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteStore } from '../../src/adapters/store/sqlite-store.js';
+import type { Alert } from '../../src/core/alert.js';
+import type { JobSpec } from '../../src/core/decide.js';
+
+const alert: Alert = { source: 'webhook', eventSource: '0', eventId: '1', kind: 'problem', severity: 'high', eventName: 'x', host: 'h', hostName: 'h', triggerName: 't', tags: [] };
+const fu = (line: string): JobSpec => ({ type: 'followup', lines: [line], isPrivate: false });
+const T = 1_800_000_000_000;
+
+let file: string;
+let store: SqliteStore;
+beforeEach(() => {
+  file = join(mkdtempSync(join(tmpdir(), 'zgb-store-')), 'bridge.db');
+  store = new SqliteStore(file);
+});
+afterEach(() => store.close());
+
+describe('SqliteStore', () => {
+  it('commits deliveries once per key and answers a redelivery with the first id, across reopen', () => {
+    const [a, b] = store.acceptDeliveries([
+      { key: 'k1', receivedAt: T, alert },
+      { key: 'k2', receivedAt: T, alert },
+    ]);
+    store.close();
+    store = new SqliteStore(file);
+    const [again] = store.acceptDeliveries([{ key: 'k1', receivedAt: T + 1, alert }]);
+    expect(a).toEqual({ deliveryId: 1, duplicate: false });
+    expect(b).toEqual({ deliveryId: 2, duplicate: false });
+    expect(again).toEqual({ deliveryId: 1, duplicate: true });
+    expect(store.unprocessedDeliveries(10).map((d) => d.id)).toEqual([1, 2]);
+  });
+
+  it('runs one job per incident at a time, in order, and incidents in parallel', () => {
+    store.enqueue('A', 1, { type: 'reopen', lines: ['a1'] }, T, T);
+    store.enqueue('A', 1, fu('a2'), T, T);
+    store.enqueue('B', 1, { type: 'reopen', lines: ['b1'] }, T, T);
+    const first = store.claimReady(T, 10, new Set());
+    expect(first.map((j) => [j.fingerprint, j.id, j.attempts])).toEqual([
+      ['A', 1, 1],
+      ['B', 3, 1],
+    ]);
+    expect(store.claimReady(T, 10, new Set())).toEqual([]);
+    store.completeJob(1, T);
+    expect(store.claimReady(T, 10, new Set()).map((j) => j.id)).toEqual([2]);
+  });
+
+  it('does not hand out jobs before their time or of a busy incident', () => {
+    store.enqueue('A', 1, { type: 'reopen', lines: ['x'] }, T + 1000, T);
+    store.enqueue('B', 1, { type: 'reopen', lines: ['x'] }, T, T);
+    expect(store.claimReady(T, 10, new Set(['B']))).toEqual([]);
+    expect(store.nextDueAt()).toBe(T);
+    expect(store.claimReady(T + 1000, 10, new Set()).map((j) => j.fingerprint)).toEqual(['B', 'A']);
+  });
+
+  it('merges a follow-up into a queued one that has not started', () => {
+    const id1 = store.enqueue('A', 1, fu('one'), T, T);
+    const id2 = store.enqueue('A', 1, fu('two'), T, T);
+    expect(id2).toBe(id1);
+    expect(store.job(id1)?.spec).toEqual({ type: 'followup', lines: ['one', 'two'], isPrivate: false });
+    store.claimReady(T, 1, new Set());
+    const id3 = store.enqueue('A', 1, fu('three'), T, T);
+    expect(id3).not.toBe(id1);
+  });
+
+  it('cancels a held-back create (hold-down) only while it is pending', () => {
+    const create: JobSpec = { type: 'create_ticket', delayMs: 0, ticket: { name: 'n', content: 'c', marker: 'm', urgency: 3, impact: 3, type: 1, itilcategories_id: 0, entities_id: 0, requesttypes_id: 0, groups_id_assign: 0 } };
+    store.enqueue('A', 1, create, T + 30_000, T);
+    expect(store.cancelPendingCreate('A', 1, T + 1)).toBe(true);
+    expect(store.claimReady(T + 60_000, 10, new Set())).toEqual([]);
+    store.enqueue('B', 1, create, T, T);
+    store.claimReady(T, 10, new Set());
+    expect(store.cancelPendingCreate('B', 1, T + 1)).toBe(false);
+  });
+
+  it('puts jobs left running by a crash back in the queue with their attempt counted', () => {
+    store.enqueue('A', 1, fu('x'), T, T);
+    store.claimReady(T, 10, new Set());
+    store.close();
+    store = new SqliteStore(file);
+    expect(store.requeueRunning(T + 1)).toBe(1);
+    const [job] = store.claimReady(T + 1, 10, new Set());
+    expect(job?.attempts).toBe(2);
+  });
+
+  it('keeps dead letters with their reason until retried', () => {
+    store.enqueue('A', 1, fu('x'), T, T);
+    store.enqueue('B', 1, fu('y'), T, T);
+    const [a, b] = store.claimReady(T, 10, new Set());
+    store.buryJob(a!.id, 'GLPI_PERMANENT ERROR_GLPI_ADD: bad category', T);
+    store.buryJob(b!.id, 'GLPI_PERMANENT ERROR_RIGHT_MISSING', T);
+    expect(store.stats()).toMatchObject({ dead: 2, pending: 0 });
+    expect(store.jobs('dead').map((j) => j.lastError)).toEqual(['GLPI_PERMANENT ERROR_GLPI_ADD: bad category', 'GLPI_PERMANENT ERROR_RIGHT_MISSING']);
+    expect(store.retryDead(a!.id, T)).toBe(1);
+    expect(store.retryDead('all', T)).toBe(1);
+    expect(store.claimReady(T, 10, new Set())).toHaveLength(2);
+  });
+});

@@ -1,0 +1,84 @@
+import { describe, expect, it } from '@jest/globals';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, formatProblem, loadConfig } from '../../src/config/load.js';
+import { ROOT } from '../helpers/fixtures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'zgb-config-'));
+
+function write(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+function problems(file: string, env: Record<string, string> = {}): string[] {
+  try {
+    loadConfig(file, env);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems.map(formatProblem);
+    throw e;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+const MINIMAL = 'glpi:\n  url: http://glpi.local/apirest.php\n  user_token: t\n';
+
+describe('loadConfig', () => {
+  it('loads the shipped example with its rules file and environment', () => {
+    const c = loadConfig(join(ROOT, 'config', 'bridge.example.yaml'), { GLPI_URL: 'https://glpi.example.org/apirest.php', GLPI_USER_TOKEN: 'u-token' });
+    expect(c.glpi.url).toBe('https://glpi.example.org/apirest.php');
+    expect(c.glpi.user_token.reveal()).toBe('u-token');
+    expect(c.rules.categories.map((r) => r.name)).toEqual(['cpu', 'memory', 'disk', 'network', 'temperature']);
+    expect(c.correlation.reopen_window).toBe(86_400_000);
+    expect(Object.isFrozen(c.glpi)).toBe(true);
+  });
+
+  it('applies defaults to a minimal file', () => {
+    const c = loadConfig(write('minimal.yaml', MINIMAL), {});
+    expect(c).toMatchObject({ listen: '127.0.0.1:8088', webhook: { path: '/zabbix/webhook', body_limit: 262144 }, correlation: { fingerprint: ['host', 'trigger'], hold_down: 0 } });
+    expect(c.rules.fallback.name).toBe('other');
+  });
+
+  it('reads secrets from VAR_FILE and from $CREDENTIALS_DIRECTORY', () => {
+    const secretFile = write('token.txt', 'from-file\n');
+    write('GLPI_APP_TOKEN', 'from-credentials\n');
+    const file = write('secrets.yaml', 'glpi:\n  url: http://g/apirest.php\n  user_token: ${GLPI_USER_TOKEN}\n  app_token: ${GLPI_APP_TOKEN}\n');
+    const c = loadConfig(file, { GLPI_USER_TOKEN_FILE: secretFile, CREDENTIALS_DIRECTORY: dir });
+    expect(c.glpi.user_token.reveal()).toBe('from-file');
+    expect(c.glpi.app_token.reveal()).toBe('from-credentials');
+    expect(JSON.stringify(c.glpi)).not.toContain('from-file');
+    expect(String(c.glpi.user_token)).toBe('<secret>');
+  });
+
+  it.each([
+    ['unknown key', `${MINIMAL}  colour: blue\n`, /:4: glpi\.colour: unknown key/],
+    ['wrong type with line number', `${MINIMAL}  max_concurrency: many\n`, /:4: glpi\.max_concurrency: .*number/],
+    ['bad duration', `${MINIMAL}correlation:\n  hold_down: 5 minutes\n`, /correlation\.hold_down: "5 minutes" is not a duration/],
+    ['missing GLPI credentials', 'glpi:\n  url: http://g/apirest.php\n', /glpi\.user_token: set user_token, or username and password/],
+    ['missing environment variable', 'glpi:\n  url: ${GLPI_URL}\n  user_token: t\n', /glpi\.url: environment variable GLPI_URL is not set/],
+    ['YAML syntax', 'glpi: [unclosed\n', /YAML syntax/],
+    ['bad listen', `${MINIMAL}listen: "localhost"\n`, /:4: listen: use host:port/],
+    ['listen given as a number', `${MINIMAL}listen: 8088\n`, /:4: listen: .*expected string/],
+    ['unknown fingerprint field', `${MINIMAL}correlation:\n  fingerprint: [host, colour]\n`, /correlation\.fingerprint\[1\]: use host/],
+    ['rule: unknown severity', `${MINIMAL}rules:\n  severities:\n    critical: { urgency: 5 }\n`, /rules\.severities\.critical/],
+    ['rule: urgency out of range', `${MINIMAL}rules:\n  categories:\n    - name: cpu\n      glpi: { urgency: 9 }\n`, /:7: rules\.categories\[0\]\.glpi\.urgency/],
+    ['rule: bad regex', `${MINIMAL}rules:\n  categories:\n    - name: cpu\n      match: { item_key: ["/(/"] }\n`, /rules\.categories\[0\]\.match\.item_key\[0\]: invalid pattern/],
+    ['rule: threshold with a bad unit value', `${MINIMAL}rules:\n  categories:\n    - name: cpu\n      thresholds: [{ above: "lots", severity: high }]\n`, /rules\.categories\[0\]\.thresholds\[0\]\.above: "lots" is not a number/],
+    ['rule: duplicate category', `${MINIMAL}rules:\n  categories:\n    - name: cpu\n    - name: cpu\n`, /rules\.categories\[1\]\.name: category "cpu" already defined/],
+    ['rule: unknown template placeholder', `${MINIMAL}rules:\n  templates:\n    title: "{{hostname}}"\n`, /rules\.templates\.title: unknown placeholder \{\{hostname\}\}/],
+  ])('%s', (_name, text, expected) => {
+    const found = problems(write(`case-${Math.random().toString(36).slice(2)}.yaml`, text));
+    expect(found.join('\n')).toMatch(expected);
+  });
+
+  it('reports every problem at once, rules file included', () => {
+    write('bad-rules.yaml', 'categories:\n  - name: Bad Name\n    glpi: { impact: 0 }\n');
+    const found = problems(write('many.yaml', 'listen: nope\nglpi:\n  url: ftp://x\n  user_token: t\nrules_file: bad-rules.yaml\n'));
+    expect(found.length).toBeGreaterThanOrEqual(4);
+    expect(found.join('\n')).toMatch(/many\.yaml:1: listen/);
+    expect(found.join('\n')).toMatch(/bad-rules\.yaml:2: categories\[0\]\.name/);
+    expect(found.join('\n')).toMatch(/bad-rules\.yaml:3: categories\[0\]\.glpi\.impact/);
+  });
+});
