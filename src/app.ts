@@ -87,12 +87,14 @@ export function buildApp(initial: Config, deps: AppDeps): App {
       username: config.glpi.username,
       password: config.glpi.password,
       timeoutMs: config.glpi.timeout,
-      retry: { attempts: config.retry.attempts, minDelayMs: config.retry.min_delay, maxDelayMs: config.retry.max_delay },
       logger: logger.child({ component: 'glpi' }),
       metrics,
     });
   const dispatcher = new Dispatcher(store, glpi, clock, logger.child({ component: 'dispatcher' }), metrics, {
     concurrency: config.glpi.max_concurrency,
+    quickRetries: config.retry.attempts,
+    quickMinDelayMs: config.retry.min_delay,
+    quickMaxDelayMs: config.retry.max_delay,
     minDelayMs: config.retry.min_delay,
     backoffCapMs: config.retry.backoff_cap,
     solutionTypeId: config.glpi.solution_type_id,

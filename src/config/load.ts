@@ -98,10 +98,10 @@ function parseFile(file: string): ParsedFile {
     throw new ConfigError([{ file, path: '', message: `cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}` }]);
   }
   const counter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
-      doc.errors.map((err) => ({ file, path: '', line: err.linePos?.[0]?.line, message: `YAML syntax: ${err.message.split('\n')[0] ?? err.code}` })),
+      doc.errors.map((err) => ({ file, path: '', line: err.linePos?.[0]?.line, message: `YAML syntax: ${(err.message.split('\n')[0] ?? err.code).replace(/ at line \d+, column \d+:?$/, '')}` })),
     );
   }
   return { file, doc, counter, data: doc.toJS() ?? {} };

@@ -1,3 +1,4 @@
+import pRetry, { AbortError } from 'p-retry';
 import { htmlText } from '../core/render.js';
 import type { TicketDesk } from '../core/ports.js';
 import type { Clock } from '../adapters/clock.js';
@@ -9,11 +10,17 @@ import type { Metrics } from '../observability/metrics.js';
 export interface DispatcherOptions {
   /** Jobs (so GLPI requests) in flight at once. */
   readonly concurrency: number;
+  /** Quick retries of one job run (p-retry, exponential backoff with jitter) before it goes back to the durable queue. */
+  readonly quickRetries: number;
+  readonly quickMinDelayMs: number;
+  readonly quickMaxDelayMs: number;
   /** First durable retry delay; doubles per attempt up to backoffCapMs, with jitter. */
   readonly minDelayMs: number;
   readonly backoffCapMs: number;
   readonly solutionTypeId: number;
 }
+
+const IDLE_POLL_MS = 2_000;
 
 /** Thrown when a job refers to a ticket the bridge never got (its create is dead-lettered). */
 class TicketMissing extends Error {}
@@ -95,8 +102,10 @@ export class Dispatcher {
       }
       for (const job of jobs) this.#launch(job);
     }
+    // Also look again when idle: `queue retry` puts dead letters back from another process.
     const due = this.store.nextDueAt();
-    if (due !== undefined) this.#arm(due - now);
+    // Jobs due now but not claimed wait for a slot: finishing jobs pump again, no busy timer needed.
+    this.#arm(due !== undefined && due > now ? due - now : IDLE_POLL_MS);
   }
 
   #launch(job: Job): void {
@@ -112,7 +121,7 @@ export class Dispatcher {
   async #run(job: Job): Promise<void> {
     const log = this.logger.child({ job_id: job.id, job_type: job.type, fingerprint: job.fingerprint, attempt: job.attempts });
     try {
-      const outcome = await this.#execute(job);
+      const outcome = await this.#attempt(job);
       try {
         this.store.completeJob(job.id, this.clock.now());
       } catch (storeError) {
@@ -174,6 +183,40 @@ export class Dispatcher {
     log[err.kind === 'login' ? 'error' : 'warn']({ code: err.code, err: err.message, retry_in_ms: delay }, message);
   }
 
+  /**
+   * One job run: the operation with quick retries (p-retry). Every retry
+   * after the first try is "uncertain" (GLPI may have committed before the
+   * failure), so the operation first checks whether it already landed.
+   */
+  async #attempt(job: Job): Promise<{ operation: string; ticketId: number }> {
+    const o = this.opt;
+    return pRetry(
+      async (n: number) => {
+        try {
+          return await this.#execute(job, job.attempts > 1 || n > 1);
+        } catch (e) {
+          // Permanent errors, login failures and long Retry-After go straight back to the durable queue.
+          const quick = e instanceof GlpiError && e.kind === 'retryable' && (e.retryAfterMs ?? 0) <= o.quickMaxDelayMs;
+          if (!quick) throw new AbortError(e instanceof Error ? e : new Error(String(e)));
+          throw e;
+        }
+      },
+      {
+        retries: o.quickRetries,
+        minTimeout: o.quickMinDelayMs,
+        maxTimeout: o.quickMaxDelayMs,
+        factor: 2,
+        randomize: true,
+        onFailedAttempt: async ({ error }) => {
+          const wait = error instanceof GlpiError ? (error.retryAfterMs ?? 0) : 0;
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        },
+      },
+    ).catch((e: unknown) => {
+      throw e instanceof AbortError ? e.originalError : e;
+    });
+  }
+
   #ticketOf(job: Job): number {
     const id = this.store.ticketId(job.fingerprint, job.seq);
     if (id === undefined) throw new TicketMissing(`incident ${job.fingerprint} #${job.seq} has no GLPI ticket (its create job failed; see the dead letters)`);
@@ -181,23 +224,23 @@ export class Dispatcher {
   }
 
   /** A follow-up sent at most once: on a retry after an unknown outcome, look for the job's tag first. */
-  async #followupOnce(job: Job, ticketId: number, lines: readonly string[], options: { isPrivate: boolean; reopen?: boolean }): Promise<void> {
+  async #followupOnce(job: Job, uncertain: boolean, ticketId: number, lines: readonly string[], options: { isPrivate: boolean; reopen?: boolean }): Promise<void> {
     const tag = jobTag(job.id);
-    if (job.attempts > 1) {
+    if (uncertain) {
       const existing = await this.desk.followupContents(ticketId);
       if (existing.some((c) => c.includes(tag))) return;
     }
     await this.desk.addFollowup(ticketId, `${htmlText(lines)}<br>\n<small>${tag}</small>`, options);
   }
 
-  async #execute(job: Job): Promise<{ operation: string; ticketId: number }> {
+  async #execute(job: Job, uncertain: boolean): Promise<{ operation: string; ticketId: number }> {
     const spec = job.spec;
     const now = () => this.clock.now();
     switch (spec.type) {
       case 'create_ticket': {
         const known = this.store.ticketId(job.fingerprint, job.seq);
         if (known !== undefined) return { operation: 'opened', ticketId: known };
-        if (job.attempts > 1) {
+        if (uncertain) {
           const found = await this.desk.findTicketByMarker(spec.ticket.marker);
           if (found !== undefined) {
             this.store.putTicket(job.fingerprint, job.seq, found, spec.ticket.marker, now());
@@ -210,19 +253,19 @@ export class Dispatcher {
       }
       case 'followup': {
         const id = this.#ticketOf(job);
-        await this.#followupOnce(job, id, spec.lines, { isPrivate: spec.isPrivate });
+        await this.#followupOnce(job, uncertain, id, spec.lines, { isPrivate: spec.isPrivate });
         return { operation: 'followed_up', ticketId: id };
       }
       case 'update_ticket': {
         const id = this.#ticketOf(job);
         await this.desk.updateTicket(id, { urgency: spec.urgency, impact: spec.impact });
-        await this.#followupOnce(job, id, spec.lines, { isPrivate: spec.isPrivate });
+        await this.#followupOnce(job, uncertain, id, spec.lines, { isPrivate: spec.isPrivate });
         return { operation: 'updated', ticketId: id };
       }
       case 'solve': {
         const id = this.#ticketOf(job);
         if (spec.mode === 'followup') {
-          await this.#followupOnce(job, id, spec.lines, { isPrivate: false });
+          await this.#followupOnce(job, uncertain, id, spec.lines, { isPrivate: false });
           return { operation: 'followed_up', ticketId: id };
         }
         await this.desk.addSolution(id, htmlText(spec.lines), this.opt.solutionTypeId);
@@ -234,7 +277,7 @@ export class Dispatcher {
       }
       case 'reopen': {
         const id = this.#ticketOf(job);
-        await this.#followupOnce(job, id, spec.lines, { isPrivate: false, reopen: true });
+        await this.#followupOnce(job, uncertain, id, spec.lines, { isPrivate: false, reopen: true });
         return { operation: 'reopened', ticketId: id };
       }
     }

@@ -135,7 +135,7 @@ export class FakeGlpi {
   #nextId = { ticket: 1, followup: 1, solution: 1 };
   #server: http.Server | undefined;
   readonly #hung = new Set<ServerResponse>();
-  readonly #opt: FakeGlpiOptions;
+  #opt: FakeGlpiOptions;
 
   constructor(opt: FakeGlpiOptions = {}) {
     this.#opt = { userTokens: ['user-token'], users: {}, autocloseDelay: -10, ...opt };
@@ -162,6 +162,11 @@ export class FakeGlpi {
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server!.close(() => resolve()));
     this.#server = undefined;
+  }
+
+  /** Make more ITIL category ids exist (an admin creating the missing category). */
+  allowCategories(...ids: number[]): void {
+    if (this.#opt.categories) this.#opt.categories = [...this.#opt.categories, ...ids];
   }
 
   setFaults(f: Partial<Faults>): void {

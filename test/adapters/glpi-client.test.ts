@@ -9,7 +9,7 @@ import type { TicketDraft } from '../../src/core/decide.js';
 const BASE = 'http://glpi.test';
 const API = `${BASE}/apirest.php`;
 
-function client(over: { attempts?: number; maxDelayMs?: number } = {}): GlpiClient {
+function client(): GlpiClient {
   return new GlpiClient({
     url: API,
     appToken: new Secret('app-secret-123'),
@@ -17,7 +17,6 @@ function client(over: { attempts?: number; maxDelayMs?: number } = {}): GlpiClie
     username: '',
     password: new Secret(''),
     timeoutMs: 2000,
-    retry: { attempts: over.attempts ?? 2, minDelayMs: 1, maxDelayMs: over.maxDelayMs ?? 5 },
     logger: pino({ level: 'silent' }),
   });
 }
@@ -84,7 +83,7 @@ describe('GlpiClient', () => {
       .post('/apirest.php/Ticket')
       .matchHeader('session-token', 'new')
       .reply(201, { id: 7, message: '' });
-    const c = client({ attempts: 0 });
+    const c = client();
     expect(await c.createTicket(draft)).toBe(7);
     expect(scope.isDone()).toBe(true);
   });
@@ -104,45 +103,30 @@ describe('GlpiClient', () => {
         const token = this.req.headers['session-token'];
         return token === 's1' ? [401, ['ERROR_SESSION_TOKEN_INVALID', 'session_token seems invalid']] : [201, { id: 1, message: '' }];
       });
-    const c = client({ attempts: 0 });
+    const c = client();
     await c.open();
     await Promise.all([1, 2, 3, 4, 5, 6].map((i) => c.addFollowup(i, 'x', { isPrivate: false })));
     expect(logins).toBe(2);
   });
 
-  it('retries 5xx with an HTML body, then reports a retryable error', async () => {
-    const scope = login(nock(BASE)).post('/apirest.php/Ticket').times(3).reply(503, '<html><body><h1>503 Service Unavailable</h1></body></html>');
-    const e = await failure(client({ attempts: 2 }).createTicket(draft));
+  it('classifies a 5xx with an HTML body as retryable and leaves the retrying to the dispatcher', async () => {
+    const scope = login(nock(BASE)).post('/apirest.php/Ticket').once().reply(503, '<html><body><h1>503 Service Unavailable</h1></body></html>');
+    const e = await failure(client().createTicket(draft));
     expect(e).toMatchObject({ kind: 'retryable', code: 'HTTP_503', status: 503 });
     expect(e.message).toContain('503 Service Unavailable');
     expect(scope.isDone()).toBe(true);
   });
 
-  it('recovers when a 5xx is followed by success', async () => {
-    login(nock(BASE)).post('/apirest.php/Ticket').reply(502, 'Bad Gateway').post('/apirest.php/Ticket').reply(201, { id: 9, message: '' });
-    expect(await client({ attempts: 2 }).createTicket(draft)).toBe(9);
-  });
-
-  it('retries 429 and honours a short Retry-After', async () => {
-    const scope = login(nock(BASE))
-      .post('/apirest.php/Ticket')
-      .reply(429, 'slow down', { 'Retry-After': '0' })
-      .post('/apirest.php/Ticket')
-      .reply(201, { id: 3, message: '' });
-    expect(await client({ attempts: 1 }).createTicket(draft)).toBe(3);
-    expect(scope.isDone()).toBe(true);
-  });
-
-  it('hands a long Retry-After back to the durable queue instead of sleeping', async () => {
+  it('classifies 429 as retryable with the Retry-After delay', async () => {
     const scope = login(nock(BASE)).post('/apirest.php/Ticket').reply(429, 'slow down', { 'Retry-After': '120' });
-    const e = await failure(client({ attempts: 5, maxDelayMs: 1000 }).createTicket(draft));
+    const e = await failure(client().createTicket(draft));
     expect(e).toMatchObject({ kind: 'retryable', status: 429, retryAfterMs: 120_000 });
     expect(scope.isDone()).toBe(true);
   });
 
-  it('does not retry a permanent 400 and keeps GLPI\'s code and message', async () => {
+  it('classifies a 400 as permanent and keeps GLPI\'s code and message', async () => {
     const scope = login(nock(BASE)).post('/apirest.php/Ticket').once().reply(400, ['ERROR_GLPI_ADD', 'ITIL category 999 does not exist']);
-    const e = await failure(client({ attempts: 3 }).createTicket(draft));
+    const e = await failure(client().createTicket(draft));
     expect(e).toMatchObject({ kind: 'permanent', code: 'ERROR_GLPI_ADD', status: 400 });
     expect(e.message).toContain('ITIL category 999 does not exist');
     expect(scope.isDone()).toBe(true);
@@ -158,7 +142,7 @@ describe('GlpiClient', () => {
   });
 
   it('treats a network failure as retryable', async () => {
-    const e = await failure(client({ attempts: 0 }).createTicket(draft));
+    const e = await failure(client().createTicket(draft));
     expect(e.kind).toBe('retryable');
   });
 
@@ -181,7 +165,7 @@ describe('GlpiClient', () => {
   });
 
   it('kills its session on close', async () => {
-    const scope = login(nock(BASE)).get('/apirest.php/killSession').matchHeader('session-token', 'sess-1').reply(200, true);
+    const scope = login(nock(BASE)).get('/apirest.php/killSession').matchHeader('session-token', 'sess-1').reply(200, 'true', { 'Content-Type': 'application/json' });
     const c = client();
     await c.open();
     await c.close();

@@ -50,8 +50,7 @@ export class Daemon {
         `  url: ${opt.glpiUrl}`,
         '  user_token: ${GLPI_USER_TOKEN}',
         '  app_token: ${GLPI_APP_TOKEN:-}',
-        '  timeout: 2s',
-        opt.glpiExtra ?? '',
+        opt.glpiExtra ?? '  timeout: 2s',
         'retry:',
         '  attempts: 1',
         '  min_delay: 50ms',
@@ -133,7 +132,10 @@ export async function waitFor(check: () => boolean | Promise<boolean>, what: str
   }
 }
 
-export function runCli(args: readonly string[], env: Record<string, string> = {}, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Environment the generated configs need (the same the daemon gets). */
+export const CONFIG_ENV = { BRIDGE_WEBHOOK_TOKEN: TOKEN, GLPI_USER_TOKEN: 'user-token' };
+
+export function runCli(args: readonly string[], env: Record<string, string> = CONFIG_ENV, input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';

@@ -12,7 +12,7 @@ export type Body = Record<string, string>;
 /** A real webhook body recorded from Zabbix 6.0 (see shared/reference/zabbix.md). */
 export function zabbixBody(name: 'problem' | 'update-acknowledged' | 'recovery', overrides: Partial<Body> = {}): Body {
   const body = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'zabbix', `${name}.json`), 'utf8')) as Body;
-  return { ...body, ...overrides };
+  return { ...body, ...overrides } as Body;
 }
 
 export function exampleRules(): Rules {

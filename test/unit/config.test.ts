@@ -58,7 +58,7 @@ describe('loadConfig', () => {
     ['bad duration', `${MINIMAL}correlation:\n  hold_down: 5 minutes\n`, /correlation\.hold_down: "5 minutes" is not a duration/],
     ['missing GLPI credentials', 'glpi:\n  url: http://g/apirest.php\n', /glpi\.user_token: set user_token, or username and password/],
     ['missing environment variable', 'glpi:\n  url: ${GLPI_URL}\n  user_token: t\n', /glpi\.url: environment variable GLPI_URL is not set/],
-    ['YAML syntax', 'glpi: [unclosed\n', /YAML syntax/],
+    ['YAML syntax, with its line', 'listen: x\nglpi: [unclosed\n', /case-[a-z0-9]+\.yaml:3: \(top level\): YAML syntax: Flow sequence/],
     ['bad listen', `${MINIMAL}listen: "localhost"\n`, /:4: listen: use host:port/],
     ['listen given as a number', `${MINIMAL}listen: 8088\n`, /:4: listen: .*expected string/],
     ['unknown fingerprint field', `${MINIMAL}correlation:\n  fingerprint: [host, colour]\n`, /correlation\.fingerprint\[1\]: use host/],

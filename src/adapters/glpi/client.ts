@@ -1,7 +1,6 @@
 import axios, { type AxiosInstance, type Method } from 'axios';
 import http from 'node:http';
 import https from 'node:https';
-import pRetry, { AbortError } from 'p-retry';
 import { z } from 'zod';
 import type { TicketDraft } from '../../core/decide.js';
 import type { Secret } from '../../config/secret.js';
@@ -17,8 +16,6 @@ export interface GlpiClientOptions {
   readonly username: string;
   readonly password: Secret;
   readonly timeoutMs: number;
-  /** Quick in-process retries for one operation (p-retry); the durable queue retries beyond. */
-  readonly retry: { readonly attempts: number; readonly minDelayMs: number; readonly maxDelayMs: number };
   readonly logger: Logger;
   readonly metrics?: Metrics;
 }
@@ -46,8 +43,10 @@ function parseBody(raw: unknown): unknown {
 
 /**
  * GLPI legacy REST API (apirest.php) client: one long-lived session shared
- * by all workers, re-opened once (single-flight) when GLPI says it expired,
- * quick retries with backoff and jitter for transient failures.
+ * by all workers, re-opened once (single-flight) when GLPI says it expired.
+ * Every other failure is classified (outcome.ts) and thrown: retrying is the
+ * dispatcher's job, because only it can make a retried POST idempotent
+ * (look for the ticket marker or follow-up tag before sending again).
  */
 export class GlpiClient {
   readonly #http: AxiosInstance;
@@ -154,35 +153,6 @@ export class GlpiClient {
     }
   }
 
-  /** #call with quick retries (exponential backoff with jitter) for transient failures. */
-  async #retrying(operation: string, method: Method, path: string, options: { params?: Record<string, unknown>; data?: unknown } = {}): Promise<unknown> {
-    const r = this.#opt.retry;
-    return pRetry(
-      async () => {
-        try {
-          return await this.#call(operation, method, path, options);
-        } catch (e) {
-          // Long Retry-After, permanent errors and login failures go back to the durable queue.
-          if (e instanceof GlpiError && (e.kind !== 'retryable' || (e.retryAfterMs ?? 0) > r.maxDelayMs)) throw new AbortError(e);
-          throw e;
-        }
-      },
-      {
-        retries: r.attempts,
-        minTimeout: r.minDelayMs,
-        maxTimeout: r.maxDelayMs,
-        factor: 2,
-        randomize: true,
-        onFailedAttempt: async ({ error }) => {
-          const wait = error instanceof GlpiError ? error.retryAfterMs : undefined;
-          if (wait !== undefined && wait > 0) await new Promise((res) => setTimeout(res, wait));
-        },
-      },
-    ).catch((e: unknown) => {
-      throw e instanceof AbortError ? e.originalError : e;
-    });
-  }
-
   async open(): Promise<void> {
     if (!this.#session) await this.#openSession('start');
   }
@@ -202,7 +172,7 @@ export class GlpiClient {
 
   /** The ticket carrying this marker in its title, if any (crash recovery: never create twice). */
   async findTicketByMarker(marker: string): Promise<number | undefined> {
-    const body = await this.#retrying('searchTicket', 'GET', 'search/Ticket', {
+    const body = await this.#call('searchTicket', 'GET', 'search/Ticket', {
       params: {
         'criteria[0][field]': 1,
         'criteria[0][searchtype]': 'contains',
@@ -232,7 +202,7 @@ export class GlpiClient {
     if (t.itilcategories_id > 0) input.itilcategories_id = t.itilcategories_id;
     if (t.requesttypes_id > 0) input.requesttypes_id = t.requesttypes_id;
     if (t.groups_id_assign > 0) input._groups_id_assign = t.groups_id_assign;
-    const body = await this.#retrying('createTicket', 'POST', 'Ticket', { data: { input } });
+    const body = await this.#call('createTicket', 'POST', 'Ticket', { data: { input } });
     const parsed = createAnswer.safeParse(body);
     if (!parsed.success) throw new GlpiError('retryable', 'BAD_ANSWER', 'GLPI create answer has no ticket id');
     return parsed.data.id;
@@ -241,7 +211,7 @@ export class GlpiClient {
   async addFollowup(ticketId: number, content: string, options: { isPrivate: boolean; reopen?: boolean }): Promise<number> {
     const input: Record<string, unknown> = { itemtype: 'Ticket', items_id: ticketId, content, is_private: options.isPrivate ? 1 : 0 };
     if (options.reopen) input.add_reopen = 1;
-    const body = await this.#retrying(options.reopen ? 'reopenTicket' : 'addFollowup', 'POST', `Ticket/${ticketId}/ITILFollowup`, { data: { input } });
+    const body = await this.#call(options.reopen ? 'reopenTicket' : 'addFollowup', 'POST', `Ticket/${ticketId}/ITILFollowup`, { data: { input } });
     const parsed = createAnswer.safeParse(body);
     if (!parsed.success) throw new GlpiError('retryable', 'BAD_ANSWER', 'GLPI follow-up answer has no id');
     return parsed.data.id;
@@ -249,7 +219,7 @@ export class GlpiClient {
 
   /** Follow-up contents of a ticket (to tell whether an uncertain earlier attempt landed). */
   async followupContents(ticketId: number): Promise<string[]> {
-    const body = await this.#retrying('listFollowups', 'GET', `Ticket/${ticketId}/ITILFollowup`, { params: { range: '0-999', expand_dropdowns: false } });
+    const body = await this.#call('listFollowups', 'GET', `Ticket/${ticketId}/ITILFollowup`, { params: { range: '0-999', expand_dropdowns: false } });
     const parsed = followupList.safeParse(body);
     if (!parsed.success) throw new GlpiError('retryable', 'BAD_ANSWER', 'GLPI follow-up list not understood');
     return parsed.data.map((f) => f.content ?? '');
@@ -260,7 +230,7 @@ export class GlpiClient {
     const input: Record<string, unknown> = { itemtype: 'Ticket', items_id: ticketId, content };
     if (solutionTypeId > 0) input.solutiontypes_id = solutionTypeId;
     try {
-      await this.#retrying('addSolution', 'POST', 'ITILSolution', { data: { input } });
+      await this.#call('addSolution', 'POST', 'ITILSolution', { data: { input } });
       return 'added';
     } catch (e) {
       if (e instanceof GlpiError && e.code === 'ERROR_GLPI_ADD' && /already solved/i.test(e.message)) return 'already_solved';
@@ -269,12 +239,12 @@ export class GlpiClient {
   }
 
   async updateTicket(ticketId: number, fields: Readonly<Record<string, unknown>>): Promise<void> {
-    await this.#retrying('updateTicket', 'PUT', `Ticket/${ticketId}`, { data: { input: { id: ticketId, ...fields } } });
+    await this.#call('updateTicket', 'PUT', `Ticket/${ticketId}`, { data: { input: { id: ticketId, ...fields } } });
   }
 
   async getTicket(ticketId: number): Promise<{ id: number; status: number } | undefined> {
     try {
-      const body = await this.#retrying('getTicket', 'GET', `Ticket/${ticketId}`, { params: { expand_dropdowns: false, get_hateoas: false } });
+      const body = await this.#call('getTicket', 'GET', `Ticket/${ticketId}`, { params: { expand_dropdowns: false, get_hateoas: false } });
       const parsed = ticketAnswer.safeParse(body);
       if (!parsed.success) throw new GlpiError('retryable', 'BAD_ANSWER', 'GLPI ticket answer not understood');
       return parsed.data;
