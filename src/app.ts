@@ -77,7 +77,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
   const logger = deps.logger;
   const clock = deps.clock ?? systemClock;
   const metrics = createMetrics();
-  const store = new SqliteStore(storeFile(config), config.store.synchronous);
+  const store = new SqliteStore(storeFile(config), config.store.synchronous, config.store.max_size);
   const glpi =
     deps.desk ??
     new GlpiClient({

@@ -188,6 +188,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       file: z.string().min(1).default('bridge.db'),
       synchronous: z.enum(['full', 'normal']).default('full'),
+      /** Cap on the state file in bytes (0: none). When reached, the webhook answers 503 and Zabbix retries. */
+      max_size: z.number().int().nonnegative().default(0),
     })
     .prefault({}),
   glpi: z

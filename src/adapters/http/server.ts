@@ -58,6 +58,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     forceCloseConnections: 'idle',
   });
 
+  // Zabbix sends JSON; anything else is refused with 415 rather than guessed at.
+  app.removeContentTypeParser('text/plain');
+
   const reject = (reply: FastifyReply, req: FastifyRequest, code: ErrorCode, message: string, field?: string) => {
     deps.metrics.webhookRejected.inc({ code });
     req.log.warn({ code, field, ip: req.ip, url: req.url }, message);

@@ -135,7 +135,7 @@ export class SqliteStore {
   readonly db: Database.Database;
   readonly #stmt;
 
-  constructor(readonly file: string, synchronous: 'full' | 'normal' = 'full') {
+  constructor(readonly file: string, synchronous: 'full' | 'normal' = 'full', maxSizeBytes = 0) {
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
@@ -143,6 +143,10 @@ export class SqliteStore {
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
     this.#migrate();
+    if (maxSizeBytes > 0) {
+      const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+      this.db.pragma(`max_page_count = ${Math.max(16, Math.floor(maxSizeBytes / pageSize))}`);
+    }
     const db = this.db;
     this.#stmt = {
       insertDelivery: db.prepare('INSERT OR IGNORE INTO deliveries (delivery_key, received_at, source, alert) VALUES (?, ?, ?, ?)'),

@@ -49,7 +49,7 @@ export const webhookBody = z
     event_value: text.regex(/^[01]$/, 'must be "1" (problem) or "0" (recovery)'),
     event_source: macroOr(text.regex(/^[0-3]$/, 'must be "0".."3"')),
     event_update_status: macroOr(text.regex(/^[01]$/, 'must be "0" or "1"')),
-    event_nseverity: macroOr(text.regex(/^[0-5]$/, 'must be a Zabbix severity number "0".."5"')),
+    event_nseverity: text.regex(/^[0-5]$/, 'must be a Zabbix severity number "0".."5" ({EVENT.NSEVERITY})'),
     event_recovery_id: macroOr(numeric),
     trigger_id: macroOr(numeric),
     item_id: macroOr(numeric),
@@ -73,7 +73,8 @@ export const webhookBody = z
     item_value: optionalText,
     user_fullname: optionalText,
   })
-  .catchall(z.unknown())
+  .catchall(text)
+  // Parameters we do not use (event_status, alert_subject, admin additions) must still be strings.
   .refine((b) => present(b.trigger_name) !== undefined || present(b.event_name) !== undefined, {
     message: 'is required (or event_name)',
     path: ['trigger_name'],
