@@ -117,7 +117,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     const session = glpi instanceof GlpiClient ? glpi.sessionState : 'open';
     const glpiCheck: ReadinessCheck =
       session === 'login_failed'
-        ? { ok: false, detail: `login failed: ${glpi instanceof GlpiClient ? (glpi.lastLoginError ?? '') : ''}` }
+        ? { ok: false, detail: `GLPI_LOGIN_FAILED: ${glpi instanceof GlpiClient ? (glpi.lastLoginError ?? '') : ''}` }
         : { ok: true, detail: `session ${session}` };
     const stats = store.stats();
     const age = stats.oldestPendingAt !== undefined ? now - stats.oldestPendingAt : 0;

@@ -10,7 +10,7 @@ export function loadOrReport(file: string | undefined, out: NodeJS.WritableStrea
     return loadConfig(file);
   } catch (e) {
     if (e instanceof ConfigError) {
-      out.write(`${file}: ${e.problems.length} problem(s):\n${e.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}\n`);
+      out.write(`CONFIG_INVALID: ${file}: ${e.problems.length} problem(s):\n${e.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}\n`);
       return undefined;
     }
     throw e;

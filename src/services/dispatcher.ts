@@ -180,7 +180,8 @@ export class Dispatcher {
     }
     this.#lastFailure = { signature, count: 1, since: now, loggedAt: now };
     const message = err.kind === 'login' ? 'GLPI refuses the bridge\'s credentials; dispatch paused (check glpi.app_token / user_token)' : 'GLPI request failed; job will be retried';
-    log[err.kind === 'login' ? 'error' : 'warn']({ code: err.code, err: err.message, retry_in_ms: delay }, message);
+    const code = err.kind === 'login' ? 'GLPI_LOGIN_FAILED' : undefined;
+    log[err.kind === 'login' ? 'error' : 'warn']({ ...(code ? { code } : {}), glpi_code: err.code, err: err.message, retry_in_ms: delay }, message);
   }
 
   /**

@@ -163,7 +163,7 @@ describe('transient faults', () => {
   it('a login that keeps failing pauses dispatch with a clear error instead of looping', async () => {
     await setup({ env: { GLPI_USER_TOKEN: 'revoked-token' } });
     await send(scenario(3).bodies);
-    await waitFor(() => daemon.logs.some((l) => String(l.msg).includes('refuses the bridge')), 'login error logged');
+    await waitFor(() => daemon.logs.some((l) => l.code === 'GLPI_LOGIN_FAILED'), 'login error logged with its code');
     await new Promise((r) => setTimeout(r, 1500));
     expect(glpi.count('GET', 'initSession')).toBeLessThanOrEqual(2);
     const ready = await daemon.get('/readyz');

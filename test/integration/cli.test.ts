@@ -1,0 +1,97 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FakeGlpi } from '../../src/testing/glpi-fake.js';
+import { CONFIG_ENV, Daemon, runCli, waitFor } from '../helpers/daemon.js';
+import { ROOT, zabbixBody } from '../helpers/fixtures.js';
+
+const EXAMPLE = join(ROOT, 'config', 'bridge.example.yaml');
+
+describe('check-config', () => {
+  it('exit 0 on the shipped example', async () => {
+    const r = await runCli(['check-config', '--config', EXAMPLE], {});
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/OK/);
+    expect(r.stdout).toMatch(/5 categories \(cpu, memory, disk, network, temperature\)/);
+  });
+
+  it('exit 1 with every problem, its line and YAML path, and no secret in the output', async () => {
+    const dir = new Daemon({ glpiUrl: 'http://x/apirest.php' }).dataDir;
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'listen: nowhere\nglpi:\n  url: http://g/apirest.php\n  user_token: ${GLPI_USER_TOKEN}\n  timeout: soon\nrules:\n  categories:\n    - name: cpu\n      glpi: { urgency: 7 }\n');
+    const r = await runCli(['check-config', '--config', file], { GLPI_USER_TOKEN: 'very-secret-user-token' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('CONFIG_INVALID');
+    expect(r.stderr).toMatch(/bad\.yaml:1: listen: use host:port/);
+    expect(r.stderr).toMatch(/bad\.yaml:5: glpi\.timeout: "soon" is not a duration/);
+    expect(r.stderr).toMatch(/bad\.yaml:9: rules\.categories\[0\]\.glpi\.urgency/);
+    expect(r.stdout + r.stderr).not.toContain('very-secret-user-token');
+  });
+
+  it('--help on every command; unknown commands exit 2', async () => {
+    for (const cmd of ['run', 'check-config', 'explain', 'queue']) {
+      const r = await runCli([cmd, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`Usage: zabbix-glpi-bridge ${cmd}`));
+    }
+    const bad = await runCli(['frobnicate']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('unknown command "frobnicate"');
+  });
+});
+
+describe('explain', () => {
+  it('prints the decision for a webhook body without side effects', async () => {
+    const body = JSON.stringify(zabbixBody('problem'));
+    const r = await runCli(['explain', '--config', EXAMPLE, '-'], {}, body);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(out).toMatchObject({
+      category: 'cpu',
+      severity: 'disaster',
+      severity_reason: 'value 97 % above 95 → disaster',
+      fingerprint: 'host=bridge-test-01|trigger=#23133',
+      action: 'open',
+      reason: 'new fingerprint',
+      glpi: { urgency: 5, impact: 5, itilcategories_id: 11, groups_id_assign: 3 },
+    });
+    expect((out.ticket as { title: string }).title).toMatch(/^\[cpu\] High CPU utilization on bridge-test-01 \[zbx:/);
+  });
+
+  it('names the bad field of an invalid body', async () => {
+    const r = await runCli(['explain', '--config', EXAMPLE, '-'], {}, JSON.stringify({ ...zabbixBody('problem'), event_value: '7' }));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('BRIDGE_INVALID_FIELD: event_value must be "1" (problem) or "0" (recovery)');
+  });
+});
+
+describe('reload', () => {
+  let glpi: FakeGlpi;
+  let daemon: Daemon;
+  afterEach(async () => {
+    await daemon.stop();
+    await glpi.close();
+  });
+
+  it('SIGHUP applies a valid config to new alerts and rejects an invalid one, keeping the running config', async () => {
+    glpi = new FakeGlpi({ userTokens: ['user-token'] });
+    await glpi.listen();
+    daemon = new Daemon({ glpiUrl: glpi.url });
+    await daemon.start();
+    const original = readFileSync(daemon.configFile, 'utf8');
+    writeFileSync(daemon.configFile, `${original.replace(/^rules_file: .*$/m, '')}\nrules:\n  defaults: { itilcategories_id: 77 }\n`);
+    process.kill(daemon.pid, 'SIGHUP');
+    await waitFor(() => daemon.logs.some((l) => l.msg === 'configuration reloaded'), 'reloaded');
+    await daemon.post(zabbixBody('problem'));
+    await waitFor(() => glpi.tickets.size === 1, 'ticket');
+    expect(glpi.tickets.get(1)!.itilcategories_id).toBe(77);
+    writeFileSync(daemon.configFile, `${original}\nbogus_key: 1\n`);
+    process.kill(daemon.pid, 'SIGHUP');
+    await waitFor(() => daemon.logs.some((l) => l.msg === 'configuration reload rejected; keeping the running configuration'), 'rejected');
+    expect(JSON.stringify(daemon.logs.find((l) => String(l.msg).startsWith('configuration reload rejected')))).toContain('bogus_key: unknown key');
+    await daemon.post({ ...zabbixBody('problem'), event_id: '50', trigger_id: '51' });
+    await waitFor(() => glpi.tickets.size === 2, 'second ticket');
+    expect(glpi.tickets.get(2)!.itilcategories_id).toBe(77);
+    expect((await runCli(['queue', '--config', daemon.configFile], CONFIG_ENV)).code).toBe(1);
+  });
+});
