@@ -8,10 +8,12 @@ import { systemClock, type Clock } from './adapters/clock.js';
 import { GlpiClient } from './adapters/glpi/client.js';
 import { buildServer, type ReadinessCheck } from './adapters/http/server.js';
 import { SqliteStore } from './adapters/store/sqlite-store.js';
+import { ZabbixApi } from './adapters/zabbix/api-client.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { Dispatcher } from './services/dispatcher.js';
 import { Intake } from './services/intake.js';
+import { Poller } from './services/poller.js';
 import { Processor, type ProcessingSettings } from './services/processor.js';
 
 export interface AppDeps {
@@ -19,6 +21,11 @@ export interface AppDeps {
   readonly clock?: Clock;
   /** Replace the GLPI client (tests, demo). */
   readonly desk?: TicketDesk;
+}
+
+function zabbixApi(c: Config, logger: Logger): ZabbixApi | undefined {
+  if (c.zabbix.url === '') return undefined;
+  return new ZabbixApi({ url: c.zabbix.url, token: c.zabbix.api_token, authMode: c.zabbix.auth, timeoutMs: c.zabbix.timeout, logger });
 }
 
 export interface App {
@@ -90,7 +97,9 @@ export function buildApp(initial: Config, deps: AppDeps): App {
       logger: logger.child({ component: 'glpi' }),
       metrics,
     });
+  const zabbix = zabbixApi(config, logger.child({ component: 'zabbix' }));
   const dispatcher = new Dispatcher(store, glpi, clock, logger.child({ component: 'dispatcher' }), metrics, {
+    ...(zabbix && config.zabbix.write_back.enabled ? { writeBack: { zabbix, prefix: config.zabbix.write_back_prefix, acknowledge: config.zabbix.write_back.acknowledge } } : {}),
     concurrency: config.glpi.max_concurrency,
     quickRetries: config.retry.attempts,
     quickMinDelayMs: config.retry.min_delay,
@@ -101,6 +110,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
   });
   const processor = new Processor(store, () => settings, clock, logger.child({ component: 'processor' }), metrics, () => dispatcher.wake());
   const intake = new Intake(store, clock, logger.child({ component: 'intake' }), metrics, () => processor.schedule());
+  const poller = zabbix && config.zabbix.poll.enabled ? new Poller(zabbix, store, intake, logger.child({ component: 'poller' }), metrics, { hostGroups: config.zabbix.poll.host_groups, minSeverity: config.zabbix.poll.min_severity }) : undefined;
   let stopping = false;
   let stopped: Promise<number> | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;
@@ -125,7 +135,10 @@ export function buildApp(initial: Config, deps: AppDeps): App {
       age > STUCK_AFTER_MS
         ? { ok: false, detail: `oldest job waiting ${Math.round(age / 1000)} s (${stats.pending} pending, ${stats.dead} dead)` }
         : { ok: true, detail: `${stats.pending} pending, ${stats.running} running, ${stats.dead} dead` };
-    return { store: storeCheck, glpi: glpiCheck, queue: queueCheck, intake: stopping ? { ok: false, detail: 'stopping' } : { ok: true, detail: 'accepting' } };
+    const checks: Record<string, ReadinessCheck> = { store: storeCheck, glpi: glpiCheck, queue: queueCheck, intake: stopping ? { ok: false, detail: 'stopping' } : { ok: true, detail: 'accepting' } };
+    // Informational: the webhook keeps working while the Zabbix API is unreachable.
+    if (poller) checks.zabbix_poll = { ok: true, detail: poller.lastError ? `last sweep failed: ${poller.lastError}` : poller.lastSuccessAt ? `last sweep ${new Date(poller.lastSuccessAt).toISOString()}` : 'no sweep yet' };
+    return checks;
   };
 
   const server = buildServer({
@@ -159,7 +172,8 @@ export function buildApp(initial: Config, deps: AppDeps): App {
       pruneTimer = setInterval(() => store.pruneFinished(clock.now() - 3_600_000), 600_000);
       pruneTimer.unref();
       const address = await server.listen({ host, port });
-      logger.info({ address, webhook: config.webhook.path, store: store.file, glpi: config.glpi.url }, 'bridge started');
+      poller?.start(config.zabbix.poll.schedule);
+      logger.info({ address, webhook: config.webhook.path, store: store.file, glpi: config.glpi.url, zabbix_api: config.zabbix.url || undefined }, 'bridge started');
       return address;
     },
     reload(next) {
@@ -183,6 +197,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
         };
         if (pruneTimer) clearInterval(pruneTimer);
         await step('close listener', () => server.close());
+        await step('stop poller', () => poller?.stop());
         await step('process inbox', () => processor.drain());
         await step('drain GLPI jobs', async () => {
           const left = await dispatcher.stop(DRAIN_TIMEOUT_MS);

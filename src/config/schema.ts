@@ -1,3 +1,4 @@
+import cron from 'node-cron';
 import { z } from 'zod';
 import { SEVERITIES, type Severity } from '../core/alert.js';
 import { FINGERPRINT_FIELDS, type FingerprintField } from '../core/fingerprint.js';
@@ -228,8 +229,32 @@ export const configSchema = z.strictObject({
     .prefault({}),
   zabbix: z
     .strictObject({
+      /** …/api_jsonrpc.php; empty: no polling and no write-back (webhook only). */
+      url: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL ending in /api_jsonrpc.php' })]).default(''),
+      api_token: secret.default(new Secret('')),
+      auth: z.enum(['auto', 'body', 'header']).default('auto'),
+      timeout: duration.default(10_000),
+      poll: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          schedule: z.string().default('*/1 * * * *').refine((v) => cron.validate(v), { message: 'not a valid cron expression (5 fields, or 6 with seconds)' }),
+          /** Only problems of hosts in these host groups (names); empty: all the API user can see. Mirror the action's conditions. */
+          host_groups: z.array(z.string().min(1)).default([]),
+          /** Only problems at or above this severity. */
+          min_severity: severity.default('not_classified'),
+        })
+        .prefault({}),
+      write_back: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          acknowledge: z.boolean().default(false),
+        })
+        .prefault({}),
       timezone_offset_minutes: z.number().int().min(-840).max(840).default(0),
       write_back_prefix: z.string().min(1).default('[glpi-bridge]'),
+    })
+    .superRefine((zb, ctx) => {
+      if (zb.url !== '' && zb.api_token.empty) ctx.addIssue({ code: 'custom', path: ['api_token'], message: 'set api_token (Zabbix: Users › API tokens) when zabbix.url is set' });
     })
     .prefault({}),
   rules_file: z.string().optional(),

@@ -45,11 +45,13 @@ export type RecoveryMode = 'solve' | 'close' | 'followup';
 
 /** GLPI work derived from an alert; run later, in order per fingerprint, by the dispatcher. */
 export type JobSpec =
-  | { readonly type: 'create_ticket'; readonly ticket: TicketDraft; readonly delayMs: number }
+  | { readonly type: 'create_ticket'; readonly ticket: TicketDraft; readonly delayMs: number; readonly eventId?: string }
   | { readonly type: 'followup'; readonly lines: readonly string[]; readonly isPrivate: boolean }
   | { readonly type: 'update_ticket'; readonly urgency: number; readonly impact: number; readonly lines: readonly string[]; readonly isPrivate: boolean }
   | { readonly type: 'solve'; readonly mode: RecoveryMode; readonly lines: readonly string[] }
-  | { readonly type: 'reopen'; readonly lines: readonly string[] };
+  | { readonly type: 'reopen'; readonly lines: readonly string[] }
+  /** Write the ticket link back to the Zabbix event (queued by the dispatcher after a create). */
+  | { readonly type: 'zabbix_ack'; readonly eventIds: readonly string[]; readonly message: string; readonly acknowledge: boolean };
 
 export type JobType = JobSpec['type'];
 
@@ -130,7 +132,7 @@ function openNew(input: DecideInput, why: string): Decision {
       openedAt: now,
       ...(held ? { holdUntil: now + policy.holdDownMs } : {}),
     },
-    jobs: [{ type: 'create_ticket', ticket, delayMs: policy.holdDownMs }],
+    jobs: [{ type: 'create_ticket', ticket, delayMs: policy.holdDownMs, eventId: alert.eventId }],
   };
 }
 

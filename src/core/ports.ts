@@ -10,3 +10,10 @@ export interface TicketDesk {
   updateTicket(ticketId: number, fields: Readonly<Record<string, unknown>>): Promise<void>;
   ticketUrl(id: number): string;
 }
+
+/** What the dispatcher needs from Zabbix to write the ticket link back to the event. */
+export interface EventAcknowledger {
+  acknowledge(eventIds: readonly string[], message: string, acknowledge: boolean): Promise<void>;
+  /** Whether the event already carries this message (a retry after an unknown outcome). */
+  hasMessage(eventId: string, message: string): Promise<boolean>;
+}

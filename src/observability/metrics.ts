@@ -31,7 +31,7 @@ export function createMetrics() {
     }),
     tickets: new Counter({
       name: 'zgb_tickets_total',
-      help: 'GLPI ticket operations done, by operation (opened, adopted, followed_up, updated, solved, closed, reopened).',
+      help: 'Ticket operations done, by operation (opened, adopted, followed_up, updated, solved, closed, reopened, written_back to Zabbix).',
       labelNames: ['operation'] as const,
       registers: [registry],
     }),
@@ -75,6 +75,18 @@ export function createMetrics() {
     oldestPendingAge: new Gauge({
       name: 'zgb_queue_oldest_pending_age_seconds',
       help: 'Age of the oldest job not yet done (0 when the queue is empty).',
+      registers: [registry],
+    }),
+    polls: new Counter({
+      name: 'zgb_zabbix_polls_total',
+      help: 'Zabbix API polling sweeps, by result (success, failure).',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    polledAlerts: new Counter({
+      name: 'zgb_zabbix_polled_alerts_total',
+      help: 'Alerts the poller found that the webhook had not delivered, by kind (problem, recovery).',
+      labelNames: ['kind'] as const,
       registers: [registry],
     }),
     configReloads: new Counter({

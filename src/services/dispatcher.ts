@@ -1,8 +1,8 @@
 import pRetry, { AbortError } from 'p-retry';
 import { htmlText } from '../core/render.js';
-import type { TicketDesk } from '../core/ports.js';
+import type { EventAcknowledger, TicketDesk } from '../core/ports.js';
 import type { Clock } from '../adapters/clock.js';
-import { GlpiError } from '../adapters/glpi/outcome.js';
+import { RemoteError } from '../adapters/remote-error.js';
 import type { Job, SqliteStore } from '../adapters/store/sqlite-store.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -18,6 +18,13 @@ export interface DispatcherOptions {
   readonly minDelayMs: number;
   readonly backoffCapMs: number;
   readonly solutionTypeId: number;
+  /** Write the ticket link back to Zabbix after a create (absent: no write-back). */
+  readonly writeBack?: { readonly zabbix: EventAcknowledger; readonly prefix: string; readonly acknowledge: boolean };
+}
+
+/** Write-back jobs queue under their own key, so a Zabbix outage never holds GLPI work back. */
+export function writeBackKey(fingerprint: string): string {
+  return `zabbix:${fingerprint}`;
 }
 
 const IDLE_POLL_MS = 2_000;
@@ -133,7 +140,7 @@ export class Dispatcher {
         log.info({ failures: this.#lastFailure.count, since: new Date(this.#lastFailure.since).toISOString() }, 'GLPI is answering again');
         this.#lastFailure = undefined;
       }
-      log.info({ ticket_id: outcome.ticketId, operation: outcome.operation }, 'GLPI job done');
+      log.info({ ticket_id: outcome.ticketId, ticket_url: outcome.ticketId > 0 ? this.desk.ticketUrl(outcome.ticketId) : undefined, operation: outcome.operation }, 'GLPI job done');
     } catch (e) {
       try {
         this.#failed(job, e, log);
@@ -146,14 +153,14 @@ export class Dispatcher {
 
   #failed(job: Job, e: unknown, log: Logger): void {
     const now = this.clock.now();
-    if (e instanceof TicketMissing || (e instanceof GlpiError && e.kind === 'permanent')) {
-      const reason = e instanceof GlpiError ? `GLPI_PERMANENT ${e.code}: ${e.message}` : `GLPI_TICKET_MISSING: ${e.message}`;
+    if (e instanceof TicketMissing || (e instanceof RemoteError && e.kind === 'permanent')) {
+      const reason = e instanceof RemoteError ? `GLPI_PERMANENT ${e.code}: ${e.message}` : `GLPI_TICKET_MISSING: ${e.message}`;
       this.store.buryJob(job.id, reason, now);
       this.metrics.deadLetters.inc({ type: job.type });
       log.error({ reason }, 'job moved to dead letters');
       return;
     }
-    const err = e instanceof GlpiError ? e : new GlpiError('retryable', 'UNEXPECTED', (e as Error).message ?? String(e));
+    const err = e instanceof RemoteError ? e : new RemoteError('retryable', 'UNEXPECTED', (e as Error).message ?? String(e));
     let delay = Math.max(backoff(job.attempts, this.opt.minDelayMs, this.opt.backoffCapMs), err.retryAfterMs ?? 0);
     if (err.kind === 'login') {
       // Every job would fail the same way: pause all dispatch instead of looping on logins.
@@ -166,7 +173,7 @@ export class Dispatcher {
   }
 
   /** A repeated identical failure is logged once, then summarised once a minute. */
-  #logFailure(err: GlpiError, delay: number, log: Logger): void {
+  #logFailure(err: RemoteError, delay: number, log: Logger): void {
     const now = this.clock.now();
     const signature = `${err.kind}:${err.code}`;
     const last = this.#lastFailure;
@@ -197,7 +204,7 @@ export class Dispatcher {
           return await this.#execute(job, job.attempts > 1 || n > 1);
         } catch (e) {
           // Permanent errors, login failures and long Retry-After go straight back to the durable queue.
-          const quick = e instanceof GlpiError && e.kind === 'retryable' && (e.retryAfterMs ?? 0) <= o.quickMaxDelayMs;
+          const quick = e instanceof RemoteError && e.kind === 'retryable' && (e.retryAfterMs ?? 0) <= o.quickMaxDelayMs;
           if (!quick) throw new AbortError(e instanceof Error ? e : new Error(String(e)));
           throw e;
         }
@@ -209,13 +216,21 @@ export class Dispatcher {
         factor: 2,
         randomize: true,
         onFailedAttempt: async ({ error }) => {
-          const wait = error instanceof GlpiError ? (error.retryAfterMs ?? 0) : 0;
+          const wait = error instanceof RemoteError ? (error.retryAfterMs ?? 0) : 0;
           if (wait > 0) await new Promise((r) => setTimeout(r, wait));
         },
       },
     ).catch((e: unknown) => {
       throw e instanceof AbortError ? e.originalError : e;
     });
+  }
+
+  #queueWriteBack(job: Job, eventId: string | undefined, ticketId: number): void {
+    const wb = this.opt.writeBack;
+    if (!wb || eventId === undefined) return;
+    const message = `${wb.prefix} GLPI ticket #${ticketId}: ${this.desk.ticketUrl(ticketId)}`;
+    const now = this.clock.now();
+    this.store.enqueue(writeBackKey(job.fingerprint), job.seq, { type: 'zabbix_ack', eventIds: [eventId], message, acknowledge: wb.acknowledge }, now, now);
   }
 
   #ticketOf(job: Job): number {
@@ -245,12 +260,22 @@ export class Dispatcher {
           const found = await this.desk.findTicketByMarker(spec.ticket.marker);
           if (found !== undefined) {
             this.store.putTicket(job.fingerprint, job.seq, found, spec.ticket.marker, now());
+            this.#queueWriteBack(job, spec.eventId, found);
             return { operation: 'adopted', ticketId: found };
           }
         }
         const id = await this.desk.createTicket(spec.ticket);
         this.store.putTicket(job.fingerprint, job.seq, id, spec.ticket.marker, now());
+        this.#queueWriteBack(job, spec.eventId, id);
         return { operation: 'opened', ticketId: id };
+      }
+      case 'zabbix_ack': {
+        const wb = this.opt.writeBack;
+        if (!wb) throw new RemoteError('permanent', 'ZABBIX_NOT_CONFIGURED', 'write-back queued but zabbix.url is no longer configured');
+        const first = spec.eventIds[0];
+        if (uncertain && first !== undefined && (await wb.zabbix.hasMessage(first, spec.message))) return { operation: 'written_back', ticketId: 0 };
+        await wb.zabbix.acknowledge(spec.eventIds, spec.message, spec.acknowledge);
+        return { operation: 'written_back', ticketId: 0 };
       }
       case 'followup': {
         const id = this.#ticketOf(job);

@@ -1,8 +1,9 @@
-import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import nock from 'nock';
 import { pino } from 'pino';
 import { GlpiClient } from '../../src/adapters/glpi/client.js';
-import { GlpiError, retryAfterMs } from '../../src/adapters/glpi/outcome.js';
+import { retryAfterMs } from '../../src/adapters/glpi/outcome.js';
+import { RemoteError } from '../../src/adapters/remote-error.js';
 import { Secret } from '../../src/config/secret.js';
 import type { TicketDraft } from '../../src/core/decide.js';
 
@@ -42,17 +43,26 @@ function login(scope: nock.Scope, token = 'sess-1'): nock.Scope {
     .reply(200, { session_token: token });
 }
 
-beforeAll(() => nock.disableNetConnect());
+// Each test file gets its own nock instance (jest module registry): activate it here and
+// restore plain http afterwards, or two instances fight over the same patched module.
+beforeAll(() => {
+  if (!nock.isActive()) nock.activate();
+  nock.disableNetConnect();
+});
+afterAll(() => {
+  nock.enableNetConnect();
+  nock.restore();
+});
 afterEach(() => nock.cleanAll());
 
-async function failure(p: Promise<unknown>): Promise<GlpiError> {
+async function failure(p: Promise<unknown>): Promise<RemoteError> {
   try {
     await p;
   } catch (e) {
-    if (e instanceof GlpiError) return e;
+    if (e instanceof RemoteError) return e;
     throw e;
   }
-  throw new Error('expected a GlpiError');
+  throw new Error('expected a RemoteError');
 }
 
 describe('GlpiClient', () => {

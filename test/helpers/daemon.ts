@@ -16,6 +16,8 @@ export interface DaemonOptions {
   readonly correlation?: string;
   readonly glpiExtra?: string;
   readonly env?: Record<string, string>;
+  /** host:port; default any free port on 127.0.0.1. */
+  readonly listen?: string;
 }
 
 export interface LogLine {
@@ -41,7 +43,7 @@ export class Daemon {
     writeFileSync(
       this.configFile,
       [
-        'listen: 127.0.0.1:0',
+        `listen: ${opt.listen ?? '127.0.0.1:0'}`,
         `data_dir: ${this.dataDir}`,
         'log_level: debug',
         'webhook:',

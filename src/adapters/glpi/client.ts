@@ -6,7 +6,8 @@ import type { TicketDraft } from '../../core/decide.js';
 import type { Secret } from '../../config/secret.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
-import { fromNetwork, fromResponse, GlpiError } from './outcome.js';
+import { RemoteError } from '../remote-error.js';
+import { fromNetwork, fromResponse } from './outcome.js';
 
 export interface GlpiClientOptions {
   /** …/apirest.php */
@@ -98,7 +99,7 @@ export class GlpiClient {
       if (res.status >= 200 && res.status < 300) return { status: res.status, body };
       throw fromResponse(res.status, body, typeof res.headers['retry-after'] === 'string' ? res.headers['retry-after'] : undefined);
     } catch (e) {
-      if (e instanceof GlpiError) throw e;
+      if (e instanceof RemoteError) throw e;
       const err = e as { code?: string; message?: string };
       status = err.code ?? 'error';
       throw fromNetwork(err.code, err.message ?? String(e));
@@ -121,7 +122,7 @@ export class GlpiClient {
       try {
         const { body } = await this.#raw('initSession', 'GET', 'initSession', { headers: { Authorization: auth } });
         const parsed = sessionAnswer.safeParse(body);
-        if (!parsed.success) throw new GlpiError('retryable', 'BAD_ANSWER', 'GLPI initSession answer has no session_token');
+        if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI initSession answer has no session_token');
         this.#session = parsed.data.session_token;
         this.#state = 'open';
         this.#lastLoginError = undefined;
@@ -129,7 +130,7 @@ export class GlpiClient {
         o.logger.info({ reason }, 'GLPI session opened');
         return parsed.data.session_token;
       } catch (e) {
-        this.#state = e instanceof GlpiError && e.kind === 'login' ? 'login_failed' : 'none';
+        this.#state = e instanceof RemoteError && e.kind === 'login' ? 'login_failed' : 'none';
         this.#lastLoginError = (e as Error).message;
         throw e;
       } finally {
@@ -145,7 +146,7 @@ export class GlpiClient {
     try {
       return (await this.#raw(operation, method, path, { ...options, headers: { 'Session-Token': token } })).body;
     } catch (e) {
-      if (!(e instanceof GlpiError) || e.kind !== 'session') throw e;
+      if (!(e instanceof RemoteError) || e.kind !== 'session') throw e;
       if (this.#session === token) this.#session = undefined;
       this.#opt.logger.info({ operation }, 'GLPI session expired; opening a new one');
       token = this.#session ?? (await this.#openSession('expired'));
@@ -182,7 +183,7 @@ export class GlpiClient {
       },
     });
     const parsed = searchAnswer.safeParse(body);
-    if (!parsed.success) throw new GlpiError('retryable', 'BAD_ANSWER', `GLPI search answer not understood: ${parsed.error.issues[0]?.message ?? ''}`);
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', `GLPI search answer not understood: ${parsed.error.issues[0]?.message ?? ''}`);
     for (const row of parsed.data.data ?? []) {
       const id = Number(row['2']);
       if (Number.isInteger(id) && id > 0) return id;
@@ -204,7 +205,7 @@ export class GlpiClient {
     if (t.groups_id_assign > 0) input._groups_id_assign = t.groups_id_assign;
     const body = await this.#call('createTicket', 'POST', 'Ticket', { data: { input } });
     const parsed = createAnswer.safeParse(body);
-    if (!parsed.success) throw new GlpiError('retryable', 'BAD_ANSWER', 'GLPI create answer has no ticket id');
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI create answer has no ticket id');
     return parsed.data.id;
   }
 
@@ -213,7 +214,7 @@ export class GlpiClient {
     if (options.reopen) input.add_reopen = 1;
     const body = await this.#call(options.reopen ? 'reopenTicket' : 'addFollowup', 'POST', `Ticket/${ticketId}/ITILFollowup`, { data: { input } });
     const parsed = createAnswer.safeParse(body);
-    if (!parsed.success) throw new GlpiError('retryable', 'BAD_ANSWER', 'GLPI follow-up answer has no id');
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI follow-up answer has no id');
     return parsed.data.id;
   }
 
@@ -221,7 +222,7 @@ export class GlpiClient {
   async followupContents(ticketId: number): Promise<string[]> {
     const body = await this.#call('listFollowups', 'GET', `Ticket/${ticketId}/ITILFollowup`, { params: { range: '0-999', expand_dropdowns: false } });
     const parsed = followupList.safeParse(body);
-    if (!parsed.success) throw new GlpiError('retryable', 'BAD_ANSWER', 'GLPI follow-up list not understood');
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI follow-up list not understood');
     return parsed.data.map((f) => f.content ?? '');
   }
 
@@ -233,7 +234,7 @@ export class GlpiClient {
       await this.#call('addSolution', 'POST', 'ITILSolution', { data: { input } });
       return 'added';
     } catch (e) {
-      if (e instanceof GlpiError && e.code === 'ERROR_GLPI_ADD' && /already solved/i.test(e.message)) return 'already_solved';
+      if (e instanceof RemoteError && e.code === 'ERROR_GLPI_ADD' && /already solved/i.test(e.message)) return 'already_solved';
       throw e;
     }
   }
@@ -246,10 +247,10 @@ export class GlpiClient {
     try {
       const body = await this.#call('getTicket', 'GET', `Ticket/${ticketId}`, { params: { expand_dropdowns: false, get_hateoas: false } });
       const parsed = ticketAnswer.safeParse(body);
-      if (!parsed.success) throw new GlpiError('retryable', 'BAD_ANSWER', 'GLPI ticket answer not understood');
+      if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI ticket answer not understood');
       return parsed.data;
     } catch (e) {
-      if (e instanceof GlpiError && e.status === 404) return undefined;
+      if (e instanceof RemoteError && e.status === 404) return undefined;
       throw e;
     }
   }

@@ -2,21 +2,7 @@
  * The one place that turns a GLPI answer or a transport failure into what
  * to do about it: retry later, give up (permanent), or open a new session.
  */
-export type FailureKind = 'retryable' | 'permanent' | 'session' | 'login';
-
-export class GlpiError extends Error {
-  constructor(
-    readonly kind: FailureKind,
-    /** GLPI's error code (ERROR_…), an HTTP status, or a network error name. */
-    readonly code: string,
-    message: string,
-    readonly status?: number,
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-    this.name = 'GlpiError';
-  }
-}
+import { RemoteError } from '../remote-error.js';
 
 const LOGIN_CODES = new Set([
   'ERROR_GLPI_LOGIN', 'ERROR_GLPI_LOGIN_USER_TOKEN', 'ERROR_LOGIN_PARAMETERS_MISSING', 'ERROR_LOGIN_WITH_CREDENTIALS_DISABLED',
@@ -43,18 +29,18 @@ export function retryAfterMs(header: string | undefined, now = Date.now()): numb
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-export function fromResponse(status: number, body: unknown, retryAfter: string | undefined): GlpiError {
+export function fromResponse(status: number, body: unknown, retryAfter: string | undefined): RemoteError {
   const { code, message } = glpiErrorBody(body);
   const text = `GLPI answered ${status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`;
-  if (status === 401 && code === 'ERROR_SESSION_TOKEN_INVALID') return new GlpiError('session', code, text, status);
-  if (status === 400 && code === 'ERROR_SESSION_TOKEN_MISSING') return new GlpiError('session', code, text, status);
-  if (code !== undefined && LOGIN_CODES.has(code)) return new GlpiError('login', code, text, status);
-  if (status === 429) return new GlpiError('retryable', code ?? 'HTTP_429', text, status, retryAfterMs(retryAfter));
-  if (status >= 500 || status === 408) return new GlpiError('retryable', code ?? `HTTP_${status}`, text, status, retryAfterMs(retryAfter));
-  return new GlpiError('permanent', code ?? `HTTP_${status}`, text, status);
+  if (status === 401 && code === 'ERROR_SESSION_TOKEN_INVALID') return new RemoteError('session', code, text, status);
+  if (status === 400 && code === 'ERROR_SESSION_TOKEN_MISSING') return new RemoteError('session', code, text, status);
+  if (code !== undefined && LOGIN_CODES.has(code)) return new RemoteError('login', code, text, status);
+  if (status === 429) return new RemoteError('retryable', code ?? 'HTTP_429', text, status, retryAfterMs(retryAfter));
+  if (status >= 500 || status === 408) return new RemoteError('retryable', code ?? `HTTP_${status}`, text, status, retryAfterMs(retryAfter));
+  return new RemoteError('permanent', code ?? `HTTP_${status}`, text, status);
 }
 
 /** Refused, reset, timed out, DNS: GLPI may come back, so every transport failure is retryable. */
-export function fromNetwork(code: string | undefined, message: string): GlpiError {
-  return new GlpiError('retryable', code ?? 'NETWORK', `GLPI unreachable: ${message}`);
+export function fromNetwork(code: string | undefined, message: string): RemoteError {
+  return new RemoteError('retryable', code ?? 'NETWORK', `GLPI unreachable: ${message}`);
 }

@@ -151,6 +151,8 @@ export class SqliteStore {
     this.#stmt = {
       insertDelivery: db.prepare('INSERT OR IGNORE INTO deliveries (delivery_key, received_at, source, alert) VALUES (?, ?, ?, ?)'),
       deliveryByKey: db.prepare<[string], { id: number }>('SELECT id FROM deliveries WHERE delivery_key = ?'),
+      deliveryAlert: db.prepare<[string], { alert: string }>('SELECT alert FROM deliveries WHERE delivery_key = ?'),
+      openIncidents: db.prepare<[], { state: string }>("SELECT state FROM incidents WHERE status = 'open'"),
       unprocessed: db.prepare<[number], { id: number; alert: string; received_at: number }>(
         'SELECT id, alert, received_at FROM deliveries WHERE processed_at IS NULL ORDER BY id LIMIT ?',
       ),
@@ -226,6 +228,21 @@ export class SqliteStore {
         return { deliveryId: existing.id, duplicate: true };
       }),
     );
+  }
+
+  hasDelivery(key: string): boolean {
+    return this.#stmt.deliveryByKey.get(key) !== undefined;
+  }
+
+  /** The alert first committed under this delivery key. */
+  deliveryAlert(key: string): Alert | undefined {
+    const r = this.#stmt.deliveryAlert.get(key);
+    return r ? (JSON.parse(r.alert) as Alert) : undefined;
+  }
+
+  /** Problem event ids of every open incident. */
+  openIncidentEvents(): string[] {
+    return this.#stmt.openIncidents.all().flatMap((r) => (JSON.parse(r.state) as Incident).openEvents);
   }
 
   unprocessedDeliveries(limit: number): PendingDelivery[] {

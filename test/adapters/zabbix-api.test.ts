@@ -1,0 +1,81 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import nock from 'nock';
+import { pino } from 'pino';
+import { RemoteError } from '../../src/adapters/remote-error.js';
+import { ZabbixApi, type AuthMode } from '../../src/adapters/zabbix/api-client.js';
+import { Secret } from '../../src/config/secret.js';
+
+const BASE = 'http://zabbix.test';
+const api = (authMode: AuthMode = 'auto') => new ZabbixApi({ url: `${BASE}/api_jsonrpc.php`, token: new Secret('zbx-token'), authMode, timeoutMs: 2000, logger: pino({ level: 'silent' }) });
+
+// Each test file gets its own nock instance (jest module registry): activate it here and
+// restore plain http afterwards, or two instances fight over the same patched module.
+beforeAll(() => {
+  if (!nock.isActive()) nock.activate();
+  nock.disableNetConnect();
+});
+afterAll(() => {
+  nock.enableNetConnect();
+  nock.restore();
+});
+afterEach(() => nock.cleanAll());
+
+function version(v: string): nock.Scope {
+  return nock(BASE)
+    .post('/api_jsonrpc.php', (b: { method: string; auth?: string }) => b.method === 'apiinfo.version' && b.auth === undefined)
+    .reply(200, { jsonrpc: '2.0', result: v, id: 1 });
+}
+
+describe('ZabbixApi', () => {
+  it.each([
+    ['6.0.14', 'body'],
+    ['6.2.9', 'body'],
+    ['6.4.0', 'header'],
+    ['7.2.1', 'header'],
+  ])('Zabbix %s: token in the %s', async (v, where) => {
+    version(v)
+      .post('/api_jsonrpc.php', (b: { method: string; auth?: string }) => b.method === 'problem.get' && (where === 'body' ? b.auth === 'zbx-token' : b.auth === undefined))
+      .matchHeader('authorization', (h) => (where === 'header' ? h === 'Bearer zbx-token' : h === undefined))
+      .reply(200, { jsonrpc: '2.0', result: [], id: 2 });
+    expect(await api().problems()).toEqual([]);
+  });
+
+  it('validates answers and parses problems with tags', async () => {
+    nock(BASE)
+      .post('/api_jsonrpc.php')
+      .reply(200, {
+        jsonrpc: '2.0',
+        id: 1,
+        result: [{ eventid: '27', source: '0', object: '0', objectid: '23133', clock: '1795414091', name: 'High CPU', severity: '4', r_eventid: '0', tags: [{ tag: 'component', value: 'cpu' }] }],
+      });
+    const [p] = await api('body').problems();
+    expect(p).toMatchObject({ eventid: '27', objectid: '23133', tags: [{ tag: 'component', value: 'cpu' }] });
+  });
+
+  it.each([
+    ['a refused token', { code: -32602, message: 'Invalid params.', data: 'Not authorized.' }, 'permanent', 'ZABBIX_AUTH'],
+    ['missing permissions', { code: -32500, message: 'Application error.', data: 'No permissions to referred object or it does not exist!' }, 'permanent', 'ZABBIX_API'],
+    ['a server-side failure', { code: -32500, message: 'Application error.', data: 'SQL statement execution has failed.' }, 'retryable', 'ZABBIX_API'],
+  ])('classifies %s', async (_n, error, kind, code) => {
+    nock(BASE).post('/api_jsonrpc.php').reply(200, { jsonrpc: '2.0', error, id: 1 });
+    await expect(api('body').acknowledge(['1'], 'x', false)).rejects.toMatchObject({ kind, code });
+  });
+
+  it('treats HTTP 5xx and garbage as retryable', async () => {
+    nock(BASE).post('/api_jsonrpc.php').reply(502, 'Bad Gateway').post('/api_jsonrpc.php').reply(200, '<html>login</html>');
+    const a = api('body');
+    await expect(a.problems()).rejects.toBeInstanceOf(RemoteError);
+    await expect(a.problems()).rejects.toMatchObject({ kind: 'retryable', code: 'BAD_ANSWER' });
+  });
+
+  it('acknowledges with a message only (4) or acknowledge + message (6)', async () => {
+    const scope = nock(BASE)
+      .post('/api_jsonrpc.php', (b: { method: string; params: { action: number } }) => b.method === 'event.acknowledge' && b.params.action === 4)
+      .reply(200, { jsonrpc: '2.0', result: { eventids: [1] }, id: 1 })
+      .post('/api_jsonrpc.php', (b: { method: string; params: { action: number } }) => b.method === 'event.acknowledge' && b.params.action === 6)
+      .reply(200, { jsonrpc: '2.0', result: { eventids: [1] }, id: 2 });
+    await api('body').acknowledge(['1'], 'msg', false);
+    await api('body').acknowledge(['1'], 'msg', true);
+    expect(scope.isDone()).toBe(true);
+  });
+});

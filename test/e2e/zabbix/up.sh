@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# Brings up a real Zabbix 6.0 from Debian's packages on this machine, for the
+# end-to-end test (test/e2e/zabbix.test.ts): PostgreSQL, zabbix_server, and
+# the PHP frontend (API) served by PHP's built-in server. Needs root.
+# Idempotent: a second run only starts what is not running.
+# Prints nothing on success but the API URL on the last line.
+set -euo pipefail
+WEB_PORT=${ZBX_WEB_PORT:-8090}
+STATE=${ZBX_STATE:-/tmp/zgb-zbx}          # short: zabbix_server's IPC sockets live here
+DB_PASSWORD=zabbix
+log() { echo "[zabbix-up] $*" >&2; }
+
+packages=(postgresql zabbix-server-pgsql zabbix-frontend-php php-pgsql zabbix-agent)
+missing=()
+for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  added_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && added_policy=1
+  fi
+  if ! apt-cache policy zabbix-server-pgsql | grep -q 'Candidate: [0-9]'; then apt-get update -qq; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ "$added_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+
+pg_version=$(ls /usr/lib/postgresql | sort -n | tail -1)
+if ! pg_lsclusters -h | awk '{print $4}' | grep -q online; then
+  log "starting PostgreSQL $pg_version"
+  pg_ctlcluster "$pg_version" main start
+fi
+psql_pg() { su postgres -c "psql -X -q -v ON_ERROR_STOP=1 $*"; }
+if ! su postgres -c "psql -X -tAc \"SELECT 1 FROM pg_roles WHERE rolname='zabbix'\"" | grep -q 1; then
+  psql_pg "-c \"CREATE ROLE zabbix LOGIN PASSWORD '$DB_PASSWORD'\""
+fi
+complete=$(su postgres -c "psql -X -tAd zabbix -c 'SELECT count(*) > 0 FROM widget_field'" 2>/dev/null || true)
+if [ "$complete" != "t" ]; then
+  log "importing the Zabbix schema (about 40 s)"
+  su postgres -c "dropdb --if-exists zabbix && createdb -O zabbix zabbix"
+  { echo "SET session_replication_role = replica; SET ROLE zabbix;"
+    zcat /usr/share/zabbix-server-pgsql/schema.sql.gz /usr/share/zabbix-server-pgsql/images.sql.gz /usr/share/zabbix-server-pgsql/data.sql.gz
+  } | su postgres -c "psql -X -q -v ON_ERROR_STOP=1 -d zabbix" >/dev/null
+fi
+
+mkdir -p "$STATE" && chown zabbix:zabbix "$STATE"
+cat > "$STATE/zabbix_server.conf" <<CONF
+LogFile=$STATE/zabbix_server.log
+PidFile=$STATE/zabbix_server.pid
+SocketDir=$STATE
+DBHost=127.0.0.1
+DBName=zabbix
+DBUser=zabbix
+DBPassword=$DB_PASSWORD
+Timeout=10
+CacheUpdateFrequency=5
+StartPollers=1
+StartPollersUnreachable=1
+StartPingers=0
+StartDiscoverers=0
+StartHTTPPollers=0
+StartTrappers=2
+StartAlerters=2
+StartEscalators=1
+StartDBSyncers=1
+HousekeepingFrequency=0
+AlertScriptsPath=/etc/zabbix/alert.d/
+CONF
+if ! { [ -f "$STATE/zabbix_server.pid" ] && kill -0 "$(cat "$STATE/zabbix_server.pid")" 2>/dev/null; }; then
+  log "starting zabbix_server"
+  zabbix_server -c "$STATE/zabbix_server.conf"
+fi
+
+cat > /etc/zabbix/zabbix.conf.php <<PHP
+<?php
+\$DB['TYPE'] = 'POSTGRESQL';
+\$DB['SERVER'] = '127.0.0.1';
+\$DB['PORT'] = '0';
+\$DB['DATABASE'] = 'zabbix';
+\$DB['USER'] = 'zabbix';
+\$DB['PASSWORD'] = '$DB_PASSWORD';
+\$DB['SCHEMA'] = '';
+\$DB['ENCRYPTION'] = false;
+\$DB['KEY_FILE'] = '';
+\$DB['CERT_FILE'] = '';
+\$DB['CA_FILE'] = '';
+\$DB['VERIFY_HOST'] = false;
+\$DB['CIPHER_LIST'] = '';
+\$DB['VAULT_URL'] = '';
+\$DB['VAULT_DB_PATH'] = '';
+\$DB['VAULT_TOKEN'] = '';
+\$DB['DOUBLE_IEEE754'] = true;
+\$ZBX_SERVER_NAME = 'bridge-e2e';
+\$IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
+PHP
+API="http://127.0.0.1:$WEB_PORT/api_jsonrpc.php"
+version() { curl -s -m 5 -H 'Content-Type: application/json-rpc' -d '{"jsonrpc":"2.0","method":"apiinfo.version","params":[],"id":1}' "$API" 2>/dev/null | grep -o '"result":"[^"]*"' || true; }
+if [ -z "$(version)" ]; then
+  log "starting the frontend on :$WEB_PORT"
+  PHP_CLI_SERVER_WORKERS=4 nohup php -S "127.0.0.1:$WEB_PORT" -t /usr/share/zabbix > "$STATE/php.log" 2>&1 &
+  for _ in $(seq 1 50); do [ -n "$(version)" ] && break; sleep 0.2; done
+fi
+[ -n "$(version)" ] || { log "the Zabbix API does not answer at $API"; tail -20 "$STATE/php.log" >&2; exit 1; }
+log "Zabbix $(version) up; server log $STATE/zabbix_server.log"
+echo "$API"
