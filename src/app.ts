@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { ConfigError, formatProblem } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { TicketDesk } from './core/ports.js';
 import { systemClock, type Clock } from './adapters/clock.js';
@@ -21,6 +22,8 @@ export interface AppDeps {
   readonly clock?: Clock;
   /** Replace the GLPI client (tests, demo). */
   readonly desk?: TicketDesk;
+  /** Read the configuration file again (reload on SIGHUP and POST /-/reload). */
+  readonly loadConfig?: () => Config;
 }
 
 function zabbixApi(c: Config, logger: Logger): ZabbixApi | undefined {
@@ -37,6 +40,8 @@ export interface App {
   start(): Promise<string>;
   /** Swap in a new, already validated configuration (rules, correlation, token). */
   reload(next: Config): void;
+  /** Re-read the configuration file and apply it, or keep the running one and return the problems. */
+  reloadFromFile(): { ok: true; summary: Record<string, unknown> } | { ok: false; problems: string[] };
   /** Stop intake, finish or park work in flight, close the store. Safe to call twice; resolves with an exit code. */
   stop(): Promise<number>;
 }
@@ -141,7 +146,30 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     return checks;
   };
 
+  const applyConfig = (next: Config): void => {
+    config = next;
+    settings = processingSettings(next);
+    token = webhookToken(next, logger);
+    metrics.configReloads.inc({ result: 'success' });
+    logger.info({ config: next.sources.config, rules: next.sources.rules, categories: next.rules.categories.map((c) => c.name) }, 'configuration reloaded');
+  };
+  /** Load and apply the configuration file again; an invalid one is rejected and the running one kept. */
+  const reloadFromFile = (): { ok: true; summary: Record<string, unknown> } | { ok: false; problems: string[] } => {
+    if (!deps.loadConfig) return { ok: false, problems: ['no configuration file to reload from'] };
+    try {
+      const next = deps.loadConfig();
+      applyConfig(next);
+      return { ok: true, summary: { config: next.sources.config, rules: next.sources.rules, categories: next.rules.categories.map((c) => c.name) } };
+    } catch (e) {
+      metrics.configReloads.inc({ result: 'failure' });
+      const problems = e instanceof ConfigError ? e.problems.map(formatProblem) : [(e as Error).message];
+      logger.error({ code: 'CONFIG_INVALID', problems }, 'configuration reload rejected; keeping the running configuration');
+      return { ok: false, problems };
+    }
+  };
+
   const server = buildServer({
+    reload: reloadFromFile,
     logger,
     metrics,
     intake,
@@ -162,6 +190,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
 
   return {
     config: () => config,
+    reloadFromFile,
     server,
     store,
     metrics,
@@ -176,13 +205,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
       logger.info({ address, webhook: config.webhook.path, store: store.file, glpi: config.glpi.url, zabbix_api: config.zabbix.url || undefined }, 'bridge started');
       return address;
     },
-    reload(next) {
-      config = next;
-      settings = processingSettings(next);
-      token = webhookToken(next, logger);
-      metrics.configReloads.inc({ result: 'success' });
-      logger.info({ config: next.sources.config, rules: next.sources.rules, categories: next.rules.categories.map((c) => c.name) }, 'configuration reloaded');
-    },
+    reload: applyConfig,
     stop() {
       stopped ??= (async () => {
         stopping = true;

@@ -1,5 +1,5 @@
 import { buildApp } from '../app.js';
-import { ConfigError, formatProblem, loadConfig } from '../config/load.js';
+import { loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { loadOrReport } from './common.js';
 
@@ -8,7 +8,7 @@ export async function runCommand(configFile: string | undefined): Promise<number
   const config = loadOrReport(configFile);
   if (!config || !configFile) return 1;
   const logger = createLogger(config.log_level);
-  const app = buildApp(config, { logger });
+  const app = buildApp(config, { logger, loadConfig: () => loadConfig(configFile) });
   try {
     await app.start();
   } catch (e) {
@@ -24,13 +24,8 @@ export async function runCommand(configFile: string | undefined): Promise<number
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
-      try {
-        app.reload(loadConfig(configFile));
-      } catch (e) {
-        app.metrics.configReloads.inc({ result: 'failure' });
-        const problems = e instanceof ConfigError ? e.problems.map(formatProblem) : [(e as Error).message];
-        logger.error({ problems }, 'configuration reload rejected; keeping the running configuration');
-      }
+      logger.info({ signal: 'SIGHUP' }, 'reloading the configuration');
+      app.reloadFromFile();
     });
   });
 }

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeGlpi } from '../../src/testing/glpi-fake.js';
-import { CONFIG_ENV, Daemon, runCli, waitFor } from '../helpers/daemon.js';
+import { CONFIG_ENV, Daemon, runCli, TOKEN, waitFor } from '../helpers/daemon.js';
 import { ROOT, zabbixBody } from '../helpers/fixtures.js';
 
 const EXAMPLE = join(ROOT, 'config', 'bridge.example.yaml');
@@ -65,7 +65,7 @@ describe('explain', () => {
   });
 });
 
-describe('reload', () => {
+describe('reload (SIGHUP and POST /-/reload)', () => {
   let glpi: FakeGlpi;
   let daemon: Daemon;
   afterEach(async () => {
@@ -93,5 +93,36 @@ describe('reload', () => {
     await waitFor(() => glpi.tickets.size === 2, 'second ticket');
     expect(glpi.tickets.get(2)!.itilcategories_id).toBe(77);
     expect((await runCli(['queue', '--config', daemon.configFile], CONFIG_ENV)).code).toBe(1);
+
+    const reload = (token: string) => fetch(`${daemon.url}/-/reload`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+    expect((await reload('nope')).status).toBe(401);
+    const refused = await reload(TOKEN);
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: { code: 'CONFIG_INVALID', problems: [expect.stringContaining('bogus_key: unknown key')] } });
+    writeFileSync(daemon.configFile, original);
+    const accepted = await reload(TOKEN);
+    expect(accepted.status).toBe(200);
+    expect(await accepted.json()).toMatchObject({ reloaded: true, categories: ['cpu', 'memory', 'disk', 'network', 'temperature'] });
+    await daemon.post({ ...zabbixBody('problem'), event_id: '60', trigger_id: '61' });
+    await waitFor(() => glpi.tickets.size === 3, 'third ticket');
+    expect(glpi.tickets.get(3)!.itilcategories_id).toBe(11);
+    const metrics = await (await daemon.get('/metrics')).text();
+    expect(metrics).toContain('zgb_config_reloads_total{result="success"} 2');
+    expect(metrics).toContain('zgb_config_reloads_total{result="failure"} 2');
   });
+});
+
+describe('demo', () => {
+  it('runs the whole flow against the built-in GLPI fake and says what each alert became', async () => {
+    const r = await runCli(['demo', '--pace', '0.4'], {});
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('▶ A CPU spike on web-01 that recovers');
+    expect(r.stdout.match(/suppress /g)).toHaveLength(4);
+    expect(r.stdout).toMatch(/#1 {2}solved +urgency 5 {2}category 11 +\[cpu\]/);
+    expect(r.stdout).toMatch(/#2 {2}assigned urgency 5 {2}category 13 +\[disk\]/);
+    expect(r.stdout).toMatch(/#3 {2}assigned urgency 3 {2}category 14 +\[network\]/);
+    expect(r.stdout).toMatch(/#4 {2}solved +urgency 5 {2}category 15 +\[temperature\]/);
+    expect(r.stdout).toMatch(/^4 tickets from 8 Zabbix events/m);
+    expect(r.stdout).not.toMatch(/\u001b\[/);
+  }, 60_000);
 });

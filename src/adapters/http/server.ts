@@ -25,6 +25,8 @@ export interface ServerDeps {
   /** Refresh gauges just before /metrics is scraped. */
   readonly beforeScrape: () => void;
   readonly isStopping: () => boolean;
+  /** Re-read the configuration; returns the problems when it is invalid (the running one is kept). */
+  readonly reload?: () => { ok: true; summary: Record<string, unknown> } | { ok: false; problems: string[] };
 }
 
 export interface ErrorBody {
@@ -99,6 +101,21 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       const alert = normalise(parsed.event, 'webhook', deps.timezoneOffsetMinutes());
       const accepted = await deps.intake.accept(alert);
       return reply.code(202).send({ status: accepted.duplicate ? 'duplicate' : 'accepted', delivery_id: accepted.deliveryId });
+    },
+  });
+
+  app.post('/-/reload', {
+    onRequest: async (req, reply) => {
+      if (!bearerMatches(req.headers.authorization, deps.token())) return reject(reply, req, 'BRIDGE_UNAUTHORIZED', 'missing or wrong bearer token');
+      return undefined;
+    },
+    handler: async (req, reply) => {
+      if (!deps.reload) return reply.code(404).send(errorBody('BRIDGE_NOT_FOUND', 'reload is not available in this mode'));
+      const r = deps.reload();
+      if (r.ok) return reply.code(200).send({ reloaded: true, ...r.summary });
+      deps.metrics.webhookRejected.inc({ code: 'CONFIG_INVALID' });
+      req.log.warn({ code: 'CONFIG_INVALID', problems: r.problems }, 'reload rejected');
+      return reply.code(400).send({ error: { code: 'CONFIG_INVALID', message: 'the new configuration is invalid; the running one is kept', problems: r.problems, hint: ERROR_CODES.CONFIG_INVALID.hint } });
     },
   });
 

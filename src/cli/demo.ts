@@ -1,0 +1,230 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { buildApp } from '../app.js';
+import { loadConfig } from '../config/load.js';
+import { createLogger } from '../observability/logger.js';
+import { FakeGlpi } from '../testing/glpi-fake.js';
+
+/**
+ * `demo`: the whole flow on a laptop, nothing else installed. The daemon runs
+ * on a temporary embedded store against the built-in GLPI fake; a realistic
+ * sequence of Zabbix webhooks is replayed and what each alert became is
+ * printed as it happens.
+ */
+
+const TOKEN = 'demo-webhook-token';
+const RULES = fileURLToPath(new URL('../../../config/rules.example.yaml', import.meta.url));
+
+interface Style {
+  readonly bold: (s: string) => string;
+  readonly dim: (s: string) => string;
+  readonly color: (name: 'green' | 'yellow' | 'red' | 'cyan' | 'magenta' | 'blue', s: string) => string;
+}
+
+function style(tty: boolean): Style {
+  const wrap = (code: number, s: string) => (tty ? `\u001b[${code}m${s}\u001b[0m` : s);
+  const codes = { green: 32, yellow: 33, red: 31, cyan: 36, magenta: 35, blue: 34 } as const;
+  return { bold: (s) => wrap(1, s), dim: (s) => wrap(2, s), color: (n, s) => wrap(codes[n], s) };
+}
+
+const ACTION_COLOR = { open: 'green', follow_up: 'cyan', update_severity: 'magenta', reopen: 'yellow', solve: 'blue', suppress: 'yellow', ignore: 'yellow' } as const;
+
+/** Renders the daemon's JSON log lines as readable demo output. */
+function narrator(out: NodeJS.WritableStream, st: Style): Writable {
+  let pending = '';
+  return new Writable({
+    write(chunk: Buffer, _enc, done) {
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        let l: Record<string, unknown>;
+        try {
+          l = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          continue;
+        }
+        const fp = String(l.fingerprint ?? '').replace(/\|/g, ' ');
+        if (l.msg === 'decision') {
+          const action = String(l.action) as keyof typeof ACTION_COLOR;
+          out.write(`   ${st.dim('bridge')}  ${st.color(ACTION_COLOR[action] ?? 'cyan', action.padEnd(15))} ${String(l.kind).padEnd(8)} ${st.bold(String(l.category))}/${l.severity}  ${st.dim(`${fp} — ${String(l.reason)}`)}\n`);
+        } else if (l.msg === 'GLPI job done') {
+          const what = String(l.operation);
+          const ticket = Number(l.ticket_id) > 0 ? ` ticket #${String(l.ticket_id)}` : '';
+          out.write(`   ${st.dim('GLPI  ')}  ${st.color('green', `✔ ${what}`)}${ticket}${l.ticket_url ? st.dim(`  ${String(l.ticket_url)}`) : ''}\n`);
+        } else if (l.msg === 'job moved to dead letters' || l.level === 'error') {
+          out.write(`   ${st.color('red', `✖ ${String(l.msg)}: ${String(l.reason ?? l.err ?? '')}`)}\n`);
+        }
+      }
+      done();
+    },
+  });
+}
+
+function now(offsetSeconds = 0): { date: string; time: string } {
+  const d = new Date(Date.now() + offsetSeconds * 1000);
+  const iso = d.toISOString();
+  return { date: iso.slice(0, 10).replace(/-/g, '.'), time: iso.slice(11, 19) };
+}
+
+let nextEvent = 5000;
+
+interface Problem {
+  readonly host: string;
+  readonly trigger: string;
+  readonly triggerId: string;
+  readonly itemKey: string;
+  readonly value: string;
+  readonly severity: number;
+  readonly tags: Record<string, string>;
+}
+
+const SEVERITY_NAMES = ['Not classified', 'Information', 'Warning', 'Average', 'High', 'Disaster'];
+
+function body(p: Problem, eventId: string, kind: 'problem' | 'recovery' | 'update', extra: Record<string, string> = {}): Record<string, string> {
+  const t = now();
+  return {
+    event_id: eventId,
+    event_value: kind === 'recovery' ? '0' : '1',
+    event_source: '0',
+    event_name: p.trigger,
+    event_update_status: kind === 'update' ? '1' : '0',
+    event_update_action: '{EVENT.UPDATE.ACTION}',
+    event_update_message: '{EVENT.UPDATE.MESSAGE}',
+    event_update_date: kind === 'update' ? t.date : '{EVENT.UPDATE.DATE}',
+    event_update_time: kind === 'update' ? t.time : '{EVENT.UPDATE.TIME}',
+    event_recovery_id: kind === 'recovery' ? String(Number(eventId) + 1) : '{EVENT.RECOVERY.ID}',
+    event_nseverity: String(p.severity),
+    event_severity: SEVERITY_NAMES[p.severity] ?? 'High',
+    event_tags: JSON.stringify(Object.entries(p.tags).map(([tag, value]) => ({ tag, value }))),
+    event_date: t.date,
+    event_time: t.time,
+    event_opdata: `Current: ${p.value}`,
+    trigger_id: p.triggerId,
+    trigger_name: p.trigger,
+    host_host: p.host,
+    host_name: p.host,
+    host_ip: '10.0.0.10',
+    item_key: p.itemKey,
+    item_value: p.value,
+    item_id: '1',
+    user_fullname: '{USER.FULLNAME}',
+    ...extra,
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function demoCommand(out: NodeJS.WritableStream = process.stdout, pace = 1): Promise<number> {
+  const st = style(Boolean((out as NodeJS.WriteStream).isTTY) && !process.env.NO_COLOR);
+  const dir = mkdtempSync(join(tmpdir(), 'zabbix-glpi-bridge-demo-'));
+  const glpi = new FakeGlpi({ userTokens: ['demo-user-token'] });
+  const glpiUrl = await glpi.listen();
+  const configFile = join(dir, 'bridge.yaml');
+  writeFileSync(
+    configFile,
+    [
+      'listen: 127.0.0.1:0',
+      `data_dir: ${dir}`,
+      'webhook:',
+      `  token: ${TOKEN}`,
+      'glpi:',
+      `  url: ${glpiUrl}`,
+      '  user_token: demo-user-token',
+      'correlation:',
+      `  hold_down: ${Math.round(3000 * pace)}ms`,
+      `  coalesce_window: ${Math.round(500 * pace)}ms`,
+      '  reopen_window: 1h',
+      `rules_file: ${RULES}`,
+    ].join('\n'),
+  );
+  const config = loadConfig(configFile, {});
+  const app = buildApp(config, { logger: createLogger('info', narrator(out, st)) });
+  const address = await app.start();
+  const post = async (b: Record<string, string>) => {
+    const res = await fetch(`${address}/zabbix/webhook`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(b) });
+    if (res.status !== 202) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
+  };
+  const wait = (ms: number) => sleep(ms * pace);
+  const say = (title: string) => out.write(`\n${st.bold(`▶ ${title}`)}\n`);
+  const zabbix = (text: string) => out.write(`   ${st.dim('zabbix')}  ${text}\n`);
+
+  out.write(`${st.bold('zabbix-glpi-bridge demo')} — bridge on ${address}, GLPI fake on ${glpiUrl}, store in ${dir}\n`);
+  out.write(st.dim('Hold-down 3 s (flaps never become tickets); follow-ups and solutions wait 0.5 s to merge.\n'));
+
+  try {
+    const cpu: Problem = { host: 'web-01', trigger: 'High CPU utilization on web-01', triggerId: '101', itemKey: 'system.cpu.util', value: '97 %', severity: 4, tags: { component: 'cpu' } };
+    say('A CPU spike on web-01 that recovers');
+    const cpuEvent = String(nextEvent++);
+    zabbix('problem  High CPU utilization on web-01, 97 % (Zabbix: High)');
+    await post(body(cpu, cpuEvent, 'problem'));
+    await wait(4500);
+    zabbix('recovery CPU back to 12 %');
+    await post(body({ ...cpu, value: '12 %' }, cpuEvent, 'recovery'));
+    await wait(1500);
+
+    const disk: Problem = { host: 'db-01', trigger: 'Free disk space is low on db-01:/var', triggerId: '202', itemKey: 'vfs.fs.size[/var,pused]', value: '91 %', severity: 2, tags: { component: 'storage' } };
+    say('A disk filling up on db-01');
+    const diskEvent = String(nextEvent++);
+    zabbix('problem  /var 91 % used (Zabbix: Warning)');
+    await post(body(disk, diskEvent, 'problem'));
+    await wait(4000);
+    zabbix('update   an admin raises the severity to Disaster: /var at 99 %');
+    await post(body({ ...disk, value: '99 %', severity: 5 }, diskEvent, 'update', { event_update_action: 'changed severity from Warning to Disaster', user_fullname: 'Sam Admin (sam)' }));
+    await wait(1500);
+
+    const link: Problem = { host: 'sw-02', trigger: 'Interface Gi0/12: Link down', triggerId: '303', itemKey: 'net.if.status[Gi0/12]', value: 'down', severity: 3, tags: { component: 'network' } };
+    say('A flapping network link on sw-02');
+    for (let i = 0; i < 4; i++) {
+      const e = String(nextEvent++);
+      zabbix(`problem  Link down (flap ${i + 1})`);
+      await post(body(link, e, 'problem'));
+      await wait(600);
+      zabbix('recovery Link up');
+      await post(body({ ...link, value: 'up' }, e, 'recovery'));
+      await wait(300);
+    }
+    const stays = String(nextEvent++);
+    zabbix('problem  Link down — and it stays down');
+    await post(body(link, stays, 'problem'));
+    await wait(4000);
+
+    const temp: Problem = { host: 'rack-04-pdu', trigger: 'Inlet temperature too high in rack 4', triggerId: '404', itemKey: 'sensor.temp[inlet]', value: '88 °C', severity: 3, tags: { component: 'temperature' } };
+    say('A temperature alarm in rack 4, acknowledged by an operator');
+    const tempEvent = String(nextEvent++);
+    zabbix('problem  inlet 88 °C (Zabbix: Average)');
+    await post(body(temp, tempEvent, 'problem'));
+    await wait(4000);
+    zabbix('update   Jane Operator acknowledges: "Facilities notified, rack door was open"');
+    await post(body(temp, tempEvent, 'update', { event_update_action: 'acknowledged and commented', event_update_message: 'Facilities notified, rack door was open', user_fullname: 'Jane Operator (jane)' }));
+    await wait(1500);
+    zabbix('recovery inlet back to 24 °C');
+    await post(body({ ...temp, value: '24 °C' }, tempEvent, 'recovery'));
+    const busy = () => {
+      const q = app.store.stats();
+      return q.unprocessed + q.pending + q.running > 0;
+    };
+    await sleep(100);
+    for (let i = 0; i < 100 && busy(); i++) await sleep(100);
+
+    const status = ['', 'new', 'assigned', 'planned', 'pending', 'solved', 'closed'];
+    out.write(`\n${st.bold('GLPI now holds')}\n`);
+    for (const t of glpi.tickets.values()) {
+      out.write(
+        `   #${t.id}  ${st.bold((status[t.status] ?? String(t.status)).padEnd(8))} urgency ${t.urgency}  category ${String(t.itilcategories_id).padEnd(3)} ${t.name}\n` +
+          st.dim(`        ${glpi.followupsOf(t.id).length} follow-up(s), ${glpi.solutions.filter((s) => s.items_id === t.id).length} solution(s)\n`),
+      );
+    }
+    const sent = glpi.requests.length;
+    out.write(`\n${glpi.tickets.size} tickets from ${nextEvent - 5000} Zabbix events and their updates; ${sent} GLPI requests in all (one session).\n`);
+    out.write(st.dim(`Next: point the bridge at your GLPI and Zabbix — see README.md (Quick start, Zabbix setup, GLPI setup).\n`));
+    return 0;
+  } finally {
+    await app.stop();
+    await glpi.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
