@@ -184,6 +184,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
       metrics.queueDepth.set({ state: 'pending' }, s.pending);
       metrics.queueDepth.set({ state: 'running' }, s.running);
       metrics.queueDepth.set({ state: 'dead' }, s.dead);
+      metrics.inboxDepth.set(s.unprocessed);
       metrics.oldestPendingAge.set(s.oldestPendingAt !== undefined ? (clock.now() - s.oldestPendingAt) / 1000 : 0);
     },
   });

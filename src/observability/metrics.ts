@@ -72,6 +72,11 @@ export function createMetrics() {
       labelNames: ['state'] as const,
       registers: [registry],
     }),
+    inboxDepth: new Gauge({
+      name: 'zgb_inbox_depth',
+      help: 'Alerts committed but not decided on yet.',
+      registers: [registry],
+    }),
     oldestPendingAge: new Gauge({
       name: 'zgb_queue_oldest_pending_age_seconds',
       help: 'Age of the oldest job not yet done (0 when the queue is empty).',

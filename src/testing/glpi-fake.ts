@@ -493,11 +493,13 @@ export class FakeGlpi {
   }
 }
 
-/** `node dist/src/testing/glpi-fake.js [PORT]`: run the fake alone. */
+/** `node dist/src/testing/glpi-fake.js [PORT]`: run the fake alone (FAKE_GLPI_LATENCY_MS adds latency). */
 async function standalone(): Promise<void> {
   const port = Number(process.argv[2] ?? process.env.FAKE_GLPI_PORT ?? 8089);
   const fake = new FakeGlpi({ userTokens: [process.env.GLPI_USER_TOKEN ?? 'demo-user-token'], appToken: process.env.GLPI_APP_TOKEN ?? '' });
   const url = await fake.listen(port);
+  const latencyMs = Number(process.env.FAKE_GLPI_LATENCY_MS ?? 0);
+  if (latencyMs > 0) fake.setFaults({ latencyMs });
   process.stdout.write(`fake GLPI listening on ${url} (state: http://127.0.0.1:${port}/_fake/state)\n`);
   const stop = () => void fake.close().then(() => process.exit(0));
   process.once('SIGTERM', stop);

@@ -1,5 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import nock from 'nock';
+import { useNock } from '../helpers/nock.js';
 import { pino } from 'pino';
 import { GlpiClient } from '../../src/adapters/glpi/client.js';
 import { retryAfterMs } from '../../src/adapters/glpi/outcome.js';
@@ -43,16 +44,7 @@ function login(scope: nock.Scope, token = 'sess-1'): nock.Scope {
     .reply(200, { session_token: token });
 }
 
-// Each test file gets its own nock instance (jest module registry): activate it here and
-// restore plain http afterwards, or two instances fight over the same patched module.
-beforeAll(() => {
-  if (!nock.isActive()) nock.activate();
-  nock.disableNetConnect();
-});
-afterAll(() => {
-  nock.enableNetConnect();
-  nock.restore();
-});
+useNock();
 afterEach(() => nock.cleanAll());
 
 async function failure(p: Promise<unknown>): Promise<RemoteError> {

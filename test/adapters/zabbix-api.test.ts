@@ -1,5 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import nock from 'nock';
+import { useNock } from '../helpers/nock.js';
 import { pino } from 'pino';
 import { RemoteError } from '../../src/adapters/remote-error.js';
 import { ZabbixApi, type AuthMode } from '../../src/adapters/zabbix/api-client.js';
@@ -8,16 +9,7 @@ import { Secret } from '../../src/config/secret.js';
 const BASE = 'http://zabbix.test';
 const api = (authMode: AuthMode = 'auto') => new ZabbixApi({ url: `${BASE}/api_jsonrpc.php`, token: new Secret('zbx-token'), authMode, timeoutMs: 2000, logger: pino({ level: 'silent' }) });
 
-// Each test file gets its own nock instance (jest module registry): activate it here and
-// restore plain http afterwards, or two instances fight over the same patched module.
-beforeAll(() => {
-  if (!nock.isActive()) nock.activate();
-  nock.disableNetConnect();
-});
-afterAll(() => {
-  nock.enableNetConnect();
-  nock.restore();
-});
+useNock();
 afterEach(() => nock.cleanAll());
 
 function version(v: string): nock.Scope {
