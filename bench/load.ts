@@ -18,7 +18,8 @@ export interface LoadResult {
   latenciesMs: { p50: number; p99: number; max: number };
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+/** Connections are kept alive and bounded, as a real client's pool would be. */
+const agent = new http.Agent({ keepAlive: true, maxSockets: Number(process.env.BENCH_SOCKETS ?? 64) });
 
 export function body(host: string, triggerId: string, eventId: number, kind: 'problem' | 'recovery' | 'update', seq = 0): string {
   const d = new Date();

@@ -88,6 +88,14 @@ export interface DecideInput {
   readonly reclassify: (severity: Severity) => Classification;
 }
 
+/** Event ids remembered per incident: enough to recognise redeliveries and late updates, bounded under storms. */
+export const EVENTS_KEPT = 200;
+
+function remember(events: readonly string[], eventId: string): string[] {
+  const next = [...events, eventId];
+  return next.length > EVENTS_KEPT ? next.slice(next.length - EVENTS_KEPT) : next;
+}
+
 function ignore(reason: string): Decision {
   return { action: 'ignore', reason, jobs: [] };
 }
@@ -149,7 +157,7 @@ function onProblem(input: DecideInput): Decision {
     const next: Incident = {
       ...incident,
       openEvents: [...incident.openEvents, alert.eventId],
-      events: [...incident.events, alert.eventId],
+      events: remember(incident.events, alert.eventId),
       occurrences,
       ...(escalate ? { severity: c.severity, urgency: c.glpi.urgency, impact: c.glpi.impact } : {}),
     };
@@ -183,7 +191,7 @@ function onProblem(input: DecideInput): Decision {
         ...rest,
         status: 'open',
         openEvents: [alert.eventId],
-        events: [...incident.events, alert.eventId],
+        events: remember(incident.events, alert.eventId),
         occurrences: incident.occurrences + 1,
       },
       jobs: [{ type: 'reopen', lines }],

@@ -29,6 +29,13 @@ export function writeBackKey(fingerprint: string): string {
 
 const IDLE_POLL_MS = 2_000;
 
+/** What a job did; a create also carries what to record with its completion. */
+interface Outcome {
+  readonly operation: string;
+  readonly ticketId: number;
+  readonly created?: { readonly marker: string; readonly eventId: string | undefined };
+}
+
 /** Thrown when a job refers to a ticket the bridge never got (its create is dead-lettered). */
 class TicketMissing extends Error {}
 
@@ -130,7 +137,14 @@ export class Dispatcher {
     try {
       const outcome = await this.#attempt(job);
       try {
-        this.store.completeJob(job.id, this.clock.now());
+        const now = this.clock.now();
+        this.store.transaction(() => {
+          if (outcome.created) {
+            this.store.putTicket(job.fingerprint, job.seq, outcome.ticketId, outcome.created.marker, now);
+            this.#queueWriteBack(job, outcome.created.eventId, outcome.ticketId);
+          }
+          this.store.completeJob(job.id, now);
+        }, 'crash');
       } catch (storeError) {
         log.error({ err: (storeError as Error).message, ticket_id: outcome.ticketId }, 'GLPI job done but not recorded; it will be checked again at next start');
         return;
@@ -196,7 +210,7 @@ export class Dispatcher {
    * after the first try is "uncertain" (GLPI may have committed before the
    * failure), so the operation first checks whether it already landed.
    */
-  async #attempt(job: Job): Promise<{ operation: string; ticketId: number }> {
+  async #attempt(job: Job): Promise<Outcome> {
     const o = this.opt;
     return pRetry(
       async (n: number) => {
@@ -249,25 +263,18 @@ export class Dispatcher {
     await this.desk.addFollowup(ticketId, `${htmlText(lines)}<br>\n<small>${tag}</small>`, options);
   }
 
-  async #execute(job: Job, uncertain: boolean): Promise<{ operation: string; ticketId: number }> {
+  async #execute(job: Job, uncertain: boolean): Promise<Outcome> {
     const spec = job.spec;
-    const now = () => this.clock.now();
     switch (spec.type) {
       case 'create_ticket': {
         const known = this.store.ticketId(job.fingerprint, job.seq);
         if (known !== undefined) return { operation: 'opened', ticketId: known };
         if (uncertain) {
           const found = await this.desk.findTicketByMarker(spec.ticket.marker);
-          if (found !== undefined) {
-            this.store.putTicket(job.fingerprint, job.seq, found, spec.ticket.marker, now());
-            this.#queueWriteBack(job, spec.eventId, found);
-            return { operation: 'adopted', ticketId: found };
-          }
+          if (found !== undefined) return { operation: 'adopted', ticketId: found, created: { marker: spec.ticket.marker, eventId: spec.eventId } };
         }
         const id = await this.desk.createTicket(spec.ticket);
-        this.store.putTicket(job.fingerprint, job.seq, id, spec.ticket.marker, now());
-        this.#queueWriteBack(job, spec.eventId, id);
-        return { operation: 'opened', ticketId: id };
+        return { operation: 'opened', ticketId: id, created: { marker: spec.ticket.marker, eventId: spec.eventId } };
       }
       case 'zabbix_ack': {
         const wb = this.opt.writeBack;

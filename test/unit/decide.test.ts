@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Alert, AlertUpdate } from '../../src/core/alert.js';
 import { classify } from '../../src/core/classify.js';
-import { decide, type Incident, type Policy } from '../../src/core/decide.js';
+import { decide, EVENTS_KEPT, type Incident, type Policy } from '../../src/core/decide.js';
 import { exampleRules } from '../helpers/fixtures.js';
 
 const rules = exampleRules();
@@ -119,6 +119,14 @@ describe('decide: named scenarios', () => {
     expect(d.action).toBe('open');
     expect(d.incident?.seq).toBe(2);
     expect(d.incident?.marker).not.toBe(open.marker);
+  });
+
+  it('remembers a bounded number of event ids per incident (storms stay cheap)', () => {
+    let incident: Incident | undefined = open;
+    for (let i = 0; i < EVENTS_KEPT + 50; i++) incident = run(alert('problem', { eventId: String(1000 + i) }), incident).incident ?? incident;
+    expect(incident?.events).toHaveLength(EVENTS_KEPT);
+    expect(incident?.events.at(-1)).toBe(String(1000 + EVENTS_KEPT + 49));
+    expect(incident?.occurrences).toBe(EVENTS_KEPT + 51);
   });
 
   it.each([

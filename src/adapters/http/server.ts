@@ -37,12 +37,15 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
+let expectedCache: { token: string; digest: Buffer } | undefined;
+
 /** Bearer token check in constant time (compares fixed-length digests). */
 export function bearerMatches(header: string | undefined, expected: string): boolean {
   if (!header || expected === '') return false;
   const m = /^Bearer\s+(.+)$/i.exec(header.trim());
   if (!m) return false;
-  return timingSafeEqual(digest(m[1] ?? ''), digest(expected));
+  if (expectedCache?.token !== expected) expectedCache = { token: expected, digest: digest(expected) };
+  return timingSafeEqual(digest(m[1] ?? ''), expectedCache.digest);
 }
 
 export function errorBody(code: ErrorCode, message: string, field?: string): ErrorBody {

@@ -127,6 +127,17 @@ function toJob(r: JobRow): Job {
 }
 
 /**
+ * How much a commit must survive. `power`: an fsync before the commit returns
+ * (the intake's acknowledgement to Zabbix, the claim of a ticket creation).
+ * `crash`: survives the process being killed, and a power loss may lose the
+ * tail of the log — used for state the bridge can rebuild (decisions are
+ * re-taken from the inbox) or check again (a completed job is retried
+ * idempotently). The WAL is sequential, so a `power` commit also makes every
+ * earlier commit durable.
+ */
+export type Durability = 'power' | 'crash';
+
+/**
  * The embedded durable store: inbox of deliveries, incidents, ticket ids and
  * the GLPI action queue, in one SQLite file in WAL mode. Every method is one
  * transaction unless called inside transaction().
@@ -134,12 +145,15 @@ function toJob(r: JobRow): Job {
 export class SqliteStore {
   readonly db: Database.Database;
   readonly #stmt;
+  readonly #fullSync: boolean;
+  #sync: 'FULL' | 'NORMAL' | undefined;
 
   constructor(readonly file: string, synchronous: 'full' | 'normal' = 'full', maxSizeBytes = 0) {
+    this.#fullSync = synchronous === 'full';
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.#setSync('NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
     this.#migrate();
@@ -171,10 +185,11 @@ export class SqliteStore {
       cancelCreate: db.prepare(
         "UPDATE jobs SET status = 'cancelled', updated_at = ? WHERE fingerprint = ? AND seq = ? AND type = 'create_ticket' AND status = 'pending'",
       ),
+      // Walks due jobs in order and stops after LIMIT heads: no per-fingerprint aggregate over the whole queue.
       ready: db.prepare<[number, number], JobRow>(
-        `SELECT j.* FROM jobs j
+        `SELECT j.* FROM jobs j INDEXED BY jobs_ready
           WHERE j.status = 'pending' AND j.next_attempt_at <= ?
-            AND j.id = (SELECT MIN(k.id) FROM jobs k WHERE k.fingerprint = j.fingerprint AND k.status IN ('pending', 'running'))
+            AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.fingerprint = j.fingerprint AND k.status IN ('pending', 'running') AND k.id < j.id)
           ORDER BY j.next_attempt_at, j.id LIMIT ?`,
       ),
       nextDue: db.prepare<[], { t: number | null }>("SELECT MIN(next_attempt_at) AS t FROM jobs WHERE status = 'pending'"),
@@ -213,7 +228,16 @@ export class SqliteStore {
     }
   }
 
-  transaction<T>(fn: () => T): T {
+  #setSync(mode: 'FULL' | 'NORMAL'): void {
+    if (this.#sync === mode) return;
+    this.db.pragma(`synchronous = ${mode}`);
+    this.#sync = mode;
+  }
+
+  /** Run fn in one write transaction; `power` durability fsyncs at commit when store.synchronous is full. */
+  transaction<T>(fn: () => T, durability: Durability = 'power'): T {
+    if (this.db.inTransaction) return fn();
+    this.#setSync(durability === 'power' && this.#fullSync ? 'FULL' : 'NORMAL');
     return this.db.transaction(fn).immediate();
   }
 
@@ -250,7 +274,7 @@ export class SqliteStore {
   }
 
   markProcessed(id: number, at: number, fingerprint: string | null, action: string, reason: string): void {
-    this.#stmt.markProcessed.run(at, fingerprint, action, reason, id);
+    this.transaction(() => this.#stmt.markProcessed.run(at, fingerprint, action, reason, id), 'crash');
   }
 
   getIncident(fingerprint: string): Incident | undefined {
@@ -259,7 +283,7 @@ export class SqliteStore {
   }
 
   putIncident(incident: Incident, now: number): void {
-    this.#stmt.putIncident.run(incident.fingerprint, incident.status, JSON.stringify(incident), now);
+    this.transaction(() => this.#stmt.putIncident.run(incident.fingerprint, incident.status, JSON.stringify(incident), now), 'crash');
   }
 
   /**
@@ -267,6 +291,10 @@ export class SqliteStore {
    * job when that one has not started (storm control). Returns the job id.
    */
   enqueue(fingerprint: string, seq: number, spec: JobSpec, runAt: number, now: number, deliveryId?: number): number {
+    return this.transaction(() => this.#enqueue(fingerprint, seq, spec, runAt, now, deliveryId), 'crash');
+  }
+
+  #enqueue(fingerprint: string, seq: number, spec: JobSpec, runAt: number, now: number, deliveryId?: number): number {
     const last = this.#stmt.lastActiveJob.get(fingerprint);
     if (last && last.status === 'pending' && last.attempts === 0 && last.seq === seq) {
       const c = coalesce(JSON.parse(last.payload) as JobSpec, spec);
@@ -280,7 +308,7 @@ export class SqliteStore {
   }
 
   cancelPendingCreate(fingerprint: string, seq: number, now: number): boolean {
-    return this.#stmt.cancelCreate.run(now, fingerprint, seq).changes > 0;
+    return this.transaction(() => this.#stmt.cancelCreate.run(now, fingerprint, seq).changes > 0, 'crash');
   }
 
   /**
@@ -289,36 +317,40 @@ export class SqliteStore {
    * after a crash the job is retried knowing an attempt may have landed.
    */
   claimReady(now: number, limit: number, busy: ReadonlySet<string>): Job[] {
+    const rows = this.#stmt.ready.all(now, limit + busy.size).filter((r) => !busy.has(r.fingerprint)).slice(0, limit);
+    if (rows.length === 0) return [];
+    // A create must be known as attempted even after a power loss: that is what makes a retry look for its marker first.
+    const durability = rows.some((r) => r.type === 'create_ticket') ? 'power' : 'crash';
     return this.transaction(() => {
-      const rows = this.#stmt.ready.all(now, limit + busy.size).filter((r) => !busy.has(r.fingerprint)).slice(0, limit);
       for (const r of rows) this.#stmt.claim.run(now, r.id);
       return rows.map((r) => toJob({ ...r, status: 'running', attempts: r.attempts + 1 }));
-    });
+    }, durability);
   }
 
   nextDueAt(): number | undefined {
     return this.#stmt.nextDue.get()?.t ?? undefined;
   }
 
+  /** Outcomes of jobs need no fsync: a job whose completion is lost is retried, and its retry checks GLPI first. */
   completeJob(id: number, now: number): void {
-    this.#stmt.finish.run(now, id);
+    this.transaction(() => this.#stmt.finish.run(now, id), 'crash');
   }
 
   rescheduleJob(id: number, at: number, error: string, now: number): void {
-    this.#stmt.reschedule.run(at, error, now, id);
+    this.transaction(() => this.#stmt.reschedule.run(at, error, now, id), 'crash');
   }
 
   buryJob(id: number, reason: string, now: number): void {
-    this.#stmt.bury.run(reason, now, id);
+    this.transaction(() => this.#stmt.bury.run(reason, now, id), 'crash');
   }
 
   /** At start: jobs left running by a crash go back to pending (their attempt count says an attempt happened). */
   requeueRunning(now: number): number {
-    return this.#stmt.requeueRunning.run(now).changes;
+    return this.transaction(() => this.#stmt.requeueRunning.run(now).changes);
   }
 
   pruneFinished(before: number): number {
-    return this.#stmt.deleteDone.run(before).changes;
+    return this.transaction(() => this.#stmt.deleteDone.run(before).changes, 'crash');
   }
 
   job(id: number): Job | undefined {
@@ -331,12 +363,11 @@ export class SqliteStore {
   }
 
   retryDead(id: number | 'all', now: number): number {
-    if (id === 'all') return this.#stmt.retryAllDead.run(now, now).changes;
-    return this.#stmt.retryDead.run(now, now, id).changes;
+    return this.transaction(() => (id === 'all' ? this.#stmt.retryAllDead.run(now, now).changes : this.#stmt.retryDead.run(now, now, id).changes));
   }
 
   putTicket(fingerprint: string, seq: number, ticketId: number, marker: string, now: number): void {
-    this.#stmt.putTicket.run(fingerprint, seq, ticketId, marker, now);
+    this.transaction(() => this.#stmt.putTicket.run(fingerprint, seq, ticketId, marker, now), 'crash');
   }
 
   ticketId(fingerprint: string, seq: number): number | undefined {
@@ -357,7 +388,7 @@ export class SqliteStore {
 
   /** A real write, for readiness: throws when the file cannot be written. */
   checkWritable(now: number): void {
-    this.#stmt.touch.run(String(now));
+    this.transaction(() => this.#stmt.touch.run(String(now)), 'crash');
   }
 
   close(): void {
