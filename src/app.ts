@@ -199,7 +199,14 @@ export function buildApp(initial: Config, deps: AppDeps): App {
       const [host, port] = splitListen(config.listen);
       processor.drain();
       dispatcher.start();
-      pruneTimer = setInterval(() => store.pruneFinished(clock.now() - 3_600_000), 600_000);
+      pruneTimer = setInterval(() => {
+        try {
+          store.pruneFinished(clock.now() - 3_600_000);
+          store.pruneDeliveries(clock.now() - config.store.retention);
+        } catch (e) {
+          logger.warn({ err: (e as Error).message }, 'pruning old state failed');
+        }
+      }, 600_000);
       pruneTimer.unref();
       const address = await server.listen({ host, port });
       poller?.start(config.zabbix.poll.schedule);
@@ -228,6 +235,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
           if (left > 0) logger.warn({ jobs: left }, 'jobs still in flight at shutdown; they are retried at next start');
         });
         await step('close GLPI session', () => (glpi instanceof GlpiClient ? glpi.close() : undefined));
+        if (code === 0) await step('mark clean stop', () => store.endRun());
         await step('close store', () => store.close());
         logger.info({ exit_code: code }, 'bridge stopped');
         return code;

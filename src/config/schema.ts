@@ -191,6 +191,8 @@ export const configSchema = z.strictObject({
       synchronous: z.enum(['full', 'normal']).default('full'),
       /** Cap on the state file in bytes (0: none). When reached, the webhook answers 503 and Zabbix retries. */
       max_size: z.number().int().nonnegative().default(0),
+      /** Processed alerts are kept this long for redelivery detection (those of open incidents are kept while open). */
+      retention: duration.default(7 * 86_400_000),
     })
     .prefault({}),
   glpi: z

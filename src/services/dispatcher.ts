@@ -74,8 +74,11 @@ export class Dispatcher {
 
   start(): void {
     this.#stopped = false;
-    const requeued = this.store.requeueRunning(this.clock.now());
-    if (requeued > 0) this.logger.warn({ jobs: requeued }, 'jobs interrupted by a previous stop are queued again (creates check GLPI for their marker first)');
+    const now = this.clock.now();
+    const unclean = this.store.beginRun(now);
+    const requeued = this.store.requeueRunning(now);
+    if (unclean) this.logger.warn({ jobs_in_flight: requeued }, 'previous run did not stop cleanly: queued ticket creations will look for their marker in GLPI first');
+    else if (requeued > 0) this.logger.warn({ jobs: requeued }, 'jobs interrupted by the previous stop are queued again');
     this.wake();
   }
 

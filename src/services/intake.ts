@@ -52,6 +52,7 @@ export class Intake {
     if (batch.length === 0) return;
     let results: Accepted[];
     try {
+      if (this.store.nearlyFull()) throw new Error('the state file is over 90 % of store.max_size; the rest is kept for alerts already accepted');
       results = this.store.acceptDeliveries(batch.map((w) => w.delivery));
       this.#storeError = undefined;
     } catch (e) {

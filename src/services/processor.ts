@@ -42,6 +42,8 @@ export function explain(settings: ProcessingSettings, alert: Alert, incidentOf: 
 
 /** Deliveries decided per event-loop turn: large enough to amortise the commit, small enough not to stall webhook answers. */
 const BATCH = 64;
+/** Under an intake storm, decisions wait this long between turns so that answering Zabbix comes first. */
+const PRESSURE_GAP_MS = 5;
 
 /**
  * Durable inbox → decisions → action queue. Each batch of deliveries is
@@ -49,6 +51,8 @@ const BATCH = 64;
  */
 export class Processor {
   #scheduled = false;
+  #lastTurnAt = 0;
+  #lastError: string | undefined;
 
   constructor(
     private readonly store: SqliteStore,
@@ -59,13 +63,21 @@ export class Processor {
     private readonly onQueued: () => void,
   ) {}
 
+  /**
+   * Decide on new deliveries soon. When turns follow each other back to back
+   * (an alert storm), the next one waits a few milliseconds: webhook answers
+   * go first, decisions catch up in larger batches.
+   */
   schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => {
+    const run = () => {
       this.#scheduled = false;
+      this.#lastTurnAt = Date.now();
       this.drain(true);
-    });
+    };
+    if (Date.now() - this.#lastTurnAt < PRESSURE_GAP_MS) setTimeout(run, PRESSURE_GAP_MS);
+    else setImmediate(run);
   }
 
   /**
@@ -81,9 +93,15 @@ export class Processor {
         // Decisions can be taken again from the inbox: no fsync needed here.
         n = this.store.transaction(() => this.#batch(), 'crash');
       } catch (e) {
-        this.logger.error({ err: (e as Error).message }, 'processing deliveries failed; will retry');
+        const message = (e as Error).message;
+        if (message !== this.#lastError) this.logger.error({ err: message }, 'processing deliveries failed; retrying every second');
+        this.#lastError = message;
         setTimeout(() => this.schedule(), 1000).unref();
         break;
+      }
+      if (this.#lastError !== undefined) {
+        this.logger.info({ after: this.#lastError }, 'processing deliveries works again');
+        this.#lastError = undefined;
       }
       total += n;
       if (n < BATCH) break;
@@ -106,24 +124,33 @@ export class Processor {
   #batch(): number {
     const deliveries = this.store.unprocessedDeliveries(BATCH);
     const s = this.settings();
+    // Incidents read and changed in this batch: a storm on one fingerprint reads and writes its row once per batch.
+    const incidents = new Map<string, Incident | undefined>();
+    const changed = new Set<string>();
+    const incidentOf = (fp: string): Incident | undefined => {
+      if (!incidents.has(fp)) incidents.set(fp, this.#incident(fp));
+      return incidents.get(fp);
+    };
     for (const d of deliveries) {
       const now = this.clock.now();
       let result: Explained;
       try {
-        result = explain(s, d.alert, (fp) => this.#incident(fp), now);
+        result = explain(s, d.alert, incidentOf, now);
       } catch (e) {
         this.logger.error({ delivery_id: d.id, event_id: d.alert.eventId, err: (e as Error).message }, 'cannot decide on alert');
         this.store.markProcessed(d.id, now, null, 'error', (e as Error).message);
         continue;
       }
       const { decision, fingerprint: fp, classification: c } = result;
-      if (decision.incident) this.store.putIncident(decision.incident, now);
+      if (decision.incident) {
+        incidents.set(fp, decision.incident);
+        changed.add(fp);
+      }
       if (decision.cancelCreate) {
-        const seq = decision.incident?.seq ?? 0;
-        this.store.cancelPendingCreate(fp, seq, now);
+        this.store.cancelPendingCreate(fp, decision.incident?.seq ?? 0, now);
         this.metrics.holdDownSuppressed.inc();
       }
-      const seq = decision.incident?.seq ?? this.store.getIncident(fp)?.seq ?? 0;
+      const seq = incidentOf(fp)?.seq ?? 0;
       for (const job of decision.jobs) {
         const runAt = job.type === 'create_ticket' ? now + job.delayMs : now + s.coalesceWindowMs;
         this.store.enqueue(fp, seq, job, runAt, now, d.id);
@@ -145,6 +172,11 @@ export class Processor {
         },
         'decision',
       );
+    }
+    const now = this.clock.now();
+    for (const fp of changed) {
+      const incident = incidents.get(fp);
+      if (incident) this.store.putIncident(incident, now);
     }
     return deliveries.length;
   }

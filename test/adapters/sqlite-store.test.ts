@@ -85,6 +85,41 @@ describe('SqliteStore', () => {
     expect(job?.attempts).toBe(2);
   });
 
+  it('after an unclean stop, queued creates are treated as possibly sent; after a clean one they are not', () => {
+    const create: JobSpec = { type: 'create_ticket', delayMs: 0, ticket: { name: 'n', content: 'c', marker: 'm', urgency: 3, impact: 3, type: 1, itilcategories_id: 0, entities_id: 0, requesttypes_id: 0, groups_id_assign: 0 } };
+    expect(store.beginRun(T)).toBe(false);
+    store.enqueue('A', 1, create, T, T);
+    store.close();
+    store = new SqliteStore(file);
+    expect(store.beginRun(T)).toBe(true);
+    expect(store.jobs('pending')[0]?.attempts).toBe(1);
+    store.endRun();
+    store.enqueue('B', 1, create, T, T);
+    store.close();
+    store = new SqliteStore(file);
+    expect(store.beginRun(T)).toBe(false);
+    expect(store.jobs('pending').map((j) => [j.fingerprint, j.attempts])).toEqual([
+      ['A', 1],
+      ['B', 0],
+    ]);
+  });
+
+  it('prunes old processed deliveries but keeps those of open incidents', () => {
+    store.acceptDeliveries([
+      { key: 'old-closed', receivedAt: T - 10_000, alert },
+      { key: 'old-open', receivedAt: T - 10_000, alert },
+      { key: 'recent', receivedAt: T, alert },
+    ]);
+    store.markProcessed(1, T, 'fp-closed', 'solve', 'x');
+    store.markProcessed(2, T, 'fp-open', 'open', 'x');
+    store.markProcessed(3, T, 'fp-closed', 'open', 'x');
+    store.putIncident({ fingerprint: 'fp-open', seq: 1, status: 'open', marker: 'm', category: 'cpu', severity: 'high', urgency: 4, impact: 4, openEvents: ['1'], events: ['1'], occurrences: 1, openedAt: T }, T);
+    expect(store.pruneDeliveries(T - 5_000)).toBe(1);
+    expect(store.hasDelivery('old-closed')).toBe(false);
+    expect(store.hasDelivery('old-open')).toBe(true);
+    expect(store.hasDelivery('recent')).toBe(true);
+  });
+
   it('keeps dead letters with their reason until retried', () => {
     store.enqueue('A', 1, fu('x'), T, T);
     store.enqueue('B', 1, fu('y'), T, T);

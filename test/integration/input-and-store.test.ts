@@ -100,8 +100,8 @@ describe('store faults', () => {
     expect(accepted).toBeGreaterThan(0);
     const ready = await daemon.get('/readyz');
     expect(ready.status).toBe(503);
-    expect(await ready.json()).toMatchObject({ checks: { store: { ok: false, detail: expect.stringMatching(/full/i) } } });
-    await waitFor(() => glpi.tickets.size === accepted, 'every accepted alert became a ticket', 30_000);
+    expect(await ready.json()).toMatchObject({ checks: { store: { ok: false, detail: expect.stringMatching(/store\.max_size/) } } });
+    await waitFor(() => glpi.tickets.size === accepted, 'every accepted alert became a ticket', 20_000);
   });
 });
 

@@ -146,10 +146,12 @@ export class SqliteStore {
   readonly db: Database.Database;
   readonly #stmt;
   readonly #fullSync: boolean;
+  readonly #maxBytes: number;
   #sync: 'FULL' | 'NORMAL' | undefined;
 
   constructor(readonly file: string, synchronous: 'full' | 'normal' = 'full', maxSizeBytes = 0) {
     this.#fullSync = synchronous === 'full';
+    this.#maxBytes = maxSizeBytes;
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
@@ -214,7 +216,16 @@ export class SqliteStore {
          FROM jobs WHERE status IN ('pending', 'running', 'dead')`,
       ),
       unprocessedCount: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE processed_at IS NULL'),
+      pruneDeliveries: db.prepare(
+        `DELETE FROM deliveries WHERE processed_at IS NOT NULL AND received_at < ?
+           AND (fingerprint IS NULL OR fingerprint NOT IN (SELECT fingerprint FROM incidents WHERE status = 'open'))`,
+      ),
       touch: db.prepare("INSERT INTO meta (key, value) VALUES ('last_write_check', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
+      getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+      putMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+      markCreatesUncertain: db.prepare(
+        "UPDATE jobs SET attempts = MAX(attempts, 1), updated_at = ? WHERE type = 'create_ticket' AND status IN ('pending', 'running')",
+      ),
     };
   }
 
@@ -319,12 +330,31 @@ export class SqliteStore {
   claimReady(now: number, limit: number, busy: ReadonlySet<string>): Job[] {
     const rows = this.#stmt.ready.all(now, limit + busy.size).filter((r) => !busy.has(r.fingerprint)).slice(0, limit);
     if (rows.length === 0) return [];
-    // A create must be known as attempted even after a power loss: that is what makes a retry look for its marker first.
-    const durability = rows.some((r) => r.type === 'create_ticket') ? 'power' : 'crash';
+    // No fsync: a claim lost to a power cut is covered by markUncleanStop() at the next start.
     return this.transaction(() => {
       for (const r of rows) this.#stmt.claim.run(now, r.id);
       return rows.map((r) => toJob({ ...r, status: 'running', attempts: r.attempts + 1 }));
-    }, durability);
+    }, 'crash');
+  }
+
+  /**
+   * Called at start. If the previous run did not stop cleanly (crash, kill -9,
+   * power cut), every queued ticket creation is treated as possibly sent: its
+   * next run searches GLPI for its marker before creating. Then records that
+   * this run is in progress. Returns whether the previous stop was unclean.
+   */
+  beginRun(now: number): boolean {
+    return this.transaction(() => {
+      const clean = this.#stmt.getMeta.get('clean_stop')?.value !== '0';
+      if (!clean) this.#stmt.markCreatesUncertain.run(now);
+      this.#stmt.putMeta.run('clean_stop', '0');
+      return !clean;
+    });
+  }
+
+  /** Called after a graceful stop has drained or parked its work. */
+  endRun(): void {
+    this.transaction(() => this.#stmt.putMeta.run('clean_stop', '1'));
   }
 
   nextDueAt(): number | undefined {
@@ -351,6 +381,24 @@ export class SqliteStore {
 
   pruneFinished(before: number): number {
     return this.transaction(() => this.#stmt.deleteDone.run(before).changes, 'crash');
+  }
+
+  /** Forget processed deliveries older than `before`, except those of incidents still open (the poller builds their recoveries). */
+  pruneDeliveries(before: number): number {
+    return this.transaction(() => this.#stmt.pruneDeliveries.run(before).changes, 'crash');
+  }
+
+  /**
+   * With store.max_size set: whether the file is so full that new alerts must
+   * be refused, keeping the last 10 % for deciding on and dispatching the ones
+   * already accepted.
+   */
+  nearlyFull(): boolean {
+    if (this.#maxBytes <= 0) return false;
+    const pages = this.db.pragma('page_count', { simple: true }) as number;
+    const free = this.db.pragma('freelist_count', { simple: true }) as number;
+    const size = this.db.pragma('page_size', { simple: true }) as number;
+    return (pages - free) * size > this.#maxBytes * 0.9;
   }
 
   job(id: number): Job | undefined {
