@@ -14,7 +14,7 @@ Usage: zabbix-glpi-bridge <command> [options]
 
 Commands:
   run --config FILE                 run the daemon
-  check-config --config FILE        validate the configuration and rules (exit 1 with every problem)
+  check-config --config FILE [--online]  validate the configuration and rules (exit 1 with every problem)
   explain --config FILE [ALERT|-]   show what one webhook body would become; no side effects
   queue --config FILE [--json]      list pending jobs and dead letters
   queue retry --config FILE ID|--all  put dead letters back in the queue
@@ -22,7 +22,7 @@ Commands:
 
 Run "zabbix-glpi-bridge <command> --help" for a command's options.`,
   run: 'Usage: zabbix-glpi-bridge run --config FILE\n\nRuns the daemon. SIGTERM/SIGINT stop it gracefully; SIGHUP reloads the configuration (an invalid one is rejected and the running one kept).',
-  'check-config': 'Usage: zabbix-glpi-bridge check-config --config FILE\n\nValidates the daemon configuration and the rules. Exit 0 when valid; exit 1 and every problem as FILE:LINE: YAML.PATH: message otherwise.',
+  'check-config': 'Usage: zabbix-glpi-bridge check-config --config FILE [--online]\n\nValidates the daemon configuration and the rules. Exit 0 when valid; exit 1 and every problem as FILE:LINE: YAML.PATH: message otherwise.\n--online also logs in to GLPI, checks that every ITIL category, group, entity and request type id the rules use exists, and checks the Zabbix API token when zabbix.url is set. Secrets are never printed.',
   explain: 'Usage: zabbix-glpi-bridge explain --config FILE [ALERT.json | -]\n\nReads one webhook body (JSON, as the media type sends it) from the file or stdin and prints, as JSON, the normalised alert, category, severity and why, fingerprint, action and reason, and the ticket title and body. Nothing is stored or sent.',
   demo: 'Usage: zabbix-glpi-bridge demo [--pace N]\n\n--pace 0.5 runs twice as fast (timers and hold-down scaled alike).\nStarts the bridge on a temporary embedded store against a built-in GLPI fake, replays a CPU spike that recovers, a disk that fills, a flapping network link and a temperature alarm acknowledged by an operator, and prints what each alert became. Needs nothing else; leaves nothing behind.',
   queue: 'Usage: zabbix-glpi-bridge queue --config FILE [--json]\n       zabbix-glpi-bridge queue retry --config FILE ID|--all\n\nLists pending GLPI jobs and dead letters (permanent failures with their reason), or queues dead letters again once the cause is fixed.',
@@ -39,6 +39,7 @@ async function main(argv: readonly string[]): Promise<number> {
       json: { type: 'boolean' },
       version: { type: 'boolean' },
       pace: { type: 'string' },
+      online: { type: 'boolean' },
     },
   });
   const [command = '', ...rest] = positionals;
@@ -53,7 +54,7 @@ async function main(argv: readonly string[]): Promise<number> {
       process.exit(code);
     }
     case 'check-config':
-      return checkConfigCommand(values.config);
+      return checkConfigCommand(values.config, values.online ?? false);
     case 'explain':
       return explainCommand(values.config, rest[0]);
     case 'queue':

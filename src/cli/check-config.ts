@@ -1,14 +1,100 @@
+import { pino } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { GlpiFieldsPatch } from '../core/rules.js';
+import { GlpiClient } from '../adapters/glpi/client.js';
+import { ZabbixApi } from '../adapters/zabbix/api-client.js';
 import { loadOrReport } from './common.js';
 
-/** `check-config --config FILE`: exit 0 when valid, 1 with every problem and its YAML path. */
-export function checkConfigCommand(file: string | undefined): number {
-  const config = loadOrReport(file);
+interface Reference {
+  readonly itemtype: 'ITILCategory' | 'Group' | 'Entity' | 'RequestType';
+  readonly field: keyof GlpiFieldsPatch;
+  readonly id: number;
+  readonly usedBy: string[];
+}
+
+const FIELDS = [
+  ['itilcategories_id', 'ITILCategory'],
+  ['groups_id_assign', 'Group'],
+  ['entities_id', 'Entity'],
+  ['requesttypes_id', 'RequestType'],
+] as const;
+
+/** Every GLPI id the rules refer to, with the places that use it. */
+export function referencedIds(config: Config): Reference[] {
+  const refs = new Map<string, Reference>();
+  const add = (patch: GlpiFieldsPatch, where: string) => {
+    for (const [field, itemtype] of FIELDS) {
+      const id = patch[field];
+      if (typeof id !== 'number' || (id === 0 && itemtype !== 'Entity')) continue;
+      const key = `${itemtype}:${id}`;
+      const ref = refs.get(key) ?? { itemtype, field, id, usedBy: [] };
+      ref.usedBy.push(where);
+      refs.set(key, ref);
+    }
+  };
+  const r = config.rules;
+  add(r.defaults, 'defaults');
+  for (const [sev, p] of Object.entries(r.severities)) add(p ?? {}, `severities.${sev}`);
+  for (const c of [...r.categories, r.fallback]) {
+    add(c.glpi, `category ${c.name}`);
+    for (const [sev, p] of Object.entries(c.severities)) add(p ?? {}, `category ${c.name}, severity ${sev}`);
+  }
+  return [...refs.values()];
+}
+
+async function online(config: Config, out: NodeJS.WritableStream): Promise<string[]> {
+  const problems: string[] = [];
+  const glpi = new GlpiClient({
+    url: config.glpi.url,
+    appToken: config.glpi.app_token,
+    userToken: config.glpi.user_token,
+    username: config.glpi.username,
+    password: config.glpi.password,
+    timeoutMs: config.glpi.timeout,
+    logger: pino({ level: 'silent' }),
+  });
+  try {
+    await glpi.open();
+    out.write(`  GLPI: session opened at ${config.glpi.url}\n`);
+    for (const ref of referencedIds(config)) {
+      const status = await glpi.itemStatus(ref.itemtype, ref.id);
+      if (status !== 'exists') {
+        problems.push(`GLPI: ${ref.field} ${ref.id} (${ref.usedBy.join('; ')}): ${ref.itemtype} ${ref.id} ${status === 'missing' ? 'does not exist' : 'is not readable by the bridge\'s GLPI user'}`);
+      }
+    }
+    if (problems.length === 0) out.write(`  GLPI: every id the rules use exists (${referencedIds(config).length} checked)\n`);
+  } catch (e) {
+    problems.push(`GLPI: ${(e as Error).message}`);
+  } finally {
+    await glpi.close();
+  }
+  if (config.zabbix.url !== '') {
+    const zabbix = new ZabbixApi({ url: config.zabbix.url, token: config.zabbix.api_token, authMode: config.zabbix.auth, timeoutMs: config.zabbix.timeout, logger: pino({ level: 'silent' }) });
+    try {
+      const version = await zabbix.version();
+      await zabbix.problems({ severities: [5] });
+      if (config.zabbix.poll.host_groups.length > 0) await zabbix.groupIds(config.zabbix.poll.host_groups);
+      out.write(`  Zabbix: API ${version} answers with the token\n`);
+    } catch (e) {
+      problems.push(`Zabbix: ${(e as Error).message}`);
+    }
+  }
+  return problems;
+}
+
+/** `check-config --config FILE [--online]`: exit 0 when valid, 1 with every problem and its YAML path. */
+export async function checkConfigCommand(file: string | undefined, checkOnline = false, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  const config = loadOrReport(file, err);
   if (!config) return 1;
   const r = config.rules;
-  process.stdout.write(
+  out.write(
     `${file}: OK\n` +
       `  rules from ${config.sources.rules}: ${r.categories.length} categories (${r.categories.map((c) => c.name).join(', ')}), fallback ${r.fallback.name}\n` +
       `  GLPI ${config.glpi.url}, store ${config.data_dir}/${config.store.file}, listen ${config.listen}${config.webhook.path}\n`,
   );
-  return 0;
+  if (!checkOnline) return 0;
+  const problems = await online(config, out);
+  if (problems.length === 0) return 0;
+  err.write(`CONFIG_INVALID: ${file}: ${problems.length} problem(s) found online:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
+  return 1;
 }

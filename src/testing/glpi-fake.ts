@@ -74,6 +74,8 @@ export interface FakeGlpiOptions {
   categories?: readonly number[];
   /** Group ids that exist; undefined: any. */
   groups?: readonly number[];
+  /** Entity ids that exist (default: the root entity 0). */
+  entities?: readonly number[];
   /** 0: solved tickets close at once (autoclose_delay 0); -10: never (GLPI 10 default). */
   autocloseDelay?: number;
 }
@@ -312,6 +314,17 @@ export class FakeGlpi {
     if ((itemtype === 'ticket' && child === 'itilsolution') || itemtype === 'itilsolution') {
       if (method === 'POST') return this.#addSolution(input);
       if (method === 'GET' && itemtype === 'ticket' && id !== undefined) return new Answer(200, this.solutions.filter((s) => s.items_id === id));
+    }
+    const dropdowns: Record<string, readonly number[] | undefined> = {
+      itilcategory: this.#opt.categories,
+      group: this.#opt.groups,
+      entity: this.#opt.entities ?? [0],
+      requesttype: undefined,
+    };
+    if (itemtype in dropdowns && method === 'GET' && id !== undefined) {
+      const known = dropdowns[itemtype];
+      if (known && !known.includes(id)) return err(404, 'ERROR_ITEM_NOT_FOUND', 'Item not found');
+      return new Answer(200, { id, name: `${itemtype} ${id}` });
     }
     if (!['ticket', 'itilfollowup', 'itilsolution', 'search'].includes(itemtype)) {
       return err(400, 'ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM', 'resource not found or not an instance of CommonDBTM', true);

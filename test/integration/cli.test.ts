@@ -40,6 +40,32 @@ describe('check-config', () => {
   });
 });
 
+describe('check-config --online', () => {
+  it('logs in to GLPI and checks every id the rules use; secrets are never printed', async () => {
+    const glpi = new FakeGlpi({ userTokens: ['user-token'], categories: [11, 12, 13, 14], groups: [3, 4, 5, 6] });
+    await glpi.listen();
+    try {
+      const d = new Daemon({ glpiUrl: glpi.url });
+      const missing = await runCli(['check-config', '--config', d.configFile, '--online']);
+      expect(missing.code).toBe(1);
+      expect(missing.stdout).toContain('GLPI: session opened');
+      expect(missing.stderr).toContain('itilcategories_id 15 (category temperature): ITILCategory 15 does not exist');
+      expect(missing.stdout + missing.stderr).not.toMatch(/user-token|test-webhook-token/);
+      glpi.allowCategories(15);
+      const ok = await runCli(['check-config', '--config', d.configFile, '--online']);
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toMatch(/every id the rules use exists \(\d+ checked\)/);
+      const refused = await runCli(['check-config', '--config', d.configFile, '--online'], { ...CONFIG_ENV, GLPI_USER_TOKEN: 'revoked-secret' });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('ERROR_GLPI_LOGIN_USER_TOKEN');
+      expect(refused.stdout + refused.stderr).not.toContain('revoked-secret');
+      expect(glpi.sessions.size).toBe(0);
+    } finally {
+      await glpi.close();
+    }
+  });
+});
+
 describe('explain', () => {
   it('prints the decision for a webhook body without side effects', async () => {
     const body = JSON.stringify(zabbixBody('problem'));

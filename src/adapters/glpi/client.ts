@@ -243,6 +243,18 @@ export class GlpiClient {
     await this.#call('updateTicket', 'PUT', `Ticket/${ticketId}`, { data: { input: { id: ticketId, ...fields } } });
   }
 
+  /** Whether a GLPI item (ITILCategory, Group, Entity, RequestType, …) exists and is readable. */
+  async itemStatus(itemtype: string, id: number): Promise<'exists' | 'missing' | 'forbidden'> {
+    try {
+      await this.#call(`get${itemtype}`, 'GET', `${itemtype}/${id}`, { params: { expand_dropdowns: false, get_hateoas: false } });
+      return 'exists';
+    } catch (e) {
+      if (e instanceof RemoteError && e.status === 404) return 'missing';
+      if (e instanceof RemoteError && e.status === 403) return 'forbidden';
+      throw e;
+    }
+  }
+
   async getTicket(ticketId: number): Promise<{ id: number; status: number } | undefined> {
     try {
       const body = await this.#call('getTicket', 'GET', `Ticket/${ticketId}`, { params: { expand_dropdowns: false, get_hateoas: false } });
