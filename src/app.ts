@@ -26,7 +26,22 @@ export interface AppDeps {
   readonly loadConfig?: () => Config;
 }
 
-function zabbixApi(c: Config, logger: Logger): ZabbixApi | undefined {
+/** The GLPI client the configuration describes. */
+export function glpiClient(c: Config, logger: Logger, metrics?: Metrics): GlpiClient {
+  return new GlpiClient({
+    url: c.glpi.url,
+    appToken: c.glpi.app_token,
+    userToken: c.glpi.user_token,
+    username: c.glpi.username,
+    password: c.glpi.password,
+    timeoutMs: c.glpi.timeout,
+    logger,
+    ...(metrics ? { metrics } : {}),
+  });
+}
+
+/** The Zabbix API client, when zabbix.url is set. */
+export function zabbixApi(c: Config, logger: Logger): ZabbixApi | undefined {
   if (c.zabbix.url === '') return undefined;
   return new ZabbixApi({ url: c.zabbix.url, token: c.zabbix.api_token, authMode: c.zabbix.auth, timeoutMs: c.zabbix.timeout, logger });
 }
@@ -90,18 +105,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
   const clock = deps.clock ?? systemClock;
   const metrics = createMetrics();
   const store = new SqliteStore(storeFile(config), config.store.synchronous, config.store.max_size);
-  const glpi =
-    deps.desk ??
-    new GlpiClient({
-      url: config.glpi.url,
-      appToken: config.glpi.app_token,
-      userToken: config.glpi.user_token,
-      username: config.glpi.username,
-      password: config.glpi.password,
-      timeoutMs: config.glpi.timeout,
-      logger: logger.child({ component: 'glpi' }),
-      metrics,
-    });
+  const glpi = deps.desk ?? glpiClient(config, logger.child({ component: 'glpi' }), metrics);
   const zabbix = zabbixApi(config, logger.child({ component: 'zabbix' }));
   const dispatcher = new Dispatcher(store, glpi, clock, logger.child({ component: 'dispatcher' }), metrics, {
     ...(zabbix && config.zabbix.write_back.enabled ? { writeBack: { zabbix, prefix: config.zabbix.write_back_prefix, acknowledge: config.zabbix.write_back.acknowledge } } : {}),

@@ -1,8 +1,7 @@
 import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { GlpiFieldsPatch } from '../core/rules.js';
-import { GlpiClient } from '../adapters/glpi/client.js';
-import { ZabbixApi } from '../adapters/zabbix/api-client.js';
+import { glpiClient, zabbixApi } from '../app.js';
 import { loadOrReport } from './common.js';
 
 interface Reference {
@@ -44,15 +43,7 @@ export function referencedIds(config: Config): Reference[] {
 
 async function online(config: Config, out: NodeJS.WritableStream): Promise<string[]> {
   const problems: string[] = [];
-  const glpi = new GlpiClient({
-    url: config.glpi.url,
-    appToken: config.glpi.app_token,
-    userToken: config.glpi.user_token,
-    username: config.glpi.username,
-    password: config.glpi.password,
-    timeoutMs: config.glpi.timeout,
-    logger: pino({ level: 'silent' }),
-  });
+  const glpi = glpiClient(config, pino({ level: 'silent' }));
   try {
     await glpi.open();
     out.write(`  GLPI: session opened at ${config.glpi.url}\n`);
@@ -68,8 +59,8 @@ async function online(config: Config, out: NodeJS.WritableStream): Promise<strin
   } finally {
     await glpi.close();
   }
-  if (config.zabbix.url !== '') {
-    const zabbix = new ZabbixApi({ url: config.zabbix.url, token: config.zabbix.api_token, authMode: config.zabbix.auth, timeoutMs: config.zabbix.timeout, logger: pino({ level: 'silent' }) });
+  const zabbix = zabbixApi(config, pino({ level: 'silent' }));
+  if (zabbix) {
     try {
       const version = await zabbix.version();
       await zabbix.problems({ severities: [5] });
