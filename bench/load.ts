@@ -163,8 +163,27 @@ async function storm(job: Extract<LoadJob, { mode: 'storm' }>): Promise<LoadResu
   return summarise(latencies, failed, (Date.now() - started) / 1000);
 }
 
+/** Open the pool's connections before measuring, as a long-running client would have them open. */
+async function warmUp(url: string): Promise<void> {
+  const health = url.replace(/\/zabbix\/webhook$/, '/healthz');
+  const sockets = Number(process.env.BENCH_SOCKETS ?? 64);
+  await Promise.all(
+    Array.from(
+      { length: sockets },
+      () =>
+        new Promise<void>((resolve) => {
+          http.get(health, { agent }, (res) => {
+            res.resume();
+            res.on('end', () => resolve());
+          }).on('error', () => resolve());
+        }),
+    ),
+  );
+}
+
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2] ?? '{}') as LoadJob;
+  await warmUp(job.url);
   const result = job.mode === 'rate' ? await rate(job) : job.mode === 'saturate' ? await saturate(job) : await storm(job);
   process.stdout.write(`${JSON.stringify(result)}\n`);
   agent.destroy();
