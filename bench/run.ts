@@ -184,12 +184,27 @@ async function stormRun(outage: boolean): Promise<void> {
   try {
     const cpu0 = cpuSeconds(d.child.pid!);
     let maxBacklog = 0;
+    let outageStarted = 0;
     let outageEnded = 0;
-    const sampler = setInterval(() => void backlog(d.url).then((b) => (maxBacklog = Math.max(maxBacklog, b)), () => undefined), 500);
+    let baseline = 0; // largest backlog before the outage: the storm's normal level
+    let drainedAt = 0;
+    const sampler = setInterval(
+      () =>
+        void backlog(d.url).then(
+          (b) => {
+            maxBacklog = Math.max(maxBacklog, b);
+            if (outageStarted === 0) baseline = Math.max(baseline, b);
+            if (outageEnded > 0 && drainedAt === 0 && b <= baseline) drainedAt = Date.now();
+          },
+          () => undefined,
+        ),
+      250,
+    );
     const outageTimer = outage
       ? (async () => {
           await sleep(Math.max(0, (STORM_SECONDS - OUTAGE_SECONDS) / 2) * 1000);
           await faults(glpi.url, { mode: 'unavailable' });
+          outageStarted = Date.now();
           await sleep(OUTAGE_SECONDS * 1000);
           await faults(glpi.url, { mode: 'up' });
           outageEnded = Date.now();
@@ -211,7 +226,8 @@ async function stormRun(outage: boolean): Promise<void> {
     row(`${label}: GLPI requests in all / per event`, `${state.requests} / ${(state.requests / result.accepted).toFixed(3)}`);
     if (outage) {
       row(`${label}: largest backlog (alerts + jobs)`, String(maxBacklog));
-      row(`${label}: drain time after GLPI came back`, `${((lastEvent + catchUp * 1000 - outageEnded) / 1000).toFixed(1)} s`);
+      row(`${label}: backlog back to the storm's normal level after GLPI came back`, `${((drainedAt || lastEvent + catchUp * 1000) - outageEnded) / 1000} s (normal level ${baseline})`);
+      row(`${label}: time from last event until GLPI caught up`, `${catchUp.toFixed(1)} s`);
     } else {
       row(`${label}: time from last event until GLPI caught up`, `${catchUp.toFixed(1)} s`);
     }
