@@ -226,7 +226,7 @@ async function stormRun(outage: boolean): Promise<void> {
     row(`${label}: GLPI requests in all / per event`, `${state.requests} / ${(state.requests / result.accepted).toFixed(3)}`);
     if (outage) {
       row(`${label}: largest backlog (alerts + jobs)`, String(maxBacklog));
-      row(`${label}: backlog back to the storm's normal level after GLPI came back`, `${((drainedAt || lastEvent + catchUp * 1000) - outageEnded) / 1000} s (normal level ${baseline})`);
+      row(`${label}: backlog back to the storm's normal level after GLPI came back`, `${(((drainedAt || lastEvent + catchUp * 1000) - outageEnded) / 1000).toFixed(1)} s (normal level ${baseline})`);
       row(`${label}: time from last event until GLPI caught up`, `${catchUp.toFixed(1)} s`);
     } else {
       row(`${label}: time from last event until GLPI caught up`, `${catchUp.toFixed(1)} s`);
