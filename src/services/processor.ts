@@ -165,7 +165,8 @@ export class Processor {
           source: d.alert.source,
           fingerprint: fp,
           category: c.category,
-          severity: c.severity,
+          // Updates and recoveries belong to an incident: report its severity, not a fresh guess from this event.
+          severity: d.alert.kind === 'problem' ? c.severity : (incidentOf(fp)?.severity ?? c.severity),
           action: decision.action,
           reason: decision.reason,
           jobs: decision.jobs.map((j) => j.type),
