@@ -122,7 +122,6 @@ export class Poller {
     }
     const current = new Set(problems.map((p) => p.eventid));
     const gone = vanished(this.store.openIncidentEvents(), current);
-    let recoveries = 0;
     if (gone.length > 0) {
       const events = new Map((await this.api.events(gone)).map((e) => [e.eventid, e]));
       for (const id of gone) {
@@ -131,18 +130,18 @@ export class Poller {
         const problem = this.store.deliveryAlert(`zbx:0:${id}:problem`);
         if (!problem) continue;
         alerts.push(recoveryOf(problem, e?.r_eventid, undefined));
-        recoveries++;
       }
     }
     const accepted = await Promise.all(alerts.map((a) => this.intake.accept(a)));
-    let fresh = 0;
+    const result = { problems: problems.length, newProblems: 0, recoveries: 0 };
     accepted.forEach((r, i) => {
       if (r.duplicate) return;
       const a = alerts[i] as Alert;
-      if (a.kind === 'problem') fresh++;
+      if (a.kind === 'problem') result.newProblems++;
+      else result.recoveries++;
       this.metrics.polledAlerts.inc({ kind: a.kind });
       this.logger.info({ event_id: a.eventId, kind: a.kind, key: deliveryKey(a) }, 'alert caught up by the poller');
     });
-    return { problems: problems.length, newProblems: fresh, recoveries: accepted.filter((r, i) => !r.duplicate && alerts[i]?.kind === 'recovery').length };
+    return result;
   }
 }

@@ -325,12 +325,12 @@ export class SqliteStore {
   /**
    * Jobs due now whose incident has nothing earlier pending or running,
    * marked running with attempts + 1 and committed before the GLPI call:
-   * after a crash the job is retried knowing an attempt may have landed.
+   * after a process crash the job is retried knowing an attempt may have landed.
    */
   claimReady(now: number, limit: number, busy: ReadonlySet<string>): Job[] {
     const rows = this.#stmt.ready.all(now, limit + busy.size).filter((r) => !busy.has(r.fingerprint)).slice(0, limit);
     if (rows.length === 0) return [];
-    // No fsync: a claim lost to a power cut is covered by markUncleanStop() at the next start.
+    // No fsync: a claim lost to a power cut is covered by beginRun() at the next start.
     return this.transaction(() => {
       for (const r of rows) this.#stmt.claim.run(now, r.id);
       return rows.map((r) => toJob({ ...r, status: 'running', attempts: r.attempts + 1 }));
