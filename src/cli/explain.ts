@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { normalise } from '../core/normalise.js';
 import { parseWebhookBody } from '../adapters/zabbix/webhook-body.js';
-import { processingSettings } from '../app.js';
+import { processingSettings } from '../components.js';
 import { explain } from '../services/processor.js';
 import { loadOrReport, UsageError } from './common.js';
 

@@ -1,4 +1,4 @@
-import { storeFile } from '../app.js';
+import { storeFile } from '../components.js';
 import { SqliteStore, type Job } from '../adapters/store/sqlite-store.js';
 import { loadOrReport, UsageError } from './common.js';
 
@@ -11,7 +11,7 @@ function line(j: Job): string {
 export function queueListCommand(file: string | undefined, json: boolean): number {
   const config = loadOrReport(file);
   if (!config) return 1;
-  const store = new SqliteStore(storeFile(config), config.store.synchronous);
+  const store = new SqliteStore(storeFile(config), { synchronous: config.store.synchronous });
   try {
     const pending = [...store.jobs('running'), ...store.jobs('pending')];
     const dead = store.jobs('dead');
@@ -33,7 +33,7 @@ export function queueRetryCommand(file: string | undefined, target: string | und
   if (!all && (target === undefined || !/^\d+$/.test(target))) throw new UsageError('queue retry needs a job ID or --all');
   const config = loadOrReport(file);
   if (!config) return 1;
-  const store = new SqliteStore(storeFile(config), config.store.synchronous);
+  const store = new SqliteStore(storeFile(config), { synchronous: config.store.synchronous });
   try {
     const n = store.retryDead(all ? 'all' : Number(target), Date.now());
     process.stdout.write(`${n} dead letter(s) queued again\n`);

@@ -8,7 +8,10 @@ export async function runCommand(configFile: string | undefined): Promise<number
   const config = loadOrReport(configFile);
   if (!config || !configFile) return 1;
   const logger = createLogger(config.log_level);
-  const app = buildApp(config, { logger, loadConfig: () => loadConfig(configFile) });
+  let exit: (code: number) => void = () => undefined;
+  const exited = new Promise<number>((resolve) => (exit = resolve));
+  // The app has already stopped itself when its processing thread died: exit 1 so systemd restarts the bridge.
+  const app = buildApp(config, { logger, loadConfig: () => loadConfig(configFile), onFatal: () => exit(1) });
   try {
     await app.start();
   } catch (e) {
@@ -16,16 +19,15 @@ export async function runCommand(configFile: string | undefined): Promise<number
     await app.stop();
     return 1;
   }
-  return new Promise<number>((resolve) => {
-    const stop = (signal: string) => {
-      logger.info({ signal }, 'stopping');
-      void app.stop().then(resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => {
-      logger.info({ signal: 'SIGHUP' }, 'reloading the configuration');
-      app.reloadFromFile();
-    });
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'stopping');
+    void app.stop().then(exit);
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => {
+    logger.info({ signal: 'SIGHUP' }, 'reloading the configuration');
+    app.reloadFromFile();
   });
+  return exited;
 }

@@ -12,6 +12,7 @@ export const ERROR_CODES = {
   BRIDGE_STORE_UNAVAILABLE: { status: 503, hint: 'The state store cannot commit (disk full, permissions). Zabbix will retry; see /readyz and the log.' },
   BRIDGE_SHUTTING_DOWN: { status: 503, hint: 'The bridge is stopping; Zabbix will retry the delivery.' },
   BRIDGE_NOT_FOUND: { status: 404, hint: 'Unknown path; the webhook is POST /zabbix/webhook by default.' },
+  BRIDGE_PROCESSING_FAILED: { status: 0, hint: 'The processing thread (decisions, GLPI dispatch) stopped on an error; the bridge exits 1 so systemd restarts it. Report the logged stack.' },
   CONFIG_INVALID: { status: 0, hint: 'Fix the configuration file at the YAML path given; run check-config.' },
   GLPI_PERMANENT: { status: 0, hint: 'GLPI refused the request (4xx). Fix the rule or the GLPI rights, then `queue retry`.' },
   GLPI_LOGIN_FAILED: { status: 0, hint: 'GLPI refused the credentials (app token, user token or login). Check glpi.* settings.' },

@@ -1,9 +1,15 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
-/** Every metric the bridge exposes, declared once with its help text. */
-export function createMetrics() {
+export type MetricsSnapshot = MetricObjectWithValues<MetricValue<string>>[];
+
+/**
+ * Every metric the bridge exposes, declared once with its help text. Each
+ * thread has its own set; `processMetrics` (CPU, memory, event loop) belongs
+ * to the main thread only.
+ */
+export function createMetrics(opts: { processMetrics?: boolean } = {}) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'zgb_process_' });
+  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'zgb_process_' });
   const m = {
     registry,
     alertsReceived: new Counter({
@@ -105,3 +111,13 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * The exposition of several threads' metrics as one: counters and histograms
+ * summed, gauges summed (each gauge is set by one thread only).
+ */
+export async function mergedExposition(main: Registry, others: readonly MetricsSnapshot[]): Promise<string> {
+  // Metrics only the main thread has (process start time, version) must not be dropped by their cluster aggregator.
+  const own = (await main.getMetricsAsJSON()).map((m) => (m.aggregator === 'omit' ? { ...m, aggregator: 'first' as const } : m));
+  return AggregatorRegistry.aggregate([own, ...others]).metrics();
+}

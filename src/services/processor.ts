@@ -40,10 +40,8 @@ export function explain(settings: ProcessingSettings, alert: Alert, incidentOf: 
   return { classification, fingerprint: fp, decision };
 }
 
-/** Deliveries decided per event-loop turn: large enough to amortise the commit, small enough not to stall webhook answers. */
+/** Deliveries decided per event-loop turn: large enough to amortise the commit, small enough to keep GLPI dispatch on this thread responsive. */
 const BATCH = 64;
-/** Under an intake storm, decisions wait this long between turns so that answering Zabbix comes first. */
-const PRESSURE_GAP_MS = 5;
 
 /**
  * Durable inbox → decisions → action queue. Each batch of deliveries is
@@ -51,7 +49,6 @@ const PRESSURE_GAP_MS = 5;
  */
 export class Processor {
   #scheduled = false;
-  #lastTurnAt = 0;
   #lastError: string | undefined;
 
   constructor(
@@ -63,21 +60,14 @@ export class Processor {
     private readonly onQueued: () => void,
   ) {}
 
-  /**
-   * Decide on new deliveries soon. When turns follow each other back to back
-   * (an alert storm), the next one waits a few milliseconds: webhook answers
-   * go first, decisions catch up in larger batches.
-   */
+  /** Decide on new deliveries soon: one batch per event-loop turn, so GLPI answers are handled in between. */
   schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    const run = () => {
+    setImmediate(() => {
       this.#scheduled = false;
-      this.#lastTurnAt = Date.now();
       this.drain(true);
-    };
-    if (Date.now() - this.#lastTurnAt < PRESSURE_GAP_MS) setTimeout(run, PRESSURE_GAP_MS);
-    else setImmediate(run);
+    });
   }
 
   /**
@@ -90,8 +80,7 @@ export class Processor {
     for (;;) {
       let n = 0;
       try {
-        // Decisions can be taken again from the inbox: no fsync needed here.
-        n = this.store.transaction(() => this.#batch(), 'crash');
+        n = this.#batch();
       } catch (e) {
         const message = (e as Error).message;
         if (message !== this.#lastError) this.logger.error({ err: message }, 'processing deliveries failed; retrying every second');
@@ -121,8 +110,15 @@ export class Processor {
     return ticketId !== undefined ? { ...incident, ticketId } : incident;
   }
 
+  /**
+   * Decide on one batch. Decisions are taken outside the write transaction
+   * (only this processor writes incidents and marks deliveries processed, and
+   * nothing else runs on this thread in between), so the write lock is held
+   * just for the statements: the intake on the other thread commits meanwhile.
+   */
   #batch(): number {
     const deliveries = this.store.unprocessedDeliveries(BATCH);
+    if (deliveries.length === 0) return 0;
     const s = this.settings();
     // Incidents read and changed in this batch: a storm on one fingerprint reads and writes its row once per batch.
     const incidents = new Map<string, Incident | undefined>();
@@ -131,14 +127,18 @@ export class Processor {
       if (!incidents.has(fp)) incidents.set(fp, this.#incident(fp));
       return incidents.get(fp);
     };
+    const writes: (() => void)[] = [];
+    /** Metrics and log lines, once the batch is committed. */
+    const logs: (() => void)[] = [];
     for (const d of deliveries) {
       const now = this.clock.now();
       let result: Explained;
       try {
         result = explain(s, d.alert, incidentOf, now);
       } catch (e) {
-        this.logger.error({ delivery_id: d.id, event_id: d.alert.eventId, err: (e as Error).message }, 'cannot decide on alert');
-        this.store.markProcessed(d.id, now, null, 'error', (e as Error).message);
+        const message = (e as Error).message;
+        logs.push(() => this.logger.error({ delivery_id: d.id, event_id: d.alert.eventId, err: message }, 'cannot decide on alert'));
+        writes.push(() => this.store.markProcessed(d.id, now, null, 'error', message));
         continue;
       }
       const { decision, fingerprint: fp, classification: c } = result;
@@ -147,38 +147,47 @@ export class Processor {
         changed.add(fp);
       }
       if (decision.cancelCreate) {
-        this.store.cancelPendingCreate(fp, decision.incident?.seq ?? 0, now);
-        this.metrics.holdDownSuppressed.inc();
+        const seq = decision.incident?.seq ?? 0;
+        writes.push(() => this.store.cancelPendingCreate(fp, seq, now));
+        logs.push(() => this.metrics.holdDownSuppressed.inc());
       }
       const seq = incidentOf(fp)?.seq ?? 0;
       for (const job of decision.jobs) {
         const runAt = job.type === 'create_ticket' ? now + job.delayMs : now + s.coalesceWindowMs;
-        this.store.enqueue(fp, seq, job, runAt, now, d.id);
+        writes.push(() => this.store.enqueue(fp, seq, job, runAt, now, d.id));
       }
-      this.store.markProcessed(d.id, now, fp, decision.action, decision.reason);
-      this.metrics.decisions.inc({ action: decision.action });
-      this.logger.info(
-        {
-          delivery_id: d.id,
-          event_id: d.alert.eventId,
-          kind: d.alert.kind,
-          source: d.alert.source,
-          fingerprint: fp,
-          category: c.category,
-          // Updates and recoveries belong to an incident: report its severity, not a fresh guess from this event.
-          severity: d.alert.kind === 'problem' ? c.severity : (incidentOf(fp)?.severity ?? c.severity),
-          action: decision.action,
-          reason: decision.reason,
-          jobs: decision.jobs.map((j) => j.type),
-        },
-        'decision',
-      );
+      writes.push(() => this.store.markProcessed(d.id, now, fp, decision.action, decision.reason));
+      // Updates and recoveries belong to an incident: report its severity, not a fresh guess from this event.
+      const severity = d.alert.kind === 'problem' ? c.severity : (incidentOf(fp)?.severity ?? c.severity);
+      logs.push(() => {
+        this.metrics.decisions.inc({ action: decision.action });
+        this.logger.info(
+          {
+            delivery_id: d.id,
+            event_id: d.alert.eventId,
+            kind: d.alert.kind,
+            source: d.alert.source,
+            fingerprint: fp,
+            category: c.category,
+            severity,
+            action: decision.action,
+            reason: decision.reason,
+            jobs: decision.jobs.map((j) => j.type),
+          },
+          'decision',
+        );
+      });
     }
     const now = this.clock.now();
-    for (const fp of changed) {
-      const incident = incidents.get(fp);
-      if (incident) this.store.putIncident(incident, now);
-    }
+    // Decisions can be taken again from the inbox: no fsync needed here.
+    this.store.transaction(() => {
+      for (const w of writes) w();
+      for (const fp of changed) {
+        const incident = incidents.get(fp);
+        if (incident) this.store.putIncident(incident, now);
+      }
+    }, 'crash');
+    for (const l of logs) l();
     return deliveries.length;
   }
 }

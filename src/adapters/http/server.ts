@@ -21,9 +21,9 @@ export interface ServerDeps {
   /** The current webhook token (reloadable). */
   readonly token: () => string;
   readonly timezoneOffsetMinutes: () => number;
-  readonly readiness: () => Record<string, ReadinessCheck>;
-  /** Refresh gauges just before /metrics is scraped. */
-  readonly beforeScrape: () => void;
+  readonly readiness: () => Promise<Record<string, ReadinessCheck>>;
+  /** The /metrics exposition (Prometheus text format), gathered from every thread. */
+  readonly scrape: () => Promise<string>;
   readonly isStopping: () => boolean;
   /** Re-read the configuration; returns the problems when it is invalid (the running one is kept). */
   readonly reload?: () => { ok: true; summary: Record<string, unknown> } | { ok: false; problems: string[] };
@@ -125,14 +125,13 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_req, reply) => {
-    const checks = deps.readiness();
+    const checks = await deps.readiness();
     const ready = Object.values(checks).every((c) => c.ok);
     return reply.code(ready ? 200 : 503).send({ ready, checks });
   });
 
   app.get('/metrics', async (_req, reply) => {
-    deps.beforeScrape();
-    const body = await deps.metrics.registry.metrics();
+    const body = await deps.scrape();
     return reply.type(deps.metrics.registry.contentType).send(body);
   });
 

@@ -137,6 +137,35 @@ function toJob(r: JobRow): Job {
  */
 export type Durability = 'power' | 'crash';
 
+export interface StoreOptions {
+  readonly synchronous?: 'full' | 'normal';
+  /** Cap on the file in bytes (0: none). */
+  readonly maxSizeBytes?: number;
+  /**
+   * Shared by the connections of one daemon (main thread and processing
+   * thread): while the intake has alerts waiting to be committed, the other
+   * connection starts no new write transaction (waits a few milliseconds at
+   * most). SQLite's busy handler is not fair; this keeps the 202 fast under
+   * a backlog.
+   */
+  readonly intakeGate?: { readonly buffer: SharedArrayBuffer; readonly side: 'intake' | 'writer' };
+  /** Run WAL checkpoints from this connection's commits (off for the intake connection: the processing one does them). */
+  readonly autoCheckpoint?: boolean;
+}
+
+/** Thrown by acceptDeliveries({ wait: false }) when another connection holds the write lock: try again soon. */
+export class StoreBusy extends Error {
+  constructor() {
+    super('the state file is locked by another writer');
+  }
+}
+
+const BUSY_TIMEOUT_MS = 5000;
+/** Bytes a delivery's decision adds to the store, per byte of the alert (jobs carry the rendered ticket). */
+const INBOX_GROWTH = 2;
+/** Longest wait of a non-intake writer for the intake to commit (then it goes ahead anyway). */
+const GATE_WAIT_MS = 20;
+
 /**
  * The embedded durable store: inbox of deliveries, incidents, ticket ids and
  * the GLPI action queue, in one SQLite file in WAL mode. Every method is one
@@ -147,16 +176,23 @@ export class SqliteStore {
   readonly #stmt;
   readonly #fullSync: boolean;
   readonly #maxBytes: number;
+  readonly #gate: Int32Array | undefined;
+  readonly #yieldsToIntake: boolean;
   #sync: 'FULL' | 'NORMAL' | undefined;
+  #busyTimeout = BUSY_TIMEOUT_MS;
 
-  constructor(readonly file: string, synchronous: 'full' | 'normal' = 'full', maxSizeBytes = 0) {
+  constructor(readonly file: string, options: StoreOptions = {}) {
+    const { synchronous = 'full', maxSizeBytes = 0 } = options;
     this.#fullSync = synchronous === 'full';
     this.#maxBytes = maxSizeBytes;
+    this.#gate = options.intakeGate ? new Int32Array(options.intakeGate.buffer) : undefined;
+    this.#yieldsToIntake = options.intakeGate?.side === 'writer';
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.#setSync('NORMAL');
-    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    if (options.autoCheckpoint === false) this.db.pragma('wal_autocheckpoint = 0');
     this.db.pragma('foreign_keys = ON');
     this.#migrate();
     if (maxSizeBytes > 0) {
@@ -215,6 +251,7 @@ export class SqliteStore {
            MIN(CASE WHEN status IN ('pending', 'running') THEN created_at END) AS oldest
          FROM jobs WHERE status IN ('pending', 'running', 'dead')`,
       ),
+      inboxBytes: db.prepare<[], { n: number }>('SELECT COALESCE(SUM(octet_length(alert)), 0) AS n FROM deliveries INDEXED BY deliveries_unprocessed WHERE processed_at IS NULL'),
       unprocessedCount: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE processed_at IS NULL'),
       pruneDeliveries: db.prepare(
         `DELETE FROM deliveries WHERE processed_at IS NOT NULL AND received_at < ?
@@ -245,15 +282,58 @@ export class SqliteStore {
     this.#sync = mode;
   }
 
+  #setBusyTimeout(ms: number): void {
+    if (this.#busyTimeout === ms) return;
+    this.db.pragma(`busy_timeout = ${ms}`);
+    this.#busyTimeout = ms;
+  }
+
   /** Run fn in one write transaction; `power` durability fsyncs at commit when store.synchronous is full. */
   transaction<T>(fn: () => T, durability: Durability = 'power'): T {
     if (this.db.inTransaction) return fn();
+    // Let the intake commit first (it flags the gate while alerts wait for their 202).
+    const gate = this.#gate;
+    if (gate && this.#yieldsToIntake && Atomics.load(gate, 0) === 1) Atomics.wait(gate, 0, 1, GATE_WAIT_MS);
     this.#setSync(durability === 'power' && this.#fullSync ? 'FULL' : 'NORMAL');
     return this.db.transaction(fn).immediate();
   }
 
-  /** Commit new deliveries; a key seen before answers with the first delivery's id. */
-  acceptDeliveries(items: readonly NewDelivery[]): Accepted[] {
+  /**
+   * Commit new deliveries; a key seen before answers with the first
+   * delivery's id. With `wait: false` a write lock held by another
+   * connection throws StoreBusy at once instead of blocking the thread, and
+   * the gate stays raised until the caller's next attempt succeeds.
+   */
+  acceptDeliveries(items: readonly NewDelivery[], opts: { wait?: boolean } = {}): Accepted[] {
+    if (opts.wait !== false) return this.#insertDeliveries(items);
+    if (this.#gate && !this.#yieldsToIntake) Atomics.store(this.#gate, 0, 1);
+    this.#setBusyTimeout(0);
+    try {
+      const accepted = this.#insertDeliveries(items);
+      this.#lowerGate();
+      return accepted;
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_BUSY') throw new StoreBusy();
+      this.#lowerGate();
+      throw e;
+    } finally {
+      this.#setBusyTimeout(BUSY_TIMEOUT_MS);
+    }
+  }
+
+  /** The intake gives up its priority (after a commit, or when it stops trying). */
+  #lowerGate(): void {
+    if (!this.#gate || this.#yieldsToIntake) return;
+    Atomics.store(this.#gate, 0, 0);
+    Atomics.notify(this.#gate, 0);
+  }
+
+  /** Give up a raised gate without committing (the intake rejected its waiting alerts). */
+  releaseGate(): void {
+    this.#lowerGate();
+  }
+
+  #insertDeliveries(items: readonly NewDelivery[]): Accepted[] {
     return this.transaction(() =>
       items.map((d) => {
         const r = this.#stmt.insertDelivery.run(d.key, d.receivedAt, d.alert.source, JSON.stringify(d.alert));
@@ -390,15 +470,18 @@ export class SqliteStore {
 
   /**
    * With store.max_size set: whether the file is so full that new alerts must
-   * be refused, keeping the last 10 % for deciding on and dispatching the ones
-   * already accepted.
+   * be refused, keeping room for deciding on the alerts already accepted (the
+   * inbox backlog, which the processing thread may not have reached yet) and
+   * the last 10 % for dispatching them.
    */
   nearlyFull(): boolean {
     if (this.#maxBytes <= 0) return false;
     const pages = this.db.pragma('page_count', { simple: true }) as number;
     const free = this.db.pragma('freelist_count', { simple: true }) as number;
     const size = this.db.pragma('page_size', { simple: true }) as number;
-    return (pages - free) * size > this.#maxBytes * 0.9;
+    // Deciding on an alert stores about as much again (the ticket draft in its job): keep room for the inbox's backlog.
+    const inbox = this.#stmt.inboxBytes.get()?.n ?? 0;
+    return (pages - free) * size + INBOX_GROWTH * inbox > this.#maxBytes * 0.9;
   }
 
   job(id: number): Job | undefined {

@@ -1,0 +1,48 @@
+import { join } from 'node:path';
+import type { Config } from './config/schema.js';
+import { GlpiClient } from './adapters/glpi/client.js';
+import { ZabbixApi } from './adapters/zabbix/api-client.js';
+import type { Logger } from './observability/logger.js';
+import type { Metrics } from './observability/metrics.js';
+import type { ProcessingSettings } from './services/processor.js';
+
+// Adapters and settings built from a configuration; shared by the main thread, the processing thread and the CLI.
+
+/** The GLPI client the configuration describes. */
+export function glpiClient(c: Config, logger: Logger, metrics?: Metrics): GlpiClient {
+  return new GlpiClient({
+    url: c.glpi.url,
+    appToken: c.glpi.app_token,
+    userToken: c.glpi.user_token,
+    username: c.glpi.username,
+    password: c.glpi.password,
+    timeoutMs: c.glpi.timeout,
+    logger,
+    ...(metrics ? { metrics } : {}),
+  });
+}
+
+/** The Zabbix API client, when zabbix.url is set. */
+export function zabbixApi(c: Config, logger: Logger): ZabbixApi | undefined {
+  if (c.zabbix.url === '') return undefined;
+  return new ZabbixApi({ url: c.zabbix.url, token: c.zabbix.api_token, authMode: c.zabbix.auth, timeoutMs: c.zabbix.timeout, logger });
+}
+
+export function processingSettings(c: Config): ProcessingSettings {
+  return {
+    rules: c.rules,
+    fingerprintFields: c.correlation.fingerprint,
+    coalesceWindowMs: c.correlation.coalesce_window,
+    policy: {
+      holdDownMs: c.correlation.hold_down,
+      reopenWindowMs: c.correlation.reopen_window,
+      recovery: c.glpi.recovery,
+      followupPrivate: c.glpi.followup_private,
+      writeBackPrefix: c.zabbix.write_back_prefix,
+    },
+  };
+}
+
+export function storeFile(c: Config): string {
+  return join(c.data_dir, c.store.file);
+}

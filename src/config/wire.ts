@@ -1,0 +1,38 @@
+import type { Config } from './schema.js';
+import { Secret } from './secret.js';
+
+/**
+ * A loaded configuration in a form that crosses to a worker thread
+ * (structured clone keeps plain data and RegExps but not Secret's private
+ * field). Secrets travel as { $secret: value } inside the process only.
+ */
+export type WireConfig = { readonly $wire: unknown };
+
+function encode(v: unknown): unknown {
+  if (v instanceof Secret) return { $secret: v.reveal() };
+  if (Array.isArray(v)) return v.map(encode);
+  if (v !== null && typeof v === 'object' && !(v instanceof RegExp)) {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, encode(x)]));
+  }
+  return v;
+}
+
+function decode(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(decode);
+  if (v !== null && typeof v === 'object' && !(v instanceof RegExp)) {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o);
+    if (keys.length === 1 && keys[0] === '$secret' && typeof o.$secret === 'string') return new Secret(o.$secret);
+    return Object.fromEntries(keys.map((k) => [k, decode(o[k])]));
+  }
+  return v;
+}
+
+export function toWire(config: Config): WireConfig {
+  return { $wire: encode(config) };
+}
+
+/** The configuration toWire() sent; it was validated before it was sent. */
+export function fromWire(wire: WireConfig): Config {
+  return decode(wire.$wire) as Config;
+}

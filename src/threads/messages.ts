@@ -1,0 +1,32 @@
+import type { WireConfig } from '../config/wire.js';
+import type { SessionState } from '../adapters/glpi/client.js';
+import type { MetricsSnapshot } from '../observability/metrics.js';
+
+/** What the processing thread is started with. */
+export interface ProcessingInit {
+  readonly config: WireConfig;
+  /** See StoreOptions.intakeGate. */
+  readonly intakeGate: SharedArrayBuffer;
+}
+
+/** What the processing thread reports for /readyz. */
+export interface ProcessingStatus {
+  readonly session: SessionState;
+  readonly lastLoginError?: string;
+}
+
+/** Main thread → processing thread. */
+export type ToProcessing =
+  | { readonly t: 'wake' }
+  | { readonly t: 'reload'; readonly config: WireConfig }
+  | { readonly t: 'metrics'; readonly id: number }
+  | { readonly t: 'status'; readonly id: number }
+  | { readonly t: 'stop'; readonly timeoutMs: number };
+
+/** Processing thread → main thread. */
+export type FromProcessing =
+  | { readonly t: 'ready' }
+  | { readonly t: 'log'; readonly text: string }
+  | { readonly t: 'status'; readonly id: number; readonly status: ProcessingStatus }
+  | { readonly t: 'metrics'; readonly id: number; readonly snapshot: MetricsSnapshot }
+  | { readonly t: 'stopped'; readonly code: number; readonly jobsLeft: number };
