@@ -41,6 +41,7 @@ export interface App {
 /** A queue whose oldest job waits longer than this is reported as stuck by /readyz. */
 const STUCK_AFTER_MS = 15 * 60_000;
 const DRAIN_TIMEOUT_MS = 10_000;
+const PRUNE_EVERY_MS = 600_000;
 
 /** The webhook token: configured, or generated once into the data directory (mode 0600) and reused. */
 export function webhookToken(c: Config, logger: Logger): string {
@@ -70,20 +71,15 @@ export function buildApp(initial: Config, deps: AppDeps): App {
   const logger = deps.logger;
   const clock = systemClock;
   const metrics = createMetrics();
-  const intakeGate = new SharedArrayBuffer(4);
-  // The intake's connection: never waits for a lock on the event loop, leaves WAL checkpoints to the processing thread.
-  const store = new SqliteStore(storeFile(config), {
-    synchronous: config.store.synchronous,
-    maxSizeBytes: config.store.max_size,
-    intakeGate: { buffer: intakeGate, side: 'intake' },
-    autoCheckpoint: false,
-  });
+  // The intake writes the inbox file; the processing thread checkpoints it (so this thread never copies WAL pages).
+  const store = new SqliteStore(storeFile(config), { synchronous: config.store.synchronous, maxSizeBytes: config.store.max_size, inboxCheckpoint: 'external' });
   let processing: ProcessingThread | undefined;
   const intake = new Intake(store, clock, logger.child({ component: 'intake' }), metrics, () => processing?.wake());
   const zabbix = zabbixApi(config, logger.child({ component: 'zabbix' }));
   const poller = zabbix && config.zabbix.poll.enabled ? new Poller(zabbix, store, intake, logger.child({ component: 'poller' }), metrics, { hostGroups: config.zabbix.poll.host_groups, minSeverity: config.zabbix.poll.min_severity }) : undefined;
   let stopping = false;
   let stopped: Promise<number> | undefined;
+  let pruneTimer: NodeJS.Timeout | undefined;
 
   const readiness = async (): Promise<Record<string, ReadinessCheck>> => {
     const now = clock.now();
@@ -170,6 +166,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
           logger.error({ step: name, err: (e as Error).message }, 'shutdown step failed');
         }
       };
+      if (pruneTimer) clearInterval(pruneTimer);
       await step('close listener', () => server.close());
       await step('stop poller', () => poller?.stop());
       // Decides on the rest of the inbox, drains GLPI jobs, closes the GLPI session.
@@ -194,12 +191,21 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     metrics,
     async start() {
       const [host, port] = splitListen(config.listen);
-      processing = new ProcessingThread(config, intakeGate, logSink(logger), logger, (reason) => {
+      processing = new ProcessingThread(config, logSink(logger), logger, (reason) => {
         if (stopping) return;
         logger.fatal({ reason, code: 'BRIDGE_PROCESSING_FAILED' }, 'the processing thread stopped unexpectedly; stopping the bridge so that it is restarted');
         void stop().then(() => deps.onFatal?.(reason));
       });
       await processing.ready();
+      // The inbox is written on this thread only.
+      pruneTimer = setInterval(() => {
+        try {
+          store.pruneDeliveries(clock.now() - config.store.retention);
+        } catch (e) {
+          logger.warn({ err: (e as Error).message }, 'pruning old deliveries failed');
+        }
+      }, PRUNE_EVERY_MS);
+      pruneTimer.unref();
       const address = await server.listen({ host, port });
       poller?.start(config.zabbix.poll.schedule);
       logger.info({ address, webhook: config.webhook.path, store: store.file, glpi: config.glpi.url, zabbix_api: config.zabbix.url || undefined }, 'bridge started');

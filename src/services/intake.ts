@@ -2,7 +2,7 @@ import type { Alert } from '../core/alert.js';
 import { BridgeError } from '../core/errors.js';
 import { deliveryKey } from '../core/fingerprint.js';
 import type { Clock } from '../adapters/clock.js';
-import { StoreBusy, type Accepted, type NewDelivery, type SqliteStore } from '../adapters/store/sqlite-store.js';
+import type { Accepted, NewDelivery, SqliteStore } from '../adapters/store/sqlite-store.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -11,9 +11,6 @@ interface Waiting {
   readonly resolve: (a: Accepted) => void;
   readonly reject: (e: unknown) => void;
 }
-
-/** How long the intake keeps trying a write lock held by the processing thread before answering 503. */
-const BUSY_GIVE_UP_MS = 5_000;
 
 /**
  * Validated alert → committed delivery → delivery id. Requests arriving in
@@ -24,9 +21,6 @@ export class Intake {
   #waiting: Waiting[] = [];
   #scheduled = false;
   #storeError: string | undefined;
-  /** When the current batch first found the store locked (0: it did not). */
-  #busySince = 0;
-  #busyTries = 0;
 
   constructor(
     private readonly store: SqliteStore,
@@ -44,15 +38,11 @@ export class Intake {
   accept(alert: Alert): Promise<Accepted> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ delivery: { key: deliveryKey(alert), receivedAt: this.clock.now(), alert }, resolve, reject });
-      this.#schedule();
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush());
+      }
     });
-  }
-
-  #schedule(delayMs = 0): void {
-    if (this.#scheduled) return;
-    this.#scheduled = true;
-    if (delayMs > 0) setTimeout(() => this.#flush(), delayMs);
-    else setImmediate(() => this.#flush());
   }
 
   #flush(): void {
@@ -63,26 +53,9 @@ export class Intake {
     let results: Accepted[];
     try {
       if (this.store.nearlyFull()) throw new Error('the state file is over 90 % of store.max_size; the rest is kept for alerts already accepted');
-      results = this.store.acceptDeliveries(
-        batch.map((w) => w.delivery),
-        { wait: false },
-      );
+      results = this.store.acceptDeliveries(batch.map((w) => w.delivery));
       this.#storeError = undefined;
-      this.#busySince = 0;
-      this.#busyTries = 0;
     } catch (e) {
-      const now = Date.now();
-      if (e instanceof StoreBusy && (this.#busySince === 0 || now - this.#busySince < BUSY_GIVE_UP_MS)) {
-        // The processing thread is between two statements of a short transaction: keep serving
-        // requests and try again (the batch grows meanwhile), without blocking the event loop.
-        if (this.#busySince === 0) this.#busySince = now;
-        this.#waiting = batch.concat(this.#waiting);
-        this.#schedule(++this.#busyTries > 8 ? 1 : 0);
-        return;
-      }
-      this.store.releaseGate();
-      this.#busySince = 0;
-      this.#busyTries = 0;
       const reason = (e as Error).message;
       if (this.#storeError !== reason) this.logger.error({ err: reason, code: 'BRIDGE_STORE_UNAVAILABLE' }, 'store cannot commit deliveries; answering 503 so Zabbix retries');
       this.#storeError = reason;

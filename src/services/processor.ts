@@ -4,7 +4,7 @@ import { decide, type Decision, type Incident, type Policy } from '../core/decid
 import { fingerprint, type FingerprintField } from '../core/fingerprint.js';
 import type { Rules } from '../core/rules.js';
 import type { Clock } from '../adapters/clock.js';
-import type { SqliteStore } from '../adapters/store/sqlite-store.js';
+import type { PendingDelivery, SqliteStore } from '../adapters/store/sqlite-store.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -112,9 +112,9 @@ export class Processor {
 
   /**
    * Decide on one batch. Decisions are taken outside the write transaction
-   * (only this processor writes incidents and marks deliveries processed, and
-   * nothing else runs on this thread in between), so the write lock is held
-   * just for the statements: the intake on the other thread commits meanwhile.
+   * (only this processor writes incidents and the decided position, and
+   * nothing else runs on this thread in between), so the write lock of the
+   * state file is held just for the statements.
    */
   #batch(): number {
     const deliveries = this.store.unprocessedDeliveries(BATCH);
@@ -138,7 +138,6 @@ export class Processor {
       } catch (e) {
         const message = (e as Error).message;
         logs.push(() => this.logger.error({ delivery_id: d.id, event_id: d.alert.eventId, err: message }, 'cannot decide on alert'));
-        writes.push(() => this.store.markProcessed(d.id, now, null, 'error', message));
         continue;
       }
       const { decision, fingerprint: fp, classification: c } = result;
@@ -156,7 +155,6 @@ export class Processor {
         const runAt = job.type === 'create_ticket' ? now + job.delayMs : now + s.coalesceWindowMs;
         writes.push(() => this.store.enqueue(fp, seq, job, runAt, now, d.id));
       }
-      writes.push(() => this.store.markProcessed(d.id, now, fp, decision.action, decision.reason));
       // Updates and recoveries belong to an incident: report its severity, not a fresh guess from this event.
       const severity = d.alert.kind === 'problem' ? c.severity : (incidentOf(fp)?.severity ?? c.severity);
       logs.push(() => {
@@ -180,8 +178,10 @@ export class Processor {
     }
     const now = this.clock.now();
     // Decisions can be taken again from the inbox: no fsync needed here.
+    const last = deliveries[deliveries.length - 1] as PendingDelivery;
     this.store.transaction(() => {
       for (const w of writes) w();
+      this.store.markProcessed(last.id);
       for (const fp of changed) {
         const incident = incidents.get(fp);
         if (incident) this.store.putIncident(incident, now);

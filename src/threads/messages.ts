@@ -5,8 +5,6 @@ import type { MetricsSnapshot } from '../observability/metrics.js';
 /** What the processing thread is started with. */
 export interface ProcessingInit {
   readonly config: WireConfig;
-  /** See StoreOptions.intakeGate. */
-  readonly intakeGate: SharedArrayBuffer;
 }
 
 /** What the processing thread reports for /readyz. */

@@ -30,13 +30,12 @@ export class ProcessingThread {
 
   constructor(
     config: Config,
-    intakeGate: SharedArrayBuffer,
     private readonly sink: LogSink,
     private readonly logger: Logger,
     /** Called once if the thread dies on its own (a bug or a fatal error): the daemon must stop. */
     onDeath: (reason: string) => void,
   ) {
-    const init: ProcessingInit = { config: toWire(config), intakeGate };
+    const init: ProcessingInit = { config: toWire(config) };
     this.#worker = new Worker(new URL('./processing-worker.js', import.meta.url), { workerData: init, stdout: false, stderr: false });
     let started: () => void = () => undefined;
     let failed: (e: Error) => void = () => undefined;

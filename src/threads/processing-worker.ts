@@ -49,6 +49,7 @@ function lowerPriority(): void {
 }
 const PROCESSING_NICE = 5;
 const PRUNE_EVERY_MS = 600_000;
+const CHECKPOINT_EVERY_MS = 1_000;
 
 const init = workerData as ProcessingInit;
 let config = fromWire(init.config);
@@ -56,11 +57,7 @@ let settings = processingSettings(config);
 const logger = createLogger(config.log_level, logDestination);
 const metrics = createMetrics({ processMetrics: false });
 const clock = systemClock;
-const store = new SqliteStore(storeFile(config), {
-  synchronous: config.store.synchronous,
-  maxSizeBytes: config.store.max_size,
-  intakeGate: { buffer: init.intakeGate, side: 'writer' },
-});
+const store = new SqliteStore(storeFile(config), { synchronous: config.store.synchronous, maxSizeBytes: config.store.max_size });
 const glpi = glpiClient(config, logger.child({ component: 'glpi' }), metrics);
 const zabbix = zabbixApi(config, logger.child({ component: 'zabbix' }));
 const dispatcher = new Dispatcher(store, glpi, clock, logger.child({ component: 'dispatcher' }), metrics, {
@@ -80,14 +77,22 @@ const status = (): ProcessingStatus => ({ session: glpi.sessionState, ...(glpi.l
 const pruneTimer = setInterval(() => {
   try {
     store.pruneFinished(clock.now() - 3_600_000);
-    store.pruneDeliveries(clock.now() - config.store.retention);
   } catch (e) {
-    logger.warn({ err: (e as Error).message }, 'pruning old state failed');
+    logger.warn({ err: (e as Error).message }, 'pruning finished jobs failed');
   }
 }, PRUNE_EVERY_MS);
+// The intake's connection leaves the inbox's WAL to this thread.
+const checkpointTimer = setInterval(() => {
+  try {
+    store.checkpointInbox();
+  } catch (e) {
+    logger.warn({ err: (e as Error).message }, 'checkpointing the inbox failed');
+  }
+}, CHECKPOINT_EVERY_MS);
 
 async function stop(timeoutMs: number): Promise<void> {
   clearInterval(pruneTimer);
+  clearInterval(checkpointTimer);
   let code = 0;
   let jobsLeft = 0;
   try {

@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { mkdtempSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { SqliteStore } from '../../src/adapters/store/sqlite-store.js';
+import { dirname, join } from 'node:path';
+import { inboxFileOf, SqliteStore } from '../../src/adapters/store/sqlite-store.js';
 import type { Alert } from '../../src/core/alert.js';
 import type { JobSpec } from '../../src/core/decide.js';
 
@@ -104,20 +105,55 @@ describe('SqliteStore', () => {
     ]);
   });
 
-  it('prunes old processed deliveries but keeps those of open incidents', () => {
+  it('prunes old decided deliveries but keeps the problems of open incidents and anything not decided yet', () => {
     store.acceptDeliveries([
-      { key: 'old-closed', receivedAt: T - 10_000, alert },
-      { key: 'old-open', receivedAt: T - 10_000, alert },
-      { key: 'recent', receivedAt: T, alert },
+      { key: 'zbx:0:7:problem', receivedAt: T - 10_000, alert }, // incident closed since
+      { key: 'zbx:0:8:problem', receivedAt: T - 10_000, alert }, // incident still open
+      { key: 'zbx:0:8:update:ab', receivedAt: T - 10_000, alert },
+      { key: 'zbx:0:9:problem', receivedAt: T, alert }, // recent
+      { key: 'zbx:0:10:problem', receivedAt: T - 10_000, alert }, // old but not decided yet
     ]);
-    store.markProcessed(1, T, 'fp-closed', 'solve', 'x');
-    store.markProcessed(2, T, 'fp-open', 'open', 'x');
-    store.markProcessed(3, T, 'fp-closed', 'open', 'x');
-    store.putIncident({ fingerprint: 'fp-open', seq: 1, status: 'open', marker: 'm', category: 'cpu', severity: 'high', urgency: 4, impact: 4, openEvents: ['1'], events: ['1'], occurrences: 1, openedAt: T }, T);
-    expect(store.pruneDeliveries(T - 5_000)).toBe(1);
-    expect(store.hasDelivery('old-closed')).toBe(false);
-    expect(store.hasDelivery('old-open')).toBe(true);
-    expect(store.hasDelivery('recent')).toBe(true);
+    store.markProcessed(4);
+    store.putIncident({ fingerprint: 'fp-open', seq: 1, status: 'open', marker: 'm', category: 'cpu', severity: 'high', urgency: 4, impact: 4, openEvents: ['8'], events: ['8'], occurrences: 1, openedAt: T }, T);
+    expect(store.pruneDeliveries(T - 5_000)).toBe(2);
+    expect(['zbx:0:7:problem', 'zbx:0:8:problem', 'zbx:0:8:update:ab', 'zbx:0:9:problem', 'zbx:0:10:problem'].map((k) => store.hasDelivery(k))).toEqual([false, true, false, true, true]);
+    expect(store.unprocessedDeliveries(10).map((d) => d.id)).toEqual([5]);
+  });
+
+  it('decides from the position it reached: deliveries up to it are not handed out again, across reopen', () => {
+    store.acceptDeliveries([1, 2, 3].map((i) => ({ key: `k${i}`, receivedAt: T, alert })));
+    store.markProcessed(2);
+    store.markProcessed(1); // never goes back
+    store.close();
+    store = new SqliteStore(file);
+    expect(store.unprocessedDeliveries(10).map((d) => d.id)).toEqual([3]);
+    expect(store.stats().unprocessed).toBe(1);
+  });
+
+  it('upgrades a one-file store (schema 1): deliveries move to the inbox, undecided ones stay undecided', () => {
+    store.close();
+    // Schema 1 kept the deliveries in the state file, with their decision.
+    const old = new Database(file);
+    old.exec(`CREATE TABLE deliveries (id INTEGER PRIMARY KEY AUTOINCREMENT, delivery_key TEXT NOT NULL UNIQUE, received_at INTEGER NOT NULL,
+      source TEXT NOT NULL, alert TEXT NOT NULL, processed_at INTEGER, fingerprint TEXT, action TEXT, reason TEXT)`);
+    const insert = old.prepare('INSERT INTO deliveries (delivery_key, received_at, source, alert, processed_at) VALUES (?, ?, ?, ?, ?)');
+    insert.run('zbx:0:1:problem', T, 'webhook', JSON.stringify(alert), T);
+    insert.run('zbx:0:2:problem', T, 'webhook', JSON.stringify(alert), T);
+    insert.run('zbx:0:3:problem', T, 'webhook', JSON.stringify({ ...alert, eventId: '3' }), null);
+    old.pragma('user_version = 1');
+    old.close();
+    rmSync(inboxFileOf(file));
+    store = new SqliteStore(file);
+    expect(store.hasDelivery('zbx:0:1:problem')).toBe(true);
+    expect(store.unprocessedDeliveries(10).map((d) => [d.id, d.alert.eventId])).toEqual([[3, '3']]);
+    expect(store.acceptDeliveries([{ key: 'zbx:0:4:problem', receivedAt: T, alert }])).toEqual([{ deliveryId: 4, duplicate: false }]);
+    expect(store.db.prepare("SELECT name FROM sqlite_master WHERE name = 'deliveries'").all()).toEqual([]);
+  });
+
+  it('keeps the inbox in its own file next to the state file', () => {
+    expect(inboxFileOf('/var/lib/zgb/bridge.db')).toBe('/var/lib/zgb/bridge.inbox.db');
+    expect(inboxFileOf('/var/lib/zgb/state')).toBe('/var/lib/zgb/state.inbox.db');
+    expect(existsSync(join(dirname(file), 'bridge.inbox.db'))).toBe(true);
   });
 
   it('keeps dead letters with their reason until retried', () => {

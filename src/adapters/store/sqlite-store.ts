@@ -5,8 +5,12 @@ import type { Alert } from '../../core/alert.js';
 import { coalesce } from '../../core/coalesce.js';
 import type { Incident, JobSpec, JobType } from '../../core/decide.js';
 
-/** Forward-only migrations; the index + 1 is the schema version. */
-const MIGRATIONS: readonly string[] = [
+/**
+ * Forward-only migrations of the state file; the index + 1 is the schema
+ * version (PRAGMA user_version). Version 2 moved the deliveries to the inbox
+ * file (see SqliteStore).
+ */
+const STATE_MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -53,7 +57,35 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_dead ON jobs(id) WHERE status = 'dead';
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
+  `
+  INSERT OR IGNORE INTO inbox.deliveries (id, delivery_key, received_at, source, alert)
+    SELECT id, delivery_key, received_at, source, alert FROM main.deliveries;
+  -- Deliveries were decided in id order: the processed ones are a prefix.
+  INSERT OR REPLACE INTO main.meta (key, value) VALUES ('processed_through', (
+    SELECT COALESCE((SELECT MIN(id) - 1 FROM main.deliveries WHERE processed_at IS NULL), (SELECT MAX(id) FROM main.deliveries), 0)));
+  DROP TABLE main.deliveries;
+  `,
 ];
+
+/** Forward-only migrations of the inbox file. */
+const INBOX_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_key TEXT NOT NULL UNIQUE,
+    received_at INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    alert TEXT NOT NULL
+  );
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `,
+];
+
+/** The inbox file next to the state file: bridge.db → bridge.inbox.db. */
+export function inboxFileOf(stateFile: string): string {
+  if (stateFile === ':memory:') return stateFile;
+  return stateFile.endsWith('.db') ? `${stateFile.slice(0, -3)}.inbox.db` : `${stateFile}.inbox.db`;
+}
 
 export type JobStatus = 'pending' | 'running' | 'done' | 'dead' | 'cancelled';
 
@@ -127,88 +159,102 @@ function toJob(r: JobRow): Job {
 }
 
 /**
- * How much a commit must survive. `power`: an fsync before the commit returns
- * (the intake's acknowledgement to Zabbix, the claim of a ticket creation).
- * `crash`: survives the process being killed, and a power loss may lose the
- * tail of the log — used for state the bridge can rebuild (decisions are
- * re-taken from the inbox) or check again (a completed job is retried
- * idempotently). The WAL is sequential, so a `power` commit also makes every
- * earlier commit durable.
+ * How much a commit to the state file must survive. `power`: an fsync before
+ * the commit returns (run markers, `queue retry`). `crash`: survives the
+ * process being killed, and a power loss may lose the tail of the log — used
+ * for state the bridge can rebuild (decisions are re-taken from the inbox,
+ * whose commits are always fsynced before the 202) or check again (a
+ * completed job is retried idempotently; a lost claim is covered by the
+ * unclean-stop flag, see beginRun).
  */
 export type Durability = 'power' | 'crash';
 
 export interface StoreOptions {
   readonly synchronous?: 'full' | 'normal';
-  /** Cap on the file in bytes (0: none). */
+  /** Cap on the two files together, in bytes (0: none). */
   readonly maxSizeBytes?: number;
   /**
-   * Shared by the connections of one daemon (main thread and processing
-   * thread): while the intake has alerts waiting to be committed, the other
-   * connection starts no new write transaction (waits a few milliseconds at
-   * most). SQLite's busy handler is not fair; this keeps the 202 fast under
-   * a backlog.
+   * Who checkpoints the inbox's WAL: 'auto' (SQLite, at commit) or
+   * 'external' (the intake's connection: the processing thread calls
+   * checkpointInbox(), so the thread answering Zabbix never copies pages).
    */
-  readonly intakeGate?: { readonly buffer: SharedArrayBuffer; readonly side: 'intake' | 'writer' };
-  /** Run WAL checkpoints from this connection's commits (off for the intake connection: the processing one does them). */
-  readonly autoCheckpoint?: boolean;
-}
-
-/** Thrown by acceptDeliveries({ wait: false }) when another connection holds the write lock: try again soon. */
-export class StoreBusy extends Error {
-  constructor() {
-    super('the state file is locked by another writer');
-  }
+  readonly inboxCheckpoint?: 'auto' | 'external';
 }
 
 const BUSY_TIMEOUT_MS = 5000;
 /** Bytes a delivery's decision adds to the store, per byte of the alert (jobs carry the rendered ticket). */
 const INBOX_GROWTH = 2;
-/** Longest wait of a non-intake writer for the intake to commit (then it goes ahead anyway). */
-const GATE_WAIT_MS = 20;
+
+function open(file: string, maxSizeBytes: number): Database.Database {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  if (maxSizeBytes > 0) {
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    db.pragma(`max_page_count = ${Math.max(16, Math.floor(maxSizeBytes / pageSize))}`);
+  }
+  return db;
+}
+
+function usedBytes(db: Database.Database): number {
+  const pages = db.pragma('page_count', { simple: true }) as number;
+  const free = db.pragma('freelist_count', { simple: true }) as number;
+  const size = db.pragma('page_size', { simple: true }) as number;
+  return (pages - free) * size;
+}
 
 /**
- * The embedded durable store: inbox of deliveries, incidents, ticket ids and
- * the GLPI action queue, in one SQLite file in WAL mode. Every method is one
- * transaction unless called inside transaction().
+ * The embedded durable store, two SQLite files in WAL mode, each with one
+ * writer so that neither ever waits for the other's lock:
+ *
+ * - the inbox (`bridge.inbox.db`): deliveries as accepted, written only by
+ *   the intake (fsynced before the 202);
+ * - the state (`bridge.db`): the position up to which deliveries are decided,
+ *   incidents, ticket ids and the GLPI action queue, written by the
+ *   processing thread (and by `queue retry`, briefly).
+ *
+ * Every method is one transaction unless called inside transaction().
  */
 export class SqliteStore {
+  /** The state file. */
   readonly db: Database.Database;
+  /** The inbox file. */
+  readonly inbox: Database.Database;
+  readonly inboxFile: string;
   readonly #stmt;
   readonly #fullSync: boolean;
   readonly #maxBytes: number;
-  readonly #gate: Int32Array | undefined;
-  readonly #yieldsToIntake: boolean;
-  #sync: 'FULL' | 'NORMAL' | undefined;
-  #busyTimeout = BUSY_TIMEOUT_MS;
+  #sync = 'NORMAL';
 
   constructor(readonly file: string, options: StoreOptions = {}) {
     const { synchronous = 'full', maxSizeBytes = 0 } = options;
     this.#fullSync = synchronous === 'full';
     this.#maxBytes = maxSizeBytes;
-    this.#gate = options.intakeGate ? new Int32Array(options.intakeGate.buffer) : undefined;
-    this.#yieldsToIntake = options.intakeGate?.side === 'writer';
-    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.#setSync('NORMAL');
-    this.db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    if (options.autoCheckpoint === false) this.db.pragma('wal_autocheckpoint = 0');
+    this.inboxFile = inboxFileOf(file);
+    this.inbox = open(this.inboxFile, maxSizeBytes);
+    if (this.#fullSync) this.inbox.pragma('synchronous = FULL');
+    if (options.inboxCheckpoint === 'external') this.inbox.pragma('wal_autocheckpoint = 0');
+    this.#migrate(this.inbox, INBOX_MIGRATIONS);
+    this.db = open(file, maxSizeBytes);
     this.db.pragma('foreign_keys = ON');
-    this.#migrate();
-    if (maxSizeBytes > 0) {
-      const pageSize = this.db.pragma('page_size', { simple: true }) as number;
-      this.db.pragma(`max_page_count = ${Math.max(16, Math.floor(maxSizeBytes / pageSize))}`);
-    }
+    this.#migrate(this.db, STATE_MIGRATIONS);
     const db = this.db;
+    const inbox = this.inbox;
     this.#stmt = {
-      insertDelivery: db.prepare('INSERT OR IGNORE INTO deliveries (delivery_key, received_at, source, alert) VALUES (?, ?, ?, ?)'),
-      deliveryByKey: db.prepare<[string], { id: number }>('SELECT id FROM deliveries WHERE delivery_key = ?'),
-      deliveryAlert: db.prepare<[string], { alert: string }>('SELECT alert FROM deliveries WHERE delivery_key = ?'),
-      openIncidents: db.prepare<[], { state: string }>("SELECT state FROM incidents WHERE status = 'open'"),
-      unprocessed: db.prepare<[number], { id: number; alert: string; received_at: number }>(
-        'SELECT id, alert, received_at FROM deliveries WHERE processed_at IS NULL ORDER BY id LIMIT ?',
+      insertDelivery: inbox.prepare('INSERT OR IGNORE INTO deliveries (delivery_key, received_at, source, alert) VALUES (?, ?, ?, ?)'),
+      deliveryByKey: inbox.prepare<[string], { id: number }>('SELECT id FROM deliveries WHERE delivery_key = ?'),
+      deliveryAlert: inbox.prepare<[string], { alert: string }>('SELECT alert FROM deliveries WHERE delivery_key = ?'),
+      deliveriesAfter: inbox.prepare<[number, number], { id: number; alert: string; received_at: number }>(
+        'SELECT id, alert, received_at FROM deliveries WHERE id > ? ORDER BY id LIMIT ?',
       ),
-      markProcessed: db.prepare('UPDATE deliveries SET processed_at = ?, fingerprint = ?, action = ?, reason = ? WHERE id = ?'),
+      inboxBacklog: inbox.prepare<[number], { n: number; bytes: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(octet_length(alert)), 0) AS bytes FROM deliveries WHERE id > ?'),
+      pruneDeliveries: inbox.prepare(
+        'DELETE FROM deliveries WHERE id <= ? AND received_at < ? AND delivery_key NOT IN (SELECT value FROM json_each(?))',
+      ),
+      touchInbox: inbox.prepare("INSERT INTO meta (key, value) VALUES ('last_write_check', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
+      openIncidents: db.prepare<[], { state: string }>("SELECT state FROM incidents WHERE status = 'open'"),
       getIncident: db.prepare<[string], { state: string }>('SELECT state FROM incidents WHERE fingerprint = ?'),
       putIncident: db.prepare(
         'INSERT INTO incidents (fingerprint, status, state, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(fingerprint) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at = excluded.updated_at',
@@ -251,13 +297,6 @@ export class SqliteStore {
            MIN(CASE WHEN status IN ('pending', 'running') THEN created_at END) AS oldest
          FROM jobs WHERE status IN ('pending', 'running', 'dead')`,
       ),
-      inboxBytes: db.prepare<[], { n: number }>('SELECT COALESCE(SUM(octet_length(alert)), 0) AS n FROM deliveries INDEXED BY deliveries_unprocessed WHERE processed_at IS NULL'),
-      unprocessedCount: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE processed_at IS NULL'),
-      pruneDeliveries: db.prepare(
-        `DELETE FROM deliveries WHERE processed_at IS NOT NULL AND received_at < ?
-           AND (fingerprint IS NULL OR fingerprint NOT IN (SELECT fingerprint FROM incidents WHERE status = 'open'))`,
-      ),
-      touch: db.prepare("INSERT INTO meta (key, value) VALUES ('last_write_check', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
       getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
       putMeta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
       markCreatesUncertain: db.prepare(
@@ -266,75 +305,38 @@ export class SqliteStore {
     };
   }
 
-  #migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v] ?? '');
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
+  #migrate(db: Database.Database, migrations: readonly string[]): void {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    for (let v = version; v < migrations.length; v++) {
+      // State v2 reads and writes the inbox file (ATTACH is not allowed inside a transaction).
+      const crossFile = migrations === STATE_MIGRATIONS && v === 1;
+      if (crossFile) db.prepare('ATTACH DATABASE ? AS inbox').run(this.inboxFile);
+      try {
+        db.transaction(() => {
+          db.exec(migrations[v] ?? '');
+          db.pragma(`user_version = ${v + 1}`);
+        })();
+      } finally {
+        if (crossFile) db.exec('DETACH DATABASE inbox');
+      }
     }
   }
 
-  #setSync(mode: 'FULL' | 'NORMAL'): void {
-    if (this.#sync === mode) return;
-    this.db.pragma(`synchronous = ${mode}`);
-    this.#sync = mode;
-  }
-
-  #setBusyTimeout(ms: number): void {
-    if (this.#busyTimeout === ms) return;
-    this.db.pragma(`busy_timeout = ${ms}`);
-    this.#busyTimeout = ms;
-  }
-
-  /** Run fn in one write transaction; `power` durability fsyncs at commit when store.synchronous is full. */
+  /** Run fn in one write transaction of the state file; `power` durability fsyncs at commit when store.synchronous is full. */
   transaction<T>(fn: () => T, durability: Durability = 'power'): T {
     if (this.db.inTransaction) return fn();
-    // Let the intake commit first (it flags the gate while alerts wait for their 202).
-    const gate = this.#gate;
-    if (gate && this.#yieldsToIntake && Atomics.load(gate, 0) === 1) Atomics.wait(gate, 0, 1, GATE_WAIT_MS);
-    this.#setSync(durability === 'power' && this.#fullSync ? 'FULL' : 'NORMAL');
+    const sync = durability === 'power' && this.#fullSync ? 'FULL' : 'NORMAL';
+    if (this.#sync !== sync) this.db.pragma(`synchronous = ${sync}`);
+    this.#sync = sync;
     return this.db.transaction(fn).immediate();
   }
 
   /**
-   * Commit new deliveries; a key seen before answers with the first
-   * delivery's id. With `wait: false` a write lock held by another
-   * connection throws StoreBusy at once instead of blocking the thread, and
-   * the gate stays raised until the caller's next attempt succeeds.
+   * Commit new deliveries to the inbox (fsynced when store.synchronous is
+   * full); a key seen before answers with the first delivery's id.
    */
-  acceptDeliveries(items: readonly NewDelivery[], opts: { wait?: boolean } = {}): Accepted[] {
-    if (opts.wait !== false) return this.#insertDeliveries(items);
-    if (this.#gate && !this.#yieldsToIntake) Atomics.store(this.#gate, 0, 1);
-    this.#setBusyTimeout(0);
-    try {
-      const accepted = this.#insertDeliveries(items);
-      this.#lowerGate();
-      return accepted;
-    } catch (e) {
-      if ((e as { code?: string }).code === 'SQLITE_BUSY') throw new StoreBusy();
-      this.#lowerGate();
-      throw e;
-    } finally {
-      this.#setBusyTimeout(BUSY_TIMEOUT_MS);
-    }
-  }
-
-  /** The intake gives up its priority (after a commit, or when it stops trying). */
-  #lowerGate(): void {
-    if (!this.#gate || this.#yieldsToIntake) return;
-    Atomics.store(this.#gate, 0, 0);
-    Atomics.notify(this.#gate, 0);
-  }
-
-  /** Give up a raised gate without committing (the intake rejected its waiting alerts). */
-  releaseGate(): void {
-    this.#lowerGate();
-  }
-
-  #insertDeliveries(items: readonly NewDelivery[]): Accepted[] {
-    return this.transaction(() =>
+  acceptDeliveries(items: readonly NewDelivery[]): Accepted[] {
+    return this.inbox.transaction(() =>
       items.map((d) => {
         const r = this.#stmt.insertDelivery.run(d.key, d.receivedAt, d.alert.source, JSON.stringify(d.alert));
         if (r.changes === 1) return { deliveryId: Number(r.lastInsertRowid), duplicate: false };
@@ -342,7 +344,12 @@ export class SqliteStore {
         if (!existing) throw new Error(`delivery ${d.key} vanished`);
         return { deliveryId: existing.id, duplicate: true };
       }),
-    );
+    ).immediate();
+  }
+
+  /** Copy the inbox's WAL into its file (PASSIVE: never waits for, nor blocks, the intake). */
+  checkpointInbox(): void {
+    this.inbox.pragma('wal_checkpoint(PASSIVE)');
   }
 
   hasDelivery(key: string): boolean {
@@ -360,12 +367,20 @@ export class SqliteStore {
     return this.#stmt.openIncidents.all().flatMap((r) => (JSON.parse(r.state) as Incident).openEvents);
   }
 
-  unprocessedDeliveries(limit: number): PendingDelivery[] {
-    return this.#stmt.unprocessed.all(limit).map((r) => ({ id: r.id, alert: JSON.parse(r.alert) as Alert, receivedAt: r.received_at }));
+  /** Id of the last delivery decided on (deliveries are decided in id order). */
+  processedThrough(): number {
+    return Number(this.#stmt.getMeta.get('processed_through')?.value ?? 0);
   }
 
-  markProcessed(id: number, at: number, fingerprint: string | null, action: string, reason: string): void {
-    this.transaction(() => this.#stmt.markProcessed.run(at, fingerprint, action, reason, id), 'crash');
+  unprocessedDeliveries(limit: number): PendingDelivery[] {
+    return this.#stmt.deliveriesAfter.all(this.processedThrough(), limit).map((r) => ({ id: r.id, alert: JSON.parse(r.alert) as Alert, receivedAt: r.received_at }));
+  }
+
+  /** Deliveries up to this id are decided on: commit it with the decisions' effects. */
+  markProcessed(id: number): void {
+    this.transaction(() => {
+      if (id > this.processedThrough()) this.#stmt.putMeta.run('processed_through', String(id));
+    }, 'crash');
   }
 
   getIncident(fingerprint: string): Incident | undefined {
@@ -463,9 +478,14 @@ export class SqliteStore {
     return this.transaction(() => this.#stmt.deleteDone.run(before).changes, 'crash');
   }
 
-  /** Forget processed deliveries older than `before`, except those of incidents still open (the poller builds their recoveries). */
+  /**
+   * Forget decided deliveries received before `before`, except the problems
+   * of incidents still open (the poller builds their recoveries from them).
+   * Writes the inbox: call it on the intake's thread.
+   */
   pruneDeliveries(before: number): number {
-    return this.transaction(() => this.#stmt.pruneDeliveries.run(before).changes, 'crash');
+    const keep = JSON.stringify(this.openIncidentEvents().map((id) => `zbx:0:${id}:problem`));
+    return this.inbox.transaction(() => this.#stmt.pruneDeliveries.run(this.processedThrough(), before, keep).changes).immediate();
   }
 
   /**
@@ -476,12 +496,9 @@ export class SqliteStore {
    */
   nearlyFull(): boolean {
     if (this.#maxBytes <= 0) return false;
-    const pages = this.db.pragma('page_count', { simple: true }) as number;
-    const free = this.db.pragma('freelist_count', { simple: true }) as number;
-    const size = this.db.pragma('page_size', { simple: true }) as number;
     // Deciding on an alert stores about as much again (the ticket draft in its job): keep room for the inbox's backlog.
-    const inbox = this.#stmt.inboxBytes.get()?.n ?? 0;
-    return (pages - free) * size + INBOX_GROWTH * inbox > this.#maxBytes * 0.9;
+    const backlog = this.#stmt.inboxBacklog.get(this.processedThrough())?.bytes ?? 0;
+    return usedBytes(this.inbox) + usedBytes(this.db) + INBOX_GROWTH * backlog > this.#maxBytes * 0.9;
   }
 
   job(id: number): Job | undefined {
@@ -507,7 +524,7 @@ export class SqliteStore {
 
   stats(): QueueStats {
     const s = this.#stmt.stats.get();
-    const unprocessed = this.#stmt.unprocessedCount.get()?.n ?? 0;
+    const unprocessed = this.#stmt.inboxBacklog.get(this.processedThrough())?.n ?? 0;
     return {
       pending: s?.pending ?? 0,
       running: s?.running ?? 0,
@@ -517,12 +534,13 @@ export class SqliteStore {
     };
   }
 
-  /** A real write, for readiness: throws when the file cannot be written. */
+  /** A real write to the inbox, for readiness: throws when alerts cannot be accepted. */
   checkWritable(now: number): void {
-    this.transaction(() => this.#stmt.touch.run(String(now)), 'crash');
+    this.inbox.transaction(() => this.#stmt.touchInbox.run(String(now))).immediate();
   }
 
   close(): void {
     if (this.db.open) this.db.close();
+    if (this.inbox.open) this.inbox.close();
   }
 }
