@@ -74,7 +74,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
   // The intake writes the inbox file; the processing thread checkpoints it (so this thread never copies WAL pages).
   const store = new SqliteStore(storeFile(config), { synchronous: config.store.synchronous, maxSizeBytes: config.store.max_size, inboxCheckpoint: 'external' });
   let processing: ProcessingThread | undefined;
-  const intake = new Intake(store, clock, logger.child({ component: 'intake' }), metrics, () => processing?.wake());
+  const intake = new Intake(store, clock, logger.child({ component: 'intake' }), metrics, (through) => processing?.wake(through));
   const zabbix = zabbixApi(config, logger.child({ component: 'zabbix' }));
   const poller = zabbix && config.zabbix.poll.enabled ? new Poller(zabbix, store, intake, logger.child({ component: 'poller' }), metrics, { hostGroups: config.zabbix.poll.host_groups, minSeverity: config.zabbix.poll.min_severity }) : undefined;
   let stopping = false;
@@ -191,7 +191,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     metrics,
     async start() {
       const [host, port] = splitListen(config.listen);
-      processing = new ProcessingThread(config, logSink(logger), logger, (reason) => {
+      processing = new ProcessingThread(config, store.lastDeliveryId(), logSink(logger), logger, (reason) => {
         if (stopping) return;
         logger.fatal({ reason, code: 'BRIDGE_PROCESSING_FAILED' }, 'the processing thread stopped unexpectedly; stopping the bridge so that it is restarted');
         void stop().then(() => deps.onFatal?.(reason));

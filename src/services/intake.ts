@@ -14,8 +14,9 @@ interface Waiting {
 
 /**
  * Validated alert → committed delivery → delivery id. Requests arriving in
- * the same event-loop turn are committed in one transaction (group commit):
- * nobody gets an answer before their alert is on disk.
+ * the same event-loop turn are committed in one transaction, and commits
+ * share fsyncs (group commit): nobody gets an answer before their alert is
+ * on disk, and the event loop never waits for the disk.
  */
 export class Intake {
   #waiting: Waiting[] = [];
@@ -27,7 +28,8 @@ export class Intake {
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
-    private readonly onCommitted: () => void,
+    /** Deliveries up to this id are on disk: they may be decided on. */
+    private readonly onCommitted: (durableThroughId: number) => void,
   ) {}
 
   /** Why the store last refused a commit, until the next successful one. */
@@ -54,21 +56,30 @@ export class Intake {
     try {
       if (this.store.nearlyFull()) throw new Error('the state file is over 90 % of store.max_size; the rest is kept for alerts already accepted');
       results = this.store.acceptDeliveries(batch.map((w) => w.delivery));
-      this.#storeError = undefined;
     } catch (e) {
-      const reason = (e as Error).message;
-      if (this.#storeError !== reason) this.logger.error({ err: reason, code: 'BRIDGE_STORE_UNAVAILABLE' }, 'store cannot commit deliveries; answering 503 so Zabbix retries');
-      this.#storeError = reason;
-      const err = new BridgeError('BRIDGE_STORE_UNAVAILABLE', `the bridge cannot store the alert right now: ${reason}`);
-      for (const w of batch) w.reject(err);
-      return;
+      return this.#refuse(batch, e as Error);
     }
-    batch.forEach((w, i) => {
-      const r = results[i] as Accepted;
-      const a = w.delivery.alert;
-      this.metrics.alertsReceived.inc({ source: a.source, kind: a.kind, outcome: r.duplicate ? 'duplicate' : 'accepted' });
-      w.resolve(r);
-    });
-    this.onCommitted();
+    // Answer once the commit is on disk; requests keep arriving (and form the next batch) meanwhile.
+    this.store.syncInbox().then(
+      () => {
+        this.#storeError = undefined;
+        batch.forEach((w, i) => {
+          const r = results[i] as Accepted;
+          const a = w.delivery.alert;
+          this.metrics.alertsReceived.inc({ source: a.source, kind: a.kind, outcome: r.duplicate ? 'duplicate' : 'accepted' });
+          w.resolve(r);
+        });
+        this.onCommitted(Math.max(...results.map((r) => r.deliveryId)));
+      },
+      (e: unknown) => this.#refuse(batch, e as Error),
+    );
+  }
+
+  #refuse(batch: readonly Waiting[], e: Error): void {
+    const reason = e.message;
+    if (this.#storeError !== reason) this.logger.error({ err: reason, code: 'BRIDGE_STORE_UNAVAILABLE' }, 'store cannot commit deliveries; answering 503 so Zabbix retries');
+    this.#storeError = reason;
+    const err = new BridgeError('BRIDGE_STORE_UNAVAILABLE', `the bridge cannot store the alert right now: ${reason}`);
+    for (const w of batch) w.reject(err);
   }
 }

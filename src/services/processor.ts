@@ -49,6 +49,8 @@ const BATCH = 64;
  */
 export class Processor {
   #scheduled = false;
+  /** Deliveries up to this id are on disk and may be decided on. */
+  #through = 0;
   #lastError: string | undefined;
 
   constructor(
@@ -59,6 +61,15 @@ export class Processor {
     private readonly metrics: Metrics,
     private readonly onQueued: () => void,
   ) {}
+
+  /**
+   * Deliveries up to this id may be decided on: the intake has them on disk.
+   * (Deciding on a delivery a power cut could still take away would leave
+   * the decided position past it, and its id to the next alert.)
+   */
+  admit(throughId: number): void {
+    this.#through = Math.max(this.#through, throughId);
+  }
 
   /** Decide on new deliveries soon: one batch per event-loop turn, so GLPI answers are handled in between. */
   schedule(): void {
@@ -117,7 +128,7 @@ export class Processor {
    * state file is held just for the statements.
    */
   #batch(): number {
-    const deliveries = this.store.unprocessedDeliveries(BATCH);
+    const deliveries = this.store.unprocessedDeliveries(BATCH, this.#through);
     if (deliveries.length === 0) return 0;
     const s = this.settings();
     // Incidents read and changed in this batch: a storm on one fingerprint reads and writes its row once per batch.

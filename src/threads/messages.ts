@@ -5,6 +5,8 @@ import type { MetricsSnapshot } from '../observability/metrics.js';
 /** What the processing thread is started with. */
 export interface ProcessingInit {
   readonly config: WireConfig;
+  /** Deliveries up to this id are on disk (all of them at start); later ones are announced by 'wake'. */
+  readonly durableThrough: number;
 }
 
 /** What the processing thread reports for /readyz. */
@@ -15,7 +17,7 @@ export interface ProcessingStatus {
 
 /** Main thread → processing thread. */
 export type ToProcessing =
-  | { readonly t: 'wake' }
+  | { readonly t: 'wake'; readonly durableThrough: number }
   | { readonly t: 'reload'; readonly config: WireConfig }
   | { readonly t: 'metrics'; readonly id: number }
   | { readonly t: 'status'; readonly id: number }

@@ -30,12 +30,13 @@ export class ProcessingThread {
 
   constructor(
     config: Config,
+    durableThrough: number,
     private readonly sink: LogSink,
     private readonly logger: Logger,
     /** Called once if the thread dies on its own (a bug or a fatal error): the daemon must stop. */
     onDeath: (reason: string) => void,
   ) {
-    const init: ProcessingInit = { config: toWire(config) };
+    const init: ProcessingInit = { config: toWire(config), durableThrough };
     this.#worker = new Worker(new URL('./processing-worker.js', import.meta.url), { workerData: init, stdout: false, stderr: false });
     let started: () => void = () => undefined;
     let failed: (e: Error) => void = () => undefined;
@@ -119,9 +120,9 @@ export class ProcessingThread {
     if (this.#exitReason === undefined) this.#worker.postMessage(m);
   }
 
-  /** New deliveries were committed. */
-  wake(): void {
-    this.#send({ t: 'wake' });
+  /** New deliveries are on disk, up to this id. */
+  wake(durableThrough: number): void {
+    this.#send({ t: 'wake', durableThrough });
   }
 
   reload(config: Config): void {

@@ -113,6 +113,7 @@ async function stop(timeoutMs: number): Promise<void> {
 port.on('message', (m: ToProcessing) => {
   switch (m.t) {
     case 'wake':
+      processor.admit(m.durableThrough);
       processor.schedule();
       break;
     case 'reload':
@@ -133,5 +134,6 @@ port.on('message', (m: ToProcessing) => {
 
 lowerPriority();
 dispatcher.start();
+processor.admit(init.durableThrough);
 processor.schedule();
 send({ t: 'ready' });

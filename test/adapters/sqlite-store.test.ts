@@ -150,6 +150,13 @@ describe('SqliteStore', () => {
     expect(store.db.prepare("SELECT name FROM sqlite_master WHERE name = 'deliveries'").all()).toEqual([]);
   });
 
+  it('hands out for decision only deliveries known to be on disk; syncInbox resolves once they are', async () => {
+    store.acceptDeliveries([1, 2, 3].map((i) => ({ key: `k${i}`, receivedAt: T, alert })));
+    expect(store.unprocessedDeliveries(10, 2).map((d) => d.id)).toEqual([1, 2]);
+    await expect(Promise.all([store.syncInbox(), store.syncInbox(), store.syncInbox()])).resolves.toHaveLength(3);
+    expect(store.lastDeliveryId()).toBe(3);
+  });
+
   it('keeps the inbox in its own file next to the state file', () => {
     expect(inboxFileOf('/var/lib/zgb/bridge.db')).toBe('/var/lib/zgb/bridge.inbox.db');
     expect(inboxFileOf('/var/lib/zgb/state')).toBe('/var/lib/zgb/state.inbox.db');

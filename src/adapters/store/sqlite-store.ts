@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Alert } from '../../core/alert.js';
 import { coalesce } from '../../core/coalesce.js';
@@ -227,14 +227,18 @@ export class SqliteStore {
   readonly #fullSync: boolean;
   readonly #maxBytes: number;
   #sync = 'NORMAL';
+  /** The inbox's WAL, opened for fdatasync (see syncInbox). */
+  #inboxWal: number | undefined;
+  #syncing = false;
+  #syncWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
 
   constructor(readonly file: string, options: StoreOptions = {}) {
     const { synchronous = 'full', maxSizeBytes = 0 } = options;
     this.#fullSync = synchronous === 'full';
     this.#maxBytes = maxSizeBytes;
     this.inboxFile = inboxFileOf(file);
+    // Commits to the inbox are not fsynced by SQLite; syncInbox() does it off the event loop.
     this.inbox = open(this.inboxFile, maxSizeBytes);
-    if (this.#fullSync) this.inbox.pragma('synchronous = FULL');
     if (options.inboxCheckpoint === 'external') this.inbox.pragma('wal_autocheckpoint = 0');
     this.#migrate(this.inbox, INBOX_MIGRATIONS);
     this.db = open(file, maxSizeBytes);
@@ -246,9 +250,10 @@ export class SqliteStore {
       insertDelivery: inbox.prepare('INSERT OR IGNORE INTO deliveries (delivery_key, received_at, source, alert) VALUES (?, ?, ?, ?)'),
       deliveryByKey: inbox.prepare<[string], { id: number }>('SELECT id FROM deliveries WHERE delivery_key = ?'),
       deliveryAlert: inbox.prepare<[string], { alert: string }>('SELECT alert FROM deliveries WHERE delivery_key = ?'),
-      deliveriesAfter: inbox.prepare<[number, number], { id: number; alert: string; received_at: number }>(
-        'SELECT id, alert, received_at FROM deliveries WHERE id > ? ORDER BY id LIMIT ?',
+      deliveriesAfter: inbox.prepare<[number, number, number], { id: number; alert: string; received_at: number }>(
+        'SELECT id, alert, received_at FROM deliveries WHERE id > ? AND id <= ? ORDER BY id LIMIT ?',
       ),
+      lastDelivery: inbox.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM deliveries'),
       inboxBacklog: inbox.prepare<[number], { n: number; bytes: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(octet_length(alert)), 0) AS bytes FROM deliveries WHERE id > ?'),
       pruneDeliveries: inbox.prepare(
         'DELETE FROM deliveries WHERE id <= ? AND received_at < ? AND delivery_key NOT IN (SELECT value FROM json_each(?))',
@@ -332,8 +337,9 @@ export class SqliteStore {
   }
 
   /**
-   * Commit new deliveries to the inbox (fsynced when store.synchronous is
-   * full); a key seen before answers with the first delivery's id.
+   * Commit new deliveries to the inbox; a key seen before answers with the
+   * first delivery's id. Durable against a power cut only once syncInbox()
+   * resolves.
    */
   acceptDeliveries(items: readonly NewDelivery[]): Accepted[] {
     return this.inbox.transaction(() =>
@@ -345,6 +351,53 @@ export class SqliteStore {
         return { deliveryId: existing.id, duplicate: true };
       }),
     ).immediate();
+  }
+
+  /**
+   * Resolves when every inbox commit made before the call is on disk (when
+   * store.synchronous is full): an fdatasync of the inbox's WAL on libuv's
+   * thread pool, so the event loop keeps taking requests meanwhile. Calls
+   * made while one runs share the next one (group commit). Same guarantee
+   * as SQLite's synchronous=FULL in WAL mode, which fsyncs that file at
+   * every commit; a checkpoint syncs the WAL before and the database file
+   * after copying, so frames moved meanwhile are on disk too.
+   */
+  syncInbox(): Promise<void> {
+    if (!this.#fullSync || this.inboxFile === ':memory:') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#syncWaiters.push({ resolve, reject });
+      if (!this.#syncing) this.#startSync();
+    });
+  }
+
+  #startSync(): void {
+    const waiters = this.#syncWaiters;
+    this.#syncWaiters = [];
+    this.#syncing = true;
+    const done = (err: Error | null) => {
+      this.#syncing = false;
+      if (!this.inbox.open && this.#inboxWal !== undefined) {
+        closeSync(this.#inboxWal);
+        this.#inboxWal = undefined;
+      }
+      for (const w of waiters) {
+        if (err) w.reject(err);
+        else w.resolve();
+      }
+      if (this.#syncWaiters.length > 0) this.#startSync();
+    };
+    try {
+      // The WAL exists while a connection has the inbox open; fsync applies to the file, whichever descriptor.
+      this.#inboxWal ??= openSync(`${this.inboxFile}-wal`, 'r');
+      fdatasync(this.#inboxWal, done);
+    } catch (e) {
+      done(e as Error);
+    }
+  }
+
+  /** Id of the last delivery in the inbox (0 when empty). */
+  lastDeliveryId(): number {
+    return this.#stmt.lastDelivery.get()?.id ?? 0;
   }
 
   /** Copy the inbox's WAL into its file (PASSIVE: never waits for, nor blocks, the intake). */
@@ -372,8 +425,9 @@ export class SqliteStore {
     return Number(this.#stmt.getMeta.get('processed_through')?.value ?? 0);
   }
 
-  unprocessedDeliveries(limit: number): PendingDelivery[] {
-    return this.#stmt.deliveriesAfter.all(this.processedThrough(), limit).map((r) => ({ id: r.id, alert: JSON.parse(r.alert) as Alert, receivedAt: r.received_at }));
+  /** Deliveries not decided on yet, in id order, up to `throughId` (those known to be on disk). */
+  unprocessedDeliveries(limit: number, throughId = Number.MAX_SAFE_INTEGER): PendingDelivery[] {
+    return this.#stmt.deliveriesAfter.all(this.processedThrough(), throughId, limit).map((r) => ({ id: r.id, alert: JSON.parse(r.alert) as Alert, receivedAt: r.received_at }));
   }
 
   /** Deliveries up to this id are decided on: commit it with the decisions' effects. */
@@ -540,6 +594,9 @@ export class SqliteStore {
   }
 
   close(): void {
+    // A sync in flight closes the descriptor when it is done.
+    if (this.#inboxWal !== undefined && !this.#syncing) closeSync(this.#inboxWal);
+    this.#inboxWal = this.#syncing ? this.#inboxWal : undefined;
     if (this.db.open) this.db.close();
     if (this.inbox.open) this.inbox.close();
   }
