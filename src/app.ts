@@ -19,6 +19,8 @@ export interface AppDeps {
   readonly logger: Logger;
   /** Read the configuration file again (reload on SIGHUP and POST /-/reload). */
   readonly loadConfig?: () => Config;
+  /** The logger writes to standard output (the daemon): the processing thread writes its lines there itself. */
+  readonly logsToStdout?: boolean;
   /** The processing thread died on its own: the daemon stops (and systemd starts it again). */
   readonly onFatal?: (reason: string) => void;
 }
@@ -191,7 +193,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     metrics,
     async start() {
       const [host, port] = splitListen(config.listen);
-      processing = new ProcessingThread(config, store.lastDeliveryId(), logSink(logger), logger, (reason) => {
+      processing = new ProcessingThread(config, store.lastDeliveryId(), deps.logsToStdout ? 'stdout' : logSink(logger), logger, (reason) => {
         if (stopping) return;
         logger.fatal({ reason, code: 'BRIDGE_PROCESSING_FAILED' }, 'the processing thread stopped unexpectedly; stopping the bridge so that it is restarted');
         void stop().then(() => deps.onFatal?.(reason));

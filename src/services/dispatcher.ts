@@ -61,6 +61,7 @@ export class Dispatcher {
   #timer: NodeJS.Timeout | undefined;
   #stopped = true;
   #pausedUntil = 0;
+  #pumpQueued = false;
   #lastFailure: { signature: string; count: number; since: number; loggedAt: number } | undefined;
 
   constructor(
@@ -95,7 +96,17 @@ export class Dispatcher {
     if (this.#stopped) return;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    setImmediate(() => this.#pump());
+    this.#pumpSoon();
+  }
+
+  /** One look at the queue per event-loop turn, however many jobs finished or batches were queued in it. */
+  #pumpSoon(): void {
+    if (this.#pumpQueued) return;
+    this.#pumpQueued = true;
+    setImmediate(() => {
+      this.#pumpQueued = false;
+      this.#pump();
+    });
   }
 
   #arm(delayMs: number): void {
@@ -130,7 +141,7 @@ export class Dispatcher {
     const p = this.#run(job).finally(() => {
       this.#inflight.delete(job.id);
       this.#busy.delete(job.fingerprint);
-      this.#pump();
+      this.#pumpSoon();
     });
     this.#inflight.set(job.id, p);
   }

@@ -2,7 +2,7 @@ import type { Alert } from '../core/alert.js';
 import { BridgeError } from '../core/errors.js';
 import { deliveryKey } from '../core/fingerprint.js';
 import type { Clock } from '../adapters/clock.js';
-import type { Accepted, NewDelivery, SqliteStore } from '../adapters/store/sqlite-store.js';
+import { StoreBusy, type Accepted, type NewDelivery, type SqliteStore } from '../adapters/store/sqlite-store.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -11,6 +11,9 @@ interface Waiting {
   readonly resolve: (a: Accepted) => void;
   readonly reject: (e: unknown) => void;
 }
+
+/** How long the intake waits for a checkpoint holding the inbox before answering 503. */
+const BUSY_GIVE_UP_MS = 5_000;
 
 /**
  * Validated alert → committed delivery → delivery id. Requests arriving in
@@ -22,6 +25,8 @@ export class Intake {
   #waiting: Waiting[] = [];
   #scheduled = false;
   #storeError: string | undefined;
+  /** When the waiting alerts first found the inbox held by a checkpoint (0: they did not). */
+  #busySince = 0;
 
   constructor(
     private readonly store: SqliteStore,
@@ -40,11 +45,15 @@ export class Intake {
   accept(alert: Alert): Promise<Accepted> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ delivery: { key: deliveryKey(alert), receivedAt: this.clock.now(), alert }, resolve, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => this.#flush());
-      }
+      this.#schedule();
     });
+  }
+
+  #schedule(delayMs = 0): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    if (delayMs > 0) setTimeout(() => this.#flush(), delayMs);
+    else setImmediate(() => this.#flush());
   }
 
   #flush(): void {
@@ -56,7 +65,17 @@ export class Intake {
     try {
       if (this.store.nearlyFull()) throw new Error('the state file is over 90 % of store.max_size; the rest is kept for alerts already accepted');
       results = this.store.acceptDeliveries(batch.map((w) => w.delivery));
+      this.#busySince = 0;
     } catch (e) {
+      const now = Date.now();
+      if (e instanceof StoreBusy && (this.#busySince === 0 || now - this.#busySince < BUSY_GIVE_UP_MS)) {
+        // A checkpoint restarts the inbox's log (a few milliseconds): keep taking requests, commit them together after.
+        if (this.#busySince === 0) this.#busySince = now;
+        this.#waiting = batch.concat(this.#waiting);
+        this.#schedule(1);
+        return;
+      }
+      this.#busySince = 0;
       return this.#refuse(batch, e as Error);
     }
     // Answer once the commit is on disk; requests keep arriving (and form the next batch) meanwhile.

@@ -7,6 +7,8 @@ export interface ProcessingInit {
   readonly config: WireConfig;
   /** Deliveries up to this id are on disk (all of them at start); later ones are announced by 'wake'. */
   readonly durableThrough: number;
+  /** Write log lines to file descriptor 1 directly (the daemon), or send them to the main thread's logger stream (demo, tests). */
+  readonly logToStdout: boolean;
 }
 
 /** What the processing thread reports for /readyz. */

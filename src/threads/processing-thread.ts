@@ -7,6 +7,7 @@ import type { FromProcessing, ProcessingInit, ProcessingStatus, ToProcessing } f
 
 /** A question to the thread (metrics, status) not answered by then gets the fallback answer. */
 const ANSWER_TIMEOUT_MS = 2_000;
+const YOUNG_GENERATION_MB = 96;
 
 /** Where the main thread's logger writes; the processing thread's log lines go there too. */
 export interface LogSink {
@@ -31,13 +32,20 @@ export class ProcessingThread {
   constructor(
     config: Config,
     durableThrough: number,
-    private readonly sink: LogSink,
+    /** 'stdout': the thread writes its lines to file descriptor 1 itself (one write per line, as the main thread does). */
+    private readonly sink: LogSink | 'stdout',
     private readonly logger: Logger,
     /** Called once if the thread dies on its own (a bug or a fatal error): the daemon must stop. */
     onDeath: (reason: string) => void,
   ) {
-    const init: ProcessingInit = { config: toWire(config), durableThrough };
-    this.#worker = new Worker(new URL('./processing-worker.js', import.meta.url), { workerData: init, stdout: false, stderr: false });
+    const init: ProcessingInit = { config: toWire(config), durableThrough, logToStdout: sink === 'stdout' };
+    this.#worker = new Worker(new URL('./processing-worker.js', import.meta.url), {
+      workerData: init,
+      stdout: false,
+      stderr: false,
+      // A larger young generation: fewer scavenges under a storm (V8's default suits browsers' small heaps).
+      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    });
     let started: () => void = () => undefined;
     let failed: (e: Error) => void = () => undefined;
     this.#ready = new Promise((resolve, reject) => {
@@ -50,7 +58,7 @@ export class ProcessingThread {
           started();
           break;
         case 'log':
-          this.sink.write(m.text);
+          if (this.sink !== 'stdout') this.sink.write(m.text);
           break;
         case 'status':
           this.#answer(m.id, m.status);

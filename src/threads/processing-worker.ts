@@ -7,6 +7,7 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import { pino } from 'pino';
 import { systemClock } from '../adapters/clock.js';
 import { SqliteStore } from '../adapters/store/sqlite-store.js';
 import { glpiClient, processingSettings, storeFile, zabbixApi } from '../components.js';
@@ -54,7 +55,7 @@ const CHECKPOINT_EVERY_MS = 1_000;
 const init = workerData as ProcessingInit;
 let config = fromWire(init.config);
 let settings = processingSettings(config);
-const logger = createLogger(config.log_level, logDestination);
+const logger = createLogger(config.log_level, init.logToStdout ? pino.destination({ dest: 1, sync: true }) : logDestination);
 const metrics = createMetrics({ processMetrics: false });
 const clock = systemClock;
 const store = new SqliteStore(storeFile(config), { synchronous: config.store.synchronous, maxSizeBytes: config.store.max_size });

@@ -96,7 +96,8 @@ describe('ticket lifecycle', () => {
     await waitFor(() => glpi.tickets.size === 1, 'ticket created');
     expect(glpi.tickets.get(1)!.urgency).toBe(4);
     await accepted({ ...ack, event_tags: tagsJson({ component: 'network' }), event_update_action: 'changed severity from High to Disaster', event_nseverity: '5', event_severity: 'Disaster', event_update_message: '{EVENT.UPDATE.MESSAGE}' });
-    await waitFor(() => glpi.tickets.get(1)!.urgency === 5, 'urgency raised');
+    // One job: the urgency is updated, then the follow-up posted.
+    await waitFor(() => glpi.tickets.get(1)!.urgency === 5 && glpi.followupsOf(1).length === 1, 'urgency raised and follow-up posted');
     expect(glpi.followupsOf(1)[0]!.content).toContain('Severity changed from high to disaster');
   });
 

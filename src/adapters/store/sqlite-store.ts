@@ -176,12 +176,27 @@ export interface StoreOptions {
   /**
    * Who checkpoints the inbox's WAL: 'auto' (SQLite, at commit) or
    * 'external' (the intake's connection: the processing thread calls
-   * checkpointInbox(), so the thread answering Zabbix never copies pages).
+   * checkpointInbox(), so the thread answering Zabbix never copies pages;
+   * and acceptDeliveries() throws StoreBusy instead of waiting for one).
    */
   readonly inboxCheckpoint?: 'auto' | 'external';
 }
 
+/** Thrown by acceptDeliveries() on the intake's connection while a checkpoint holds writers back: try again soon. */
+export class StoreBusy extends Error {
+  constructor() {
+    super('the inbox is being checkpointed');
+  }
+}
+
 const BUSY_TIMEOUT_MS = 5000;
+/**
+ * Inbox WAL frames after which a checkpoint also restarts the WAL: the next
+ * commit writes from its start again, over blocks the file already has, so
+ * the fsync of a commit flushes data only (a growing file makes the
+ * filesystem journal its size and extents as well, slowly).
+ */
+const INBOX_WAL_RESTART_FRAMES = 1000;
 /** Bytes a delivery's decision adds to the store, per byte of the alert (jobs carry the rendered ticket). */
 const INBOX_GROWTH = 2;
 
@@ -230,6 +245,7 @@ export class SqliteStore {
   /** The inbox's WAL, opened for fdatasync (see syncInbox). */
   #inboxWal: number | undefined;
   #syncing = false;
+  readonly #intakeConnection: boolean;
   #syncWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
 
   constructor(readonly file: string, options: StoreOptions = {}) {
@@ -239,7 +255,11 @@ export class SqliteStore {
     this.inboxFile = inboxFileOf(file);
     // Commits to the inbox are not fsynced by SQLite; syncInbox() does it off the event loop.
     this.inbox = open(this.inboxFile, maxSizeBytes);
-    if (options.inboxCheckpoint === 'external') this.inbox.pragma('wal_autocheckpoint = 0');
+    this.#intakeConnection = options.inboxCheckpoint === 'external';
+    if (this.#intakeConnection) {
+      this.inbox.pragma('wal_autocheckpoint = 0');
+      this.inbox.pragma('busy_timeout = 0');
+    }
     this.#migrate(this.inbox, INBOX_MIGRATIONS);
     this.db = open(file, maxSizeBytes);
     this.db.pragma('foreign_keys = ON');
@@ -342,6 +362,15 @@ export class SqliteStore {
    * resolves.
    */
   acceptDeliveries(items: readonly NewDelivery[]): Accepted[] {
+    try {
+      return this.#insertDeliveries(items);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_BUSY' && this.#intakeConnection) throw new StoreBusy();
+      throw e;
+    }
+  }
+
+  #insertDeliveries(items: readonly NewDelivery[]): Accepted[] {
     return this.inbox.transaction(() =>
       items.map((d) => {
         const r = this.#stmt.insertDelivery.run(d.key, d.receivedAt, d.alert.source, JSON.stringify(d.alert));
@@ -400,9 +429,25 @@ export class SqliteStore {
     return this.#stmt.lastDelivery.get()?.id ?? 0;
   }
 
-  /** Copy the inbox's WAL into its file (PASSIVE: never waits for, nor blocks, the intake). */
+  /**
+   * Copy the inbox's WAL into its file (PASSIVE: never waits for, nor
+   * blocks, the intake); once the WAL is long, also restart it (RESTART:
+   * holds the intake's commits back for the few frames written meanwhile).
+   */
   checkpointInbox(): void {
-    this.inbox.pragma('wal_checkpoint(PASSIVE)');
+    const [r] = this.inbox.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
+    if ((r?.log ?? 0) >= INBOX_WAL_RESTART_FRAMES) this.inbox.pragma('wal_checkpoint(RESTART)');
+  }
+
+  /** Other writes to the inbox on the intake's connection wait for a checkpoint like any connection. */
+  #waitingInbox<T>(fn: () => T): T {
+    if (!this.#intakeConnection) return fn();
+    this.inbox.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    try {
+      return fn();
+    } finally {
+      this.inbox.pragma('busy_timeout = 0');
+    }
   }
 
   hasDelivery(key: string): boolean {
@@ -539,7 +584,7 @@ export class SqliteStore {
    */
   pruneDeliveries(before: number): number {
     const keep = JSON.stringify(this.openIncidentEvents().map((id) => `zbx:0:${id}:problem`));
-    return this.inbox.transaction(() => this.#stmt.pruneDeliveries.run(this.processedThrough(), before, keep).changes).immediate();
+    return this.#waitingInbox(() => this.inbox.transaction(() => this.#stmt.pruneDeliveries.run(this.processedThrough(), before, keep).changes).immediate());
   }
 
   /**
@@ -590,7 +635,7 @@ export class SqliteStore {
 
   /** A real write to the inbox, for readiness: throws when alerts cannot be accepted. */
   checkWritable(now: number): void {
-    this.inbox.transaction(() => this.#stmt.touchInbox.run(String(now))).immediate();
+    this.#waitingInbox(() => this.inbox.transaction(() => this.#stmt.touchInbox.run(String(now))).immediate());
   }
 
   close(): void {
