@@ -6,7 +6,7 @@
 import http from 'node:http';
 
 export type LoadJob =
-  | { mode: 'rate'; url: string; token: string; rate: number; seconds: number; firstEventId: number }
+  | { mode: 'rate'; url: string; token: string; rate: number; seconds: number; firstEventId: number; warmupSeconds?: number }
   | { mode: 'saturate'; url: string; token: string; connections: number; seconds: number; firstEventId: number }
   | { mode: 'storm'; url: string; token: string; fingerprints: number; events: number; seconds: number; firstEventId: number };
 
@@ -82,26 +82,36 @@ function summarise(latencies: number[], failed: number, seconds: number): LoadRe
   };
 }
 
+/**
+ * A fixed rate of new problems across 500 hosts. The first `warmupSeconds`
+ * run at the same rate but are not measured: a daemon in service is warm
+ * (JIT-compiled, GLPI session open, tickets of its incidents created).
+ */
 async function rate(job: Extract<LoadJob, { mode: 'rate' }>): Promise<LoadResult> {
   const latencies: number[] = [];
   let failed = 0;
-  const total = job.rate * job.seconds;
+  const warmup = job.rate * (job.warmupSeconds ?? 0);
+  const total = warmup + job.rate * job.seconds;
   const started = Date.now();
+  let measuredFrom = started;
   const inflight: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
     const due = started + (i * 1000) / job.rate;
     const wait = due - Date.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    if (i === warmup) measuredFrom = Date.now();
     const id = job.firstEventId + i;
+    const measured = i >= warmup;
     inflight.push(
       post(job.url, job.token, body(`rate-${id % 500}`, String(100_000 + (id % 500)), id, 'problem')).then((r) => {
+        if (!measured) return;
         if (r.status === 202) latencies.push(r.ms);
         else failed++;
       }),
     );
   }
   await Promise.all(inflight);
-  return summarise(latencies, failed, (Date.now() - started) / 1000);
+  return summarise(latencies, failed, (Date.now() - measuredFrom) / 1000);
 }
 
 async function saturate(job: Extract<LoadJob, { mode: 'saturate' }>): Promise<LoadResult> {

@@ -7,7 +7,6 @@ import type { FromProcessing, ProcessingInit, ProcessingStatus, ToProcessing } f
 
 /** A question to the thread (metrics, status) not answered by then gets the fallback answer. */
 const ANSWER_TIMEOUT_MS = 2_000;
-const YOUNG_GENERATION_MB = 96;
 
 /** Where the main thread's logger writes; the processing thread's log lines go there too. */
 export interface LogSink {
@@ -43,8 +42,6 @@ export class ProcessingThread {
       workerData: init,
       stdout: false,
       stderr: false,
-      // A larger young generation: fewer scavenges under a storm (V8's default suits browsers' small heaps).
-      resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
     });
     let started: () => void = () => undefined;
     let failed: (e: Error) => void = () => undefined;
