@@ -36,9 +36,10 @@ export class ProcessingThread {
     private readonly logger: Logger,
     /** Called once if the thread dies on its own (a bug or a fatal error): the daemon must stop. */
     onDeath: (reason: string) => void,
+    script: URL = new URL('./processing-worker.js', import.meta.url),
   ) {
     const init: ProcessingInit = { config: toWire(config), durableThrough, logToStdout: sink === 'stdout' };
-    this.#worker = new Worker(new URL('./processing-worker.js', import.meta.url), {
+    this.#worker = new Worker(script, {
       workerData: init,
       stdout: false,
       stderr: false,

@@ -1,0 +1,77 @@
+import { describe, expect, it } from '@jest/globals';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Counter, Registry } from 'prom-client';
+import { loadConfig } from '../../src/config/load.js';
+import { Secret } from '../../src/config/secret.js';
+import { fromWire, toWire } from '../../src/config/wire.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { createMetrics, mergedExposition } from '../../src/observability/metrics.js';
+import { ProcessingThread } from '../../src/threads/processing-thread.js';
+import { ROOT } from '../helpers/fixtures.js';
+
+function config() {
+  const dir = mkdtempSync(join(tmpdir(), 'zgb-threads-'));
+  const file = join(dir, 'bridge.yaml');
+  writeFileSync(file, `data_dir: ${dir}\nglpi:\n  url: http://glpi.local/apirest.php\n  user_token: \${GLPI_USER_TOKEN}\nrules_file: ${join(ROOT, 'config', 'rules.example.yaml')}\n`);
+  return loadConfig(file, { GLPI_USER_TOKEN: 'u-secret' });
+}
+
+describe('configuration sent to the processing thread', () => {
+  it('arrives whole: secrets still Secrets, rule patterns still regular expressions', () => {
+    const c = config();
+    const back = fromWire(structuredClone(toWire(c)));
+    expect(back.glpi.user_token).toBeInstanceOf(Secret);
+    expect(back.glpi.user_token.reveal()).toBe('u-secret');
+    expect(String(back.glpi.user_token)).toBe('<secret>');
+    expect(back.rules.categories.map((r) => r.name)).toEqual(c.rules.categories.map((r) => r.name));
+    expect(JSON.stringify(back.rules)).toBe(JSON.stringify(c.rules));
+    expect(back.correlation).toEqual(c.correlation);
+  });
+});
+
+describe('metrics of both threads', () => {
+  it('are one exposition: counters summed, each metric declared once, process metrics kept', async () => {
+    const main = createMetrics();
+    const worker = createMetrics({ processMetrics: false });
+    main.tickets.inc({ operation: 'opened' }, 2);
+    worker.tickets.inc({ operation: 'opened' }, 3);
+    worker.decisions.inc({ action: 'open' });
+    main.alertsReceived.inc({ source: 'webhook', kind: 'problem', outcome: 'accepted' });
+    const text = await mergedExposition(main.registry, [await worker.registry.getMetricsAsJSON()]);
+    expect(text).toContain('zgb_tickets_total{operation="opened"} 5');
+    expect(text).toContain('zgb_decisions_total{action="open"} 1');
+    expect(text).toContain('zgb_alerts_received_total{source="webhook",kind="problem",outcome="accepted"} 1');
+    expect(text).toMatch(/^zgb_process_process_start_time_seconds \d+/m);
+    const helps = [...text.matchAll(/^# HELP (\S+)/gm)].map((m) => m[1]);
+    expect(helps.length).toBe(new Set(helps).size);
+  });
+
+  it('a registry with no counterpart passes through unchanged', async () => {
+    const r = new Registry();
+    new Counter({ name: 'only_here_total', help: 'x', registers: [r] }).inc(7);
+    expect(await mergedExposition(r, [])).toContain('only_here_total 7');
+  });
+});
+
+describe('ProcessingThread', () => {
+  it('relays the thread’s log lines and answers; when the thread fails, says why once and refuses further work', async () => {
+    const lines: string[] = [];
+    const deaths: string[] = [];
+    const logger = createLogger('fatal', { write: () => undefined });
+    const script = pathToFileURL(join(ROOT, 'test', 'fixtures', 'threads', 'faulty-worker.mjs'));
+    const t = new ProcessingThread(config(), 0, { write: (s: string) => lines.push(s) }, logger, (reason) => deaths.push(reason), script);
+    await t.ready();
+    expect(lines.join('')).toContain('hello from the processing thread');
+    await expect(t.status()).resolves.toEqual({ session: 'open' });
+    await expect(t.metrics()).resolves.toEqual([]);
+    t.wake(42);
+    for (let i = 0; i < 200 && deaths.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(deaths).toEqual(['boom after delivery 42']);
+    expect(t.exitReason).toBe('boom after delivery 42');
+    await expect(t.status()).resolves.toBeUndefined();
+    await expect(t.stop(1000)).rejects.toThrow(/boom after delivery 42/);
+  });
+});
