@@ -40,8 +40,8 @@ export function explain(settings: ProcessingSettings, alert: Alert, incidentOf: 
   return { classification, fingerprint: fp, decision };
 }
 
-/** Deliveries decided per event-loop turn: large enough to amortise the commit, small enough to keep GLPI dispatch on this thread responsive. */
-const BATCH = 128;
+/** Deliveries decided per event-loop turn: large enough to amortise the commit under a backlog (about 50 ms of work), small enough to keep GLPI dispatch on this thread responsive. */
+const BATCH = 512;
 /**
  * New deliveries wait this long to be decided together: one state commit per
  * batch instead of one per alert or two under a storm (CPU and disk writes

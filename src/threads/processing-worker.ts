@@ -37,8 +37,10 @@ const logDestination = {
 };
 
 /**
- * Under a storm the two cores go to answering Zabbix first: this thread runs
- * at a lower scheduling priority (Linux: per-thread nice value). Best effort.
+ * Under a storm the cores go to answering Zabbix first: this thread runs at
+ * the lowest scheduling priority (Linux: per-thread nice value), so decisions
+ * use the CPU the intake (and the Zabbix server beside it) leave, and catch
+ * up after the burst; the inbox holds the backlog. Best effort.
  */
 function lowerPriority(): void {
   try {
@@ -48,7 +50,7 @@ function lowerPriority(): void {
     // Not Linux, or not allowed: same priority as the intake.
   }
 }
-const PROCESSING_NICE = 5;
+const PROCESSING_NICE = 19;
 const PRUNE_EVERY_MS = 600_000;
 const CHECKPOINT_EVERY_MS = 1_000;
 
