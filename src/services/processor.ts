@@ -49,6 +49,8 @@ const BATCH = 512;
  * GLPI's own latency and the hold-down and coalescing windows.
  */
 const GATHER_MS = 20;
+/** Incidents whose committed state is kept in memory (most recently used). */
+const INCIDENTS_CACHED = 20_000;
 
 /**
  * Durable inbox → decisions → action queue. Each batch of deliveries is
@@ -59,6 +61,13 @@ export class Processor {
   /** Deliveries up to this id are on disk and may be decided on. */
   #through = 0;
   #lastError: string | undefined;
+  /**
+   * Committed incident states, by fingerprint (undefined: none yet). Only this
+   * processor writes incidents, so they stay true; ticket ids, which the
+   * dispatcher records, are looked up until known. Saves a read and a JSON
+   * parse per alert under a storm.
+   */
+  readonly #committed = new Map<string, Incident | undefined>();
 
   constructor(
     private readonly store: SqliteStore,
@@ -128,10 +137,21 @@ export class Processor {
   }
 
   #incident(fp: string): Incident | undefined {
-    const incident = this.store.getIncident(fp);
-    if (!incident) return undefined;
+    const incident = this.#committed.has(fp) ? this.#committed.get(fp) : this.store.getIncident(fp);
+    if (!incident || incident.ticketId !== undefined) return incident;
     const ticketId = this.store.ticketId(fp, incident.seq);
     return ticketId !== undefined ? { ...incident, ticketId } : incident;
+  }
+
+  #remember(incidents: ReadonlyMap<string, Incident | undefined>): void {
+    for (const [fp, incident] of incidents) {
+      this.#committed.delete(fp); // most recently used last
+      this.#committed.set(fp, incident);
+    }
+    for (const fp of this.#committed.keys()) {
+      if (this.#committed.size <= INCIDENTS_CACHED) break;
+      this.#committed.delete(fp);
+    }
   }
 
   /**
@@ -211,6 +231,7 @@ export class Processor {
         if (incident) this.store.putIncident(incident, now);
       }
     }, 'crash');
+    this.#remember(incidents);
     for (const l of logs) l();
     return deliveries.length;
   }
