@@ -1,0 +1,57 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { systemClock } from '../../src/adapters/clock.js';
+import { SqliteStore, StoreBusy } from '../../src/adapters/store/sqlite-store.js';
+import type { Alert } from '../../src/core/alert.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import { Intake } from '../../src/services/intake.js';
+
+const alert = (eventId: string): Alert => ({ source: 'webhook', eventSource: '0', eventId, kind: 'problem', severity: 'high', eventName: 'x', host: 'h', hostName: 'h', triggerName: 't', tags: [] });
+const T = 1_800_000_000_000;
+
+const stores: SqliteStore[] = [];
+afterEach(() => {
+  for (const s of stores.splice(0)) s.close();
+});
+
+function pair(): { intakeSide: SqliteStore; other: SqliteStore } {
+  const file = join(mkdtempSync(join(tmpdir(), 'zgb-intake-')), 'bridge.db');
+  const intakeSide = new SqliteStore(file, { inboxCheckpoint: 'external' });
+  const other = new SqliteStore(file);
+  stores.push(intakeSide, other);
+  return { intakeSide, other };
+}
+
+describe('intake against a held inbox (a checkpoint restarting the WAL)', () => {
+  it('the intake connection does not wait for the lock: StoreBusy at once, then the commit goes through', () => {
+    const { intakeSide, other } = pair();
+    other.inbox.exec('BEGIN IMMEDIATE');
+    const started = Date.now();
+    expect(() => intakeSide.acceptDeliveries([{ key: 'k1', receivedAt: T, alert: alert('1') }])).toThrow(StoreBusy);
+    expect(Date.now() - started).toBeLessThan(1000);
+    other.inbox.exec('COMMIT');
+    expect(intakeSide.acceptDeliveries([{ key: 'k1', receivedAt: T, alert: alert('1') }])).toEqual([{ deliveryId: 1, duplicate: false }]);
+  });
+
+  it('alerts wait on the event loop, not in it, and are answered once the inbox is free and the commit on disk', async () => {
+    const { intakeSide, other } = pair();
+    const committed: number[] = [];
+    const intake = new Intake(intakeSide, systemClock, createLogger('fatal', { write: () => undefined }), createMetrics({ processMetrics: false }), (through) => committed.push(through));
+    other.inbox.exec('BEGIN IMMEDIATE');
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 5);
+    const answers = Promise.all([intake.accept(alert('1')), intake.accept(alert('2'))]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(committed).toEqual([]);
+    other.inbox.exec('COMMIT');
+    const accepted = await answers;
+    clearInterval(ticker);
+    expect(ticks).toBeGreaterThan(5); // the event loop kept turning while the inbox was held
+    expect(accepted.map((a) => a.deliveryId)).toEqual([1, 2]);
+    expect(committed).toEqual([2]);
+    expect(intake.storeError).toBeUndefined();
+  });
+});
