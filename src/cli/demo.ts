@@ -151,6 +151,12 @@ export async function demoCommand(out: NodeJS.WritableStream = process.stdout, p
   const wait = (ms: number) => sleep(ms * pace);
   const say = (title: string) => out.write(`\n${st.bold(`▶ ${title}`)}\n`);
   const zabbix = (text: string) => out.write(`   ${st.dim('zabbix')}  ${text}\n`);
+  /** What Zabbix sends, as the narration says it; then a pause (scaled by --pace). */
+  const send = async (text: string, b: Record<string, string>, pauseMs = 0) => {
+    zabbix(text);
+    await post(b);
+    if (pauseMs > 0) await wait(pauseMs);
+  };
 
   out.write(`${st.bold('zabbix-glpi-bridge demo')} — bridge on ${address}, GLPI fake on ${glpiUrl}, store in ${dir}\n`);
   out.write(st.dim('Hold-down 3 s (flaps never become tickets); follow-ups and solutions wait 0.5 s to merge.\n'));
@@ -159,50 +165,31 @@ export async function demoCommand(out: NodeJS.WritableStream = process.stdout, p
     const cpu: Problem = { host: 'web-01', trigger: 'High CPU utilization on web-01', triggerId: '101', itemKey: 'system.cpu.util', value: '97 %', severity: 4, tags: { component: 'cpu' } };
     say('A CPU spike on web-01 that recovers');
     const cpuEvent = String(nextEvent++);
-    zabbix('problem  High CPU utilization on web-01, 97 % (Zabbix: High)');
-    await post(body(cpu, cpuEvent, 'problem'));
-    await wait(4500);
-    zabbix('recovery CPU back to 12 %');
-    await post(body({ ...cpu, value: '12 %' }, cpuEvent, 'recovery'));
-    await wait(1500);
+    await send('problem  High CPU utilization on web-01, 97 % (Zabbix: High)', body(cpu, cpuEvent, 'problem'), 4500);
+    await send('recovery CPU back to 12 %', body({ ...cpu, value: '12 %' }, cpuEvent, 'recovery'), 1500);
 
     const disk: Problem = { host: 'db-01', trigger: 'Free disk space is low on db-01:/var', triggerId: '202', itemKey: 'vfs.fs.size[/var,pused]', value: '91 %', severity: 2, tags: { component: 'storage' } };
     say('A disk filling up on db-01');
     const diskEvent = String(nextEvent++);
-    zabbix('problem  /var 91 % used (Zabbix: Warning)');
-    await post(body(disk, diskEvent, 'problem'));
-    await wait(4000);
-    zabbix('update   an admin raises the severity to Disaster: /var at 99 %');
-    await post(body({ ...disk, value: '99 %', severity: 5 }, diskEvent, 'update', { event_update_action: 'changed severity from Warning to Disaster', user_fullname: 'Sam Admin (sam)' }));
-    await wait(1500);
+    await send('problem  /var 91 % used (Zabbix: Warning)', body(disk, diskEvent, 'problem'), 4000);
+    await send('update   an admin raises the severity to Disaster: /var at 99 %', body({ ...disk, value: '99 %', severity: 5 }, diskEvent, 'update', { event_update_action: 'changed severity from Warning to Disaster', user_fullname: 'Sam Admin (sam)' }), 1500);
 
     const link: Problem = { host: 'sw-02', trigger: 'Interface Gi0/12: Link down', triggerId: '303', itemKey: 'net.if.status[Gi0/12]', value: 'down', severity: 3, tags: { component: 'network' } };
     say('A flapping network link on sw-02');
     for (let i = 0; i < 4; i++) {
       const e = String(nextEvent++);
-      zabbix(`problem  Link down (flap ${i + 1})`);
-      await post(body(link, e, 'problem'));
-      await wait(600);
-      zabbix('recovery Link up');
-      await post(body({ ...link, value: 'up' }, e, 'recovery'));
-      await wait(300);
+      await send(`problem  Link down (flap ${i + 1})`, body(link, e, 'problem'), 600);
+      await send('recovery Link up', body({ ...link, value: 'up' }, e, 'recovery'), 300);
     }
     const stays = String(nextEvent++);
-    zabbix('problem  Link down — and it stays down');
-    await post(body(link, stays, 'problem'));
-    await wait(4000);
+    await send('problem  Link down — and it stays down', body(link, stays, 'problem'), 4000);
 
     const temp: Problem = { host: 'rack-04-pdu', trigger: 'Inlet temperature too high in rack 4', triggerId: '404', itemKey: 'sensor.temp[inlet]', value: '88 °C', severity: 3, tags: { component: 'temperature' } };
     say('A temperature alarm in rack 4, acknowledged by an operator');
     const tempEvent = String(nextEvent++);
-    zabbix('problem  inlet 88 °C (Zabbix: Average)');
-    await post(body(temp, tempEvent, 'problem'));
-    await wait(4000);
-    zabbix('update   Jane Operator acknowledges: "Facilities notified, rack door was open"');
-    await post(body(temp, tempEvent, 'update', { event_update_action: 'acknowledged and commented', event_update_message: 'Facilities notified, rack door was open', user_fullname: 'Jane Operator (jane)' }));
-    await wait(1500);
-    zabbix('recovery inlet back to 24 °C');
-    await post(body({ ...temp, value: '24 °C' }, tempEvent, 'recovery'));
+    await send('problem  inlet 88 °C (Zabbix: Average)', body(temp, tempEvent, 'problem'), 4000);
+    await send('update   Jane Operator acknowledges: "Facilities notified, rack door was open"', body(temp, tempEvent, 'update', { event_update_action: 'acknowledged and commented', event_update_message: 'Facilities notified, rack door was open', user_fullname: 'Jane Operator (jane)' }), 1500);
+    await send('recovery inlet back to 24 °C', body({ ...temp, value: '24 °C' }, tempEvent, 'recovery'));
     const busy = () => {
       const q = app.store.stats();
       return q.unprocessed + q.pending + q.running > 0;

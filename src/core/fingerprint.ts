@@ -1,13 +1,22 @@
 import { createHash } from 'node:crypto';
 import type { Alert } from './alert.js';
 
+function eventKey(eventSource: string, eventId: string, kind: Alert['kind']): string {
+  return `zbx:${eventSource}:${eventId}:${kind}`;
+}
+
+/** Delivery key of a problem event (what the poller and the inbox pruning look up). */
+export function problemDeliveryKey(eventSource: string, eventId: string): string {
+  return eventKey(eventSource, eventId, 'problem');
+}
+
 /**
  * Delivery key: the same Zabbix event delivered twice (a Zabbix retry, or
  * the webhook and the poller) is one alert. Updates are told apart by their
  * time and content, since one problem can receive many.
  */
 export function deliveryKey(alert: Alert): string {
-  const base = `zbx:${alert.eventSource}:${alert.eventId}:${alert.kind}`;
+  const base = eventKey(alert.eventSource, alert.eventId, alert.kind);
   if (alert.kind !== 'update' || !alert.update) return base;
   const u = alert.update;
   const digest = createHash('sha256').update(`${u.at ?? ''}\n${u.action}\n${u.message ?? ''}\n${u.user ?? ''}`).digest('hex');

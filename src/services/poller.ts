@@ -1,6 +1,6 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import { SEVERITIES, type Alert, type Severity } from '../core/alert.js';
-import { deliveryKey } from '../core/fingerprint.js';
+import { deliveryKey, problemDeliveryKey } from '../core/fingerprint.js';
 import { polledProblemAlert, recoveryOf, vanished, type PolledProblem } from '../core/reconcile.js';
 import type { ZabbixApi } from '../adapters/zabbix/api-client.js';
 import type { SqliteStore } from '../adapters/store/sqlite-store.js';
@@ -88,7 +88,7 @@ export class Poller {
       ...(this.#groupIds ? { groupIds: this.#groupIds } : {}),
       ...(min > 0 ? { severities: SEVERITIES.map((_s, i) => i).filter((i) => i >= min) } : {}),
     });
-    const unknown = problems.filter((p) => !this.store.hasDelivery(`zbx:${p.source}:${p.eventid}:problem`));
+    const unknown = problems.filter((p) => !this.store.hasDelivery(problemDeliveryKey(p.source, p.eventid)));
     const triggers = new Map((await this.api.triggers([...new Set(unknown.map((p) => p.objectid))])).map((t) => [t.triggerid, t]));
     const alerts: Alert[] = [];
     for (const p of unknown) {
@@ -127,7 +127,7 @@ export class Poller {
       for (const id of gone) {
         const e = events.get(id);
         if (e && (e.r_eventid === undefined || e.r_eventid === '0')) continue; // still a problem (raced with the snapshot)
-        const problem = this.store.deliveryAlert(`zbx:0:${id}:problem`);
+        const problem = this.store.deliveryAlert(problemDeliveryKey('0', id));
         if (!problem) continue;
         alerts.push(recoveryOf(problem, e?.r_eventid, undefined));
       }

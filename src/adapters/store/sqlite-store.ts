@@ -4,14 +4,22 @@ import { dirname } from 'node:path';
 import type { Alert } from '../../core/alert.js';
 import { coalesce } from '../../core/coalesce.js';
 import type { Incident, JobSpec, JobType } from '../../core/decide.js';
+import { problemDeliveryKey } from '../../core/fingerprint.js';
+
+/** One schema step; `withInbox`: the step reads or writes the inbox file too (attached as `inbox`). */
+interface Migration {
+  readonly sql: string;
+  readonly withInbox?: boolean;
+}
 
 /**
  * Forward-only migrations of the state file; the index + 1 is the schema
  * version (PRAGMA user_version). Version 2 moved the deliveries to the inbox
  * file (see SqliteStore).
  */
-const STATE_MIGRATIONS: readonly string[] = [
-  `
+const STATE_MIGRATIONS: readonly Migration[] = [
+  {
+    sql: `
   CREATE TABLE deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     delivery_key TEXT NOT NULL UNIQUE,
@@ -57,7 +65,10 @@ const STATE_MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_dead ON jobs(id) WHERE status = 'dead';
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
-  `
+  },
+  {
+    withInbox: true,
+    sql: `
   INSERT OR IGNORE INTO inbox.deliveries (id, delivery_key, received_at, source, alert)
     SELECT id, delivery_key, received_at, source, alert FROM main.deliveries;
   -- Deliveries were decided in id order: the processed ones are a prefix.
@@ -65,11 +76,13 @@ const STATE_MIGRATIONS: readonly string[] = [
     SELECT COALESCE((SELECT MIN(id) - 1 FROM main.deliveries WHERE processed_at IS NULL), (SELECT MAX(id) FROM main.deliveries), 0)));
   DROP TABLE main.deliveries;
   `,
+  },
 ];
 
 /** Forward-only migrations of the inbox file. */
-const INBOX_MIGRATIONS: readonly string[] = [
-  `
+const INBOX_MIGRATIONS: readonly Migration[] = [
+  {
+    sql: `
   CREATE TABLE deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     delivery_key TEXT NOT NULL UNIQUE,
@@ -79,6 +92,7 @@ const INBOX_MIGRATIONS: readonly string[] = [
   );
   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
+  },
 ];
 
 /** The inbox file next to the state file: bridge.db → bridge.inbox.db. */
@@ -247,6 +261,8 @@ export class SqliteStore {
   #syncing = false;
   readonly #intakeConnection: boolean;
   #syncWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** The intake's transaction, built once: it runs for every batch of webhooks. */
+  readonly #insertTx: Database.Transaction<(items: readonly NewDelivery[]) => Accepted[]>;
 
   constructor(readonly file: string, options: StoreOptions = {}) {
     const { synchronous = 'full', maxSizeBytes = 0 } = options;
@@ -328,23 +344,31 @@ export class SqliteStore {
         "UPDATE jobs SET attempts = MAX(attempts, 1), updated_at = ? WHERE type = 'create_ticket' AND status IN ('pending', 'running')",
       ),
     };
+    this.#insertTx = inbox.transaction((items: readonly NewDelivery[]): Accepted[] =>
+      items.map((d) => {
+        const r = this.#stmt.insertDelivery.run(d.key, d.receivedAt, d.alert.source, JSON.stringify(d.alert));
+        if (r.changes === 1) return { deliveryId: Number(r.lastInsertRowid), duplicate: false };
+        const existing = this.#stmt.deliveryByKey.get(d.key);
+        if (!existing) throw new Error(`delivery ${d.key} vanished`);
+        return { deliveryId: existing.id, duplicate: true };
+      }),
+    );
   }
 
-  #migrate(db: Database.Database, migrations: readonly string[]): void {
+  #migrate(db: Database.Database, migrations: readonly Migration[]): void {
     const version = db.pragma('user_version', { simple: true }) as number;
-    for (let v = version; v < migrations.length; v++) {
-      // State v2 reads and writes the inbox file (ATTACH is not allowed inside a transaction).
-      const crossFile = migrations === STATE_MIGRATIONS && v === 1;
-      if (crossFile) db.prepare('ATTACH DATABASE ? AS inbox').run(this.inboxFile);
+    migrations.slice(version).forEach((m, i) => {
+      // ATTACH is not allowed inside a transaction.
+      if (m.withInbox) db.prepare('ATTACH DATABASE ? AS inbox').run(this.inboxFile);
       try {
         db.transaction(() => {
-          db.exec(migrations[v] ?? '');
-          db.pragma(`user_version = ${v + 1}`);
+          db.exec(m.sql);
+          db.pragma(`user_version = ${version + i + 1}`);
         })();
       } finally {
-        if (crossFile) db.exec('DETACH DATABASE inbox');
+        if (m.withInbox) db.exec('DETACH DATABASE inbox');
       }
-    }
+    });
   }
 
   /** Run fn in one write transaction of the state file; `power` durability fsyncs at commit when store.synchronous is full. */
@@ -371,16 +395,9 @@ export class SqliteStore {
   }
 
   #insertDeliveries(items: readonly NewDelivery[]): Accepted[] {
-    return this.inbox.transaction(() =>
-      items.map((d) => {
-        const r = this.#stmt.insertDelivery.run(d.key, d.receivedAt, d.alert.source, JSON.stringify(d.alert));
-        if (r.changes === 1) return { deliveryId: Number(r.lastInsertRowid), duplicate: false };
-        const existing = this.#stmt.deliveryByKey.get(d.key);
-        if (!existing) throw new Error(`delivery ${d.key} vanished`);
-        return { deliveryId: existing.id, duplicate: true };
-      }),
-    ).immediate();
+    return this.#insertTx.immediate(items);
   }
+
 
   /**
    * Resolves when every inbox commit made before the call is on disk (when
@@ -583,7 +600,7 @@ export class SqliteStore {
    * Writes the inbox: call it on the intake's thread.
    */
   pruneDeliveries(before: number): number {
-    const keep = JSON.stringify(this.openIncidentEvents().map((id) => `zbx:0:${id}:problem`));
+    const keep = JSON.stringify(this.openIncidentEvents().map((id) => problemDeliveryKey('0', id)));
     return this.#waitingInbox(() => this.inbox.transaction(() => this.#stmt.pruneDeliveries.run(this.processedThrough(), before, keep).changes).immediate());
   }
 
@@ -640,8 +657,10 @@ export class SqliteStore {
 
   close(): void {
     // A sync in flight closes the descriptor when it is done.
-    if (this.#inboxWal !== undefined && !this.#syncing) closeSync(this.#inboxWal);
-    this.#inboxWal = this.#syncing ? this.#inboxWal : undefined;
+    if (this.#inboxWal !== undefined && !this.#syncing) {
+      closeSync(this.#inboxWal);
+      this.#inboxWal = undefined;
+    }
     if (this.db.open) this.db.close();
     if (this.inbox.open) this.inbox.close();
   }
