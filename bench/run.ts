@@ -50,7 +50,7 @@ interface Proc {
 
 async function startGlpi(): Promise<Proc> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(DIST, 'src', 'testing', 'glpi-fake.js'), String(port)], {
+  const child = spawn(process.execPath, [join(DIST, 'src', 'glpi-fake', 'server.js'), String(port)], {
     env: { ...process.env, GLPI_USER_TOKEN: 'bench-user', FAKE_GLPI_LATENCY_MS: String(LATENCY) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

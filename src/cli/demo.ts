@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
-import { FakeGlpi } from '../testing/glpi-fake.js';
+import { FakeGlpi } from '../glpi-fake/server.js';
 
 /**
  * `demo`: the whole flow on a laptop, nothing else installed. The daemon runs

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FakeGlpi, type FakeTicket } from '../../src/testing/glpi-fake.js';
+import { FakeGlpi, type FakeTicket } from '../../src/glpi-fake/server.js';
 import { Daemon, TOKEN, waitFor } from '../helpers/daemon.js';
 import { ROOT } from '../helpers/fixtures.js';
 import { ZabbixAdmin } from './zabbix-api.js';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FakeGlpi } from '../../src/testing/glpi-fake.js';
+import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { CONFIG_ENV, Daemon, runCli, TOKEN, waitFor } from '../helpers/daemon.js';
 import { ROOT, zabbixBody } from '../helpers/fixtures.js';
 

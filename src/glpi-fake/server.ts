@@ -506,7 +506,7 @@ export class FakeGlpi {
   }
 }
 
-/** `node dist/src/testing/glpi-fake.js [PORT]`: run the fake alone (FAKE_GLPI_LATENCY_MS adds latency). */
+/** `node dist/src/glpi-fake/server.js [PORT]`: run the fake alone (FAKE_GLPI_LATENCY_MS adds latency). */
 async function standalone(): Promise<void> {
   const port = Number(process.argv[2] ?? process.env.FAKE_GLPI_PORT ?? 8089);
   const fake = new FakeGlpi({ userTokens: [process.env.GLPI_USER_TOKEN ?? 'demo-user-token'], appToken: process.env.GLPI_APP_TOKEN ?? '' });
