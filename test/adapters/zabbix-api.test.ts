@@ -60,6 +60,32 @@ describe('ZabbixApi', () => {
     await expect(a.problems()).rejects.toMatchObject({ kind: 'retryable', code: 'BAD_ANSWER' });
   });
 
+  it('leaves problems in maintenance out of problem.get (suppressed: false), as Zabbix does not notify them', async () => {
+    const scope = nock(BASE)
+      .post('/api_jsonrpc.php', (b: { method: string; params: { suppressed?: boolean } }) => b.method === 'problem.get' && b.params.suppressed === false)
+      .reply(200, { jsonrpc: '2.0', result: [], id: 1 });
+    expect(await api('body').problems({ groupIds: ['7'] })).toEqual([]);
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('eventStates asks event.get in chunks, without an acknowledges selector, and returns what Zabbix returned', async () => {
+    const asked: string[][] = [];
+    nock(BASE)
+      .post('/api_jsonrpc.php', (b: { method: string; params: Record<string, unknown> }) => b.method === 'event.get' && !('select_acknowledges' in b.params) && !('selectAcknowledges' in b.params))
+      .times(3)
+      .reply(200, (_uri, body) => {
+        const ids = (body as { params: { eventids: string[] } }).params.eventids;
+        asked.push(ids);
+        // Zabbix leaves out events the user cannot see: only even ids come back here.
+        return { jsonrpc: '2.0', id: 1, result: ids.filter((id) => Number(id) % 2 === 0).map((eventid) => ({ eventid, value: '1', r_eventid: '0' })) };
+      });
+    const ids = Array.from({ length: 1001 }, (_v, i) => String(i + 1));
+    const rows = await api('body').eventStates(ids);
+    expect(asked.map((a) => a.length)).toEqual([500, 500, 1]);
+    expect(rows).toHaveLength(500);
+    expect(rows.every((r) => Number(r.eventid) % 2 === 0)).toBe(true);
+  });
+
   it('acknowledges with a message only (4) or acknowledge + message (6)', async () => {
     const scope = nock(BASE)
       .post('/api_jsonrpc.php', (b: { method: string; params: { action: number } }) => b.method === 'event.acknowledge' && b.params.action === 4)
