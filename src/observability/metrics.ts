@@ -100,6 +100,11 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    unknownEvents: new Counter({
+      name: 'zgb_zabbix_unknown_events_total',
+      help: 'Open events of the bridge that Zabbix no longer lists as problems and event.get does not return (host not visible to the API user, event housekept): left open, counted once per event.',
+      registers: [registry],
+    }),
     configReloads: new Counter({
       name: 'zgb_config_reloads_total',
       help: 'Configuration reloads, by result (success, failure).',

@@ -2,7 +2,8 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { SEVERITIES, type Alert, type Severity } from '../core/alert.js';
 import { deliveryKey, problemDeliveryKey } from '../core/fingerprint.js';
 import { polledProblemAlert, recoveryOf, vanished, type PolledProblem } from '../core/reconcile.js';
-import type { ZabbixApi } from '../adapters/zabbix/api-client.js';
+import type { EventRow, ProblemRow, ZabbixApi } from '../adapters/zabbix/api-client.js';
+import { PollCursor, type BaselineMode, type CursorState } from '../adapters/store/poll-cursor.js';
 import type { SqliteStore } from '../adapters/store/sqlite-store.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -11,19 +12,36 @@ import type { Intake } from './intake.js';
 export interface PollScope {
   readonly hostGroups: readonly string[];
   readonly minSeverity: Severity;
+  /** First sweep of this scope: record the problems already open as a baseline (skip, default) or ticket them (import). */
+  readonly baseline?: BaselineMode;
 }
 
 export interface SweepResult {
   readonly problems: number;
   readonly newProblems: number;
   readonly recoveries: number;
+  /** Problems recorded as the baseline by this sweep (the first of its scope). */
+  readonly baselined: number;
+  /** Open events of the bridge that event.get did not return: left open. */
+  readonly unknown: number;
+}
+
+/** Only an event returned with a recovery event id is resolved. */
+function resolved(e: EventRow | undefined): e is EventRow & { r_eventid: string } {
+  return e?.r_eventid !== undefined && e.r_eventid !== '' && e.r_eventid !== '0';
 }
 
 /**
  * Reconciliation with the Zabbix API on a node-cron schedule: problems the
  * webhook never delivered become problem alerts, open incidents whose problem
- * is gone (confirmed with event.get) become recoveries. Everything goes
- * through the same intake, so a problem seen by both counts once.
+ * is gone and that event.get reports resolved become recoveries. An open
+ * event event.get does not return is unknown, never a recovery. Everything
+ * goes through the same intake, so a problem seen by both counts once.
+ *
+ * The first sweep of a scope (first start, or host groups / minimum severity
+ * changed) records the problems already open that the bridge does not know
+ * of as a baseline: they never become tickets (`zabbix.poll.baseline: skip`),
+ * so starting the bridge does not ticket the whole Zabbix.
  */
 export class Poller {
   #task: ScheduledTask | undefined;
@@ -31,6 +49,11 @@ export class Poller {
   #lastError: string | undefined;
   #groupIds: string[] | undefined;
   readonly #skipped = new Set<string>();
+  /** Open events already reported as unknown (logged and counted once each). */
+  readonly #unknown = new Set<string>();
+  readonly #cursor: PollCursor;
+  #state: CursorState | undefined;
+  #baseline: Set<string> | undefined;
   lastSuccessAt: number | undefined;
 
   constructor(
@@ -40,7 +63,9 @@ export class Poller {
     private readonly logger: Logger,
     private readonly metrics: Metrics,
     private readonly scope: PollScope = { hostGroups: [], minSeverity: 'not_classified' },
-  ) {}
+  ) {
+    this.#cursor = new PollCursor(store);
+  }
 
   start(schedule: string): void {
     this.#task = cron.schedule(schedule, () => this.sweep(), { noOverlap: true, name: 'zabbix-poll' });
@@ -81,6 +106,29 @@ export class Poller {
     }
   }
 
+  /** What the cursor remembers of the scope: host group names (sorted) and minimum severity. */
+  #scopeKey(): string {
+    return JSON.stringify({ host_groups: [...this.scope.hostGroups].sort(), min_severity: this.scope.minSeverity });
+  }
+
+  /** First sweep of this scope: record it, and (skip) the open problems the bridge does not know of as the baseline. */
+  async #recordBaseline(problems: readonly ProblemRow[], baseline: Set<string>): Promise<number> {
+    const mode = this.scope.baseline ?? 'skip';
+    const ids = mode === 'skip' ? problems.filter((p) => !baseline.has(p.eventid) && !this.store.hasDelivery(problemDeliveryKey(p.source, p.eventid))).map((p) => p.eventid) : [];
+    const now = Date.now();
+    const state: CursorState = { scope: this.#scopeKey(), baselineAt: now, baselineMode: mode, baselineCount: ids.length };
+    await this.#cursor.record(state, ids, now);
+    this.#state = state;
+    for (const id of ids) baseline.add(id);
+    this.logger.info(
+      { baseline: mode, open_problems: problems.length, baselined: ids.length, host_groups: this.scope.hostGroups, min_severity: this.scope.minSeverity },
+      mode === 'skip'
+        ? 'first sweep of this poll scope: problems already open in Zabbix recorded as the baseline, never ticketed (zabbix.poll.baseline: skip)'
+        : 'first sweep of this poll scope: problems already open in Zabbix are imported as alerts (zabbix.poll.baseline: import)',
+    );
+    return ids.length;
+  }
+
   async #reconcile(): Promise<SweepResult> {
     if (this.scope.hostGroups.length > 0) this.#groupIds ??= await this.api.groupIds(this.scope.hostGroups);
     const min = SEVERITIES.indexOf(this.scope.minSeverity);
@@ -88,7 +136,10 @@ export class Poller {
       ...(this.#groupIds ? { groupIds: this.#groupIds } : {}),
       ...(min > 0 ? { severities: SEVERITIES.map((_s, i) => i).filter((i) => i >= min) } : {}),
     });
-    const unknown = problems.filter((p) => !this.store.hasDelivery(problemDeliveryKey(p.source, p.eventid)));
+    const baseline = (this.#baseline ??= this.#cursor.baseline());
+    this.#state ??= this.#cursor.state();
+    const baselined = this.#state?.scope === this.#scopeKey() ? 0 : await this.#recordBaseline(problems, baseline);
+    const unknown = problems.filter((p) => !baseline.has(p.eventid) && !this.store.hasDelivery(problemDeliveryKey(p.source, p.eventid)));
     const triggers = new Map((await this.api.triggers([...new Set(unknown.map((p) => p.objectid))])).map((t) => [t.triggerid, t]));
     const alerts: Alert[] = [];
     for (const p of unknown) {
@@ -121,19 +172,35 @@ export class Poller {
       }
     }
     const current = new Set(problems.map((p) => p.eventid));
-    const gone = vanished(this.store.openIncidentEvents(), current);
-    if (gone.length > 0) {
-      const events = new Map((await this.api.events(gone)).map((e) => [e.eventid, e]));
+    const openEvents = this.store.openIncidentEvents();
+    const gone = vanished(openEvents, current);
+    // Baseline events out of the list may be resolved (forget them) or only hidden (maintenance, permissions): ask.
+    const goneBaseline = [...baseline].filter((id) => !current.has(id));
+    let unknownNow = 0;
+    if (gone.length > 0 || goneBaseline.length > 0) {
+      const events = new Map((await this.api.eventStates([...new Set([...gone, ...goneBaseline])])).map((e) => [e.eventid, e]));
+      const over = goneBaseline.filter((id) => resolved(events.get(id)));
+      this.#cursor.forget(over);
+      for (const id of over) baseline.delete(id);
       for (const id of gone) {
         const e = events.get(id);
-        if (e && (e.r_eventid === undefined || e.r_eventid === '0')) continue; // still a problem (raced with the snapshot)
+        if (!e) {
+          unknownNow++;
+          this.#reportUnknown(id);
+          continue;
+        }
+        // Returned with r_eventid 0: still a problem (out of scope now, in maintenance, or raced with the snapshot).
+        if (!resolved(e)) continue;
         const problem = this.store.deliveryAlert(problemDeliveryKey('0', id));
         if (!problem) continue;
-        alerts.push(recoveryOf(problem, e?.r_eventid, undefined));
+        alerts.push(recoveryOf(problem, e.r_eventid, undefined));
       }
     }
+    // Remember unknown events only while their incident is open.
+    const stillOpen = new Set(openEvents);
+    for (const id of this.#unknown) if (!stillOpen.has(id)) this.#unknown.delete(id);
     const accepted = await Promise.all(alerts.map((a) => this.intake.accept(a)));
-    const result = { problems: problems.length, newProblems: 0, recoveries: 0 };
+    const result = { problems: problems.length, newProblems: 0, recoveries: 0, baselined, unknown: unknownNow };
     accepted.forEach((r, i) => {
       if (r.duplicate) return;
       const a = alerts[i] as Alert;
@@ -143,5 +210,16 @@ export class Poller {
       this.logger.info({ event_id: a.eventId, kind: a.kind, key: deliveryKey(a) }, 'alert caught up by the poller');
     });
     return result;
+  }
+
+  /** An open event Zabbix does not return: its state is unknown, so its incident stays open. Logged and counted once. */
+  #reportUnknown(id: string): void {
+    if (this.#unknown.has(id)) return;
+    this.#unknown.add(id);
+    this.metrics.unknownEvents.inc();
+    this.logger.warn(
+      { event_id: id, code: 'ZABBIX_EVENT_UNKNOWN' },
+      'open event not returned by the Zabbix API (host not visible to the API user, or event housekept): its ticket stays open until Zabbix reports a recovery',
+    );
   }
 }
