@@ -78,7 +78,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
   let processing: ProcessingThread | undefined;
   const intake = new Intake(store, clock, logger.child({ component: 'intake' }), metrics, (through) => processing?.wake(through));
   const zabbix = zabbixApi(config, logger.child({ component: 'zabbix' }));
-  const poller = zabbix && config.zabbix.poll.enabled ? new Poller(zabbix, store, intake, logger.child({ component: 'poller' }), metrics, { hostGroups: config.zabbix.poll.host_groups, minSeverity: config.zabbix.poll.min_severity }) : undefined;
+  const poller = zabbix && config.zabbix.poll.enabled ? new Poller(zabbix, store, intake, logger.child({ component: 'poller' }), metrics, { hostGroups: config.zabbix.poll.host_groups, minSeverity: config.zabbix.poll.min_severity, baseline: config.zabbix.poll.baseline }) : undefined;
   let stopping = false;
   let stopped: Promise<number> | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;

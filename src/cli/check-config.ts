@@ -41,6 +41,25 @@ export function referencedIds(config: Config): Reference[] {
   return [...refs.values()];
 }
 
+/**
+ * Warnings about a configuration that is valid but probably not what the
+ * operator wants: polling with no host group scope tickets problems that the
+ * Zabbix action would never have sent.
+ */
+export function configWarnings(config: Config): string[] {
+  const poll = config.zabbix.poll;
+  if (config.zabbix.url === '' || !poll.enabled || poll.host_groups.length > 0) return [];
+  const fix = 'set ZABBIX_POLL_HOST_GROUPS (zabbix.poll.host_groups) to the host groups your Zabbix action covers';
+  if (poll.baseline === 'import') {
+    return [
+      `zabbix.poll: polling every host the API user can see with baseline: import — the first sweep opens a GLPI ticket for every problem open in Zabbix now (stock ones such as "Zabbix agent is not available" included); ${fix}, or use baseline: skip`,
+    ];
+  }
+  return [
+    `zabbix.poll: no host_groups scope — every new problem on any host the API user can see becomes a ticket, also those your Zabbix action does not send (problems already open at the first start are skipped: baseline: skip); ${fix}`,
+  ];
+}
+
 async function online(config: Config, out: NodeJS.WritableStream): Promise<string[]> {
   const problems: string[] = [];
   const glpi = glpiClient(config, pino({ level: 'silent' }));
@@ -83,6 +102,14 @@ export async function checkConfigCommand(file: string | undefined, checkOnline =
       `  rules from ${config.sources.rules}: ${r.categories.length} categories (${r.categories.map((c) => c.name).join(', ')}), fallback ${r.fallback.name}\n` +
       `  GLPI ${config.glpi.url}, store ${config.data_dir}/${config.store.file}, listen ${config.listen}${config.webhook.path}\n`,
   );
+  const poll = config.zabbix.poll;
+  if (config.zabbix.url !== '' && poll.enabled) {
+    out.write(
+      `  Zabbix polling ${poll.schedule}: ${poll.host_groups.length > 0 ? `host groups ${poll.host_groups.join(', ')}` : 'every host group'}, severity ${poll.min_severity} and above, first sweep: baseline ${poll.baseline}\n`,
+    );
+  }
+  // Valid all the same: exit 0.
+  for (const w of configWarnings(config)) err.write(`warning: ${file}: ${w}\n`);
   if (!checkOnline) return 0;
   const problems = await online(config, out);
   if (problems.length === 0) return 0;

@@ -240,10 +240,23 @@ export const configSchema = z.strictObject({
         .strictObject({
           enabled: z.boolean().default(true),
           schedule: z.string().default('*/1 * * * *').refine((v) => cron.validate(v), { message: 'not a valid cron expression (5 fields, or 6 with seconds)' }),
-          /** Only problems of hosts in these host groups (names); empty: all the API user can see. Mirror the action's conditions. */
-          host_groups: z.array(z.string().min(1)).default([]),
+          /**
+           * Only problems of hosts in these host groups (names); empty: all the API user can see. Mirror the action's conditions.
+           * A list, or one comma-separated string (what `${ZABBIX_POLL_HOST_GROUPS:-}` gives).
+           */
+          host_groups: z
+            .union([
+              z.array(z.string().trim().min(1)),
+              z.string().transform((v) => v.split(',').map((g) => g.trim()).filter((g) => g !== '')),
+            ])
+            .default([]),
           /** Only problems at or above this severity. */
           min_severity: severity.default('not_classified'),
+          /**
+           * First sweep of a scope (first start, or host_groups / min_severity changed): skip records the problems
+           * already open as a baseline that never becomes tickets; import tickets them.
+           */
+          baseline: z.enum(['skip', 'import']).default('skip'),
         })
         .prefault({}),
       write_back: z

@@ -15,6 +15,18 @@ describe('check-config', () => {
     expect(r.stdout).toMatch(/5 categories \(cpu, memory, disk, network, temperature\)/);
   });
 
+  it('the shipped example with ZABBIX_URL: warns while no poll scope is set (exit 0), not once ZABBIX_POLL_HOST_GROUPS is', async () => {
+    const zabbix = { ZABBIX_URL: 'http://zabbix.example.org/api_jsonrpc.php', ZABBIX_API_TOKEN: 'secret-zabbix-token' };
+    const open = await runCli(['check-config', '--config', EXAMPLE], { ...zabbix, ZABBIX_POLL_HOST_GROUPS: '' });
+    expect(open.code).toBe(0);
+    expect(open.stderr).toMatch(/warning: .*zabbix\.poll: no host_groups scope/);
+    const scoped = await runCli(['check-config', '--config', EXAMPLE], { ...zabbix, ZABBIX_POLL_HOST_GROUPS: 'Linux servers,Databases' });
+    expect(scoped.code).toBe(0);
+    expect(scoped.stderr).toBe('');
+    expect(scoped.stdout).toMatch(/Zabbix polling .*host groups Linux servers, Databases.*baseline skip/);
+    expect(open.stdout + open.stderr + scoped.stdout).not.toContain('secret-zabbix-token');
+  });
+
   it('exit 1 with every problem, its line and YAML path, and no secret in the output', async () => {
     const dir = new Daemon({ glpiUrl: 'http://x/apirest.php' }).dataDir;
     const file = join(dir, 'bad.yaml');

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { checkConfigCommand } from '../../src/cli/check-config.js';
 import { ConfigError, formatProblem, loadConfig } from '../../src/config/load.js';
 import { ROOT } from '../helpers/fixtures.js';
 
@@ -80,5 +81,64 @@ describe('loadConfig', () => {
     expect(found.join('\n')).toMatch(/many\.yaml:1: listen/);
     expect(found.join('\n')).toMatch(/bad-rules\.yaml:2: categories\[0\]\.name/);
     expect(found.join('\n')).toMatch(/bad-rules\.yaml:3: categories\[0\]\.glpi\.impact/);
+  });
+});
+
+describe('zabbix.poll scope', () => {
+  const EXAMPLE = join(ROOT, 'config', 'bridge.example.yaml');
+
+  it('the example config takes its host groups from ZABBIX_POLL_HOST_GROUPS (comma-separated); unset: no restriction', () => {
+    const scoped = loadConfig(EXAMPLE, { ZABBIX_POLL_HOST_GROUPS: 'Linux servers, Databases ,,' });
+    expect(scoped.zabbix.poll.host_groups).toEqual(['Linux servers', 'Databases']);
+    expect(loadConfig(EXAMPLE, {}).zabbix.poll.host_groups).toEqual([]);
+  });
+
+  it('host_groups is a list or a comma-separated string; baseline is skip unless set to import', () => {
+    const list = loadConfig(write('poll-list.yaml', `${MINIMAL}zabbix:\n  poll:\n    host_groups: [Linux servers]\n`), {});
+    expect(list.zabbix.poll).toMatchObject({ host_groups: ['Linux servers'], baseline: 'skip' });
+    const text = loadConfig(write('poll-text.yaml', `${MINIMAL}zabbix:\n  poll:\n    host_groups: "Linux servers,Databases"\n    baseline: import\n`), {});
+    expect(text.zabbix.poll).toMatchObject({ host_groups: ['Linux servers', 'Databases'], baseline: 'import' });
+  });
+
+  it.each([
+    ['unknown baseline mode', `${MINIMAL}zabbix:\n  poll:\n    baseline: all\n`, /:6: zabbix\.poll\.baseline: .*"skip"/],
+    ['host group that is not a name', `${MINIMAL}zabbix:\n  poll:\n    host_groups: [Linux, 7]\n`, /zabbix\.poll\.host_groups/],
+  ])('%s', (_name, text, expected) => {
+    expect(problems(write(`poll-${Math.random().toString(36).slice(2)}.yaml`, text)).join('\n')).toMatch(expected);
+  });
+});
+
+describe('check-config warnings about the poll scope', () => {
+  const ZBX = '  url: http://zabbix.local/api_jsonrpc.php\n  api_token: z\n';
+  async function check(text: string): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const file = write(`check-${Math.random().toString(36).slice(2)}.yaml`, text);
+    const code = await checkConfigCommand(file, false, { write: (s: string) => (out += s) } as NodeJS.WritableStream, { write: (s: string) => (err += s) } as NodeJS.WritableStream);
+    return { code, out, err };
+  }
+
+  it('polling with no host groups and baseline: import warns that the first sweep tickets every open problem; exit 0', async () => {
+    const r = await check(`${MINIMAL}zabbix:\n${ZBX}  poll:\n    baseline: import\n`);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/warning: .*zabbix\.poll: .*baseline: import.*first sweep opens a GLPI ticket for every problem open in Zabbix/);
+    expect(r.err).toContain('ZABBIX_POLL_HOST_GROUPS');
+  });
+
+  it('polling with no host groups (baseline: skip) warns that any new problem becomes a ticket', async () => {
+    const r = await check(`${MINIMAL}zabbix:\n${ZBX}`);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/warning: .*zabbix\.poll: no host_groups scope/);
+    expect(r.out).toMatch(/Zabbix polling .*every host group.*baseline skip/);
+  });
+
+  it.each([
+    ['a host group scope', `${MINIMAL}zabbix:\n${ZBX}  poll:\n    host_groups: Linux servers\n`],
+    ['polling off', `${MINIMAL}zabbix:\n${ZBX}  poll:\n    enabled: false\n`],
+    ['no Zabbix API (webhook only)', MINIMAL],
+  ])('no warning with %s', async (_name, text) => {
+    const r = await check(text);
+    expect(r.code).toBe(0);
+    expect(r.err).toBe('');
   });
 });
