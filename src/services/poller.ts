@@ -139,10 +139,10 @@ export class Poller {
     const baseline = (this.#baseline ??= this.#cursor.baseline());
     this.#state ??= this.#cursor.state();
     const baselined = this.#state?.scope === this.#scopeKey() ? 0 : await this.#recordBaseline(problems, baseline);
-    const unknown = problems.filter((p) => !baseline.has(p.eventid) && !this.store.hasDelivery(problemDeliveryKey(p.source, p.eventid)));
-    const triggers = new Map((await this.api.triggers([...new Set(unknown.map((p) => p.objectid))])).map((t) => [t.triggerid, t]));
+    const undelivered = problems.filter((p) => !baseline.has(p.eventid) && !this.store.hasDelivery(problemDeliveryKey(p.source, p.eventid)));
+    const triggers = new Map((await this.api.triggers([...new Set(undelivered.map((p) => p.objectid))])).map((t) => [t.triggerid, t]));
     const alerts: Alert[] = [];
-    for (const p of unknown) {
+    for (const p of undelivered) {
       const t = triggers.get(p.objectid);
       const host = t?.hosts[0];
       const item = t?.items[0];
