@@ -1,3 +1,4 @@
+import { afterEach, beforeEach, expect } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,10 +27,16 @@ export interface LogLine {
   readonly [key: string]: unknown;
 }
 
-/** The real built daemon in a child process, with its own config, data dir and log capture. */
+/**
+ * The real built daemon in a child process, with its own config, data dir and log capture.
+ * When a test fails, the whole log of every daemon it used is printed (see the hooks at the end).
+ */
 export class Daemon {
+  /** Standard output's JSON lines, parsed. */
   readonly logs: LogLine[] = [];
   readonly stderr: string[] = [];
+  /** Everything the daemon wrote, in order, over all its starts: stdout lines as they are, stderr lines prefixed. */
+  readonly output: string[] = [];
   url = '';
   exitCode: number | null | undefined;
   #child: ChildProcess | undefined;
@@ -39,6 +46,7 @@ export class Daemon {
 
   constructor(readonly opt: DaemonOptions) {
     this.dataDir = opt.dataDir ?? mkdtempSync(join(tmpdir(), 'zgb-it-'));
+    daemons.add(this);
     this.configFile = join(this.dataDir, 'bridge.yaml');
     writeFileSync(
       this.configFile,
@@ -74,11 +82,23 @@ export class Daemon {
     });
     this.#child = child;
     this.exitCode = undefined;
-    this.#exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    this.startedDuring = currentTest;
+    this.output.push(`--- started: pid ${child.pid ?? '?'}, ${MAIN} run --config ${this.configFile}`);
+    // 'close', not 'exit': every line the daemon wrote has been read by then.
+    this.#exited = new Promise((resolve) =>
+      child.once('close', (code, signal) => {
+        this.output.push(`--- exited: code ${code}${signal ? `, signal ${signal}` : ''}`);
+        resolve(code);
+      }),
+    );
     void this.#exited.then((c) => (this.exitCode = c));
-    createInterface({ input: child.stderr! }).on('line', (l) => this.stderr.push(l));
+    createInterface({ input: child.stderr! }).on('line', (l) => {
+      this.stderr.push(l);
+      this.output.push(`[stderr] ${l}`);
+    });
     const started = new Promise<void>((resolve, reject) => {
       createInterface({ input: child.stdout! }).on('line', (line) => {
+        this.output.push(line);
         let parsed: LogLine;
         try {
           parsed = JSON.parse(line) as LogLine;
@@ -91,7 +111,7 @@ export class Daemon {
           resolve();
         }
       });
-      void this.#exited!.then((code) => reject(new Error(`daemon exited with ${code} before starting: ${this.stderr.join('\n')}`)));
+      void this.#exited!.then((code) => reject(new Error(`daemon exited with ${code} before starting; its log:\n${this.output.join('\n')}`)));
     });
     await started;
   }
@@ -99,6 +119,14 @@ export class Daemon {
   get pid(): number {
     return this.#child?.pid ?? -1;
   }
+
+  /** Started and not exited yet. */
+  get running(): boolean {
+    return this.#child !== undefined && this.exitCode === undefined;
+  }
+
+  /** The test during which start() was last called (to tell which daemons a failing test used). */
+  startedDuring: number | undefined;
 
   post(body: unknown, token: string = TOKEN, raw?: string): Promise<Response> {
     return fetch(`${this.url}/zabbix/webhook`, {
@@ -123,6 +151,52 @@ export class Daemon {
     return this.logs.filter((l) => l.msg === 'decision');
   }
 }
+
+/** Every daemon of this test file (each test file has its own module registry, hence its own set). */
+const daemons = new Set<Daemon>();
+let testsStarted = 0;
+let currentTest: number | undefined;
+const outputAtTestStart = new Map<Daemon, number>();
+
+/**
+ * Whether the test now running (in a hook: the test the hook runs for) has failed so far:
+ * jest-circus keeps the errors on the running test in its state on the test's global
+ * (a non-registered symbol, found by its description). Undefined when that state is
+ * not found (another runner, or jest internals changed): test/integration/lifecycle.test.ts
+ * checks that it is found.
+ */
+export function currentTestFailed(): boolean | undefined {
+  const g = globalThis as unknown as Record<symbol, { currentlyRunningTest?: { errors?: unknown[] } | null } | undefined>;
+  const sym = Object.getOwnPropertySymbols(g).find((s) => s.description === 'JEST_STATE_SYMBOL');
+  const errors = sym ? g[sym]?.currentlyRunningTest?.errors : undefined;
+  return Array.isArray(errors) ? errors.length > 0 : undefined;
+}
+
+/** The whole log of one daemon, framed, on stderr (not buffered by jest's console: shown even if the worker dies). */
+export function printDaemonLog(d: Daemon, why: string): void {
+  const head = `===== daemon log (${why}; data dir ${d.dataDir}; exit code ${d.exitCode === undefined ? 'none yet' : String(d.exitCode)}): ${d.output.length} lines =====`;
+  process.stderr.write(`\n${head}\n${d.output.join('\n')}\n===== end of daemon log =====\n`);
+}
+
+beforeEach(() => {
+  currentTest = ++testsStarted;
+  outputAtTestStart.clear();
+  for (const d of daemons) outputAtTestStart.set(d, d.output.length);
+});
+
+// A failed test prints the whole log (stdout JSON lines and stderr) of each daemon it used:
+// started during the test, still running, or that wrote something during it. ZGB_TEST_LOGS=always prints them for every test.
+afterEach(() => {
+  const failed = currentTestFailed();
+  const always = process.env.ZGB_TEST_LOGS === 'always';
+  if (!always && failed === false) return;
+  const name = (expect.getState().currentTestName as string | undefined) ?? 'unknown test';
+  for (const d of daemons) {
+    if (d.output.length === 0) continue;
+    const used = d.startedDuring === currentTest || d.running || d.output.length > (outputAtTestStart.get(d) ?? 0);
+    if (used) printDaemonLog(d, `${failed === undefined ? 'test outcome unknown' : failed ? 'failed' : 'finished'}: ${name}`);
+  }
+});
 
 /** Poll until the check passes (waiting for asynchronous work, not measuring it). */
 export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
