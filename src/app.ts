@@ -36,8 +36,12 @@ export interface App {
   reload(next: Config): void;
   /** Re-read the configuration file and apply it, or keep the running one and return the problems. */
   reloadFromFile(): { ok: true; summary: Record<string, unknown> } | { ok: false; problems: string[] };
-  /** Stop intake, finish or park work in flight, close the store. Safe to call twice; resolves with an exit code. */
-  stop(): Promise<number>;
+  /**
+   * Stop intake, finish or park work in flight, close the store. Safe to call twice; resolves with the
+   * process exit code, also logged: 1 when a shutdown step failed, or when `failed` (the bridge could not
+   * start, or its processing thread died).
+   */
+  stop(failed?: boolean): Promise<number>;
 }
 
 /** A queue whose oldest job waits longer than this is reported as stuck by /readyz. */
@@ -156,7 +160,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     },
   });
 
-  const stop = (): Promise<number> => {
+  const stop = (failed = false): Promise<number> => {
     stopped ??= (async () => {
       stopping = true;
       let code = 0;
@@ -179,8 +183,10 @@ export function buildApp(initial: Config, deps: AppDeps): App {
       });
       if (code === 0) await step('mark clean stop', () => store.endRun());
       await step('close store', () => store.close());
-      logger.info({ exit_code: code }, 'bridge stopped');
-      return code;
+      // The code the process exits with: the log line and the exit status must agree.
+      const exitCode = failed ? 1 : code;
+      logger.info({ exit_code: exitCode }, 'bridge stopped');
+      return exitCode;
     })();
     return stopped;
   };
@@ -196,7 +202,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
       processing = new ProcessingThread(config, store.lastDeliveryId(), deps.logsToStdout ? 'stdout' : logSink(logger), logger, (reason) => {
         if (stopping) return;
         logger.fatal({ reason, code: 'BRIDGE_PROCESSING_FAILED' }, 'the processing thread stopped unexpectedly; stopping the bridge so that it is restarted');
-        void stop().then(() => deps.onFatal?.(reason));
+        void stop(true).then(() => deps.onFatal?.(reason));
       });
       await processing.ready();
       // The inbox is written on this thread only.

@@ -16,8 +16,7 @@ export async function runCommand(configFile: string | undefined): Promise<number
     await app.start();
   } catch (e) {
     logger.fatal({ err: (e as Error).message }, 'cannot start');
-    await app.stop();
-    return 1;
+    return app.stop(true);
   }
   const stop = (signal: string) => {
     logger.info({ signal }, 'stopping');

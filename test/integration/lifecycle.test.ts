@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
-import { Daemon, TOKEN, waitFor } from '../helpers/daemon.js';
+import { currentTestFailed, Daemon, TOKEN, waitFor } from '../helpers/daemon.js';
 import { tagsJson, zabbixBody } from '../helpers/fixtures.js';
 
 /**
@@ -39,7 +39,7 @@ describe('ticket lifecycle', () => {
     await waitFor(() => glpi.tickets.size === 1, 'ticket created');
     const t = glpi.tickets.get(1)!;
     expect(t).toMatchObject({ urgency: 5, impact: 5, priority: 5, itilcategories_id: 11, groups_id_assign: [3], type: 1, status: 2 });
-    expect(t.name).toMatch(/^\[cpu\] High CPU utilization on bridge-test-01 \[zbx:[0-9a-f]{16}\]$/);
+    expect(t.name).toMatch(/^\[zbx:[0-9a-f]{20}\] \[cpu\] High CPU utilization on bridge-test-01$/);
     expect(t.content).toContain('Item: system.cpu.util = 97 %');
     const decision = daemon.decisions()[0];
     expect(decision).toMatchObject({ fingerprint: 'host=bridge-test-01|trigger=#23133', action: 'open', reason: 'new fingerprint', category: 'cpu', severity: 'disaster' });
@@ -184,5 +184,19 @@ describe('operations', () => {
     expect(all).not.toContain(TOKEN);
     expect(all).not.toContain('user-token');
     expect(all).not.toContain('wrong-token-value');
+  });
+});
+
+describe('cannot start', () => {
+  it('a port already taken: exit code 1, and the log says exit_code 1 too', async () => {
+    // The helper prints a failing test's daemon logs: it must be able to tell that a test failed.
+    expect(currentTestFailed()).toBe(false);
+    const second = new Daemon({ glpiUrl: glpi.url, listen: new URL(daemon.url).host });
+    await expect(second.start()).rejects.toThrow(/daemon exited with 1 before starting/);
+    expect(second.exitCode).toBe(1);
+    expect(second.logs.find((l) => l.msg === 'cannot start')).toMatchObject({ level: 'fatal', err: expect.stringContaining('EADDRINUSE') });
+    expect(second.logs.filter((l) => l.msg === 'bridge stopped').map((l) => l.exit_code)).toEqual([1]);
+    // The first daemon is not disturbed.
+    expect((await daemon.get('/healthz')).status).toBe(200);
   });
 });
