@@ -114,7 +114,7 @@ describe('check-config warnings about the poll scope', () => {
     let out = '';
     let err = '';
     const file = write(`check-${Math.random().toString(36).slice(2)}.yaml`, text);
-    const code = await checkConfigCommand(file, false, { write: (s: string) => (out += s) } as NodeJS.WritableStream, { write: (s: string) => (err += s) } as NodeJS.WritableStream);
+    const code = await checkConfigCommand(file, false, { write: (s: string) => (out += s) } as unknown as NodeJS.WritableStream, { write: (s: string) => (err += s) } as unknown as NodeJS.WritableStream);
     return { code, out, err };
   }
 
