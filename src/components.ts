@@ -28,7 +28,8 @@ export function zabbixApi(c: Config, logger: Logger): ZabbixApi | undefined {
   return new ZabbixApi({ url: c.zabbix.url, token: c.zabbix.api_token, authMode: c.zabbix.auth, timeoutMs: c.zabbix.timeout, logger });
 }
 
-export function processingSettings(c: Config): ProcessingSettings {
+/** `markerKey`: the install's secret (adapters/marker-key.ts). */
+export function processingSettings(c: Config, markerKey: string): ProcessingSettings {
   return {
     rules: c.rules,
     fingerprintFields: c.correlation.fingerprint,
@@ -39,6 +40,7 @@ export function processingSettings(c: Config): ProcessingSettings {
       recovery: c.glpi.recovery,
       followupPrivate: c.glpi.followup_private,
       writeBackPrefix: c.zabbix.write_back_prefix,
+      markerKey,
     },
   };
 }

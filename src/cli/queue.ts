@@ -1,5 +1,8 @@
+import { classify } from '../core/classify.js';
+import { ticketDraft } from '../core/decide.js';
 import { storeFile } from '../components.js';
-import { SqliteStore, type Job } from '../adapters/store/sqlite-store.js';
+import type { Config } from '../config/schema.js';
+import { SqliteStore, type Job, type ParkedDelivery } from '../adapters/store/sqlite-store.js';
 import { loadOrReport, UsageError } from './common.js';
 
 function line(j: Job): string {
@@ -7,7 +10,11 @@ function line(j: Job): string {
   return `  #${j.id} ${j.type} ${j.fingerprint} (cycle ${j.seq}) attempts ${j.attempts}${when}${j.lastError ? `\n      last error: ${j.lastError}` : ''}`;
 }
 
-/** `queue --config FILE [--json]`: pending jobs and dead letters. */
+function parkedLine(p: ParkedDelivery): string {
+  return `  delivery ${p.deliveryId} ${p.kind} of event ${p.eventId}, parked ${new Date(p.parkedAt).toISOString()}\n      error: ${p.error}`;
+}
+
+/** `queue --config FILE [--json]`: pending jobs, dead letters and parked alerts. */
 export function queueListCommand(file: string | undefined, json: boolean): number {
   const config = loadOrReport(file);
   if (!config) return 1;
@@ -15,12 +22,16 @@ export function queueListCommand(file: string | undefined, json: boolean): numbe
   try {
     const pending = [...store.jobs('running'), ...store.jobs('pending')];
     const dead = store.jobs('dead');
+    const parked = store.parkedDeliveries();
     if (json) {
-      process.stdout.write(`${JSON.stringify({ pending, dead }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ pending, dead, parked }, null, 2)}\n`);
     } else {
       process.stdout.write(`pending: ${pending.length}\n${pending.map(line).join('\n')}${pending.length ? '\n' : ''}`);
       process.stdout.write(`dead letters: ${dead.length}\n${dead.map(line).join('\n')}${dead.length ? '\n' : ''}`);
       if (dead.length) process.stdout.write(`Fix the cause, then: zabbix-glpi-bridge queue retry --config ${file} ID|--all\n`);
+      if (parked.length) {
+        process.stdout.write(`parked alerts (their decision failed; BRIDGE_DELIVERY_PARKED): ${parked.length}\n${parked.map(parkedLine).join('\n')}\n`);
+      }
     }
     return 0;
   } finally {
@@ -35,10 +46,28 @@ export function queueRetryCommand(file: string | undefined, target: string | und
   if (!config) return 1;
   const store = new SqliteStore(storeFile(config), { synchronous: config.store.synchronous });
   try {
-    const n = store.retryDead(all ? 'all' : Number(target), Date.now());
+    const now = Date.now();
+    const targets = all ? store.jobs('dead', 100_000) : [store.job(Number(target))].filter((j): j is Job => j?.status === 'dead');
+    const rerendered = targets.filter((j) => rerenderCreate(store, config, j, now)).length;
+    const n = store.retryDead(all ? 'all' : Number(target), now);
+    if (rerendered > 0) process.stdout.write(`${rerendered} ticket creation(s) rendered again with the rules in force\n`);
     process.stdout.write(`${n} dead letter(s) queued again\n`);
     return n > 0 || all ? 0 : 1;
   } finally {
     store.close();
   }
+}
+
+/**
+ * A dead ticket creation is rendered again from its stored alert with the
+ * rules in force, so that fixing a rule (a wrong category id) fixes the
+ * ticket. The marker (the ticket cycle's identity) is kept.
+ */
+function rerenderCreate(store: SqliteStore, config: Config, job: Job, now: number): boolean {
+  if (job.spec.type !== 'create_ticket' || job.deliveryId === undefined) return false;
+  const alert = store.deliveryAlertById(job.deliveryId);
+  if (!alert) return false;
+  const ticket = ticketDraft(alert, classify(config.rules, alert), config.rules, job.spec.ticket.marker);
+  store.replaceJobSpec(job.id, { ...job.spec, ticket }, now);
+  return true;
 }

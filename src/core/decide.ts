@@ -7,9 +7,9 @@ import type { Rules } from './rules.js';
 /** What the bridge knows about one incident (one fingerprint, one ticket cycle). */
 export interface Incident {
   readonly fingerprint: string;
-  /** Ticket cycle number for this fingerprint; part of the ticket marker. */
+  /** Ticket cycle number for this fingerprint. */
   readonly seq: number;
-  /** open: a ticket exists or is queued; solved: the bridge solved it; suppressed: recovered within hold-down, never ticketed. */
+  /** open: a ticket exists or is queued; solved: the cycle ended (the bridge solved the ticket, or recovery: followup and nothing is open); suppressed: recovered within hold-down, never ticketed. */
   readonly status: 'open' | 'solved' | 'suppressed';
   readonly ticketId?: number;
   readonly marker: string;
@@ -17,15 +17,29 @@ export interface Incident {
   readonly severity: Severity;
   readonly urgency: number;
   readonly impact: number;
-  /** Problem events of this cycle still open in Zabbix. */
-  readonly openEvents: readonly string[];
-  /** Every problem event of this cycle. */
-  readonly events: readonly string[];
+  /** Problem events of this cycle still open in Zabbix (which ones: the store's event index). */
+  readonly openCount: number;
   readonly occurrences: number;
   readonly openedAt: number;
   /** The create is held back until then (hold-down). */
   readonly holdUntil?: number;
   readonly solvedAt?: number;
+  /** The fingerprint fields the incident was opened with (correlation.fingerprint may change on reload). */
+  readonly fields?: readonly string[];
+}
+
+/** What the bridge knows about one Zabbix problem event: the incident cycle it belongs to, and whether it is still open. */
+export interface EventInfo {
+  readonly fingerprint: string;
+  readonly seq: number;
+  readonly open: boolean;
+}
+
+/** A change to the event index that comes with a decision. */
+export interface EventChange {
+  readonly eventId: string;
+  readonly seq: number;
+  readonly open: boolean;
 }
 
 export interface TicketDraft {
@@ -63,8 +77,12 @@ export interface Decision {
   /** The incident after this alert; undefined when it does not change. */
   readonly incident?: Incident;
   readonly jobs: readonly JobSpec[];
-  /** Cancel the incident's held-back create (hold-down hit). */
-  readonly cancelCreate?: boolean;
+  /** Events whose membership or state changes. */
+  readonly events?: readonly EventChange[];
+  /** Cancel every pending job of the incident's cycle (hold-down hit: the create and what was queued behind it). */
+  readonly cancelCycle?: boolean;
+  /** A new cycle took over the open events of this one (the old ticket was closed in GLPI). */
+  readonly moveOpenEventsFrom?: number;
 }
 
 export interface Policy {
@@ -74,6 +92,10 @@ export interface Policy {
   readonly followupPrivate: boolean;
   /** Messages starting with this are the bridge's own write-back to Zabbix. */
   readonly writeBackPrefix: string;
+  /** The install's secret for ticket markers (data_dir/marker-key). */
+  readonly markerKey: string;
+  /** The fingerprint fields in force, recorded on new incidents. */
+  readonly fingerprintFields?: readonly string[];
 }
 
 export interface DecideInput {
@@ -81,19 +103,16 @@ export interface DecideInput {
   readonly classification: Classification;
   readonly fingerprint: string;
   readonly incident: Incident | undefined;
+  /** The event index's entry for the alert's event (undefined: the bridge never took this problem in). */
+  readonly event?: EventInfo | undefined;
+  /** A recovery of this event was received before this delivery (its problem arrives late). */
+  readonly recoveredEarlier?: boolean;
+  /** When the alert was received: windows (hold-down, reopen) are judged on it, not on when it is decided. */
   readonly now: number;
   readonly policy: Policy;
   readonly rules: Rules;
   /** Classifies the same alert at another severity (for severity changes). */
   readonly reclassify: (severity: Severity) => Classification;
-}
-
-/** Event ids remembered per incident: enough to recognise redeliveries and late updates, bounded under storms. */
-export const EVENTS_KEPT = 200;
-
-function remember(events: readonly string[], eventId: string): string[] {
-  const next = [...events, eventId];
-  return next.length > EVENTS_KEPT ? next.slice(next.length - EVENTS_KEPT) : next;
 }
 
 function ignore(reason: string): Decision {
@@ -104,12 +123,10 @@ function valueLine(alert: Alert): string[] {
   return alert.itemValue !== undefined ? [`Value: ${alert.itemValue}`] : [];
 }
 
-function openNew(input: DecideInput, why: string): Decision {
-  const { alert, classification: c, fingerprint: fp, incident, now, policy, rules } = input;
-  const seq = (incident?.seq ?? 0) + 1;
-  const marker = ticketMarker(fp, seq);
+/** The ticket a problem opens, rendered from the rules; the marker identifies its cycle. */
+export function ticketDraft(alert: Alert, c: Classification, rules: Rules, marker: string): TicketDraft {
   const vars = variablesOf(alert, c);
-  const ticket: TicketDraft = {
+  return {
     name: renderTitle(rules.templates.title, vars, marker),
     content: renderBody(rules.templates.body, vars),
     marker,
@@ -121,7 +138,17 @@ function openNew(input: DecideInput, why: string): Decision {
     requesttypes_id: c.glpi.requesttypes_id,
     groups_id_assign: c.glpi.groups_id_assign,
   };
-  const held = policy.holdDownMs > 0;
+}
+
+/** A new ticket cycle for this fingerprint; `carried` keeps the open events of a cycle whose ticket was closed in GLPI. */
+function openNew(input: DecideInput, why: string, carried?: Incident): Decision {
+  const { alert, classification: c, fingerprint: fp, incident, now, policy, rules } = input;
+  const seq = (incident?.seq ?? 0) + 1;
+  const marker = ticketMarker(policy.markerKey, fp, seq, alert.eventId);
+  const ticket = ticketDraft(alert, c, rules, marker);
+  // A cycle carried over from a closed ticket is not held back: the problem is long confirmed.
+  const held = policy.holdDownMs > 0 && carried === undefined;
+  const fields = carried?.fields ?? incident?.fields ?? policy.fingerprintFields;
   return {
     action: 'open',
     reason: held ? `${why}; ticket held back ${policy.holdDownMs} ms (hold-down)` : why,
@@ -134,20 +161,22 @@ function openNew(input: DecideInput, why: string): Decision {
       severity: c.severity,
       urgency: c.glpi.urgency,
       impact: c.glpi.impact,
-      openEvents: [alert.eventId],
-      events: [alert.eventId],
-      occurrences: 1,
+      openCount: carried?.openCount ?? 1,
+      occurrences: (carried?.occurrences ?? 0) + 1,
       openedAt: now,
       ...(held ? { holdUntil: now + policy.holdDownMs } : {}),
+      ...(fields ? { fields } : {}),
     },
-    jobs: [{ type: 'create_ticket', ticket, delayMs: policy.holdDownMs, eventId: alert.eventId }],
+    jobs: [{ type: 'create_ticket', ticket, delayMs: held ? policy.holdDownMs : 0, eventId: alert.eventId }],
+    ...(carried ? { moveOpenEventsFrom: carried.seq } : { events: [{ eventId: alert.eventId, seq, open: true }] }),
   };
 }
 
 function onProblem(input: DecideInput): Decision {
-  const { alert, classification: c, incident, now, policy } = input;
+  const { alert, classification: c, incident, event, now, policy } = input;
+  if (event) return ignore(`event ${alert.eventId} already taken in (ticket cycle ${event.seq}, ${event.open ? 'open' : 'recovered'})`);
+  if (input.recoveredEarlier) return ignore(`the recovery of event ${alert.eventId} was received before its problem (Zabbix retried the problem late); nothing to open`);
   if (incident?.status === 'open') {
-    if (incident.events.includes(alert.eventId)) return ignore(`event ${alert.eventId} already part of this incident`);
     const occurrences = incident.occurrences + 1;
     const escalate = severityRank(c.severity) > severityRank(incident.severity);
     const lines = [
@@ -156,17 +185,18 @@ function onProblem(input: DecideInput): Decision {
     ];
     const next: Incident = {
       ...incident,
-      openEvents: [...incident.openEvents, alert.eventId],
-      events: remember(incident.events, alert.eventId),
+      openCount: incident.openCount + 1,
       occurrences,
       ...(escalate ? { severity: c.severity, urgency: c.glpi.urgency, impact: c.glpi.impact } : {}),
     };
+    const events = [{ eventId: alert.eventId, seq: incident.seq, open: true }];
     if (escalate) {
       lines.push(`Severity raised from ${incident.severity} to ${c.severity}.`);
       return {
         action: 'update_severity',
         reason: `fingerprint has an open ticket; severity raised ${incident.severity} → ${c.severity}`,
         incident: next,
+        events,
         jobs: [{ type: 'update_ticket', urgency: c.glpi.urgency, impact: c.glpi.impact, lines, isPrivate: policy.followupPrivate }],
       };
     }
@@ -174,6 +204,7 @@ function onProblem(input: DecideInput): Decision {
       action: 'follow_up',
       reason: `fingerprint has an open ticket (occurrence ${occurrences})`,
       incident: next,
+      events,
       jobs: [{ type: 'followup', lines, isPrivate: policy.followupPrivate }],
     };
   }
@@ -186,56 +217,57 @@ function onProblem(input: DecideInput): Decision {
     const { solvedAt: _solved, ...rest } = incident;
     return {
       action: 'reopen',
-      reason: `ticket solved ${Math.round((now - incident.solvedAt) / 1000)} s ago, within the reopen window`,
-      incident: {
-        ...rest,
-        status: 'open',
-        openEvents: [alert.eventId],
-        events: remember(incident.events, alert.eventId),
-        occurrences: incident.occurrences + 1,
-      },
+      reason: `ticket cycle ended ${Math.round((now - incident.solvedAt) / 1000)} s ago, within the reopen window`,
+      incident: { ...rest, status: 'open', openCount: 1, occurrences: incident.occurrences + 1 },
+      events: [{ eventId: alert.eventId, seq: incident.seq, open: true }],
       jobs: [{ type: 'reopen', lines }],
     };
   }
-  const why = incident === undefined ? 'new fingerprint' : incident.status === 'suppressed' ? 'new problem after a suppressed flap' : 'previous ticket solved outside the reopen window';
+  const why = incident === undefined ? 'new fingerprint' : incident.status === 'suppressed' ? 'new problem after a suppressed flap' : 'previous ticket cycle ended outside the reopen window';
   return openNew(input, why);
 }
 
 function onRecovery(input: DecideInput): Decision {
-  const { alert, incident, now, policy } = input;
-  if (incident?.status !== 'open') return ignore('recovery without an open incident');
-  if (!incident.openEvents.includes(alert.eventId)) return ignore(`event ${alert.eventId} is not open in this incident`);
-  const openEvents = incident.openEvents.filter((e) => e !== alert.eventId);
-  if (openEvents.length > 0) {
+  const { alert, incident, event, now, policy } = input;
+  if (!event) return ignore('recovery of a problem the bridge never took in (remembered: a late problem will open nothing)');
+  if (!event.open) return ignore(`event ${alert.eventId} already recovered`);
+  const closed = [{ eventId: alert.eventId, seq: event.seq, open: false }];
+  if (incident === undefined || incident.seq !== event.seq || incident.status !== 'open') {
+    return { action: 'ignore', reason: `event ${alert.eventId} of an ended ticket cycle recovered`, events: closed, jobs: [] };
+  }
+  const openCount = Math.max(0, incident.openCount - 1);
+  if (openCount > 0) {
     return {
       action: 'follow_up',
-      reason: `event recovered, ${openEvents.length} other problem(s) of this incident still open`,
-      incident: { ...incident, openEvents },
-      jobs: [{ type: 'followup', lines: [`Event ${alert.eventId} recovered; ${openEvents.length} problem(s) still open.`], isPrivate: policy.followupPrivate }],
+      reason: `event recovered, ${openCount} other problem(s) of this incident still open`,
+      incident: { ...incident, openCount },
+      events: closed,
+      jobs: [{ type: 'followup', lines: [`Event ${alert.eventId} recovered; ${openCount} problem(s) still open.`], isPrivate: policy.followupPrivate }],
     };
   }
   if (incident.ticketId === undefined && incident.holdUntil !== undefined && now < incident.holdUntil) {
     return {
       action: 'suppress',
-      reason: `recovered within the hold-down (${Math.round((now - incident.openedAt) / 1000)} s after the problem); no ticket`,
-      incident: { ...incident, status: 'suppressed', openEvents: [] },
+      reason: `recovered within the hold-down (${Math.round((now - incident.openedAt) / 1000)} s after the problem was received); no ticket`,
+      incident: { ...incident, status: 'suppressed', openCount: 0 },
+      events: closed,
       jobs: [],
-      cancelCreate: true,
+      cancelCycle: true,
     };
   }
   const lines = [`Problem resolved in Zabbix: ${alert.eventName} (event ${alert.eventId}${alert.recoveryEventId ? `, recovery event ${alert.recoveryEventId}` : ''}).`, ...valueLine(alert)];
-  const next: Incident =
-    policy.recovery === 'followup' ? { ...incident, openEvents } : { ...incident, openEvents, status: 'solved', solvedAt: now };
-  return { action: 'solve', reason: `last open problem recovered (recovery: ${policy.recovery})`, incident: next, jobs: [{ type: 'solve', mode: policy.recovery, lines }] };
+  // With recovery: followup the ticket stays as it is in GLPI, but the cycle ends all the same: the next problem reopens (within the window) or opens anew.
+  const next: Incident = { ...incident, openCount: 0, status: 'solved', solvedAt: now };
+  return { action: 'solve', reason: `last open problem recovered (recovery: ${policy.recovery})`, incident: next, events: closed, jobs: [{ type: 'solve', mode: policy.recovery, lines }] };
 }
 
 function onUpdate(input: DecideInput): Decision {
-  const { alert, incident, policy } = input;
+  const { alert, incident, event, policy } = input;
   const u = alert.update;
   if (!u) return ignore('update without update details');
   if (u.message !== undefined && u.message.startsWith(policy.writeBackPrefix)) return ignore('our own write-back message');
-  if (incident === undefined || incident.status === 'suppressed') return ignore('update for an event without a ticket');
-  if (!incident.events.includes(alert.eventId)) return ignore(`event ${alert.eventId} is not part of the current incident`);
+  if (!event || incident === undefined || incident.status === 'suppressed') return ignore('update for an event without a ticket');
+  if (incident.seq !== event.seq) return ignore(`event ${alert.eventId} belongs to an earlier ticket cycle (${event.seq}) of this incident`);
   const who = u.user ?? 'someone';
   const lines = [`Zabbix: ${u.action || 'updated'} by ${who}.`];
   if (u.message !== undefined) lines.push(`Message: ${u.message}`);
@@ -266,4 +298,16 @@ export function decide(input: DecideInput): Decision {
     case 'update':
       return onUpdate(input);
   }
+}
+
+/**
+ * The ticket of cycle `closedSeq` was closed in GLPI (by a human) while
+ * problems of it are still open in Zabbix: GLPI refuses follow-ups on it, so
+ * the open problems get a new ticket (a new cycle), rendered from the latest
+ * open problem (`input.alert`). Pure.
+ */
+export function decideTicketClosed(input: DecideInput, closedSeq: number, ticketId: number): Decision {
+  const { incident } = input;
+  if (incident?.status !== 'open' || incident.seq !== closedSeq) return ignore(`ticket #${ticketId} of an ended cycle was closed in GLPI`);
+  return openNew(input, `ticket #${ticketId} was closed in GLPI while ${incident.openCount} problem(s) are still open in Zabbix; new ticket`, incident);
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { Alert } from './alert.js';
 
 function eventKey(eventSource: string, eventId: string, kind: Alert['kind']): string {
@@ -8,6 +8,11 @@ function eventKey(eventSource: string, eventId: string, kind: Alert['kind']): st
 /** Delivery key of a problem event (what the poller and the inbox pruning look up). */
 export function problemDeliveryKey(eventSource: string, eventId: string): string {
   return eventKey(eventSource, eventId, 'problem');
+}
+
+/** Delivery key of a recovery event: its presence is the tombstone a late problem delivery is checked against. */
+export function recoveryDeliveryKey(eventSource: string, eventId: string): string {
+  return eventKey(eventSource, eventId, 'recovery');
 }
 
 /**
@@ -57,8 +62,24 @@ export function fingerprint(alert: Alert, category: string, fields: readonly Fin
   return fields.map((f) => `${f}=${fieldValue(alert, category, f)}`).join('|');
 }
 
-/** Short stable hash of a fingerprint plus the incident's sequence number: the GLPI ticket marker. */
-export function ticketMarker(fp: string, incidentSeq: number): string {
-  const h = createHash('sha256').update(`${fp}#${incidentSeq}`).digest('hex');
-  return `[zbx:${h.slice(0, 16)}]`;
+/**
+ * The GLPI ticket marker of one ticket cycle: `[zbx:<hex>]`, an HMAC of the
+ * fingerprint, the cycle number and the event that opened the cycle, keyed
+ * with the install's secret (data_dir/marker-key). Unguessable, so text in
+ * Zabbix cannot name another incident's ticket; never repeated across cycles
+ * (the opening event differs), so a pruned incident's next ticket never finds
+ * the old one; deterministic, so a decision taken again after a power cut
+ * searches for the same marker.
+ */
+export function ticketMarker(key: string, fp: string, incidentSeq: number, openingEventId: string): string {
+  const h = createHmac('sha256', key).update(`${fp}\n${incidentSeq}\n${openingEventId}`).digest('hex');
+  return `[zbx:${h.slice(0, 20)}]`;
+}
+
+/** Marker look-alikes (ticket markers and follow-up job tags) in text that came from Zabbix. */
+const MARKER_LIKE = /\[\s*zbx(?:-job)?\s*:[^\]\n]{0,64}\]?/gi;
+
+/** Zabbix-supplied text never carries a marker into GLPI: look-alikes are removed. */
+export function stripMarkers(text: string): string {
+  return text.includes('[') ? text.replace(MARKER_LIKE, '') : text;
 }

@@ -1,5 +1,6 @@
 import type { Alert } from './alert.js';
 import type { Classification } from './classify.js';
+import { stripMarkers } from './fingerprint.js';
 
 /** Placeholders templates may use. check-config rejects any other. */
 export const TEMPLATE_VARIABLES = [
@@ -8,7 +9,8 @@ export const TEMPLATE_VARIABLES = [
 ] as const;
 export type TemplateVariable = (typeof TEMPLATE_VARIABLES)[number];
 
-export const TITLE_MAX = 250;
+/** GLPI's ticket `name` column holds 255 characters, counted after GLPI 10 has HTML-encoded the text. */
+export const TITLE_MAX = 255;
 export const BODY_MAX = 60_000;
 const VALUE_MAX = 2_000;
 
@@ -46,9 +48,42 @@ function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
-/** Text for a plain-text field such as a ticket title: no control characters, no tags, one line. */
+/** A complete HTML tag (`<b>`, `</a>`, `<br/>`): not a lone `<` as in "free < 20%". */
+const TAG = /<\/?[a-zA-Z][^<>]*>/g;
+
+/** Text for a plain-text field such as a ticket title: no control characters, no tags, no marker look-alikes, one line. */
 export function plain(text: string, max = VALUE_MAX): string {
-  return clip(text.replace(CONTROL, '').replace(/<[^>]*>?/g, '').replace(/\s+/g, ' ').trim(), max);
+  return clip(stripMarkers(text.replace(CONTROL, '').replace(TAG, '')).replace(/\s+/g, ' ').trim(), max);
+}
+
+/**
+ * Length of a text once GLPI 10 has stored it: its sanitizer encodes `&`, `<`
+ * and `>` as 5-character entities (`&#38;`). Quotes are counted as encoded
+ * too (6 characters), to stay within the column whatever the version does.
+ */
+export function glpiStoredLength(text: string): number {
+  let n = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 38 || c === 60 || c === 62) n += 4; // & < >
+    else if (c === 34 || c === 39) n += 5; // " '
+  }
+  return n;
+}
+
+/** The longest prefix of text (ending in "…" when cut) whose stored length fits max. */
+function clipStored(text: string, max: number): string {
+  if (glpiStoredLength(text) <= max) return text;
+  let n = 0;
+  let i = 0;
+  for (; i < text.length; i++) {
+    const step = glpiStoredLength(text.charAt(i));
+    if (n + step > max - 1) break;
+    n += step;
+  }
+  // Never cut a surrogate pair in two.
+  if (i > 0 && /[\uD800-\uDBFF]/.test(text.charAt(i - 1))) i--;
+  return `${text.slice(0, i).trimEnd()}…`;
 }
 
 /** Text to put inside GLPI's HTML content: escaped so no markup from Zabbix can get through. */
@@ -62,14 +97,19 @@ export function escapeHtml(text: string): string {
     .replace(/'/g, '&#39;');
 }
 
+/** Zabbix-supplied values go in capped and without marker look-alikes. */
 function fill(template: string, vars: Readonly<Record<string, string>>, each: (v: string) => string): string {
-  return template.replace(PLACEHOLDER, (_all, name: string) => each(clip(vars[name] ?? '', VALUE_MAX)));
+  return template.replace(PLACEHOLDER, (_all, name: string) => each(stripMarkers(clip(vars[name] ?? '', VALUE_MAX))));
 }
 
-/** The ticket title: the operator's template, plain text, capped, with the bridge's marker at the end. */
+/**
+ * The ticket title: the bridge's marker first (so no amount of text pushes it
+ * out of the column), then the operator's template as plain text, cut so
+ * that the whole fits GLPI's 255 characters once HTML-encoded.
+ */
 export function renderTitle(template: string, vars: Readonly<Record<string, string>>, marker: string): string {
-  const title = plain(fill(template, vars, (v) => v), TITLE_MAX - marker.length - 1);
-  return `${title} ${marker}`;
+  const title = plain(fill(template, vars, (v) => v), BODY_MAX);
+  return `${marker} ${clipStored(title, TITLE_MAX - glpiStoredLength(marker) - 1)}`;
 }
 
 /** An HTML body from a text template: values escaped, line breaks kept, capped. */
@@ -80,5 +120,5 @@ export function renderBody(template: string, vars: Readonly<Record<string, strin
 
 /** A free-text message (follow-up, solution) as safe HTML. */
 export function htmlText(lines: readonly string[]): string {
-  return clip(lines.map((l) => escapeHtml(clip(l, VALUE_MAX))).join('<br>\n'), BODY_MAX);
+  return clip(lines.map((l) => escapeHtml(stripMarkers(clip(l, VALUE_MAX)))).join('<br>\n'), BODY_MAX);
 }

@@ -35,6 +35,16 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       help: 'Problems that recovered within the hold-down and never became a ticket.',
       registers: [registry],
     }),
+    parkedDeliveries: new Counter({
+      name: 'zgb_deliveries_parked_total',
+      help: 'Alerts whose decision failed (an internal error): parked, listed by `queue`, not skipped silently.',
+      registers: [registry],
+    }),
+    incidentsPruned: new Counter({
+      name: 'zgb_incidents_pruned_total',
+      help: 'Ended incidents forgotten after the reopen window (the state file does not grow with history).',
+      registers: [registry],
+    }),
     tickets: new Counter({
       name: 'zgb_tickets_total',
       help: 'Ticket operations done, by operation (opened, adopted, followed_up, updated, solved, closed, reopened, written_back to Zabbix).',

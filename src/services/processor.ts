@@ -1,7 +1,7 @@
 import type { Alert, Severity } from '../core/alert.js';
 import { classify, type Classification } from '../core/classify.js';
-import { decide, type Decision, type Incident, type Policy } from '../core/decide.js';
-import { fingerprint, type FingerprintField } from '../core/fingerprint.js';
+import { decide, decideTicketClosed, type Decision, type EventInfo, type Incident, type Policy } from '../core/decide.js';
+import { fingerprint, problemDeliveryKey, recoveryDeliveryKey, type FingerprintField } from '../core/fingerprint.js';
 import type { Rules } from '../core/rules.js';
 import type { Clock } from '../adapters/clock.js';
 import type { PendingDelivery, SqliteStore } from '../adapters/store/sqlite-store.js';
@@ -23,17 +23,52 @@ export interface Explained {
   readonly decision: Decision;
 }
 
-/** Classify, fingerprint and decide one alert against an incident. Pure apart from the inputs. */
-export function explain(settings: ProcessingSettings, alert: Alert, incidentOf: (fp: string) => Incident | undefined, now: number): Explained {
+/** What a decision may look up about the bridge's state. */
+export interface DecisionState {
+  /** The incident under a fingerprint. */
+  incident(fp: string): Incident | undefined;
+  /** The event index's entry for a problem event. */
+  event(eventId: string): EventInfo | undefined;
+  /** Whether a recovery of this alert's event was received before it. */
+  recoveredEarlier(alert: Alert): boolean;
+  /** Fingerprint definitions of incidents still open that differ from the one in force (a reload changed it). */
+  readonly otherDefinitions?: readonly (readonly FingerprintField[])[];
+}
+
+/** No incident, no event known: what `explain` assumes. */
+export const NO_STATE: DecisionState = { incident: () => undefined, event: () => undefined, recoveredEarlier: () => false };
+
+/**
+ * Classify, fingerprint and decide one alert. Updates and recoveries go to
+ * the incident their event belongs to (whatever the fingerprint definition
+ * now says); a problem joins an open incident of an earlier definition
+ * before it opens one under the current definition. Pure apart from the lookups.
+ */
+export function explain(settings: ProcessingSettings, alert: Alert, state: DecisionState, now: number): Explained {
   const classification = classify(settings.rules, alert);
-  const fp = fingerprint(alert, classification.category, settings.fingerprintFields);
+  const event = state.event(alert.eventId);
+  let fp = alert.kind !== 'problem' && event ? event.fingerprint : fingerprint(alert, classification.category, settings.fingerprintFields);
+  let incident = state.incident(fp);
+  if (alert.kind === 'problem' && incident?.status !== 'open') {
+    for (const fields of state.otherDefinitions ?? []) {
+      const other = fingerprint(alert, classification.category, fields);
+      const found = state.incident(other);
+      if (found?.status === 'open') {
+        fp = other;
+        incident = found;
+        break;
+      }
+    }
+  }
   const decision = decide({
     alert,
     classification,
     fingerprint: fp,
-    incident: incidentOf(fp),
+    incident,
+    event,
+    recoveredEarlier: alert.kind === 'problem' && state.recoveredEarlier(alert),
     now,
-    policy: settings.policy,
+    policy: { ...settings.policy, fingerprintFields: settings.fingerprintFields },
     rules: settings.rules,
     reclassify: (severity: Severity) => classify(settings.rules, { ...alert, kind: 'update', severity }),
   });
@@ -68,6 +103,10 @@ export class Processor {
    * parse per alert under a storm.
    */
   readonly #committed = new Map<string, Incident | undefined>();
+  #definitions: readonly (readonly FingerprintField[])[] = [];
+  #definitionsFor: ProcessingSettings | undefined;
+  #decidedThrough = 0;
+  #decidedReceivedAt = 0;
 
   constructor(
     private readonly store: SqliteStore,
@@ -154,6 +193,19 @@ export class Processor {
     }
   }
 
+  /** Fingerprint definitions of open incidents other than the one in force; recomputed when the settings change. */
+  #otherDefinitions(s: ProcessingSettings): readonly (readonly FingerprintField[])[] {
+    if (this.#definitionsFor === s) return this.#definitions;
+    const current = JSON.stringify(s.fingerprintFields);
+    this.#definitions = this.store
+      .openIncidentDefinitions()
+      .filter((d) => JSON.stringify(d) !== current)
+      .map((d) => d as readonly FingerprintField[]);
+    this.#definitionsFor = s;
+    if (this.#definitions.length > 0) this.logger.info({ definitions: this.#definitions }, 'incidents opened under an earlier correlation.fingerprint are still open: their problems keep joining them');
+    return this.#definitions;
+  }
+
   /**
    * Decide on one batch. Decisions are taken outside the write transaction
    * (only this processor writes incidents and the decided position, and
@@ -164,24 +216,44 @@ export class Processor {
     const deliveries = this.store.unprocessedDeliveries(BATCH, this.#through);
     if (deliveries.length === 0) return 0;
     const s = this.settings();
-    // Incidents read and changed in this batch: a storm on one fingerprint reads and writes its row once per batch.
+    // Incidents and events read and changed in this batch: a storm on one fingerprint reads and writes its row once per batch.
     const incidents = new Map<string, Incident | undefined>();
+    const events = new Map<string, EventInfo | undefined>();
     const changed = new Set<string>();
     const incidentOf = (fp: string): Incident | undefined => {
       if (!incidents.has(fp)) incidents.set(fp, this.#incident(fp));
       return incidents.get(fp);
     };
+    let current: PendingDelivery | undefined;
+    const state: DecisionState = {
+      incident: incidentOf,
+      event: (id) => {
+        if (!events.has(id)) events.set(id, this.store.eventInfo(id));
+        return events.get(id);
+      },
+      recoveredEarlier: (alert) => {
+        const id = this.store.deliveryId(recoveryDeliveryKey(alert.eventSource, alert.eventId));
+        return id !== undefined && current !== undefined && id < current.id;
+      },
+      otherDefinitions: this.#otherDefinitions(s),
+    };
     const writes: (() => void)[] = [];
     /** Metrics and log lines, once the batch is committed. */
     const logs: (() => void)[] = [];
     for (const d of deliveries) {
+      current = d;
       const now = this.clock.now();
       let result: Explained;
       try {
-        result = explain(s, d.alert, incidentOf, now);
+        // Windows (hold-down, reopen) are judged on when the alert arrived, not on when a backlog let it be decided.
+        result = explain(s, d.alert, state, Math.min(d.receivedAt, now));
       } catch (e) {
         const message = (e as Error).message;
-        logs.push(() => this.logger.error({ delivery_id: d.id, event_id: d.alert.eventId, err: message }, 'cannot decide on alert'));
+        writes.push(() => this.store.parkDelivery(d.id, d.alert.eventId, d.alert.kind, message, now));
+        logs.push(() => {
+          this.metrics.parkedDeliveries.inc();
+          this.logger.error({ code: 'BRIDGE_DELIVERY_PARKED', delivery_id: d.id, event_id: d.alert.eventId, err: message }, 'cannot decide on alert; parked (see: zabbix-glpi-bridge queue)');
+        });
         continue;
       }
       const { decision, fingerprint: fp, classification: c } = result;
@@ -189,14 +261,19 @@ export class Processor {
         incidents.set(fp, decision.incident);
         changed.add(fp);
       }
-      if (decision.cancelCreate) {
-        const seq = decision.incident?.seq ?? 0;
-        writes.push(() => this.store.cancelPendingCreate(fp, seq, now));
+      const seq = incidentOf(fp)?.seq ?? 0;
+      if (decision.events && decision.events.length > 0) {
+        const changes = decision.events;
+        for (const e of changes) events.set(e.eventId, { fingerprint: fp, seq: e.seq, open: e.open });
+        writes.push(() => this.store.putEvents(fp, changes));
+      }
+      if (decision.cancelCycle) {
+        writes.push(() => this.store.cancelCycle(fp, seq, now));
         logs.push(() => this.metrics.holdDownSuppressed.inc());
       }
-      const seq = incidentOf(fp)?.seq ?? 0;
       for (const job of decision.jobs) {
-        const runAt = job.type === 'create_ticket' ? now + job.delayMs : now + s.coalesceWindowMs;
+        // A held-back create is due when its hold-down ends, counted from when the problem arrived.
+        const runAt = job.type === 'create_ticket' ? d.receivedAt + job.delayMs : now + s.coalesceWindowMs;
         writes.push(() => this.store.enqueue(fp, seq, job, runAt, now, d.id));
       }
       // Updates and recoveries belong to an incident: report its severity, not a fresh guess from this event.
@@ -232,7 +309,85 @@ export class Processor {
       }
     }, 'crash');
     this.#remember(incidents);
+    this.#decidedThrough = last.id;
+    this.#decidedReceivedAt = last.receivedAt;
     for (const l of logs) l();
     return deliveries.length;
+  }
+
+  /**
+   * Forget incidents whose cycle ended before `before` (the reopen window)
+   * and that have no job left. Returns how many.
+   */
+  pruneEnded(before: number): number {
+    let total = 0;
+    for (;;) {
+      const fps = this.store.pruneIncidents(before);
+      for (const fp of fps) this.#committed.delete(fp);
+      total += fps.length;
+      if (fps.length < 5000) break;
+    }
+    if (total > 0) {
+      this.metrics.incidentsPruned.inc(total);
+      this.logger.info({ incidents: total }, 'forgot incidents ended before the reopen window');
+    }
+    return total;
+  }
+
+  /**
+   * Until when held-back creates may run: every delivery received before
+   * then is decided (one of them could be the recovery that cancels it).
+   */
+  createHorizon(now: number): number {
+    if (this.#decidedThrough >= this.#through || this.store.processedThrough() >= this.#through) return now;
+    return this.#decidedReceivedAt;
+  }
+
+  /**
+   * The dispatcher found the ticket of cycle `seq` closed in GLPI. If that
+   * cycle still has open problems, they get a new ticket (a new cycle),
+   * rendered from the latest open problem; otherwise nothing changes.
+   */
+  ticketClosed(fp: string, seq: number, ticketId: number): void {
+    const incident = this.#incident(fp);
+    const log = this.logger.child({ fingerprint: fp, ticket_id: ticketId });
+    if (incident?.status !== 'open' || incident.seq !== seq) {
+      log.info({ seq }, 'ticket of an ended cycle is closed in GLPI; nothing to do');
+      return;
+    }
+    const eventId = this.store.latestOpenEvent(fp, seq);
+    const alert = eventId !== undefined ? this.store.deliveryAlert(problemDeliveryKey('0', eventId)) : undefined;
+    if (!alert) {
+      log.warn({ seq }, 'ticket closed in GLPI while problems are open, but their alert is no longer stored; the next problem opens a new ticket');
+      return;
+    }
+    const s = this.settings();
+    const now = this.clock.now();
+    const classification = classify(s.rules, alert);
+    const decision = decideTicketClosed(
+      {
+        alert,
+        classification,
+        fingerprint: fp,
+        incident,
+        now,
+        policy: { ...s.policy, fingerprintFields: s.fingerprintFields },
+        rules: s.rules,
+        reclassify: (severity: Severity) => classify(s.rules, { ...alert, kind: 'update', severity }),
+      },
+      seq,
+      ticketId,
+    );
+    const next = decision.incident;
+    if (!next) return;
+    this.store.transaction(() => {
+      if (decision.moveOpenEventsFrom !== undefined) this.store.moveOpenEvents(fp, decision.moveOpenEventsFrom, next.seq);
+      for (const job of decision.jobs) this.store.enqueue(fp, next.seq, job, now, now);
+      this.store.putIncident(next, now);
+    }, 'crash');
+    this.#remember(new Map([[fp, next]]));
+    this.metrics.decisions.inc({ action: decision.action });
+    log.info({ event_id: alert.eventId, action: decision.action, reason: decision.reason, jobs: decision.jobs.map((j) => j.type) }, 'decision');
+    this.onQueued();
   }
 }

@@ -9,6 +9,7 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino } from 'pino';
 import { systemClock } from '../adapters/clock.js';
+import { ensureMarkerKey } from '../adapters/marker-key.js';
 import { SqliteStore } from '../adapters/store/sqlite-store.js';
 import { glpiClient, processingSettings, storeFile, zabbixApi } from '../components.js';
 import { fromWire } from '../config/wire.js';
@@ -56,7 +57,8 @@ const CHECKPOINT_EVERY_MS = 1_000;
 
 const init = workerData as ProcessingInit;
 let config = fromWire(init.config);
-let settings = processingSettings(config);
+const markerKey = ensureMarkerKey(config.data_dir);
+let settings = processingSettings(config, markerKey);
 const logger = createLogger(config.log_level, init.logToStdout ? pino.destination({ dest: 1, sync: true }) : logDestination);
 const metrics = createMetrics({ processMetrics: false });
 const clock = systemClock;
@@ -80,6 +82,7 @@ const status = (): ProcessingStatus => ({ session: glpi.sessionState, ...(glpi.l
 const pruneTimer = setInterval(() => {
   try {
     store.pruneFinished(clock.now() - 3_600_000);
+    processor.pruneEnded(clock.now() - settings.policy.reopenWindowMs);
   } catch (e) {
     logger.warn({ err: (e as Error).message }, 'pruning finished jobs failed');
   }
@@ -121,7 +124,7 @@ port.on('message', (m: ToProcessing) => {
       break;
     case 'reload':
       config = fromWire(m.config);
-      settings = processingSettings(config);
+      settings = processingSettings(config, markerKey);
       break;
     case 'metrics':
       void metrics.registry.getMetricsAsJSON().then((snapshot) => send({ t: 'metrics', id: m.id, snapshot }));

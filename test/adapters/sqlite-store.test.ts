@@ -66,14 +66,49 @@ describe('SqliteStore', () => {
     expect(id3).not.toBe(id1);
   });
 
-  it('cancels a held-back create (hold-down) only while it is pending', () => {
+  it('cancels a held-back create and every job queued behind it in that cycle (hold-down), only while pending', () => {
     const create: JobSpec = { type: 'create_ticket', delayMs: 0, ticket: { name: 'n', content: 'c', marker: 'm', urgency: 3, impact: 3, type: 1, itilcategories_id: 0, entities_id: 0, requesttypes_id: 0, groups_id_assign: 0 } };
     store.enqueue('A', 1, create, T + 30_000, T);
-    expect(store.cancelPendingCreate('A', 1, T + 1)).toBe(true);
-    expect(store.claimReady(T + 60_000, 10, new Set())).toEqual([]);
+    store.enqueue('A', 1, fu('acknowledged'), T, T);
+    store.enqueue('A', 2, fu('other cycle'), T, T);
+    expect(store.cancelCycle('A', 1, T + 1)).toBe(2);
+    expect(store.claimReady(T + 60_000, 10, new Set()).map((j) => j.seq)).toEqual([2]);
     store.enqueue('B', 1, create, T, T);
     store.claimReady(T, 10, new Set());
-    expect(store.cancelPendingCreate('B', 1, T + 1)).toBe(false);
+    expect(store.cancelCycle('B', 1, T + 1)).toBe(0);
+  });
+
+  it('holds a held-back create until every delivery received before its hold-down ended is decided', () => {
+    const create: JobSpec = { type: 'create_ticket', delayMs: 30_000, ticket: { name: 'n', content: 'c', marker: 'm', urgency: 3, impact: 3, type: 1, itilcategories_id: 0, entities_id: 0, requesttypes_id: 0, groups_id_assign: 0 } };
+    store.enqueue('A', 1, create, T + 30_000, T);
+    expect(store.claimReady(T + 60_000, 10, new Set(), T + 29_999)).toEqual([]);
+    expect(store.claimReady(T + 60_000, 10, new Set(), T + 30_000)).toHaveLength(1);
+  });
+
+  it('forgets ended incidents after the window with their tickets and events, never open ones or ones with jobs left', () => {
+    const inc = (fingerprint: string, status: 'open' | 'solved') => ({ fingerprint, seq: 1, status, marker: 'm', category: 'cpu', severity: 'high' as const, urgency: 4, impact: 4, openCount: status === 'open' ? 1 : 0, occurrences: 1, openedAt: T });
+    store.putIncident(inc('old-solved', 'solved'), T - 100_000);
+    store.putIncident(inc('old-open', 'open'), T - 100_000);
+    store.putIncident(inc('old-solved-with-dead-job', 'solved'), T - 100_000);
+    store.putIncident(inc('recent-solved', 'solved'), T);
+    store.putTicket('old-solved', 1, 41, 'm', T - 100_000);
+    store.putEvents('old-solved', [{ eventId: '500', seq: 1, open: false }]);
+    const id = store.enqueue('old-solved-with-dead-job', 1, fu('x'), T, T);
+    store.buryJob(id, 'GLPI_PERMANENT', T);
+    expect(store.pruneIncidents(T - 50_000).sort()).toEqual(['old-solved']);
+    expect(store.getIncident('old-solved')).toBeUndefined();
+    expect(store.ticketId('old-solved', 1)).toBeUndefined();
+    expect(store.eventInfo('500')).toBeUndefined();
+    expect(['old-open', 'old-solved-with-dead-job', 'recent-solved'].map((f) => store.getIncident(f)?.fingerprint)).toEqual(['old-open', 'old-solved-with-dead-job', 'recent-solved']);
+  });
+
+  it('indexes events per incident cycle: open ones are what the poller checks, a new cycle can take them over', () => {
+    store.putEvents('A', [{ eventId: '1', seq: 1, open: true }, { eventId: '2', seq: 1, open: true }, { eventId: '3', seq: 1, open: false }]);
+    expect(store.openIncidentEvents().sort()).toEqual(['1', '2']);
+    expect(store.latestOpenEvent('A', 1)).toBe('2');
+    store.moveOpenEvents('A', 1, 2);
+    expect(store.eventInfo('1')).toEqual({ fingerprint: 'A', seq: 2, open: true });
+    expect(store.eventInfo('3')).toEqual({ fingerprint: 'A', seq: 1, open: false });
   });
 
   it('puts jobs left running by a crash back in the queue with their attempt counted', () => {
@@ -114,7 +149,8 @@ describe('SqliteStore', () => {
       { key: 'zbx:0:10:problem', receivedAt: T - 10_000, alert }, // old but not decided yet
     ]);
     store.markProcessed(4);
-    store.putIncident({ fingerprint: 'fp-open', seq: 1, status: 'open', marker: 'm', category: 'cpu', severity: 'high', urgency: 4, impact: 4, openEvents: ['8'], events: ['8'], occurrences: 1, openedAt: T }, T);
+    store.putIncident({ fingerprint: 'fp-open', seq: 1, status: 'open', marker: 'm', category: 'cpu', severity: 'high', urgency: 4, impact: 4, openCount: 1, occurrences: 1, openedAt: T }, T);
+    store.putEvents('fp-open', [{ eventId: '8', seq: 1, open: true }]);
     expect(store.pruneDeliveries(T - 5_000)).toBe(2);
     expect(['zbx:0:7:problem', 'zbx:0:8:problem', 'zbx:0:8:update:ab', 'zbx:0:9:problem', 'zbx:0:10:problem'].map((k) => store.hasDelivery(k))).toEqual([false, true, false, true, true]);
     expect(store.unprocessedDeliveries(10).map((d) => d.id)).toEqual([5]);
@@ -140,6 +176,9 @@ describe('SqliteStore', () => {
     insert.run('zbx:0:1:problem', T, 'webhook', JSON.stringify(alert), T);
     insert.run('zbx:0:2:problem', T, 'webhook', JSON.stringify(alert), T);
     insert.run('zbx:0:3:problem', T, 'webhook', JSON.stringify({ ...alert, eventId: '3' }), null);
+    // What later schema versions added goes too: this is a schema-1 file.
+    old.exec('DROP TABLE incident_events; DROP TABLE parked_deliveries; DROP INDEX incidents_ended; DROP INDEX incidents_open; DROP INDEX jobs_by_fingerprint_any;');
+    old.prepare('INSERT INTO incidents (fingerprint, status, state, updated_at) VALUES (?, ?, ?, ?)').run('fp', 'open', JSON.stringify({ fingerprint: 'fp', seq: 1, status: 'open', marker: 'm', openEvents: ['3'], events: ['1', '3'], occurrences: 2 }), T);
     old.pragma('user_version = 1');
     old.close();
     rmSync(inboxFileOf(file));
@@ -148,6 +187,11 @@ describe('SqliteStore', () => {
     expect(store.unprocessedDeliveries(10).map((d) => [d.id, d.alert.eventId])).toEqual([[3, '3']]);
     expect(store.acceptDeliveries([{ key: 'zbx:0:4:problem', receivedAt: T, alert }])).toEqual([{ deliveryId: 4, duplicate: false }]);
     expect(store.db.prepare("SELECT name FROM sqlite_master WHERE name = 'deliveries'").all()).toEqual([]);
+    // Schema 3: the per-incident event lists became the event index and an open count.
+    expect(store.openIncidentEvents()).toEqual(['3']);
+    expect(store.eventInfo('1')).toEqual({ fingerprint: 'fp', seq: 1, open: false });
+    expect(store.getIncident('fp')).toMatchObject({ openCount: 1 });
+    expect(store.getIncident('fp')).not.toHaveProperty('events');
   });
 
   it('hands out for decision only deliveries known to be on disk; syncInbox resolves once they are', async () => {

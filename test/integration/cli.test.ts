@@ -93,7 +93,7 @@ describe('explain', () => {
       reason: 'new fingerprint',
       glpi: { urgency: 5, impact: 5, itilcategories_id: 11, groups_id_assign: 3 },
     });
-    expect((out.ticket as { title: string }).title).toMatch(/^\[cpu\] High CPU utilization on bridge-test-01 \[zbx:/);
+    expect((out.ticket as { title: string }).title).toMatch(/^\[zbx:[0-9a-f]{20}\] \[cpu\] High CPU utilization on bridge-test-01$/);
   });
 
   it('names the bad field of an invalid body', async () => {

@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { Daemon, runCli, waitFor } from '../helpers/daemon.js';
-import { zabbixBody } from '../helpers/fixtures.js';
+import { ROOT, zabbixBody } from '../helpers/fixtures.js';
 
 /**
  * Faults inflicted on the GLPI side while the real daemon runs: outage,
@@ -174,20 +176,30 @@ describe('transient faults', () => {
 });
 
 describe('permanent errors', () => {
-  it('a 400 for an unknown category goes to the dead letters with its reason; queue retry applies it once fixed', async () => {
-    await setup({ categories: [12, 13, 14, 15] });
+  it('a 400 for an unknown category goes to the dead letters with its reason; queue retry after fixing the rule uses the fixed rule', async () => {
+    glpi = new FakeGlpi({ userTokens: ['user-token'], categories: [11, 12, 13, 14, 15] });
+    await glpi.listen();
+    daemon = new Daemon({ glpiUrl: glpi.url, glpiExtra: '  timeout: 1s' });
+    // The operator's rules name a category GLPI does not have (a typo: 111 for 11).
+    const rulesFile = join(daemon.dataDir, 'rules.yaml');
+    const rules = readFileSync(join(ROOT, 'config', 'rules.example.yaml'), 'utf8');
+    writeFileSync(rulesFile, rules.replace('glpi: { itilcategories_id: 11,', 'glpi: { itilcategories_id: 111,'));
+    writeFileSync(daemon.configFile, readFileSync(daemon.configFile, 'utf8').replace(/^rules_file: .*$/m, `rules_file: ${rulesFile}`));
+    await daemon.start();
     await send([zabbixBody('problem'), zabbixBody('update-acknowledged')]);
     await waitFor(() => daemon.logs.filter((l) => l.msg === 'job moved to dead letters').length === 2, 'dead letters');
     const listed = await runCli(['queue', '--config', daemon.configFile]);
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(/dead letters: 2/);
-    expect(listed.stdout).toContain('GLPI_PERMANENT ERROR_GLPI_ADD: GLPI answered 400 ERROR_GLPI_ADD: ITIL category 11 does not exist');
+    expect(listed.stdout).toMatch(/GLPI_PERMANENT ERROR_GLPI_ADD: GLPI answered 400 ERROR_GLPI_ADD/);
     expect(listed.stdout).toContain('GLPI_TICKET_MISSING');
     const json = JSON.parse((await runCli(['queue', '--config', daemon.configFile, '--json'])).stdout) as { dead: { spec: { type: string } }[] };
     expect(json.dead.map((d) => d.spec.type)).toEqual(['create_ticket', 'followup']);
-    glpi.allowCategories(11);
+    // The operator fixes the rule, not GLPI.
+    writeFileSync(rulesFile, rules);
     const retried = await runCli(['queue', 'retry', '--config', daemon.configFile, '--all']);
     expect(retried.stdout).toContain('2 dead letter(s) queued again');
+    expect(retried.stdout).toContain('1 ticket creation(s) rendered again with the rules in force');
     await waitFor(() => glpi.tickets.size === 1 && glpi.followups.length === 1, 'applied after retry', 20_000);
     expect(glpi.tickets.get(1)!.itilcategories_id).toBe(11);
     expect((await runCli(['queue', '--config', daemon.configFile])).stdout).toMatch(/dead letters: 0/);

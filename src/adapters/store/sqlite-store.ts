@@ -3,7 +3,7 @@ import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Alert } from '../../core/alert.js';
 import { coalesce } from '../../core/coalesce.js';
-import type { Incident, JobSpec, JobType } from '../../core/decide.js';
+import type { EventChange, EventInfo, Incident, JobSpec, JobType } from '../../core/decide.js';
 import { problemDeliveryKey } from '../../core/fingerprint.js';
 
 /** One schema step; `withInbox`: the step reads or writes the inbox file too (attached as `inbox`). */
@@ -77,6 +77,36 @@ const STATE_MIGRATIONS: readonly Migration[] = [
   DROP TABLE main.deliveries;
   `,
   },
+  {
+    // The event index (which incident cycle each problem event belongs to, and whether it is open) replaces the
+    // per-incident event lists, which had no cap; ended incidents are pruned by status and age; undecidable deliveries are parked.
+    sql: `
+  CREATE TABLE incident_events (
+    event_id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    open INTEGER NOT NULL
+  );
+  CREATE INDEX incident_events_by_cycle ON incident_events(fingerprint, seq) WHERE open = 1;
+  INSERT OR IGNORE INTO incident_events (event_id, fingerprint, seq, open)
+    SELECT e.value, i.fingerprint, json_extract(i.state, '$.seq'), 1
+      FROM incidents i, json_each(json_extract(i.state, '$.openEvents')) e WHERE i.status = 'open';
+  INSERT OR IGNORE INTO incident_events (event_id, fingerprint, seq, open)
+    SELECT e.value, i.fingerprint, json_extract(i.state, '$.seq'), 0
+      FROM incidents i, json_each(COALESCE(json_extract(i.state, '$.events'), '[]')) e;
+  UPDATE incidents SET state = json_remove(json_set(state, '$.openCount', COALESCE(json_array_length(json_extract(state, '$.openEvents')), 0)), '$.openEvents', '$.events');
+  CREATE INDEX incidents_ended ON incidents(updated_at) WHERE status <> 'open';
+  CREATE INDEX incidents_open ON incidents(fingerprint) WHERE status = 'open';
+  CREATE INDEX jobs_by_fingerprint_any ON jobs(fingerprint, status);
+  CREATE TABLE parked_deliveries (
+    delivery_id INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    error TEXT NOT NULL,
+    parked_at INTEGER NOT NULL
+  );
+  `,
+  },
 ];
 
 /** Forward-only migrations of the inbox file. */
@@ -134,12 +164,22 @@ export interface PendingDelivery {
   readonly receivedAt: number;
 }
 
+/** A delivery whose decision threw: kept aside (not skipped) for the operator. */
+export interface ParkedDelivery {
+  readonly deliveryId: number;
+  readonly eventId: string;
+  readonly kind: string;
+  readonly error: string;
+  readonly parkedAt: number;
+}
+
 export interface QueueStats {
   readonly pending: number;
   readonly running: number;
   readonly dead: number;
   readonly oldestPendingAt?: number;
   readonly unprocessed: number;
+  readonly parked: number;
 }
 
 interface JobRow {
@@ -286,6 +326,7 @@ export class SqliteStore {
       insertDelivery: inbox.prepare('INSERT OR IGNORE INTO deliveries (delivery_key, received_at, source, alert) VALUES (?, ?, ?, ?)'),
       deliveryByKey: inbox.prepare<[string], { id: number }>('SELECT id FROM deliveries WHERE delivery_key = ?'),
       deliveryAlert: inbox.prepare<[string], { alert: string }>('SELECT alert FROM deliveries WHERE delivery_key = ?'),
+      deliveryAlertById: inbox.prepare<[number], { alert: string }>('SELECT alert FROM deliveries WHERE id = ?'),
       deliveriesAfter: inbox.prepare<[number, number, number], { id: number; alert: string; received_at: number }>(
         'SELECT id, alert, received_at FROM deliveries WHERE id > ? AND id <= ? ORDER BY id LIMIT ?',
       ),
@@ -295,7 +336,24 @@ export class SqliteStore {
         'DELETE FROM deliveries WHERE id <= ? AND received_at < ? AND delivery_key NOT IN (SELECT value FROM json_each(?))',
       ),
       touchInbox: inbox.prepare("INSERT INTO meta (key, value) VALUES ('last_write_check', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
-      openIncidents: db.prepare<[], { state: string }>("SELECT state FROM incidents WHERE status = 'open'"),
+      openEvents: db.prepare<[], { event_id: string }>('SELECT event_id FROM incident_events WHERE open = 1'),
+      openDefinitions: db.prepare<[], { fields: string | null }>("SELECT DISTINCT json_extract(state, '$.fields') AS fields FROM incidents WHERE status = 'open'"),
+      eventInfo: db.prepare<[string], { fingerprint: string; seq: number; open: number }>('SELECT fingerprint, seq, open FROM incident_events WHERE event_id = ?'),
+      putEvent: db.prepare('INSERT INTO incident_events (event_id, fingerprint, seq, open) VALUES (?, ?, ?, ?) ON CONFLICT(event_id) DO UPDATE SET fingerprint = excluded.fingerprint, seq = excluded.seq, open = excluded.open'),
+      moveOpenEvents: db.prepare('UPDATE incident_events SET seq = ? WHERE fingerprint = ? AND seq = ? AND open = 1'),
+      latestOpenEvent: db.prepare<[string, number], { event_id: string }>('SELECT event_id FROM incident_events WHERE fingerprint = ? AND seq = ? AND open = 1 ORDER BY rowid DESC LIMIT 1'),
+      endedIncidents: db.prepare<[number, number], { fingerprint: string }>(
+        `SELECT i.fingerprint FROM incidents i INDEXED BY incidents_ended WHERE i.status <> 'open' AND i.updated_at < ?
+           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.fingerprint = i.fingerprint AND j.status IN ('pending', 'running', 'dead'))
+           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.fingerprint = 'zabbix:' || i.fingerprint AND j.status IN ('pending', 'running', 'dead'))
+           LIMIT ?`,
+      ),
+      deleteIncident: db.prepare('DELETE FROM incidents WHERE fingerprint = ?'),
+      deleteTickets: db.prepare('DELETE FROM tickets WHERE fingerprint = ?'),
+      deleteEvents: db.prepare('DELETE FROM incident_events WHERE fingerprint = ?'),
+      park: db.prepare('INSERT OR REPLACE INTO parked_deliveries (delivery_id, event_id, kind, error, parked_at) VALUES (?, ?, ?, ?, ?)'),
+      parkedList: db.prepare<[number], { delivery_id: number; event_id: string; kind: string; error: string; parked_at: number }>('SELECT * FROM parked_deliveries ORDER BY delivery_id LIMIT ?'),
+      parkedCount: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM parked_deliveries'),
       getIncident: db.prepare<[string], { state: string }>('SELECT state FROM incidents WHERE fingerprint = ?'),
       putIncident: db.prepare(
         'INSERT INTO incidents (fingerprint, status, state, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(fingerprint) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at = excluded.updated_at',
@@ -307,9 +365,7 @@ export class SqliteStore {
         "INSERT INTO jobs (fingerprint, seq, type, payload, status, next_attempt_at, delivery_id, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
       ),
       updatePayload: db.prepare('UPDATE jobs SET type = ?, payload = ?, updated_at = ? WHERE id = ?'),
-      cancelCreate: db.prepare(
-        "UPDATE jobs SET status = 'cancelled', updated_at = ? WHERE fingerprint = ? AND seq = ? AND type = 'create_ticket' AND status = 'pending'",
-      ),
+      cancelCycle: db.prepare("UPDATE jobs SET status = 'cancelled', updated_at = ? WHERE fingerprint = ? AND seq = ? AND status = 'pending'"),
       // Walks due jobs in order and stops after LIMIT heads: no per-fingerprint aggregate over the whole queue.
       ready: db.prepare<[number, number], JobRow>(
         `SELECT j.* FROM jobs j INDEXED BY jobs_ready
@@ -477,9 +533,76 @@ export class SqliteStore {
     return r ? (JSON.parse(r.alert) as Alert) : undefined;
   }
 
-  /** Problem event ids of every open incident. */
+  /** Problem event ids the bridge holds open (in every incident). */
   openIncidentEvents(): string[] {
-    return this.#stmt.openIncidents.all().flatMap((r) => (JSON.parse(r.state) as Incident).openEvents);
+    return this.#stmt.openEvents.all().map((r) => r.event_id);
+  }
+
+  /** The alert of a delivery, by its id. */
+  deliveryAlertById(id: number): Alert | undefined {
+    const r = this.#stmt.deliveryAlertById.get(id);
+    return r ? (JSON.parse(r.alert) as Alert) : undefined;
+  }
+
+  /** The distinct fingerprint definitions (field lists) of open incidents that recorded theirs. */
+  openIncidentDefinitions(): string[][] {
+    return this.#stmt.openDefinitions
+      .all()
+      .flatMap((r) => (r.fields ? [JSON.parse(r.fields) as string[]] : []));
+  }
+
+  /** The delivery id under this key, if any (e.g. to tell whether a recovery came before its problem). */
+  deliveryId(key: string): number | undefined {
+    return this.#stmt.deliveryByKey.get(key)?.id;
+  }
+
+  /** Which incident cycle a problem event belongs to, and whether it is still open. */
+  eventInfo(eventId: string): EventInfo | undefined {
+    const r = this.#stmt.eventInfo.get(eventId);
+    return r ? { fingerprint: r.fingerprint, seq: r.seq, open: r.open === 1 } : undefined;
+  }
+
+  putEvents(fingerprint: string, changes: readonly EventChange[]): void {
+    this.transaction(() => {
+      for (const c of changes) this.#stmt.putEvent.run(c.eventId, fingerprint, c.seq, c.open ? 1 : 0);
+    }, 'crash');
+  }
+
+  /** A new cycle takes over the open events of an old one (its ticket was closed in GLPI). */
+  moveOpenEvents(fingerprint: string, fromSeq: number, toSeq: number): void {
+    this.transaction(() => this.#stmt.moveOpenEvents.run(toSeq, fingerprint, fromSeq), 'crash');
+  }
+
+  /** The most recent open problem event of an incident cycle. */
+  latestOpenEvent(fingerprint: string, seq: number): string | undefined {
+    return this.#stmt.latestOpenEvent.get(fingerprint, seq)?.event_id;
+  }
+
+  /**
+   * Forget incidents whose cycle ended before `before` (the reopen window)
+   * and that have no job left, with their ticket ids and events: the state
+   * file does not grow with history. Safe because markers never repeat
+   * across cycles (see ticketMarker). Returns the fingerprints forgotten.
+   */
+  pruneIncidents(before: number, limit = 5000): string[] {
+    return this.transaction(() => {
+      const fps = this.#stmt.endedIncidents.all(before, limit).map((r) => r.fingerprint);
+      for (const fp of fps) {
+        this.#stmt.deleteIncident.run(fp);
+        this.#stmt.deleteTickets.run(fp);
+        this.#stmt.deleteEvents.run(fp);
+      }
+      return fps;
+    }, 'crash');
+  }
+
+  /** Keep a delivery whose decision failed aside, for the operator (queue shows it). */
+  parkDelivery(deliveryId: number, eventId: string, kind: string, error: string, now: number): void {
+    this.transaction(() => this.#stmt.park.run(deliveryId, eventId, kind, error, now), 'crash');
+  }
+
+  parkedDeliveries(limit = 1000): ParkedDelivery[] {
+    return this.#stmt.parkedList.all(limit).map((r) => ({ deliveryId: r.delivery_id, eventId: r.event_id, kind: r.kind, error: r.error, parkedAt: r.parked_at }));
   }
 
   /** Id of the last delivery decided on (deliveries are decided in id order). */
@@ -529,8 +652,14 @@ export class SqliteStore {
     return Number(r.lastInsertRowid);
   }
 
-  cancelPendingCreate(fingerprint: string, seq: number, now: number): boolean {
-    return this.transaction(() => this.#stmt.cancelCreate.run(now, fingerprint, seq).changes > 0, 'crash');
+  /** Cancel every pending job of one ticket cycle (a held-back create and what was queued behind it). Returns how many. */
+  cancelCycle(fingerprint: string, seq: number, now: number): number {
+    return this.transaction(() => this.#stmt.cancelCycle.run(now, fingerprint, seq).changes, 'crash');
+  }
+
+  /** Replace a job's payload (a dead create re-rendered with the rules in force). */
+  replaceJobSpec(id: number, spec: JobSpec, now: number): void {
+    this.transaction(() => this.#stmt.updatePayload.run(spec.type, JSON.stringify(spec), now, id));
   }
 
   /**
@@ -538,8 +667,12 @@ export class SqliteStore {
    * marked running with attempts + 1 and committed before the GLPI call:
    * after a process crash the job is retried knowing an attempt may have landed.
    */
-  claimReady(now: number, limit: number, busy: ReadonlySet<string>): Job[] {
-    const rows = this.#stmt.ready.all(now, limit + busy.size).filter((r) => !busy.has(r.fingerprint)).slice(0, limit);
+  claimReady(now: number, limit: number, busy: ReadonlySet<string>, createHorizon = now): Job[] {
+    // A held-back create is due only once every delivery received before its hold-down ended is decided (one of them may cancel it).
+    const rows = this.#stmt.ready
+      .all(now, limit + busy.size)
+      .filter((r) => !busy.has(r.fingerprint) && (r.type !== 'create_ticket' || r.next_attempt_at <= createHorizon || r.attempts > 0))
+      .slice(0, limit);
     if (rows.length === 0) return [];
     // No fsync: a claim lost to a power cut is covered by beginRun() at the next start.
     return this.transaction(() => {
@@ -647,6 +780,7 @@ export class SqliteStore {
       dead: s?.dead ?? 0,
       ...(s?.oldest != null ? { oldestPendingAt: s.oldest } : {}),
       unprocessed,
+      parked: this.#stmt.parkedCount.get()?.n ?? 0,
     };
   }
 
