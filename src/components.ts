@@ -17,6 +17,8 @@ export function glpiClient(c: Config, logger: Logger, metrics?: Metrics): GlpiCl
     username: c.glpi.username,
     password: c.glpi.password,
     timeoutMs: c.glpi.timeout,
+    externalId: c.glpi.externalid,
+    pendingFollowups: c.glpi.pending_followups,
     logger,
     ...(metrics ? { metrics } : {}),
   });

@@ -207,6 +207,10 @@ export const configSchema = z.strictObject({
       recovery: z.enum(['solve', 'close', 'followup']).default('solve'),
       followup_private: z.boolean().default(false),
       solution_type_id: id.default(0),
+      /** Ticket externalid (GLPI 11) set to the marker and searched: auto = when GLPI says it is 11 or later. */
+      externalid: z.enum(['auto', 'on', 'off']).default('auto'),
+      /** A follow-up on a Pending ticket: keep it pending (GLPI would set it back to Assigned), or resume it. */
+      pending_followups: z.enum(['keep', 'resume']).default('keep'),
     })
     .superRefine((g, ctx) => {
       if (g.user_token.empty && (g.username === '' || g.password.empty)) {

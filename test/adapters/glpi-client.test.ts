@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import nock from 'nock';
 import { useNock } from '../helpers/nock.js';
 import { pino } from 'pino';
-import { GlpiClient } from '../../src/adapters/glpi/client.js';
+import { decodeEntities, GlpiClient, type GlpiClientOptions } from '../../src/adapters/glpi/client.js';
 import { retryAfterMs } from '../../src/adapters/glpi/outcome.js';
 import { RemoteError } from '../../src/adapters/remote-error.js';
 import { Secret } from '../../src/config/secret.js';
@@ -11,7 +11,7 @@ import type { TicketDraft } from '../../src/core/decide.js';
 const BASE = 'http://glpi.test';
 const API = `${BASE}/apirest.php`;
 
-function client(): GlpiClient {
+function client(extra: Partial<GlpiClientOptions> = {}): GlpiClient {
   return new GlpiClient({
     url: API,
     appToken: new Secret('app-secret-123'),
@@ -20,11 +20,20 @@ function client(): GlpiClient {
     password: new Secret(''),
     timeoutMs: 2000,
     logger: pino({ level: 'silent' }),
+    externalId: 'off',
+    ...extra,
   });
 }
 
+/** A client whose log lines are kept. */
+function loggingClient(extra: Partial<GlpiClientOptions> = {}): { c: GlpiClient; logs: Record<string, unknown>[] } {
+  const logs: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  return { c: client({ logger, ...extra }), logs };
+}
+
 const draft: TicketDraft = {
-  name: '[cpu] High CPU [zbx:abc]',
+  name: '[zbx:abc] [cpu] High CPU',
   content: 'body',
   marker: '[zbx:abc]',
   urgency: 5,
@@ -36,12 +45,16 @@ const draft: TicketDraft = {
   groups_id_assign: 3,
 };
 
-function login(scope: nock.Scope, token = 'sess-1'): nock.Scope {
+/** The bridge's own GLPI user, as initSession with the full session tells it. */
+const ME = { glpiID: 7, glpiname: 'zabbix-bridge' };
+
+function login(scope: nock.Scope, token = 'sess-1', session: Record<string, unknown> | null = ME): nock.Scope {
   return scope
     .get('/apirest.php/initSession')
+    .query({ get_full_session: 'true' })
     .matchHeader('app-token', 'app-secret-123')
     .matchHeader('authorization', 'user_token user-secret-456')
-    .reply(200, { session_token: token });
+    .reply(200, session ? { session_token: token, session } : { session_token: token });
 }
 
 useNock();
@@ -65,7 +78,7 @@ describe('GlpiClient', () => {
       })
       .matchHeader('session-token', 'sess-1')
       .reply(201, { id: 42, message: '' })
-      .post('/apirest.php/Ticket/42/ITILFollowup', { input: { itemtype: 'Ticket', items_id: 42, content: 'again', is_private: 0 } })
+      .post('/apirest.php/Ticket/42/ITILFollowup', { input: { itemtype: 'Ticket', items_id: 42, content: 'again', is_private: 0, _no_reopen: 1 } })
       .matchHeader('session-token', 'sess-1')
       .reply(201, { id: 1, message: '' });
     const c = client();
@@ -81,6 +94,7 @@ describe('GlpiClient', () => {
       .matchHeader('session-token', 'old')
       .reply(401, ['ERROR_SESSION_TOKEN_INVALID', 'session_token seems invalid'])
       .get('/apirest.php/initSession')
+      .query(true)
       .reply(200, { session_token: 'new' })
       .post('/apirest.php/Ticket')
       .matchHeader('session-token', 'new')
@@ -94,6 +108,7 @@ describe('GlpiClient', () => {
     let logins = 0;
     nock(BASE)
       .get('/apirest.php/initSession')
+      .query(true)
       .times(5)
       .reply(() => {
         logins++;
@@ -135,7 +150,7 @@ describe('GlpiClient', () => {
   });
 
   it('reports a refused login as a login failure, without leaking tokens', async () => {
-    nock(BASE).get('/apirest.php/initSession').reply(401, ['ERROR_GLPI_LOGIN_USER_TOKEN', 'parameter user_token seems invalid']);
+    nock(BASE).get('/apirest.php/initSession').query(true).reply(401, ['ERROR_GLPI_LOGIN_USER_TOKEN', 'parameter user_token seems invalid']);
     const c = client();
     const e = await failure(c.createTicket(draft));
     expect(e).toMatchObject({ kind: 'login', code: 'ERROR_GLPI_LOGIN_USER_TOKEN' });
@@ -148,30 +163,230 @@ describe('GlpiClient', () => {
     expect(e.kind).toBe('retryable');
   });
 
-  it('finds a ticket by its marker through /search/Ticket', async () => {
-    login(nock(BASE))
-      .get('/apirest.php/search/Ticket')
-      .query((q) => q['criteria[0][field]'] === '1' && q['criteria[0][searchtype]'] === 'contains' && q['criteria[0][value]'] === '[zbx:abc]' && q['forcedisplay[0]'] === '2')
-      .reply(200, { totalcount: 1, count: 1, data: [{ '1': 'title [zbx:abc]', '2': 42 }] })
-      .get('/apirest.php/search/Ticket')
-      .query(true)
-      .reply(200, { totalcount: 0, count: 0, data: [] });
-    const c = client();
-    expect(await c.findTicketByMarker('[zbx:abc]')).toBe(42);
-    expect(await c.findTicketByMarker('[zbx:none]')).toBeUndefined();
-  });
-
-  it('treats "already solved" as done for a solution', async () => {
-    login(nock(BASE)).post('/apirest.php/ITILSolution').reply(400, ['ERROR_GLPI_ADD', 'The item is already solved, did anyone pushed a solution before you?']);
-    expect(await client().addSolution(42, 'fixed', 0)).toBe('already_solved');
-  });
-
   it('kills its session on close', async () => {
     const scope = login(nock(BASE)).get('/apirest.php/killSession').matchHeader('session-token', 'sess-1').reply(200, 'true', { 'Content-Type': 'application/json' });
     const c = client();
     await c.open();
     await c.close();
     expect(scope.isDone()).toBe(true);
+  });
+});
+
+/** Search query of a marker lookup, as GLPI's search engine takes it. */
+type Query = Record<string, string | string[] | undefined>;
+const searchedFor = (marker: string) => (q: Query) =>
+  q['criteria[0][field]'] === '1' && q['criteria[0][searchtype]'] === 'contains' && q['criteria[0][value]'] === marker && q['forcedisplay[0]'] === '2' && q['forcedisplay[1]'] === '22';
+
+describe('finding a ticket by its marker (adoption after a crash)', () => {
+  it('adopts the ticket the bridge\'s own GLPI user wrote, found with one small search', async () => {
+    const scope = login(nock(BASE))
+      .get('/apirest.php/search/Ticket')
+      .query((q) => searchedFor('[zbx:abc]')(q) && q.range === '0-9')
+      .reply(200, { totalcount: 1, count: 1, data: [{ '1': '[zbx:abc] High CPU', '2': 42, '22': 'zabbix-bridge' }] })
+      .get('/apirest.php/search/Ticket')
+      .query(true)
+      .reply(200, { totalcount: 0, count: 0, data: [] });
+    const c = client();
+    expect(await c.findTicketByMarker('[zbx:abc]')).toBe(42);
+    expect(await c.findTicketByMarker('[zbx:none]')).toBeUndefined();
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('never adopts a ticket carrying the marker that another GLPI user wrote: GLPI_MARKER_SPOOFED, and the own one still wins', async () => {
+    login(nock(BASE))
+      .get('/apirest.php/search/Ticket')
+      .query(searchedFor('[zbx:abc]'))
+      .reply(200, {
+        totalcount: 2,
+        count: 2,
+        data: [
+          { '1': 'free &#60; 20% [zbx:abc]', '2': 5, '22': 'mallory' },
+          { '1': '[zbx:abc] High CPU', '2': 42, '22': 'zabbix-bridge' },
+        ],
+      })
+      .get('/apirest.php/search/Ticket')
+      .query(searchedFor('[zbx:def]'))
+      .reply(200, { totalcount: 1, count: 1, data: [{ '1': '[zbx:def] x', '2': 6, '22': 'mallory' }] });
+    const { c, logs } = loggingClient();
+    expect(await c.findTicketByMarker('[zbx:abc]')).toBe(42);
+    expect(await c.findTicketByMarker('[zbx:def]')).toBeUndefined();
+    const spoofed = logs.filter((l) => l.code === 'GLPI_MARKER_SPOOFED');
+    expect(spoofed.map((l) => [l.ticket_id, l.created_by, l.level])).toEqual([
+      [5, 'mallory', 40],
+      [6, 'mallory', 40],
+    ]);
+  });
+
+  it('compares the writer decoded (GLPI 10 HTML-encodes search output)', async () => {
+    login(nock(BASE), 'sess-1', { glpiID: 7, glpiname: 'ops&bridge' })
+      .get('/apirest.php/search/Ticket')
+      .query(true)
+      .reply(200, { totalcount: 1, count: 1, data: [{ '2': 42, '22': 'ops&#38;bridge' }] });
+    expect(await client().findTicketByMarker('[zbx:abc]')).toBe(42);
+    expect(decodeEntities('CPU &#62; 90&#37; &amp; &lt;b&gt; &#x41;')).toBe('CPU > 90% & <b> A');
+  });
+
+  it('learns who it is once per session with getFullSession when initSession did not say', async () => {
+    let fullSessions = 0;
+    login(nock(BASE), 'sess-1', null)
+      .get('/apirest.php/getFullSession')
+      .times(3)
+      .reply(() => {
+        fullSessions++;
+        return [200, { session: { glpiID: 7, glpiname: 'zabbix-bridge', glpiactiveprofile: {} } }];
+      })
+      .get('/apirest.php/search/Ticket')
+      .query(true)
+      .times(2)
+      .reply(200, { totalcount: 1, count: 1, data: [{ '2': 42, '22': 'zabbix-bridge' }] });
+    const c = client();
+    expect(await c.findTicketByMarker('[zbx:abc]')).toBe(42);
+    expect(await c.findTicketByMarker('[zbx:abc]')).toBe(42);
+    expect(fullSessions).toBe(1);
+  });
+
+  it('without a writer column, reads the ticket\'s users_id_recipient', async () => {
+    login(nock(BASE))
+      .get('/apirest.php/search/Ticket')
+      .query(true)
+      .reply(200, { totalcount: 2, count: 2, data: [{ '2': 5 }, { '2': 42 }] })
+      .get('/apirest.php/Ticket/5')
+      .query(true)
+      .reply(200, { id: 5, status: 1, users_id_recipient: 9 })
+      .get('/apirest.php/Ticket/42')
+      .query(true)
+      .reply(200, { id: 42, status: 2, users_id_recipient: 7 });
+    const { c, logs } = loggingClient();
+    expect(await c.findTicketByMarker('[zbx:abc]')).toBe(42);
+    expect(logs.filter((l) => l.code === 'GLPI_MARKER_SPOOFED').map((l) => l.created_by)).toEqual([9]);
+  });
+});
+
+describe('ticket externalid (GLPI 11)', () => {
+  const created = (body: nock.Body) => (body as { input: Record<string, unknown> }).input;
+
+  it('auto: GLPI 11 gets externalid = the marker on create, and the search looks at it first (option 87, anchored) or the title', async () => {
+    let configReads = 0;
+    let sent: Record<string, unknown> = {};
+    const scope = login(nock(BASE))
+      .get('/apirest.php/getGlpiConfig')
+      .reply(() => {
+        configReads++;
+        return [200, { cfg_glpi: { version: '11.0.1', priority_matrix: {} } }];
+      })
+      .get('/apirest.php/search/Ticket')
+      .query(
+        (q: Query) =>
+          q['criteria[0][field]'] === '87' && q['criteria[0][value]'] === '^[zbx:abc]$' && q['criteria[1][link]'] === 'OR' && q['criteria[1][field]'] === '1' && q['criteria[1][value]'] === '[zbx:abc]' && q['forcedisplay[1]'] === '22',
+      )
+      .reply(200, { totalcount: 0, count: 0, data: [] })
+      .post('/apirest.php/Ticket', (body: nock.Body) => ((sent = created(body)), true))
+      .reply(201, { id: 43, message: '' });
+    const c = client({ externalId: 'auto' });
+    expect(await c.findTicketByMarker('[zbx:abc]')).toBeUndefined();
+    expect(await c.createTicket(draft)).toBe(43);
+    expect(sent.externalid).toBe('[zbx:abc]');
+    expect(configReads).toBe(1);
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('auto: GLPI 10 (no externalid column) searches the title only and sends no externalid', async () => {
+    let sent: Record<string, unknown> = {};
+    login(nock(BASE))
+      .get('/apirest.php/getGlpiConfig')
+      .reply(200, { cfg_glpi: { version: '10.0.16' } })
+      .get('/apirest.php/search/Ticket')
+      .query((q: Query) => searchedFor('[zbx:abc]')(q) && q['criteria[1][field]'] === undefined)
+      .reply(200, { totalcount: 0, count: 0, data: [] })
+      .post('/apirest.php/Ticket', (body: nock.Body) => ((sent = created(body)), true))
+      .reply(201, { id: 43, message: '' });
+    const c = client({ externalId: 'auto' });
+    expect(await c.findTicketByMarker('[zbx:abc]')).toBeUndefined();
+    await c.createTicket(draft);
+    expect(sent).not.toHaveProperty('externalid');
+  });
+
+  it.each([
+    ['on', '[zbx:abc]'],
+    ['off', undefined],
+  ] as const)('%s decides without asking GLPI', async (mode, expected) => {
+    let sent: Record<string, unknown> = {};
+    const scope = login(nock(BASE))
+      .post('/apirest.php/Ticket', (body: nock.Body) => ((sent = created(body)), true))
+      .reply(201, { id: 43, message: '' });
+    await client({ externalId: mode }).createTicket(draft);
+    expect(sent.externalid).toBe(expected);
+    expect(scope.isDone()).toBe(true);
+  });
+});
+
+describe('solutions: "already solved" is read from the ticket\'s status, not from a (translated) message', () => {
+  const refusedInFrench = (scope: nock.Scope) =>
+    scope.post('/apirest.php/ITILSolution').reply(400, ['ERROR_GLPI_ADD', "L'élément est déjà résolu, quelqu'un a-t-il soumis une solution avant vous ?"]);
+
+  it.each([
+    [5, 'already_solved'],
+    [6, 'already_closed'],
+  ] as const)('refused, status %i → %s', async (status, expected) => {
+    refusedInFrench(login(nock(BASE))).get('/apirest.php/Ticket/42').query(true).reply(200, { id: 42, status });
+    expect(await client().addSolution(42, 'fixed', 0)).toBe(expected);
+  });
+
+  it('refused while the ticket is open: the refusal stands (permanent)', async () => {
+    refusedInFrench(login(nock(BASE))).get('/apirest.php/Ticket/42').query(true).reply(200, { id: 42, status: 2 });
+    expect(await failure(client().addSolution(42, 'fixed', 0))).toMatchObject({ kind: 'permanent', code: 'ERROR_GLPI_ADD' });
+  });
+});
+
+describe('follow-ups on a Pending ticket (GLPI ≥ 10.0.4 sets it back to Assigned)', () => {
+  const followupInput = async (c: GlpiClient, reopen: boolean): Promise<Record<string, unknown>> => {
+    let sent: Record<string, unknown> = {};
+    login(nock(BASE))
+      .post('/apirest.php/Ticket/42/ITILFollowup', (body: nock.Body) => ((sent = (body as { input: Record<string, unknown> }).input), true))
+      .reply(201, { id: 1, message: '' });
+    await c.addFollowup(42, 'again', { isPrivate: false, reopen });
+    return sent;
+  };
+
+  it('keep (default): _no_reopen, so GLPI leaves a pending ticket pending; a reopen never carries it', async () => {
+    expect(await followupInput(client(), false)).toMatchObject({ _no_reopen: 1 });
+    const reopen = await followupInput(client(), true);
+    expect(reopen).toMatchObject({ add_reopen: 1 });
+    expect(reopen).not.toHaveProperty('_no_reopen');
+  });
+
+  it('resume: GLPI\'s own behaviour', async () => {
+    expect(await followupInput(client({ pendingFollowups: 'resume' }), false)).not.toHaveProperty('_no_reopen');
+  });
+
+  it('reads a ticket\'s status (undefined when it is gone)', async () => {
+    login(nock(BASE)).get('/apirest.php/Ticket/42').query(true).reply(200, { id: 42, status: 4 }).get('/apirest.php/Ticket/43').query(true).reply(404, ['ERROR_ITEM_NOT_FOUND', 'Item not found']);
+    const c = client();
+    expect(await c.ticketStatus(42)).toBe(4);
+    expect(await c.ticketStatus(43)).toBeUndefined();
+  });
+});
+
+describe('what a failure says to the dispatcher (circuit breaker, idempotency)', () => {
+  it.each([
+    ['a 503 page from the web server: GLPI down, nothing applied', 503, '<html>503 Service Unavailable</html>', { outage: true, mayHaveLanded: false }],
+    ['a 502 page from the proxy', 502, '<html>Bad Gateway</html>', { outage: true, mayHaveLanded: false }],
+    ['a 500 (PHP may have died after committing)', 500, '', { outage: true, mayHaveLanded: true }],
+    ['a 504 from the proxy (GLPI may still be working)', 504, '<html>Gateway Timeout</html>', { outage: true, mayHaveLanded: true }],
+    ['GLPI\'s own refusal', 400, ['ERROR_GLPI_ADD', 'non'], { outage: false, mayHaveLanded: false }],
+  ] as const)('%s', async (_name, status, body, expected) => {
+    login(nock(BASE)).post('/apirest.php/Ticket').reply(status, body as nock.Body);
+    expect(await failure(client().createTicket(draft))).toMatchObject(expected);
+  });
+
+  it('a refused connection never landed; a timeout may have', async () => {
+    const refused = await failure(
+      new GlpiClient({ url: 'http://127.0.0.1:9/apirest.php', appToken: new Secret(''), userToken: new Secret('t'), username: '', password: new Secret(''), timeoutMs: 500, logger: pino({ level: 'silent' }) }).open(),
+    ).catch((e: unknown) => e as RemoteError);
+    expect(refused).toMatchObject({ outage: true });
+    login(nock(BASE)).post('/apirest.php/Ticket').delay(300).reply(201, { id: 1 });
+    const timedOut = await failure(client({ timeoutMs: 50 }).createTicket(draft));
+    expect(timedOut).toMatchObject({ kind: 'retryable', outage: true, mayHaveLanded: true });
   });
 });
 

@@ -19,18 +19,64 @@ export interface GlpiClientOptions {
   readonly timeoutMs: number;
   readonly logger: Logger;
   readonly metrics?: Metrics;
+  /**
+   * Ticket `externalid` (GLPI 11): `on` sets it to the marker on create and
+   * searches it too; `off` relies on the marker in the title; `auto` asks
+   * GLPI its version once (getGlpiConfig) and uses it from 11 on.
+   */
+  readonly externalId?: 'auto' | 'on' | 'off';
+  /**
+   * A follow-up on a Pending ticket sets it back to Assigned (GLPI ≥ 10.0.4).
+   * `keep` (default) sends `_no_reopen` so it stays pending; `resume` leaves
+   * GLPI's behaviour.
+   */
+  readonly pendingFollowups?: 'keep' | 'resume';
+  /**
+   * Idle keep-alive connections are closed after this long (default 4 s),
+   * below a typical web server's keep-alive timeout (Apache: 5 s), so the
+   * client rarely sends on a connection the server has just closed.
+   */
+  readonly idleSocketTimeoutMs?: number;
 }
+
+/** Who the bridge is in GLPI (the session's user): tickets it created carry this in users_id_recipient. */
+export interface GlpiIdentity {
+  readonly id: number;
+  /** Login name, as the search engine shows the writer column. */
+  readonly name: string;
+}
+
+/** Ticket statuses (CommonITILObject). */
+export const TICKET_STATUS = { pending: 4, solved: 5, closed: 6 } as const;
+
+/** Search options of Ticket (GLPI's CommonITILObject / Ticket::rawSearchOptions). */
+const SO = { name: 1, id: 2, writer: 22, externalId: 87 } as const;
 
 export type SessionState = 'none' | 'open' | 'opening' | 'login_failed';
 
-const sessionAnswer = z.object({ session_token: z.string().min(1) });
+const identity = z.object({ glpiID: z.coerce.number().int().positive(), glpiname: z.string() });
+const sessionAnswer = z.object({ session_token: z.string().min(1), session: identity.partial().optional() });
+const fullSession = z.object({ session: identity });
+const glpiConfig = z.object({ cfg_glpi: z.object({ version: z.string().optional() }).passthrough() });
 const createAnswer = z.object({ id: z.number().int().positive() });
 const searchAnswer = z.object({
   totalcount: z.number(),
   data: z.array(z.record(z.string(), z.unknown())).optional(),
 });
 const followupList = z.array(z.object({ id: z.number(), content: z.string().nullable().optional() }));
-const ticketAnswer = z.object({ id: z.number(), status: z.number() });
+const ticketAnswer = z.object({ id: z.coerce.number(), status: z.coerce.number(), users_id_recipient: z.coerce.number().optional() });
+
+/** GLPI 10 HTML-encodes stored strings (`&#60;`, `&amp;` …) in GET and search output: compare decoded text. */
+export function decodeEntities(text: string): string {
+  const named: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0' };
+  return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, ref: string) => {
+    if (ref[0] === '#') {
+      const cp = ref[1] === 'x' || ref[1] === 'X' ? parseInt(ref.slice(2), 16) : parseInt(ref.slice(1), 10);
+      return Number.isFinite(cp) && cp >= 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : whole;
+    }
+    return named[ref.toLowerCase()] ?? whole;
+  });
+}
 
 function parseBody(raw: unknown): unknown {
   if (typeof raw !== 'string') return raw;
@@ -48,25 +94,40 @@ function parseBody(raw: unknown): unknown {
  * Every other failure is classified (outcome.ts) and thrown: retrying is the
  * dispatcher's job, because only it can make a retried POST idempotent
  * (look for the ticket marker or follow-up tag before sending again).
+ * The one retry made here: a read or an update sent on a keep-alive
+ * connection the server had closed while it sat idle is sent again at once
+ * on a fresh connection (a POST is left to the dispatcher, which checks
+ * first whether it landed).
  */
 export class GlpiClient {
   readonly #http: AxiosInstance;
+  readonly #agents: { readonly http: http.Agent; readonly https: https.Agent };
   readonly #opt: GlpiClientOptions;
   #session: string | undefined;
   #opening: Promise<string> | undefined;
   #state: SessionState = 'none';
   #lastLoginError: string | undefined;
+  /** The session's user, when GLPI told (initSession with the full session, or getFullSession); reset with each new session. */
+  #identity: GlpiIdentity | undefined;
+  #externalId: Promise<boolean> | undefined;
 
   constructor(opt: GlpiClientOptions) {
     this.#opt = opt;
+    const idle = opt.idleSocketTimeoutMs ?? 4_000;
+    this.#agents = {
+      http: new http.Agent({ keepAlive: true, maxSockets: 64, timeout: idle }),
+      https: new https.Agent({ keepAlive: true, maxSockets: 64, timeout: idle }),
+    };
     this.#http = axios.create({
       baseURL: opt.url.replace(/\/+$/, '') + '/',
       timeout: opt.timeoutMs,
       validateStatus: () => true,
       transformResponse: [(data: unknown) => data],
       responseType: 'text',
-      httpAgent: new http.Agent({ keepAlive: true, maxSockets: 64 }),
-      httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 64 }),
+      // GLPI's API does not redirect; without follow-redirects the error carries the socket's reuse flag.
+      maxRedirects: 0,
+      httpAgent: this.#agents.http,
+      httpsAgent: this.#agents.https,
       headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
     });
   }
@@ -89,7 +150,24 @@ export class GlpiClient {
     return this.#opt.appToken.empty ? {} : { 'App-Token': this.#opt.appToken.reveal() };
   }
 
+  /** Idle pooled connections are suspect once one of them turned out closed: the next request opens a fresh one. */
+  #dropIdleSockets(): void {
+    for (const agent of [this.#agents.http, this.#agents.https]) {
+      for (const list of Object.values(agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
+    }
+  }
+
   async #raw(operation: string, method: Method, path: string, options: { params?: Record<string, unknown>; data?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; body: unknown }> {
+    try {
+      return await this.#send(operation, method, path, options);
+    } catch (e) {
+      // A read or an update is safe to send again; a POST goes back to the dispatcher (it may have landed).
+      if (!(e instanceof RemoteError) || !e.staleConnection || method === 'POST') throw e;
+      return this.#send(operation, method, path, options);
+    }
+  }
+
+  async #send(operation: string, method: Method, path: string, options: { params?: Record<string, unknown>; data?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: unknown }> {
     const started = process.hrtime.bigint();
     let status = 'error';
     try {
@@ -100,9 +178,16 @@ export class GlpiClient {
       throw fromResponse(res.status, body, typeof res.headers['retry-after'] === 'string' ? res.headers['retry-after'] : undefined);
     } catch (e) {
       if (e instanceof RemoteError) throw e;
-      const err = e as { code?: string; message?: string };
-      status = err.code ?? 'error';
-      throw fromNetwork(err.code, err.message ?? String(e));
+      const err = e as { code?: string; message?: string; request?: { reusedSocket?: boolean; _currentRequest?: { reusedSocket?: boolean } } };
+      const reused = err.request?.reusedSocket ?? err.request?._currentRequest?.reusedSocket ?? false;
+      const failure = fromNetwork(err.code, err.message ?? String(e), reused);
+      if (failure.staleConnection) {
+        status = 'stale_connection';
+        this.#dropIdleSockets();
+      } else {
+        status = err.code ?? 'error';
+      }
+      throw failure;
     } finally {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       this.#opt.metrics?.glpiRequests.inc({ operation, status });
@@ -110,7 +195,7 @@ export class GlpiClient {
     }
   }
 
-  /** initSession; single-flight: concurrent callers share one login. */
+  /** initSession; single-flight: concurrent callers share one login. The full session tells who the bridge is. */
   async #openSession(reason: 'start' | 'expired'): Promise<string> {
     if (this.#opening) return this.#opening;
     this.#state = 'opening';
@@ -120,14 +205,16 @@ export class GlpiClient {
         ? `user_token ${o.userToken.reveal()}`
         : `Basic ${Buffer.from(`${o.username}:${o.password.reveal()}`).toString('base64')}`;
       try {
-        const { body } = await this.#raw('initSession', 'GET', 'initSession', { headers: { Authorization: auth } });
+        const { body } = await this.#raw('initSession', 'GET', 'initSession', { params: { get_full_session: true }, headers: { Authorization: auth } });
         const parsed = sessionAnswer.safeParse(body);
         if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI initSession answer has no session_token');
         this.#session = parsed.data.session_token;
+        const me = parsed.data.session;
+        this.#identity = me?.glpiID !== undefined && me.glpiname !== undefined ? { id: me.glpiID, name: me.glpiname } : undefined;
         this.#state = 'open';
         this.#lastLoginError = undefined;
         o.metrics?.glpiSessions.inc({ reason });
-        o.logger.info({ reason }, 'GLPI session opened');
+        o.logger.info({ reason, ...(this.#identity ? { glpi_user_id: this.#identity.id } : {}) }, 'GLPI session opened');
         return parsed.data.session_token;
       } catch (e) {
         this.#state = e instanceof RemoteError && e.kind === 'login' ? 'login_failed' : 'none';
@@ -163,32 +250,104 @@ export class GlpiClient {
     const token = this.#session;
     this.#session = undefined;
     this.#state = 'none';
-    if (!token) return;
     try {
-      await this.#raw('killSession', 'GET', 'killSession', { headers: { 'Session-Token': token } });
+      if (token) await this.#raw('killSession', 'GET', 'killSession', { headers: { 'Session-Token': token } });
     } catch (e) {
       this.#opt.logger.warn({ err: (e as Error).message }, 'GLPI killSession failed');
+    } finally {
+      this.#agents.http.destroy();
+      this.#agents.https.destroy();
     }
   }
 
-  /** The ticket carrying this marker in its title, if any (crash recovery: never create twice). */
+  /** Who the bridge is in GLPI: from the session's opening, else asked once per session (getFullSession). */
+  async identity(): Promise<GlpiIdentity> {
+    if (!this.#session) await this.#openSession('start');
+    if (this.#identity) return this.#identity;
+    const parsed = fullSession.safeParse(await this.#call('getFullSession', 'GET', 'getFullSession'));
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI getFullSession answer has no glpiID');
+    this.#identity = { id: parsed.data.session.glpiID, name: parsed.data.session.glpiname };
+    return this.#identity;
+  }
+
+  /** Whether tickets have `externalid` here (glpi.externalid; auto: GLPI ≥ 11, asked once). */
+  #externalIdOn(): Promise<boolean> {
+    const mode = this.#opt.externalId ?? 'auto';
+    if (mode !== 'auto') return Promise.resolve(mode === 'on');
+    this.#externalId ??= (async () => {
+      try {
+        const parsed = glpiConfig.safeParse(await this.#call('getGlpiConfig', 'GET', 'getGlpiConfig'));
+        const version = parsed.success ? parsed.data.cfg_glpi.version : undefined;
+        const major = Number(/^(\d+)\./.exec(version ?? '')?.[1]);
+        if (!Number.isFinite(major)) this.#opt.logger.warn({ version: version ?? null }, 'GLPI did not say its version: ticket externalid not used (set glpi.externalid: on for GLPI 11)');
+        return Number.isFinite(major) && major >= 11;
+      } catch (e) {
+        // GLPI answered but refused: decide without it. Down: ask again next time.
+        if (e instanceof RemoteError && e.kind === 'permanent') {
+          this.#opt.logger.warn({ err: e.message }, 'GLPI refused getGlpiConfig: ticket externalid not used (set glpi.externalid: on for GLPI 11)');
+          return false;
+        }
+        this.#externalId = undefined;
+        throw e;
+      }
+    })();
+    return this.#externalId;
+  }
+
+  /**
+   * The ticket this bridge created with this marker, if any (crash recovery:
+   * never create twice). One search: by `externalid` where GLPI has it, or
+   * the marker in the title. A ticket carrying the marker but written by
+   * another GLPI user is never adopted (GLPI_MARKER_SPOOFED).
+   */
   async findTicketByMarker(marker: string): Promise<number | undefined> {
-    const body = await this.#call('searchTicket', 'GET', 'search/Ticket', {
-      params: {
-        'criteria[0][field]': 1,
-        'criteria[0][searchtype]': 'contains',
-        'criteria[0][value]': marker,
-        'forcedisplay[0]': 2,
-        range: '0-9',
-      },
+    const external = await this.#externalIdOn();
+    const params: Record<string, unknown> = {};
+    let n = 0;
+    if (external) {
+      Object.assign(params, { 'criteria[0][field]': SO.externalId, 'criteria[0][searchtype]': 'contains', 'criteria[0][value]': `^${marker}$`, 'criteria[1][link]': 'OR' });
+      n = 1;
+    }
+    Object.assign(params, {
+      [`criteria[${n}][field]`]: SO.name,
+      [`criteria[${n}][searchtype]`]: 'contains',
+      [`criteria[${n}][value]`]: marker,
+      'forcedisplay[0]': SO.id,
+      'forcedisplay[1]': SO.writer,
+      range: '0-9',
     });
+    const body = await this.#call('searchTicket', 'GET', 'search/Ticket', { params });
     const parsed = searchAnswer.safeParse(body);
     if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', `GLPI search answer not understood: ${parsed.error.issues[0]?.message ?? ''}`);
     for (const row of parsed.data.data ?? []) {
-      const id = Number(row['2']);
-      if (Number.isInteger(id) && id > 0) return id;
+      const id = Number(row[String(SO.id)]);
+      if (!Number.isInteger(id) || id <= 0) continue;
+      const verdict = await this.#createdByMe(id, row[String(SO.writer)]);
+      if (verdict === 'mine') return id;
+      if (verdict === 'unknown') {
+        this.#opt.logger.warn({ marker, ticket_id: id }, 'GLPI did not say who created the ticket carrying this marker: not adopted, a new ticket is created');
+        continue;
+      }
+      this.#opt.logger.warn(
+        { code: 'GLPI_MARKER_SPOOFED', marker, ticket_id: id, created_by: verdict.writer },
+        'a GLPI ticket carries this incident\'s marker but was not created by the bridge\'s GLPI user: not adopted, a new ticket is created',
+      );
     }
     return undefined;
+  }
+
+  /**
+   * Whether the bridge's user wrote this ticket. GLPI's search shows the
+   * writer (option 22, users_id_recipient) as the user's login name; without
+   * that column, the ticket's users_id_recipient is read.
+   */
+  async #createdByMe(ticketId: number, writer: unknown): Promise<'mine' | 'unknown' | { writer: string | number }> {
+    const me = await this.identity();
+    if (typeof writer === 'string') return decodeEntities(writer).trim() === me.name ? 'mine' : { writer: decodeEntities(writer) };
+    if (typeof writer === 'number') return writer === me.id ? 'mine' : { writer };
+    const t = await this.getTicket(ticketId);
+    if (t?.users_id_recipient === undefined) return 'unknown';
+    return t.users_id_recipient === me.id ? 'mine' : { writer: t.users_id_recipient };
   }
 
   async createTicket(t: TicketDraft): Promise<number> {
@@ -203,15 +362,22 @@ export class GlpiClient {
     if (t.itilcategories_id > 0) input.itilcategories_id = t.itilcategories_id;
     if (t.requesttypes_id > 0) input.requesttypes_id = t.requesttypes_id;
     if (t.groups_id_assign > 0) input._groups_id_assign = t.groups_id_assign;
+    if (await this.#externalIdOn()) input.externalid = t.marker;
     const body = await this.#call('createTicket', 'POST', 'Ticket', { data: { input } });
     const parsed = createAnswer.safeParse(body);
     if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI create answer has no ticket id');
     return parsed.data.id;
   }
 
+  /**
+   * A follow-up. With pending_followups: keep, `_no_reopen` keeps a Pending
+   * ticket pending (GLPI's ParentStatus reopens it otherwise); a reopen
+   * follow-up (`add_reopen`) never carries it.
+   */
   async addFollowup(ticketId: number, content: string, options: { isPrivate: boolean; reopen?: boolean }): Promise<number> {
     const input: Record<string, unknown> = { itemtype: 'Ticket', items_id: ticketId, content, is_private: options.isPrivate ? 1 : 0 };
     if (options.reopen) input.add_reopen = 1;
+    else if ((this.#opt.pendingFollowups ?? 'keep') === 'keep') input._no_reopen = 1;
     const body = await this.#call(options.reopen ? 'reopenTicket' : 'addFollowup', 'POST', `Ticket/${ticketId}/ITILFollowup`, { data: { input } });
     const parsed = createAnswer.safeParse(body);
     if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI follow-up answer has no id');
@@ -226,15 +392,23 @@ export class GlpiClient {
     return parsed.data.map((f) => f.content ?? '');
   }
 
-  /** Add a solution; a ticket that is already solved counts as done. */
-  async addSolution(ticketId: number, content: string, solutionTypeId: number): Promise<'added' | 'already_solved'> {
+  /**
+   * Add a solution. When GLPI refuses it (ERROR_GLPI_ADD, its message
+   * translated) or its outcome is unknown, the ticket's status says whether
+   * it is solved (5) or closed (6) already: that counts as done.
+   */
+  async addSolution(ticketId: number, content: string, solutionTypeId: number): Promise<'added' | 'already_solved' | 'already_closed'> {
     const input: Record<string, unknown> = { itemtype: 'Ticket', items_id: ticketId, content };
     if (solutionTypeId > 0) input.solutiontypes_id = solutionTypeId;
     try {
       await this.#call('addSolution', 'POST', 'ITILSolution', { data: { input } });
       return 'added';
     } catch (e) {
-      if (e instanceof RemoteError && e.code === 'ERROR_GLPI_ADD' && /already solved/i.test(e.message)) return 'already_solved';
+      const refusedOrUnknown = e instanceof RemoteError && (e.code === 'ERROR_GLPI_ADD' || (e.kind === 'retryable' && e.mayHaveLanded && !e.outage));
+      if (!refusedOrUnknown) throw e;
+      const status = await this.ticketStatus(ticketId);
+      if (status === TICKET_STATUS.solved) return 'already_solved';
+      if (status === TICKET_STATUS.closed) return 'already_closed';
       throw e;
     }
   }
@@ -255,15 +429,21 @@ export class GlpiClient {
     }
   }
 
-  async getTicket(ticketId: number): Promise<{ id: number; status: number } | undefined> {
+  async getTicket(ticketId: number): Promise<{ id: number; status: number; users_id_recipient?: number } | undefined> {
     try {
       const body = await this.#call('getTicket', 'GET', `Ticket/${ticketId}`, { params: { expand_dropdowns: false, get_hateoas: false } });
       const parsed = ticketAnswer.safeParse(body);
       if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI ticket answer not understood');
-      return parsed.data;
+      const { users_id_recipient, ...rest } = parsed.data;
+      return users_id_recipient === undefined ? rest : { ...rest, users_id_recipient };
     } catch (e) {
       if (e instanceof RemoteError && e.status === 404) return undefined;
       throw e;
     }
+  }
+
+  /** The ticket's status (1 new … 4 pending, 5 solved, 6 closed), undefined when it does not exist. */
+  async ticketStatus(ticketId: number): Promise<number | undefined> {
+    return (await this.getTicket(ticketId))?.status;
   }
 }

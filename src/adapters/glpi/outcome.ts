@@ -32,15 +32,35 @@ export function retryAfterMs(header: string | undefined, now = Date.now()): numb
 export function fromResponse(status: number, body: unknown, retryAfter: string | undefined): RemoteError {
   const { code, message } = glpiErrorBody(body);
   const text = `GLPI answered ${status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`;
-  if (status === 401 && code === 'ERROR_SESSION_TOKEN_INVALID') return new RemoteError('session', code, text, status);
-  if (status === 400 && code === 'ERROR_SESSION_TOKEN_MISSING') return new RemoteError('session', code, text, status);
-  if (code !== undefined && LOGIN_CODES.has(code)) return new RemoteError('login', code, text, status);
-  if (status === 429) return new RemoteError('retryable', code ?? 'HTTP_429', text, status, retryAfterMs(retryAfter));
-  if (status >= 500 || status === 408) return new RemoteError('retryable', code ?? `HTTP_${status}`, text, status, retryAfterMs(retryAfter));
-  return new RemoteError('permanent', code ?? `HTTP_${status}`, text, status);
+  // GLPI itself answered (its ["CODE", message] form): it refused this request, nothing was applied.
+  const fromGlpi = code !== undefined;
+  if (status === 401 && code === 'ERROR_SESSION_TOKEN_INVALID') return new RemoteError('session', code, text, status, undefined, { mayHaveLanded: false });
+  if (status === 400 && code === 'ERROR_SESSION_TOKEN_MISSING') return new RemoteError('session', code, text, status, undefined, { mayHaveLanded: false });
+  if (code !== undefined && LOGIN_CODES.has(code)) return new RemoteError('login', code, text, status, undefined, { mayHaveLanded: false });
+  // A rate limiter refuses before the application runs.
+  if (status === 429) return new RemoteError('retryable', code ?? 'HTTP_429', text, status, retryAfterMs(retryAfter), { outage: true, mayHaveLanded: false });
+  if (status >= 500 || status === 408) {
+    // 502/503 with the web server's own page: PHP never ran (or never got the request). 500 and 504 may come after a commit.
+    const notSent = status === 408 || ((status === 502 || status === 503) && !fromGlpi);
+    return new RemoteError('retryable', code ?? `HTTP_${status}`, text, status, retryAfterMs(retryAfter), { outage: true, mayHaveLanded: !notSent });
+  }
+  return new RemoteError('permanent', code ?? `HTTP_${status}`, text, status, undefined, { mayHaveLanded: !fromGlpi });
 }
 
-/** Refused, reset, timed out, DNS: GLPI may come back, so every transport failure is retryable. */
-export function fromNetwork(code: string | undefined, message: string): RemoteError {
-  return new RemoteError('retryable', code ?? 'NETWORK', `GLPI unreachable: ${message}`);
+/** Transport failures where the request never left: nothing can have landed. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL']);
+
+/**
+ * Refused, reset, timed out, DNS: GLPI may come back, so every transport
+ * failure is retryable and says "GLPI is down". A reset on a reused
+ * keep-alive connection is the server having closed it while idle
+ * (`staleConnection`): retried at once, not an outage.
+ */
+export function fromNetwork(code: string | undefined, message: string, reusedSocket = false): RemoteError {
+  const stale = reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE');
+  return new RemoteError('retryable', code ?? 'NETWORK', `GLPI unreachable: ${message}`, undefined, undefined, {
+    outage: !stale,
+    mayHaveLanded: code === undefined || !NOT_SENT.has(code),
+    staleConnection: stale,
+  });
 }
