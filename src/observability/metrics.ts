@@ -47,7 +47,7 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
     }),
     tickets: new Counter({
       name: 'zgb_tickets_total',
-      help: 'Ticket operations done, by operation (opened, adopted, followed_up, updated, solved, closed, reopened, written_back to Zabbix).',
+      help: 'Ticket operations done, by operation (opened, adopted, followed_up, updated, solved, closed, reopened, found_closed: the ticket was closed in GLPI, written_back to Zabbix).',
       labelNames: ['operation'] as const,
       registers: [registry],
     }),
@@ -68,6 +68,11 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       name: 'zgb_glpi_sessions_total',
       help: 'GLPI sessions opened, by reason (start, expired).',
       labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    glpiCircuit: new Gauge({
+      name: 'zgb_glpi_circuit_state',
+      help: 'GLPI circuit breaker: 0 closed (GLPI answers), 1 half-open (one probe in flight), 2 open (GLPI down: jobs wait for the next probe).',
       registers: [registry],
     }),
     jobRetries: new Counter({
