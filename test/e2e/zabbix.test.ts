@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeGlpi, type FakeTicket } from '../../src/glpi-fake/server.js';
 import { Daemon, TOKEN, waitFor } from '../helpers/daemon.js';
@@ -12,10 +12,17 @@ import { ZabbixAdmin } from './zabbix-api.js';
  * our media type imported through the API, a host with trapper items and
  * triggers for five categories, an action and a user; values pushed with
  * zabbix_sender; the bridge between Zabbix and the GLPI fake server.
+ * No fixed port: the bridge listens on a free port, then the media type is
+ * pointed at it; up.sh chose the server's trapper port (read from its config).
+ * A failing test prints the bridge's whole log (test/helpers/daemon.ts).
  */
 const API = process.env.ZABBIX_E2E_URL ?? '';
 const STATE = process.env.ZBX_STATE ?? '/tmp/zgb-zbx';
-const BRIDGE_PORT = 18_088;
+/** The port zabbix_server's trapper listens on (up.sh writes it into the server's config). */
+function serverPort(): string {
+  const conf = join(STATE, 'zabbix_server.conf');
+  return (existsSync(conf) ? /^ListenPort=(\d+)$/m.exec(readFileSync(conf, 'utf8'))?.[1] : undefined) ?? '10051';
+}
 const RUN = Date.now().toString(36);
 const HOST = `bridge-e2e-${RUN}`;
 const started = Date.now();
@@ -35,11 +42,13 @@ let glpi: FakeGlpi;
 let daemon: Daemon;
 let mediatypeid = '';
 let apiToken = '';
+/** The bridge's port, once it listens (0: not started yet). */
+let bridgePort = 0;
 const triggerOf = new Map<string, string>();
 
 /** zabbix_sender's summary ("processed: 1; failed: 0; …"); it exits 2 while the item is not in the server's cache yet. */
 function send(key: string, value: number): string {
-  const r = spawnSync('zabbix_sender', ['-z', '127.0.0.1', '-s', HOST, '-k', key, '-o', String(value)], { encoding: 'utf8' });
+  const r = spawnSync('zabbix_sender', ['-z', '127.0.0.1', '-p', serverPort(), '-s', HOST, '-k', key, '-o', String(value)], { encoding: 'utf8' });
   if (r.error) throw r.error;
   return r.stdout;
 }
@@ -53,15 +62,40 @@ function ticketFor(component: string): FakeTicket | undefined {
   return ours().find((t) => t.content.includes(`component:${component}`));
 }
 
+/** Point the media type at the bridge (Zabbix reads media types from its database for each alert). */
+async function setBridgeUrl(url: string): Promise<void> {
+  const [mt] = await zbx.call<{ parameters: { name: string; value: string }[] }[]>('mediatype.get', { mediatypeids: [mediatypeid], output: 'extend' });
+  const parameters = mt!.parameters.map((p) => (p.name === 'bridge_url' ? { name: p.name, value: url } : { name: p.name, value: p.value }));
+  await zbx.call('mediatype.update', { mediatypeid, parameters });
+}
+
+/**
+ * The bridge on a free port (the port of its previous run on a restart, since Zabbix
+ * has it; another one if that was taken meanwhile), then the media type pointed at it.
+ */
 async function startBridge(dataDir?: string): Promise<void> {
-  daemon = new Daemon({
-    glpiUrl: glpi.url,
-    listen: `127.0.0.1:${BRIDGE_PORT}`,
-    ...(dataDir ? { dataDir } : {}),
-    extra: ['zabbix:', `  url: ${API}`, '  api_token: ${ZABBIX_API_TOKEN}', '  poll:', "    schedule: '*/3 * * * * *'", '    host_groups: [bridge-e2e]', '  write_back:', '    acknowledge: false'].join('\n'),
-    env: { ZABBIX_API_TOKEN: apiToken },
-  });
-  await daemon.start();
+  const bridge = (port: number) =>
+    new Daemon({
+      glpiUrl: glpi.url,
+      listen: `127.0.0.1:${port}`,
+      ...(dataDir ? { dataDir } : {}),
+      extra: ['zabbix:', `  url: ${API}`, '  api_token: ${ZABBIX_API_TOKEN}', '  poll:', "    schedule: '*/3 * * * * *'", '    host_groups: [bridge-e2e]', '  write_back:', '    acknowledge: false'].join('\n'),
+      env: { ZABBIX_API_TOKEN: apiToken },
+    });
+  daemon = bridge(bridgePort);
+  try {
+    await daemon.start();
+  } catch (e) {
+    const taken = daemon.logs.some((l) => l.msg === 'cannot start' && String(l.err).includes('EADDRINUSE'));
+    if (bridgePort === 0 || !taken) throw e;
+    daemon = bridge(0);
+    await daemon.start();
+  }
+  const port = Number(new URL(daemon.url).port);
+  if (port !== bridgePort) {
+    bridgePort = port;
+    await setBridgeUrl(`http://127.0.0.1:${port}/zabbix/webhook`);
+  }
 }
 
 beforeAll(async () => {
@@ -69,9 +103,8 @@ beforeAll(async () => {
   const [tokenid] = (await zbx.call<{ tokenids: string[] }>('token.create', { name: `bridge-${RUN}`, userid: '1' })).tokenids;
   apiToken = (await zbx.call<{ token: string }[]>('token.generate', [tokenid]))[0]!.token;
 
-  const source = readFileSync(join(ROOT, 'config', 'zabbix-media-type-6.0.yaml'), 'utf8')
-    .replace('http://127.0.0.1:8088/zabbix/webhook', `http://127.0.0.1:${BRIDGE_PORT}/zabbix/webhook`)
-    .replace('<BRIDGE WEBHOOK TOKEN>', TOKEN);
+  // The bridge URL is set once the bridge listens (startBridge).
+  const source = readFileSync(join(ROOT, 'config', 'zabbix-media-type-6.0.yaml'), 'utf8').replace('<BRIDGE WEBHOOK TOKEN>', TOKEN);
   await zbx.call('configuration.import', { format: 'yaml', source, rules: { mediaTypes: { createMissing: true, updateExisting: true } } });
   mediatypeid = (await zbx.call<{ mediatypeid: string }[]>('mediatype.get', { filter: { name: 'GLPI bridge' }, output: ['mediatypeid'] }))[0]!.mediatypeid;
   await zbx.call('mediatype.update', { mediatypeid, attempt_interval: '5s', maxattempts: '3' });
@@ -115,13 +148,12 @@ beforeAll(async () => {
     recovery_operations: [message],
     update_operations: [message],
   });
-  execFileSync('zabbix_server', ['-c', join(STATE, 'zabbix_server.conf'), '-R', 'config_cache_reload']);
-  await waitFor(() => ITEMS.every((it) => /processed: 1/.test(send(it.key, it.ok))), 'items in the server configuration cache', 60_000);
-  mark('Zabbix provisioned');
-
   glpi = new FakeGlpi({ userTokens: ['user-token'] });
   await glpi.listen();
   await startBridge();
+  execFileSync('zabbix_server', ['-c', join(STATE, 'zabbix_server.conf'), '-R', 'config_cache_reload']);
+  await waitFor(() => ITEMS.every((it) => /processed: 1/.test(send(it.key, it.ok))), 'items in the server configuration cache', 60_000);
+  mark(`Zabbix provisioned; bridge on port ${bridgePort}`);
 }, 120_000);
 
 afterAll(async () => {

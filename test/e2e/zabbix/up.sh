@@ -3,12 +3,25 @@
 # end-to-end test (test/e2e/zabbix.test.ts): PostgreSQL, zabbix_server, and
 # the PHP frontend (API) served by PHP's built-in server. Needs root.
 # Idempotent: a second run only starts what is not running.
+# Ports: the frontend (ZBX_WEB_PORT) and the server's trapper (ZBX_SERVER_PORT,
+# in $STATE/zabbix_server.conf as ListenPort, where the test reads it for
+# zabbix_sender) take free ports unless given; a second run reuses them.
 # Prints nothing on success but the API URL on the last line.
 set -euo pipefail
-WEB_PORT=${ZBX_WEB_PORT:-8090}
 STATE=${ZBX_STATE:-/tmp/zgb-zbx}          # short: zabbix_server's IPC sockets live here
 DB_PASSWORD=zabbix
 log() { echo "[zabbix-up] $*" >&2; }
+# A port nothing listens on now, in 10000-32767 (zabbix_server's ListenPort stops at 32767, below the kernel's ephemeral range).
+free_port() {
+  node -e "
+    const net = require('net');
+    const tryPort = (n) => {
+      if (n === 0) process.exit(1);
+      const port = 10000 + Math.floor(Math.random() * 22768);
+      const s = net.createServer().once('error', () => tryPort(n - 1)).listen(port, '0.0.0.0', () => s.close(() => console.log(port)));
+    };
+    tryPort(50);"
+}
 
 packages=(postgresql zabbix-server-pgsql zabbix-frontend-php php-pgsql zabbix-agent)
 missing=()
@@ -43,7 +56,21 @@ if [ "$complete" != "t" ]; then
 fi
 
 mkdir -p "$STATE" && chown zabbix:zabbix "$STATE"
+server_running() { [ -f "$STATE/zabbix_server.pid" ] && kill -0 "$(cat "$STATE/zabbix_server.pid")" 2>/dev/null; }
+if [ -n "${ZBX_SERVER_PORT:-}" ]; then
+  SERVER_PORT=$ZBX_SERVER_PORT
+elif server_running && grep -q '^ListenPort=' "$STATE/zabbix_server.conf" 2>/dev/null; then
+  SERVER_PORT=$(sed -n 's/^ListenPort=//p' "$STATE/zabbix_server.conf")
+else
+  SERVER_PORT=$(free_port)
+fi
+if server_running && ! grep -qx "ListenPort=$SERVER_PORT" "$STATE/zabbix_server.conf"; then
+  log "restarting zabbix_server on port $SERVER_PORT"
+  kill "$(cat "$STATE/zabbix_server.pid")"
+  for _ in $(seq 1 50); do server_running || break; sleep 0.2; done
+fi
 cat > "$STATE/zabbix_server.conf" <<CONF
+ListenPort=$SERVER_PORT
 LogFile=$STATE/zabbix_server.log
 PidFile=$STATE/zabbix_server.pid
 SocketDir=$STATE
@@ -65,8 +92,8 @@ StartDBSyncers=1
 HousekeepingFrequency=0
 AlertScriptsPath=/etc/zabbix/alert.d/
 CONF
-if ! { [ -f "$STATE/zabbix_server.pid" ] && kill -0 "$(cat "$STATE/zabbix_server.pid")" 2>/dev/null; }; then
-  log "starting zabbix_server"
+if ! server_running; then
+  log "starting zabbix_server (trapper on port $SERVER_PORT)"
   zabbix_server -c "$STATE/zabbix_server.conf"
 fi
 
@@ -89,16 +116,27 @@ cat > /etc/zabbix/zabbix.conf.php <<PHP
 \$DB['VAULT_DB_PATH'] = '';
 \$DB['VAULT_TOKEN'] = '';
 \$DB['DOUBLE_IEEE754'] = true;
+\$ZBX_SERVER = '127.0.0.1';
+\$ZBX_SERVER_PORT = '$SERVER_PORT';
 \$ZBX_SERVER_NAME = 'bridge-e2e';
 \$IMAGE_FORMAT_DEFAULT = IMAGE_FORMAT_PNG;
 PHP
+version() { curl -s -m 5 -H 'Content-Type: application/json-rpc' -d '{"jsonrpc":"2.0","method":"apiinfo.version","params":[],"id":1}' "http://127.0.0.1:$1/api_jsonrpc.php" 2>/dev/null | grep -o '"result":"[^"]*"' || true; }
+if [ -n "${ZBX_WEB_PORT:-}" ]; then
+  WEB_PORT=$ZBX_WEB_PORT
+elif [ -f "$STATE/web_port" ] && [ -n "$(version "$(cat "$STATE/web_port")")" ]; then
+  WEB_PORT=$(cat "$STATE/web_port")
+else
+  WEB_PORT=$(free_port)
+fi
 API="http://127.0.0.1:$WEB_PORT/api_jsonrpc.php"
-version() { curl -s -m 5 -H 'Content-Type: application/json-rpc' -d '{"jsonrpc":"2.0","method":"apiinfo.version","params":[],"id":1}' "$API" 2>/dev/null | grep -o '"result":"[^"]*"' || true; }
-if [ -z "$(version)" ]; then
+if [ -z "$(version "$WEB_PORT")" ]; then
   log "starting the frontend on :$WEB_PORT"
   PHP_CLI_SERVER_WORKERS=4 nohup php -S "127.0.0.1:$WEB_PORT" -t /usr/share/zabbix > "$STATE/php.log" 2>&1 &
-  for _ in $(seq 1 50); do [ -n "$(version)" ] && break; sleep 0.2; done
+  echo $! > "$STATE/php.pid"
+  echo "$WEB_PORT" > "$STATE/web_port"
+  for _ in $(seq 1 50); do [ -n "$(version "$WEB_PORT")" ] && break; sleep 0.2; done
 fi
-[ -n "$(version)" ] || { log "the Zabbix API does not answer at $API"; tail -20 "$STATE/php.log" >&2; exit 1; }
-log "Zabbix $(version) up; server log $STATE/zabbix_server.log"
+[ -n "$(version "$WEB_PORT")" ] || { log "the Zabbix API does not answer at $API"; tail -20 "$STATE/php.log" >&2; exit 1; }
+log "Zabbix $(version "$WEB_PORT") up (API $API, trapper port $SERVER_PORT); server log $STATE/zabbix_server.log"
 echo "$API"
