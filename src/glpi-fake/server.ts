@@ -126,6 +126,8 @@ export interface FakeGlpiOptions {
   canReopenClosed?: boolean;
   /** `glpilist_limit` (default 20). */
   listLimit?: number;
+  /** What getGlpiConfig says in `cfg_glpi.version` (default 10.0.18, or 11.0.4 with version '11'). */
+  fullVersion?: string;
 }
 
 export interface RequestLog {
@@ -532,6 +534,8 @@ export class FakeGlpi {
         return new Answer(200, { myentities: this.#activeEntityList({ ...session, activeEntities: this.#visible(session.account) }).map((id) => ({ id, name: this.#entityName(id) })) });
       case 'changeActiveEntities':
         return this.#changeActiveEntities(ctx, session);
+      case 'getGlpiConfig':
+        return new Answer(200, { cfg_glpi: this.#safeConfig() });
       case 'search':
         return this.#search(ctx, parts[1] ?? '');
       default:
@@ -630,6 +634,27 @@ export class FakeGlpi {
       glpiactive_entity_shortname: this.#entityName(this.#activeEntity(s)),
       glpiactive_entity_recursive: false,
       glpigroups: [],
+    };
+  }
+
+  /** Config::getSafeConfig(): `$CFG_GLPI` without secrets; `version` is the glpi_configs 'version' row. */
+  #safeConfig(): Record<string, unknown> {
+    const matrix: Record<string, Record<string, number>> = {};
+    PRIORITY.forEach((row, u) => {
+      matrix[String(u + 1)] = Object.fromEntries(row.map((p, i) => [String(i + 1), p]));
+    });
+    return {
+      version: this.#opt.fullVersion ?? (this.version === '11' ? '11.0.4' : '10.0.18'),
+      language: this.language,
+      list_limit: this.#opt.listLimit,
+      url_base_api: this.#apiUrl,
+      priority_matrix: matrix,
+      urgency_mask: 62,
+      impact_mask: 62,
+      enable_api: 1,
+      enable_api_login_credentials: 1,
+      enable_api_login_external_token: 1,
+      use_notifications: 0,
     };
   }
 

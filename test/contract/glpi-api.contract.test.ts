@@ -118,6 +118,9 @@ describe.each(targets)('GLPI legacy API contract — $name', (target) => {
     expect(full.status).toBe(200);
     const session = (full.body as { session: Record<string, unknown> }).session;
     expect(session).toMatchObject({ glpiID: 12, glpiname: 'zabbix-bridge', glpiactiveentities: [0], glpiactive_entity: 0 });
+    const config = await s.get('getGlpiConfig');
+    expect(config.status).toBe(200);
+    expect((config.body as { cfg_glpi: Record<string, unknown> }).cfg_glpi).toMatchObject({ version: expect.stringMatching(/^10\.0\./), urgency_mask: 62, impact_mask: 62 });
     const killed = await s.get('killSession');
     expect({ status: killed.status, body: killed.body }).toEqual({ status: 200, body: true });
     expectError(await s.get('killSession'), 401, 'ERROR_SESSION_TOKEN_INVALID', EN.tokenInvalid);
