@@ -1,20 +1,31 @@
 /**
  * npm run bench: the real daemon (built, embedded SQLite store, real HTTP)
  * against the GLPI fake with a latency per request, load from a separate
- * process over loopback. Prints one table and writes bench/last-results.md.
+ * process over loopback. Prints one table and writes it into
+ * bench/last-results.md (each scenario replaces its own section there).
+ *
+ * Scenarios: none given = intake, storm, storm with a GLPI outage (about 4
+ * minutes); `npm run bench -- longrun` = the long run alone (minutes: see
+ * longrun() below).
  *
  * Options (environment): BENCH_LATENCY_MS (30), BENCH_CONCURRENCY (8),
  * BENCH_STORM_SECONDS (60), BENCH_STORM_EVENTS (10000), BENCH_OUTAGE_SECONDS (30),
  * BENCH_INTAKE_SECONDS (10), BENCH_RATE (1000), BENCH_WARMUP_SECONDS (5), BENCH_CONNECTIONS (64).
+ * Long run (environment or flag): BENCH_LONGRUN_ALERTS / --alerts (1000000),
+ * BENCH_LONGRUN_FINGERPRINTS / --fingerprints (alerts / 5), BENCH_LONGRUN_STEPS / --steps (10),
+ * BENCH_LONGRUN_OPEN / --open (2000 problems open at a time), BENCH_LONGRUN_CONNECTIONS (16),
+ * BENCH_LONGRUN_REOPEN_WINDOW (60s), BENCH_LONGRUN_RETENTION (120s), BENCH_LONGRUN_LATENCY_MS (0),
+ * BENCH_LONGRUN_SEED (1).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import type { LoadJob, LoadResult } from './load.js';
+import { parseArgs, promisify } from 'node:util';
+import type { LoadJob, LoadResult, LongrunResult } from './load.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const DIST = join(HERE, '..');
@@ -58,7 +69,13 @@ async function startGlpi(): Promise<Proc> {
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
-async function startDaemon(glpiUrl: string): Promise<Proc & { dir: string }> {
+/** Extra keys of the store and correlation sections (indented YAML lines). */
+interface DaemonTuning {
+  readonly store?: readonly string[];
+  readonly correlation?: readonly string[];
+}
+
+async function startDaemon(glpiUrl: string, tuning: DaemonTuning = {}): Promise<Proc & { dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'zgb-bench-'));
   const port = await freePort();
   const config = join(dir, 'bridge.yaml');
@@ -72,6 +89,7 @@ async function startDaemon(glpiUrl: string): Promise<Proc & { dir: string }> {
       `  token: ${TOKEN}`,
       'store:',
       '  synchronous: full',
+      ...(tuning.store ?? []),
       'glpi:',
       `  url: ${glpiUrl}/apirest.php`,
       '  user_token: bench-user',
@@ -82,6 +100,7 @@ async function startDaemon(glpiUrl: string): Promise<Proc & { dir: string }> {
       '  backoff_cap: 5s',
       'correlation:',
       '  coalesce_window: 2s',
+      ...(tuning.correlation ?? []),
       `rules_file: ${join(ROOT, 'config', 'rules.example.yaml')}`,
     ].join('\n'),
   );
@@ -121,9 +140,30 @@ function peakRssMb(pid: number): number {
   return Math.round(Number(m?.[1] ?? 0) / 1024);
 }
 
-async function metric(url: string, pattern: RegExp): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return Number(pattern.exec(text)?.[1] ?? 0);
+/** Sum of a metric's samples whose labels contain every given label (none: all samples). */
+function sumMetric(text: string, name: string, labels: Record<string, string> = {}): number {
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-z_]+)(\{[^}]*\})? ([0-9.eE+-]+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    if (Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`))) total += Number(m[3]);
+  }
+  return total;
+}
+
+/** A counter's samples by one label (e.g. GLPI requests by operation). */
+function byLabel(text: string, name: string, label: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = new RegExp(`^${name}\\{[^}]*${label}="([^"]*)"[^}]*\\} ([0-9.eE+-]+)$`).exec(line);
+    if (m) out.set(m[1]!, (out.get(m[1]!) ?? 0) + Number(m[2]));
+  }
+  return out;
+}
+
+async function metricsText(url: string): Promise<string> {
+  return (await fetch(`${url}/metrics`)).text();
 }
 
 async function backlog(url: string): Promise<number> {
@@ -221,6 +261,7 @@ async function stormRun(outage: boolean): Promise<void> {
     const catchUp = await caughtUp(d.url);
     clearInterval(sampler);
     const state = await glpiState(glpi.url);
+    const m = await metricsText(d.url);
     const names = new Set(state.tickets.map((t) => t.name));
     const duplicates = state.tickets.length - names.size;
     const lost = FINGERPRINTS - names.size;
@@ -228,7 +269,20 @@ async function stormRun(outage: boolean): Promise<void> {
     const cpu = cpuSeconds(d.child.pid!) - cpu0;
     row(`${label}: events sent / accepted`, `${result.sent} / ${result.accepted} in ${result.seconds.toFixed(0)} s`);
     row(`${label}: tickets expected / created`, `${FINGERPRINTS} / ${state.tickets.length} (duplicates ${duplicates}, lost ${lost}, not solved at the end ${unsolved})`);
-    row(`${label}: GLPI requests in all / per event`, `${state.requests} / ${(state.requests / result.accepted).toFixed(3)}`);
+    // What each ticket costs GLPI: every request the fake answered (failed ones too), and the bridge's own count by operation.
+    const opened = state.tickets.length;
+    const ops = byLabel(m, 'zgb_glpi_requests_total', 'operation');
+    const searches = ops.get('searchTicket') ?? 0;
+    const perTicket = opened > 0 ? (state.requests / opened).toFixed(2) : 'n/a';
+    row(`${label}: GLPI requests in all / per event / per ticket opened`, `${state.requests} / ${(state.requests / result.accepted).toFixed(3)} / ${perTicket}`);
+    row(`${label}: GLPI ticket searches (marker look-ups) / per ticket opened`, `${searches} / ${opened > 0 ? (searches / opened).toFixed(2) : 'n/a'}`);
+    row(
+      `${label}: GLPI requests by operation (the bridge's count)`,
+      [...ops.entries()]
+        .sort((a, b) => b[1] - a[1])
+        .map(([op, n]) => `${op} ${n}`)
+        .join(', '),
+    );
     if (outage) {
       row(`${label}: largest backlog (alerts + jobs)`, String(maxBacklog));
       row(`${label}: backlog back to the storm's normal level after GLPI came back`, `${(((drainedAt || lastEvent + catchUp * 1000) - outageEnded) / 1000).toFixed(1)} s (normal level ${baseline})`);
@@ -239,7 +293,6 @@ async function stormRun(outage: boolean): Promise<void> {
     row(`${label}: 202 latency p50 / p99 / max`, `${result.latenciesMs.p50.toFixed(2)} / ${result.latenciesMs.p99.toFixed(2)} / ${result.latenciesMs.max.toFixed(1)} ms`);
     row(`${label}: daemon CPU seconds per 1,000 alerts`, (cpu / (result.accepted / 1000)).toFixed(3));
     row(`${label}: daemon peak RSS`, `${peakRssMb(d.child.pid!)} MB`);
-    void metric;
   } finally {
     await stop(d);
     await stop(glpi);
@@ -247,19 +300,269 @@ async function stormRun(outage: boolean): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
-  const machine = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}`;
-  const date = new Date().toISOString().slice(0, 10);
-  process.stdout.write(`zabbix-glpi-bridge benchmark — ${date}\nmachine: ${machine}\nGLPI fake latency ${LATENCY} ms per request, max_concurrency ${CONCURRENCY}, store synchronous=full\n\n`);
+const RESULTS = join(ROOT, 'bench', 'last-results.md');
+
+/**
+ * Write one scenario's results into bench/last-results.md, replacing that
+ * scenario's earlier section and keeping the others (the default run and the
+ * long run are run separately).
+ */
+function writeResults(section: string, text: string): void {
+  const begin = `<!-- bench:${section} -->`;
+  const end = `<!-- /bench:${section} -->`;
+  const block = `${begin}\n${text.trimEnd()}\n${end}`;
+  const old = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '';
+  const i = old.indexOf(begin);
+  const j = old.indexOf(end);
+  let next: string;
+  if (i >= 0 && j > i) next = `${old.slice(0, i)}${block}${old.slice(j + end.length)}`;
+  else if (old.includes('<!-- bench:')) next = `${old.trimEnd()}\n\n${block}\n`;
+  else next = `${block}\n`; // a file from before the sections: replaced
+  writeFileSync(RESULTS, next.endsWith('\n') ? next : `${next}\n`);
+}
+
+function table(r: readonly [string, string][]): string {
+  return ['| Measure | Result |', '|---|---|', ...r.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
+}
+
+const MACHINE = `${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}, ${process.platform}`;
+const DATE = new Date().toISOString().slice(0, 10);
+
+async function defaultRun(): Promise<void> {
+  process.stdout.write(`zabbix-glpi-bridge benchmark — ${DATE}\nmachine: ${MACHINE}\nGLPI fake latency ${LATENCY} ms per request, max_concurrency ${CONCURRENCY}, store synchronous=full\n\n`);
   await intake();
   await stormRun(false);
   await stormRun(true);
-  const table = ['| Measure | Result |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
-  writeFileSync(
-    join(ROOT, 'bench', 'last-results.md'),
-    `Last run: ${date} on ${machine}; GLPI fake latency ${LATENCY} ms, max_concurrency ${CONCURRENCY}, storm ${STORM_EVENTS} events over ${STORM_SECONDS} s across ${FINGERPRINTS} fingerprints.\n\n${table}\n`,
+  writeResults(
+    'default',
+    `Last run: ${DATE} on ${MACHINE}; GLPI fake latency ${LATENCY} ms, max_concurrency ${CONCURRENCY}, storm ${STORM_EVENTS} events over ${STORM_SECONDS} s across ${FINGERPRINTS} fingerprints.\n\n${table(rows)}\n`,
   );
   process.stdout.write('\nwritten to bench/last-results.md\n');
+}
+
+// ---------------------------------------------------------------------------
+// The long run (npm run bench -- longrun [--alerts N] [--fingerprints N] [--steps N] [--open N])
+
+interface LongrunOptions {
+  readonly alerts: number;
+  readonly fingerprints: number;
+  readonly steps: number;
+  readonly open: number;
+  readonly connections: number;
+  readonly reopenWindow: string;
+  readonly retention: string;
+  readonly latencyMs: number;
+  readonly seed: number;
+}
+
+function longrunOptions(args: readonly string[]): LongrunOptions {
+  const { values } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    options: { alerts: { type: 'string' }, fingerprints: { type: 'string' }, steps: { type: 'string' }, open: { type: 'string' } },
+  });
+  const num = (flag: string | undefined, name: string, d: number) => {
+    const v = Number(flag ?? process.env[name] ?? d);
+    if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} (or its flag) must be a positive integer, not ${flag ?? process.env[name]}`);
+    return v;
+  };
+  const alerts = num(values.alerts, 'BENCH_LONGRUN_ALERTS', 1_000_000);
+  const fingerprints = num(values.fingerprints, 'BENCH_LONGRUN_FINGERPRINTS', Math.max(1, Math.round(alerts / 5)));
+  return {
+    alerts,
+    fingerprints,
+    steps: num(values.steps, 'BENCH_LONGRUN_STEPS', 10),
+    open: Math.min(num(values.open, 'BENCH_LONGRUN_OPEN', 2000), Math.max(1, Math.floor(fingerprints / 2))),
+    connections: num(undefined, 'BENCH_LONGRUN_CONNECTIONS', 16),
+    reopenWindow: process.env.BENCH_LONGRUN_REOPEN_WINDOW ?? '60s',
+    retention: process.env.BENCH_LONGRUN_RETENTION ?? '120s',
+    latencyMs: Number(process.env.BENCH_LONGRUN_LATENCY_MS ?? 0),
+    seed: num(undefined, 'BENCH_LONGRUN_SEED', 1),
+  };
+}
+
+async function startStub(latencyMs: number): Promise<Proc> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(HERE, 'glpi-stub.js'), String(port)], {
+    env: { ...process.env, BENCH_STUB_LATENCY_MS: String(latencyMs) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+  child.stdout!.resume();
+  return { child, url: `http://127.0.0.1:${port}` };
+}
+
+/** Bytes of the state file (with its WAL) and of the inbox file (with its WAL). */
+function storeSizes(dir: string): { state: number; inbox: number } {
+  let state = 0;
+  let inbox = 0;
+  for (const f of readdirSync(dir)) {
+    if (!/\.db(-wal)?$/.test(f)) continue;
+    const size = statSync(join(dir, f)).size;
+    if (f.includes('.inbox.')) inbox += size;
+    else state += size;
+  }
+  return { state, inbox };
+}
+
+/** Rows per table of both files, read-only (what grows). */
+async function tableRows(dir: string): Promise<string> {
+  const { default: Database } = await import('better-sqlite3');
+  const out: string[] = [];
+  for (const f of readdirSync(dir).filter((n) => n.endsWith('.db')).sort()) {
+    const db = new Database(join(dir, f), { readonly: true, fileMustExist: true });
+    try {
+      db.pragma('busy_timeout = 5000');
+      const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all();
+      for (const { name } of tables) {
+        const n = db.prepare<[], { n: number }>(`SELECT COUNT(*) AS n FROM "${name}"`).get()?.n ?? 0;
+        if (n > 0 && name !== 'meta') out.push(`${name} ${n}`);
+      }
+    } finally {
+      db.close();
+    }
+  }
+  return out.join(', ');
+}
+
+const mb = (bytes: number) => (bytes / 1_048_576).toFixed(1);
+
+interface StepMeasure {
+  readonly sent: number;
+  readonly seconds: number;
+  readonly intakeRate: number;
+  readonly decided: number;
+  readonly decisionRate: number;
+  readonly decidedAfter: number;
+  readonly glpiDoneAfter: number;
+  readonly state: number;
+  readonly inbox: number;
+  readonly rss: number;
+  readonly rows: string;
+  readonly result: LongrunResult;
+}
+
+/**
+ * The long run: `alerts` alerts over `fingerprints` incidents (problems,
+ * updates, redeliveries, recoveries; see LongrunStream in load.ts), sent in
+ * `steps` equal steps at saturation (BENCH_LONGRUN_CONNECTIONS connections).
+ * After each step the bench waits until every alert is decided and GLPI has
+ * caught up, then measures:
+ * - the decision rate: alerts decided in the step (zgb_decisions_total) per
+ *   second from the step's first alert until its last one was decided;
+ * - the store: bridge.db + its WAL, and the inbox (bridge.inbox.db + its WAL).
+ * The first step is "the start", the last one "the end"; goal: both ratios
+ * end / start within 2x. The windows the store prunes on are scaled to a run
+ * of minutes (reopen window 60 s, retention 120 s) and GLPI is a lean stub
+ * (bench/glpi-stub.ts) without latency, so that the run measures the bridge.
+ */
+async function longrun(o: LongrunOptions): Promise<void> {
+  process.stdout.write(
+    `zabbix-glpi-bridge long run — ${DATE}\nmachine: ${MACHINE}\n${o.alerts} alerts over ${o.fingerprints} fingerprints in ${o.steps} steps, ${o.open} problems open at a time, ${o.connections} connections; ` +
+      `reopen_window ${o.reopenWindow}, store.retention ${o.retention}; GLPI stub latency ${o.latencyMs} ms, max_concurrency ${CONCURRENCY}, store synchronous=full\n\n`,
+  );
+  const glpi = await startStub(o.latencyMs);
+  const d = await startDaemon(glpi.url, { store: [`  retention: ${o.retention}`], correlation: [`  reopen_window: ${o.reopenWindow}`] });
+  const job: LoadJob = { mode: 'longrun', url: `${d.url}/zabbix/webhook`, token: TOKEN, fingerprints: o.fingerprints, openTarget: o.open, connections: o.connections, seed: o.seed };
+  const gen = spawn(process.execPath, [join(HERE, 'load.js'), JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const answers = createInterface({ input: gen.stdout! })[Symbol.asyncIterator]();
+  const steps: StepMeasure[] = [];
+  const started = Date.now();
+  try {
+    let sent = 0;
+    for (let i = 0; i < o.steps; i++) {
+      const count = Math.floor((o.alerts * (i + 1)) / o.steps) - sent;
+      const decisions0 = sumMetric(await metricsText(d.url), 'zgb_decisions_total');
+      const t0 = Date.now();
+      gen.stdin!.write(`${JSON.stringify({ send: count })}\n`);
+      const answer = await answers.next();
+      if (answer.done) throw new Error('the load generator stopped');
+      const result = JSON.parse(answer.value) as LongrunResult;
+      sent += count;
+      // Decided: the inbox is empty. GLPI caught up: no job pending or running.
+      let decidedAt = 0;
+      let text = '';
+      for (;;) {
+        text = await metricsText(d.url);
+        const now = Date.now();
+        if (decidedAt === 0 && sumMetric(text, 'zgb_inbox_depth') === 0) decidedAt = now;
+        if (decidedAt > 0 && sumMetric(text, 'zgb_queue_depth', { state: 'pending' }) + sumMetric(text, 'zgb_queue_depth', { state: 'running' }) === 0) break;
+        await sleep(250);
+      }
+      const glpiDoneAt = Date.now();
+      const decided = sumMetric(text, 'zgb_decisions_total') - decisions0;
+      const sizes = storeSizes(d.dir);
+      const m: StepMeasure = {
+        sent,
+        seconds: result.seconds,
+        intakeRate: result.accepted / result.seconds,
+        decided,
+        decisionRate: decided / ((decidedAt - t0) / 1000),
+        decidedAfter: (decidedAt - t0) / 1000,
+        glpiDoneAfter: (glpiDoneAt - t0) / 1000,
+        state: sizes.state,
+        inbox: sizes.inbox,
+        rss: peakRssMb(d.child.pid!),
+        rows: await tableRows(d.dir),
+        result,
+      };
+      steps.push(m);
+      process.stdout.write(
+        `  step ${String(i + 1).padStart(2)}: ${String(sent).padStart(8)} alerts sent (${result.kinds.problem} problems, ${result.kinds.update} updates, ${result.kinds.redelivery} redeliveries, ${result.kinds.recovery} recoveries; ${result.duplicates} duplicates, ${result.failed} refused), ` +
+          `intake ${m.intakeRate.toFixed(0)}/s, decisions ${m.decisionRate.toFixed(0)}/s (decided after ${m.decidedAfter.toFixed(1)} s, GLPI after ${m.glpiDoneAfter.toFixed(1)} s), ` +
+          `state ${mb(m.state)} MB, inbox ${mb(m.inbox)} MB, RSS ${m.rss} MB, ${result.touched} fingerprints seen, ${result.open} open\n      rows: ${m.rows}\n`,
+      );
+    }
+  } finally {
+    gen.stdin!.end();
+    await new Promise((r) => (gen.exitCode !== null ? r(undefined) : gen.once('exit', r)));
+    await stop(d);
+    await stop(glpi);
+    rmSync(d.dir, { recursive: true, force: true });
+  }
+  const first = steps[0]!;
+  const last = steps[steps.length - 1]!;
+  const minutes = ((Date.now() - started) / 60_000).toFixed(1);
+  const ratio = (end: number, start: number) => (start > 0 ? end / start : Number.NaN);
+  const sizeRatio = ratio(last.state + last.inbox, first.state + first.inbox);
+  const rateRatio = ratio(last.decisionRate, first.decisionRate);
+  const verdict = (ok: boolean) => (ok ? 'within 2x' : 'NOT within 2x');
+  const lr: [string, string][] = [
+    ['long run: alerts sent / fingerprints / steps', `${last.sent} / ${o.fingerprints} (${last.result.touched} had a problem) / ${o.steps}, in ${minutes} min`],
+    ['long run: state file + WAL at the start / at the end', `${mb(first.state)} / ${mb(last.state)} MB`],
+    ['long run: inbox + WAL at the start / at the end', `${mb(first.inbox)} / ${mb(last.inbox)} MB`],
+    ['long run: store size (both) end / start (goal within 2x)', `${sizeRatio.toFixed(2)} (${verdict(sizeRatio <= 2)})`],
+    ['long run: decisions per second at the start / at the end', `${first.decisionRate.toFixed(0)} / ${last.decisionRate.toFixed(0)}`],
+    ['long run: decision rate end / start (goal within 2x)', `${rateRatio.toFixed(2)} (${verdict(rateRatio >= 0.5)})`],
+    ['long run: intake accepted per second at the start / at the end', `${first.intakeRate.toFixed(0)} / ${last.intakeRate.toFixed(0)}`],
+    ['long run: daemon peak RSS at the start / at the end', `${first.rss} / ${last.rss} MB`],
+    ['long run: rows at the start', first.rows],
+    ['long run: rows at the end', last.rows],
+  ];
+  process.stdout.write('\n');
+  for (const [k, v] of lr) process.stdout.write(`  ${k.padEnd(60)} ${v}\n`);
+  const perStep = [
+    '| Step | Alerts sent | Intake /s | Decisions /s | Decided after | GLPI done after | State + WAL | Inbox + WAL | RSS |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...steps.map(
+      (m, i) =>
+        `| ${i + 1} | ${m.sent} | ${m.intakeRate.toFixed(0)} | ${m.decisionRate.toFixed(0)} | ${m.decidedAfter.toFixed(1)} s | ${m.glpiDoneAfter.toFixed(1)} s | ${mb(m.state)} MB | ${mb(m.inbox)} MB | ${m.rss} MB |`,
+    ),
+  ].join('\n');
+  writeResults(
+    'longrun',
+    `Long run: ${DATE} on ${MACHINE}; ${o.alerts} alerts over ${o.fingerprints} fingerprints in ${o.steps} steps, ${o.open} open at a time, ${o.connections} connections; ` +
+      `reopen_window ${o.reopenWindow}, store.retention ${o.retention}; GLPI stub latency ${o.latencyMs} ms, max_concurrency ${CONCURRENCY}.\n\n${table(lr)}\n\n${perStep}\n`,
+  );
+  process.stdout.write('\nwritten to bench/last-results.md\n');
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const scenario = args.find((a) => !a.startsWith('-') && !/^\d+$/.test(a));
+  if (scenario === undefined) return defaultRun();
+  if (scenario === 'longrun') return longrun(longrunOptions(args));
+  throw new Error(`unknown scenario "${scenario}" (none: the default run; longrun)`);
 }
 
 void main().catch((e: unknown) => {
