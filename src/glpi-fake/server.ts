@@ -116,7 +116,7 @@ export interface FakeGlpiOptions {
   categories?: readonly number[];
   /** Group ids that exist; undefined: any. */
   groups?: readonly number[];
-  /** Entity ids that exist (default: the root entity 0 and any other id a ticket names). */
+  /** Entity ids that exist (default: only the root entity 0, as on a fresh GLPI). */
   entities?: readonly number[];
   /** Entities the users' profile can see, for accounts without their own (default 'all'). */
   visibleEntities?: readonly number[] | 'all';
@@ -445,7 +445,7 @@ export class FakeGlpi {
   }
 
   #entityExists(id: number): boolean {
-    return this.#opt.entities ? this.#opt.entities.includes(id) : id >= 0;
+    return (this.#opt.entities ?? [0]).includes(id);
   }
 
   /** Session::haveAccessToEntity() against the session's active entities. */
