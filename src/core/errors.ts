@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   CONFIG_INVALID: { status: 0, hint: 'Fix the configuration file at the YAML path given; run check-config.' },
   GLPI_PERMANENT: { status: 0, hint: 'GLPI refused the request (4xx). Fix the rule or the GLPI rights, then `queue retry`.' },
   GLPI_LOGIN_FAILED: { status: 0, hint: 'GLPI refused the credentials (app token, user token or login). Check glpi.* settings.' },
+  GLPI_MARKER_SPOOFED: { status: 0, hint: 'A GLPI ticket carries an incident\'s marker but was not created by the bridge\'s GLPI user: not adopted; a new ticket is created.' },
   GLPI_TICKET_MISSING: { status: 0, hint: 'The ticket this incident points at could not be created or no longer exists.' },
 } as const;
 
