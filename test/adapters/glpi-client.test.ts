@@ -3,7 +3,7 @@ import nock from 'nock';
 import { useNock } from '../helpers/nock.js';
 import { pino } from 'pino';
 import { decodeEntities, GlpiClient, type GlpiClientOptions } from '../../src/adapters/glpi/client.js';
-import { retryAfterMs } from '../../src/adapters/glpi/outcome.js';
+import { fromNetwork, retryAfterMs } from '../../src/adapters/glpi/outcome.js';
 import { RemoteError } from '../../src/adapters/remote-error.js';
 import { Secret } from '../../src/config/secret.js';
 import type { TicketDraft } from '../../src/core/decide.js';
@@ -379,11 +379,10 @@ describe('what a failure says to the dispatcher (circuit breaker, idempotency)',
     expect(await failure(client().createTicket(draft))).toMatchObject(expected);
   });
 
-  it('a refused connection never landed; a timeout may have', async () => {
-    const refused = await failure(
-      new GlpiClient({ url: 'http://127.0.0.1:9/apirest.php', appToken: new Secret(''), userToken: new Secret('t'), username: '', password: new Secret(''), timeoutMs: 500, logger: pino({ level: 'silent' }) }).open(),
-    ).catch((e: unknown) => e as RemoteError);
-    expect(refused).toMatchObject({ outage: true });
+  it('a refused connection never landed; a timeout or a reset after sending may have', async () => {
+    expect(fromNetwork('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:443')).toMatchObject({ kind: 'retryable', outage: true, mayHaveLanded: false, staleConnection: false });
+    expect(fromNetwork('ECONNRESET', 'socket hang up')).toMatchObject({ outage: true, mayHaveLanded: true, staleConnection: false });
+    expect(fromNetwork('ECONNRESET', 'socket hang up', true)).toMatchObject({ outage: false, mayHaveLanded: true, staleConnection: true });
     login(nock(BASE)).post('/apirest.php/Ticket').delay(300).reply(201, { id: 1 });
     const timedOut = await failure(client({ timeoutMs: 50 }).createTicket(draft));
     expect(timedOut).toMatchObject({ kind: 'retryable', outage: true, mayHaveLanded: true });
