@@ -57,16 +57,18 @@ export function plain(text: string, max = VALUE_MAX): string {
 }
 
 /**
- * Length of a text once GLPI 10 has stored it: its sanitizer encodes `&`, `<`
- * and `>` as 5-character entities (`&#38;`). Quotes are counted as encoded
- * too (6 characters), to stay within the column whatever the version does.
+ * Length of a text as GLPI 10 measures it against the column: its sanitizer
+ * escapes quotes and backslashes for SQL (2 characters each) and encodes `&`,
+ * `<` and `>` as 5-character entities (`&#38;`), then cuts the result at 255
+ * (CommonDBTM::filterValues). A title within this budget is never cut, so the
+ * cut can never land inside an entity or after a lone backslash.
  */
 export function glpiStoredLength(text: string): number {
   let n = text.length;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c === 38 || c === 60 || c === 62) n += 4; // & < >
-    else if (c === 34 || c === 39) n += 5; // " '
+    else if (c === 34 || c === 39 || c === 92) n += 1; // " ' \
   }
   return n;
 }

@@ -1023,7 +1023,8 @@ export class FakeGlpi {
     let reopen = reopenAsked;
     let wanted = isset(i._status) ? intval(i._status, t.status) : undefined;
     if (pending) wanted = STATUS.WAITING;
-    else if (!close && t.status === STATUS.WAITING) reopen = true;
+    // `_no_reopen` (set by the caller) keeps a pending ticket pending.
+    else if (!close && !isset(i._no_reopen) && t.status === STATUS.WAITING) reopen = true;
     if (wanted === undefined) wanted = t.status;
     let reopened = false;
     if (reopen && [STATUS.CLOSED, STATUS.SOLVED, STATUS.WAITING].includes(t.status as 4 | 5 | 6) && wanted === t.status && !pending) {

@@ -29,6 +29,8 @@ export interface DispatcherOptions {
   readonly onTicketClosed?: (job: Job, ticketId: number) => void;
   /** Longest wait between two probes while GLPI is down (default 30 s, or backoffCapMs if lower). */
   readonly probeMaxDelayMs?: number;
+  /** Until when held-back creates may run: every alert received before then is decided (Processor.createHorizon). Default: now. */
+  readonly createHorizon?: (now: number) => number;
 }
 
 /** Write-back jobs queue under their own key, so a Zabbix outage never holds GLPI work back. */
@@ -323,7 +325,7 @@ export class Dispatcher {
     if (free > 0) {
       let jobs: Job[] = [];
       try {
-        jobs = this.store.claimReady(now, free, this.#busy);
+        jobs = this.store.claimReady(now, free, this.#busy, this.opt.createHorizon?.(now) ?? now);
       } catch (e) {
         this.logger.error({ err: (e as Error).message }, 'cannot read the job queue');
         return this.#arm(1000);

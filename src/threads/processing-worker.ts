@@ -74,8 +74,11 @@ const dispatcher = new Dispatcher(store, glpi, clock, logger.child({ component: 
   minDelayMs: config.retry.min_delay,
   backoffCapMs: config.retry.backoff_cap,
   solutionTypeId: config.glpi.solution_type_id,
+  // Both run on this thread: a closed ticket's new cycle is decided at once, and held creates wait for the decisions behind them.
+  onTicketClosed: (job, ticketId) => processor.ticketClosed(job.fingerprint, job.seq, ticketId),
+  createHorizon: (now) => processor.createHorizon(now),
 });
-const processor = new Processor(store, () => settings, clock, logger.child({ component: 'processor' }), metrics, () => dispatcher.wake());
+const processor: Processor = new Processor(store, () => settings, clock, logger.child({ component: 'processor' }), metrics, () => dispatcher.wake());
 
 const status = (): ProcessingStatus => ({ session: glpi.sessionState, ...(glpi.lastLoginError !== undefined ? { lastLoginError: glpi.lastLoginError } : {}) });
 

@@ -205,6 +205,9 @@ describe.each(targets)('GLPI legacy API contract — $name', (target) => {
     expect((await s.ticket(assigned)).status).toBe(4);
     expect((await s.followup(assigned, { content: 'still waiting', pending: 1 })).status).toBe(201);
     expect((await s.ticket(assigned)).status).toBe(4);
+    // src/Features/ParentStatus.php: a pending parent is reopened only when `_no_reopen` is not set.
+    expect((await s.followup(assigned, { content: 'occurred again', _no_reopen: 1 })).status).toBe(201);
+    expect((await s.ticket(assigned)).status).toBe(4);
   });
 
   it('a Closed ticket refuses follow-ups and solutions with the rights message', async () => {

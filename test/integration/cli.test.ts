@@ -156,10 +156,10 @@ describe('demo', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('▶ A CPU spike on web-01 that recovers');
     expect(r.stdout.match(/suppress /g)).toHaveLength(4);
-    expect(r.stdout).toMatch(/#1 {2}solved +urgency 5 {2}category 11 +\[cpu\]/);
-    expect(r.stdout).toMatch(/#2 {2}assigned urgency 5 {2}category 13 +\[disk\]/);
-    expect(r.stdout).toMatch(/#3 {2}assigned urgency 3 {2}category 14 +\[network\]/);
-    expect(r.stdout).toMatch(/#4 {2}solved +urgency 5 {2}category 15 +\[temperature\]/);
+    expect(r.stdout).toMatch(/#1 {2}solved +urgency 5 {2}category 11 +\[zbx:[0-9a-f]{20}\] \[cpu\]/);
+    expect(r.stdout).toMatch(/#2 {2}assigned urgency 5 {2}category 13 +\[zbx:[0-9a-f]{20}\] \[disk\]/);
+    expect(r.stdout).toMatch(/#3 {2}assigned urgency 3 {2}category 14 +\[zbx:[0-9a-f]{20}\] \[network\]/);
+    expect(r.stdout).toMatch(/#4 {2}solved +urgency 5 {2}category 15 +\[zbx:[0-9a-f]{20}\] \[temperature\]/);
     expect(r.stdout).toMatch(/^4 tickets from 8 Zabbix events/m);
     expect(r.stdout).not.toMatch(/\u001b\[/);
   }, 60_000);

@@ -86,7 +86,7 @@ describe('bad input never crashes the bridge', () => {
 
 describe('store faults', () => {
   it('a full store answers 503 (Zabbix retries) and /readyz says why; nothing is acknowledged that was not stored', async () => {
-    await setup({ extra: 'store:\n  max_size: 90000' });
+    await setup({ extra: 'store:\n  max_size: 160000' });
     let accepted = 0;
     let refused = 0;
     for (let i = 0; i < 400 && refused === 0; i++) {
