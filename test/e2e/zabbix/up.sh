@@ -132,7 +132,8 @@ fi
 API="http://127.0.0.1:$WEB_PORT/api_jsonrpc.php"
 if [ -z "$(version "$WEB_PORT")" ]; then
   log "starting the frontend on :$WEB_PORT"
-  PHP_CLI_SERVER_WORKERS=4 nohup php -S "127.0.0.1:$WEB_PORT" -t /usr/share/zabbix > "$STATE/php.log" 2>&1 &
+  # Its own process group (its pid), so that down.sh stops the workers too.
+  PHP_CLI_SERVER_WORKERS=4 setsid nohup php -S "127.0.0.1:$WEB_PORT" -t /usr/share/zabbix > "$STATE/php.log" 2>&1 &
   echo $! > "$STATE/php.pid"
   echo "$WEB_PORT" > "$STATE/web_port"
   for _ in $(seq 1 50); do [ -n "$(version "$WEB_PORT")" ] && break; sleep 0.2; done
