@@ -12,11 +12,13 @@ export const ERROR_CODES = {
   BRIDGE_STORE_UNAVAILABLE: { status: 503, hint: 'The state store cannot commit (disk full, permissions). Zabbix will retry; see /readyz and the log.' },
   BRIDGE_SHUTTING_DOWN: { status: 503, hint: 'The bridge is stopping; Zabbix will retry the delivery.' },
   BRIDGE_NOT_FOUND: { status: 404, hint: 'Unknown path; the webhook is POST /zabbix/webhook by default.' },
+  BRIDGE_DELIVERY_PARKED: { status: 0, hint: 'Deciding on an alert failed (an internal error): it is parked, listed by `queue`, and the alerts after it are decided. Report the logged error.' },
   BRIDGE_PROCESSING_FAILED: { status: 0, hint: 'The processing thread (decisions, GLPI dispatch) stopped on an error; the bridge exits 1 so systemd restarts it. Report the logged stack.' },
   CONFIG_INVALID: { status: 0, hint: 'Fix the configuration file at the YAML path given; run check-config.' },
   GLPI_PERMANENT: { status: 0, hint: 'GLPI refused the request (4xx). Fix the rule or the GLPI rights, then `queue retry`.' },
   GLPI_LOGIN_FAILED: { status: 0, hint: 'GLPI refused the credentials (app token, user token or login). Check glpi.* settings.' },
   GLPI_MARKER_SPOOFED: { status: 0, hint: 'A GLPI ticket carries an incident\'s marker but was not created by the bridge\'s GLPI user: not adopted; a new ticket is created.' },
+  ZABBIX_EVENT_UNKNOWN: { status: 0, hint: 'An open event is not returned by the Zabbix API (host not visible to the API user, event housekept): the incident stays open; check the API user\'s host groups.' },
   GLPI_TICKET_MISSING: { status: 0, hint: 'The ticket this incident points at could not be created or no longer exists.' },
 } as const;
 
