@@ -14,7 +14,7 @@
  * Long run (environment or flag): BENCH_LONGRUN_ALERTS / --alerts (1000000),
  * BENCH_LONGRUN_FINGERPRINTS / --fingerprints (alerts / 5), BENCH_LONGRUN_STEPS / --steps (10),
  * BENCH_LONGRUN_OPEN / --open (2000 problems open at a time), BENCH_LONGRUN_CONNECTIONS (16),
- * BENCH_LONGRUN_REOPEN_WINDOW (60s), BENCH_LONGRUN_RETENTION (120s), BENCH_LONGRUN_LATENCY_MS (0),
+ * BENCH_LONGRUN_REOPEN_WINDOW (15s), BENCH_LONGRUN_RETENTION (20s), BENCH_LONGRUN_LATENCY_MS (0),
  * BENCH_LONGRUN_SEED (1).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -374,8 +374,8 @@ function longrunOptions(args: readonly string[]): LongrunOptions {
     steps: num(values.steps, 'BENCH_LONGRUN_STEPS', 10),
     open: Math.min(num(values.open, 'BENCH_LONGRUN_OPEN', 2000), Math.max(1, Math.floor(fingerprints / 2))),
     connections: num(undefined, 'BENCH_LONGRUN_CONNECTIONS', 16),
-    reopenWindow: process.env.BENCH_LONGRUN_REOPEN_WINDOW ?? '60s',
-    retention: process.env.BENCH_LONGRUN_RETENTION ?? '120s',
+    reopenWindow: process.env.BENCH_LONGRUN_REOPEN_WINDOW ?? '15s',
+    retention: process.env.BENCH_LONGRUN_RETENTION ?? '20s',
     latencyMs: Number(process.env.BENCH_LONGRUN_LATENCY_MS ?? 0),
     seed: num(undefined, 'BENCH_LONGRUN_SEED', 1),
   };
@@ -453,7 +453,7 @@ interface StepMeasure {
  * - the store: bridge.db + its WAL, and the inbox (bridge.inbox.db + its WAL).
  * The first step is "the start", the last one "the end"; goal: both ratios
  * end / start within 2x. The windows the store prunes on are scaled to a run
- * of minutes (reopen window 60 s, retention 120 s) and GLPI is a lean stub
+ * of minutes (reopen window 15 s, retention 20 s, pruned every 5 s: about one step's worth, so that the first step already holds a full window) and GLPI is a lean stub
  * (bench/glpi-stub.ts) without latency, so that the run measures the bridge.
  */
 async function longrun(o: LongrunOptions): Promise<void> {
@@ -462,7 +462,7 @@ async function longrun(o: LongrunOptions): Promise<void> {
       `reopen_window ${o.reopenWindow}, store.retention ${o.retention}; GLPI stub latency ${o.latencyMs} ms, max_concurrency ${CONCURRENCY}, store synchronous=full\n\n`,
   );
   const glpi = await startStub(o.latencyMs);
-  const d = await startDaemon(glpi.url, { store: [`  retention: ${o.retention}`], correlation: [`  reopen_window: ${o.reopenWindow}`] });
+  const d = await startDaemon(glpi.url, { store: [`  retention: ${o.retention}`, '  prune_interval: 5s'], correlation: [`  reopen_window: ${o.reopenWindow}`] });
   const job: LoadJob = { mode: 'longrun', url: `${d.url}/zabbix/webhook`, token: TOKEN, fingerprints: o.fingerprints, openTarget: o.open, connections: o.connections, seed: o.seed };
   const gen = spawn(process.execPath, [join(HERE, 'load.js'), JSON.stringify(job)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const answers = createInterface({ input: gen.stdout! })[Symbol.asyncIterator]();

@@ -47,7 +47,6 @@ export interface App {
 /** A queue whose oldest job waits longer than this is reported as stuck by /readyz. */
 const STUCK_AFTER_MS = 15 * 60_000;
 const DRAIN_TIMEOUT_MS = 10_000;
-const PRUNE_EVERY_MS = 600_000;
 
 /** The webhook token: configured, or generated once into the data directory (mode 0600) and reused. */
 export function webhookToken(c: Config, logger: Logger): string {
@@ -212,7 +211,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
         } catch (e) {
           logger.warn({ err: (e as Error).message }, 'pruning old deliveries failed');
         }
-      }, PRUNE_EVERY_MS);
+      }, config.store.prune_interval);
       pruneTimer.unref();
       const address = await server.listen({ host, port });
       poller?.start(config.zabbix.poll.schedule);

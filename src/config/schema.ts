@@ -193,6 +193,8 @@ export const configSchema = z.strictObject({
       max_size: z.number().int().nonnegative().default(0),
       /** Processed alerts are kept this long for redelivery detection (those of open incidents are kept while open). */
       retention: duration.default(7 * 86_400_000),
+      /** How often old deliveries, finished jobs and ended incidents are forgotten. */
+      prune_interval: duration.default(600_000).refine((v) => v >= 1000, { message: 'at least 1s' }),
     })
     .prefault({}),
   glpi: z

@@ -52,7 +52,6 @@ function lowerPriority(): void {
   }
 }
 const PROCESSING_NICE = 19;
-const PRUNE_EVERY_MS = 600_000;
 const CHECKPOINT_EVERY_MS = 1_000;
 
 const init = workerData as ProcessingInit;
@@ -84,12 +83,13 @@ const status = (): ProcessingStatus => ({ session: glpi.sessionState, ...(glpi.l
 
 const pruneTimer = setInterval(() => {
   try {
-    store.pruneFinished(clock.now() - 3_600_000);
+    // Finished jobs are kept an hour (for `queue` and the logs), or less when deliveries themselves are kept less.
+    store.pruneFinished(clock.now() - Math.min(3_600_000, config.store.retention));
     processor.pruneEnded(clock.now() - settings.policy.reopenWindowMs);
   } catch (e) {
     logger.warn({ err: (e as Error).message }, 'pruning finished jobs failed');
   }
-}, PRUNE_EVERY_MS);
+}, config.store.prune_interval);
 // The intake's connection leaves the inbox's WAL to this thread.
 const checkpointTimer = setInterval(() => {
   try {
