@@ -4,6 +4,7 @@ import { GlpiClient } from './adapters/glpi/client.js';
 import { ZabbixApi } from './adapters/zabbix/api-client.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
+import type { DispatcherOptions } from './services/dispatcher.js';
 import type { ProcessingSettings } from './services/processor.js';
 
 // Adapters and settings built from a configuration; shared by the main thread, the processing thread and the CLI.
@@ -44,6 +45,19 @@ export function processingSettings(c: Config, markerKey: string): ProcessingSett
       writeBackPrefix: c.zabbix.write_back_prefix,
       markerKey,
     },
+  };
+}
+
+/** The dispatcher's settings from the configuration (the write-back and the processor's hooks are added where they live). */
+export function dispatcherOptions(c: Config): DispatcherOptions {
+  return {
+    concurrency: c.glpi.max_concurrency,
+    quickRetries: c.retry.attempts,
+    quickMinDelayMs: c.retry.min_delay,
+    quickMaxDelayMs: c.retry.max_delay,
+    minDelayMs: c.retry.min_delay,
+    backoffCapMs: c.retry.backoff_cap,
+    solutionTypeId: c.glpi.solution_type_id,
   };
 }
 

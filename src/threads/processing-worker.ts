@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { systemClock } from '../adapters/clock.js';
 import { ensureMarkerKey } from '../adapters/marker-key.js';
 import { SqliteStore } from '../adapters/store/sqlite-store.js';
-import { glpiClient, processingSettings, storeFile, zabbixApi } from '../components.js';
+import { dispatcherOptions, glpiClient, processingSettings, storeFile, zabbixApi } from '../components.js';
 import { fromWire } from '../config/wire.js';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
@@ -65,14 +65,8 @@ const store = new SqliteStore(storeFile(config), { synchronous: config.store.syn
 const glpi = glpiClient(config, logger.child({ component: 'glpi' }), metrics);
 const zabbix = zabbixApi(config, logger.child({ component: 'zabbix' }));
 const dispatcher = new Dispatcher(store, glpi, clock, logger.child({ component: 'dispatcher' }), metrics, {
+  ...dispatcherOptions(config),
   ...(zabbix && config.zabbix.write_back.enabled ? { writeBack: { zabbix, prefix: config.zabbix.write_back_prefix, acknowledge: config.zabbix.write_back.acknowledge } } : {}),
-  concurrency: config.glpi.max_concurrency,
-  quickRetries: config.retry.attempts,
-  quickMinDelayMs: config.retry.min_delay,
-  quickMaxDelayMs: config.retry.max_delay,
-  minDelayMs: config.retry.min_delay,
-  backoffCapMs: config.retry.backoff_cap,
-  solutionTypeId: config.glpi.solution_type_id,
   // Both run on this thread: a closed ticket's new cycle is decided at once, and held creates wait for the decisions behind them.
   onTicketClosed: (job, ticketId) => processor.ticketClosed(job.fingerprint, job.seq, ticketId),
   createHorizon: (now) => processor.createHorizon(now),
