@@ -10,6 +10,11 @@ export function problemDeliveryKey(eventSource: string, eventId: string): string
   return eventKey(eventSource, eventId, 'problem');
 }
 
+/** Every update of one problem event has a delivery key starting with this (then a digest of the update). */
+export function updateKeyPrefix(eventSource: string, eventId: string): string {
+  return `${eventKey(eventSource, eventId, 'update')}:`;
+}
+
 /** Delivery key of a recovery event: its presence is the tombstone a late problem delivery is checked against. */
 export function recoveryDeliveryKey(eventSource: string, eventId: string): string {
   return eventKey(eventSource, eventId, 'recovery');
@@ -25,7 +30,7 @@ export function deliveryKey(alert: Alert): string {
   if (alert.kind !== 'update' || !alert.update) return base;
   const u = alert.update;
   const digest = createHash('sha256').update(`${u.at ?? ''}\n${u.action}\n${u.message ?? ''}\n${u.user ?? ''}`).digest('hex');
-  return `${base}:${digest.slice(0, 16)}`;
+  return `${updateKeyPrefix(alert.eventSource, alert.eventId)}${digest.slice(0, 16)}`;
 }
 
 /** Fields an operator may build the incident fingerprint from. */

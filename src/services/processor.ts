@@ -256,46 +256,56 @@ export class Processor {
         });
         continue;
       }
-      const { decision, fingerprint: fp, classification: c } = result;
-      if (decision.incident) {
-        incidents.set(fp, decision.incident);
-        changed.add(fp);
+      const apply = (delivery: PendingDelivery, { decision, fingerprint: fp, classification: c }: Explained, replayed: boolean): void => {
+        if (decision.incident) {
+          incidents.set(fp, decision.incident);
+          changed.add(fp);
+        }
+        const seq = incidentOf(fp)?.seq ?? 0;
+        if (decision.events && decision.events.length > 0) {
+          const changes = decision.events;
+          for (const e of changes) events.set(e.eventId, { fingerprint: fp, seq: e.seq, open: e.open });
+          writes.push(() => this.store.putEvents(fp, changes));
+        }
+        if (decision.cancelCycle) {
+          writes.push(() => this.store.cancelCycle(fp, seq, now));
+          logs.push(() => this.metrics.holdDownSuppressed.inc());
+        }
+        for (const job of decision.jobs) {
+          // A held-back create is due when its hold-down ends, counted from when the problem arrived.
+          const runAt = job.type === 'create_ticket' ? delivery.receivedAt + job.delayMs : now + s.coalesceWindowMs;
+          writes.push(() => this.store.enqueue(fp, seq, job, runAt, now, delivery.id));
+        }
+        // Updates and recoveries belong to an incident: report its severity, not a fresh guess from this event.
+        const severity = delivery.alert.kind === 'problem' ? c.severity : (incidentOf(fp)?.severity ?? c.severity);
+        logs.push(() => {
+          this.metrics.decisions.inc({ action: decision.action });
+          this.logger.info(
+            {
+              delivery_id: delivery.id,
+              event_id: delivery.alert.eventId,
+              kind: delivery.alert.kind,
+              source: delivery.alert.source,
+              fingerprint: fp,
+              category: c.category,
+              severity,
+              action: decision.action,
+              reason: decision.reason,
+              jobs: decision.jobs.map((j) => j.type),
+              ...(replayed ? { replayed_after: d.id } : {}),
+            },
+            'decision',
+          );
+        });
+      };
+      apply(d, result, false);
+      // Updates (acknowledgements, messages) Zabbix delivered before this problem were ignored then (no ticket
+      // yet): now that the event belongs to an incident, they are decided again, in order, behind the problem.
+      if (d.alert.kind === 'problem' && result.decision.events?.some((e) => e.eventId === d.alert.eventId && e.open)) {
+        for (const early of this.store.earlierUpdates(d.alert.eventSource, d.alert.eventId, d.id)) {
+          apply(early, explain(s, early.alert, state, Math.min(d.receivedAt, now)), true);
+        }
       }
-      const seq = incidentOf(fp)?.seq ?? 0;
-      if (decision.events && decision.events.length > 0) {
-        const changes = decision.events;
-        for (const e of changes) events.set(e.eventId, { fingerprint: fp, seq: e.seq, open: e.open });
-        writes.push(() => this.store.putEvents(fp, changes));
-      }
-      if (decision.cancelCycle) {
-        writes.push(() => this.store.cancelCycle(fp, seq, now));
-        logs.push(() => this.metrics.holdDownSuppressed.inc());
-      }
-      for (const job of decision.jobs) {
-        // A held-back create is due when its hold-down ends, counted from when the problem arrived.
-        const runAt = job.type === 'create_ticket' ? d.receivedAt + job.delayMs : now + s.coalesceWindowMs;
-        writes.push(() => this.store.enqueue(fp, seq, job, runAt, now, d.id));
-      }
-      // Updates and recoveries belong to an incident: report its severity, not a fresh guess from this event.
-      const severity = d.alert.kind === 'problem' ? c.severity : (incidentOf(fp)?.severity ?? c.severity);
-      logs.push(() => {
-        this.metrics.decisions.inc({ action: decision.action });
-        this.logger.info(
-          {
-            delivery_id: d.id,
-            event_id: d.alert.eventId,
-            kind: d.alert.kind,
-            source: d.alert.source,
-            fingerprint: fp,
-            category: c.category,
-            severity,
-            action: decision.action,
-            reason: decision.reason,
-            jobs: decision.jobs.map((j) => j.type),
-          },
-          'decision',
-        );
-      });
     }
     const now = this.clock.now();
     // Decisions can be taken again from the inbox: no fsync needed here.
@@ -313,6 +323,15 @@ export class Processor {
     this.#decidedReceivedAt = last.receivedAt;
     for (const l of logs) l();
     return deliveries.length;
+  }
+
+  /**
+   * The processing thread's housekeeping: finished jobs kept `finishedKeptMs`,
+   * incidents whose reopen window has passed for every alert still to decide.
+   */
+  prune(now: number, finishedKeptMs: number): void {
+    this.store.pruneFinished(now - finishedKeptMs);
+    this.pruneEnded(this.decidedHorizon(now) - this.settings().policy.reopenWindowMs);
   }
 
   /**
@@ -335,10 +354,12 @@ export class Processor {
   }
 
   /**
-   * Until when held-back creates may run: every delivery received before
-   * then is decided (one of them could be the recovery that cancels it).
+   * Every alert received before this time is decided: held-back creates run
+   * only up to it (an undecided alert could be the recovery that cancels one),
+   * and ended incidents are forgotten only once their reopen window has
+   * passed by it (an undecided problem could still reopen one).
    */
-  createHorizon(now: number): number {
+  decidedHorizon(now: number): number {
     if (this.#decidedThrough >= this.#through || this.store.processedThrough() >= this.#through) return now;
     return this.#decidedReceivedAt;
   }

@@ -69,7 +69,7 @@ const dispatcher = new Dispatcher(store, glpi, clock, logger.child({ component: 
   ...(zabbix && config.zabbix.write_back.enabled ? { writeBack: { zabbix, prefix: config.zabbix.write_back_prefix, acknowledge: config.zabbix.write_back.acknowledge } } : {}),
   // Both run on this thread: a closed ticket's new cycle is decided at once, and held creates wait for the decisions behind them.
   onTicketClosed: (job, ticketId) => processor.ticketClosed(job.fingerprint, job.seq, ticketId),
-  createHorizon: (now) => processor.createHorizon(now),
+  createHorizon: (now) => processor.decidedHorizon(now),
 });
 const processor: Processor = new Processor(store, () => settings, clock, logger.child({ component: 'processor' }), metrics, () => dispatcher.wake());
 
@@ -78,8 +78,7 @@ const status = (): ProcessingStatus => ({ session: glpi.sessionState, ...(glpi.l
 const pruneTimer = setInterval(() => {
   try {
     // Finished jobs are kept an hour (for `queue` and the logs), or less when deliveries themselves are kept less.
-    store.pruneFinished(clock.now() - Math.min(3_600_000, config.store.retention));
-    processor.pruneEnded(clock.now() - settings.policy.reopenWindowMs);
+    processor.prune(clock.now(), Math.min(3_600_000, config.store.retention));
   } catch (e) {
     logger.warn({ err: (e as Error).message }, 'pruning finished jobs failed');
   }

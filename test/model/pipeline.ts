@@ -303,7 +303,6 @@ export class Bridge {
   readonly #intake: Intake;
   readonly #processor: Processor;
   readonly #dispatcher: Dispatcher;
-  readonly #reopenWindowMs: number;
   readonly #checkpointTimer: NodeJS.Timeout;
   readonly #world: World;
 
@@ -360,12 +359,11 @@ export class Bridge {
       solutionTypeId: config.glpi.solution_type_id,
       // As in the worker: a closed ticket's new cycle is decided at once, and held creates wait for the decisions behind them.
       onTicketClosed: (job, ticketId) => processor.ticketClosed(job.fingerprint, job.seq, ticketId),
-      createHorizon: (now) => processor.createHorizon(now),
+      createHorizon: (now) => processor.decidedHorizon(now),
     });
     const dispatcher = this.#dispatcher;
     const processor: Processor = new Processor(this.#procStore, () => settings, clock, logger.child({ component: 'processor' }), metrics, () => dispatcher.wake());
     this.#processor = processor;
-    this.#reopenWindowMs = settings.policy.reopenWindowMs;
     // The intake's commits wake the processing side (a message to the worker thread in the daemon).
     this.#intake = new Intake(intakeStore, clock, logger.child({ component: 'intake' }), metrics, (through) => {
       if (life.dead) return;
@@ -440,8 +438,7 @@ export class Bridge {
   housekeeping(): void {
     const now = this.#world.opt.clock.now();
     this.#intakeReal.pruneDeliveries(now - this.#world.config.store.retention);
-    this.#procStore.pruneFinished(now - 3_600_000);
-    this.#processor.pruneEnded(now - this.#reopenWindowMs);
+    this.#processor.prune(now, Math.min(3_600_000, this.#world.config.store.retention));
   }
 
   deadLetters(): string[] {

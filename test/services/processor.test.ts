@@ -106,10 +106,10 @@ describe('Processor', () => {
     receive([alert('problem', '10'), 0]);
     decide(1_000);
     receive([alert('recovery', '10'), 30_000]); // received in time, not decided yet
-    expect(processor.createHorizon(T + 100_000)).toBe(T);
-    expect(store.claimReady(T + 100_000, 10, new Set(), processor.createHorizon(T + 100_000))).toEqual([]);
+    expect(processor.decidedHorizon(T + 100_000)).toBe(T);
+    expect(store.claimReady(T + 100_000, 10, new Set(), processor.decidedHorizon(T + 100_000))).toEqual([]);
     decide(100_000);
-    expect(processor.createHorizon(T + 100_000)).toBe(T + 100_000);
+    expect(processor.decidedHorizon(T + 100_000)).toBe(T + 100_000);
     expect(jobs()).toEqual([]);
   });
 
@@ -190,5 +190,29 @@ describe('Processor', () => {
     const next = store.getIncident('host=srv|trigger=#100');
     expect(next).toMatchObject({ seq: 1, status: 'open' });
     expect(next?.marker).not.toBe(first);
+  });
+
+  it('an acknowledgement Zabbix delivered before its problem reaches the ticket once the problem arrives (found by the model test)', () => {
+    receive([ack('10', 'seen early'), 0], [alert('problem', '10'), 60_000]);
+    decide(61_000);
+    const pending = store.jobs('pending');
+    expect(pending.map((j) => j.type)).toEqual(['create_ticket', 'followup']);
+    expect(JSON.stringify(pending[1]?.spec)).toContain('seen early');
+    // Redelivered later: the same delivery, nothing more.
+    receive([ack('10', 'seen early'), 62_000]);
+    decide(63_000);
+    expect(store.jobs('pending')).toHaveLength(2);
+  });
+
+  it('does not forget an ended incident while a problem received within its reopen window is still to be decided (found by the model test)', () => {
+    receive([alert('problem', '10'), 0], [alert('recovery', '10'), 10]);
+    decide(20);
+    for (let round = 0; round < 2; round++) for (const j of store.claimReady(T + 30, 10, new Set())) store.completeJob(j.id, T + 30);
+    receive([alert('problem', '11'), 30]); // received at once, decided a day later
+    now = T + 25 * 3_600_000;
+    processor.prune(now, 3_600_000);
+    expect(store.getIncident('host=srv|trigger=#100')).toBeDefined();
+    decide(25 * 3_600_000);
+    expect(store.jobs('pending').map((j) => j.type)).toEqual(['reopen']);
   });
 });

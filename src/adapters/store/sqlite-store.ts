@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import type { Alert } from '../../core/alert.js';
 import { coalesce } from '../../core/coalesce.js';
 import type { EventChange, EventInfo, Incident, JobSpec, JobType } from '../../core/decide.js';
-import { problemDeliveryKey } from '../../core/fingerprint.js';
+import { problemDeliveryKey, updateKeyPrefix } from '../../core/fingerprint.js';
 
 /** One schema step; `withInbox`: the step reads or writes the inbox file too (attached as `inbox`). */
 interface Migration {
@@ -214,12 +214,12 @@ function toJob(r: JobRow): Job {
 
 /**
  * How much a commit to the state file must survive. `power`: an fsync before
- * the commit returns (run markers, `queue retry`). `crash`: survives the
- * process being killed, and a power loss may lose the tail of the log — used
- * for state the bridge can rebuild (decisions are re-taken from the inbox,
- * whose commits are always fsynced before the 202) or check again (a
- * completed job is retried idempotently; a lost claim is covered by the
- * unclean-stop flag, see beginRun).
+ * the commit returns (run markers, job claims, `queue retry`). `crash`:
+ * survives the process being killed, and a power loss may lose the tail of
+ * the log — used for state the bridge can rebuild (decisions are re-taken
+ * from the inbox, whose commits are always fsynced before the 202, and none
+ * of their jobs ran: a claim is fsynced before its job reaches GLPI) or check
+ * again (a completed job comes back as attempted and checks GLPI first).
  */
 export type Durability = 'power' | 'crash';
 
@@ -327,6 +327,10 @@ export class SqliteStore {
       deliveryByKey: inbox.prepare<[string], { id: number }>('SELECT id FROM deliveries WHERE delivery_key = ?'),
       deliveryAlert: inbox.prepare<[string], { alert: string }>('SELECT alert FROM deliveries WHERE delivery_key = ?'),
       deliveryAlertById: inbox.prepare<[number], { alert: string }>('SELECT alert FROM deliveries WHERE id = ?'),
+      // A range of the delivery key's unique index: the updates of one event.
+      updatesOf: inbox.prepare<[string, string, number], { id: number; alert: string; received_at: number }>(
+        'SELECT id, alert, received_at FROM deliveries WHERE delivery_key > ? AND delivery_key < ? AND id < ? ORDER BY id',
+      ),
       deliveriesAfter: inbox.prepare<[number, number, number], { id: number; alert: string; received_at: number }>(
         'SELECT id, alert, received_at FROM deliveries WHERE id > ? AND id <= ? ORDER BY id LIMIT ?',
       ),
@@ -538,6 +542,14 @@ export class SqliteStore {
     return this.#stmt.openEvents.all().map((r) => r.event_id);
   }
 
+  /** Updates of a problem event delivered before `beforeId` (Zabbix sent them before the problem's retry got through). */
+  earlierUpdates(eventSource: string, eventId: string, beforeId: number): PendingDelivery[] {
+    const prefix = updateKeyPrefix(eventSource, eventId);
+    return this.#stmt.updatesOf
+      .all(prefix, `${prefix}\uffff`, beforeId)
+      .map((r) => ({ id: r.id, alert: JSON.parse(r.alert) as Alert, receivedAt: r.received_at }));
+  }
+
   /** The alert of a delivery, by its id. */
   deliveryAlertById(id: number): Alert | undefined {
     const r = this.#stmt.deliveryAlertById.get(id);
@@ -674,11 +686,14 @@ export class SqliteStore {
       .filter((r) => !busy.has(r.fingerprint) && (r.type !== 'create_ticket' || r.next_attempt_at <= createHorizon || r.attempts > 0))
       .slice(0, limit);
     if (rows.length === 0) return [];
-    // No fsync: a claim lost to a power cut is covered by beginRun() at the next start.
+    // Fsynced (one flush per batch of claims): a job reaches GLPI only once its claim — and with it the
+    // decision that queued it, the job's payload and its id — is on disk. A power cut can then roll back
+    // only decisions whose jobs never ran, which are simply taken again; a job that ran comes back as
+    // attempted, and checks GLPI before sending again (its tag, its marker, the ticket's status).
     return this.transaction(() => {
       for (const r of rows) this.#stmt.claim.run(now, r.id);
       return rows.map((r) => toJob({ ...r, status: 'running', attempts: r.attempts + 1 }));
-    }, 'crash');
+    }, 'power');
   }
 
   /**
