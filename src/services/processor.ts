@@ -326,12 +326,15 @@ export class Processor {
   }
 
   /**
-   * The processing thread's housekeeping: finished jobs kept `finishedKeptMs`,
-   * incidents whose reopen window has passed for every alert still to decide.
+   * The processing thread's housekeeping. Finished jobs are kept an hour, or
+   * `retentionMs` if shorter. An ended incident is kept while an alert still
+   * to decide could reopen it (the reopen window) and while its alerts are
+   * kept (`retentionMs`: an acknowledgement of one of its events still finds
+   * its ticket), whichever is longer, counted from the alerts still to decide.
    */
-  prune(now: number, finishedKeptMs: number): void {
-    this.store.pruneFinished(now - finishedKeptMs);
-    this.pruneEnded(this.decidedHorizon(now) - this.settings().policy.reopenWindowMs);
+  prune(now: number, retentionMs: number): void {
+    this.store.pruneFinished(now - Math.min(3_600_000, retentionMs));
+    this.pruneEnded(this.decidedHorizon(now) - Math.max(this.settings().policy.reopenWindowMs, retentionMs));
   }
 
   /**

@@ -77,8 +77,7 @@ const status = (): ProcessingStatus => ({ session: glpi.sessionState, ...(glpi.l
 
 const pruneTimer = setInterval(() => {
   try {
-    // Finished jobs are kept an hour (for `queue` and the logs), or less when deliveries themselves are kept less.
-    processor.prune(clock.now(), Math.min(3_600_000, config.store.retention));
+    processor.prune(clock.now(), config.store.retention);
   } catch (e) {
     logger.warn({ err: (e as Error).message }, 'pruning finished jobs failed');
   }

@@ -28,7 +28,9 @@ import { runCase, shrink, signature, type Tried } from './shrink.js';
 
 const env = process.env;
 const CASES = Number(env.MODEL_CASES ?? 300);
-const BASE = env.MODEL_SEED !== undefined ? Number(env.MODEL_SEED) >>> 0 : (Date.now() * 7919) >>> 0;
+/** `npm test` runs the same cases every time (a red CI is reproducible as it is); `npm run test:model` (MODEL_RANDOM=1) explores new ones each run. */
+const FIXED_SEED = 20261201;
+const BASE = env.MODEL_SEED !== undefined ? Number(env.MODEL_SEED) >>> 0 : env.MODEL_RANDOM === '1' ? (Date.now() * 7919) >>> 0 : FIXED_SEED;
 const PARALLEL = Math.max(1, Number(env.MODEL_PARALLEL ?? 3));
 const KEEP_GOING = env.MODEL_KEEP_GOING === '1';
 const REPEAT = Number(env.MODEL_REPEAT ?? 0);

@@ -438,7 +438,7 @@ export class Bridge {
   housekeeping(): void {
     const now = this.#world.opt.clock.now();
     this.#intakeReal.pruneDeliveries(now - this.#world.config.store.retention);
-    this.#processor.prune(now, Math.min(3_600_000, this.#world.config.store.retention));
+    this.#processor.prune(now, this.#world.config.store.retention);
   }
 
   deadLetters(): string[] {

@@ -210,9 +210,26 @@ describe('Processor', () => {
     for (let round = 0; round < 2; round++) for (const j of store.claimReady(T + 30, 10, new Set())) store.completeJob(j.id, T + 30);
     receive([alert('problem', '11'), 30]); // received at once, decided a day later
     now = T + 25 * 3_600_000;
-    processor.prune(now, 3_600_000);
+    processor.prune(now, 3_600_000); // retention shorter than the reopen window: the window decides
     expect(store.getIncident('host=srv|trigger=#100')).toBeDefined();
     decide(25 * 3_600_000);
     expect(store.jobs('pending').map((j) => j.type)).toEqual(['reopen']);
+  });
+
+  it('an acknowledgement of a long-recovered event still reaches its ticket while the alerts are kept (found by the model test)', () => {
+    receive([alert('problem', '10'), 0], [alert('recovery', '10'), 10]);
+    decide(20);
+    for (let round = 0; round < 2; round++) for (const j of store.claimReady(T + 30, 10, new Set())) store.completeJob(j.id, T + 30);
+    store.putTicket('host=srv|trigger=#100', 1, 7, 'm', T);
+    now = T + 72 * 3_600_000; // past the reopen window, within store.retention (7 days)
+    processor.prune(now, 7 * 86_400_000);
+    receive([ack('10', 'root cause found'), 72 * 3_600_000]);
+    decide(72 * 3_600_000 + 1);
+    const followup = store.jobs('pending')[0];
+    expect(followup?.type).toBe('followup');
+    expect(store.ticketId(followup!.fingerprint, followup!.seq)).toBe(7);
+    now = T + 8 * 86_400_000;
+    processor.prune(now, 7 * 86_400_000);
+    expect(store.getIncident('host=srv|trigger=#100')).toBeDefined(); // a job of its is still pending
   });
 });
