@@ -207,7 +207,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
       // The inbox is written on this thread only.
       pruneTimer = setInterval(() => {
         try {
-          store.pruneDeliveries(clock.now() - config.store.retention);
+          store.pruneDeliveries(clock.now(), config.store.retention);
         } catch (e) {
           logger.warn({ err: (e as Error).message }, 'pruning old deliveries failed');
         }

@@ -146,14 +146,26 @@ describe('SqliteStore', () => {
       { key: 'zbx:0:8:problem', receivedAt: T - 10_000, alert }, // incident still open
       { key: 'zbx:0:8:update:ab', receivedAt: T - 10_000, alert },
       { key: 'zbx:0:9:problem', receivedAt: T, alert }, // recent
-      { key: 'zbx:0:10:problem', receivedAt: T - 10_000, alert }, // old but not decided yet
+      { key: 'zbx:0:10:problem', receivedAt: T, alert }, // not decided yet
     ]);
     store.markProcessed(4);
     store.putIncident({ fingerprint: 'fp-open', seq: 1, status: 'open', marker: 'm', category: 'cpu', severity: 'high', urgency: 4, impact: 4, openCount: 1, occurrences: 1, openedAt: T }, T);
     store.putEvents('fp-open', [{ eventId: '8', seq: 1, open: true }]);
-    expect(store.pruneDeliveries(T - 5_000)).toBe(2);
+    expect(store.pruneDeliveries(T, 5_000)).toBe(2);
     expect(['zbx:0:7:problem', 'zbx:0:8:problem', 'zbx:0:8:update:ab', 'zbx:0:9:problem', 'zbx:0:10:problem'].map((k) => store.hasDelivery(k))).toEqual([false, true, false, true, true]);
     expect(store.unprocessedDeliveries(10).map((d) => d.id)).toEqual([5]);
+  });
+
+  it('counts the retention from the first alert still to decide: a recovery tombstone outlives a decision backlog', () => {
+    store.acceptDeliveries([
+      { key: 'zbx:0:7:recovery', receivedAt: T, alert }, // decided (nothing to recover yet): the tombstone
+      { key: 'zbx:0:7:problem', receivedAt: T + 10, alert }, // delivered late, not decided yet
+    ]);
+    store.markProcessed(1);
+    expect(store.pruneDeliveries(T + 40 * 86_400_000, 7 * 86_400_000)).toBe(0);
+    expect(store.hasDelivery('zbx:0:7:recovery')).toBe(true);
+    store.markProcessed(2);
+    expect(store.pruneDeliveries(T + 40 * 86_400_000, 7 * 86_400_000)).toBe(2);
   });
 
   it('decides from the position it reached: deliveries up to it are not handed out again, across reopen', () => {

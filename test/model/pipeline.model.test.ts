@@ -70,14 +70,7 @@ function report(f: Failure, shrunk?: Awaited<ReturnType<typeof shrink>>): string
   return out.join('\n');
 }
 
-// Red on the code this test was committed against (acknowledgements delivered before their problem
-// are lost; a power cut duplicates follow-ups and can leave a ticket solved with a problem open;
-// pruning during a decision backlog opens a second ticket): skipped in `npm test` until fixed.
-// MODEL_CASES, MODEL_SEED or MODEL_CASE_FILE (npm run test:model) run it anyway.
-// To unskip: replace `suite` below with `describe`.
-const suite = env.MODEL_CASES !== undefined || env.MODEL_SEED !== undefined || env.MODEL_CASE_FILE !== undefined ? describe : describe.skip;
-
-suite('model-based test of the whole pipeline', () => {
+describe('model-based test of the whole pipeline', () => {
   const file = env.MODEL_CASE_FILE;
   const title = file ? `the case in ${file}` : `${CASES} cases from seed ${BASE}${off.length > 0 ? ` without ${off.join(', ')}` : ''}`;
   it(

@@ -437,7 +437,7 @@ export class Bridge {
   /** What the daemon's timers do now and then: forget old deliveries and finished jobs. */
   housekeeping(): void {
     const now = this.#world.opt.clock.now();
-    this.#intakeReal.pruneDeliveries(now - this.#world.config.store.retention);
+    this.#intakeReal.pruneDeliveries(now, this.#world.config.store.retention);
     this.#processor.prune(now, this.#world.config.store.retention);
   }
 

@@ -335,6 +335,7 @@ export class SqliteStore {
         'SELECT id, alert, received_at FROM deliveries WHERE id > ? AND id <= ? ORDER BY id LIMIT ?',
       ),
       lastDelivery: inbox.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM deliveries'),
+      firstAfter: inbox.prepare<[number], { received_at: number }>('SELECT received_at FROM deliveries WHERE id > ? ORDER BY id LIMIT 1'),
       inboxBacklog: inbox.prepare<[number], { n: number; bytes: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(octet_length(alert)), 0) AS bytes FROM deliveries WHERE id > ?'),
       pruneDeliveries: inbox.prepare(
         'DELETE FROM deliveries WHERE id <= ? AND received_at < ? AND delivery_key NOT IN (SELECT value FROM json_each(?))',
@@ -743,13 +744,19 @@ export class SqliteStore {
   }
 
   /**
-   * Forget decided deliveries received before `before`, except the problems
-   * of incidents still open (the poller builds their recoveries from them).
-   * Writes the inbox: call it on the intake's thread.
+   * Forget decided deliveries received `retentionMs` before now, except the
+   * problems of incidents still open (the poller builds their recoveries
+   * from them). The retention counts from the first alert still to decide,
+   * if one waits: a recovery kept as a tombstone must outlive the decision
+   * on a problem delivered after it. Writes the inbox: call it on the
+   * intake's thread.
    */
-  pruneDeliveries(before: number): number {
+  pruneDeliveries(now: number, retentionMs: number): number {
+    const through = this.processedThrough();
+    const waiting = this.#stmt.firstAfter.get(through)?.received_at;
+    const before = Math.min(now, waiting ?? now) - retentionMs;
     const keep = JSON.stringify(this.openIncidentEvents().map((id) => problemDeliveryKey('0', id)));
-    return this.#waitingInbox(() => this.inbox.transaction(() => this.#stmt.pruneDeliveries.run(this.processedThrough(), before, keep).changes).immediate());
+    return this.#waitingInbox(() => this.inbox.transaction(() => this.#stmt.pruneDeliveries.run(through, before, keep).changes).immediate());
   }
 
   /**
