@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { rulesSchema } from '../../src/config/schema.js';
+import type { Alert, AlertKind } from '../../src/core/alert.js';
 import type { Rules } from '../../src/core/rules.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -21,4 +22,22 @@ export function exampleRules(): Rules {
 
 export function tagsJson(tags: Record<string, string>): string {
   return JSON.stringify(Object.entries(tags).map(([tag, value]) => ({ tag, value })));
+}
+
+/** A normalised alert of host srv, trigger 100 ("High CPU", tag component:cpu), event 10 unless overridden. */
+export function cpuAlert(kind: AlertKind, over: Partial<Alert> = {}): Alert {
+  return {
+    source: 'webhook',
+    eventSource: '0',
+    eventId: '10',
+    kind,
+    severity: 'high',
+    eventName: 'High CPU',
+    host: 'srv',
+    hostName: 'srv',
+    triggerId: '100',
+    triggerName: 'High CPU',
+    tags: [{ tag: 'component', value: 'cpu' }],
+    ...over,
+  };
 }

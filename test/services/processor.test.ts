@@ -9,7 +9,7 @@ import type { Policy } from '../../src/core/decide.js';
 import { deliveryKey, type FingerprintField } from '../../src/core/fingerprint.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { Processor, type ProcessingSettings } from '../../src/services/processor.js';
-import { exampleRules } from '../helpers/fixtures.js';
+import { cpuAlert, exampleRules } from '../helpers/fixtures.js';
 
 /**
  * The processor on a real store with a pinned clock: deliveries go into the
@@ -39,20 +39,7 @@ beforeEach(() => {
 afterEach(() => store.close());
 
 function alert(kind: AlertKind, eventId: string, over: Partial<Alert> = {}): Alert {
-  return {
-    source: 'webhook',
-    eventSource: '0',
-    eventId,
-    kind,
-    severity: 'high',
-    eventName: 'High CPU',
-    host: 'srv',
-    hostName: 'srv',
-    triggerId: '100',
-    triggerName: 'High CPU',
-    tags: [{ tag: 'component', value: 'cpu' }],
-    ...over,
-  };
+  return cpuAlert(kind, { eventId, ...over });
 }
 
 function ack(eventId: string, message: string): Alert {

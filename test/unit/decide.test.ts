@@ -2,29 +2,14 @@ import { describe, expect, it } from '@jest/globals';
 import type { Alert, AlertUpdate } from '../../src/core/alert.js';
 import { classify } from '../../src/core/classify.js';
 import { decide, decideTicketClosed, type EventInfo, type Incident, type Policy } from '../../src/core/decide.js';
-import { exampleRules } from '../helpers/fixtures.js';
+import { cpuAlert, exampleRules } from '../helpers/fixtures.js';
 
 const rules = exampleRules();
 const FP = 'host=srv|trigger=#100';
 const NOW = 1_800_000_000_000;
 const policy: Policy = { holdDownMs: 0, reopenWindowMs: 3_600_000, recovery: 'solve', followupPrivate: false, writeBackPrefix: '[glpi-bridge]', markerKey: 'test-marker-key-0123456789abcdef0123' };
 
-function alert(kind: Alert['kind'], over: Partial<Alert> = {}): Alert {
-  return {
-    source: 'webhook',
-    eventSource: '0',
-    eventId: '10',
-    kind,
-    severity: 'high',
-    eventName: 'High CPU',
-    host: 'srv',
-    hostName: 'srv',
-    triggerId: '100',
-    triggerName: 'High CPU',
-    tags: [{ tag: 'component', value: 'cpu' }],
-    ...over,
-  };
-}
+const alert = cpuAlert;
 
 function update(u: Partial<AlertUpdate>, over: Partial<Alert> = {}): Alert {
   return alert('update', { update: { action: 'commented', acknowledged: false, severityChanged: false, closed: false, ...u }, ...over });
