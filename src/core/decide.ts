@@ -83,6 +83,8 @@ export interface Decision {
   readonly cancelCycle?: boolean;
   /** A new cycle took over the open events of this one (the old ticket was closed in GLPI). */
   readonly moveOpenEventsFrom?: number;
+  /** The jobs act on the ticket of this (earlier) cycle, not the incident's current one. */
+  readonly jobSeq?: number;
 }
 
 export interface Policy {
@@ -266,11 +268,21 @@ function onUpdate(input: DecideInput): Decision {
   const u = alert.update;
   if (!u) return ignore('update without update details');
   if (u.message !== undefined && u.message.startsWith(policy.writeBackPrefix)) return ignore('our own write-back message');
-  if (!event || incident === undefined || incident.status === 'suppressed') return ignore('update for an event without a ticket');
-  if (incident.seq !== event.seq) return ignore(`event ${alert.eventId} belongs to an earlier ticket cycle (${event.seq}) of this incident`);
+  if (!event || incident === undefined) return ignore('update for an event without a ticket');
   const who = u.user ?? 'someone';
   const lines = [`Zabbix: ${u.action || 'updated'} by ${who}.`];
   if (u.message !== undefined) lines.push(`Message: ${u.message}`);
+  if (incident.seq !== event.seq) {
+    // An event of an earlier cycle (a new problem since opened a new ticket): the word goes to that cycle's ticket.
+    if (u.severityChanged) lines.push(`Severity changed to ${alert.severity}.`);
+    return {
+      action: 'follow_up',
+      reason: `update in Zabbix (${u.action || 'message'}) for event ${alert.eventId} of the earlier ticket cycle ${event.seq}`,
+      jobs: [{ type: 'followup', lines, isPrivate: policy.followupPrivate }],
+      jobSeq: event.seq,
+    };
+  }
+  if (incident.status === 'suppressed') return ignore('update for an event without a ticket (recovered within the hold-down)');
   if (u.severityChanged && alert.severity !== incident.severity) {
     const c = input.reclassify(alert.severity);
     lines.push(`Severity changed from ${incident.severity} to ${alert.severity}.`);

@@ -261,7 +261,12 @@ export class Processor {
           incidents.set(fp, decision.incident);
           changed.add(fp);
         }
-        const seq = incidentOf(fp)?.seq ?? 0;
+        const seq = decision.jobSeq ?? incidentOf(fp)?.seq ?? 0;
+        if (decision.jobSeq !== undefined && !this.store.cycleHasTicket(fp, decision.jobSeq)) {
+          // That cycle never got a ticket (suppressed as a flap, or its create was cancelled): nowhere to write.
+          logs.push(() => this.logger.info({ delivery_id: delivery.id, event_id: delivery.alert.eventId, fingerprint: fp, seq: decision.jobSeq, reason: decision.reason }, 'update for a ticket cycle that has no ticket; dropped'));
+          return;
+        }
         if (decision.events && decision.events.length > 0) {
           const changes = decision.events;
           for (const e of changes) events.set(e.eventId, { fingerprint: fp, seq: e.seq, open: e.open });

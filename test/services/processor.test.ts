@@ -219,4 +219,18 @@ describe('Processor', () => {
     processor.prune(now, 7 * 86_400_000);
     expect(store.getIncident('host=srv|trigger=#100')).toBeDefined(); // a job of its is still pending
   });
+
+  it('an acknowledgement of an event of an earlier ticket cycle goes to that cycle\'s ticket, not the new one (found by the model test)', () => {
+    receive([alert('problem', '10'), 0], [alert('recovery', '10'), 10]);
+    decide(20);
+    for (let round = 0; round < 2; round++) for (const j of store.claimReady(T + 30, 10, new Set())) store.completeJob(j.id, T + 30);
+    store.putTicket('host=srv|trigger=#100', 1, 7, 'm', T);
+    receive([alert('problem', '11'), 72 * 3_600_000], [ack('10', 'about the first one'), 72 * 3_600_000 + 1]);
+    decide(72 * 3_600_000 + 2);
+    expect(store.getIncident('host=srv|trigger=#100')?.seq).toBe(2);
+    expect(store.jobs('pending').map((j) => [j.type, j.seq])).toEqual([
+      ['create_ticket', 2],
+      ['followup', 1],
+    ]);
+  });
 });

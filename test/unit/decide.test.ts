@@ -62,7 +62,7 @@ describe('decide: named scenarios', () => {
     ['acknowledge → follow-up with who and what', update({ action: 'acknowledged and commented', message: 'on it', user: 'Ann', acknowledged: true }), open, ev10, 'follow_up', ['followup'], /update in Zabbix/],
     ['our own write-back → ignored', update({ message: '[glpi-bridge] GLPI ticket #7' }), open, ev10, 'ignore', [], /own write-back/],
     ['update without a ticket → ignored', update({ message: 'x' }), undefined, undefined, 'ignore', [], /without a ticket/],
-    ['update of an event of an earlier cycle → ignored', update({ message: 'x' }), { ...open, seq: 2 }, ev10, 'ignore', [], /earlier ticket cycle/],
+    ['update of an event of an earlier cycle → follow-up on that cycle\'s ticket', update({ message: 'x' }), { ...open, seq: 2 }, ev10, 'follow_up', ['followup'], /earlier ticket cycle 1/],
     ['severity change → urgency update', update({ action: 'changed severity from High to Disaster', severityChanged: true }, { severity: 'disaster' }), open, ev10, 'update_severity', ['update_ticket'], /high → disaster/],
   ] as const)('%s', (_name, a, incident, event, action, jobs, reason) => {
     const d = run(a, incident, {}, NOW, event);

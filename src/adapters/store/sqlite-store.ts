@@ -391,6 +391,9 @@ export class SqliteStore {
       retryAllDead: db.prepare("UPDATE jobs SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE status = 'dead'"),
       putTicket: db.prepare('INSERT OR REPLACE INTO tickets (fingerprint, seq, ticket_id, marker, created_at) VALUES (?, ?, ?, ?, ?)'),
       getTicket: db.prepare<[string, number], { ticket_id: number }>('SELECT ticket_id FROM tickets WHERE fingerprint = ? AND seq = ?'),
+      cycleCreate: db.prepare<[string, number], { id: number }>(
+        "SELECT id FROM jobs WHERE fingerprint = ? AND seq = ? AND type = 'create_ticket' AND status IN ('pending', 'running', 'dead') LIMIT 1",
+      ),
       stats: db.prepare<[], { pending: number; running: number; dead: number; oldest: number | null }>(
         `SELECT
            COALESCE(SUM(status = 'pending'), 0) AS pending,
@@ -787,6 +790,11 @@ export class SqliteStore {
 
   putTicket(fingerprint: string, seq: number, ticketId: number, marker: string, now: number): void {
     this.transaction(() => this.#stmt.putTicket.run(fingerprint, seq, ticketId, marker, now), 'crash');
+  }
+
+  /** Whether a ticket cycle has its ticket, or a create that may still make it. */
+  cycleHasTicket(fingerprint: string, seq: number): boolean {
+    return this.ticketId(fingerprint, seq) !== undefined || this.#stmt.cycleCreate.get(fingerprint, seq) !== undefined;
   }
 
   ticketId(fingerprint: string, seq: number): number | undefined {
