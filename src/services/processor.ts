@@ -338,6 +338,9 @@ export class Processor {
    * its ticket), whichever is longer, counted from the alerts still to decide.
    */
   prune(now: number, retentionMs: number): void {
+    // The intake prunes the inbox only behind decisions on disk (a power cut takes the others back to be decided
+    // again): put them there now and then, as a job claim would, so that pruning follows while no job is claimed.
+    this.store.syncDecided();
     this.store.pruneFinished(now - Math.min(3_600_000, retentionMs));
     this.pruneEnded(this.decidedHorizon(now) - Math.max(this.settings().policy.reopenWindowMs, retentionMs));
   }

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import Database from 'better-sqlite3';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { inboxFileOf, SqliteStore } from '../../src/adapters/store/sqlite-store.js';
@@ -149,6 +149,7 @@ describe('SqliteStore', () => {
       { key: 'zbx:0:10:problem', receivedAt: T, alert }, // not decided yet
     ]);
     store.markProcessed(4);
+    store.syncDecided();
     store.putIncident({ fingerprint: 'fp-open', seq: 1, status: 'open', marker: 'm', category: 'cpu', severity: 'high', urgency: 4, impact: 4, openCount: 1, occurrences: 1, openedAt: T }, T);
     store.putEvents('fp-open', [{ eventId: '8', seq: 1, open: true }]);
     expect(store.pruneDeliveries(T, 5_000)).toBe(2);
@@ -162,10 +163,37 @@ describe('SqliteStore', () => {
       { key: 'zbx:0:7:problem', receivedAt: T + 10, alert }, // delivered late, not decided yet
     ]);
     store.markProcessed(1);
+    store.syncDecided();
     expect(store.pruneDeliveries(T + 40 * 86_400_000, 7 * 86_400_000)).toBe(0);
     expect(store.hasDelivery('zbx:0:7:recovery')).toBe(true);
     store.markProcessed(2);
+    store.syncDecided();
     expect(store.pruneDeliveries(T + 40 * 86_400_000, 7 * 86_400_000)).toBe(2);
+  });
+
+  it('prunes the inbox only behind a decided position on disk: a power cut that takes decisions back finds their alerts again', () => {
+    const DAY = 86_400_000;
+    store.acceptDeliveries([1, 2, 3].map((i) => ({ key: `zbx:0:${i}:problem`, receivedAt: T, alert })));
+    store.markProcessed(1);
+    store.beginRun(T); // fsynced (synchronous=FULL, like a job claim): the disk holds the decisions through delivery 1
+    const disk = { db: readFileSync(file), wal: readFileSync(`${file}-wal`) };
+    store.markProcessed(3); // decisions on 2 and 3: committed, not fsynced ('crash')
+    // The intake's housekeeping, 40 days on (a backlog decided late, or a clock step): all three are past retention,
+    // but 2 and 3 are decided only in memory and the page cache (and the retention counts from the first of them).
+    expect(store.pruneDeliveries(T + 40 * DAY, 7 * DAY)).toBe(0);
+    // Power cut: the state file goes back to its last fsync; the inbox keeps what it had (its later commits were fsynced).
+    store.close();
+    writeFileSync(file, disk.db);
+    writeFileSync(`${file}-wal`, disk.wal);
+    if (existsSync(`${file}-shm`)) unlinkSync(`${file}-shm`);
+    store = new SqliteStore(file);
+    expect(store.processedThrough()).toBe(1);
+    // The decisions on 2 and 3 are taken again: their alerts must still be there.
+    expect(store.unprocessedDeliveries(10).map((d) => d.id)).toEqual([2, 3]);
+    // Once the position is on disk (a claim, or the processing thread's housekeeping), the inbox is pruned behind it.
+    store.markProcessed(3);
+    store.syncDecided();
+    expect(store.pruneDeliveries(T + 40 * DAY, 7 * DAY)).toBe(3);
   });
 
   it('decides from the position it reached: deliveries up to it are not handed out again, across reopen', () => {

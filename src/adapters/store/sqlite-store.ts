@@ -244,6 +244,8 @@ export class StoreBusy extends Error {
 }
 
 const BUSY_TIMEOUT_MS = 5000;
+/** Meta key: the decided position (processed_through) as of the last fsynced commit of the state file. */
+const DECIDED_ON_DISK = 'processed_through_on_disk';
 /**
  * Inbox WAL frames after which a checkpoint also restarts the WAL: the next
  * commit writes from its start again, over blocks the file already has, so
@@ -435,13 +437,49 @@ export class SqliteStore {
     });
   }
 
-  /** Run fn in one write transaction of the state file; `power` durability fsyncs at commit when store.synchronous is full. */
+  /**
+   * Run fn in one write transaction of the state file; `power` durability fsyncs at commit when store.synchronous is full.
+   * A `power` commit also records the decided position it makes durable (see pruneDeliveries).
+   */
   transaction<T>(fn: () => T, durability: Durability = 'power'): T {
     if (this.db.inTransaction) return fn();
     const sync = durability === 'power' && this.#fullSync ? 'FULL' : 'NORMAL';
     if (this.#sync !== sync) this.db.pragma(`synchronous = ${sync}`);
     this.#sync = sync;
-    return this.db.transaction(fn).immediate();
+    if (durability !== 'power') return this.db.transaction(fn).immediate();
+    return this.db
+      .transaction(() => {
+        const result = fn();
+        this.#recordDecidedOnDisk();
+        return result;
+      })
+      .immediate();
+  }
+
+  /**
+   * Inside a `power` commit: the decided position now goes to disk with it
+   * (an fsync of the WAL covers every earlier commit), so record it as the
+   * position the inbox may be pruned behind. Only ever a copy of an earlier
+   * processed_through, and rolled back with it.
+   */
+  #recordDecidedOnDisk(): void {
+    const through = String(this.processedThrough());
+    if (this.#stmt.getMeta.get(DECIDED_ON_DISK)?.value !== through) this.#stmt.putMeta.run(DECIDED_ON_DISK, through);
+  }
+
+  /** Decided position known to be on disk (recorded by the last `power` commit). */
+  #decidedOnDisk(): number {
+    return Number(this.#stmt.getMeta.get(DECIDED_ON_DISK)?.value ?? 0);
+  }
+
+  /**
+   * Put the decided position on disk (one fsync when it moved): the
+   * processing thread's housekeeping calls it, so the inbox can be pruned
+   * behind the decisions even while no job is claimed.
+   */
+  syncDecided(): void {
+    if (this.#decidedOnDisk() === this.processedThrough()) return;
+    this.transaction(() => undefined, 'power');
   }
 
   /**
@@ -747,7 +785,7 @@ export class SqliteStore {
   }
 
   /**
-   * Forget decided deliveries received `retentionMs` before now, except the
+   * Forget decided deliveries (decided on disk: see syncDecided) received `retentionMs` before now, except the
    * problems of incidents still open (the poller builds their recoveries
    * from them). The retention counts from the first alert still to decide,
    * if one waits: a recovery kept as a tombstone must outlive the decision
@@ -755,7 +793,11 @@ export class SqliteStore {
    * intake's thread.
    */
   pruneDeliveries(now: number, retentionMs: number): number {
-    const through = this.processedThrough();
+    // Only behind the decided position on disk, not processed_through: decisions are committed without fsync, and
+    // a power cut takes them back to be decided again from the inbox — whose deletions meanwhile reached the disk
+    // with the next intake fsync. Pruning behind processed_through lost those alerts (found by the model test: a
+    // recovery and an acknowledgement decided late, pruned, then rolled back; the incident stayed open forever).
+    const through = Math.min(this.processedThrough(), this.#decidedOnDisk());
     const waiting = this.#stmt.firstAfter.get(through)?.received_at;
     const before = Math.min(now, waiting ?? now) - retentionMs;
     const keep = JSON.stringify(this.openIncidentEvents().map((id) => problemDeliveryKey('0', id)));
