@@ -26,6 +26,9 @@
  *     after the cycle first had no open event (its ticket may be Closed). A
  *     message of an event not known open appears at most once, on a ticket of
  *     its own incident. Messages with the bridge's write-back prefix appear nowhere.
+ *     A message received more than max(reopen window, store.retention: 7 d)
+ *     after every event of its cycle recovered may be dropped (the bridge has
+ *     forgotten the cycle), never put elsewhere.
  *  5. A follow-up or solution names Zabbix events (problem or recovery ids) of
  *     its own ticket's cycle, or events of its incident not known open.
  *  6. No dead letters; the bridge settles (inbox decided, queue empty); a
@@ -36,6 +39,8 @@ import { DAY } from './case.js';
 import type { Outcome } from './runner.js';
 
 const REOPEN_WINDOW_MS = DAY;
+/** An ended cycle is forgotten after the reopen window and store.retention (default 7 days), whichever is longer. */
+const FORGOTTEN_AFTER_MS = Math.max(REOPEN_WINDOW_MS, 7 * DAY);
 
 interface EventFacts {
   readonly id: string;
@@ -226,7 +231,10 @@ export function judge(o: Outcome): string[] {
     const own = c.tickets.length > 0 ? c.tickets.map((id) => `#${id}`).join(' or ') : undefined;
     if (wrong.length > 0) v.push(`message "${msg}" of ev ${ev.id} (${cycleName(c)}) is on ticket(s) ${wrong.map(([id]) => `#${id}`).join(', ')}, not its own${own ? ` ${own}` : ' (it has none)'}`);
     const mayBeClosed = close && c.firstEnd !== undefined && (f.deliveryId ?? 0) > c.firstEnd;
-    if (own && total === 0 && !mayBeClosed) {
+    // A cycle that ended longer ago than the reopen window and store.retention is forgotten (README: State size).
+    const ended = c.events.every((e) => e.recoveredAt !== undefined) ? Math.max(...c.events.map((e) => e.recoveredAt ?? 0)) : undefined;
+    const forgotten = ended !== undefined && f.at !== undefined && f.at - ended > FORGOTTEN_AFTER_MS;
+    if (own && total === 0 && !mayBeClosed && !forgotten) {
       v.push(`message "${msg}" of ev ${ev.id} never reached ticket ${own} (inbox ids: update ${f.deliveryId}, problem ${ev.problemDelivery}${ev.recoveryDelivery !== undefined ? `, recovery ${ev.recoveryDelivery}` : ''})`);
     }
   }
