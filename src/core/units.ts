@@ -10,10 +10,16 @@ export interface Quantity {
 
 const PREFIXES: Readonly<Record<string, number>> = { K: 1, M: 2, G: 3, T: 4, P: 5, E: 6 };
 const BINARY_UNITS = new Set(['B', 'Bps']);
-const PATTERN = /^\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S*)\s*$/;
+// Applied to trimmed text only: nothing before the number, nothing after the unit, so no run of spaces to backtrack over.
+const PATTERN = /^([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?) ?(\S*)$/;
+
+/** A value with its unit is short ("97 %", "1.5 GB", "-12.25e3 Bps"): longer text is not a quantity, and is not scanned. */
+export const QUANTITY_MAX_LENGTH = 64;
 
 export function parseQuantity(text: string): Quantity | undefined {
-  const m = PATTERN.exec(text);
+  const trimmed = text.trim();
+  if (trimmed.length > QUANTITY_MAX_LENGTH) return undefined;
+  const m = PATTERN.exec(trimmed.replace(/\s+/g, ' '));
   if (!m) return undefined;
   const num = Number(m[1]);
   if (!Number.isFinite(num)) return undefined;
