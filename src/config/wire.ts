@@ -1,15 +1,18 @@
+import { compilePattern, isMatcher } from '../core/rules.js';
 import type { Config } from './schema.js';
 import { Secret } from './secret.js';
 
 /**
  * A loaded configuration in a form that crosses to a worker thread
- * (structured clone keeps plain data and RegExps but not Secret's private
- * field). Secrets travel as { $secret: value } inside the process only.
+ * (structured clone keeps plain data but not classes: Secret's private field,
+ * a compiled pattern's methods). Secrets travel as { $secret: value } inside
+ * the process only; rule patterns as { $pattern: text }, compiled again.
  */
 export type WireConfig = { readonly $wire: unknown };
 
 function encode(v: unknown): unknown {
   if (v instanceof Secret) return { $secret: v.reveal() };
+  if (isMatcher(v)) return { $pattern: v.pattern };
   if (Array.isArray(v)) return v.map(encode);
   if (v !== null && typeof v === 'object' && !(v instanceof RegExp)) {
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, encode(x)]));
@@ -23,6 +26,7 @@ function decode(v: unknown): unknown {
     const o = v as Record<string, unknown>;
     const keys = Object.keys(o);
     if (keys.length === 1 && keys[0] === '$secret' && typeof o.$secret === 'string') return new Secret(o.$secret);
+    if (keys.length === 1 && keys[0] === '$pattern' && typeof o.$pattern === 'string') return compilePattern(o.$pattern);
     return Object.fromEntries(keys.map((k) => [k, decode(o[k])]));
   }
   return v;

@@ -29,10 +29,11 @@ export interface Threshold {
   readonly text: string;
 }
 
-/** A compiled rule pattern: a RegExp (written /…/) or a glob; `source` is how explanations show it. */
+/** A compiled rule pattern: a RegExp (written /…/) or a glob; `source` is how explanations show it, `pattern` how the operator wrote it. */
 export interface Matcher {
   test(text: string): boolean;
   readonly source: string;
+  readonly pattern: string;
 }
 
 export interface CategoryRule {
@@ -70,6 +71,10 @@ export class Glob implements Matcher {
     this.#parts = source.toLowerCase().split('*');
   }
 
+  get pattern(): string {
+    return this.source;
+  }
+
   test(input: string): boolean {
     const text = input.slice(0, PATTERN_INPUT_MAX).toLowerCase();
     const parts = this.#parts;
@@ -91,8 +96,11 @@ export class Glob implements Matcher {
 }
 
 /** An operator's /regex/: tested on the text cut to PATTERN_INPUT_MAX. */
-class BoundedRegExp implements Matcher {
-  constructor(readonly re: RegExp) {}
+export class BoundedRegExp implements Matcher {
+  constructor(
+    readonly re: RegExp,
+    readonly pattern: string,
+  ) {}
 
   get source(): string {
     return this.re.source;
@@ -110,6 +118,11 @@ class BoundedRegExp implements Matcher {
  */
 export function compilePattern(pattern: string): Matcher {
   const re = /^\/(.*)\/([a-z]*)$/s.exec(pattern);
-  if (re) return new BoundedRegExp(new RegExp(re[1] ?? '', re[2]));
+  if (re) return new BoundedRegExp(new RegExp(re[1] ?? '', re[2]), pattern);
   return new Glob(pattern);
+}
+
+/** Whether a value is a compiled pattern (it crosses to the processing thread as its text: see config/wire.ts). */
+export function isMatcher(v: unknown): v is Matcher {
+  return v instanceof Glob || v instanceof BoundedRegExp;
 }

@@ -20,7 +20,7 @@ function config() {
 }
 
 describe('configuration sent to the processing thread', () => {
-  it('arrives whole: secrets still Secrets, rule patterns still regular expressions', () => {
+  it('arrives whole: secrets still Secrets, rule patterns still patterns that match', () => {
     const c = config();
     const back = fromWire(structuredClone(toWire(c)));
     expect(back.glpi.user_token).toBeInstanceOf(Secret);
@@ -29,6 +29,11 @@ describe('configuration sent to the processing thread', () => {
     expect(back.rules.categories.map((r) => r.name)).toEqual(c.rules.categories.map((r) => r.name));
     expect(JSON.stringify(back.rules)).toBe(JSON.stringify(c.rules));
     expect(back.correlation).toEqual(c.correlation);
+    // Compiled patterns still match on the other side (they are classes: structured clone would drop their methods).
+    const cpu = back.rules.categories.find((r) => r.name === 'cpu');
+    const original = c.rules.categories.find((r) => r.name === 'cpu');
+    expect(cpu?.itemKeys.map((m) => [m.pattern, m.test('system.cpu.util')])).toEqual(original?.itemKeys.map((m) => [m.pattern, m.test('system.cpu.util')]));
+    expect(cpu?.itemKeys.some((m) => m.test('system.cpu.util'))).toBe(true);
   });
 });
 
