@@ -11,16 +11,20 @@ set -euo pipefail
 STATE=${ZBX_STATE:-/tmp/zgb-zbx}          # short: zabbix_server's IPC sockets live here
 DB_PASSWORD=zabbix
 log() { echo "[zabbix-up] $*" >&2; }
-# A port nothing listens on now, in 10000-32767 (zabbix_server's ListenPort stops at 32767, below the kernel's ephemeral range).
-free_port() {
+# A free port chosen by the kernel (bind to port 0), for the frontend.
+kernel_port() {
+  node -e "const s = require('net').createServer().listen(0, '0.0.0.0', () => { const p = s.address().port; s.close(() => console.log(p)); });"
+}
+# zabbix_server's ListenPort stops at 32767, below the kernel's ephemeral range, so port 0 cannot serve the
+# trapper: the first port from 10000 up that nothing listens on (each one tried by binding it).
+free_trapper_port() {
   node -e "
     const net = require('net');
-    const tryPort = (n) => {
-      if (n === 0) process.exit(1);
-      const port = 10000 + Math.floor(Math.random() * 22768);
-      const s = net.createServer().once('error', () => tryPort(n - 1)).listen(port, '0.0.0.0', () => s.close(() => console.log(port)));
+    const tryPort = (port) => {
+      if (port > 32767) process.exit(1);
+      const s = net.createServer().once('error', () => tryPort(port + 1)).listen(port, '0.0.0.0', () => s.close(() => console.log(port)));
     };
-    tryPort(50);"
+    tryPort(10051);"
 }
 
 packages=(postgresql zabbix-server-pgsql zabbix-frontend-php php-pgsql zabbix-agent)
@@ -62,7 +66,7 @@ if [ -n "${ZBX_SERVER_PORT:-}" ]; then
 elif server_running && grep -q '^ListenPort=' "$STATE/zabbix_server.conf" 2>/dev/null; then
   SERVER_PORT=$(sed -n 's/^ListenPort=//p' "$STATE/zabbix_server.conf")
 else
-  SERVER_PORT=$(free_port)
+  SERVER_PORT=$(free_trapper_port)
 fi
 if server_running && ! grep -qx "ListenPort=$SERVER_PORT" "$STATE/zabbix_server.conf"; then
   log "restarting zabbix_server on port $SERVER_PORT"
@@ -127,7 +131,7 @@ if [ -n "${ZBX_WEB_PORT:-}" ]; then
 elif [ -f "$STATE/web_port" ] && [ -n "$(version "$(cat "$STATE/web_port")")" ]; then
   WEB_PORT=$(cat "$STATE/web_port")
 else
-  WEB_PORT=$(free_port)
+  WEB_PORT=$(kernel_port)
 fi
 API="http://127.0.0.1:$WEB_PORT/api_jsonrpc.php"
 if [ -z "$(version "$WEB_PORT")" ]; then
