@@ -64,13 +64,16 @@ export function plain(text: string, max = VALUE_MAX): string {
  * cut can never land inside an entity or after a lone backslash.
  */
 export function glpiStoredLength(text: string): number {
-  let n = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 38 || c === 60 || c === 62) n += 4; // & < >
-    else if (c === 34 || c === 39 || c === 92) n += 1; // " ' \
-  }
+  let n = 0;
+  for (let i = 0; i < text.length; i++) n += storedCost(text.charCodeAt(i));
   return n;
+}
+
+/** Characters one UTF-16 unit takes once GLPI 10 has stored it (see glpiStoredLength). */
+function storedCost(c: number): number {
+  if (c === 38 || c === 60 || c === 62) return 5; // & < > → &#38; &#60; &#62;
+  if (c === 34 || c === 39 || c === 92) return 2; // " ' \ → escaped for SQL
+  return 1;
 }
 
 /** The longest prefix of text (ending in "…" when cut) whose stored length fits max. */
@@ -79,7 +82,7 @@ function clipStored(text: string, max: number): string {
   let n = 0;
   let i = 0;
   for (; i < text.length; i++) {
-    const step = glpiStoredLength(text.charAt(i));
+    const step = storedCost(text.charCodeAt(i));
     if (n + step > max - 1) break;
     n += step;
   }

@@ -1,6 +1,6 @@
 import type { Alert, Severity } from '../core/alert.js';
 import { classify, type Classification } from '../core/classify.js';
-import { decide, decideTicketClosed, type Decision, type EventInfo, type Incident, type Policy } from '../core/decide.js';
+import { decide, decideTicketClosed, type DecideInput, type Decision, type EventInfo, type Incident, type Policy } from '../core/decide.js';
 import { fingerprint, problemDeliveryKey, recoveryDeliveryKey, type FingerprintField } from '../core/fingerprint.js';
 import type { Rules } from '../core/rules.js';
 import type { Clock } from '../adapters/clock.js';
@@ -61,18 +61,26 @@ export function explain(settings: ProcessingSettings, alert: Alert, state: Decis
     }
   }
   const decision = decide({
+    ...decisionBasis(settings, alert, classification, fp, incident, now),
+    event,
+    // Looked up only where it can matter: a problem the bridge has not taken in yet.
+    recoveredEarlier: alert.kind === 'problem' && event === undefined && state.recoveredEarlier(alert),
+  });
+  return { classification, fingerprint: fp, decision };
+}
+
+/** What every decision about an alert is taken against: the settings in force and the alert's incident. */
+function decisionBasis(settings: ProcessingSettings, alert: Alert, classification: Classification, fingerprint: string, incident: Incident | undefined, now: number): DecideInput {
+  return {
     alert,
     classification,
-    fingerprint: fp,
+    fingerprint,
     incident,
-    event,
-    recoveredEarlier: alert.kind === 'problem' && state.recoveredEarlier(alert),
     now,
     policy: { ...settings.policy, fingerprintFields: settings.fingerprintFields },
     rules: settings.rules,
     reclassify: (severity: Severity) => classify(settings.rules, { ...alert, kind: 'update', severity }),
-  });
-  return { classification, fingerprint: fp, decision };
+  };
 }
 
 /** Deliveries decided per event-loop turn: large enough to amortise the commit under a backlog (about 50 ms of work), small enough to keep GLPI dispatch on this thread responsive. */
@@ -395,21 +403,7 @@ export class Processor {
     }
     const s = this.settings();
     const now = this.clock.now();
-    const classification = classify(s.rules, alert);
-    const decision = decideTicketClosed(
-      {
-        alert,
-        classification,
-        fingerprint: fp,
-        incident,
-        now,
-        policy: { ...s.policy, fingerprintFields: s.fingerprintFields },
-        rules: s.rules,
-        reclassify: (severity: Severity) => classify(s.rules, { ...alert, kind: 'update', severity }),
-      },
-      seq,
-      ticketId,
-    );
+    const decision = decideTicketClosed(decisionBasis(s, alert, classify(s.rules, alert), fp, incident, now), seq, ticketId);
     const next = decision.incident;
     if (!next) return;
     this.store.transaction(() => {

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { ROOT } from './fixtures.js';
 
 export const TOKEN = 'test-webhook-token-0123456789';
@@ -199,6 +200,15 @@ afterEach(() => {
 });
 
 /** Poll until the check passes (waiting for asynchronous work, not measuring it). */
+/** A GLPI fake on a free port (the test's user token) and a started daemon pointed at it. */
+export async function startWithGlpi(opt: Omit<DaemonOptions, 'glpiUrl'> = {}): Promise<{ glpi: FakeGlpi; daemon: Daemon }> {
+  const glpi = new FakeGlpi({ userTokens: ['user-token'] });
+  await glpi.listen();
+  const daemon = new Daemon({ ...opt, glpiUrl: glpi.url });
+  await daemon.start();
+  return { glpi, daemon };
+}
+
 export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

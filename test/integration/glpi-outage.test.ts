@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { FakeGlpi } from '../../src/glpi-fake/server.js';
-import { Daemon, waitFor } from '../helpers/daemon.js';
+import type { FakeGlpi } from '../../src/glpi-fake/server.js';
+import { type Daemon, startWithGlpi, waitFor } from '../helpers/daemon.js';
 import { zabbixBody } from '../helpers/fixtures.js';
 
 /**
@@ -27,10 +27,7 @@ async function send(body: Record<string, string>): Promise<void> {
 
 describe('GLPI outage', () => {
   it('one probe at a time while GLPI answers 503; queued follow-ups are sent once each, with no follow-up list read, when it is back', async () => {
-    glpi = new FakeGlpi({ userTokens: ['user-token'] });
-    await glpi.listen();
-    daemon = new Daemon({ glpiUrl: glpi.url });
-    await daemon.start();
+    ({ glpi, daemon } = await startWithGlpi());
     for (let i = 0; i < HOSTS; i++) await send(zabbixBody('problem', { ...common(i), event_id: String(3000 + i) }));
     await waitFor(() => glpi.tickets.size === HOSTS, 'tickets before the outage');
     await waitFor(() => daemon.logs.filter((l) => l.msg === 'GLPI job done').length === HOSTS, 'creates recorded');

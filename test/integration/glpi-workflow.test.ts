@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { FakeGlpi } from '../../src/glpi-fake/server.js';
-import { Daemon, runCli, waitFor } from '../helpers/daemon.js';
+import type { FakeGlpi } from '../../src/glpi-fake/server.js';
+import { type Daemon, runCli, startWithGlpi, waitFor } from '../helpers/daemon.js';
 import { zabbixBody } from '../helpers/fixtures.js';
 
 /**
@@ -27,10 +27,7 @@ async function post(body: Record<string, string>): Promise<void> {
 
 describe('GLPI workflow states', () => {
   it('a recurrence on a Pending ticket keeps it pending; on a Closed ticket the open problems get a new ticket; recoveries solve it', async () => {
-    glpi = new FakeGlpi({ userTokens: ['user-token'] });
-    await glpi.listen();
-    daemon = new Daemon({ glpiUrl: glpi.url });
-    await daemon.start();
+    ({ glpi, daemon } = await startWithGlpi());
     await post(problem('501'));
     await waitFor(() => glpi.tickets.size === 1, 'first ticket');
     glpi.setTicketStatus(1, 4); // a technician: waiting for the vendor

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { FakeGlpi } from '../../src/glpi-fake/server.js';
-import { Daemon, waitFor } from '../helpers/daemon.js';
+import type { FakeGlpi } from '../../src/glpi-fake/server.js';
+import { type Daemon, startWithGlpi, waitFor } from '../helpers/daemon.js';
 import { zabbixBody } from '../helpers/fixtures.js';
 
 /**
@@ -36,10 +36,7 @@ function restore(dir: string): void {
 
 describe('power loss', () => {
   it('state file rolled back to its last fsynced content: the alerts are decided again, and each ticket exists once', async () => {
-    glpi = new FakeGlpi({ userTokens: ['user-token'] });
-    await glpi.listen();
-    daemon = new Daemon({ glpiUrl: glpi.url });
-    await daemon.start();
+    ({ glpi, daemon } = await startWithGlpi());
     // Idle just after start: the last fsynced state (the run marker is written with fsync).
     await new Promise((r) => setTimeout(r, 300));
     snapshot(daemon.dataDir);

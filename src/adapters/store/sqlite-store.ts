@@ -570,7 +570,7 @@ export class SqliteStore {
   }
 
   hasDelivery(key: string): boolean {
-    return this.#stmt.deliveryByKey.get(key) !== undefined;
+    return this.deliveryId(key) !== undefined;
   }
 
   /** The alert first committed under this delivery key. */
