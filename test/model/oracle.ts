@@ -35,6 +35,7 @@
  *     redelivery gets the first delivery's id.
  *  7. A ticket's title keeps the trigger name's text (GLPI may HTML-encode it).
  */
+import { decodeEntities } from '../../src/adapters/glpi/client.js';
 import { DAY } from './case.js';
 import type { Outcome } from './runner.js';
 
@@ -66,17 +67,8 @@ interface Cycle {
   restarts: number;
 }
 
-/** GLPI 10 stores names and texts HTML-encoded. */
-export function decodeHtml(s: string): string {
-  return s
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&quot;/g, '"')
-    .replace(/&apos;/g, "'")
-    .replace(/&#(\d+);/g, (_m, d: string) => String.fromCodePoint(Number(d)))
-    .replace(/&#x([0-9a-f]+);/gi, (_m, h: string) => String.fromCodePoint(parseInt(h, 16)))
-    .replace(/&amp;/g, '&');
-}
+/** GLPI 10 stores names and texts HTML-encoded: the oracle reads them decoded, as the bridge's client does. */
+export const decodeHtml = decodeEntities;
 
 function occurrences(haystack: string, needle: string): number {
   let n = 0;
