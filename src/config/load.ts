@@ -39,14 +39,20 @@ export function pathText(path: readonly PathKey[]): string {
 export function lookupEnv(name: string, env: Env): string | undefined {
   const direct = env[name];
   if (direct !== undefined) return direct;
-  const file = env[`${name}_FILE`] ?? (env.CREDENTIALS_DIRECTORY ? resolve(env.CREDENTIALS_DIRECTORY, name) : undefined);
+  const named = env[`${name}_FILE`];
+  const file = named ?? (env.CREDENTIALS_DIRECTORY ? resolve(env.CREDENTIALS_DIRECTORY, name) : undefined);
   if (file === undefined) return undefined;
+  let text: string;
   try {
-    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    text = readFileSync(file, 'utf8');
   } catch (e) {
-    if (env[`${name}_FILE`] !== undefined) throw new Error(`${name}_FILE=${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    if (named !== undefined) throw new Error(`${name}_FILE=${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
     return undefined;
   }
+  const value = text.replace(/\r?\n$/, '');
+  // An empty secret file is a mistake (a truncated copy, a wrong path), never a deliberate "no token".
+  if (value.trim() === '') throw new Error(`${named !== undefined ? `${name}_FILE=` : 'credential '}${file} is empty`);
+  return value;
 }
 
 const REFERENCE = /\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}/g;
@@ -166,5 +172,19 @@ export function loadConfig(file: string, env: Env = process.env): Config {
   if (problems.length > 0 || !daemon || !rules) throw new ConfigError(problems);
   const { rules: _r, rules_file: _f, ...rest } = daemon;
   const dataDir = isAbsolute(rest.data_dir) ? rest.data_dir : resolve(dirname(file), rest.data_dir);
-  return deepFreeze({ ...rest, data_dir: dataDir, rules, sources: { config: file, rules: rulesSource } });
+  const caProblems: ConfigProblem[] = [];
+  const caFile = (section: 'glpi' | 'zabbix', value: string): string => {
+    if (value === '') return '';
+    const path = isAbsolute(value) ? value : resolve(dirname(file), value);
+    try {
+      if (!readFileSync(path, 'utf8').includes('-----BEGIN CERTIFICATE-----')) caProblems.push({ file, path: `${section}.ca_file`, line: lineOf(main.doc, main.counter, [section, 'ca_file']), message: `${path} holds no PEM certificate` });
+    } catch (e) {
+      caProblems.push({ file, path: `${section}.ca_file`, line: lineOf(main.doc, main.counter, [section, 'ca_file']), message: `${path} cannot be read: ${(e as NodeJS.ErrnoException).code ?? String(e)}` });
+    }
+    return path;
+  };
+  const glpi = { ...rest.glpi, ca_file: caFile('glpi', rest.glpi.ca_file) };
+  const zabbix = { ...rest.zabbix, ca_file: caFile('zabbix', rest.zabbix.ca_file) };
+  if (caProblems.length > 0) throw new ConfigError(caProblems);
+  return deepFreeze({ ...rest, glpi, zabbix, data_dir: dataDir, rules, sources: { config: file, rules: rulesSource } });
 }

@@ -23,6 +23,22 @@ export const duration = z
   });
 
 const secret = z.string().transform((v) => new Secret(v));
+/** A bearer token the bridge checks: empty (none / generated) or at least 16 characters. */
+const bearerToken = z
+  .string()
+  .refine((v) => v === '' || v.length >= 16, { message: 'too short: a token the bridge checks needs at least 16 characters (e.g. openssl rand -base64 24)' })
+  .transform((v) => new Secret(v));
+
+/** An http(s) URL without user:password@ (axios would send it as Basic auth, and it would be logged and printed). */
+function apiUrl(endsIn: string) {
+  return z.url({ protocol: /^https?$/, error: `must be an http(s) URL ending in ${endsIn}` }).superRefine((v, ctx) => {
+    if (!URL.canParse(v)) return;
+    const u = new URL(v);
+    if (u.username !== '' || u.password !== '') {
+      ctx.addIssue({ code: 'custom', message: 'must not carry user:password@ (it would be logged and sent instead of the token); give the credentials in their own keys' });
+    }
+  });
+}
 const severity = z.enum(SEVERITIES);
 const id = z.number().int().nonnegative();
 
@@ -181,8 +197,33 @@ export const configSchema = z.strictObject({
   webhook: z
     .strictObject({
       path: z.string().startsWith('/').default('/zabbix/webhook'),
-      token: secret.default(new Secret('')),
+      token: bearerToken.default(new Secret('')),
       body_limit: z.number().int().min(1024).max(16 * 1024 * 1024).default(256 * 1024),
+      /** Whole request, headers and body, must arrive within this (slow senders get 408 and are disconnected). */
+      request_timeout: duration.default(30_000).refine((v) => v >= 1000, { message: 'at least 1s' }),
+      /** Headers must arrive within this. */
+      header_timeout: duration.default(10_000).refine((v) => v >= 1000, { message: 'at least 1s' }),
+      /** An idle kept-alive connection is closed after this. */
+      keep_alive_timeout: duration.default(5_000).refine((v) => v >= 100, { message: 'at least 100ms' }),
+      /** Requests one connection may carry before it is closed (0: no cap). */
+      max_requests_per_socket: z.number().int().nonnegative().default(1000),
+      /** Connections open at once; more are refused at accept. */
+      max_connections: z.number().int().min(1).max(65_536).default(256),
+    })
+    .superRefine((w, ctx) => {
+      if (w.header_timeout > w.request_timeout) ctx.addIssue({ code: 'custom', path: ['header_timeout'], message: 'must not be longer than request_timeout' });
+    })
+    .prefault({}),
+  admin: z
+    .strictObject({
+      /** Bearer token of admin actions (POST /-/reload, queue retry over HTTP). Empty: admin endpoints answer 403; SIGHUP still reloads. */
+      token: bearerToken.default(new Secret('')),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      /** Put /metrics and /readyz behind the admin token. */
+      auth: z.boolean().default(false),
     })
     .prefault({}),
   store: z
@@ -199,11 +240,15 @@ export const configSchema = z.strictObject({
     .prefault({}),
   glpi: z
     .strictObject({
-      url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL ending in /apirest.php' }),
+      url: apiUrl('/apirest.php'),
       app_token: secret.default(new Secret('')),
       user_token: secret.default(new Secret('')),
       username: z.string().default(''),
       password: secret.default(new Secret('')),
+      /** PEM file of the CA(s) that sign the server's certificate (relative to the configuration file); empty: the system's. */
+      ca_file: z.string().default(''),
+      /** Skip certificate verification (testing only: logged loudly at start). */
+      tls_insecure: z.boolean().default(false),
       timeout: duration.default(10_000),
       max_concurrency: z.number().int().min(1).max(64).default(4),
       recovery: z.enum(['solve', 'close', 'followup']).default('solve'),
@@ -238,9 +283,13 @@ export const configSchema = z.strictObject({
   zabbix: z
     .strictObject({
       /** …/api_jsonrpc.php; empty: no polling and no write-back (webhook only). */
-      url: z.union([z.literal(''), z.url({ protocol: /^https?$/, error: 'must be an http(s) URL ending in /api_jsonrpc.php' })]).default(''),
+      url: z.union([z.literal(''), apiUrl('/api_jsonrpc.php')]).default(''),
       api_token: secret.default(new Secret('')),
       auth: z.enum(['auto', 'body', 'header']).default('auto'),
+      /** PEM file of the CA(s) that sign the server's certificate (relative to the configuration file); empty: the system's. */
+      ca_file: z.string().default(''),
+      /** Skip certificate verification (testing only: logged loudly at start). */
+      tls_insecure: z.boolean().default(false),
       timeout: duration.default(10_000),
       poll: z
         .strictObject({
