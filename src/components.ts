@@ -11,6 +11,7 @@ import type { ProcessingSettings } from './services/processor.js';
 
 /** The GLPI client the configuration describes. */
 export function glpiClient(c: Config, logger: Logger, metrics?: Metrics): GlpiClient {
+  if (c.glpi.tls_insecure) warnInsecure(logger, 'glpi', c.glpi.url);
   return new GlpiClient({
     url: c.glpi.url,
     appToken: c.glpi.app_token,
@@ -20,6 +21,7 @@ export function glpiClient(c: Config, logger: Logger, metrics?: Metrics): GlpiCl
     timeoutMs: c.glpi.timeout,
     externalId: c.glpi.externalid,
     pendingFollowups: c.glpi.pending_followups,
+    tls: { caFile: c.glpi.ca_file, insecure: c.glpi.tls_insecure },
     logger,
     ...(metrics ? { metrics } : {}),
   });
@@ -28,7 +30,13 @@ export function glpiClient(c: Config, logger: Logger, metrics?: Metrics): GlpiCl
 /** The Zabbix API client, when zabbix.url is set. */
 export function zabbixApi(c: Config, logger: Logger): ZabbixApi | undefined {
   if (c.zabbix.url === '') return undefined;
-  return new ZabbixApi({ url: c.zabbix.url, token: c.zabbix.api_token, authMode: c.zabbix.auth, timeoutMs: c.zabbix.timeout, logger });
+  if (c.zabbix.tls_insecure) warnInsecure(logger, 'zabbix', c.zabbix.url);
+  return new ZabbixApi({ url: c.zabbix.url, token: c.zabbix.api_token, authMode: c.zabbix.auth, timeoutMs: c.zabbix.timeout, tls: { caFile: c.zabbix.ca_file, insecure: c.zabbix.tls_insecure }, logger });
+}
+
+/** Certificate checks off: anyone on the path can read the tokens. Said loudly, at every start. */
+function warnInsecure(logger: Logger, section: 'glpi' | 'zabbix', url: string): void {
+  logger.warn({ code: 'TLS_INSECURE', url }, `${section}.tls_insecure is true: the server's certificate is NOT checked, so anyone on the network path can read and change the bridge's requests and tokens; use ${section}.ca_file instead`);
 }
 
 /** `markerKey`: the install's secret (adapters/marker-key.ts). */

@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   GLPI_LOGIN_FAILED: { status: 0, hint: 'GLPI refused the credentials (app token, user token or login). Check glpi.* settings.' },
   GLPI_MARKER_SPOOFED: { status: 0, hint: 'A GLPI ticket carries an incident\'s marker but was not created by the bridge\'s GLPI user: not adopted; a new ticket is created.' },
   ZABBIX_EVENT_UNKNOWN: { status: 0, hint: 'An open event is not returned by the Zabbix API (host not visible to the API user, event housekept): the incident stays open; check the API user\'s host groups.' },
+  TLS_INSECURE: { status: 0, hint: 'glpi.tls_insecure or zabbix.tls_insecure is true: certificates are not checked. Give the CA in ca_file and set tls_insecure: false.' },
   GLPI_TICKET_MISSING: { status: 0, hint: 'The ticket this incident points at could not be created or no longer exists.' },
 } as const;
 

@@ -142,3 +142,55 @@ describe('check-config warnings about the poll scope', () => {
     expect(r.err).toBe('');
   });
 });
+
+describe('secrets, tokens and remote addresses (hostile or careless configuration)', () => {
+  it.each([
+    ['GLPI URL with user:password@', 'glpi:\n  url: http://admin:hunter2@glpi.local/apirest.php\n  user_token: t\n', /:2: glpi\.url: must not carry user:password@/],
+    ['Zabbix URL with user@', `${MINIMAL}zabbix:\n  url: https://api@zabbix.local/api_jsonrpc.php\n  api_token: z\n`, /zabbix\.url: must not carry user:password@/],
+    ['a webhook token shorter than 16 characters', `${MINIMAL}webhook:\n  token: short-token\n`, /webhook\.token: too short: .*at least 16 characters/],
+    ['an admin token shorter than 16 characters', `${MINIMAL}admin:\n  token: admin\n`, /admin\.token: too short/],
+    ['a CA file that does not exist', `${MINIMAL}  ca_file: missing-ca.pem\n`, /:4: glpi\.ca_file: .*missing-ca\.pem cannot be read: ENOENT/],
+    ['a CA file without a certificate', `${MINIMAL}  ca_file: not-a-ca.pem\n`, /glpi\.ca_file: .*not-a-ca\.pem holds no PEM certificate/],
+    ['a request timeout shorter than the header timeout', `${MINIMAL}webhook:\n  request_timeout: 5s\n  header_timeout: 10s\n`, /webhook\.header_timeout: must not be longer than request_timeout/],
+  ])('%s', (_name, text, expected) => {
+    write('not-a-ca.pem', 'hello\n');
+    const found = problems(write(`sec-${Math.random().toString(36).slice(2)}.yaml`, text));
+    expect(found.join('\n')).toMatch(expected);
+    expect(found.join('\n')).not.toContain('hunter2');
+  });
+
+  it('an empty token file is an error naming the file, through VAR_FILE and through $CREDENTIALS_DIRECTORY', () => {
+    const empty = write('empty-token', '\n');
+    const file = write('empty-secret.yaml', 'glpi:\n  url: http://g/apirest.php\n  user_token: ${GLPI_USER_TOKEN}\n');
+    expect(problems(file, { GLPI_USER_TOKEN_FILE: empty }).join('\n')).toMatch(/glpi\.user_token: GLPI_USER_TOKEN_FILE=.*empty-token is empty/);
+    const creds = mkdtempSync(join(tmpdir(), 'zgb-creds-'));
+    writeFileSync(join(creds, 'GLPI_USER_TOKEN'), '');
+    expect(problems(file, { CREDENTIALS_DIRECTORY: creds }).join('\n')).toMatch(/credential .*GLPI_USER_TOKEN is empty/);
+  });
+
+  it('resolves ca_file against the configuration file and accepts a token of 16 characters', () => {
+    write('ca-ok.pem', '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const c = loadConfig(write('tls-ok.yaml', `${MINIMAL}  ca_file: ca-ok.pem\n  tls_insecure: false\nwebhook:\n  token: 0123456789abcdef\n`), {});
+    expect(c.glpi.ca_file).toBe(join(dir, 'ca-ok.pem'));
+    expect(c.webhook.token.reveal()).toHaveLength(16);
+    expect(c.admin.token.empty).toBe(true);
+    expect(c.metrics.auth).toBe(false);
+  });
+
+  it('check-config says why a short webhook token is refused, and never prints the token', async () => {
+    let out = '';
+    let err = '';
+    const file = write('short-token.yaml', `${MINIMAL}webhook:\n  token: \${BRIDGE_WEBHOOK_TOKEN}\n`);
+    const previous = process.env.BRIDGE_WEBHOOK_TOKEN;
+    process.env.BRIDGE_WEBHOOK_TOKEN = 'tiny-secret';
+    try {
+      const code = await checkConfigCommand(file, false, { write: (s: string) => (out += s) } as unknown as NodeJS.WritableStream, { write: (s: string) => (err += s) } as unknown as NodeJS.WritableStream);
+      expect(code).toBe(1);
+    } finally {
+      if (previous === undefined) delete process.env.BRIDGE_WEBHOOK_TOKEN;
+      else process.env.BRIDGE_WEBHOOK_TOKEN = previous;
+    }
+    expect(`${out}${err}`).toMatch(/webhook\.token: too short/);
+    expect(`${out}${err}`).not.toContain('tiny-secret');
+  });
+});

@@ -7,6 +7,7 @@ import type { Secret } from '../../config/secret.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { RemoteError } from '../remote-error.js';
+import { isRedirect, redirectMessage, tlsAgentOptions, type TlsSettings } from '../transport.js';
 import { fromNetwork, fromResponse } from './outcome.js';
 
 export interface GlpiClientOptions {
@@ -37,6 +38,8 @@ export interface GlpiClientOptions {
    * client rarely sends on a connection the server has just closed.
    */
   readonly idleSocketTimeoutMs?: number;
+  /** CA file and certificate checking for an https GLPI. */
+  readonly tls?: TlsSettings;
 }
 
 /** Who the bridge is in GLPI (the session's user): tickets it created carry this in users_id_recipient. */
@@ -116,7 +119,7 @@ export class GlpiClient {
     const idle = opt.idleSocketTimeoutMs ?? 4_000;
     this.#agents = {
       http: new http.Agent({ keepAlive: true, maxSockets: 64, timeout: idle }),
-      https: new https.Agent({ keepAlive: true, maxSockets: 64, timeout: idle }),
+      https: new https.Agent({ keepAlive: true, maxSockets: 64, timeout: idle, ...tlsAgentOptions(opt.tls) }),
     };
     this.#http = axios.create({
       baseURL: opt.url.replace(/\/+$/, '') + '/',
@@ -124,7 +127,8 @@ export class GlpiClient {
       validateStatus: () => true,
       transformResponse: [(data: unknown) => data],
       responseType: 'text',
-      // GLPI's API does not redirect; without follow-redirects the error carries the socket's reuse flag.
+      // Never follow a redirect (it would carry App-Token and Session-Token to another host); without
+      // follow-redirects the error also carries the socket's reuse flag.
       maxRedirects: 0,
       httpAgent: this.#agents.http,
       httpsAgent: this.#agents.https,
@@ -175,6 +179,8 @@ export class GlpiClient {
       status = String(res.status);
       const body = parseBody(res.data);
       if (res.status >= 200 && res.status < 300) return { status: res.status, body };
+      // A misconfigured URL (http → https, a moved GLPI): for the operator to fix, like bad credentials; jobs wait.
+      if (isRedirect(res.status)) throw new RemoteError('login', 'GLPI_REDIRECT', redirectMessage('GLPI', res.status, res.headers.location), res.status, undefined, { mayHaveLanded: false });
       throw fromResponse(res.status, body, typeof res.headers['retry-after'] === 'string' ? res.headers['retry-after'] : undefined);
     } catch (e) {
       if (e instanceof RemoteError) throw e;

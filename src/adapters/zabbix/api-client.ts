@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Secret } from '../../config/secret.js';
 import type { Logger } from '../../observability/logger.js';
 import { RemoteError } from '../remote-error.js';
+import { isRedirect, redirectMessage, tlsAgentOptions, type TlsSettings } from '../transport.js';
 
 export type AuthMode = 'auto' | 'body' | 'header';
 
@@ -15,6 +16,8 @@ export interface ZabbixApiOptions {
   readonly authMode: AuthMode;
   readonly timeoutMs: number;
   readonly logger: Logger;
+  /** CA file and certificate checking for an https Zabbix frontend. */
+  readonly tls?: TlsSettings;
 }
 
 const rpcAnswer = z.union([
@@ -81,8 +84,10 @@ export class ZabbixApi {
       url: opt.url,
       timeout: opt.timeoutMs,
       validateStatus: () => true,
+      // Never follow a redirect: it would carry the API token to whatever host the Location names.
+      maxRedirects: 0,
       httpAgent: new http.Agent({ keepAlive: true }),
-      httpsAgent: new https.Agent({ keepAlive: true }),
+      httpsAgent: new https.Agent({ keepAlive: true, ...tlsAgentOptions(opt.tls) }),
       headers: { 'Content-Type': 'application/json-rpc' },
     });
   }
@@ -99,6 +104,7 @@ export class ZabbixApi {
       const err = e as { code?: string; message?: string };
       throw new RemoteError('retryable', err.code ?? 'NETWORK', `Zabbix API unreachable: ${err.message ?? String(e)}`);
     }
+    if (isRedirect(res.status)) throw new RemoteError('permanent', 'ZABBIX_REDIRECT', redirectMessage('Zabbix API', res.status, res.headers.location), res.status);
     if (res.status >= 500 || res.status === 429) throw new RemoteError('retryable', `HTTP_${res.status}`, `Zabbix API answered HTTP ${res.status}`, res.status);
     if (res.status >= 400) throw new RemoteError('permanent', `HTTP_${res.status}`, `Zabbix API answered HTTP ${res.status}`, res.status);
     const parsed = rpcAnswer.safeParse(res.data);
