@@ -1,3 +1,4 @@
+import { secureDataDir } from '../adapters/data-dir.js';
 import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
@@ -8,6 +9,14 @@ export async function runCommand(configFile: string | undefined): Promise<number
   const config = loadOrReport(configFile);
   if (!config || !configFile) return 1;
   const logger = createLogger(config.log_level);
+  try {
+    const { changed, refused } = secureDataDir(config.data_dir);
+    if (changed.length > 0) logger.warn({ data_dir: config.data_dir, tightened: changed }, 'made the data directory private (0700) and its files 0600');
+    if (refused.length > 0) logger.warn({ data_dir: config.data_dir, refused }, 'cannot make these private (not their owner): other users may read alert text or secrets; chown them to the bridge\'s user');
+  } catch (e) {
+    logger.fatal({ data_dir: config.data_dir, err: (e as Error).message }, 'cannot prepare the data directory');
+    return 1;
+  }
   let exit: (code: number) => void = () => undefined;
   const exited = new Promise<number>((resolve) => (exit = resolve));
   // The app has already stopped itself when its processing thread died: exit 1 so systemd restarts the bridge.
