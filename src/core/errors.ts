@@ -4,13 +4,17 @@
  * troubleshooting table (a test keeps them in sync).
  */
 export const ERROR_CODES = {
-  BRIDGE_UNAUTHORIZED: { status: 401, hint: 'Send "Authorization: Bearer <token>" with the token the bridge is configured with (webhook.token).' },
+  BRIDGE_UNAUTHORIZED: { status: 401, hint: 'Send "Authorization: Bearer <token>" with the token the bridge is configured with: webhook.token for the webhook, admin.token for admin endpoints.' },
   BRIDGE_BAD_JSON: { status: 400, hint: 'The body is not valid JSON; check the media type script (it must JSON.stringify the parameters).' },
   BRIDGE_BAD_CONTENT_TYPE: { status: 415, hint: 'Send Content-Type: application/json.' },
   BRIDGE_INVALID_FIELD: { status: 400, hint: 'A media type parameter is missing or malformed; the message names it. Compare with the shipped media type.' },
   BRIDGE_BODY_TOO_LARGE: { status: 413, hint: 'The body exceeds webhook.body_limit; trim the media type parameters.' },
   BRIDGE_STORE_UNAVAILABLE: { status: 503, hint: 'The state store cannot commit (disk full, permissions). Zabbix will retry; see /readyz and the log.' },
   BRIDGE_SHUTTING_DOWN: { status: 503, hint: 'The bridge is stopping; Zabbix will retry the delivery.' },
+  BRIDGE_ADMIN_DISABLED: { status: 403, hint: 'Admin endpoints (POST /-/reload; /metrics and /readyz with metrics.auth) need admin.token (BRIDGE_ADMIN_TOKEN); without one they are off and only SIGHUP reloads.' },
+  BRIDGE_REQUEST_TIMEOUT: { status: 408, hint: 'The request did not arrive within webhook.header_timeout / webhook.request_timeout; the connection is closed. A slow network or a client that trickles its body.' },
+  BRIDGE_BAD_HTTP: { status: 400, hint: 'The request is not valid HTTP (or its headers are too large); the connection is closed.' },
+  BRIDGE_TOO_MANY_CONNECTIONS: { status: 0, hint: 'webhook.max_connections connections were open: the new one was closed at accept. Raise the cap, or find the client that holds them (the log names the address).' },
   BRIDGE_NOT_FOUND: { status: 404, hint: 'Unknown path; the webhook is POST /zabbix/webhook by default.' },
   BRIDGE_DELIVERY_PARKED: { status: 0, hint: 'Deciding on an alert failed (an internal error): it is parked, listed by `queue`, and the alerts after it are decided. Report the logged error.' },
   BRIDGE_PROCESSING_FAILED: { status: 0, hint: 'The processing thread (decisions, GLPI dispatch) stopped on an error; the bridge exits 1 so systemd restarts it. Report the logged stack.' },
