@@ -47,6 +47,8 @@ export interface App {
 /** A queue whose oldest job waits longer than this is reported as stuck by /readyz. */
 const STUCK_AFTER_MS = 15 * 60_000;
 const DRAIN_TIMEOUT_MS = 10_000;
+/** /readyz writes to the store at most this often; a webhook committed within it stands for the check. */
+const WRITE_CHECK_EVERY_MS = 30_000;
 
 /** The webhook token: configured, or generated once into the data directory (mode 0600) and reused. */
 export function webhookToken(c: Config, logger: Logger): string {
@@ -58,6 +60,22 @@ export function webhookToken(c: Config, logger: Logger): string {
   chmodSync(file, 0o600);
   logger.warn({ file }, 'no webhook.token configured: generated one; put it in the Zabbix media type (bridge_token)');
   return readFileSync(file, 'utf8').trim();
+}
+
+/** The admin token; empty (admin endpoints off) when it is not set, or when it is the webhook token (that one is in every Zabbix media type). */
+function adminToken(c: Config, webhook: string, logger: Logger): string {
+  const admin = c.admin.token.reveal();
+  if (admin !== '' && admin === webhook) {
+    logger.error({ code: 'BRIDGE_ADMIN_DISABLED' }, 'admin.token is the webhook token: admin endpoints stay off until it is a token of its own');
+    return '';
+  }
+  return admin;
+}
+
+/** What /readyz says of a failed GLPI login: our code and GLPI's (ERROR_…), never GLPI's text. */
+export function loginFailedDetail(lastLoginError: string | undefined): string {
+  const glpiCode = /\bERROR_[A-Z0-9_]{1,60}\b/.exec(lastLoginError ?? '')?.[0];
+  return `GLPI_LOGIN_FAILED${glpiCode ? ` (${glpiCode})` : ''}: see the log`;
 }
 
 /** The stream a pino logger writes to (the processing thread's lines are written there too). */
@@ -73,33 +91,48 @@ function logSink(logger: Logger): LogSink {
 export function buildApp(initial: Config, deps: AppDeps): App {
   let config = initial;
   let token = webhookToken(config, deps.logger);
+  let admin = adminToken(config, token, deps.logger);
   const logger = deps.logger;
   const clock = systemClock;
   const metrics = createMetrics();
   // The intake writes the inbox file; the processing thread checkpoints it (so this thread never copies WAL pages).
   const store = new SqliteStore(storeFile(config), { synchronous: config.store.synchronous, maxSizeBytes: config.store.max_size, inboxCheckpoint: 'external' });
   let processing: ProcessingThread | undefined;
-  const intake = new Intake(store, clock, logger.child({ component: 'intake' }), metrics, (through) => processing?.wake(through));
+  /** The last write to the inbox that proved it writable (a commit, or /readyz's own check) and what that check found. */
+  let writeCheck: { at: number; error?: string } = { at: Number.NEGATIVE_INFINITY };
+  const intake = new Intake(store, clock, logger.child({ component: 'intake' }), metrics, (through) => {
+    writeCheck = { at: clock.now() };
+    processing?.wake(through);
+  });
   const zabbix = zabbixApi(config, logger.child({ component: 'zabbix' }));
   const poller = zabbix && config.zabbix.poll.enabled ? new Poller(zabbix, store, intake, logger.child({ component: 'poller' }), metrics, { hostGroups: config.zabbix.poll.host_groups, minSeverity: config.zabbix.poll.min_severity, baseline: config.zabbix.poll.baseline }) : undefined;
   let stopping = false;
   let stopped: Promise<number> | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;
 
-  const readiness = async (): Promise<Record<string, ReadinessCheck>> => {
-    const now = clock.now();
-    let storeCheck: ReadinessCheck = { ok: true, detail: 'writable' };
+  const checkWrite = (now: number): { at: number; error?: string } => {
     try {
       store.checkWritable(now);
-      if (intake.storeError) storeCheck = { ok: false, detail: `last commit failed: ${intake.storeError}` };
+      return { at: now };
     } catch (e) {
-      storeCheck = { ok: false, detail: `not writable: ${(e as Error).message}` };
+      return { at: now, error: (e as Error).message };
     }
+  };
+
+  const readiness = async (): Promise<Record<string, ReadinessCheck>> => {
+    const now = clock.now();
+    // Probes do not write: a commit or a write check younger than WRITE_CHECK_EVERY_MS answers for the store.
+    if (now - writeCheck.at >= WRITE_CHECK_EVERY_MS) writeCheck = checkWrite(now);
+    const storeCheck: ReadinessCheck = intake.storeError
+      ? { ok: false, detail: `last commit failed: ${intake.storeError}` }
+      : writeCheck.error !== undefined
+        ? { ok: false, detail: `not writable: ${writeCheck.error}` }
+        : { ok: true, detail: 'writable' };
     const status = await processing?.status();
     const glpiCheck: ReadinessCheck = !status
       ? { ok: false, detail: 'the processing thread does not answer' }
       : status.session === 'login_failed'
-        ? { ok: false, detail: `GLPI_LOGIN_FAILED: ${status.lastLoginError ?? ''}` }
+        ? { ok: false, detail: loginFailedDetail(status.lastLoginError) }
         : { ok: true, detail: `session ${status.session}` };
     const stats = store.stats();
     const age = stats.oldestPendingAt !== undefined ? now - stats.oldestPendingAt : 0;
@@ -119,6 +152,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     config = next;
     processing?.reload(next);
     token = webhookToken(next, logger);
+    admin = adminToken(next, token, logger);
     metrics.configReloads.inc({ result: 'success' });
     logger.info({ config: next.sources.config, rules: next.sources.rules, categories: next.rules.categories.map((c) => c.name) }, 'configuration reloaded');
   };
@@ -144,7 +178,16 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     intake,
     webhookPath: config.webhook.path,
     bodyLimit: config.webhook.body_limit,
+    limits: {
+      requestTimeoutMs: config.webhook.request_timeout,
+      headerTimeoutMs: config.webhook.header_timeout,
+      keepAliveTimeoutMs: config.webhook.keep_alive_timeout,
+      maxRequestsPerSocket: config.webhook.max_requests_per_socket,
+      maxConnections: config.webhook.max_connections,
+    },
     token: () => token,
+    adminToken: () => admin,
+    metricsAuth: () => config.metrics.auth,
     timezoneOffsetMinutes: () => config.zabbix.timezone_offset_minutes,
     readiness,
     isStopping: () => stopping,
@@ -204,6 +247,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
         void stop(true).then(() => deps.onFatal?.(reason));
       });
       await processing.ready();
+      writeCheck = checkWrite(clock.now());
       // The inbox is written on this thread only.
       pruneTimer = setInterval(() => {
         try {

@@ -20,7 +20,7 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
     }),
     webhookRejected: new Counter({
       name: 'zgb_webhook_rejected_total',
-      help: 'Webhook requests refused, by error code.',
+      help: 'Requests refused by the HTTP listener (webhook and admin endpoints, timeouts, malformed HTTP) and connections closed at accept over webhook.max_connections, by error code.',
       labelNames: ['code'] as const,
       registers: [registry],
     }),

@@ -1,25 +1,47 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import Fastify, { LogController, type ConnectionError, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { BridgeError, ERROR_CODES, type ErrorCode } from '../../core/errors.js';
 import { normalise } from '../../core/normalise.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { Intake } from '../../services/intake.js';
 import { parseWebhookBody } from '../zabbix/webhook-body.js';
+import { Connections } from './connections.js';
+import { RejectionLog, pathOf, type RejectionLogOptions } from './rejection-log.js';
 
 export interface ReadinessCheck {
   readonly ok: boolean;
   readonly detail: string;
 }
 
+/** What one client may hold of the listener (webhook.* in the configuration); fixed at start. */
+export interface HttpLimits {
+  /** The whole request, headers and body, must arrive within this; slow senders get 408 and are disconnected. */
+  readonly requestTimeoutMs: number;
+  readonly headerTimeoutMs: number;
+  /** An idle kept-alive connection is closed after this. */
+  readonly keepAliveTimeoutMs: number;
+  /** Requests one connection may carry (0: no cap). */
+  readonly maxRequestsPerSocket: number;
+  /** Connections open at once; more are closed at accept. */
+  readonly maxConnections: number;
+}
+
 export interface ServerDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
-  readonly intake: Intake;
+  readonly intake: Pick<Intake, 'accept'>;
   readonly webhookPath: string;
   readonly bodyLimit: number;
+  readonly limits: HttpLimits;
   /** The current webhook token (reloadable). */
   readonly token: () => string;
+  /** The current admin token (reloadable); empty: admin endpoints answer 403. */
+  readonly adminToken: () => string;
+  /** /metrics and /readyz need the admin token (metrics.auth). */
+  readonly metricsAuth: () => boolean;
   readonly timezoneOffsetMinutes: () => number;
   readonly readiness: () => Promise<Record<string, ReadinessCheck>>;
   /** The /metrics exposition (Prometheus text format), gathered from every thread. */
@@ -27,6 +49,8 @@ export interface ServerDeps {
   readonly isStopping: () => boolean;
   /** Re-read the configuration; returns the problems when it is invalid (the running one is kept). */
   readonly reload?: () => { ok: true; summary: Record<string, unknown> } | { ok: false; problems: string[] };
+  /** The rejection log's window and clock (tests). */
+  readonly rejectionLog?: RejectionLogOptions;
 }
 
 export interface ErrorBody {
@@ -37,40 +61,106 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
-let expectedCache: { token: string; digest: Buffer } | undefined;
-
 /** Bearer token check in constant time (compares fixed-length digests). */
 export function bearerMatches(header: string | undefined, expected: string): boolean {
   if (!header || expected === '') return false;
   const m = /^Bearer\s+(.+)$/i.exec(header.trim());
   if (!m) return false;
-  if (expectedCache?.token !== expected) expectedCache = { token: expected, digest: digest(expected) };
-  return timingSafeEqual(digest(m[1] ?? ''), expectedCache.digest);
+  return timingSafeEqual(digest(m[1] ?? ''), digest(expected));
 }
 
 export function errorBody(code: ErrorCode, message: string, field?: string): ErrorBody {
   return { error: { code, message, ...(field !== undefined ? { field } : {}), hint: ERROR_CODES[code].hint } };
 }
 
-/** The fastify app (not listening): webhook, health, readiness and metrics. */
+/** How often Node checks the request and header timeouts (its default, 30 s, would let a 1 s timeout run 30 s). */
+function checkingInterval(limits: HttpLimits): number {
+  return Math.max(100, Math.min(1000, Math.floor(limits.headerTimeoutMs / 2)));
+}
+
+/**
+ * The fastify app (not listening): webhook, health, readiness, metrics and
+ * reload. Every refused request is counted in zgb_webhook_rejected_total and
+ * logged through a rate limit, its connection closed (its body may not have
+ * been read); closing the app closes every connection but those whose
+ * webhook was accepted, which get their answer first.
+ */
 export function buildServer(deps: ServerDeps): FastifyInstance {
+  const log = deps.logger.child({ component: 'http' });
+  const limits = deps.limits;
+  const rejections = new RejectionLog(log, deps.rejectionLog);
+  const rejected = (code: ErrorCode, message: string, ip: string | undefined, req?: FastifyRequest, field?: string): void => {
+    deps.metrics.webhookRejected.inc({ code });
+    rejections.record({ code, message, ip, ...(req ? { method: req.method, path: pathOf(req.url) } : {}), ...(field !== undefined ? { field } : {}) });
+  };
+
   const app = Fastify({
-    loggerInstance: deps.logger.child({ component: 'http' }) as FastifyBaseLogger,
+    loggerInstance: log as FastifyBaseLogger,
     // One log line per decision, not per request: the rejected ones are logged by reject().
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.bodyLimit,
     return503OnClosing: true,
-    forceCloseConnections: 'idle',
+    // Connections are closed by the preClose hook below (all but those carrying accepted work).
+    forceCloseConnections: false,
+    requestTimeout: limits.requestTimeoutMs,
+    // Inactivity of a socket (a handler that stalls, a client that stops reading).
+    connectionTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    maxRequestsPerSocket: limits.maxRequestsPerSocket,
+    http: { headersTimeout: limits.headerTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: checkingInterval(limits) },
+    // Timeouts and malformed HTTP: answered, counted and logged like the other rejections.
+    clientErrorHandler: (err: ConnectionError, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const code: ErrorCode = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'BRIDGE_REQUEST_TIMEOUT' : 'BRIDGE_BAD_HTTP';
+      const message =
+        code === 'BRIDGE_REQUEST_TIMEOUT'
+          ? `request not received within ${limits.headerTimeoutMs} ms (headers) / ${limits.requestTimeoutMs} ms (whole request)`
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? 'request headers too large'
+            : `malformed HTTP request (${err.code})`;
+      rejected(code, message, socket.remoteAddress);
+      const status = ERROR_CODES[code].status;
+      const body = JSON.stringify(errorBody(code, message));
+      if (socket.writable) {
+        socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      }
+      socket.destroy();
+    },
+  });
+  app.server.maxConnections = limits.maxConnections;
+  app.server.on('drop', (d) => rejected('BRIDGE_TOO_MANY_CONNECTIONS', `connection closed at accept: ${limits.maxConnections} connections open (webhook.max_connections)`, d?.remoteAddress));
+
+  const connections = new Connections(app.server);
+  // Stop: idle and slow connections are closed at once; accepted webhooks are answered, then their connection closed.
+  app.addHook('preClose', async () => {
+    const closed = connections.closeIdle();
+    rejections.flush();
+    if (closed > 0) log.info({ closed }, 'closed idle and unfinished connections');
+  });
+  app.addHook('onSend', async (req, reply) => {
+    // Node answers a request over max_requests_per_socket with 503 but leaves the connection open until the
+    // keep-alive timeout: close it after the last answer it may carry instead.
+    const answered = connections.answered(req.raw.socket);
+    if (connections.closing || (limits.maxRequestsPerSocket > 0 && answered >= limits.maxRequestsPerSocket)) reply.header('connection', 'close');
   });
 
   // Zabbix sends JSON; anything else is refused with 415 rather than guessed at.
   app.removeContentTypeParser('text/plain');
 
   const reject = (reply: FastifyReply, req: FastifyRequest, code: ErrorCode, message: string, field?: string) => {
-    deps.metrics.webhookRejected.inc({ code });
-    req.log.warn({ code, field, ip: req.ip, url: req.url }, message);
-    return reply.code(ERROR_CODES[code].status).send(errorBody(code, message, field));
+    rejected(code, message, req.ip, req, field);
+    // The body may not have been read (refused before it): a client still sending it is not kept.
+    return reply.code(ERROR_CODES[code].status).header('connection', 'close').send(errorBody(code, message, field));
   };
+
+  /** Admin endpoints: the admin token only, never the webhook token. */
+  const requireAdmin = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+    const admin = deps.adminToken();
+    if (admin === '') return reject(reply, req, 'BRIDGE_ADMIN_DISABLED', 'admin endpoints are off: no admin token is configured (admin.token, BRIDGE_ADMIN_TOKEN); SIGHUP still reloads');
+    if (!bearerMatches(req.headers.authorization, admin)) return reject(reply, req, 'BRIDGE_UNAUTHORIZED', 'missing or wrong admin bearer token (admin.token)');
+    return undefined;
+  };
+  const requireAdminForMetrics = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => (deps.metricsAuth() ? requireAdmin(req, reply) : undefined);
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req, reply) => {
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reject(reply, req, 'BRIDGE_BODY_TOO_LARGE', `body larger than ${deps.bodyLimit} bytes`);
@@ -84,11 +174,11 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
       return reject(reply, req, 'BRIDGE_INVALID_FIELD', err.message);
     }
-    req.log.error({ err }, 'unexpected error answering a request');
+    req.log.error({ err, path: pathOf(req.url) }, 'unexpected error answering a request');
     return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error; see the bridge log' } });
   });
 
-  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody('BRIDGE_NOT_FOUND', `no route ${req.method} ${req.url}`)));
+  app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody('BRIDGE_NOT_FOUND', `no route ${req.method} ${pathOf(req.url)}`)));
 
   app.post(deps.webhookPath, {
     onRequest: async (req, reply) => {
@@ -102,16 +192,17 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       const parsed = parseWebhookBody(req.body);
       if (!parsed.ok) return reject(reply, req, 'BRIDGE_INVALID_FIELD', parsed.message, parsed.field);
       const alert = normalise(parsed.event, 'webhook', deps.timezoneOffsetMinutes());
+      // Accepted work: a stop waits for its answer instead of cutting its connection.
+      const socket = req.raw.socket;
+      connections.busy(socket);
+      reply.raw.once('close', () => connections.done(socket));
       const accepted = await deps.intake.accept(alert);
       return reply.code(202).send({ status: accepted.duplicate ? 'duplicate' : 'accepted', delivery_id: accepted.deliveryId });
     },
   });
 
   app.post('/-/reload', {
-    onRequest: async (req, reply) => {
-      if (!bearerMatches(req.headers.authorization, deps.token())) return reject(reply, req, 'BRIDGE_UNAUTHORIZED', 'missing or wrong bearer token');
-      return undefined;
-    },
+    onRequest: requireAdmin,
     handler: async (req, reply) => {
       if (!deps.reload) return reply.code(404).send(errorBody('BRIDGE_NOT_FOUND', 'reload is not available in this mode'));
       const r = deps.reload();
@@ -124,13 +215,13 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/readyz', { onRequest: requireAdminForMetrics }, async (_req, reply) => {
     const checks = await deps.readiness();
     const ready = Object.values(checks).every((c) => c.ok);
     return reply.code(ready ? 200 : 503).send({ ready, checks });
   });
 
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', { onRequest: requireAdminForMetrics }, async (_req, reply) => {
     const body = await deps.scrape();
     return reply.type(deps.metrics.registry.contentType).send(body);
   });
