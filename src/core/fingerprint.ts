@@ -68,6 +68,19 @@ export function fingerprint(alert: Alert, category: string, fields: readonly Fin
 }
 
 /**
+ * The fixed-size key the store files an incident under: the first 128 bits
+ * of the SHA-256 of its readable fingerprint, in hex (32 characters). A
+ * readable fingerprint grows with the fields it is built from (tags, item
+ * keys); its key does not, so every row that names an incident (its
+ * tickets, events and jobs) stays small, and the readable form is kept once,
+ * with the incident. Not a secret: ticket markers stay HMACs of the readable
+ * fingerprint (see ticketMarker).
+ */
+export function fingerprintKey(fp: string): string {
+  return createHash('sha256').update(fp).digest('hex').slice(0, 32);
+}
+
+/**
  * The GLPI ticket marker of one ticket cycle: `[zbx:<hex>]`, an HMAC of the
  * fingerprint, the cycle number and the event that opened the cycle, keyed
  * with the install's secret (data_dir/marker-key). Unguessable, so text in

@@ -33,11 +33,6 @@ export interface DispatcherOptions {
   readonly createHorizon?: (now: number) => number;
 }
 
-/** Write-back jobs queue under their own key, so a Zabbix outage never holds GLPI work back. */
-export function writeBackKey(fingerprint: string): string {
-  return `zabbix:${fingerprint}`;
-}
-
 const IDLE_POLL_MS = 2_000;
 const CLOSED = 6;
 /** GLPI's refusals of an add or an update (their message is translated: never parsed). */
@@ -240,6 +235,7 @@ export class CircuitBreaker {
  */
 export class Dispatcher {
   readonly #inflight = new Map<number, Promise<void>>();
+  /** Lanes (Job.lane) with a job in flight: the next job of a lane waits for it. */
   readonly #busy = new Set<string>();
   readonly #breaker: CircuitBreaker;
   /** Create jobs whose marker search found nothing in this process, with no POST since that may have landed. */
@@ -343,10 +339,10 @@ export class Dispatcher {
   }
 
   #launch(job: Job): void {
-    this.#busy.add(job.fingerprint);
+    this.#busy.add(job.lane);
     const p = this.#run(job).finally(() => {
       this.#inflight.delete(job.id);
-      this.#busy.delete(job.fingerprint);
+      this.#busy.delete(job.lane);
       this.#pumpSoon();
     });
     this.#inflight.set(job.id, p);
@@ -368,7 +364,7 @@ export class Dispatcher {
         const now = this.clock.now();
         this.store.transaction(() => {
           if (outcome.created) {
-            this.store.putTicket(job.fingerprint, job.seq, outcome.ticketId, outcome.created.marker, now);
+            this.store.putTicket(job, job.seq, outcome.ticketId, outcome.created.marker, now);
             this.#queueWriteBack(job, outcome.created.eventId, outcome.ticketId);
           }
           this.store.completeJob(job.id, now);
@@ -543,11 +539,12 @@ export class Dispatcher {
     if (!wb || eventId === undefined) return;
     const message = `${wb.prefix} GLPI ticket #${ticketId}: ${this.desk.ticketUrl(ticketId)}`;
     const now = this.clock.now();
-    this.store.enqueue(writeBackKey(job.fingerprint), job.seq, { type: 'zabbix_ack', eventIds: [eventId], message, acknowledge: wb.acknowledge }, now, now);
+    // A zabbix_ack job runs in the incident's write-back lane (see Job.lane): a Zabbix outage never holds GLPI work back.
+    this.store.enqueue(job, job.seq, { type: 'zabbix_ack', eventIds: [eventId], message, acknowledge: wb.acknowledge }, now, now);
   }
 
   #ticketOf(job: Job): number {
-    const id = this.store.ticketId(job.fingerprint, job.seq);
+    const id = this.store.ticketId(job, job.seq);
     if (id === undefined) throw new TicketMissing(`incident ${job.fingerprint} #${job.seq} has no GLPI ticket (its create job failed; see the dead letters)`);
     return id;
   }
@@ -582,7 +579,7 @@ export class Dispatcher {
     const spec = job.spec;
     switch (spec.type) {
       case 'create_ticket': {
-        const known = this.store.ticketId(job.fingerprint, job.seq);
+        const known = this.store.ticketId(job, job.seq);
         if (known !== undefined) return { operation: 'opened', ticketId: known };
         const created = { marker: spec.ticket.marker, eventId: spec.eventId };
         // Every create looks for its marker before its first POST: a state file rolled back by a power cut re-takes decisions.

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import type { Alert } from '../../core/alert.js';
 import { coalesce } from '../../core/coalesce.js';
 import type { EventChange, EventInfo, Incident, JobSpec, JobType } from '../../core/decide.js';
-import { problemDeliveryKey, updateKeyPrefix } from '../../core/fingerprint.js';
+import { fingerprintKey, problemDeliveryKey, updateKeyPrefix } from '../../core/fingerprint.js';
 
 /** One schema step; `withInbox`: the step reads or writes the inbox file too (attached as `inbox`). */
 interface Migration {
@@ -15,7 +15,8 @@ interface Migration {
 /**
  * Forward-only migrations of the state file; the index + 1 is the schema
  * version (PRAGMA user_version). Version 2 moved the deliveries to the inbox
- * file (see SqliteStore).
+ * file (see SqliteStore). Migrations may call fingerprint_key(text), the
+ * store's own SQL function (fingerprintKey).
  */
 const STATE_MIGRATIONS: readonly Migration[] = [
   {
@@ -107,6 +108,29 @@ const STATE_MIGRATIONS: readonly Migration[] = [
   );
   `,
   },
+  {
+    // Rows name their incident by its key (fingerprintKey: 32 hex characters), not by its readable fingerprint,
+    // which grows with the fields it is built from and was repeated in every ticket, event and job row; it is
+    // now kept once, in the incident's state. Write-backs to Zabbix, queued under "zabbix:<fingerprint>", keep
+    // their own lane under the incident's key. Readable fingerprints all start with a field name ("host=…"),
+    // never with "zabbix:" nor as 32 hex characters, so no renamed key can meet one not renamed yet.
+    sql: `
+  ALTER TABLE incidents RENAME COLUMN fingerprint TO fp_key;
+  UPDATE incidents SET fp_key = fingerprint_key(fp_key);
+  ALTER TABLE tickets RENAME COLUMN fingerprint TO fp_key;
+  UPDATE tickets SET fp_key = fingerprint_key(fp_key);
+  ALTER TABLE incident_events RENAME COLUMN fingerprint TO fp_key;
+  UPDATE incident_events SET fp_key = fingerprint_key(fp_key);
+  ALTER TABLE jobs ADD COLUMN lane TEXT NOT NULL DEFAULT 'glpi';
+  UPDATE jobs SET lane = 'zabbix', fingerprint = substr(fingerprint, 8) WHERE substr(fingerprint, 1, 7) = 'zabbix:';
+  ALTER TABLE jobs RENAME COLUMN fingerprint TO fp_key;
+  UPDATE jobs SET fp_key = fingerprint_key(fp_key);
+  DROP INDEX jobs_by_fingerprint;
+  DROP INDEX jobs_by_fingerprint_any;
+  CREATE INDEX jobs_by_lane ON jobs(fp_key, lane, id) WHERE status IN ('pending', 'running');
+  CREATE INDEX jobs_by_key_any ON jobs(fp_key, status);
+  `,
+  },
 ];
 
 /** Forward-only migrations of the inbox file. */
@@ -133,9 +157,36 @@ export function inboxFileOf(stateFile: string): string {
 
 export type JobStatus = 'pending' | 'running' | 'done' | 'dead' | 'cancelled';
 
+/**
+ * An incident as the store's methods take it: by its readable fingerprint
+ * (the store files it under fingerprintKey of it), or by anything that
+ * carries the key already (a Job).
+ */
+export type IncidentRef = string | { readonly key: string };
+
+function keyOf(ref: IncidentRef): string {
+  return typeof ref === 'string' ? fingerprintKey(ref) : ref.key;
+}
+
+/**
+ * Jobs of one lane run one at a time, in order: one lane per incident for
+ * GLPI, and one per incident for the write-backs to Zabbix (zabbix_ack), so
+ * that a Zabbix outage never holds GLPI work back.
+ */
+type LaneKind = 'glpi' | 'zabbix';
+
+function laneKind(spec: JobSpec): LaneKind {
+  return spec.type === 'zabbix_ack' ? 'zabbix' : 'glpi';
+}
+
 export interface Job {
   readonly id: number;
+  /** The incident's readable fingerprint, read from its incident row (for logs and `queue`). */
   readonly fingerprint: string;
+  /** The key the store files the incident under (fingerprintKey). */
+  readonly key: string;
+  /** The lane the job runs in, in order (see claimReady's `busy`): `glpi:<key>` or `zabbix:<key>`. */
+  readonly lane: string;
   readonly seq: number;
   readonly type: JobType;
   readonly spec: JobSpec;
@@ -184,7 +235,10 @@ export interface QueueStats {
 
 interface JobRow {
   id: number;
-  fingerprint: string;
+  fp_key: string;
+  lane: string;
+  /** From the incident row (NULL once the incident is forgotten). */
+  fingerprint: string | null;
   seq: number;
   type: string;
   payload: string;
@@ -196,10 +250,16 @@ interface JobRow {
   created_at: number;
 }
 
+function laneOf(r: Pick<JobRow, 'fp_key' | 'lane'>): string {
+  return `${r.lane}:${r.fp_key}`;
+}
+
 function toJob(r: JobRow): Job {
   return {
     id: r.id,
-    fingerprint: r.fingerprint,
+    fingerprint: r.fingerprint ?? `(forgotten incident ${r.fp_key})`,
+    key: r.fp_key,
+    lane: laneOf(r),
     seq: r.seq,
     type: r.type as JobType,
     spec: JSON.parse(r.payload) as JobSpec,
@@ -321,6 +381,7 @@ export class SqliteStore {
     this.#migrate(this.inbox, INBOX_MIGRATIONS);
     this.db = open(file, maxSizeBytes);
     this.db.pragma('foreign_keys = ON');
+    this.db.function('fingerprint_key', { deterministic: true }, (fp: unknown) => fingerprintKey(String(fp)));
     this.#migrate(this.db, STATE_MIGRATIONS);
     const db = this.db;
     const inbox = this.inbox;
@@ -345,39 +406,42 @@ export class SqliteStore {
       touchInbox: inbox.prepare("INSERT INTO meta (key, value) VALUES ('last_write_check', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
       openEvents: db.prepare<[], { event_id: string }>('SELECT event_id FROM incident_events WHERE open = 1'),
       openDefinitions: db.prepare<[], { fields: string | null }>("SELECT DISTINCT json_extract(state, '$.fields') AS fields FROM incidents WHERE status = 'open'"),
-      eventInfo: db.prepare<[string], { fingerprint: string; seq: number; open: number }>('SELECT fingerprint, seq, open FROM incident_events WHERE event_id = ?'),
-      putEvent: db.prepare('INSERT INTO incident_events (event_id, fingerprint, seq, open) VALUES (?, ?, ?, ?) ON CONFLICT(event_id) DO UPDATE SET fingerprint = excluded.fingerprint, seq = excluded.seq, open = excluded.open'),
-      moveOpenEvents: db.prepare('UPDATE incident_events SET seq = ? WHERE fingerprint = ? AND seq = ? AND open = 1'),
-      latestOpenEvent: db.prepare<[string, number], { event_id: string }>('SELECT event_id FROM incident_events WHERE fingerprint = ? AND seq = ? AND open = 1 ORDER BY rowid DESC LIMIT 1'),
-      endedIncidents: db.prepare<[number, number], { fingerprint: string }>(
-        `SELECT i.fingerprint FROM incidents i INDEXED BY incidents_ended WHERE i.status <> 'open' AND i.updated_at < ?
-           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.fingerprint = i.fingerprint AND j.status IN ('pending', 'running', 'dead'))
-           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.fingerprint = 'zabbix:' || i.fingerprint AND j.status IN ('pending', 'running', 'dead'))
+      // An event is filed with its incident and forgotten with it: the readable fingerprint comes from the incident row.
+      eventInfo: db.prepare<[string], { fingerprint: string; seq: number; open: number }>(
+        "SELECT json_extract(i.state, '$.fingerprint') AS fingerprint, e.seq, e.open FROM incident_events e JOIN incidents i ON i.fp_key = e.fp_key WHERE e.event_id = ?",
+      ),
+      putEvent: db.prepare('INSERT INTO incident_events (event_id, fp_key, seq, open) VALUES (?, ?, ?, ?) ON CONFLICT(event_id) DO UPDATE SET fp_key = excluded.fp_key, seq = excluded.seq, open = excluded.open'),
+      moveOpenEvents: db.prepare('UPDATE incident_events SET seq = ? WHERE fp_key = ? AND seq = ? AND open = 1'),
+      latestOpenEvent: db.prepare<[string, number], { event_id: string }>('SELECT event_id FROM incident_events WHERE fp_key = ? AND seq = ? AND open = 1 ORDER BY rowid DESC LIMIT 1'),
+      endedIncidents: db.prepare<[number, number], { fp_key: string; fingerprint: string }>(
+        `SELECT i.fp_key, json_extract(i.state, '$.fingerprint') AS fingerprint FROM incidents i INDEXED BY incidents_ended WHERE i.status <> 'open' AND i.updated_at < ?
+           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.fp_key = i.fp_key AND j.status IN ('pending', 'running', 'dead'))
            LIMIT ?`,
       ),
-      deleteIncident: db.prepare('DELETE FROM incidents WHERE fingerprint = ?'),
-      deleteTickets: db.prepare('DELETE FROM tickets WHERE fingerprint = ?'),
-      deleteEvents: db.prepare('DELETE FROM incident_events WHERE fingerprint = ?'),
+      deleteIncident: db.prepare('DELETE FROM incidents WHERE fp_key = ?'),
+      deleteTickets: db.prepare('DELETE FROM tickets WHERE fp_key = ?'),
+      deleteEvents: db.prepare('DELETE FROM incident_events WHERE fp_key = ?'),
       park: db.prepare('INSERT OR REPLACE INTO parked_deliveries (delivery_id, event_id, kind, error, parked_at) VALUES (?, ?, ?, ?, ?)'),
       parkedList: db.prepare<[number], { delivery_id: number; event_id: string; kind: string; error: string; parked_at: number }>('SELECT * FROM parked_deliveries ORDER BY delivery_id LIMIT ?'),
       parkedCount: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM parked_deliveries'),
-      getIncident: db.prepare<[string], { state: string }>('SELECT state FROM incidents WHERE fingerprint = ?'),
+      getIncident: db.prepare<[string], { state: string }>('SELECT state FROM incidents WHERE fp_key = ?'),
       putIncident: db.prepare(
-        'INSERT INTO incidents (fingerprint, status, state, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(fingerprint) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at = excluded.updated_at',
+        'INSERT INTO incidents (fp_key, status, state, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT(fp_key) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at = excluded.updated_at',
       ),
-      lastActiveJob: db.prepare<[string], JobRow>(
-        "SELECT * FROM jobs WHERE fingerprint = ? AND status IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
+      lastActiveJob: db.prepare<[string, string], { id: number; seq: number; payload: string; status: string; attempts: number }>(
+        "SELECT id, seq, payload, status, attempts FROM jobs WHERE fp_key = ? AND lane = ? AND status IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
       ),
       insertJob: db.prepare(
-        "INSERT INTO jobs (fingerprint, seq, type, payload, status, next_attempt_at, delivery_id, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+        "INSERT INTO jobs (fp_key, lane, seq, type, payload, status, next_attempt_at, delivery_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
       ),
       updatePayload: db.prepare('UPDATE jobs SET type = ?, payload = ?, updated_at = ? WHERE id = ?'),
-      cancelCycle: db.prepare("UPDATE jobs SET status = 'cancelled', updated_at = ? WHERE fingerprint = ? AND seq = ? AND status = 'pending'"),
-      // Walks due jobs in order and stops after LIMIT heads: no per-fingerprint aggregate over the whole queue.
+      cancelCycle: db.prepare("UPDATE jobs SET status = 'cancelled', updated_at = ? WHERE fp_key = ? AND lane = 'glpi' AND seq = ? AND status = 'pending'"),
+      // Walks due jobs in order and stops after LIMIT heads: no per-lane aggregate over the whole queue.
       ready: db.prepare<[number, number], JobRow>(
-        `SELECT j.* FROM jobs j INDEXED BY jobs_ready
+        `SELECT j.*, json_extract(i.state, '$.fingerprint') AS fingerprint FROM jobs j INDEXED BY jobs_ready
+          LEFT JOIN incidents i ON i.fp_key = j.fp_key
           WHERE j.status = 'pending' AND j.next_attempt_at <= ?
-            AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.fingerprint = j.fingerprint AND k.status IN ('pending', 'running') AND k.id < j.id)
+            AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.fp_key = j.fp_key AND k.lane = j.lane AND k.status IN ('pending', 'running') AND k.id < j.id)
           ORDER BY j.next_attempt_at, j.id LIMIT ?`,
       ),
       nextDue: db.prepare<[], { t: number | null }>("SELECT MIN(next_attempt_at) AS t FROM jobs WHERE status = 'pending'"),
@@ -387,14 +451,16 @@ export class SqliteStore {
       reschedule: db.prepare("UPDATE jobs SET status = 'pending', next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?"),
       bury: db.prepare("UPDATE jobs SET status = 'dead', last_error = ?, updated_at = ? WHERE id = ?"),
       requeueRunning: db.prepare("UPDATE jobs SET status = 'pending', updated_at = ? WHERE status = 'running'"),
-      jobById: db.prepare<[number], JobRow>('SELECT * FROM jobs WHERE id = ?'),
-      jobsByStatus: db.prepare<[string, number], JobRow>('SELECT * FROM jobs WHERE status = ? ORDER BY id LIMIT ?'),
+      jobById: db.prepare<[number], JobRow>("SELECT j.*, json_extract(i.state, '$.fingerprint') AS fingerprint FROM jobs j LEFT JOIN incidents i ON i.fp_key = j.fp_key WHERE j.id = ?"),
+      jobsByStatus: db.prepare<[string, number], JobRow>(
+        "SELECT j.*, json_extract(i.state, '$.fingerprint') AS fingerprint FROM jobs j LEFT JOIN incidents i ON i.fp_key = j.fp_key WHERE j.status = ? ORDER BY j.id LIMIT ?",
+      ),
       retryDead: db.prepare("UPDATE jobs SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'dead'"),
       retryAllDead: db.prepare("UPDATE jobs SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE status = 'dead'"),
-      putTicket: db.prepare('INSERT OR REPLACE INTO tickets (fingerprint, seq, ticket_id, marker, created_at) VALUES (?, ?, ?, ?, ?)'),
-      getTicket: db.prepare<[string, number], { ticket_id: number }>('SELECT ticket_id FROM tickets WHERE fingerprint = ? AND seq = ?'),
+      putTicket: db.prepare('INSERT OR REPLACE INTO tickets (fp_key, seq, ticket_id, marker, created_at) VALUES (?, ?, ?, ?, ?)'),
+      getTicket: db.prepare<[string, number], { ticket_id: number }>('SELECT ticket_id FROM tickets WHERE fp_key = ? AND seq = ?'),
       cycleCreate: db.prepare<[string, number], { id: number }>(
-        "SELECT id FROM jobs WHERE fingerprint = ? AND seq = ? AND type = 'create_ticket' AND status IN ('pending', 'running', 'dead') LIMIT 1",
+        "SELECT id FROM jobs WHERE fp_key = ? AND seq = ? AND type = 'create_ticket' AND status IN ('pending', 'running', 'dead') LIMIT 1",
       ),
       stats: db.prepare<[], { pending: number; running: number; dead: number; oldest: number | null }>(
         `SELECT
@@ -610,43 +676,45 @@ export class SqliteStore {
     return this.#stmt.deliveryByKey.get(key)?.id;
   }
 
-  /** Which incident cycle a problem event belongs to, and whether it is still open. */
+  /** Which incident cycle a problem event belongs to (by its readable fingerprint), and whether it is still open. */
   eventInfo(eventId: string): EventInfo | undefined {
     const r = this.#stmt.eventInfo.get(eventId);
     return r ? { fingerprint: r.fingerprint, seq: r.seq, open: r.open === 1 } : undefined;
   }
 
-  putEvents(fingerprint: string, changes: readonly EventChange[]): void {
+  /** Record events of an incident; written with the incident itself (putIncident), in the same transaction. */
+  putEvents(incident: IncidentRef, changes: readonly EventChange[]): void {
+    const key = keyOf(incident);
     this.transaction(() => {
-      for (const c of changes) this.#stmt.putEvent.run(c.eventId, fingerprint, c.seq, c.open ? 1 : 0);
+      for (const c of changes) this.#stmt.putEvent.run(c.eventId, key, c.seq, c.open ? 1 : 0);
     }, 'crash');
   }
 
   /** A new cycle takes over the open events of an old one (its ticket was closed in GLPI). */
-  moveOpenEvents(fingerprint: string, fromSeq: number, toSeq: number): void {
-    this.transaction(() => this.#stmt.moveOpenEvents.run(toSeq, fingerprint, fromSeq), 'crash');
+  moveOpenEvents(incident: IncidentRef, fromSeq: number, toSeq: number): void {
+    this.transaction(() => this.#stmt.moveOpenEvents.run(toSeq, keyOf(incident), fromSeq), 'crash');
   }
 
   /** The most recent open problem event of an incident cycle. */
-  latestOpenEvent(fingerprint: string, seq: number): string | undefined {
-    return this.#stmt.latestOpenEvent.get(fingerprint, seq)?.event_id;
+  latestOpenEvent(incident: IncidentRef, seq: number): string | undefined {
+    return this.#stmt.latestOpenEvent.get(keyOf(incident), seq)?.event_id;
   }
 
   /**
    * Forget incidents whose cycle ended before `before` (the reopen window)
    * and that have no job left, with their ticket ids and events: the state
    * file does not grow with history. Safe because markers never repeat
-   * across cycles (see ticketMarker). Returns the fingerprints forgotten.
+   * across cycles (see ticketMarker). Returns the (readable) fingerprints forgotten.
    */
   pruneIncidents(before: number, limit = 5000): string[] {
     return this.transaction(() => {
-      const fps = this.#stmt.endedIncidents.all(before, limit).map((r) => r.fingerprint);
-      for (const fp of fps) {
-        this.#stmt.deleteIncident.run(fp);
-        this.#stmt.deleteTickets.run(fp);
-        this.#stmt.deleteEvents.run(fp);
+      const ended = this.#stmt.endedIncidents.all(before, limit);
+      for (const { fp_key: key } of ended) {
+        this.#stmt.deleteIncident.run(key);
+        this.#stmt.deleteTickets.run(key);
+        this.#stmt.deleteEvents.run(key);
       }
-      return fps;
+      return ended.map((r) => r.fingerprint);
     }, 'crash');
   }
 
@@ -676,25 +744,28 @@ export class SqliteStore {
     }, 'crash');
   }
 
-  getIncident(fingerprint: string): Incident | undefined {
-    const r = this.#stmt.getIncident.get(fingerprint);
+  getIncident(incident: IncidentRef): Incident | undefined {
+    const r = this.#stmt.getIncident.get(keyOf(incident));
     return r ? (JSON.parse(r.state) as Incident) : undefined;
   }
 
+  /** The incident's row, filed under its key; its state (JSON) is the one place its readable fingerprint is kept. */
   putIncident(incident: Incident, now: number): void {
-    this.transaction(() => this.#stmt.putIncident.run(incident.fingerprint, incident.status, JSON.stringify(incident), now), 'crash');
+    this.transaction(() => this.#stmt.putIncident.run(fingerprintKey(incident.fingerprint), incident.status, JSON.stringify(incident), now), 'crash');
   }
 
   /**
-   * Queue a job for an incident, merging it into the incident's last queued
-   * job when that one has not started (storm control). Returns the job id.
+   * Queue a job for an incident, in the lane of its type (see Job.lane),
+   * merging it into the lane's last queued job when that one has not
+   * started (storm control). Returns the job id.
    */
-  enqueue(fingerprint: string, seq: number, spec: JobSpec, runAt: number, now: number, deliveryId?: number): number {
-    return this.transaction(() => this.#enqueue(fingerprint, seq, spec, runAt, now, deliveryId), 'crash');
+  enqueue(incident: IncidentRef, seq: number, spec: JobSpec, runAt: number, now: number, deliveryId?: number): number {
+    return this.transaction(() => this.#enqueue(keyOf(incident), seq, spec, runAt, now, deliveryId), 'crash');
   }
 
-  #enqueue(fingerprint: string, seq: number, spec: JobSpec, runAt: number, now: number, deliveryId?: number): number {
-    const last = this.#stmt.lastActiveJob.get(fingerprint);
+  #enqueue(key: string, seq: number, spec: JobSpec, runAt: number, now: number, deliveryId?: number): number {
+    const lane = laneKind(spec);
+    const last = this.#stmt.lastActiveJob.get(key, lane);
     if (last && last.status === 'pending' && last.attempts === 0 && last.seq === seq) {
       const c = coalesce(JSON.parse(last.payload) as JobSpec, spec);
       if (c.kind === 'merge' || c.kind === 'replace') {
@@ -702,13 +773,13 @@ export class SqliteStore {
         return last.id;
       }
     }
-    const r = this.#stmt.insertJob.run(fingerprint, seq, spec.type, JSON.stringify(spec), runAt, deliveryId ?? null, now, now);
+    const r = this.#stmt.insertJob.run(key, lane, seq, spec.type, JSON.stringify(spec), runAt, deliveryId ?? null, now, now);
     return Number(r.lastInsertRowid);
   }
 
-  /** Cancel every pending job of one ticket cycle (a held-back create and what was queued behind it). Returns how many. */
-  cancelCycle(fingerprint: string, seq: number, now: number): number {
-    return this.transaction(() => this.#stmt.cancelCycle.run(now, fingerprint, seq).changes, 'crash');
+  /** Cancel every pending GLPI job of one ticket cycle (a held-back create and what was queued behind it). Returns how many. */
+  cancelCycle(incident: IncidentRef, seq: number, now: number): number {
+    return this.transaction(() => this.#stmt.cancelCycle.run(now, keyOf(incident), seq).changes, 'crash');
   }
 
   /** Replace a job's payload (a dead create re-rendered with the rules in force). */
@@ -717,15 +788,16 @@ export class SqliteStore {
   }
 
   /**
-   * Jobs due now whose incident has nothing earlier pending or running,
-   * marked running with attempts + 1 and committed before the GLPI call:
-   * after a process crash the job is retried knowing an attempt may have landed.
+   * Jobs due now whose lane has nothing earlier pending or running, and
+   * whose lane is not `busy` (Job.lane), marked running with attempts + 1
+   * and committed before the GLPI call: after a process crash the job is
+   * retried knowing an attempt may have landed.
    */
   claimReady(now: number, limit: number, busy: ReadonlySet<string>, createHorizon = now): Job[] {
     // A held-back create is due only once every delivery received before its hold-down ended is decided (one of them may cancel it).
     const rows = this.#stmt.ready
       .all(now, limit + busy.size)
-      .filter((r) => !busy.has(r.fingerprint) && (r.type !== 'create_ticket' || r.next_attempt_at <= createHorizon || r.attempts > 0))
+      .filter((r) => !busy.has(laneOf(r)) && (r.type !== 'create_ticket' || r.next_attempt_at <= createHorizon || r.attempts > 0))
       .slice(0, limit);
     if (rows.length === 0) return [];
     // Fsynced (one flush per batch of claims): a job reaches GLPI only once its claim — and with it the
@@ -830,17 +902,18 @@ export class SqliteStore {
     return this.transaction(() => (id === 'all' ? this.#stmt.retryAllDead.run(now, now).changes : this.#stmt.retryDead.run(now, now, id).changes));
   }
 
-  putTicket(fingerprint: string, seq: number, ticketId: number, marker: string, now: number): void {
-    this.transaction(() => this.#stmt.putTicket.run(fingerprint, seq, ticketId, marker, now), 'crash');
+  putTicket(incident: IncidentRef, seq: number, ticketId: number, marker: string, now: number): void {
+    this.transaction(() => this.#stmt.putTicket.run(keyOf(incident), seq, ticketId, marker, now), 'crash');
   }
 
   /** Whether a ticket cycle has its ticket, or a create that may still make it. */
-  cycleHasTicket(fingerprint: string, seq: number): boolean {
-    return this.ticketId(fingerprint, seq) !== undefined || this.#stmt.cycleCreate.get(fingerprint, seq) !== undefined;
+  cycleHasTicket(incident: IncidentRef, seq: number): boolean {
+    const key = keyOf(incident);
+    return this.#stmt.getTicket.get(key, seq) !== undefined || this.#stmt.cycleCreate.get(key, seq) !== undefined;
   }
 
-  ticketId(fingerprint: string, seq: number): number | undefined {
-    return this.#stmt.getTicket.get(fingerprint, seq)?.ticket_id;
+  ticketId(incident: IncidentRef, seq: number): number | undefined {
+    return this.#stmt.getTicket.get(keyOf(incident), seq)?.ticket_id;
   }
 
   stats(): QueueStats {
