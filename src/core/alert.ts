@@ -33,6 +33,13 @@ export interface AlertUpdate {
   readonly closed: boolean;
 }
 
+/**
+ * Every text field has a maximum (core/limits.ts, the README's field limits):
+ * a field Zabbix itself bounds (host, ids, event name, item key, tags) is
+ * refused when longer; long text (trigger name, value, operational data,
+ * update message) is kept truncated, with a marker. Both intake paths
+ * (normalise for the webhook, boundAlert for the poller) apply them.
+ */
 export interface Alert {
   /** Where it came from: the webhook or the poller. Not part of the delivery key. */
   readonly source: 'webhook' | 'poller';

@@ -1,4 +1,5 @@
 import { severityFromNumber, type Alert, type AlertKind, type AlertUpdate, type Severity, type Tag } from './alert.js';
+import { truncateAlert } from './limits.js';
 
 /**
  * The fields of our media type's webhook body, already checked for type by
@@ -84,7 +85,10 @@ function updateOf(e: ZabbixEvent, utcOffsetMinutes: number): AlertUpdate {
   };
 }
 
-/** Webhook event → normalised alert. Pure. */
+/**
+ * Webhook event → normalised alert, long text truncated to its limit
+ * (core/limits.ts; the webhook parser has refused fields Zabbix bounds). Pure.
+ */
 export function normalise(e: ZabbixEvent, source: Alert['source'] = 'webhook', utcOffsetMinutes = 0): Alert {
   const kind = kindOf(e);
   const host = e.host_host.trim();
@@ -102,7 +106,7 @@ export function normalise(e: ZabbixEvent, source: Alert['source'] = 'webhook', u
     update: kind === 'update' ? updateOf(e, utcOffsetMinutes) : undefined,
   };
   const defined = Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined));
-  return {
+  return truncateAlert({
     source,
     eventSource: present(e.event_source) ?? '0',
     eventId: e.event_id.trim(),
@@ -114,5 +118,5 @@ export function normalise(e: ZabbixEvent, source: Alert['source'] = 'webhook', u
     triggerName,
     tags: e.tags,
     ...defined,
-  };
+  });
 }

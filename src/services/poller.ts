@@ -1,6 +1,7 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import { SEVERITIES, type Alert, type Severity } from '../core/alert.js';
 import { deliveryKey, problemDeliveryKey } from '../core/fingerprint.js';
+import { boundAlert, truncate } from '../core/limits.js';
 import { polledProblemAlert, recoveryOf, vanished, type PolledProblem } from '../core/reconcile.js';
 import type { EventRow, ProblemRow, ZabbixApi } from '../adapters/zabbix/api-client.js';
 import { PollCursor, type BaselineMode, type CursorState } from '../adapters/store/poll-cursor.js';
@@ -199,17 +200,39 @@ export class Poller {
     // Remember unknown events only while their incident is open.
     const stillOpen = new Set(openEvents);
     for (const id of this.#unknown) if (!stillOpen.has(id)) this.#unknown.delete(id);
-    const accepted = await Promise.all(alerts.map((a) => this.intake.accept(a)));
+    const bounded = this.#withinLimits(alerts);
+    const accepted = await Promise.all(bounded.map((a) => this.intake.accept(a)));
     const result = { problems: problems.length, newProblems: 0, recoveries: 0, baselined, unknown: unknownNow };
     accepted.forEach((r, i) => {
       if (r.duplicate) return;
-      const a = alerts[i] as Alert;
+      const a = bounded[i] as Alert;
       if (a.kind === 'problem') result.newProblems++;
       else result.recoveries++;
       this.metrics.polledAlerts.inc({ kind: a.kind });
       this.logger.info({ event_id: a.eventId, kind: a.kind, key: deliveryKey(a) }, 'alert caught up by the poller');
     });
     return result;
+  }
+
+  /**
+   * The same limits as the webhook's (core/limits.ts): long text truncated;
+   * a field longer than Zabbix itself allows (not something a Zabbix API
+   * returns) skips the alert, logged once per event with the field's name.
+   */
+  #withinLimits(alerts: readonly Alert[]): Alert[] {
+    const out: Alert[] = [];
+    for (const a of alerts) {
+      const b = boundAlert(a);
+      if (b.ok) out.push(b.alert);
+      else {
+        // The event id may be the field too long: logged and remembered bounded.
+        const eventId = truncate(a.eventId, 64);
+        if (this.#skipped.has(eventId)) continue;
+        this.#skipped.add(eventId);
+        this.logger.warn({ event_id: eventId, kind: a.kind, field: b.field, err: `${b.field} ${b.message}` }, 'polled alert skipped: a field is longer than Zabbix allows');
+      }
+    }
+    return out;
   }
 
   /** An open event Zabbix does not return: its state is unknown, so its incident stays open. Logged and counted once. */

@@ -53,6 +53,22 @@ describe('normalise: real Zabbix 6.0 bodies', () => {
   });
 });
 
+describe('normalise: bounded fields', () => {
+  it('truncates long text with a visible marker and leaves the identity fields as Zabbix sent them', () => {
+    const a = alertOf(zabbixBody('problem', { item_value: 'x'.repeat(60_000), event_opdata: 'y'.repeat(60_000), trigger_name: `Log: ${'z'.repeat(1000)}` }));
+    expect(a.itemValue).toMatch(/^x+… \[truncated 58,\d{3} characters\]$/);
+    expect(a.itemValue!.length).toBeLessThanOrEqual(1_900);
+    expect(a.opdata!.length).toBeLessThanOrEqual(1_900);
+    expect(a.triggerName.length).toBeLessThanOrEqual(255);
+    expect(a.triggerName).toMatch(/^Log: z+… \[truncated/);
+    expect(a).toMatchObject({ host: 'bridge-test-01', triggerId: '23133', itemKey: 'system.cpu.util' });
+  });
+
+  it('a body within every limit comes out as before', () => {
+    expect(alertOf(zabbixBody('problem')).itemValue).toBe('97 %');
+  });
+});
+
 describe('kindOf', () => {
   it.each([
     ['problem', { event_value: '1', event_update_status: '0' }],

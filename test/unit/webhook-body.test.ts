@@ -18,6 +18,12 @@ describe('webhook body validation names the offending field', () => {
     ['host still a macro', { ...base, host_host: '{HOST.HOST}' }, 'host_host', /must name the host/],
     ['no trigger name at all', { ...base, trigger_name: '{TRIGGER.NAME}', event_name: '' }, 'trigger_name', /is required/],
     ['oversized value', { ...base, item_value: 'x'.repeat(70_000) }, 'item_value', /longer than/],
+    ['host name longer than Zabbix allows', { ...base, host_host: 'h'.repeat(129) }, 'host_host', /^host_host is longer than 128 characters$/],
+    ['visible name longer than Zabbix allows', { ...base, host_name: 'n'.repeat(129) }, 'host_name', /^host_name is longer than 128 characters$/],
+    ['item key longer than Zabbix allows', { ...base, item_key: 'k'.repeat(2049) }, 'item_key', /longer than 2,048 characters/],
+    ['event id of 21 digits', { ...base, event_id: '1'.repeat(21) }, 'event_id', /^event_id is longer than 20 digits$/],
+    ['trigger id not a number', { ...base, trigger_id: '12a' }, 'trigger_id', /number in a string/],
+    ['tag value longer than Zabbix allows', { ...base, event_tags: JSON.stringify([{ tag: 'component', value: 'v'.repeat(256) }]) }, 'event_tags[0].value', /longer than 255 characters/],
   ])('%s', (_name, body, field, message) => {
     const r = parseWebhookBody(body);
     expect(r.ok).toBe(false);

@@ -1,22 +1,33 @@
 import { z } from 'zod';
 import type { Tag } from '../../core/alert.js';
+import { fits, LIMITS, longerThan, PARAMETER_MAX, type LimitedField } from '../../core/limits.js';
 import type { ZabbixEvent } from '../../core/normalise.js';
 import { present } from '../../core/normalise.js';
 
 /** Longest value we accept in any one parameter (Zabbix's own alert message limit is 64 KiB). */
-export const FIELD_MAX = 65_535;
+export const FIELD_MAX = PARAMETER_MAX;
 
 const text = z.string({ error: (i) => (i.input === undefined ? 'is required' : `must be a string (every media type parameter is a string), got ${typeof i.input}`) }).max(FIELD_MAX, `is longer than ${FIELD_MAX} characters`);
 const optionalText = text.optional();
-const NUMERIC = /^\d{1,20}$/;
+const DIGITS = /^\d+$/;
 const NUMERIC_MESSAGE = 'must be a number in a string, e.g. "1234"';
-const numeric = text.regex(NUMERIC, NUMERIC_MESSAGE);
+/** Within what Zabbix allows for this field (core/limits.ts), measured as normalise() takes it (trimmed; a macro is absent). */
+const within = (field: LimitedField) => (v: string | undefined): boolean => fits(present(v) ?? '', LIMITS[field].max);
+/** An id: digits, no longer than Zabbix's ids. */
+const id = (field: LimitedField) => text.regex(DIGITS, NUMERIC_MESSAGE).refine(within(field), longerThan(field));
 /** A parameter that may also be absent: empty, or a macro Zabbix left unexpanded. */
 const macroOr = (pattern: RegExp, message: string) => optionalText.refine((v) => present(v) === undefined || pattern.test((v as string).trim()), message);
+const optionalId = (field: LimitedField) => macroOr(DIGITS, NUMERIC_MESSAGE).refine(within(field), longerThan(field));
+/** Text Zabbix bounds (host names, event name, item key): longer is refused, naming the parameter. */
+const boundedText = (field: LimitedField) => optionalText.refine(within(field), longerThan(field));
 
-const tagList = z.array(z.object({ tag: z.string().max(255), value: z.string().max(255).default('') }), {
-  error: 'must be a JSON array of {"tag","value"} objects (the {EVENT.TAGSJSON} macro)',
-});
+const tagList = z.array(
+  z.object({
+    tag: z.string().refine((v) => fits(v, LIMITS.tagName.max), longerThan('tagName')),
+    value: z.string().refine((v) => fits(v, LIMITS.tagValue.max), longerThan('tagValue')).default(''),
+  }),
+  { error: 'must be a JSON array of {"tag","value"} objects (the {EVENT.TAGSJSON} macro)' },
+);
 
 /** event_tags arrives as a JSON string inside the JSON body ({EVENT.TAGSJSON}); an unexpanded macro means no tags. */
 const eventTags = optionalText.transform((v, ctx): Tag[] => {
@@ -31,7 +42,10 @@ const eventTags = optionalText.transform((v, ctx): Tag[] => {
   }
   const r = tagList.safeParse(parsed);
   if (!r.success) {
-    ctx.addIssue({ code: 'custom', message: r.error.issues[0]?.message ?? 'has the wrong shape' });
+    const issue = r.error.issues[0];
+    // A bad tag field is named by its place ("event_tags[3].value is longer than 255 characters"), never by its text.
+    const inTag = issue?.path.length === 2;
+    ctx.addIssue({ code: 'custom', message: issue?.message ?? 'has the wrong shape', ...(inTag ? { path: issue.path } : {}) });
     return z.NEVER;
   }
   return r.data;
@@ -43,17 +57,17 @@ const eventTags = optionalText.transform((v, ctx): Tag[] => {
  */
 export const webhookBody = z
   .object({
-    event_id: numeric,
+    event_id: id('eventId'),
     event_value: text.regex(/^[01]$/, 'must be "1" (problem) or "0" (recovery)'),
     event_source: macroOr(/^[0-3]$/, 'must be "0".."3"'),
     event_update_status: macroOr(/^[01]$/, 'must be "0" or "1"'),
     event_nseverity: text.regex(/^[0-5]$/, 'must be a Zabbix severity number "0".."5" ({EVENT.NSEVERITY})'),
-    event_recovery_id: macroOr(NUMERIC, NUMERIC_MESSAGE),
-    trigger_id: macroOr(NUMERIC, NUMERIC_MESSAGE),
-    item_id: macroOr(NUMERIC, NUMERIC_MESSAGE),
-    host_host: text.refine((v) => present(v) !== undefined, 'must name the host ({HOST.HOST})'),
+    event_recovery_id: optionalId('recoveryEventId'),
+    trigger_id: optionalId('triggerId'),
+    item_id: optionalId('itemId'),
+    host_host: text.refine((v) => present(v) !== undefined, 'must name the host ({HOST.HOST})').refine(within('host'), longerThan('host')),
     event_tags: eventTags,
-    event_name: optionalText,
+    event_name: boundedText('eventName'),
     event_update_action: optionalText,
     event_update_message: optionalText,
     event_update_date: optionalText,
@@ -65,9 +79,9 @@ export const webhookBody = z
     event_time: optionalText,
     event_opdata: optionalText,
     trigger_name: optionalText,
-    host_name: optionalText,
+    host_name: boundedText('hostName'),
     host_ip: optionalText,
-    item_key: optionalText,
+    item_key: boundedText('itemKey'),
     item_value: optionalText,
     user_fullname: optionalText,
   })
@@ -90,7 +104,7 @@ export function parseWebhookBody(body: unknown): ParseResult {
   const r = webhookBody.safeParse(body);
   if (!r.success) {
     const issue = r.error.issues[0];
-    const field = issue?.path.map(String).join('.') || '(body)';
+    const field = issue?.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i > 0 ? '.' : ''}${String(p)}`)).join('') || '(body)';
     return { ok: false, field, message: `${field} ${issue?.message ?? 'is invalid'}` };
   }
   const { event_tags, ...rest } = r.data;
