@@ -1,10 +1,36 @@
 import { describe, expect, it } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/fixtures.js';
 
 const UNIT = join(ROOT, 'systemd', 'zabbix-glpi-bridge.service');
+
+/**
+ * `systemd-analyze security` rated the unit 1.6 before issue 11 and 1.2 with its limits
+ * (IPAddressDeny=, PrivateMounts=, RemoveIPC=): it may go down, never up.
+ */
+const MAX_EXPOSURE = 1.2;
+
+/** README.md's "Install as a systemd service" section. */
+function installSection(): string {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf('## Install as a systemd service\n');
+  expect(start).toBeGreaterThanOrEqual(0);
+  const end = readme.indexOf('\n## ', start + 1);
+  return readme.slice(start, end < 0 ? undefined : end);
+}
+
+/** The fenced block after <!-- install-script: NAME --> (what test/install/readme-install.sh runs). */
+function installBlock(name: string): string {
+  const m = new RegExp(`<!-- install-script: ${name} -->\\n\`\`\`sh\\n([\\s\\S]*?)\`\`\``).exec(installSection());
+  if (!m?.[1]) throw new Error(`README.md has no block marked <!-- install-script: ${name} -->`);
+  return m[1];
+}
+
+function unitValues(text: string, key: string): string[] {
+  return [...text.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => m[1] ?? '');
+}
 
 /**
  * System calls the daemon makes (strace -f of `run` on Node 20 under load, with
@@ -44,9 +70,9 @@ function allowedBy(unit: string): Set<string> {
 }
 
 describe('systemd unit', () => {
-  it('passes systemd-analyze verify', () => {
-    const out = execFileSync('systemd-analyze', ['verify', UNIT], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    expect(out).toBe('');
+  it('passes systemd-analyze verify without a warning', () => {
+    const r = spawnSync('systemd-analyze', ['verify', UNIT], { encoding: 'utf8' });
+    expect({ status: r.status, stdout: r.stdout, stderr: r.stderr }).toEqual({ status: 0, stdout: '', stderr: '' });
   });
 
   it('lets the daemon make every system call it makes, and fails (EPERM) rather than kills on any other', () => {
@@ -63,5 +89,57 @@ describe('systemd unit', () => {
     for (const line of ['User=zabbix-glpi-bridge', 'StateDirectory=zabbix-glpi-bridge', 'Restart=on-failure', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'PrivateTmp=yes', 'ExecReload=/bin/kill -HUP $MAINPID']) {
       expect(text).toContain(line);
     }
+  });
+
+  it(`is rated ${MAX_EXPOSURE} or better by systemd-analyze security`, () => {
+    const out = execFileSync('systemd-analyze', ['security', '--offline=true', UNIT], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const m = /Overall exposure level for .*: (\d+\.\d+)/.exec(out);
+    expect(m).not.toBeNull();
+    expect(Number(m?.[1])).toBeLessThanOrEqual(MAX_EXPOSURE);
+  });
+
+  it('caps memory and tasks, lets only loopback addresses through, and the README states each limit', () => {
+    const text = readFileSync(UNIT, 'utf8');
+    const section = installSection();
+    const memory = unitValues(text, 'MemoryMax');
+    const tasks = unitValues(text, 'TasksMax');
+    expect(memory).toHaveLength(1);
+    expect(memory[0]).toMatch(/^\d+M$/);
+    // Half again the storm peak (about 270 MB resident) at least; the install test checks twice the idle size.
+    expect(Number(memory[0]?.replace('M', ''))).toBeGreaterThanOrEqual(1.5 * 270);
+    expect(tasks).toHaveLength(1);
+    expect(Number(tasks[0])).toBeGreaterThanOrEqual(32);
+    expect(unitValues(text, 'IPAddressDeny')).toEqual(['any']);
+    expect(unitValues(text, 'IPAddressAllow')).toEqual(['localhost']);
+    expect(text).toMatch(/^#IPAddressAllow=\S/m); // the documented line to widen it
+    for (const line of [`MemoryMax=${memory[0]}`, `TasksMax=${tasks[0]}`, 'IPAddressDeny=any', 'IPAddressAllow=localhost']) expect(section).toContain(line);
+  });
+
+  it('loads as credentials the secrets the README install creates, optional ones only through drop-ins', () => {
+    const text = readFileSync(UNIT, 'utf8');
+    const install = installBlock('install');
+    const loaded = unitValues(text, 'LoadCredential').map((v) => v.split(':'));
+    for (const [id, path] of loaded) {
+      expect(path).toBe(`/etc/zabbix-glpi-bridge/credentials/${id}`);
+      // A LoadCredential= whose file is missing keeps systemd from starting the unit.
+      expect(install).toMatch(new RegExp(`put_secret (${id}\\b|"\\$t")`));
+      expect(install).toMatch(new RegExp(`\\b${id}\\b`));
+    }
+    expect(loaded.map(([id]) => id).sort()).toEqual(['BRIDGE_ADMIN_TOKEN', 'BRIDGE_WEBHOOK_TOKEN', 'GLPI_USER_TOKEN']);
+    expect(installBlock('glpi-app-token')).toContain('LoadCredential=%s:/etc/zabbix-glpi-bridge/credentials/%s');
+  });
+
+  it('is installed by a README that builds once and sets the modes the unit expects', () => {
+    const build = installBlock('build')
+      .split('\n')
+      .map((l) => l.replace(/#.*$/, '').trim())
+      .filter(Boolean);
+    // npm ci's prepare step compiles TypeScript; no second build, and no dev dependencies left.
+    expect(build).toEqual(['npm ci', 'npm prune --omit=dev']);
+    const text = readFileSync(UNIT, 'utf8');
+    expect(unitValues(text, 'ConfigurationDirectoryMode')).toEqual(['0750']);
+    expect(installBlock('install')).toContain('install -d -m 0750 -o root -g zabbix-glpi-bridge /etc/zabbix-glpi-bridge\n');
+    expect(installBlock('install')).toContain('install -d -m 0700 -o root -g root /etc/zabbix-glpi-bridge/credentials\n');
+    expect(unitValues(text, 'StateDirectoryMode')).toEqual(['0700']);
   });
 });
