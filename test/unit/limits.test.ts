@@ -1,10 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseWebhookBody } from '../../src/adapters/zabbix/webhook-body.js';
 import type { Alert } from '../../src/core/alert.js';
 import { boundAlert, characters, LIMITS, truncate, truncateAlert, truncationMarker, type LimitedField } from '../../src/core/limits.js';
 import { normalise } from '../../src/core/normalise.js';
 import { polledProblemAlert } from '../../src/core/reconcile.js';
-import { cpuAlert, zabbixBody } from '../helpers/fixtures.js';
+import { cpuAlert, ROOT, zabbixBody } from '../helpers/fixtures.js';
 
 const MARKER = /… \[truncated [\d,]+ characters\]$/;
 const problem = zabbixBody('problem');
@@ -150,5 +152,19 @@ describe('alerts from the Zabbix API get the same bounds (boundAlert, used by th
     expect(boundAlert(polled('h'.repeat(128), 'CPU')).ok).toBe(true);
     expect(boundAlert(polled('h'.repeat(129), 'CPU'))).toEqual({ ok: false, field: 'host', parameter: 'host_host', message: 'is longer than 128 characters' });
     expect(boundAlert({ ...polled('web-01', 'CPU'), tags: [{ tag: 'x'.repeat(256), value: '' }] })).toMatchObject({ ok: false, field: 'tags[0].tag' });
+  });
+});
+
+describe('the README documents every limit', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Field limits'));
+  const rows = section.slice(0, section.search(/\n#{2,3} (?!Field limits)/)).split('\n').filter((l) => l.startsWith('| `'));
+
+  it.each(Object.keys(LIMITS) as LimitedField[])('%s: its parameter, maximum and what happens past it', (field) => {
+    const limit = LIMITS[field];
+    const max = limit.max.toLocaleString('en-US');
+    const past = limit.over === 'refuse' ? /\| refused \|/ : /\| (truncated|the first \d+ kept)/;
+    const row = rows.find((r) => r.includes(`\`${limit.parameters[0]!}\``) && new RegExp(`\\| ${max}( digits| each)? \\|`).test(r) && past.test(r));
+    expect(row).toBeDefined();
   });
 });
