@@ -5,8 +5,8 @@
  * bench/last-results.md (each scenario replaces its own section there).
  *
  * Scenarios: none given = intake, storm, storm with a GLPI outage (about 4
- * minutes); `npm run bench -- longrun` = the long run alone (minutes: see
- * longrun() below).
+ * minutes, hostile text included); `npm run bench -- longrun` = the long run alone (minutes: see
+ * longrun() below); `npm run bench -- hostile` = the hostile-text ratio alone (BENCH_HOSTILE_ALERTS, 300).
  *
  * Options (environment): BENCH_LATENCY_MS (30), BENCH_CONCURRENCY (8),
  * BENCH_STORM_SECONDS (60), BENCH_STORM_EVENTS (10000), BENCH_OUTAGE_SECONDS (30),
@@ -25,7 +25,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import type { LoadJob, LoadResult, LongrunResult } from './load.js';
+import { body as benchBody, type LoadJob, type LoadResult, type LongrunResult } from './load.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
 const DIST = join(HERE, '..');
@@ -73,6 +73,8 @@ async function startGlpi(): Promise<Proc> {
 interface DaemonTuning {
   readonly store?: readonly string[];
   readonly correlation?: readonly string[];
+  /** Rules file; default config/rules.example.yaml. */
+  readonly rulesFile?: string;
 }
 
 async function startDaemon(glpiUrl: string, tuning: DaemonTuning = {}): Promise<Proc & { dir: string }> {
@@ -101,7 +103,7 @@ async function startDaemon(glpiUrl: string, tuning: DaemonTuning = {}): Promise<
       'correlation:',
       '  coalesce_window: 2s',
       ...(tuning.correlation ?? []),
-      `rules_file: ${join(ROOT, 'config', 'rules.example.yaml')}`,
+      `rules_file: ${tuning.rulesFile ?? join(ROOT, 'config', 'rules.example.yaml')}`,
     ].join('\n'),
   );
   // Logs go where an operator's would (a pipe), and are drained.
@@ -333,11 +335,109 @@ async function defaultRun(): Promise<void> {
   await intake();
   await stormRun(false);
   await stormRun(true);
+  await hostile();
   writeResults(
     'default',
     `Last run: ${DATE} on ${MACHINE}; GLPI fake latency ${LATENCY} ms, max_concurrency ${CONCURRENCY}, storm ${STORM_EVENTS} events over ${STORM_SECONDS} s across ${FINGERPRINTS} fingerprints.\n\n${table(rows)}\n`,
   );
   process.stdout.write('\nwritten to bench/last-results.md\n');
+}
+
+// ---------------------------------------------------------------------------
+// Hostile text (issue 11): alerts built to make value parsing and rule matching backtrack.
+
+/** Rules whose patterns a backtracking matcher would choke on, over fields an attacker controls. */
+const HOSTILE_RULES = `
+categories:
+  - name: cpu
+    match:
+      item_key: ["*cpu*util*avg*", "system.*.*.*"]
+      trigger_name: ["*x*y*z*w*", "/(a|aa)+$/"]
+      host: ["*web*db*cache*"]
+    thresholds:
+      - { above: 95, severity: disaster }
+      - { above: "900 Mbps", severity: high }
+  - name: disk
+    match:
+      tags: [{ tag: component, value: [storage, disk] }]
+      trigger_name: ["*free*space*on*"]
+`;
+
+/** A body whose free text is the worst case of each matcher and of the value parser, within the field limits. */
+function hostileBody(eventId: number, fp: number): string {
+  const b = JSON.parse(benchBody(`host-${fp}`, String(70_000 + fp), eventId, 'problem')) as Record<string, string>;
+  b.item_value = `1${' '.repeat(65_000)}x y`;
+  b.event_opdata = `${'x '.repeat(2_000)}`;
+  b.trigger_name = `${'x'.repeat(100)}${'y'.repeat(100)}${'a'.repeat(50)}!`;
+  b.event_name = b.trigger_name;
+  b.item_key = `system.${'cpu.'.repeat(400)}`;
+  b.host_host = `web${'-'.repeat(100)}db`;
+  return JSON.stringify(b);
+}
+
+function normalBody(eventId: number, fp: number): string {
+  return benchBody(`host-${fp}`, String(70_000 + fp), eventId, 'problem');
+}
+
+/** Post bodies with a few in flight; returns the statuses seen. */
+async function postAll(url: string, bodies: readonly string[]): Promise<Map<number, number>> {
+  const statuses = new Map<number, number>();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < bodies.length) {
+        const payload = bodies[next++]!;
+        const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` }, body: payload });
+        await res.arrayBuffer();
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      }
+    }),
+  );
+  return statuses;
+}
+
+const HOSTILE_ALERTS = env('BENCH_HOSTILE_ALERTS', 300);
+
+/**
+ * The same number of alerts over the same fingerprints, once plain and once
+ * hostile: daemon CPU per alert and time until decided and dispatched, as the
+ * ratio hostile / normal. Goal: the same order of time (ratio well under 10).
+ */
+async function hostile(): Promise<void> {
+  const glpi = await startGlpi();
+  const dir = mkdtempSync(join(tmpdir(), 'zgb-bench-rules-'));
+  const rulesFile = join(dir, 'rules.yaml');
+  writeFileSync(rulesFile, HOSTILE_RULES);
+  let d: (Proc & { dir: string }) | undefined;
+  try {
+    d = await startDaemon(glpi.url, { rulesFile });
+    const daemon = d;
+    const measure = async (make: (eventId: number, fp: number) => string, firstEventId: number) => {
+      const bodies = Array.from({ length: HOSTILE_ALERTS }, (_, i) => make(firstEventId + i, i % 30));
+      const cpu0 = cpuSeconds(daemon.child.pid!);
+      const started = Date.now();
+      const statuses = await postAll(`${daemon.url}/zabbix/webhook`, bodies);
+      await caughtUp(daemon.url);
+      const wall = (Date.now() - started) / 1000;
+      const cpu = cpuSeconds(daemon.child.pid!) - cpu0;
+      return { cpuMs: (cpu * 1000) / HOSTILE_ALERTS, wall, statuses: [...statuses].map(([k, v]) => `${v}×${k}`).join(', '), bytes: Buffer.byteLength(bodies[0]!) };
+    };
+    // Warm up (JIT, first tickets), then plain, then hostile, then plain again (the figure is the mean of both plain runs).
+    await measure(normalBody, 1_000_000);
+    const a = await measure(normalBody, 2_000_000);
+    const h = await measure(hostileBody, 3_000_000);
+    const b = await measure(normalBody, 4_000_000);
+    const plainCpu = (a.cpuMs + b.cpuMs) / 2;
+    const plainWall = (a.wall + b.wall) / 2;
+    row(`hostile text: ${HOSTILE_ALERTS} plain alerts (${a.bytes} B): CPU per alert / until done`, `${plainCpu.toFixed(2)} ms / ${plainWall.toFixed(1)} s (${a.statuses})`);
+    row(`hostile text: ${HOSTILE_ALERTS} hostile alerts (${Math.round(h.bytes / 1024)} KiB): CPU per alert / until done`, `${h.cpuMs.toFixed(2)} ms / ${h.wall.toFixed(1)} s (${h.statuses})`);
+    row('hostile text: ratio hostile / plain, CPU per alert and time until done', `${(h.cpuMs / plainCpu).toFixed(2)}× / ${(h.wall / plainWall).toFixed(2)}×`);
+  } finally {
+    if (d) await stop(d);
+    await stop(glpi);
+    if (d) rmSync(d.dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -562,7 +662,12 @@ async function main(): Promise<void> {
   const scenario = args.find((a) => !a.startsWith('-') && !/^\d+$/.test(a));
   if (scenario === undefined) return defaultRun();
   if (scenario === 'longrun') return longrun(longrunOptions(args));
-  throw new Error(`unknown scenario "${scenario}" (none: the default run; longrun)`);
+  if (scenario === 'hostile') {
+    await hostile();
+    writeResults('hostile', `Last run: ${DATE} on ${MACHINE}.\n\n${table(rows)}\n`);
+    return;
+  }
+  throw new Error(`unknown scenario "${scenario}" (none: the default run; longrun; hostile)`);
 }
 
 void main().catch((e: unknown) => {
