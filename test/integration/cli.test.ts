@@ -104,6 +104,7 @@ describe('explain', () => {
 });
 
 describe('reload (SIGHUP and POST /-/reload)', () => {
+  const ADMIN = 'admin-token-0123456789abcdef';
   let glpi: FakeGlpi;
   let daemon: Daemon;
   afterEach(async () => {
@@ -114,7 +115,7 @@ describe('reload (SIGHUP and POST /-/reload)', () => {
   it('SIGHUP applies a valid config to new alerts and rejects an invalid one, keeping the running config', async () => {
     glpi = new FakeGlpi({ userTokens: ['user-token'] });
     await glpi.listen();
-    daemon = new Daemon({ glpiUrl: glpi.url });
+    daemon = new Daemon({ glpiUrl: glpi.url, extra: 'admin:\n  token: ${BRIDGE_ADMIN_TOKEN}', env: { BRIDGE_ADMIN_TOKEN: ADMIN } });
     await daemon.start();
     const original = readFileSync(daemon.configFile, 'utf8');
     writeFileSync(daemon.configFile, `${original.replace(/^rules_file: .*$/m, '')}\nrules:\n  defaults: { itilcategories_id: 77 }\n`);
@@ -134,11 +135,13 @@ describe('reload (SIGHUP and POST /-/reload)', () => {
 
     const reload = (token: string) => fetch(`${daemon.url}/-/reload`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
     expect((await reload('nope')).status).toBe(401);
-    const refused = await reload(TOKEN);
+    // The webhook token (every Zabbix admin can read it in the media type) is not an admin token.
+    expect((await reload(TOKEN)).status).toBe(401);
+    const refused = await reload(ADMIN);
     expect(refused.status).toBe(400);
     expect(await refused.json()).toMatchObject({ error: { code: 'CONFIG_INVALID', problems: [expect.stringContaining('bogus_key: unknown key')] } });
     writeFileSync(daemon.configFile, original);
-    const accepted = await reload(TOKEN);
+    const accepted = await reload(ADMIN);
     expect(accepted.status).toBe(200);
     expect(await accepted.json()).toMatchObject({ reloaded: true, categories: ['cpu', 'memory', 'disk', 'network', 'temperature'] });
     await daemon.post({ ...zabbixBody('problem'), event_id: '60', trigger_id: '61' });
