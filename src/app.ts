@@ -223,7 +223,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
         const r = await processing.stop(DRAIN_TIMEOUT_MS);
         if (r.code !== 0) throw new Error('the processing thread did not stop cleanly');
       });
-      if (code === 0) await step('mark clean stop', () => store.endRun());
+      if (code === 0) await step('mark clean stop', () => store.recordCleanStop());
       await step('close store', () => store.close());
       // The code the process exits with: the log line and the exit status must agree.
       const exitCode = failed ? 1 : code;

@@ -5,7 +5,7 @@ import { ZabbixApi } from './adapters/zabbix/api-client.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { DispatcherOptions } from './services/dispatcher.js';
-import type { ProcessingSettings } from './services/processor.js';
+import type { ProcessingSettings } from './core/assess.js';
 
 // Adapters and settings built from a configuration; shared by the main thread, the processing thread and the CLI.
 

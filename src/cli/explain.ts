@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { normalise } from '../core/normalise.js';
 import { parseWebhookBody } from '../adapters/zabbix/webhook-body.js';
 import { processingSettings } from '../components.js';
-import { explain, NO_STATE } from '../services/processor.js';
+import { assessAlert, NO_STATE } from '../core/assess.js';
 import { readMarkerKey } from '../adapters/marker-key.js';
 import { loadOrReport, UsageError } from './common.js';
 
@@ -23,7 +23,7 @@ export function explainCommand(file: string | undefined, input: string | undefin
     return 1;
   }
   const alert = normalise(parsed.event, 'webhook', config.zabbix.timezone_offset_minutes);
-  const { classification: c, fingerprint, decision } = explain(processingSettings(config, readMarkerKey(config.data_dir) ?? 'no-marker-key-yet-0123456789abcdef'), alert, NO_STATE, Date.now());
+  const { classification: c, fingerprint, decision } = assessAlert(processingSettings(config, readMarkerKey(config.data_dir) ?? 'no-marker-key-yet-0123456789abcdef'), alert, NO_STATE, Date.now());
   const create = decision.jobs.find((j) => j.type === 'create_ticket');
   const out = {
     alert,

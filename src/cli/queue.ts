@@ -7,7 +7,7 @@ import { loadOrReport, UsageError } from './common.js';
 
 function line(j: Job): string {
   const when = j.status === 'pending' ? ` next ${new Date(j.nextAttemptAt).toISOString()}` : '';
-  return `  #${j.id} ${j.type} ${j.fingerprint} (cycle ${j.seq}) attempts ${j.attempts}${when}${j.lastError ? `\n      last error: ${j.lastError}` : ''}`;
+  return `  #${j.id} ${j.type} ${j.fingerprint} (cycle ${j.cycle}) attempts ${j.attempts}${when}${j.lastError ? `\n      last error: ${j.lastError}` : ''}`;
 }
 
 function parkedLine(p: ParkedDelivery): string {

@@ -8,7 +8,7 @@ import type { Rules } from './rules.js';
 export interface Incident {
   readonly fingerprint: string;
   /** Ticket cycle number for this fingerprint. */
-  readonly seq: number;
+  readonly cycle: number;
   /** open: a ticket exists or is queued; solved: the cycle ended (the bridge solved the ticket, or recovery: followup and nothing is open); suppressed: recovered within hold-down, never ticketed. */
   readonly status: 'open' | 'solved' | 'suppressed';
   readonly ticketId?: number;
@@ -31,14 +31,14 @@ export interface Incident {
 /** What the bridge knows about one Zabbix problem event: the incident cycle it belongs to, and whether it is still open. */
 export interface EventInfo {
   readonly fingerprint: string;
-  readonly seq: number;
+  readonly cycle: number;
   readonly open: boolean;
 }
 
 /** A change to the event index that comes with a decision. */
 export interface EventChange {
   readonly eventId: string;
-  readonly seq: number;
+  readonly cycle: number;
   readonly open: boolean;
 }
 
@@ -84,7 +84,7 @@ export interface Decision {
   /** A new cycle took over the open events of this one (the old ticket was closed in GLPI). */
   readonly moveOpenEventsFrom?: number;
   /** The jobs act on the ticket of this (earlier) cycle, not the incident's current one. */
-  readonly jobSeq?: number;
+  readonly jobCycle?: number;
 }
 
 export interface Policy {
@@ -145,8 +145,8 @@ export function ticketDraft(alert: Alert, c: Classification, rules: Rules, marke
 /** A new ticket cycle for this fingerprint; `carried` keeps the open events of a cycle whose ticket was closed in GLPI. */
 function openNew(input: DecideInput, why: string, carried?: Incident): Decision {
   const { alert, classification: c, fingerprint: fp, incident, now, policy, rules } = input;
-  const seq = (incident?.seq ?? 0) + 1;
-  const marker = ticketMarker(policy.markerKey, fp, seq, alert.eventId);
+  const cycle = (incident?.cycle ?? 0) + 1;
+  const marker = ticketMarker(policy.markerKey, fp, cycle, alert.eventId);
   const ticket = ticketDraft(alert, c, rules, marker);
   // A cycle carried over from a closed ticket is not held back: the problem is long confirmed.
   const held = policy.holdDownMs > 0 && carried === undefined;
@@ -156,7 +156,7 @@ function openNew(input: DecideInput, why: string, carried?: Incident): Decision 
     reason: held ? `${why}; ticket held back ${policy.holdDownMs} ms (hold-down)` : why,
     incident: {
       fingerprint: fp,
-      seq,
+      cycle,
       status: 'open',
       marker,
       category: c.category,
@@ -170,13 +170,13 @@ function openNew(input: DecideInput, why: string, carried?: Incident): Decision 
       ...(fields ? { fields } : {}),
     },
     jobs: [{ type: 'create_ticket', ticket, delayMs: held ? policy.holdDownMs : 0, eventId: alert.eventId }],
-    ...(carried ? { moveOpenEventsFrom: carried.seq } : { events: [{ eventId: alert.eventId, seq, open: true }] }),
+    ...(carried ? { moveOpenEventsFrom: carried.cycle } : { events: [{ eventId: alert.eventId, cycle, open: true }] }),
   };
 }
 
 function onProblem(input: DecideInput): Decision {
   const { alert, classification: c, incident, event, now, policy } = input;
-  if (event) return ignore(`event ${alert.eventId} already taken in (ticket cycle ${event.seq}, ${event.open ? 'open' : 'recovered'})`);
+  if (event) return ignore(`event ${alert.eventId} already taken in (ticket cycle ${event.cycle}, ${event.open ? 'open' : 'recovered'})`);
   if (input.recoveredEarlier) return ignore(`the recovery of event ${alert.eventId} was received before its problem (Zabbix retried the problem late); nothing to open`);
   if (incident?.status === 'open') {
     const occurrences = incident.occurrences + 1;
@@ -191,7 +191,7 @@ function onProblem(input: DecideInput): Decision {
       occurrences,
       ...(escalate ? { severity: c.severity, urgency: c.glpi.urgency, impact: c.glpi.impact } : {}),
     };
-    const events = [{ eventId: alert.eventId, seq: incident.seq, open: true }];
+    const events = [{ eventId: alert.eventId, cycle: incident.cycle, open: true }];
     if (escalate) {
       lines.push(`Severity raised from ${incident.severity} to ${c.severity}.`);
       return {
@@ -221,7 +221,7 @@ function onProblem(input: DecideInput): Decision {
       action: 'reopen',
       reason: `ticket cycle ended ${Math.round((now - incident.solvedAt) / 1000)} s ago, within the reopen window`,
       incident: { ...rest, status: 'open', openCount: 1, occurrences: incident.occurrences + 1 },
-      events: [{ eventId: alert.eventId, seq: incident.seq, open: true }],
+      events: [{ eventId: alert.eventId, cycle: incident.cycle, open: true }],
       jobs: [{ type: 'reopen', lines }],
     };
   }
@@ -233,8 +233,8 @@ function onRecovery(input: DecideInput): Decision {
   const { alert, incident, event, now, policy } = input;
   if (!event) return ignore('recovery of a problem the bridge never took in (remembered: a late problem will open nothing)');
   if (!event.open) return ignore(`event ${alert.eventId} already recovered`);
-  const closed = [{ eventId: alert.eventId, seq: event.seq, open: false }];
-  if (incident === undefined || incident.seq !== event.seq || incident.status !== 'open') {
+  const closed = [{ eventId: alert.eventId, cycle: event.cycle, open: false }];
+  if (incident === undefined || incident.cycle !== event.cycle || incident.status !== 'open') {
     return { action: 'ignore', reason: `event ${alert.eventId} of an ended ticket cycle recovered`, events: closed, jobs: [] };
   }
   const openCount = Math.max(0, incident.openCount - 1);
@@ -272,14 +272,14 @@ function onUpdate(input: DecideInput): Decision {
   const who = u.user ?? 'someone';
   const lines = [`Zabbix: ${u.action || 'updated'} by ${who}.`];
   if (u.message !== undefined) lines.push(`Message: ${u.message}`);
-  if (incident.seq !== event.seq) {
+  if (incident.cycle !== event.cycle) {
     // An event of an earlier cycle (a new problem since opened a new ticket): the word goes to that cycle's ticket.
     if (u.severityChanged) lines.push(`Severity changed to ${alert.severity}.`);
     return {
       action: 'follow_up',
-      reason: `update in Zabbix (${u.action || 'message'}) for event ${alert.eventId} of the earlier ticket cycle ${event.seq}`,
+      reason: `update in Zabbix (${u.action || 'message'}) for event ${alert.eventId} of the earlier ticket cycle ${event.cycle}`,
       jobs: [{ type: 'followup', lines, isPrivate: policy.followupPrivate }],
-      jobSeq: event.seq,
+      jobCycle: event.cycle,
     };
   }
   if (incident.status === 'suppressed') return ignore('update for an event without a ticket (recovered within the hold-down)');
@@ -313,13 +313,13 @@ export function decide(input: DecideInput): Decision {
 }
 
 /**
- * The ticket of cycle `closedSeq` was closed in GLPI (by a human) while
+ * The ticket of cycle `closedCycle` was closed in GLPI (by a human) while
  * problems of it are still open in Zabbix: GLPI refuses follow-ups on it, so
  * the open problems get a new ticket (a new cycle), rendered from the latest
  * open problem (`input.alert`). Pure.
  */
-export function decideTicketClosed(input: DecideInput, closedSeq: number, ticketId: number): Decision {
+export function decideTicketClosed(input: DecideInput, closedCycle: number, ticketId: number): Decision {
   const { incident } = input;
-  if (incident?.status !== 'open' || incident.seq !== closedSeq) return ignore(`ticket #${ticketId} of an ended cycle was closed in GLPI`);
+  if (incident?.status !== 'open' || incident.cycle !== closedCycle) return ignore(`ticket #${ticketId} of an ended cycle was closed in GLPI`);
   return openNew(input, `ticket #${ticketId} was closed in GLPI while ${incident.openCount} problem(s) are still open in Zabbix; new ticket`, incident);
 }

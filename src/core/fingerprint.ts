@@ -89,8 +89,8 @@ export function fingerprintKey(fp: string): string {
  * the old one; deterministic, so a decision taken again after a power cut
  * searches for the same marker.
  */
-export function ticketMarker(key: string, fp: string, incidentSeq: number, openingEventId: string): string {
-  const h = createHmac('sha256', key).update(`${fp}\n${incidentSeq}\n${openingEventId}`).digest('hex');
+export function ticketMarker(key: string, fp: string, incidentCycle: number, openingEventId: string): string {
+  const h = createHmac('sha256', key).update(`${fp}\n${incidentCycle}\n${openingEventId}`).digest('hex');
   return `[zbx:${h.slice(0, 20)}]`;
 }
 

@@ -122,7 +122,7 @@ export function compilePattern(pattern: string): Matcher {
   return new Glob(pattern);
 }
 
-/** Whether a value is a compiled pattern (it crosses to the processing thread as its text: see config/wire.ts). */
+/** Whether a value is a compiled pattern (it crosses to the processing thread as its text: see config/thread-transfer.ts). */
 export function isMatcher(v: unknown): v is Matcher {
   return v instanceof Glob || v instanceof BoundedRegExp;
 }

@@ -262,7 +262,7 @@ export class Dispatcher {
   start(): void {
     this.#stopped = false;
     const now = this.clock.now();
-    const unclean = this.store.beginRun(now);
+    const unclean = this.store.recordStart(now);
     // Jobs cut off mid-run may have been applied in GLPI: their next run checks first.
     const interrupted = this.store.jobs('running', 100_000);
     for (const job of interrupted) this.store.rescheduleJob(job.id, now, withLanding(job.lastError ?? 'interrupted by a stop', true), now);
@@ -364,11 +364,11 @@ export class Dispatcher {
         const now = this.clock.now();
         this.store.transaction(() => {
           if (outcome.created) {
-            this.store.putTicket(job, job.seq, outcome.ticketId, outcome.created.marker, now);
+            this.store.putTicket(job, job.cycle, outcome.ticketId, outcome.created.marker, now);
             this.#queueWriteBack(job, outcome.created.eventId, outcome.ticketId);
           }
           this.store.completeJob(job.id, now);
-        }, 'crash');
+        }, 'crash-safe');
       } catch (storeError) {
         log.error({ err: (storeError as Error).message, ticket_id: outcome.ticketId }, 'GLPI job done but not recorded; it will be checked again at next start');
         return;
@@ -540,12 +540,12 @@ export class Dispatcher {
     const message = `${wb.prefix} GLPI ticket #${ticketId}: ${this.desk.ticketUrl(ticketId)}`;
     const now = this.clock.now();
     // A zabbix_ack job runs in the incident's write-back lane (see Job.lane): a Zabbix outage never holds GLPI work back.
-    this.store.enqueue(job, job.seq, { type: 'zabbix_ack', eventIds: [eventId], message, acknowledge: wb.acknowledge }, now, now);
+    this.store.enqueue(job, job.cycle, { type: 'zabbix_ack', eventIds: [eventId], message, acknowledge: wb.acknowledge }, now, now);
   }
 
   #ticketOf(job: Job): number {
-    const id = this.store.ticketId(job, job.seq);
-    if (id === undefined) throw new TicketMissing(`incident ${job.fingerprint} #${job.seq} has no GLPI ticket (its create job failed; see the dead letters)`);
+    const id = this.store.ticketId(job, job.cycle);
+    if (id === undefined) throw new TicketMissing(`incident ${job.fingerprint} #${job.cycle} has no GLPI ticket (its create job failed; see the dead letters)`);
     return id;
   }
 
@@ -579,7 +579,7 @@ export class Dispatcher {
     const spec = job.spec;
     switch (spec.type) {
       case 'create_ticket': {
-        const known = this.store.ticketId(job, job.seq);
+        const known = this.store.ticketId(job, job.cycle);
         if (known !== undefined) return { operation: 'opened', ticketId: known };
         const created = { marker: spec.ticket.marker, eventId: spec.eventId };
         // Every create looks for its marker before its first POST: a state file rolled back by a power cut re-takes decisions.

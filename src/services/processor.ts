@@ -3,85 +3,11 @@ import { classify, type Classification } from '../core/classify.js';
 import { decide, decideTicketClosed, type DecideInput, type Decision, type EventInfo, type Incident, type Policy } from '../core/decide.js';
 import { fingerprint, problemDeliveryKey, recoveryDeliveryKey, type FingerprintField } from '../core/fingerprint.js';
 import type { Rules } from '../core/rules.js';
+import { assessAlert, decisionBasis, type DecisionState, type Explained, type ProcessingSettings } from '../core/assess.js';
 import type { Clock } from '../adapters/clock.js';
 import type { PendingDelivery, SqliteStore } from '../adapters/store/sqlite-store.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-
-/** What the processor needs from the (reloadable) configuration. */
-export interface ProcessingSettings {
-  readonly rules: Rules;
-  readonly policy: Policy;
-  readonly fingerprintFields: readonly FingerprintField[];
-  /** Follow-ups and solutions wait this long so a storm can merge into them. */
-  readonly coalesceWindowMs: number;
-}
-
-export interface Explained {
-  readonly classification: Classification;
-  readonly fingerprint: string;
-  readonly decision: Decision;
-}
-
-/** What a decision may look up about the bridge's state. */
-export interface DecisionState {
-  /** The incident under a fingerprint. */
-  incident(fp: string): Incident | undefined;
-  /** The event index's entry for a problem event. */
-  event(eventId: string): EventInfo | undefined;
-  /** Whether a recovery of this alert's event was received before it. */
-  recoveredEarlier(alert: Alert): boolean;
-  /** Fingerprint definitions of incidents still open that differ from the one in force (a reload changed it). */
-  readonly otherDefinitions?: readonly (readonly FingerprintField[])[];
-}
-
-/** No incident, no event known: what `explain` assumes. */
-export const NO_STATE: DecisionState = { incident: () => undefined, event: () => undefined, recoveredEarlier: () => false };
-
-/**
- * Classify, fingerprint and decide one alert. Updates and recoveries go to
- * the incident their event belongs to (whatever the fingerprint definition
- * now says); a problem joins an open incident of an earlier definition
- * before it opens one under the current definition. Pure apart from the lookups.
- */
-export function explain(settings: ProcessingSettings, alert: Alert, state: DecisionState, now: number): Explained {
-  const classification = classify(settings.rules, alert);
-  const event = state.event(alert.eventId);
-  let fp = alert.kind !== 'problem' && event ? event.fingerprint : fingerprint(alert, classification.category, settings.fingerprintFields);
-  let incident = state.incident(fp);
-  if (alert.kind === 'problem' && incident?.status !== 'open') {
-    for (const fields of state.otherDefinitions ?? []) {
-      const other = fingerprint(alert, classification.category, fields);
-      const found = state.incident(other);
-      if (found?.status === 'open') {
-        fp = other;
-        incident = found;
-        break;
-      }
-    }
-  }
-  const decision = decide({
-    ...decisionBasis(settings, alert, classification, fp, incident, now),
-    event,
-    // Looked up only where it can matter: a problem the bridge has not taken in yet.
-    recoveredEarlier: alert.kind === 'problem' && event === undefined && state.recoveredEarlier(alert),
-  });
-  return { classification, fingerprint: fp, decision };
-}
-
-/** What every decision about an alert is taken against: the settings in force and the alert's incident. */
-function decisionBasis(settings: ProcessingSettings, alert: Alert, classification: Classification, fingerprint: string, incident: Incident | undefined, now: number): DecideInput {
-  return {
-    alert,
-    classification,
-    fingerprint,
-    incident,
-    now,
-    policy: { ...settings.policy, fingerprintFields: settings.fingerprintFields },
-    rules: settings.rules,
-    reclassify: (severity: Severity) => classify(settings.rules, { ...alert, kind: 'update', severity }),
-  };
-}
 
 /** Deliveries decided per event-loop turn: large enough to amortise the commit under a backlog (about 50 ms of work), small enough to keep GLPI dispatch on this thread responsive. */
 const BATCH = 512;
@@ -139,23 +65,23 @@ export class Processor {
    * a backlog is being worked through (one batch per event-loop turn, so GLPI
    * answers are handled in between).
    */
-  schedule(backlog = false): void {
+  schedule(when: 'after-gathering' | 'next-turn' = 'after-gathering'): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
     const run = () => {
       this.#scheduled = false;
-      this.drain(true);
+      this.drain('one-batch');
     };
-    if (backlog) setImmediate(run);
+    if (when === 'next-turn') setImmediate(run);
     else setTimeout(run, GATHER_MS);
   }
 
   /**
-   * Process deliveries not processed yet: one batch per call when `turn` is
-   * set (the rest is scheduled for the next turn), everything otherwise
-   * (start, stop). Returns how many were processed.
+   * Process deliveries not processed yet: `one-batch` per call (the rest is
+   * scheduled for the next turn), or `all` of them (start, stop). Returns how
+   * many were processed.
    */
-  drain(turn = false): number {
+  drain(scope: 'one-batch' | 'all' = 'all'): number {
     let total = 0;
     for (;;) {
       let n = 0;
@@ -174,8 +100,8 @@ export class Processor {
       }
       total += n;
       if (n < BATCH) break;
-      if (turn) {
-        this.schedule(true);
+      if (scope === 'one-batch') {
+        this.schedule('next-turn');
         break;
       }
     }
@@ -186,7 +112,7 @@ export class Processor {
   #incident(fp: string): Incident | undefined {
     const incident = this.#committed.has(fp) ? this.#committed.get(fp) : this.store.getIncident(fp);
     if (!incident || incident.ticketId !== undefined) return incident;
-    const ticketId = this.store.ticketId(fp, incident.seq);
+    const ticketId = this.store.ticketId(fp, incident.cycle);
     return ticketId !== undefined ? { ...incident, ticketId } : incident;
   }
 
@@ -254,7 +180,7 @@ export class Processor {
       let result: Explained;
       try {
         // Windows (hold-down, reopen) are judged on when the alert arrived, not on when a backlog let it be decided.
-        result = explain(s, d.alert, state, Math.min(d.receivedAt, now));
+        result = assessAlert(s, d.alert, state, Math.min(d.receivedAt, now));
       } catch (e) {
         const message = (e as Error).message;
         writes.push(() => this.store.parkDelivery(d.id, d.alert.eventId, d.alert.kind, message, now));
@@ -269,25 +195,25 @@ export class Processor {
           incidents.set(fp, decision.incident);
           changed.add(fp);
         }
-        const seq = decision.jobSeq ?? incidentOf(fp)?.seq ?? 0;
-        if (decision.jobSeq !== undefined && !this.store.cycleHasTicket(fp, decision.jobSeq)) {
+        const cycle = decision.jobCycle ?? incidentOf(fp)?.cycle ?? 0;
+        if (decision.jobCycle !== undefined && !this.store.cycleHasTicket(fp, decision.jobCycle)) {
           // That cycle never got a ticket (suppressed as a flap, or its create was cancelled): nowhere to write.
-          logs.push(() => this.logger.info({ delivery_id: delivery.id, event_id: delivery.alert.eventId, fingerprint: fp, seq: decision.jobSeq, reason: decision.reason }, 'update for a ticket cycle that has no ticket; dropped'));
+          logs.push(() => this.logger.info({ delivery_id: delivery.id, event_id: delivery.alert.eventId, fingerprint: fp, cycle: decision.jobCycle, reason: decision.reason }, 'update for a ticket cycle that has no ticket; dropped'));
           return;
         }
         if (decision.events && decision.events.length > 0) {
           const changes = decision.events;
-          for (const e of changes) events.set(e.eventId, { fingerprint: fp, seq: e.seq, open: e.open });
+          for (const e of changes) events.set(e.eventId, { fingerprint: fp, cycle: e.cycle, open: e.open });
           writes.push(() => this.store.putEvents(fp, changes));
         }
         if (decision.cancelCycle) {
-          writes.push(() => this.store.cancelCycle(fp, seq, now));
+          writes.push(() => this.store.cancelCycle(fp, cycle, now));
           logs.push(() => this.metrics.holdDownSuppressed.inc());
         }
         for (const job of decision.jobs) {
           // A held-back create is due when its hold-down ends, counted from when the problem arrived.
           const runAt = job.type === 'create_ticket' ? delivery.receivedAt + job.delayMs : now + s.coalesceWindowMs;
-          writes.push(() => this.store.enqueue(fp, seq, job, runAt, now, delivery.id));
+          writes.push(() => this.store.enqueue(fp, cycle, job, runAt, now, delivery.id));
         }
         // Updates and recoveries belong to an incident: report its severity, not a fresh guess from this event.
         const severity = delivery.alert.kind === 'problem' ? c.severity : (incidentOf(fp)?.severity ?? c.severity);
@@ -316,7 +242,7 @@ export class Processor {
       // yet): now that the event belongs to an incident, they are decided again, in order, behind the problem.
       if (d.alert.kind === 'problem' && result.decision.events?.some((e) => e.eventId === d.alert.eventId && e.open)) {
         for (const early of this.store.earlierUpdates(d.alert.eventSource, d.alert.eventId, d.id)) {
-          apply(early, explain(s, early.alert, state, Math.min(d.receivedAt, now)), true);
+          apply(early, assessAlert(s, early.alert, state, Math.min(d.receivedAt, now)), true);
         }
       }
     }
@@ -330,7 +256,7 @@ export class Processor {
         const incident = incidents.get(fp);
         if (incident) this.store.putIncident(incident, now);
       }
-    }, 'crash');
+    }, 'crash-safe');
     this.#remember(incidents);
     this.#decidedThrough = last.id;
     this.#decidedReceivedAt = last.receivedAt;
@@ -384,33 +310,33 @@ export class Processor {
   }
 
   /**
-   * The dispatcher found the ticket of cycle `seq` closed in GLPI. If that
+   * The dispatcher found the ticket of cycle `cycle` closed in GLPI. If that
    * cycle still has open problems, they get a new ticket (a new cycle),
    * rendered from the latest open problem; otherwise nothing changes.
    */
-  ticketClosed(fp: string, seq: number, ticketId: number): void {
+  ticketClosed(fp: string, cycle: number, ticketId: number): void {
     const incident = this.#incident(fp);
     const log = this.logger.child({ fingerprint: fp, ticket_id: ticketId });
-    if (incident?.status !== 'open' || incident.seq !== seq) {
-      log.info({ seq }, 'ticket of an ended cycle is closed in GLPI; nothing to do');
+    if (incident?.status !== 'open' || incident.cycle !== cycle) {
+      log.info({ cycle }, 'ticket of an ended cycle is closed in GLPI; nothing to do');
       return;
     }
-    const eventId = this.store.latestOpenEvent(fp, seq);
+    const eventId = this.store.latestOpenEvent(fp, cycle);
     const alert = eventId !== undefined ? this.store.deliveryAlert(problemDeliveryKey('0', eventId)) : undefined;
     if (!alert) {
-      log.warn({ seq }, 'ticket closed in GLPI while problems are open, but their alert is no longer stored; the next problem opens a new ticket');
+      log.warn({ cycle }, 'ticket closed in GLPI while problems are open, but their alert is no longer stored; the next problem opens a new ticket');
       return;
     }
     const s = this.settings();
     const now = this.clock.now();
-    const decision = decideTicketClosed(decisionBasis(s, alert, classify(s.rules, alert), fp, incident, now), seq, ticketId);
+    const decision = decideTicketClosed(decisionBasis(s, alert, classify(s.rules, alert), fp, incident, now), cycle, ticketId);
     const next = decision.incident;
     if (!next) return;
     this.store.transaction(() => {
-      if (decision.moveOpenEventsFrom !== undefined) this.store.moveOpenEvents(fp, decision.moveOpenEventsFrom, next.seq);
-      for (const job of decision.jobs) this.store.enqueue(fp, next.seq, job, now, now);
+      if (decision.moveOpenEventsFrom !== undefined) this.store.moveOpenEvents(fp, decision.moveOpenEventsFrom, next.cycle);
+      for (const job of decision.jobs) this.store.enqueue(fp, next.cycle, job, now, now);
       this.store.putIncident(next, now);
-    }, 'crash');
+    }, 'crash-safe');
     this.#remember(new Map([[fp, next]]));
     this.metrics.decisions.inc({ action: decision.action });
     log.info({ event_id: alert.eventId, action: decision.action, reason: decision.reason, jobs: decision.jobs.map((j) => j.type) }, 'decision');

@@ -1,10 +1,10 @@
-import type { WireConfig } from '../config/wire.js';
+import type { TransferableConfig } from '../config/thread-transfer.js';
 import type { SessionState } from '../adapters/glpi/client.js';
 import type { MetricsSnapshot } from '../observability/metrics.js';
 
 /** What the processing thread is started with. */
 export interface ProcessingInit {
-  readonly config: WireConfig;
+  readonly config: TransferableConfig;
   /** Deliveries up to this id are on disk (all of them at start); later ones are announced by 'wake'. */
   readonly durableThrough: number;
   /** Write log lines to file descriptor 1 directly (the daemon), or send them to the main thread's logger stream (demo, tests). */
@@ -20,7 +20,7 @@ export interface ProcessingStatus {
 /** Main thread → processing thread. */
 export type ToProcessing =
   | { readonly t: 'wake'; readonly durableThrough: number }
-  | { readonly t: 'reload'; readonly config: WireConfig }
+  | { readonly t: 'reload'; readonly config: TransferableConfig }
   | { readonly t: 'metrics'; readonly id: number }
   | { readonly t: 'status'; readonly id: number }
   | { readonly t: 'stop'; readonly timeoutMs: number };

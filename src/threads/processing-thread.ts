@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/schema.js';
-import { toWire } from '../config/wire.js';
+import { toTransferable } from '../config/thread-transfer.js';
 import type { Logger } from '../observability/logger.js';
 import type { MetricsSnapshot } from '../observability/metrics.js';
 import type { FromProcessing, ProcessingInit, ProcessingStatus, ToProcessing } from './messages.js';
@@ -38,7 +38,7 @@ export class ProcessingThread {
     onDeath: (reason: string) => void,
     script: URL = new URL('./processing-worker.js', import.meta.url),
   ) {
-    const init: ProcessingInit = { config: toWire(config), durableThrough, logToStdout: sink === 'stdout' };
+    const init: ProcessingInit = { config: toTransferable(config), durableThrough, logToStdout: sink === 'stdout' };
     this.#worker = new Worker(script, {
       workerData: init,
       stdout: false,
@@ -132,7 +132,7 @@ export class ProcessingThread {
   }
 
   reload(config: Config): void {
-    this.#send({ t: 'reload', config: toWire(config) });
+    this.#send({ t: 'reload', config: toTransferable(config) });
   }
 
   /** The thread's metrics; empty if it does not answer in time. */

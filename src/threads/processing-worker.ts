@@ -12,7 +12,7 @@ import { systemClock } from '../adapters/clock.js';
 import { ensureMarkerKey } from '../adapters/marker-key.js';
 import { SqliteStore } from '../adapters/store/sqlite-store.js';
 import { dispatcherOptions, glpiClient, processingSettings, storeFile, zabbixApi } from '../components.js';
-import { fromWire } from '../config/wire.js';
+import { fromTransferable } from '../config/thread-transfer.js';
 import { createLogger } from '../observability/logger.js';
 import { createMetrics } from '../observability/metrics.js';
 import { Dispatcher } from '../services/dispatcher.js';
@@ -55,7 +55,7 @@ const PROCESSING_NICE = 19;
 const CHECKPOINT_EVERY_MS = 1_000;
 
 const init = workerData as ProcessingInit;
-let config = fromWire(init.config);
+let config = fromTransferable(init.config);
 const markerKey = ensureMarkerKey(config.data_dir);
 let settings = processingSettings(config, markerKey);
 const logger = createLogger(config.log_level, init.logToStdout ? pino.destination({ dest: 1, sync: true }) : logDestination);
@@ -68,7 +68,7 @@ const dispatcher = new Dispatcher(store, glpi, clock, logger.child({ component: 
   ...dispatcherOptions(config),
   ...(zabbix && config.zabbix.write_back.enabled ? { writeBack: { zabbix, prefix: config.zabbix.write_back_prefix, acknowledge: config.zabbix.write_back.acknowledge } } : {}),
   // Both run on this thread: a closed ticket's new cycle is decided at once, and held creates wait for the decisions behind them.
-  onTicketClosed: (job, ticketId) => processor.ticketClosed(job.fingerprint, job.seq, ticketId),
+  onTicketClosed: (job, ticketId) => processor.ticketClosed(job.fingerprint, job.cycle, ticketId),
   createHorizon: (now) => processor.decidedHorizon(now),
 });
 const processor: Processor = new Processor(store, () => settings, clock, logger.child({ component: 'processor' }), metrics, () => dispatcher.wake());
@@ -118,7 +118,7 @@ port.on('message', (m: ToProcessing) => {
       processor.schedule();
       break;
     case 'reload':
-      config = fromWire(m.config);
+      config = fromTransferable(m.config);
       settings = processingSettings(config, markerKey);
       break;
     case 'metrics':

@@ -12,7 +12,7 @@ const alert: Alert = { source: 'webhook', eventSource: '0', eventId: '1', kind: 
 const fu = (line: string): JobSpec => ({ type: 'followup', lines: [line], isPrivate: false });
 const T = 1_800_000_000_000;
 const incident = (fingerprint: string, status: Incident['status'] = 'open', over: Partial<Incident> = {}): Incident => ({
-  fingerprint, seq: 1, status, marker: 'm', category: 'cpu', severity: 'high', urgency: 4, impact: 4, openCount: status === 'open' ? 1 : 0, occurrences: 1, openedAt: T, ...over,
+  fingerprint, cycle: 1, status, marker: 'm', category: 'cpu', severity: 'high', urgency: 4, impact: 4, openCount: status === 'open' ? 1 : 0, occurrences: 1, openedAt: T, ...over,
 });
 
 /**
@@ -127,7 +127,7 @@ describe('SqliteStore', () => {
     store.enqueue('A', 1, fu('acknowledged'), T, T);
     store.enqueue('A', 2, fu('other cycle'), T, T);
     expect(store.cancelCycle('A', 1, T + 1)).toBe(2);
-    expect(store.claimReady(T + 60_000, 10, new Set()).map((j) => j.seq)).toEqual([2]);
+    expect(store.claimReady(T + 60_000, 10, new Set()).map((j) => j.cycle)).toEqual([2]);
     store.enqueue('B', 1, create, T, T);
     store.claimReady(T, 10, new Set());
     expect(store.cancelCycle('B', 1, T + 1)).toBe(0);
@@ -147,7 +147,7 @@ describe('SqliteStore', () => {
     store.putIncident(inc('old-solved-with-dead-job', 'solved'), T - 100_000);
     store.putIncident(inc('recent-solved', 'solved'), T);
     store.putTicket('old-solved', 1, 41, 'm', T - 100_000);
-    store.putEvents('old-solved', [{ eventId: '500', seq: 1, open: false }]);
+    store.putEvents('old-solved', [{ eventId: '500', cycle: 1, open: false }]);
     const id = store.enqueue('old-solved-with-dead-job', 1, fu('x'), T, T);
     store.buryJob(id, 'GLPI_PERMANENT', T);
     expect(store.pruneIncidents(T - 50_000).sort()).toEqual(['old-solved']);
@@ -159,12 +159,12 @@ describe('SqliteStore', () => {
 
   it('indexes events per incident cycle: open ones are what the poller checks, a new cycle can take them over', () => {
     store.putIncident(incident('A'), T);
-    store.putEvents('A', [{ eventId: '1', seq: 1, open: true }, { eventId: '2', seq: 1, open: true }, { eventId: '3', seq: 1, open: false }]);
+    store.putEvents('A', [{ eventId: '1', cycle: 1, open: true }, { eventId: '2', cycle: 1, open: true }, { eventId: '3', cycle: 1, open: false }]);
     expect(store.openIncidentEvents().sort()).toEqual(['1', '2']);
     expect(store.latestOpenEvent('A', 1)).toBe('2');
     store.moveOpenEvents('A', 1, 2);
-    expect(store.eventInfo('1')).toEqual({ fingerprint: 'A', seq: 2, open: true });
-    expect(store.eventInfo('3')).toEqual({ fingerprint: 'A', seq: 1, open: false });
+    expect(store.eventInfo('1')).toEqual({ fingerprint: 'A', cycle: 2, open: true });
+    expect(store.eventInfo('3')).toEqual({ fingerprint: 'A', cycle: 1, open: false });
   });
 
   it('puts jobs left running by a crash back in the queue with their attempt counted', () => {
@@ -179,17 +179,17 @@ describe('SqliteStore', () => {
 
   it('after an unclean stop, queued creates are treated as possibly sent; after a clean one they are not', () => {
     const create: JobSpec = { type: 'create_ticket', delayMs: 0, ticket: { name: 'n', content: 'c', marker: 'm', urgency: 3, impact: 3, type: 1, itilcategories_id: 0, entities_id: 0, requesttypes_id: 0, groups_id_assign: 0 } };
-    expect(store.beginRun(T)).toBe(false);
+    expect(store.recordStart(T)).toBe(false);
     store.enqueue('A', 1, create, T, T);
     store.close();
     store = new SqliteStore(file);
-    expect(store.beginRun(T)).toBe(true);
+    expect(store.recordStart(T)).toBe(true);
     expect(store.jobs('pending')[0]?.attempts).toBe(1);
-    store.endRun();
+    store.recordCleanStop();
     store.enqueue('B', 1, create, T, T);
     store.close();
     store = new SqliteStore(file);
-    expect(store.beginRun(T)).toBe(false);
+    expect(store.recordStart(T)).toBe(false);
     expect(store.jobs('pending').map((j) => [j.key, j.attempts])).toEqual([
       [key('A'), 1],
       [key('B'), 0],
@@ -207,7 +207,7 @@ describe('SqliteStore', () => {
     store.markProcessed(4);
     store.syncDecided();
     store.putIncident(incident('fp-open'), T);
-    store.putEvents('fp-open', [{ eventId: '8', seq: 1, open: true }]);
+    store.putEvents('fp-open', [{ eventId: '8', cycle: 1, open: true }]);
     expect(store.pruneDeliveries(T, 5_000)).toBe(2);
     expect(['zbx:0:7:problem', 'zbx:0:8:problem', 'zbx:0:8:update:ab', 'zbx:0:9:problem', 'zbx:0:10:problem'].map((k) => store.hasDelivery(k))).toEqual([false, true, false, true, true]);
     expect(store.unprocessedDeliveries(10).map((d) => d.id)).toEqual([5]);
@@ -231,7 +231,7 @@ describe('SqliteStore', () => {
     const DAY = 86_400_000;
     store.acceptDeliveries([1, 2, 3].map((i) => ({ key: `zbx:0:${i}:problem`, receivedAt: T, alert })));
     store.markProcessed(1);
-    store.beginRun(T); // fsynced (synchronous=FULL, like a job claim): the disk holds the decisions through delivery 1
+    store.recordStart(T); // fsynced (synchronous=FULL, like a job claim): the disk holds the decisions through delivery 1
     const disk = { db: readFileSync(file), wal: readFileSync(`${file}-wal`) };
     store.markProcessed(3); // decisions on 2 and 3: committed, not fsynced ('crash')
     // The intake's housekeeping, 40 days on (a backlog decided late, or a clock step): all three are past retention,
@@ -279,7 +279,7 @@ describe('SqliteStore', () => {
     expect(store.db.prepare("SELECT name FROM sqlite_master WHERE name = 'deliveries'").all()).toEqual([]);
     // Schema 3: the per-incident event lists became the event index and an open count.
     expect(store.openIncidentEvents()).toEqual(['3']);
-    expect(store.eventInfo('1')).toEqual({ fingerprint: 'fp', seq: 1, open: false });
+    expect(store.eventInfo('1')).toEqual({ fingerprint: 'fp', cycle: 1, open: false });
     expect(store.getIncident('fp')).toMatchObject({ openCount: 1 });
     expect(store.getIncident('fp')).not.toHaveProperty('events');
   });
@@ -289,7 +289,7 @@ describe('SqliteStore', () => {
     const fp = `host=web01|tag:service=${'s'.repeat(4000)}`;
     store.putIncident(incident(fp), T);
     store.putTicket(fp, 1, 41, '[zbx:m]', T);
-    store.putEvents(fp, [{ eventId: '500', seq: 1, open: true }, { eventId: '501', seq: 1, open: false }]);
+    store.putEvents(fp, [{ eventId: '500', cycle: 1, open: true }, { eventId: '501', cycle: 1, open: false }]);
     const followup = store.enqueue(fp, 1, fu('again'), T, T);
     const ack = store.enqueue(fp, 1, { type: 'zabbix_ack', eventIds: ['500'], message: 'ticket #41', acknowledge: true }, T, T);
     const keys = ['incidents', 'tickets', 'incident_events', 'jobs'].flatMap((t) => store.db.prepare<[], { fp_key: string }>(`SELECT fp_key FROM ${t}`).all().map((r) => r.fp_key));
@@ -307,7 +307,7 @@ describe('SqliteStore', () => {
     // Everything is found again by the readable fingerprint, and jobs name it.
     expect(store.getIncident(fp)?.fingerprint).toBe(fp);
     expect(store.ticketId(fp, 1)).toBe(41);
-    expect(store.eventInfo('500')).toEqual({ fingerprint: fp, seq: 1, open: true });
+    expect(store.eventInfo('500')).toEqual({ fingerprint: fp, cycle: 1, open: true });
     expect(store.latestOpenEvent(fp, 1)).toBe('500');
     // The write-back runs in its own lane: both are ready at once, and a busy GLPI lane does not hold it back.
     const jobs = store.claimReady(T, 10, new Set());
@@ -341,7 +341,7 @@ describe('SqliteStore', () => {
       old.prepare("INSERT INTO meta (key, value) VALUES ('processed_through', '0')").run();
     });
     store = new SqliteStore(file);
-    expect(store.db.pragma('user_version', { simple: true })).toBe(4);
+    expect(store.db.pragma('user_version', { simple: true })).toBe(5);
     for (const table of ['incidents', 'tickets', 'incident_events', 'jobs']) {
       const columns = store.db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${table}')`).all().map((c) => c.name);
       expect(columns).toContain('fp_key');
@@ -349,11 +349,12 @@ describe('SqliteStore', () => {
       for (const r of store.db.prepare<[], { fp_key: string }>(`SELECT fp_key FROM ${table}`).all()) expect(r.fp_key).toMatch(/^[0-9a-f]{32}$/);
     }
     // Found by the readable fingerprint, as the processor and the dispatcher ask.
-    expect(store.getIncident(fp)).toMatchObject({ fingerprint: fp, status: 'open', marker: '[zbx:24]' });
+    expect(store.getIncident(fp)).toMatchObject({ fingerprint: fp, cycle: 1, status: 'open', marker: '[zbx:24]' });
+    expect(store.getIncident(fp)).not.toHaveProperty('seq');
     expect(store.ticketId(fp, 1)).toBe(41);
     expect(store.cycleHasTicket(fp, 1)).toBe(true);
-    expect(store.eventInfo('500')).toEqual({ fingerprint: fp, seq: 1, open: true });
-    expect(store.eventInfo('501')).toEqual({ fingerprint: fp, seq: 1, open: false });
+    expect(store.eventInfo('500')).toEqual({ fingerprint: fp, cycle: 1, open: true });
+    expect(store.eventInfo('501')).toEqual({ fingerprint: fp, cycle: 1, open: false });
     expect(store.openIncidentEvents()).toEqual(['500']);
     expect(store.openIncidentDefinitions()).toEqual([]);
     // The write-back that was queued as "zabbix:<fingerprint>" keeps its own lane: both jobs are ready together.

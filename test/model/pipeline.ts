@@ -82,7 +82,7 @@ interface Snap {
 /**
  * What the disk holds for the state file after a power cut. Snapshots are
  * taken after any commit that SQLite fsynced: a commit made with
- * synchronous=FULL (the store's 'power' durability: beginRun, requeueRunning,
+ * synchronous=FULL (the store's 'power-safe' durability: recordStart, requeueRunning,
  * ...) or a checkpoint (seen in the WAL index). Restoring to a later commit
  * (not fsynced) is also a state a power cut can leave: the WAL keeps a valid
  * prefix of what was written.
@@ -358,7 +358,7 @@ export class Bridge {
       backoffCapMs: config.retry.backoff_cap,
       solutionTypeId: config.glpi.solution_type_id,
       // As in the worker: a closed ticket's new cycle is decided at once, and held creates wait for the decisions behind them.
-      onTicketClosed: (job, ticketId) => processor.ticketClosed(job.fingerprint, job.seq, ticketId),
+      onTicketClosed: (job, ticketId) => processor.ticketClosed(job.fingerprint, job.cycle, ticketId),
       createHorizon: (now) => processor.decidedHorizon(now),
     });
     const dispatcher = this.#dispatcher;

@@ -165,9 +165,9 @@ function startDispatcher(concurrency = 4): Dispatcher {
   return dispatcher;
 }
 
-function enqueue(fingerprint: string, spec: JobSpec, seq = 1): number {
+function enqueue(fingerprint: string, spec: JobSpec, cycle = 1): number {
   const now = Date.now();
-  return store.enqueue(fingerprint, seq, spec, now, now);
+  return store.enqueue(fingerprint, cycle, spec, now, now);
 }
 
 const status = (id: number) => store.job(id)?.status;
@@ -220,7 +220,7 @@ describe('a ticket closed in GLPI', () => {
     startDispatcher();
     await waitFor(() => closed.length === 1, 'hand-over');
     await waitFor(allDone([id]), 'job done');
-    expect(closed[0]).toMatchObject({ ticketId: ticket, job: { id, type: spec.type, key: fingerprintKey('fp-a'), seq: 1 } });
+    expect(closed[0]).toMatchObject({ ticketId: ticket, job: { id, type: spec.type, key: fingerprintKey('fp-a'), cycle: 1 } });
     expect(store.jobs('dead')).toHaveLength(0);
     expect(desk.followups).toHaveLength(0);
   });

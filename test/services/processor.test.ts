@@ -8,7 +8,8 @@ import type { Alert, AlertKind } from '../../src/core/alert.js';
 import type { Policy } from '../../src/core/decide.js';
 import { deliveryKey, type FingerprintField } from '../../src/core/fingerprint.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { Processor, type ProcessingSettings } from '../../src/services/processor.js';
+import type { ProcessingSettings } from '../../src/core/assess.js';
+import { Processor } from '../../src/services/processor.js';
 import { cpuAlert, exampleRules } from '../helpers/fixtures.js';
 
 /**
@@ -143,7 +144,7 @@ describe('Processor', () => {
     expect(first?.status).toBe('solved');
     receive([alert('problem', '99'), 90 * 86_400_000]);
     decide(90 * 86_400_000 + 1);
-    expect(store.getIncident('host=srv|trigger=#100')).toMatchObject({ seq: 2, status: 'open' });
+    expect(store.getIncident('host=srv|trigger=#100')).toMatchObject({ cycle: 2, status: 'open' });
     expect(store.getIncident('host=srv|trigger=#100')?.marker).not.toBe(first?.marker);
   });
 
@@ -153,15 +154,15 @@ describe('Processor', () => {
     store.putTicket('host=srv|trigger=#100', 1, 7, 'm', T);
     for (const j of store.claimReady(T + 2_000, 10, new Set())) store.completeJob(j.id, T + 2_000);
     processor.ticketClosed('host=srv|trigger=#100', 1, 7);
-    expect(store.getIncident('host=srv|trigger=#100')).toMatchObject({ seq: 2, status: 'open', openCount: 1 });
-    expect(store.eventInfo('10')).toMatchObject({ seq: 2, open: true });
-    expect(store.jobs('pending').map((j) => [j.type, j.seq])).toEqual([['create_ticket', 2]]);
+    expect(store.getIncident('host=srv|trigger=#100')).toMatchObject({ cycle: 2, status: 'open', openCount: 1 });
+    expect(store.eventInfo('10')).toMatchObject({ cycle: 2, open: true });
+    expect(store.jobs('pending').map((j) => [j.type, j.cycle])).toEqual([['create_ticket', 2]]);
     // Told again (another queued job found it closed): nothing more.
     processor.ticketClosed('host=srv|trigger=#100', 1, 7);
     expect(store.jobs('pending')).toHaveLength(1);
     receive([alert('recovery', '10'), 3_000]);
     decide(4_000);
-    expect(store.getIncident('host=srv|trigger=#100')).toMatchObject({ seq: 2, status: 'solved' });
+    expect(store.getIncident('host=srv|trigger=#100')).toMatchObject({ cycle: 2, status: 'solved' });
   });
 
   it('forgets ended incidents after the reopen window; the next problem opens a ticket with a marker never used before (item 11)', () => {
@@ -175,7 +176,7 @@ describe('Processor', () => {
     receive([alert('problem', '11'), 2 * 3_600_000 + 1]);
     decide(2 * 3_600_000 + 2);
     const next = store.getIncident('host=srv|trigger=#100');
-    expect(next).toMatchObject({ seq: 1, status: 'open' });
+    expect(next).toMatchObject({ cycle: 1, status: 'open' });
     expect(next?.marker).not.toBe(first);
   });
 
@@ -214,7 +215,7 @@ describe('Processor', () => {
     decide(72 * 3_600_000 + 1);
     const followup = store.jobs('pending')[0];
     expect(followup?.type).toBe('followup');
-    expect(store.ticketId(followup!.fingerprint, followup!.seq)).toBe(7);
+    expect(store.ticketId(followup!.fingerprint, followup!.cycle)).toBe(7);
     now = T + 8 * 86_400_000;
     processor.prune(now, 7 * 86_400_000);
     expect(store.getIncident('host=srv|trigger=#100')).toBeDefined(); // a job of its is still pending
@@ -227,8 +228,8 @@ describe('Processor', () => {
     store.putTicket('host=srv|trigger=#100', 1, 7, 'm', T);
     receive([alert('problem', '11'), 72 * 3_600_000], [ack('10', 'about the first one'), 72 * 3_600_000 + 1]);
     decide(72 * 3_600_000 + 2);
-    expect(store.getIncident('host=srv|trigger=#100')?.seq).toBe(2);
-    expect(store.jobs('pending').map((j) => [j.type, j.seq])).toEqual([
+    expect(store.getIncident('host=srv|trigger=#100')?.cycle).toBe(2);
+    expect(store.jobs('pending').map((j) => [j.type, j.cycle])).toEqual([
       ['create_ticket', 2],
       ['followup', 1],
     ]);

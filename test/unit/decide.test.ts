@@ -17,7 +17,7 @@ function update(u: Partial<AlertUpdate>, over: Partial<Alert> = {}): Alert {
 
 const open: Incident = {
   fingerprint: FP,
-  seq: 1,
+  cycle: 1,
   status: 'open',
   ticketId: 7,
   marker: '[zbx:m1]',
@@ -31,7 +31,7 @@ const open: Incident = {
 };
 
 /** The event index entry the store would hold for event 10 of the open incident. */
-const ev10: EventInfo = { fingerprint: FP, seq: 1, open: true };
+const ev10: EventInfo = { fingerprint: FP, cycle: 1, open: true };
 
 function run(a: Alert, incident: Incident | undefined, p: Partial<Policy> = {}, now = NOW, event?: EventInfo, recoveredEarlier = false) {
   return decide({
@@ -62,7 +62,7 @@ describe('decide: named scenarios', () => {
     ['acknowledge → follow-up with who and what', update({ action: 'acknowledged and commented', message: 'on it', user: 'Ann', acknowledged: true }), open, ev10, 'follow_up', ['followup'], /update in Zabbix/],
     ['our own write-back → ignored', update({ message: '[glpi-bridge] GLPI ticket #7' }), open, ev10, 'ignore', [], /own write-back/],
     ['update without a ticket → ignored', update({ message: 'x' }), undefined, undefined, 'ignore', [], /without a ticket/],
-    ['update of an event of an earlier cycle → follow-up on that cycle\'s ticket', update({ message: 'x' }), { ...open, seq: 2 }, ev10, 'follow_up', ['followup'], /earlier ticket cycle 1/],
+    ['update of an event of an earlier cycle → follow-up on that cycle\'s ticket', update({ message: 'x' }), { ...open, cycle: 2 }, ev10, 'follow_up', ['followup'], /earlier ticket cycle 1/],
     ['severity change → urgency update', update({ action: 'changed severity from High to Disaster', severityChanged: true }, { severity: 'disaster' }), open, ev10, 'update_severity', ['update_ticket'], /high → disaster/],
   ] as const)('%s', (_name, a, incident, event, action, jobs, reason) => {
     const d = run(a, incident, {}, NOW, event);
@@ -79,7 +79,7 @@ describe('decide: named scenarios', () => {
     expect(job.delayMs).toBe(30_000);
     expect(job.ticket).toMatchObject({ urgency: 5, impact: 5, itilcategories_id: 11, groups_id_assign: 3, type: 1 });
     expect(job.ticket.name).toMatch(/^\[zbx:[0-9a-f]{20}\] \[cpu\] High CPU$/);
-    expect(d.incident).toMatchObject({ status: 'open', seq: 1, holdUntil: NOW + 30_000, severity: 'disaster' });
+    expect(d.incident).toMatchObject({ status: 'open', cycle: 1, holdUntil: NOW + 30_000, severity: 'disaster' });
   });
 
   it('hold-down: a recovery before the create runs suppresses the ticket', () => {
@@ -100,8 +100,8 @@ describe('decide: named scenarios', () => {
     const d = run(alert('problem', { eventId: '20' }), solved);
     expect(d.action).toBe('reopen');
     expect(d.jobs.map((j) => j.type)).toEqual(['reopen']);
-    expect(d.incident).toMatchObject({ status: 'open', seq: 1, openCount: 1 });
-    expect(d.events).toEqual([{ eventId: '20', seq: 1, open: true }]);
+    expect(d.incident).toMatchObject({ status: 'open', cycle: 1, openCount: 1 });
+    expect(d.events).toEqual([{ eventId: '20', cycle: 1, open: true }]);
     expect(d.incident?.solvedAt).toBeUndefined();
   });
 
@@ -109,7 +109,7 @@ describe('decide: named scenarios', () => {
     const solved: Incident = { ...open, status: 'solved', openCount: 0, solvedAt: NOW - 7_200_000 };
     const d = run(alert('problem', { eventId: '20' }), solved);
     expect(d.action).toBe('open');
-    expect(d.incident?.seq).toBe(2);
+    expect(d.incident?.cycle).toBe(2);
     expect(d.incident?.marker).not.toBe(open.marker);
   });
 
@@ -146,7 +146,7 @@ describe('decide: edges of issue 10', () => {
     expect(ended?.status).toBe('solved');
     const later = run(alert('problem', { eventId: '99' }), ended, { recovery: 'followup' }, NOW + 90 * 86_400_000);
     expect(later.action).toBe('open');
-    expect(later.incident?.seq).toBe(2);
+    expect(later.incident?.cycle).toBe(2);
     const soon = run(alert('problem', { eventId: '98' }), ended, { recovery: 'followup' }, NOW + 60_000);
     expect(soon.action).toBe('reopen');
   });
@@ -171,11 +171,11 @@ describe('decide: edges of issue 10', () => {
     const base = { alert: alert('problem', { eventId: '12' }), classification: classify(rules, alert('problem')), fingerprint: FP, now: NOW, policy, rules, reclassify: (s: Alert['severity']) => classify(rules, alert('problem', { severity: s })) };
     const d = decideTicketClosed({ ...base, incident: { ...open, openCount: 2 } }, 1, 7);
     expect(d.action).toBe('open');
-    expect(d.incident).toMatchObject({ seq: 2, status: 'open', openCount: 2 });
+    expect(d.incident).toMatchObject({ cycle: 2, status: 'open', openCount: 2 });
     expect(d.incident?.ticketId).toBeUndefined();
     expect(d.moveOpenEventsFrom).toBe(1);
     expect(d.jobs.map((j) => j.type)).toEqual(['create_ticket']);
     expect(decideTicketClosed({ ...base, incident: { ...open, status: 'solved' } }, 1, 7).action).toBe('ignore');
-    expect(decideTicketClosed({ ...base, incident: { ...open, seq: 3 } }, 1, 7).action).toBe('ignore');
+    expect(decideTicketClosed({ ...base, incident: { ...open, cycle: 3 } }, 1, 7).action).toBe('ignore');
   });
 });

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { Counter, Registry } from 'prom-client';
 import { loadConfig } from '../../src/config/load.js';
 import { Secret } from '../../src/config/secret.js';
-import { fromWire, toWire } from '../../src/config/wire.js';
+import { fromTransferable, toTransferable } from '../../src/config/thread-transfer.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics, mergedExposition } from '../../src/observability/metrics.js';
 import { ProcessingThread } from '../../src/threads/processing-thread.js';
@@ -22,7 +22,7 @@ function config() {
 describe('configuration sent to the processing thread', () => {
   it('arrives whole: secrets still Secrets, rule patterns still patterns that match', () => {
     const c = config();
-    const back = fromWire(structuredClone(toWire(c)));
+    const back = fromTransferable(structuredClone(toTransferable(c)));
     expect(back.glpi.user_token).toBeInstanceOf(Secret);
     expect(back.glpi.user_token.reveal()).toBe('u-secret');
     expect(String(back.glpi.user_token)).toBe('<secret>');

@@ -131,6 +131,13 @@ const STATE_MIGRATIONS: readonly Migration[] = [
   CREATE INDEX jobs_by_key_any ON jobs(fp_key, status);
   `,
   },
+  {
+    // The incident's ticket cycle number is called what the logs and `queue` call it: cycle (it was seq). The
+    // columns of tickets, incident_events and jobs keep their name (seq: the cycle number).
+    sql: `
+  UPDATE incidents SET state = json_remove(json_set(state, '$.cycle', json_extract(state, '$.seq')), '$.seq') WHERE json_type(state, '$.seq') IS NOT NULL;
+  `,
+  },
 ];
 
 /** Forward-only migrations of the inbox file. */
@@ -187,7 +194,7 @@ export interface Job {
   readonly key: string;
   /** The lane the job runs in, in order (see claimReady's `busy`): `glpi:<key>` or `zabbix:<key>`. */
   readonly lane: string;
-  readonly seq: number;
+  readonly cycle: number;
   readonly type: JobType;
   readonly spec: JobSpec;
   readonly status: JobStatus;
@@ -260,7 +267,7 @@ function toJob(r: JobRow): Job {
     fingerprint: r.fingerprint ?? `(forgotten incident ${r.fp_key})`,
     key: r.fp_key,
     lane: laneOf(r),
-    seq: r.seq,
+    cycle: r.seq,
     type: r.type as JobType,
     spec: JSON.parse(r.payload) as JobSpec,
     status: r.status as JobStatus,
@@ -273,15 +280,15 @@ function toJob(r: JobRow): Job {
 }
 
 /**
- * How much a commit to the state file must survive. `power`: an fsync before
- * the commit returns (run markers, job claims, `queue retry`). `crash`:
+ * How much a commit to the state file must survive. `power-safe`: an fsync before
+ * the commit returns (run markers, job claims, `queue retry`). `crash-safe`:
  * survives the process being killed, and a power loss may lose the tail of
  * the log — used for state the bridge can rebuild (decisions are re-taken
  * from the inbox, whose commits are always fsynced before the 202, and none
  * of their jobs ran: a claim is fsynced before its job reaches GLPI) or check
  * again (a completed job comes back as attempted and checks GLPI first).
  */
-export type Durability = 'power' | 'crash';
+export type Durability = 'power-safe' | 'crash-safe';
 
 export interface StoreOptions {
   readonly synchronous?: 'full' | 'normal';
@@ -504,15 +511,15 @@ export class SqliteStore {
   }
 
   /**
-   * Run fn in one write transaction of the state file; `power` durability fsyncs at commit when store.synchronous is full.
-   * A `power` commit also records the decided position it makes durable (see pruneDeliveries).
+   * Run fn in one write transaction of the state file; `power-safe` durability fsyncs at commit when store.synchronous is full.
+   * A `power-safe` commit also records the decided position it makes durable (see pruneDeliveries).
    */
-  transaction<T>(fn: () => T, durability: Durability = 'power'): T {
+  transaction<T>(fn: () => T, durability: Durability = 'power-safe'): T {
     if (this.db.inTransaction) return fn();
-    const sync = durability === 'power' && this.#fullSync ? 'FULL' : 'NORMAL';
+    const sync = durability === 'power-safe' && this.#fullSync ? 'FULL' : 'NORMAL';
     if (this.#sync !== sync) this.db.pragma(`synchronous = ${sync}`);
     this.#sync = sync;
-    if (durability !== 'power') return this.db.transaction(fn).immediate();
+    if (durability !== 'power-safe') return this.db.transaction(fn).immediate();
     return this.db
       .transaction(() => {
         const result = fn();
@@ -523,7 +530,7 @@ export class SqliteStore {
   }
 
   /**
-   * Inside a `power` commit: the decided position now goes to disk with it
+   * Inside a `power-safe` commit: the decided position now goes to disk with it
    * (an fsync of the WAL covers every earlier commit), so record it as the
    * position the inbox may be pruned behind. Only ever a copy of an earlier
    * processed_through, and rolled back with it.
@@ -533,7 +540,7 @@ export class SqliteStore {
     if (this.#stmt.getMeta.get(DECIDED_ON_DISK)?.value !== through) this.#stmt.putMeta.run(DECIDED_ON_DISK, through);
   }
 
-  /** Decided position known to be on disk (recorded by the last `power` commit). */
+  /** Decided position known to be on disk (recorded by the last `power-safe` commit). */
   #decidedOnDisk(): number {
     return Number(this.#stmt.getMeta.get(DECIDED_ON_DISK)?.value ?? 0);
   }
@@ -545,7 +552,7 @@ export class SqliteStore {
    */
   syncDecided(): void {
     if (this.#decidedOnDisk() === this.processedThrough()) return;
-    this.transaction(() => undefined, 'power');
+    this.transaction(() => undefined, 'power-safe');
   }
 
   /**
@@ -679,25 +686,25 @@ export class SqliteStore {
   /** Which incident cycle a problem event belongs to (by its readable fingerprint), and whether it is still open. */
   eventInfo(eventId: string): EventInfo | undefined {
     const r = this.#stmt.eventInfo.get(eventId);
-    return r ? { fingerprint: r.fingerprint, seq: r.seq, open: r.open === 1 } : undefined;
+    return r ? { fingerprint: r.fingerprint, cycle: r.seq, open: r.open === 1 } : undefined;
   }
 
   /** Record events of an incident; written with the incident itself (putIncident), in the same transaction. */
   putEvents(incident: IncidentRef, changes: readonly EventChange[]): void {
     const key = keyOf(incident);
     this.transaction(() => {
-      for (const c of changes) this.#stmt.putEvent.run(c.eventId, key, c.seq, c.open ? 1 : 0);
-    }, 'crash');
+      for (const c of changes) this.#stmt.putEvent.run(c.eventId, key, c.cycle, c.open ? 1 : 0);
+    }, 'crash-safe');
   }
 
   /** A new cycle takes over the open events of an old one (its ticket was closed in GLPI). */
-  moveOpenEvents(incident: IncidentRef, fromSeq: number, toSeq: number): void {
-    this.transaction(() => this.#stmt.moveOpenEvents.run(toSeq, keyOf(incident), fromSeq), 'crash');
+  moveOpenEvents(incident: IncidentRef, fromCycle: number, toCycle: number): void {
+    this.transaction(() => this.#stmt.moveOpenEvents.run(toCycle, keyOf(incident), fromCycle), 'crash-safe');
   }
 
   /** The most recent open problem event of an incident cycle. */
-  latestOpenEvent(incident: IncidentRef, seq: number): string | undefined {
-    return this.#stmt.latestOpenEvent.get(keyOf(incident), seq)?.event_id;
+  latestOpenEvent(incident: IncidentRef, cycle: number): string | undefined {
+    return this.#stmt.latestOpenEvent.get(keyOf(incident), cycle)?.event_id;
   }
 
   /**
@@ -715,12 +722,12 @@ export class SqliteStore {
         this.#stmt.deleteEvents.run(key);
       }
       return ended.map((r) => r.fingerprint);
-    }, 'crash');
+    }, 'crash-safe');
   }
 
   /** Keep a delivery whose decision failed aside, for the operator (queue shows it). */
   parkDelivery(deliveryId: number, eventId: string, kind: string, error: string, now: number): void {
-    this.transaction(() => this.#stmt.park.run(deliveryId, eventId, kind, error, now), 'crash');
+    this.transaction(() => this.#stmt.park.run(deliveryId, eventId, kind, error, now), 'crash-safe');
   }
 
   parkedDeliveries(limit = 1000): ParkedDelivery[] {
@@ -741,7 +748,7 @@ export class SqliteStore {
   markProcessed(id: number): void {
     this.transaction(() => {
       if (id > this.processedThrough()) this.#stmt.putMeta.run('processed_through', String(id));
-    }, 'crash');
+    }, 'crash-safe');
   }
 
   getIncident(incident: IncidentRef): Incident | undefined {
@@ -751,7 +758,7 @@ export class SqliteStore {
 
   /** The incident's row, filed under its key; its state (JSON) is the one place its readable fingerprint is kept. */
   putIncident(incident: Incident, now: number): void {
-    this.transaction(() => this.#stmt.putIncident.run(fingerprintKey(incident.fingerprint), incident.status, JSON.stringify(incident), now), 'crash');
+    this.transaction(() => this.#stmt.putIncident.run(fingerprintKey(incident.fingerprint), incident.status, JSON.stringify(incident), now), 'crash-safe');
   }
 
   /**
@@ -759,27 +766,27 @@ export class SqliteStore {
    * merging it into the lane's last queued job when that one has not
    * started (storm control). Returns the job id.
    */
-  enqueue(incident: IncidentRef, seq: number, spec: JobSpec, runAt: number, now: number, deliveryId?: number): number {
-    return this.transaction(() => this.#enqueue(keyOf(incident), seq, spec, runAt, now, deliveryId), 'crash');
+  enqueue(incident: IncidentRef, cycle: number, spec: JobSpec, runAt: number, now: number, deliveryId?: number): number {
+    return this.transaction(() => this.#enqueue(keyOf(incident), cycle, spec, runAt, now, deliveryId), 'crash-safe');
   }
 
-  #enqueue(key: string, seq: number, spec: JobSpec, runAt: number, now: number, deliveryId?: number): number {
+  #enqueue(key: string, cycle: number, spec: JobSpec, runAt: number, now: number, deliveryId?: number): number {
     const lane = laneKind(spec);
     const last = this.#stmt.lastActiveJob.get(key, lane);
-    if (last && last.status === 'pending' && last.attempts === 0 && last.seq === seq) {
+    if (last && last.status === 'pending' && last.attempts === 0 && last.seq === cycle) {
       const c = coalesce(JSON.parse(last.payload) as JobSpec, spec);
       if (c.kind === 'merge' || c.kind === 'replace') {
         this.#stmt.updatePayload.run(c.spec.type, JSON.stringify(c.spec), now, last.id);
         return last.id;
       }
     }
-    const r = this.#stmt.insertJob.run(key, lane, seq, spec.type, JSON.stringify(spec), runAt, deliveryId ?? null, now, now);
+    const r = this.#stmt.insertJob.run(key, lane, cycle, spec.type, JSON.stringify(spec), runAt, deliveryId ?? null, now, now);
     return Number(r.lastInsertRowid);
   }
 
   /** Cancel every pending GLPI job of one ticket cycle (a held-back create and what was queued behind it). Returns how many. */
-  cancelCycle(incident: IncidentRef, seq: number, now: number): number {
-    return this.transaction(() => this.#stmt.cancelCycle.run(now, keyOf(incident), seq).changes, 'crash');
+  cancelCycle(incident: IncidentRef, cycle: number, now: number): number {
+    return this.transaction(() => this.#stmt.cancelCycle.run(now, keyOf(incident), cycle).changes, 'crash-safe');
   }
 
   /** Replace a job's payload (a dead create re-rendered with the rules in force). */
@@ -807,7 +814,7 @@ export class SqliteStore {
     return this.transaction(() => {
       for (const r of rows) this.#stmt.claim.run(now, r.id);
       return rows.map((r) => toJob({ ...r, status: 'running', attempts: r.attempts + 1 }));
-    }, 'power');
+    }, 'power-safe');
   }
 
   /**
@@ -816,7 +823,7 @@ export class SqliteStore {
    * next run searches GLPI for its marker before creating. Then records that
    * this run is in progress. Returns whether the previous stop was unclean.
    */
-  beginRun(now: number): boolean {
+  recordStart(now: number): boolean {
     return this.transaction(() => {
       const clean = this.#stmt.getMeta.get('clean_stop')?.value !== '0';
       if (!clean) this.#stmt.markCreatesUncertain.run(now);
@@ -826,7 +833,7 @@ export class SqliteStore {
   }
 
   /** Called after a graceful stop has drained or parked its work. */
-  endRun(): void {
+  recordCleanStop(): void {
     this.transaction(() => this.#stmt.putMeta.run('clean_stop', '1'));
   }
 
@@ -836,15 +843,15 @@ export class SqliteStore {
 
   /** Outcomes of jobs need no fsync: a job whose completion is lost is retried, and its retry checks GLPI first. */
   completeJob(id: number, now: number): void {
-    this.transaction(() => this.#stmt.finish.run(now, id), 'crash');
+    this.transaction(() => this.#stmt.finish.run(now, id), 'crash-safe');
   }
 
   rescheduleJob(id: number, at: number, error: string, now: number): void {
-    this.transaction(() => this.#stmt.reschedule.run(at, error, now, id), 'crash');
+    this.transaction(() => this.#stmt.reschedule.run(at, error, now, id), 'crash-safe');
   }
 
   buryJob(id: number, reason: string, now: number): void {
-    this.transaction(() => this.#stmt.bury.run(reason, now, id), 'crash');
+    this.transaction(() => this.#stmt.bury.run(reason, now, id), 'crash-safe');
   }
 
   /** At start: jobs left running by a crash go back to pending (their attempt count says an attempt happened). */
@@ -853,7 +860,7 @@ export class SqliteStore {
   }
 
   pruneFinished(before: number): number {
-    return this.transaction(() => this.#stmt.deleteDone.run(before).changes, 'crash');
+    return this.transaction(() => this.#stmt.deleteDone.run(before).changes, 'crash-safe');
   }
 
   /**
@@ -902,18 +909,18 @@ export class SqliteStore {
     return this.transaction(() => (id === 'all' ? this.#stmt.retryAllDead.run(now, now).changes : this.#stmt.retryDead.run(now, now, id).changes));
   }
 
-  putTicket(incident: IncidentRef, seq: number, ticketId: number, marker: string, now: number): void {
-    this.transaction(() => this.#stmt.putTicket.run(keyOf(incident), seq, ticketId, marker, now), 'crash');
+  putTicket(incident: IncidentRef, cycle: number, ticketId: number, marker: string, now: number): void {
+    this.transaction(() => this.#stmt.putTicket.run(keyOf(incident), cycle, ticketId, marker, now), 'crash-safe');
   }
 
   /** Whether a ticket cycle has its ticket, or a create that may still make it. */
-  cycleHasTicket(incident: IncidentRef, seq: number): boolean {
+  cycleHasTicket(incident: IncidentRef, cycle: number): boolean {
     const key = keyOf(incident);
-    return this.#stmt.getTicket.get(key, seq) !== undefined || this.#stmt.cycleCreate.get(key, seq) !== undefined;
+    return this.#stmt.getTicket.get(key, cycle) !== undefined || this.#stmt.cycleCreate.get(key, cycle) !== undefined;
   }
 
-  ticketId(incident: IncidentRef, seq: number): number | undefined {
-    return this.#stmt.getTicket.get(keyOf(incident), seq)?.ticket_id;
+  ticketId(incident: IncidentRef, cycle: number): number | undefined {
+    return this.#stmt.getTicket.get(keyOf(incident), cycle)?.ticket_id;
   }
 
   stats(): QueueStats {

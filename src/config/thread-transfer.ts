@@ -8,7 +8,7 @@ import { Secret } from './secret.js';
  * a compiled pattern's methods). Secrets travel as { $secret: value } inside
  * the process only; rule patterns as { $pattern: text }, compiled again.
  */
-export type WireConfig = { readonly $wire: unknown };
+export type TransferableConfig = { readonly $transfer: unknown };
 
 function encode(v: unknown): unknown {
   if (v instanceof Secret) return { $secret: v.reveal() };
@@ -32,11 +32,11 @@ function decode(v: unknown): unknown {
   return v;
 }
 
-export function toWire(config: Config): WireConfig {
-  return { $wire: encode(config) };
+export function toTransferable(config: Config): TransferableConfig {
+  return { $transfer: encode(config) };
 }
 
-/** The configuration toWire() sent; it was validated before it was sent. */
-export function fromWire(wire: WireConfig): Config {
-  return decode(wire.$wire) as Config;
+/** The configuration toTransferable() sent; it was validated before it was sent. */
+export function fromTransferable(sent: TransferableConfig): Config {
+  return decode(sent.$transfer) as Config;
 }
