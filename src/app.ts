@@ -6,7 +6,9 @@ import { ConfigError, formatProblem } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { pino } from 'pino';
 import { systemClock } from './adapters/clock.js';
+import { nodeDigests } from './adapters/digests.js';
 import { buildServer, type ReadinessCheck } from './adapters/http/server.js';
+import { PollCursor } from './adapters/store/poll-cursor.js';
 import { SqliteStore } from './adapters/store/sqlite-store.js';
 import { storeFile, zabbixApi } from './components.js';
 import type { Logger } from './observability/logger.js';
@@ -100,12 +102,12 @@ export function buildApp(initial: Config, deps: AppDeps): App {
   let processing: ProcessingThread | undefined;
   /** The last write to the inbox that proved it writable (a commit, or /readyz's own check) and what that check found. */
   let writeCheck: { at: number; error?: string } = { at: Number.NEGATIVE_INFINITY };
-  const intake = new Intake(store, clock, logger.child({ component: 'intake' }), metrics, (through) => {
+  const intake = new Intake(store, clock, nodeDigests, logger.child({ component: 'intake' }), metrics, (through) => {
     writeCheck = { at: clock.now() };
     processing?.wake(through);
   });
   const zabbix = zabbixApi(config, logger.child({ component: 'zabbix' }));
-  const poller = zabbix && config.zabbix.poll.enabled ? new Poller(zabbix, store, intake, logger.child({ component: 'poller' }), metrics, { hostGroups: config.zabbix.poll.host_groups, minSeverity: config.zabbix.poll.min_severity, baseline: config.zabbix.poll.baseline }) : undefined;
+  const poller = zabbix && config.zabbix.poll.enabled ? new Poller(zabbix, store, new PollCursor(store), intake, logger.child({ component: 'poller' }), metrics, { hostGroups: config.zabbix.poll.host_groups, minSeverity: config.zabbix.poll.min_severity, baseline: config.zabbix.poll.baseline }) : undefined;
   let stopping = false;
   let stopped: Promise<number> | undefined;
   let pruneTimer: NodeJS.Timeout | undefined;

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Config } from './config/schema.js';
 import { GlpiClient } from './adapters/glpi/client.js';
 import { ZabbixApi } from './adapters/zabbix/api-client.js';
+import { nodeDigests } from './adapters/digests.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { DispatcherOptions } from './services/dispatcher.js';
@@ -52,6 +53,7 @@ export function processingSettings(c: Config, markerKey: string): ProcessingSett
       followupPrivate: c.glpi.followup_private,
       writeBackPrefix: c.zabbix.write_back_prefix,
       markerKey,
+      digests: nodeDigests,
     },
   };
 }

@@ -1,6 +1,5 @@
-/** Time comes in from outside so tests can pin it. */
-export interface Clock {
-  now(): number;
-}
+import type { Clock } from '../core/ports.js';
+
+export type { Clock };
 
 export const systemClock: Clock = { now: () => Date.now() };

@@ -1,6 +1,7 @@
 import { severityRank, type Alert, type Severity } from './alert.js';
 import type { Classification } from './classify.js';
 import { ticketMarker } from './fingerprint.js';
+import type { Digests } from './ports.js';
 import { renderBody, renderTitle, variablesOf } from './render.js';
 import type { Rules } from './rules.js';
 
@@ -96,6 +97,8 @@ export interface Policy {
   readonly writeBackPrefix: string;
   /** The install's secret for ticket markers (data_dir/marker-key). */
   readonly markerKey: string;
+  /** The hashes markers are made of (adapters/digests.ts). */
+  readonly digests: Digests;
   /** The fingerprint fields in force, recorded on new incidents. */
   readonly fingerprintFields?: readonly string[];
 }
@@ -146,7 +149,7 @@ export function ticketDraft(alert: Alert, c: Classification, rules: Rules, marke
 function openNew(input: DecideInput, why: string, carried?: Incident): Decision {
   const { alert, classification: c, fingerprint: fp, incident, now, policy, rules } = input;
   const cycle = (incident?.cycle ?? 0) + 1;
-  const marker = ticketMarker(policy.markerKey, fp, cycle, alert.eventId);
+  const marker = ticketMarker(policy.digests, policy.markerKey, fp, cycle, alert.eventId);
   const ticket = ticketDraft(alert, c, rules, marker);
   // A cycle carried over from a closed ticket is not held back: the problem is long confirmed.
   const held = policy.holdDownMs > 0 && carried === undefined;

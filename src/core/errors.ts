@@ -40,3 +40,11 @@ export class BridgeError extends Error {
     this.name = 'BridgeError';
   }
 }
+
+/** The inbox is briefly unavailable (being checkpointed by the other thread): try again soon. */
+export class StoreBusy extends Error {
+  constructor() {
+    super('the inbox is being checkpointed');
+    this.name = 'StoreBusy';
+  }
+}

@@ -1,5 +1,5 @@
-import { createHash, createHmac } from 'node:crypto';
 import type { Alert } from './alert.js';
+import type { Digests } from './ports.js';
 
 function eventKey(eventSource: string, eventId: string, kind: Alert['kind']): string {
   return `zbx:${eventSource}:${eventId}:${kind}`;
@@ -25,11 +25,11 @@ export function recoveryDeliveryKey(eventSource: string, eventId: string): strin
  * the webhook and the poller) is one alert. Updates are told apart by their
  * time and content, since one problem can receive many.
  */
-export function deliveryKey(alert: Alert): string {
+export function deliveryKey(alert: Alert, digests: Digests): string {
   const base = eventKey(alert.eventSource, alert.eventId, alert.kind);
   if (alert.kind !== 'update' || !alert.update) return base;
   const u = alert.update;
-  const digest = createHash('sha256').update(`${u.at ?? ''}\n${u.action}\n${u.message ?? ''}\n${u.user ?? ''}`).digest('hex');
+  const digest = digests.sha256Hex(`${u.at ?? ''}\n${u.action}\n${u.message ?? ''}\n${u.user ?? ''}`);
   return `${updateKeyPrefix(alert.eventSource, alert.eventId)}${digest.slice(0, 16)}`;
 }
 
@@ -76,8 +76,8 @@ export function fingerprint(alert: Alert, category: string, fields: readonly Fin
  * with the incident. Not a secret: ticket markers stay HMACs of the readable
  * fingerprint (see ticketMarker).
  */
-export function fingerprintKey(fp: string): string {
-  return createHash('sha256').update(fp).digest('hex').slice(0, 32);
+export function fingerprintKey(fp: string, digests: Digests): string {
+  return digests.sha256Hex(fp).slice(0, 32);
 }
 
 /**
@@ -89,8 +89,8 @@ export function fingerprintKey(fp: string): string {
  * the old one; deterministic, so a decision taken again after a power cut
  * searches for the same marker.
  */
-export function ticketMarker(key: string, fp: string, incidentCycle: number, openingEventId: string): string {
-  const h = createHmac('sha256', key).update(`${fp}\n${incidentCycle}\n${openingEventId}`).digest('hex');
+export function ticketMarker(digests: Digests, key: string, fp: string, incidentCycle: number, openingEventId: string): string {
+  const h = digests.hmacSha256Hex(key, `${fp}\n${incidentCycle}\n${openingEventId}`);
   return `[zbx:${h.slice(0, 20)}]`;
 }
 

@@ -1,6 +1,28 @@
-import type { TicketDraft } from './decide.js';
+// The ports: what the services need from the world around the core, as small interfaces (types only).
+// Adapters implement them (adapters/store/sqlite, adapters/glpi, adapters/zabbix, adapters/clock); tests
+// use the in-memory ones. A service imports from here, never from an adapter.
 
-/** What the dispatcher needs from a ticketing system (GLPI). Errors carry a `kind`: retryable, permanent, session or login. */
+import type { Alert } from './alert.js';
+import type { EventChange, EventInfo, Incident, JobSpec, JobType, TicketDraft } from './decide.js';
+
+// ---------------------------------------------------------------------------
+// Time
+
+/** Time comes in from outside so tests can pin it. */
+export interface Clock {
+  now(): number;
+}
+
+/** Hashes the core's identities are made of (delivery keys, incident keys, ticket markers); the core imports no crypto. */
+export interface Digests {
+  sha256Hex(text: string): string;
+  hmacSha256Hex(key: string, text: string): string;
+}
+
+// ---------------------------------------------------------------------------
+// GLPI and Zabbix
+
+/** What the dispatcher needs from a ticketing system (GLPI). Errors are RemoteErrors (core/remote-error.ts). */
 export interface TicketDesk {
   /** The ticket the bridge itself created with this marker, if any (one carrying it but created by someone else is not returned). */
   findTicketByMarker(marker: string): Promise<number | undefined>;
@@ -21,3 +43,260 @@ export interface EventAcknowledger {
   /** Whether the event already carries this message (a retry after an unknown outcome). */
   hasMessage(eventId: string, message: string): Promise<boolean>;
 }
+
+/** A problem as Zabbix's problem.get gives it (validated by the adapter). */
+export interface ProblemRow {
+  readonly eventid: string;
+  readonly source: string;
+  readonly object: string;
+  readonly objectid: string;
+  readonly clock: string;
+  readonly name: string;
+  readonly severity: string;
+  readonly r_eventid?: string | undefined;
+  readonly acknowledged?: string | undefined;
+  readonly opdata?: string | undefined;
+  readonly tags: readonly { readonly tag: string; readonly value: string }[];
+}
+
+/** A trigger as trigger.get gives it, with its hosts and items. */
+export interface TriggerRow {
+  readonly triggerid: string;
+  readonly description: string;
+  readonly priority: string;
+  readonly hosts: readonly { readonly hostid: string; readonly host: string; readonly name?: string | undefined }[];
+  readonly items: readonly { readonly itemid: string; readonly key_: string; readonly lastvalue?: string | undefined; readonly units?: string | undefined }[];
+}
+
+/** An event as event.get gives it. */
+export interface EventRow {
+  readonly eventid: string;
+  readonly value?: string | undefined;
+  readonly r_eventid?: string | undefined;
+  readonly clock?: string | undefined;
+  readonly acknowledges: readonly { readonly message: string }[];
+}
+
+/** What the poller reads from the Zabbix API. */
+export interface ZabbixReader {
+  problems(scope?: { groupIds?: readonly string[]; severities?: readonly number[] }): Promise<ProblemRow[]>;
+  groupIds(names: readonly string[]): Promise<string[]>;
+  triggers(ids: readonly string[]): Promise<TriggerRow[]>;
+  /** State of events by id (recovered or not); an id Zabbix does not return is unknown to it (not visible, or housekept). */
+  eventStates(ids: readonly string[]): Promise<EventRow[]>;
+}
+
+// ---------------------------------------------------------------------------
+// The inbox: alerts as accepted, in order (written by the intake only)
+
+export interface NewDelivery {
+  readonly key: string;
+  readonly receivedAt: number;
+  readonly alert: Alert;
+}
+
+export interface Accepted {
+  readonly deliveryId: number;
+  readonly duplicate: boolean;
+}
+
+export interface PendingDelivery {
+  readonly id: number;
+  readonly alert: Alert;
+  readonly receivedAt: number;
+}
+
+/** The inbox as the intake writes it: only the thread that answers webhooks holds this. */
+export interface InboxWriter {
+  /**
+   * Commit new deliveries; a key seen before answers with the first delivery's id. Throws StoreBusy
+   * (core/errors.ts) when the inbox is briefly unavailable (retry soon). Durable against a power cut only
+   * once syncInbox() resolves.
+   */
+  acceptDeliveries(items: readonly NewDelivery[]): Accepted[];
+  /** Flush every commit made so far to disk (one flush shared by every caller waiting meanwhile). */
+  syncInbox(): Promise<void>;
+  /** The store is close to its size cap: new webhooks are refused (503) so that accepted alerts can still be decided. */
+  nearlyFull(): boolean;
+}
+
+/** What the HTTP listener and the poller hand alerts to: answered once the alert is durable (or known already). */
+export interface AlertIntake {
+  accept(alert: Alert): Promise<Accepted>;
+}
+
+/** The inbox as the deciders and the poller read it. */
+export interface InboxReader {
+  hasDelivery(key: string): boolean;
+  deliveryId(key: string): number | undefined;
+  deliveryAlert(key: string): Alert | undefined;
+  /** Updates of one event delivered before the delivery `beforeId` (decided again behind their problem). */
+  earlierUpdates(eventSource: string, eventId: string, beforeId: number): PendingDelivery[];
+  /** Deliveries after the decided position, up to `throughId`, in order. */
+  unprocessedDeliveries(limit: number, throughId?: number): PendingDelivery[];
+}
+
+// ---------------------------------------------------------------------------
+// The state: decisions, incidents, the action queue (written by the processing thread only)
+
+/**
+ * How much a commit to the state must survive. `power-safe`: flushed to disk before the commit returns
+ * (run records, job claims, `queue retry`); `crash-safe`: survives the process dying, not a power cut
+ * (decisions: after a power cut they are taken again from the inbox, none of their jobs having run).
+ */
+export type Durability = 'power-safe' | 'crash-safe';
+
+/** One atomic change of the state: every port call made inside `fn` commits together or not at all. */
+export interface StateTransactions {
+  transaction<T>(fn: () => T, durability?: Durability): T;
+}
+
+/** A delivery whose decision threw: kept aside (not skipped) for the operator. */
+export interface ParkedDelivery {
+  readonly deliveryId: number;
+  readonly eventId: string;
+  readonly kind: string;
+  readonly error: string;
+  readonly parkedAt: number;
+}
+
+/** Where the decisions stand in the inbox: the cursor between the inbox and the state. */
+export interface DecisionCursor {
+  /** Every delivery up to this id is decided (its jobs queued, in the same commit). */
+  processedThrough(): number;
+  markProcessed(id: number): void;
+  /** Put the decided position on disk (a power-safe commit) when it moved, so the inbox can be pruned behind it. */
+  syncDecided(): void;
+  parkDelivery(deliveryId: number, eventId: string, kind: string, error: string, now: number): void;
+  parkedDeliveries(limit?: number): ParkedDelivery[];
+}
+
+/**
+ * An incident as the state's methods take it: by its readable fingerprint (filed under a fixed-size key
+ * made from it), or by anything that carries the key already (a Job).
+ */
+export type IncidentRef = string | { readonly key: string };
+
+/** Incidents, the event index and the tickets of each cycle. */
+export interface IncidentState {
+  getIncident(incident: IncidentRef): Incident | undefined;
+  putIncident(incident: Incident, now: number): void;
+  eventInfo(eventId: string): EventInfo | undefined;
+  putEvents(incident: IncidentRef, changes: readonly EventChange[]): void;
+  moveOpenEvents(incident: IncidentRef, fromCycle: number, toCycle: number): void;
+  latestOpenEvent(incident: IncidentRef, cycle: number): string | undefined;
+  /** Problem events of open incidents (what the poller checks against Zabbix). */
+  openIncidentEvents(): string[];
+  /** Fingerprint definitions of open incidents (correlation.fingerprint may have changed since they opened). */
+  openIncidentDefinitions(): string[][];
+  /** Forget incidents ended before `before` that have no job left; returns their fingerprints. */
+  pruneIncidents(before: number, limit?: number): string[];
+  putTicket(incident: IncidentRef, cycle: number, ticketId: number, marker: string, now: number): void;
+  ticketId(incident: IncidentRef, cycle: number): number | undefined;
+  /** Whether the cycle has a ticket, or a create that is queued, running or dead. */
+  cycleHasTicket(incident: IncidentRef, cycle: number): boolean;
+}
+
+export type JobStatus = 'pending' | 'running' | 'done' | 'dead' | 'cancelled';
+
+export interface Job {
+  readonly id: number;
+  /** The incident's readable fingerprint (for logs and `queue`). */
+  readonly fingerprint: string;
+  /** The key the state files the incident under. */
+  readonly key: string;
+  /** The lane the job runs in, in order: `glpi:<key>` or `zabbix:<key>`. */
+  readonly lane: string;
+  readonly cycle: number;
+  readonly type: JobType;
+  readonly spec: JobSpec;
+  readonly status: JobStatus;
+  readonly attempts: number;
+  readonly nextAttemptAt: number;
+  readonly lastError?: string;
+  readonly deliveryId?: number;
+  readonly createdAt: number;
+}
+
+export interface QueueStats {
+  readonly pending: number;
+  readonly running: number;
+  readonly dead: number;
+  readonly oldestPendingAt?: number;
+  readonly unprocessed: number;
+  readonly parked: number;
+}
+
+/** The GLPI and Zabbix work to do, one lane per incident and kind, in order. */
+export interface ActionQueue {
+  /** Queue a job (a job still pending in the lane may absorb it: see core/coalesce.ts); returns its id. */
+  enqueue(incident: IncidentRef, cycle: number, spec: JobSpec, runAt: number, now: number, deliveryId?: number): number;
+  /** Cancel the pending GLPI jobs of one cycle (a suppressed flap); returns how many. */
+  cancelCycle(incident: IncidentRef, cycle: number, now: number): number;
+  replaceJobSpec(id: number, spec: JobSpec, now: number): void;
+  /**
+   * Claim due jobs (a power-safe commit: a claim is on disk before its job runs), the head of each lane
+   * only, none of a lane in `busy`, and no create held back past `createHorizon`.
+   */
+  claimReady(now: number, limit: number, busy: ReadonlySet<string>, createHorizon?: number): Job[];
+  completeJob(id: number, now: number): void;
+  rescheduleJob(id: number, at: number, error: string, now: number): void;
+  /** A dead letter: kept with its reason until `queue retry`. */
+  buryJob(id: number, reason: string, now: number): void;
+  /** Jobs left running by a stop go back to pending; returns how many. */
+  requeueRunning(now: number): number;
+  nextDueAt(): number | undefined;
+  /** Forget finished and cancelled jobs older than `before`; returns how many. */
+  pruneFinished(before: number): number;
+  job(id: number): Job | undefined;
+  jobs(status: JobStatus, limit?: number): Job[];
+  /** Queue dead letters again (one, or all in order); returns how many. */
+  retryDead(id: number | 'all', now: number): number;
+  stats(): QueueStats;
+}
+
+/** Whether the last run stopped cleanly (a run that did not may have sent requests it has no record of). */
+export interface RunRecord {
+  /**
+   * Record that a run started; returns whether the previous one stopped uncleanly, in which case every
+   * queued ticket creation counts as possibly sent (its next run searches GLPI for its marker first).
+   */
+  recordStart(now: number): boolean;
+  /** After a graceful stop has drained or parked its work. */
+  recordCleanStop(): void;
+}
+
+// ---------------------------------------------------------------------------
+// The poller's memory
+
+export type BaselineMode = 'skip' | 'import';
+
+/** What the poller recorded when it first swept a scope. */
+export interface CursorState {
+  /** The scope swept (host groups, minimum severity), as recorded: a different scope is a first sweep again. */
+  readonly scope: string;
+  readonly baselineAt: number;
+  readonly baselineMode: BaselineMode;
+  /** Problems open at that first sweep that the bridge did not know of (0 with import). */
+  readonly baselineCount: number;
+}
+
+/** The poller's durable memory: whether it swept its scope before, and the baseline of problems never ticketed. */
+export interface PollMemory {
+  state(): CursorState | undefined;
+  baseline(): Set<string>;
+  record(state: CursorState, baseline: readonly string[], now: number): Promise<void>;
+  forget(eventIds: readonly string[]): void;
+}
+
+// ---------------------------------------------------------------------------
+// What each service is given
+
+/** The processor: reads the inbox, decides, writes incidents and queues jobs, in one commit per batch. */
+export type DecisionStore = InboxReader & DecisionCursor & IncidentState & Pick<ActionQueue, 'enqueue' | 'cancelCycle' | 'pruneFinished'> & StateTransactions;
+
+/** The dispatcher: runs the queue and records the tickets it made. */
+export type DispatchStore = ActionQueue & Pick<IncidentState, 'putTicket' | 'ticketId'> & RunRecord & StateTransactions;
+
+/** The poller: which alerts the bridge holds already, and which events it keeps open. */
+export type PollerStore = Pick<InboxReader, 'hasDelivery' | 'deliveryAlert'> & Pick<IncidentState, 'openIncidentEvents'>;

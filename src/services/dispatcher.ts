@@ -1,9 +1,7 @@
 import pRetry, { AbortError } from 'p-retry';
 import { htmlText } from '../core/render.js';
-import type { EventAcknowledger, TicketDesk } from '../core/ports.js';
-import type { Clock } from '../adapters/clock.js';
-import { RemoteError } from '../adapters/remote-error.js';
-import type { Job, SqliteStore } from '../adapters/store/sqlite-store.js';
+import type { Clock, DispatchStore, EventAcknowledger, Job, TicketDesk } from '../core/ports.js';
+import { RemoteError } from '../core/remote-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -247,7 +245,7 @@ export class Dispatcher {
   #lastFailure: { signature: string; count: number; since: number; loggedAt: number } | undefined;
 
   constructor(
-    private readonly store: SqliteStore,
+    private readonly store: DispatchStore,
     private readonly desk: TicketDesk,
     private readonly clock: Clock,
     private readonly logger: Logger,

@@ -1,8 +1,7 @@
 import type { Alert } from '../core/alert.js';
-import { BridgeError } from '../core/errors.js';
+import { BridgeError, StoreBusy } from '../core/errors.js';
 import { deliveryKey } from '../core/fingerprint.js';
-import type { Clock } from '../adapters/clock.js';
-import { StoreBusy, type Accepted, type NewDelivery, type SqliteStore } from '../adapters/store/sqlite-store.js';
+import type { Accepted, AlertIntake, Clock, Digests, InboxWriter, NewDelivery } from '../core/ports.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -21,7 +20,7 @@ const BUSY_GIVE_UP_MS = 5_000;
  * share fsyncs (group commit): nobody gets an answer before their alert is
  * on disk, and the event loop never waits for the disk.
  */
-export class Intake {
+export class Intake implements AlertIntake {
   #waiting: Waiting[] = [];
   #scheduled = false;
   #storeError: string | undefined;
@@ -29,8 +28,9 @@ export class Intake {
   #busySince = 0;
 
   constructor(
-    private readonly store: SqliteStore,
+    private readonly store: InboxWriter,
     private readonly clock: Clock,
+    private readonly digests: Digests,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
     /** Deliveries up to this id are on disk: they may be decided on. */
@@ -44,7 +44,7 @@ export class Intake {
 
   accept(alert: Alert): Promise<Accepted> {
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ delivery: { key: deliveryKey(alert), receivedAt: this.clock.now(), alert }, resolve, reject });
+      this.#waiting.push({ delivery: { key: deliveryKey(alert, this.digests), receivedAt: this.clock.now(), alert }, resolve, reject });
       this.#schedule();
     });
   }

@@ -1,14 +1,11 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import { SEVERITIES, type Alert, type Severity } from '../core/alert.js';
-import { deliveryKey, problemDeliveryKey } from '../core/fingerprint.js';
+import { problemDeliveryKey } from '../core/fingerprint.js';
 import { boundAlert, truncate } from '../core/limits.js';
 import { polledProblemAlert, recoveryOf, vanished, type PolledProblem } from '../core/reconcile.js';
-import type { EventRow, ProblemRow, ZabbixApi } from '../adapters/zabbix/api-client.js';
-import { PollCursor, type BaselineMode, type CursorState } from '../adapters/store/poll-cursor.js';
-import type { SqliteStore } from '../adapters/store/sqlite-store.js';
+import type { AlertIntake, BaselineMode, CursorState, EventRow, PollerStore, PollMemory, ProblemRow, ZabbixReader } from '../core/ports.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { Intake } from './intake.js';
 
 export interface PollScope {
   readonly hostGroups: readonly string[];
@@ -52,20 +49,21 @@ export class Poller {
   readonly #skipped = new Set<string>();
   /** Open events already reported as unknown (logged and counted once each). */
   readonly #unknown = new Set<string>();
-  readonly #cursor: PollCursor;
+  readonly #cursor: PollMemory;
   #state: CursorState | undefined;
   #baseline: Set<string> | undefined;
   lastSuccessAt: number | undefined;
 
   constructor(
-    private readonly api: ZabbixApi,
-    private readonly store: SqliteStore,
-    private readonly intake: Intake,
+    private readonly api: ZabbixReader,
+    private readonly store: PollerStore,
+    cursor: PollMemory,
+    private readonly intake: AlertIntake,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
     private readonly scope: PollScope = { hostGroups: [], minSeverity: 'not_classified' },
   ) {
-    this.#cursor = new PollCursor(store);
+    this.#cursor = cursor;
   }
 
   start(schedule: string): void {
@@ -209,7 +207,7 @@ export class Poller {
       if (a.kind === 'problem') result.newProblems++;
       else result.recoveries++;
       this.metrics.polledAlerts.inc({ kind: a.kind });
-      this.logger.info({ event_id: a.eventId, kind: a.kind, key: deliveryKey(a) }, 'alert caught up by the poller');
+      this.logger.info({ event_id: a.eventId, kind: a.kind }, 'alert caught up by the poller');
     });
     return result;
   }

@@ -4,8 +4,7 @@ import { decide, decideTicketClosed, type DecideInput, type Decision, type Event
 import { fingerprint, problemDeliveryKey, recoveryDeliveryKey, type FingerprintField } from '../core/fingerprint.js';
 import type { Rules } from '../core/rules.js';
 import { assessAlert, decisionBasis, type DecisionState, type Explained, type ProcessingSettings } from '../core/assess.js';
-import type { Clock } from '../adapters/clock.js';
-import type { PendingDelivery, SqliteStore } from '../adapters/store/sqlite-store.js';
+import type { Clock, DecisionStore, PendingDelivery } from '../core/ports.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -43,7 +42,7 @@ export class Processor {
   #decidedReceivedAt = 0;
 
   constructor(
-    private readonly store: SqliteStore,
+    private readonly store: DecisionStore,
     private settings: () => ProcessingSettings,
     private readonly clock: Clock,
     private readonly logger: Logger,

@@ -4,7 +4,7 @@ import { useNock } from '../helpers/nock.js';
 import { pino } from 'pino';
 import { decodeEntities, GlpiClient, type GlpiClientOptions } from '../../src/adapters/glpi/client.js';
 import { fromNetwork, retryAfterMs } from '../../src/adapters/glpi/outcome.js';
-import { RemoteError } from '../../src/adapters/remote-error.js';
+import { RemoteError } from '../../src/core/remote-error.js';
 import { Secret } from '../../src/config/secret.js';
 import type { TicketDraft } from '../../src/core/decide.js';
 

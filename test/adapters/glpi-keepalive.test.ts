@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { pino } from 'pino';
 import { GlpiClient } from '../../src/adapters/glpi/client.js';
-import { RemoteError } from '../../src/adapters/remote-error.js';
+import { RemoteError } from '../../src/core/remote-error.js';
 import { Secret } from '../../src/config/secret.js';
 import type { TicketDraft } from '../../src/core/decide.js';
 import { createMetrics } from '../../src/observability/metrics.js';

@@ -3,11 +3,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../../src/adapters/clock.js';
-import { SqliteStore, StoreBusy } from '../../src/adapters/store/sqlite-store.js';
+import { SqliteStore } from '../../src/adapters/store/sqlite-store.js';
+import { StoreBusy } from '../../src/core/errors.js';
 import type { Alert } from '../../src/core/alert.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { Intake } from '../../src/services/intake.js';
+import { nodeDigests } from '../../src/adapters/digests.js';
 
 const alert = (eventId: string): Alert => ({ source: 'webhook', eventSource: '0', eventId, kind: 'problem', severity: 'high', eventName: 'x', host: 'h', hostName: 'h', triggerName: 't', tags: [] });
 const T = 1_800_000_000_000;
@@ -39,7 +41,7 @@ describe('intake against a held inbox (a checkpoint restarting the WAL)', () => 
   it('alerts wait on the event loop, not in it, and are answered once the inbox is free and the commit on disk', async () => {
     const { intakeSide, other } = pair();
     const committed: number[] = [];
-    const intake = new Intake(intakeSide, systemClock, createLogger('fatal', { write: () => undefined }), createMetrics({ processMetrics: false }), (through) => committed.push(through));
+    const intake = new Intake(intakeSide, systemClock, nodeDigests, createLogger('fatal', { write: () => undefined }), createMetrics({ processMetrics: false }), (through) => committed.push(through));
     other.inbox.exec('BEGIN IMMEDIATE');
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 5);

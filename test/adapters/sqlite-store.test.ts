@@ -6,7 +6,10 @@ import { dirname, join } from 'node:path';
 import { inboxFileOf, SqliteStore } from '../../src/adapters/store/sqlite-store.js';
 import type { Alert } from '../../src/core/alert.js';
 import type { Incident, JobSpec } from '../../src/core/decide.js';
-import { fingerprintKey as key } from '../../src/core/fingerprint.js';
+import { fingerprintKey } from '../../src/core/fingerprint.js';
+import { nodeDigests } from '../../src/adapters/digests.js';
+
+const key = (fp: string) => fingerprintKey(fp, nodeDigests);
 
 const alert: Alert = { source: 'webhook', eventSource: '0', eventId: '1', kind: 'problem', severity: 'high', eventName: 'x', host: 'h', hostName: 'h', triggerName: 't', tags: [] };
 const fu = (line: string): JobSpec => ({ type: 'followup', lines: [line], isPrivate: false });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { GlpiClient } from '../../src/adapters/glpi/client.js';
-import { RemoteError } from '../../src/adapters/remote-error.js';
+import { RemoteError } from '../../src/core/remote-error.js';
 import type { TlsSettings } from '../../src/adapters/transport.js';
 import { ZabbixApi } from '../../src/adapters/zabbix/api-client.js';
 import { Secret } from '../../src/config/secret.js';

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import nock from 'nock';
 import { useNock } from '../helpers/nock.js';
 import { pino } from 'pino';
-import { RemoteError } from '../../src/adapters/remote-error.js';
+import { RemoteError } from '../../src/core/remote-error.js';
 import { ZabbixApi, type AuthMode } from '../../src/adapters/zabbix/api-client.js';
 import { Secret } from '../../src/config/secret.js';
 

@@ -32,6 +32,7 @@ import { Dispatcher } from '../../src/services/dispatcher.js';
 import { Intake } from '../../src/services/intake.js';
 import { Processor } from '../../src/services/processor.js';
 import type { PowerCut, Settings } from './case.js';
+import { nodeDigests } from '../../src/adapters/digests.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RULES = join(ROOT, 'config', 'rules.example.yaml');
@@ -365,7 +366,7 @@ export class Bridge {
     const processor: Processor = new Processor(this.#procStore, () => settings, clock, logger.child({ component: 'processor' }), metrics, () => dispatcher.wake());
     this.#processor = processor;
     // The intake's commits wake the processing side (a message to the worker thread in the daemon).
-    this.#intake = new Intake(intakeStore, clock, logger.child({ component: 'intake' }), metrics, (through) => {
+    this.#intake = new Intake(intakeStore, clock, nodeDigests, logger.child({ component: 'intake' }), metrics, (through) => {
       if (life.dead) return;
       processor.admit(through);
       processor.schedule();

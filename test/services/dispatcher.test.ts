@@ -4,13 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { systemClock } from '../../src/adapters/clock.js';
-import { RemoteError } from '../../src/adapters/remote-error.js';
+import { RemoteError } from '../../src/core/remote-error.js';
 import { SqliteStore, type Job } from '../../src/adapters/store/sqlite-store.js';
 import type { JobSpec, TicketDraft } from '../../src/core/decide.js';
 import { fingerprintKey } from '../../src/core/fingerprint.js';
 import type { TicketDesk } from '../../src/core/ports.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { BREAKER_GAUGE, CircuitBreaker, Dispatcher, jobTag, landingOf, withLanding, type BreakerChange } from '../../src/services/dispatcher.js';
+import { nodeDigests } from '../../src/adapters/digests.js';
 
 /**
  * The dispatcher against a ticket desk fake that keeps tickets and
@@ -220,7 +221,7 @@ describe('a ticket closed in GLPI', () => {
     startDispatcher();
     await waitFor(() => closed.length === 1, 'hand-over');
     await waitFor(allDone([id]), 'job done');
-    expect(closed[0]).toMatchObject({ ticketId: ticket, job: { id, type: spec.type, key: fingerprintKey('fp-a'), cycle: 1 } });
+    expect(closed[0]).toMatchObject({ ticketId: ticket, job: { id, type: spec.type, key: fingerprintKey('fp-a', nodeDigests), cycle: 1 } });
     expect(store.jobs('dead')).toHaveLength(0);
     expect(desk.followups).toHaveLength(0);
   });

@@ -6,6 +6,7 @@ import nock from 'nock';
 import { pino } from 'pino';
 import { systemClock } from '../../src/adapters/clock.js';
 import { SqliteStore } from '../../src/adapters/store/sqlite-store.js';
+import { PollCursor } from '../../src/adapters/store/poll-cursor.js';
 import { ZabbixApi } from '../../src/adapters/zabbix/api-client.js';
 import { Secret } from '../../src/config/secret.js';
 import type { Alert } from '../../src/core/alert.js';
@@ -14,6 +15,7 @@ import { createMetrics, type Metrics } from '../../src/observability/metrics.js'
 import { Intake } from '../../src/services/intake.js';
 import { Poller } from '../../src/services/poller.js';
 import { useNock } from '../helpers/nock.js';
+import { nodeDigests } from '../../src/adapters/digests.js';
 
 const BASE = 'http://zabbix.test';
 
@@ -62,7 +64,7 @@ let openEvents: string[];
 function poller(): Poller {
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as { msg: string }) });
   const api = new ZabbixApi({ url: `${BASE}/api_jsonrpc.php`, token: new Secret('zbx-token'), authMode: 'body', timeoutMs: 2000, logger });
-  return new Poller(api, store, intake, logger, metrics);
+  return new Poller(api, store, new PollCursor(store), intake, logger, metrics);
 }
 
 async function metric(name: string): Promise<number> {
@@ -75,7 +77,7 @@ beforeEach(() => {
   // As in the daemon: the main thread's connection to the inbox does not wait for locks.
   store = new SqliteStore(join(dir, 'bridge.db'), { synchronous: 'normal', inboxCheckpoint: 'external' });
   metrics = createMetrics({ processMetrics: false });
-  intake = new Intake(store, systemClock, pino({ level: 'silent' }), metrics, () => {});
+  intake = new Intake(store, systemClock, nodeDigests, pino({ level: 'silent' }), metrics, () => {});
   logs = [];
   openEvents = [];
   // The incidents are the processing thread's business; the poller only asks which events are open.
@@ -140,7 +142,7 @@ const TRIGGERS = [trigger('100', 'db-01'), trigger('101', 'db-02'), trigger('102
 function poller2(baseline?: 'skip' | 'import', hostGroups: string[] = []): Poller {
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as { msg: string }) });
   const api = new ZabbixApi({ url: `${BASE}/api_jsonrpc.php`, token: new Secret('zbx-token'), authMode: 'body', timeoutMs: 2000, logger });
-  return new Poller(api, store, intake, logger, metrics, { hostGroups, minSeverity: 'not_classified', ...(baseline ? { baseline } : {}) });
+  return new Poller(api, store, new PollCursor(store), intake, logger, metrics, { hostGroups, minSeverity: 'not_classified', ...(baseline ? { baseline } : {}) });
 }
 
 describe('Poller: only what Zabbix itself would send', () => {

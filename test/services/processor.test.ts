@@ -11,6 +11,7 @@ import { createMetrics } from '../../src/observability/metrics.js';
 import type { ProcessingSettings } from '../../src/core/assess.js';
 import { Processor } from '../../src/services/processor.js';
 import { cpuAlert, exampleRules } from '../helpers/fixtures.js';
+import { nodeDigests } from '../../src/adapters/digests.js';
 
 /**
  * The processor on a real store with a pinned clock: deliveries go into the
@@ -18,7 +19,7 @@ import { cpuAlert, exampleRules } from '../helpers/fixtures.js';
  * batch, as under a backlog.
  */
 const T = 1_800_000_000_000;
-const policy: Policy = { holdDownMs: 0, reopenWindowMs: 3_600_000, recovery: 'solve', followupPrivate: false, writeBackPrefix: '[glpi-bridge]', markerKey: 'processor-test-key-0123456789abcdef' };
+const policy: Policy = { holdDownMs: 0, reopenWindowMs: 3_600_000, recovery: 'solve', followupPrivate: false, writeBackPrefix: '[glpi-bridge]', markerKey: 'processor-test-key-0123456789abcdef', digests: nodeDigests };
 
 let store: SqliteStore;
 let now: number;
@@ -49,7 +50,7 @@ function ack(eventId: string, message: string): Alert {
 
 /** Alerts received at the given times (ms after T); decided when decide() is called. */
 function receive(...items: [Alert, number][]): void {
-  store.acceptDeliveries(items.map(([a, at]) => ({ key: deliveryKey(a), receivedAt: T + at, alert: a })));
+  store.acceptDeliveries(items.map(([a, at]) => ({ key: deliveryKey(a, nodeDigests), receivedAt: T + at, alert: a })));
   deliveries += items.length;
   processor.admit(deliveries);
 }

@@ -3,11 +3,12 @@ import type { Alert, AlertUpdate } from '../../src/core/alert.js';
 import { classify } from '../../src/core/classify.js';
 import { decide, decideTicketClosed, type EventInfo, type Incident, type Policy } from '../../src/core/decide.js';
 import { cpuAlert, exampleRules } from '../helpers/fixtures.js';
+import { nodeDigests } from '../../src/adapters/digests.js';
 
 const rules = exampleRules();
 const FP = 'host=srv|trigger=#100';
 const NOW = 1_800_000_000_000;
-const policy: Policy = { holdDownMs: 0, reopenWindowMs: 3_600_000, recovery: 'solve', followupPrivate: false, writeBackPrefix: '[glpi-bridge]', markerKey: 'test-marker-key-0123456789abcdef0123' };
+const policy: Policy = { holdDownMs: 0, reopenWindowMs: 3_600_000, recovery: 'solve', followupPrivate: false, writeBackPrefix: '[glpi-bridge]', markerKey: 'test-marker-key-0123456789abcdef0123', digests: nodeDigests };
 
 const alert = cpuAlert;
 

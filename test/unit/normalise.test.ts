@@ -3,6 +3,7 @@ import { deliveryKey } from '../../src/core/fingerprint.js';
 import { kindOf, normalise, present, zabbixTime } from '../../src/core/normalise.js';
 import { parseWebhookBody } from '../../src/adapters/zabbix/webhook-body.js';
 import { zabbixBody } from '../helpers/fixtures.js';
+import { nodeDigests } from '../../src/adapters/digests.js';
 
 function alertOf(body: Record<string, string>) {
   const r = parseWebhookBody(body);
@@ -102,8 +103,8 @@ describe('deliveryKey', () => {
     const r = alertOf(zabbixBody('recovery'));
     const u1 = alertOf(zabbixBody('update-acknowledged'));
     const u2 = alertOf(zabbixBody('update-acknowledged', { event_update_time: '06:20:00', event_update_message: 'second' }));
-    expect(deliveryKey(p)).toBe(deliveryKey(alertOf(zabbixBody('problem'))));
-    expect(new Set([deliveryKey(p), deliveryKey(r), deliveryKey(u1), deliveryKey(u2)]).size).toBe(4);
-    expect(deliveryKey({ ...p, source: 'poller' })).toBe(deliveryKey(p));
+    expect(deliveryKey(p, nodeDigests)).toBe(deliveryKey(alertOf(zabbixBody('problem')), nodeDigests));
+    expect(new Set([deliveryKey(p, nodeDigests), deliveryKey(r, nodeDigests), deliveryKey(u1, nodeDigests), deliveryKey(u2, nodeDigests)]).size).toBe(4);
+    expect(deliveryKey({ ...p, source: 'poller' }, nodeDigests)).toBe(deliveryKey(p, nodeDigests));
   });
 });

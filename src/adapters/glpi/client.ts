@@ -3,10 +3,11 @@ import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
 import type { TicketDraft } from '../../core/decide.js';
+import type { TicketDesk } from '../../core/ports.js';
 import type { Secret } from '../../config/secret.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
-import { RemoteError } from '../remote-error.js';
+import { RemoteError } from '../../core/remote-error.js';
 import { isRedirect, redirectMessage, tlsAgentOptions, type TlsSettings } from '../transport.js';
 import { fromNetwork, fromResponse } from './outcome.js';
 
@@ -102,7 +103,7 @@ function parseBody(raw: unknown): unknown {
  * on a fresh connection (a POST is left to the dispatcher, which checks
  * first whether it landed).
  */
-export class GlpiClient {
+export class GlpiClient implements TicketDesk {
   readonly #http: AxiosInstance;
   readonly #agents: { readonly http: http.Agent; readonly https: https.Agent };
   readonly #opt: GlpiClientOptions;

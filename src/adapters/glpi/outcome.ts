@@ -2,7 +2,7 @@
  * The one place that turns a GLPI answer or a transport failure into what
  * to do about it: retry later, give up (permanent), or open a new session.
  */
-import { RemoteError } from '../remote-error.js';
+import { RemoteError } from '../../core/remote-error.js';
 
 const LOGIN_CODES = new Set([
   'ERROR_GLPI_LOGIN', 'ERROR_GLPI_LOGIN_USER_TOKEN', 'ERROR_LOGIN_PARAMETERS_MISSING', 'ERROR_LOGIN_WITH_CREDENTIALS_DISABLED',

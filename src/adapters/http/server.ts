@@ -6,7 +6,7 @@ import { BridgeError, ERROR_CODES, type ErrorCode } from '../../core/errors.js';
 import { normalise } from '../../core/normalise.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
-import type { Intake } from '../../services/intake.js';
+import type { AlertIntake } from '../../core/ports.js';
 import { parseWebhookBody } from '../zabbix/webhook-body.js';
 import { Connections } from './connections.js';
 import { RejectionLog, pathOf, type RejectionLogOptions } from './rejection-log.js';
@@ -32,7 +32,7 @@ export interface HttpLimits {
 export interface ServerDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
-  readonly intake: Pick<Intake, 'accept'>;
+  readonly intake: AlertIntake;
   readonly webhookPath: string;
   readonly bodyLimit: number;
   readonly limits: HttpLimits;

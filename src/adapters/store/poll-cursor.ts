@@ -1,20 +1,11 @@
 import type Database from 'better-sqlite3';
+import type { BaselineMode, CursorState, PollMemory } from '../../core/ports.js';
 import type { SqliteStore } from './sqlite-store.js';
+
+export type { BaselineMode, CursorState };
 
 /** How long a write on the inbox connection may wait for a checkpoint (the intake's own connection waits 0). */
 const BUSY_TIMEOUT_MS = 5000;
-
-export type BaselineMode = 'skip' | 'import';
-
-/** What the poller recorded when it first swept a scope. */
-export interface CursorState {
-  /** The scope swept (host groups, minimum severity), as recorded: a different scope is a first sweep again. */
-  readonly scope: string;
-  readonly baselineAt: number;
-  readonly baselineMode: BaselineMode;
-  /** Problems open at that first sweep that the bridge did not know of (0 with import). */
-  readonly baselineCount: number;
-}
 
 /**
  * The poller's durable memory, kept in the inbox file (the poller runs on
@@ -27,7 +18,7 @@ export interface CursorState {
  * Writes wait for a checkpoint of the inbox like the store's own do: the
  * intake's connection otherwise fails at once with SQLITE_BUSY.
  */
-export class PollCursor {
+export class PollCursor implements PollMemory {
   readonly #db: Database.Database;
   readonly #store: SqliteStore;
   readonly #stmt;

@@ -4,7 +4,15 @@ import { dirname } from 'node:path';
 import type { Alert } from '../../core/alert.js';
 import { coalesce } from '../../core/coalesce.js';
 import type { EventChange, EventInfo, Incident, JobSpec, JobType } from '../../core/decide.js';
+import { StoreBusy } from '../../core/errors.js';
+import { nodeDigests } from '../digests.js';
 import { fingerprintKey, problemDeliveryKey, updateKeyPrefix } from '../../core/fingerprint.js';
+import type {
+  Accepted, ActionQueue, DecisionCursor, Durability, IncidentRef, IncidentState, InboxReader, InboxWriter, Job, JobStatus, NewDelivery,
+  ParkedDelivery, PendingDelivery, QueueStats, RunRecord, StateTransactions,
+} from '../../core/ports.js';
+
+export type { Accepted, Durability, IncidentRef, Job, JobStatus, NewDelivery, ParkedDelivery, PendingDelivery, QueueStats };
 
 /** One schema step; `withInbox`: the step reads or writes the inbox file too (attached as `inbox`). */
 interface Migration {
@@ -162,17 +170,10 @@ export function inboxFileOf(stateFile: string): string {
   return stateFile.endsWith('.db') ? `${stateFile.slice(0, -3)}.inbox.db` : `${stateFile}.inbox.db`;
 }
 
-export type JobStatus = 'pending' | 'running' | 'done' | 'dead' | 'cancelled';
 
-/**
- * An incident as the store's methods take it: by its readable fingerprint
- * (the store files it under fingerprintKey of it), or by anything that
- * carries the key already (a Job).
- */
-export type IncidentRef = string | { readonly key: string };
 
 function keyOf(ref: IncidentRef): string {
-  return typeof ref === 'string' ? fingerprintKey(ref) : ref.key;
+  return typeof ref === 'string' ? fingerprintKey(ref, nodeDigests) : ref.key;
 }
 
 /**
@@ -186,59 +187,11 @@ function laneKind(spec: JobSpec): LaneKind {
   return spec.type === 'zabbix_ack' ? 'zabbix' : 'glpi';
 }
 
-export interface Job {
-  readonly id: number;
-  /** The incident's readable fingerprint, read from its incident row (for logs and `queue`). */
-  readonly fingerprint: string;
-  /** The key the store files the incident under (fingerprintKey). */
-  readonly key: string;
-  /** The lane the job runs in, in order (see claimReady's `busy`): `glpi:<key>` or `zabbix:<key>`. */
-  readonly lane: string;
-  readonly cycle: number;
-  readonly type: JobType;
-  readonly spec: JobSpec;
-  readonly status: JobStatus;
-  readonly attempts: number;
-  readonly nextAttemptAt: number;
-  readonly lastError?: string;
-  readonly deliveryId?: number;
-  readonly createdAt: number;
-}
 
-export interface NewDelivery {
-  readonly key: string;
-  readonly receivedAt: number;
-  readonly alert: Alert;
-}
 
-export interface Accepted {
-  readonly deliveryId: number;
-  readonly duplicate: boolean;
-}
 
-export interface PendingDelivery {
-  readonly id: number;
-  readonly alert: Alert;
-  readonly receivedAt: number;
-}
 
-/** A delivery whose decision threw: kept aside (not skipped) for the operator. */
-export interface ParkedDelivery {
-  readonly deliveryId: number;
-  readonly eventId: string;
-  readonly kind: string;
-  readonly error: string;
-  readonly parkedAt: number;
-}
 
-export interface QueueStats {
-  readonly pending: number;
-  readonly running: number;
-  readonly dead: number;
-  readonly oldestPendingAt?: number;
-  readonly unprocessed: number;
-  readonly parked: number;
-}
 
 interface JobRow {
   id: number;
@@ -279,16 +232,7 @@ function toJob(r: JobRow): Job {
   };
 }
 
-/**
- * How much a commit to the state file must survive. `power-safe`: an fsync before
- * the commit returns (run markers, job claims, `queue retry`). `crash-safe`:
- * survives the process being killed, and a power loss may lose the tail of
- * the log — used for state the bridge can rebuild (decisions are re-taken
- * from the inbox, whose commits are always fsynced before the 202, and none
- * of their jobs ran: a claim is fsynced before its job reaches GLPI) or check
- * again (a completed job comes back as attempted and checks GLPI first).
- */
-export type Durability = 'power-safe' | 'crash-safe';
+
 
 export interface StoreOptions {
   readonly synchronous?: 'full' | 'normal';
@@ -304,11 +248,6 @@ export interface StoreOptions {
 }
 
 /** Thrown by acceptDeliveries() on the intake's connection while a checkpoint holds writers back: try again soon. */
-export class StoreBusy extends Error {
-  constructor() {
-    super('the inbox is being checkpointed');
-  }
-}
 
 const BUSY_TIMEOUT_MS = 5000;
 /** Meta key: the decided position (processed_through) as of the last fsynced commit of the state file. */
@@ -355,7 +294,7 @@ function usedBytes(db: Database.Database): number {
  *
  * Every method is one transaction unless called inside transaction().
  */
-export class SqliteStore {
+export class SqliteStore implements InboxWriter, InboxReader, DecisionCursor, IncidentState, ActionQueue, RunRecord, StateTransactions {
   /** The state file. */
   readonly db: Database.Database;
   /** The inbox file. */
@@ -388,7 +327,7 @@ export class SqliteStore {
     this.#migrate(this.inbox, INBOX_MIGRATIONS);
     this.db = open(file, maxSizeBytes);
     this.db.pragma('foreign_keys = ON');
-    this.db.function('fingerprint_key', { deterministic: true }, (fp: unknown) => fingerprintKey(String(fp)));
+    this.db.function('fingerprint_key', { deterministic: true }, (fp: unknown) => fingerprintKey(String(fp), nodeDigests));
     this.#migrate(this.db, STATE_MIGRATIONS);
     const db = this.db;
     const inbox = this.inbox;
@@ -758,7 +697,7 @@ export class SqliteStore {
 
   /** The incident's row, filed under its key; its state (JSON) is the one place its readable fingerprint is kept. */
   putIncident(incident: Incident, now: number): void {
-    this.transaction(() => this.#stmt.putIncident.run(fingerprintKey(incident.fingerprint), incident.status, JSON.stringify(incident), now), 'crash-safe');
+    this.transaction(() => this.#stmt.putIncident.run(fingerprintKey(incident.fingerprint, nodeDigests), incident.status, JSON.stringify(incident), now), 'crash-safe');
   }
 
   /**

@@ -4,7 +4,10 @@ import https from 'node:https';
 import { z } from 'zod';
 import type { Secret } from '../../config/secret.js';
 import type { Logger } from '../../observability/logger.js';
-import { RemoteError } from '../remote-error.js';
+import type { EventAcknowledger, EventRow, ProblemRow, TriggerRow, ZabbixReader } from '../../core/ports.js';
+import { RemoteError } from '../../core/remote-error.js';
+
+export type { EventRow, ProblemRow, TriggerRow };
 import { isRedirect, redirectMessage, tlsAgentOptions, type TlsSettings } from '../transport.js';
 
 export type AuthMode = 'auto' | 'body' | 'header';
@@ -39,7 +42,6 @@ export const problemRow = z.object({
   opdata: z.string().optional(),
   tags: z.array(tag).default([]),
 });
-export type ProblemRow = z.infer<typeof problemRow>;
 
 export const triggerRow = z.object({
   triggerid: z.string(),
@@ -48,7 +50,6 @@ export const triggerRow = z.object({
   hosts: z.array(z.object({ hostid: z.string(), host: z.string(), name: z.string().optional() })).default([]),
   items: z.array(z.object({ itemid: z.string(), key_: z.string(), lastvalue: z.string().optional(), units: z.string().optional() })).default([]),
 });
-export type TriggerRow = z.infer<typeof triggerRow>;
 
 export const eventRow = z.object({
   eventid: z.string(),
@@ -57,7 +58,6 @@ export const eventRow = z.object({
   clock: z.string().optional(),
   acknowledges: z.array(z.object({ message: z.string() })).default([]),
 });
-export type EventRow = z.infer<typeof eventRow>;
 
 /** Event ids per event.get call when checking open events. */
 const EVENTS_PER_CALL = 500;
@@ -72,7 +72,7 @@ const AUTH = /not authori[sz]ed|session terminated|api token expired|login name 
  * accepts only the header); `auto` picks by `apiinfo.version`. Answers are
  * validated; failures are classified like GLPI ones (retryable, permanent, login).
  */
-export class ZabbixApi {
+export class ZabbixApi implements ZabbixReader, EventAcknowledger {
   readonly #http: AxiosInstance;
   readonly #opt: ZabbixApiOptions;
   #mode: Promise<'body' | 'header'> | undefined;
