@@ -49,3 +49,14 @@ export function coalesce(queued: JobSpec, next: JobSpec): Coalesced {
   }
   return { kind: 'append' };
 }
+
+/**
+ * Jobs of one lane run one at a time, in order: one lane per incident for
+ * GLPI, and one per incident for the write-backs to Zabbix (zabbix_ack), so
+ * that a Zabbix outage never holds GLPI work back.
+ */
+export type LaneKind = 'glpi' | 'zabbix';
+
+export function laneOf(spec: JobSpec): LaneKind {
+  return spec.type === 'zabbix_ack' ? 'zabbix' : 'glpi';
+}

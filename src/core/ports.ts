@@ -3,6 +3,7 @@
 // use the in-memory ones. A service imports from here, never from an adapter.
 
 import type { Alert } from './alert.js';
+import type { LaneKind } from './coalesce.js';
 import type { EventChange, EventInfo, Incident, JobSpec, JobType, TicketDraft } from './decide.js';
 
 // ---------------------------------------------------------------------------
@@ -218,6 +219,15 @@ export interface Job {
   readonly createdAt: number;
 }
 
+/** The newest job of a lane, as storm control sees it. */
+export interface QueuedJob {
+  readonly id: number;
+  readonly cycle: number;
+  readonly spec: JobSpec;
+  readonly status: 'pending' | 'running';
+  readonly attempts: number;
+}
+
 export interface QueueStats {
   readonly pending: number;
   readonly running: number;
@@ -229,11 +239,13 @@ export interface QueueStats {
 
 /** The GLPI and Zabbix work to do, one lane per incident and kind, in order. */
 export interface ActionQueue {
-  /** Queue a job (a job still pending in the lane may absorb it: see core/coalesce.ts); returns its id. */
+  /** Queue a job at the end of its lane (laneOf(spec)); returns its id. Storm control (merging into the last queued job) is services/storm-control.ts. */
   enqueue(incident: IncidentRef, cycle: number, spec: JobSpec, runAt: number, now: number, deliveryId?: number): number;
   /** Cancel the pending GLPI jobs of one cycle (a suppressed flap); returns how many. */
   cancelCycle(incident: IncidentRef, cycle: number, now: number): number;
   replaceJobSpec(id: number, spec: JobSpec, now: number): void;
+  /** The newest job of the incident's lane that is pending or running (what a new job may merge into). */
+  lastQueued(incident: IncidentRef, lane: LaneKind): QueuedJob | undefined;
   /**
    * Claim due jobs (a power-safe commit: a claim is on disk before its job runs), the head of each lane
    * only, none of a lane in `busy`, and no create held back past `createHorizon`.
@@ -293,7 +305,7 @@ export interface PollMemory {
 // What each service is given
 
 /** The processor: reads the inbox, decides, writes incidents and queues jobs, in one commit per batch. */
-export type DecisionStore = InboxReader & DecisionCursor & IncidentState & Pick<ActionQueue, 'enqueue' | 'cancelCycle' | 'pruneFinished'> & StateTransactions;
+export type DecisionStore = InboxReader & DecisionCursor & IncidentState & Pick<ActionQueue, 'enqueue' | 'lastQueued' | 'replaceJobSpec' | 'cancelCycle' | 'pruneFinished'> & StateTransactions;
 
 /** The dispatcher: runs the queue and records the tickets it made. */
 export type DispatchStore = ActionQueue & Pick<IncidentState, 'putTicket' | 'ticketId'> & RunRecord & StateTransactions;

@@ -1,6 +1,7 @@
 import pRetry, { AbortError } from 'p-retry';
 import { htmlText } from '../core/render.js';
 import type { Clock, DispatchStore, EventAcknowledger, Job, TicketDesk } from '../core/ports.js';
+import { queueJob } from './storm-control.js';
 import { RemoteError } from '../core/remote-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -538,7 +539,7 @@ export class Dispatcher {
     const message = `${wb.prefix} GLPI ticket #${ticketId}: ${this.desk.ticketUrl(ticketId)}`;
     const now = this.clock.now();
     // A zabbix_ack job runs in the incident's write-back lane (see Job.lane): a Zabbix outage never holds GLPI work back.
-    this.store.enqueue(job, job.cycle, { type: 'zabbix_ack', eventIds: [eventId], message, acknowledge: wb.acknowledge }, now, now);
+    queueJob(this.store, job, job.cycle, { type: 'zabbix_ack', eventIds: [eventId], message, acknowledge: wb.acknowledge }, now, now);
   }
 
   #ticketOf(job: Job): number {

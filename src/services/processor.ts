@@ -5,6 +5,7 @@ import { fingerprint, problemDeliveryKey, recoveryDeliveryKey, type FingerprintF
 import type { Rules } from '../core/rules.js';
 import { assessAlert, decisionBasis, type DecisionState, type Explained, type ProcessingSettings } from '../core/assess.js';
 import type { Clock, DecisionStore, PendingDelivery } from '../core/ports.js';
+import { queueJob } from './storm-control.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -212,7 +213,7 @@ export class Processor {
         for (const job of decision.jobs) {
           // A held-back create is due when its hold-down ends, counted from when the problem arrived.
           const runAt = job.type === 'create_ticket' ? delivery.receivedAt + job.delayMs : now + s.coalesceWindowMs;
-          writes.push(() => this.store.enqueue(fp, cycle, job, runAt, now, delivery.id));
+          writes.push(() => queueJob(this.store, fp, cycle, job, runAt, now, delivery.id));
         }
         // Updates and recoveries belong to an incident: report its severity, not a fresh guess from this event.
         const severity = delivery.alert.kind === 'problem' ? c.severity : (incidentOf(fp)?.severity ?? c.severity);
@@ -333,7 +334,7 @@ export class Processor {
     if (!next) return;
     this.store.transaction(() => {
       if (decision.moveOpenEventsFrom !== undefined) this.store.moveOpenEvents(fp, decision.moveOpenEventsFrom, next.cycle);
-      for (const job of decision.jobs) this.store.enqueue(fp, next.cycle, job, now, now);
+      for (const job of decision.jobs) queueJob(this.store, fp, next.cycle, job, now, now);
       this.store.putIncident(next, now);
     }, 'crash-safe');
     this.#remember(new Map([[fp, next]]));

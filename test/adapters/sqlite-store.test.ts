@@ -8,6 +8,7 @@ import type { Alert } from '../../src/core/alert.js';
 import type { Incident, JobSpec } from '../../src/core/decide.js';
 import { fingerprintKey } from '../../src/core/fingerprint.js';
 import { nodeDigests } from '../../src/adapters/digests.js';
+import { queueJob } from '../../src/services/storm-control.js';
 
 const key = (fp: string) => fingerprintKey(fp, nodeDigests);
 
@@ -114,14 +115,18 @@ describe('SqliteStore', () => {
     expect(store.claimReady(T + 1000, 10, new Set()).map((j) => j.key)).toEqual([key('B'), key('A')]);
   });
 
-  it('merges a follow-up into a queued one that has not started', () => {
-    const id1 = store.enqueue('A', 1, fu('one'), T, T);
-    const id2 = store.enqueue('A', 1, fu('two'), T, T);
+  it('storm control merges a follow-up into a queued one that has not started; the store itself only appends', () => {
+    const id1 = queueJob(store, 'A', 1, fu('one'), T, T);
+    const id2 = queueJob(store, 'A', 1, fu('two'), T, T);
     expect(id2).toBe(id1);
     expect(store.job(id1)?.spec).toEqual({ type: 'followup', lines: ['one', 'two'], isPrivate: false });
+    expect(store.lastQueued('A', 'glpi')).toMatchObject({ id: id1, cycle: 1, status: 'pending', attempts: 0 });
+    expect(store.lastQueued('A', 'zabbix')).toBeUndefined();
     store.claimReady(T, 1, new Set());
-    const id3 = store.enqueue('A', 1, fu('three'), T, T);
+    expect(store.lastQueued('A', 'glpi')).toMatchObject({ id: id1, status: 'running', attempts: 1 });
+    const id3 = queueJob(store, 'A', 1, fu('three'), T, T);
     expect(id3).not.toBe(id1);
+    expect(store.enqueue('A', 1, fu('four'), T, T)).not.toBe(id3);
   });
 
   it('cancels a held-back create and every job queued behind it in that cycle (hold-down), only while pending', () => {

@@ -2,14 +2,14 @@ import Database from 'better-sqlite3';
 import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Alert } from '../../core/alert.js';
-import { coalesce } from '../../core/coalesce.js';
+import { laneOf, type LaneKind } from '../../core/coalesce.js';
 import type { EventChange, EventInfo, Incident, JobSpec, JobType } from '../../core/decide.js';
 import { StoreBusy } from '../../core/errors.js';
 import { nodeDigests } from '../digests.js';
 import { fingerprintKey, problemDeliveryKey, updateKeyPrefix } from '../../core/fingerprint.js';
 import type {
   Accepted, ActionQueue, DecisionCursor, Durability, IncidentRef, IncidentState, InboxReader, InboxWriter, Job, JobStatus, NewDelivery,
-  ParkedDelivery, PendingDelivery, QueueStats, RunRecord, StateTransactions,
+  ParkedDelivery, PendingDelivery, QueuedJob, QueueStats, RunRecord, StateTransactions,
 } from '../../core/ports.js';
 
 export type { Accepted, Durability, IncidentRef, Job, JobStatus, NewDelivery, ParkedDelivery, PendingDelivery, QueueStats };
@@ -176,16 +176,6 @@ function keyOf(ref: IncidentRef): string {
   return typeof ref === 'string' ? fingerprintKey(ref, nodeDigests) : ref.key;
 }
 
-/**
- * Jobs of one lane run one at a time, in order: one lane per incident for
- * GLPI, and one per incident for the write-backs to Zabbix (zabbix_ack), so
- * that a Zabbix outage never holds GLPI work back.
- */
-type LaneKind = 'glpi' | 'zabbix';
-
-function laneKind(spec: JobSpec): LaneKind {
-  return spec.type === 'zabbix_ack' ? 'zabbix' : 'glpi';
-}
 
 
 
@@ -210,7 +200,7 @@ interface JobRow {
   created_at: number;
 }
 
-function laneOf(r: Pick<JobRow, 'fp_key' | 'lane'>): string {
+function laneName(r: Pick<JobRow, 'fp_key' | 'lane'>): string {
   return `${r.lane}:${r.fp_key}`;
 }
 
@@ -219,7 +209,7 @@ function toJob(r: JobRow): Job {
     id: r.id,
     fingerprint: r.fingerprint ?? `(forgotten incident ${r.fp_key})`,
     key: r.fp_key,
-    lane: laneOf(r),
+    lane: laneName(r),
     cycle: r.seq,
     type: r.type as JobType,
     spec: JSON.parse(r.payload) as JobSpec,
@@ -710,17 +700,14 @@ export class SqliteStore implements InboxWriter, InboxReader, DecisionCursor, In
   }
 
   #enqueue(key: string, cycle: number, spec: JobSpec, runAt: number, now: number, deliveryId?: number): number {
-    const lane = laneKind(spec);
-    const last = this.#stmt.lastActiveJob.get(key, lane);
-    if (last && last.status === 'pending' && last.attempts === 0 && last.seq === cycle) {
-      const c = coalesce(JSON.parse(last.payload) as JobSpec, spec);
-      if (c.kind === 'merge' || c.kind === 'replace') {
-        this.#stmt.updatePayload.run(c.spec.type, JSON.stringify(c.spec), now, last.id);
-        return last.id;
-      }
-    }
-    const r = this.#stmt.insertJob.run(key, lane, cycle, spec.type, JSON.stringify(spec), runAt, deliveryId ?? null, now, now);
+    const r = this.#stmt.insertJob.run(key, laneOf(spec), cycle, spec.type, JSON.stringify(spec), runAt, deliveryId ?? null, now, now);
     return Number(r.lastInsertRowid);
+  }
+
+  lastQueued(incident: IncidentRef, lane: LaneKind): QueuedJob | undefined {
+    const last = this.#stmt.lastActiveJob.get(keyOf(incident), lane);
+    if (!last) return undefined;
+    return { id: last.id, cycle: last.seq, spec: JSON.parse(last.payload) as JobSpec, status: last.status === 'running' ? 'running' : 'pending', attempts: last.attempts };
   }
 
   /** Cancel every pending GLPI job of one ticket cycle (a held-back create and what was queued behind it). Returns how many. */
@@ -743,7 +730,7 @@ export class SqliteStore implements InboxWriter, InboxReader, DecisionCursor, In
     // A held-back create is due only once every delivery received before its hold-down ended is decided (one of them may cancel it).
     const rows = this.#stmt.ready
       .all(now, limit + busy.size)
-      .filter((r) => !busy.has(laneOf(r)) && (r.type !== 'create_ticket' || r.next_attempt_at <= createHorizon || r.attempts > 0))
+      .filter((r) => !busy.has(laneName(r)) && (r.type !== 'create_ticket' || r.next_attempt_at <= createHorizon || r.attempts > 0))
       .slice(0, limit);
     if (rows.length === 0) return [];
     // Fsynced (one flush per batch of claims): a job reaches GLPI only once its claim — and with it the
