@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { GlpiFieldsPatch } from '../core/rules.js';
-import { glpiClient, zabbixApi } from '../components.js';
+import { glpiClient, zabbixApi } from '../composition/from-config.js';
 import { loadOrReport } from './common.js';
 
 interface Reference {

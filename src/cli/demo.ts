@@ -142,7 +142,8 @@ export async function demoCommand(out: NodeJS.WritableStream = process.stdout, p
     ].join('\n'),
   );
   const config = loadConfig(configFile, {});
-  const app = buildApp(config, { logger: createLogger('info', narrator(out, st)) });
+  const destination = narrator(out, st);
+  const app = buildApp(config, { logger: createLogger('info', destination), logDestination: destination });
   const address = await app.start();
   const post = async (b: Record<string, string>) => {
     const res = await fetch(`${address}/zabbix/webhook`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(b) });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { normalise } from '../core/normalise.js';
 import { parseWebhookBody } from '../adapters/zabbix/webhook-body.js';
-import { processingSettings } from '../components.js';
+import { processingSettings } from '../composition/from-config.js';
 import { assessAlert, NO_STATE } from '../core/assess.js';
 import { readMarkerKey } from '../adapters/marker-key.js';
 import { loadOrReport, UsageError } from './common.js';

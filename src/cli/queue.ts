@@ -1,6 +1,6 @@
 import { classify } from '../core/classify.js';
 import { ticketDraft } from '../core/decide.js';
-import { storeFile } from '../components.js';
+import { storeFile } from '../composition/from-config.js';
 import type { Config } from '../config/schema.js';
 import { SqliteStore, type Job, type ParkedDelivery } from '../adapters/store/sqlite-store.js';
 import { loadOrReport, UsageError } from './common.js';

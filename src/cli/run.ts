@@ -20,7 +20,7 @@ export async function runCommand(configFile: string | undefined): Promise<number
   let exit: (code: number) => void = () => undefined;
   const exited = new Promise<number>((resolve) => (exit = resolve));
   // The app has already stopped itself when its processing thread died: exit 1 so systemd restarts the bridge.
-  const app = buildApp(config, { logger, logsToStdout: true, loadConfig: () => loadConfig(configFile), onFatal: () => exit(1) });
+  const app = buildApp(config, { logger, logDestination: 'stdout', loadConfig: () => loadConfig(configFile), onFatal: () => exit(1) });
   try {
     await app.start();
   } catch (e) {

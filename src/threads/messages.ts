@@ -1,5 +1,5 @@
 import type { TransferableConfig } from '../config/thread-transfer.js';
-import type { SessionState } from '../adapters/glpi/client.js';
+import type { ProcessingStatus } from '../composition/processing.js';
 import type { MetricsSnapshot } from '../observability/metrics.js';
 
 /** What the processing thread is started with. */
@@ -11,11 +11,7 @@ export interface ProcessingInit {
   readonly logToStdout: boolean;
 }
 
-/** What the processing thread reports for /readyz. */
-export interface ProcessingStatus {
-  readonly session: SessionState;
-  readonly lastLoginError?: string;
-}
+export type { ProcessingStatus };
 
 /** Main thread → processing thread. */
 export type ToProcessing =

@@ -3,22 +3,20 @@ import type { Config } from '../config/schema.js';
 import { toTransferable } from '../config/thread-transfer.js';
 import type { Logger } from '../observability/logger.js';
 import type { MetricsSnapshot } from '../observability/metrics.js';
+import type { LogSink, ProcessingHandle } from './handle.js';
 import type { FromProcessing, ProcessingInit, ProcessingStatus, ToProcessing } from './messages.js';
 
 /** A question to the thread (metrics, status) not answered by then gets the fallback answer. */
 const ANSWER_TIMEOUT_MS = 2_000;
 
-/** Where the main thread's logger writes; the processing thread's log lines go there too. */
-export interface LogSink {
-  write(text: string): unknown;
-}
+export type { LogSink };
 
 /**
  * The main thread's handle on the processing thread (see
  * processing-worker.ts): wakes it after commits, forwards reloads, collects
  * its metrics, status and log lines, and stops it.
  */
-export class ProcessingThread {
+export class ProcessingThread implements ProcessingHandle {
   readonly #worker: Worker;
   readonly #ready: Promise<void>;
   /** Questions waiting for their answer, by id. */

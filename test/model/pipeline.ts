@@ -22,7 +22,7 @@ import type { GlpiClient } from '../../src/adapters/glpi/client.js';
 import { ensureMarkerKey } from '../../src/adapters/marker-key.js';
 import { SqliteStore, type Accepted } from '../../src/adapters/store/sqlite-store.js';
 import { parseWebhookBody } from '../../src/adapters/zabbix/webhook-body.js';
-import { glpiClient, processingSettings, storeFile } from '../../src/components.js';
+import { glpiClient, processingSettings, storeFile } from '../../src/composition/from-config.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { normalise } from '../../src/core/normalise.js';

@@ -1,12 +1,12 @@
 import { join } from 'node:path';
-import type { Config } from './config/schema.js';
-import { GlpiClient } from './adapters/glpi/client.js';
-import { ZabbixApi } from './adapters/zabbix/api-client.js';
-import { nodeDigests } from './adapters/digests.js';
-import type { Logger } from './observability/logger.js';
-import type { Metrics } from './observability/metrics.js';
-import type { DispatcherOptions } from './services/dispatcher.js';
-import type { ProcessingSettings } from './core/assess.js';
+import type { Config } from '../config/schema.js';
+import { GlpiClient } from '../adapters/glpi/client.js';
+import { ZabbixApi } from '../adapters/zabbix/api-client.js';
+import { nodeDigests } from '../adapters/digests.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { DispatcherOptions } from '../services/dispatcher.js';
+import type { ProcessingSettings } from '../core/assess.js';
 
 // Adapters and settings built from a configuration; shared by the main thread, the processing thread and the CLI.
 

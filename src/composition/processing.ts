@@ -1,0 +1,133 @@
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import { systemClock } from '../adapters/clock.js';
+import type { SessionState } from '../adapters/glpi/client.js';
+import { ensureMarkerKey } from '../adapters/marker-key.js';
+import { SqliteStore } from '../adapters/store/sqlite-store.js';
+import type { Config } from '../config/schema.js';
+import type { Clock } from '../core/ports.js';
+import type { Logger } from '../observability/logger.js';
+import { createMetrics, type Metrics, type MetricsSnapshot } from '../observability/metrics.js';
+import { Dispatcher } from '../services/dispatcher.js';
+import { Processor } from '../services/processor.js';
+import { dispatcherOptions, glpiClient, processingSettings, storeFile, zabbixApi } from './from-config.js';
+
+/** What the processing side reports for /readyz. */
+export interface ProcessingStatus {
+  readonly session: SessionState;
+  /** GLPI's error code of the last refused login (its text stays in the log). */
+  readonly lastLoginError?: string;
+}
+
+/**
+ * The processing side of the bridge, built and running: decisions (inbox →
+ * action queue), the GLPI and Zabbix write-back dispatcher and the state's
+ * housekeeping, on its own connection to the state file. It runs in the
+ * processing thread (threads/processing-worker.ts), or in the caller's
+ * thread in tests (threads/in-process.ts).
+ */
+export interface ProcessingSide {
+  /** Deliveries up to this id are on disk: decide on them. */
+  wake(durableThrough: number): void;
+  reload(config: Config): void;
+  status(): ProcessingStatus;
+  metrics(): Promise<MetricsSnapshot>;
+  /** Decide on what is left, let jobs in flight finish (up to timeoutMs), close the GLPI session and the store. */
+  stop(timeoutMs: number): Promise<{ code: number; jobsLeft: number }>;
+}
+
+export interface ProcessingOptions {
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  /** Deliveries up to this id are on disk at start. */
+  readonly durableThrough: number;
+  /** Lower this thread's scheduling priority (only where it has a thread of its own). */
+  readonly lowPriority?: boolean;
+}
+
+/** Under a storm the cores go to answering Zabbix first: decisions use the CPU the intake leaves (Linux: per-thread nice value). */
+const PROCESSING_NICE = 19;
+/** The intake's connection leaves the inbox's WAL to this side. */
+const CHECKPOINT_EVERY_MS = 1_000;
+
+function lowerPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, PROCESSING_NICE);
+  } catch {
+    // Not Linux, or not allowed: same priority as the intake.
+  }
+}
+
+/** Build the processing side from the configuration and start it. */
+export function startProcessing(initial: Config, options: ProcessingOptions): ProcessingSide {
+  const { logger } = options;
+  const clock = options.clock ?? systemClock;
+  let config = initial;
+  const markerKey = ensureMarkerKey(config.data_dir);
+  let settings = processingSettings(config, markerKey);
+  const metrics: Metrics = createMetrics({ processMetrics: false });
+  const store = new SqliteStore(storeFile(config), { synchronous: config.store.synchronous, maxSizeBytes: config.store.max_size });
+  const glpi = glpiClient(config, logger.child({ component: 'glpi' }), metrics);
+  const zabbix = zabbixApi(config, logger.child({ component: 'zabbix' }));
+  const dispatcher = new Dispatcher(store, glpi, clock, logger.child({ component: 'dispatcher' }), metrics, {
+    ...dispatcherOptions(config),
+    ...(zabbix && config.zabbix.write_back.enabled ? { writeBack: { zabbix, prefix: config.zabbix.write_back_prefix, acknowledge: config.zabbix.write_back.acknowledge } } : {}),
+    // Both run on this side: a closed ticket's new cycle is decided at once, and held creates wait for the decisions behind them.
+    onTicketClosed: (job, ticketId) => processor.ticketClosed(job.fingerprint, job.cycle, ticketId),
+    createHorizon: (now) => processor.decidedHorizon(now),
+  });
+  const processor: Processor = new Processor(store, () => settings, clock, logger.child({ component: 'processor' }), metrics, () => dispatcher.wake());
+
+  const pruneTimer = setInterval(() => {
+    try {
+      processor.prune(clock.now(), config.store.retention);
+    } catch (e) {
+      logger.warn({ err: (e as Error).message }, 'pruning finished jobs failed');
+    }
+  }, config.store.prune_interval);
+  const checkpointTimer = setInterval(() => {
+    try {
+      store.checkpointInbox();
+    } catch (e) {
+      logger.warn({ err: (e as Error).message }, 'checkpointing the inbox failed');
+    }
+  }, CHECKPOINT_EVERY_MS);
+  pruneTimer.unref();
+  checkpointTimer.unref();
+
+  if (options.lowPriority) lowerPriority();
+  dispatcher.start();
+  processor.admit(options.durableThrough);
+  processor.schedule();
+
+  return {
+    wake(durableThrough) {
+      processor.admit(durableThrough);
+      processor.schedule();
+    },
+    reload(next) {
+      config = next;
+      settings = processingSettings(config, markerKey);
+    },
+    status: () => ({ session: glpi.sessionState, ...(glpi.lastLoginError !== undefined ? { lastLoginError: glpi.lastLoginError } : {}) }),
+    metrics: () => metrics.registry.getMetricsAsJSON(),
+    async stop(timeoutMs) {
+      clearInterval(pruneTimer);
+      clearInterval(checkpointTimer);
+      let code = 0;
+      let jobsLeft = 0;
+      try {
+        processor.drain();
+        jobsLeft = await dispatcher.stop(timeoutMs);
+        if (jobsLeft > 0) logger.warn({ jobs: jobsLeft }, 'jobs still in flight at shutdown; they are retried at next start');
+        await glpi.close();
+      } catch (e) {
+        code = 1;
+        logger.error({ err: (e as Error).message }, 'stopping the processing thread failed');
+      }
+      store.close();
+      return { code, jobsLeft };
+    },
+  };
+}
