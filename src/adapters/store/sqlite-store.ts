@@ -1,6 +1,5 @@
-import Database from 'better-sqlite3';
-import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
+import type Database from 'better-sqlite3';
+import { closeSync, fdatasync, openSync } from 'node:fs';
 import type { Alert } from '../../core/alert.js';
 import { laneOf, type LaneKind } from '../../core/coalesce.js';
 import type { EventChange, EventInfo, Incident, JobSpec, JobType } from '../../core/decide.js';
@@ -11,166 +10,10 @@ import type {
   Accepted, ActionQueue, DecisionCursor, Durability, IncidentRef, IncidentState, InboxReader, InboxWriter, Job, JobStatus, NewDelivery,
   ParkedDelivery, PendingDelivery, QueuedJob, QueueStats, RunRecord, StateTransactions,
 } from '../../core/ports.js';
+import { BUSY_TIMEOUT_MS, openStoreFiles, usedBytes, type StoreOptions } from './sqlite/database.js';
 
+export { inboxFileOf, type StoreOptions } from './sqlite/database.js';
 export type { Accepted, Durability, IncidentRef, Job, JobStatus, NewDelivery, ParkedDelivery, PendingDelivery, QueueStats };
-
-/** One schema step; `withInbox`: the step reads or writes the inbox file too (attached as `inbox`). */
-interface Migration {
-  readonly sql: string;
-  readonly withInbox?: boolean;
-}
-
-/**
- * Forward-only migrations of the state file; the index + 1 is the schema
- * version (PRAGMA user_version). Version 2 moved the deliveries to the inbox
- * file (see SqliteStore). Migrations may call fingerprint_key(text), the
- * store's own SQL function (fingerprintKey).
- */
-const STATE_MIGRATIONS: readonly Migration[] = [
-  {
-    sql: `
-  CREATE TABLE deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    delivery_key TEXT NOT NULL UNIQUE,
-    received_at INTEGER NOT NULL,
-    source TEXT NOT NULL,
-    alert TEXT NOT NULL,
-    processed_at INTEGER,
-    fingerprint TEXT,
-    action TEXT,
-    reason TEXT
-  );
-  CREATE INDEX deliveries_unprocessed ON deliveries(id) WHERE processed_at IS NULL;
-  CREATE TABLE incidents (
-    fingerprint TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    state TEXT NOT NULL,
-    updated_at INTEGER NOT NULL
-  );
-  CREATE TABLE tickets (
-    fingerprint TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    ticket_id INTEGER NOT NULL,
-    marker TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    PRIMARY KEY (fingerprint, seq)
-  );
-  CREATE TABLE jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    fingerprint TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    type TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at INTEGER NOT NULL,
-    last_error TEXT,
-    delivery_id INTEGER,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
-  );
-  CREATE INDEX jobs_by_fingerprint ON jobs(fingerprint, id) WHERE status IN ('pending', 'running');
-  CREATE INDEX jobs_ready ON jobs(next_attempt_at, id) WHERE status = 'pending';
-  CREATE INDEX jobs_dead ON jobs(id) WHERE status = 'dead';
-  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-  `,
-  },
-  {
-    withInbox: true,
-    sql: `
-  INSERT OR IGNORE INTO inbox.deliveries (id, delivery_key, received_at, source, alert)
-    SELECT id, delivery_key, received_at, source, alert FROM main.deliveries;
-  -- Deliveries were decided in id order: the processed ones are a prefix.
-  INSERT OR REPLACE INTO main.meta (key, value) VALUES ('processed_through', (
-    SELECT COALESCE((SELECT MIN(id) - 1 FROM main.deliveries WHERE processed_at IS NULL), (SELECT MAX(id) FROM main.deliveries), 0)));
-  DROP TABLE main.deliveries;
-  `,
-  },
-  {
-    // The event index (which incident cycle each problem event belongs to, and whether it is open) replaces the
-    // per-incident event lists, which had no cap; ended incidents are pruned by status and age; undecidable deliveries are parked.
-    sql: `
-  CREATE TABLE incident_events (
-    event_id TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    open INTEGER NOT NULL
-  );
-  CREATE INDEX incident_events_by_cycle ON incident_events(fingerprint, seq) WHERE open = 1;
-  INSERT OR IGNORE INTO incident_events (event_id, fingerprint, seq, open)
-    SELECT e.value, i.fingerprint, json_extract(i.state, '$.seq'), 1
-      FROM incidents i, json_each(json_extract(i.state, '$.openEvents')) e WHERE i.status = 'open';
-  INSERT OR IGNORE INTO incident_events (event_id, fingerprint, seq, open)
-    SELECT e.value, i.fingerprint, json_extract(i.state, '$.seq'), 0
-      FROM incidents i, json_each(COALESCE(json_extract(i.state, '$.events'), '[]')) e;
-  UPDATE incidents SET state = json_remove(json_set(state, '$.openCount', COALESCE(json_array_length(json_extract(state, '$.openEvents')), 0)), '$.openEvents', '$.events');
-  CREATE INDEX incidents_ended ON incidents(updated_at) WHERE status <> 'open';
-  CREATE INDEX incidents_open ON incidents(fingerprint) WHERE status = 'open';
-  CREATE INDEX jobs_by_fingerprint_any ON jobs(fingerprint, status);
-  CREATE TABLE parked_deliveries (
-    delivery_id INTEGER PRIMARY KEY,
-    event_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    error TEXT NOT NULL,
-    parked_at INTEGER NOT NULL
-  );
-  `,
-  },
-  {
-    // Rows name their incident by its key (fingerprintKey: 32 hex characters), not by its readable fingerprint,
-    // which grows with the fields it is built from and was repeated in every ticket, event and job row; it is
-    // now kept once, in the incident's state. Write-backs to Zabbix, queued under "zabbix:<fingerprint>", keep
-    // their own lane under the incident's key. Readable fingerprints all start with a field name ("host=…"),
-    // never with "zabbix:" nor as 32 hex characters, so no renamed key can meet one not renamed yet.
-    sql: `
-  ALTER TABLE incidents RENAME COLUMN fingerprint TO fp_key;
-  UPDATE incidents SET fp_key = fingerprint_key(fp_key);
-  ALTER TABLE tickets RENAME COLUMN fingerprint TO fp_key;
-  UPDATE tickets SET fp_key = fingerprint_key(fp_key);
-  ALTER TABLE incident_events RENAME COLUMN fingerprint TO fp_key;
-  UPDATE incident_events SET fp_key = fingerprint_key(fp_key);
-  ALTER TABLE jobs ADD COLUMN lane TEXT NOT NULL DEFAULT 'glpi';
-  UPDATE jobs SET lane = 'zabbix', fingerprint = substr(fingerprint, 8) WHERE substr(fingerprint, 1, 7) = 'zabbix:';
-  ALTER TABLE jobs RENAME COLUMN fingerprint TO fp_key;
-  UPDATE jobs SET fp_key = fingerprint_key(fp_key);
-  DROP INDEX jobs_by_fingerprint;
-  DROP INDEX jobs_by_fingerprint_any;
-  CREATE INDEX jobs_by_lane ON jobs(fp_key, lane, id) WHERE status IN ('pending', 'running');
-  CREATE INDEX jobs_by_key_any ON jobs(fp_key, status);
-  `,
-  },
-  {
-    // The incident's ticket cycle number is called what the logs and `queue` call it: cycle (it was seq). The
-    // columns of tickets, incident_events and jobs keep their name (seq: the cycle number).
-    sql: `
-  UPDATE incidents SET state = json_remove(json_set(state, '$.cycle', json_extract(state, '$.seq')), '$.seq') WHERE json_type(state, '$.seq') IS NOT NULL;
-  `,
-  },
-];
-
-/** Forward-only migrations of the inbox file. */
-const INBOX_MIGRATIONS: readonly Migration[] = [
-  {
-    sql: `
-  CREATE TABLE deliveries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    delivery_key TEXT NOT NULL UNIQUE,
-    received_at INTEGER NOT NULL,
-    source TEXT NOT NULL,
-    alert TEXT NOT NULL
-  );
-  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-  `,
-  },
-];
-
-/** The inbox file next to the state file: bridge.db → bridge.inbox.db. */
-export function inboxFileOf(stateFile: string): string {
-  if (stateFile === ':memory:') return stateFile;
-  return stateFile.endsWith('.db') ? `${stateFile.slice(0, -3)}.inbox.db` : `${stateFile}.inbox.db`;
-}
-
-
 
 function keyOf(ref: IncidentRef): string {
   return typeof ref === 'string' ? fingerprintKey(ref, nodeDigests) : ref.key;
@@ -224,22 +67,6 @@ function toJob(r: JobRow): Job {
 
 
 
-export interface StoreOptions {
-  readonly synchronous?: 'full' | 'normal';
-  /** Cap on the two files together, in bytes (0: none). */
-  readonly maxSizeBytes?: number;
-  /**
-   * Who checkpoints the inbox's WAL: 'auto' (SQLite, at commit) or
-   * 'external' (the intake's connection: the processing thread calls
-   * checkpointInbox(), so the thread answering Zabbix never copies pages;
-   * and acceptDeliveries() throws StoreBusy instead of waiting for one).
-   */
-  readonly inboxCheckpoint?: 'auto' | 'external';
-}
-
-/** Thrown by acceptDeliveries() on the intake's connection while a checkpoint holds writers back: try again soon. */
-
-const BUSY_TIMEOUT_MS = 5000;
 /** Meta key: the decided position (processed_through) as of the last fsynced commit of the state file. */
 const DECIDED_ON_DISK = 'processed_through_on_disk';
 /**
@@ -251,26 +78,6 @@ const DECIDED_ON_DISK = 'processed_through_on_disk';
 const INBOX_WAL_RESTART_FRAMES = 1000;
 /** Bytes a delivery's decision adds to the store, per byte of the alert (jobs carry the rendered ticket). */
 const INBOX_GROWTH = 2;
-
-function open(file: string, maxSizeBytes: number): Database.Database {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-  if (maxSizeBytes > 0) {
-    const pageSize = db.pragma('page_size', { simple: true }) as number;
-    db.pragma(`max_page_count = ${Math.max(16, Math.floor(maxSizeBytes / pageSize))}`);
-  }
-  return db;
-}
-
-function usedBytes(db: Database.Database): number {
-  const pages = db.pragma('page_count', { simple: true }) as number;
-  const free = db.pragma('freelist_count', { simple: true }) as number;
-  const size = db.pragma('page_size', { simple: true }) as number;
-  return (pages - free) * size;
-}
 
 /**
  * The embedded durable store, two SQLite files in WAL mode, each with one
@@ -303,22 +110,13 @@ export class SqliteStore implements InboxWriter, InboxReader, DecisionCursor, In
   readonly #insertTx: Database.Transaction<(items: readonly NewDelivery[]) => Accepted[]>;
 
   constructor(readonly file: string, options: StoreOptions = {}) {
-    const { synchronous = 'full', maxSizeBytes = 0 } = options;
-    this.#fullSync = synchronous === 'full';
-    this.#maxBytes = maxSizeBytes;
-    this.inboxFile = inboxFileOf(file);
-    // Commits to the inbox are not fsynced by SQLite; syncInbox() does it off the event loop.
-    this.inbox = open(this.inboxFile, maxSizeBytes);
-    this.#intakeConnection = options.inboxCheckpoint === 'external';
-    if (this.#intakeConnection) {
-      this.inbox.pragma('wal_autocheckpoint = 0');
-      this.inbox.pragma('busy_timeout = 0');
-    }
-    this.#migrate(this.inbox, INBOX_MIGRATIONS);
-    this.db = open(file, maxSizeBytes);
-    this.db.pragma('foreign_keys = ON');
-    this.db.function('fingerprint_key', { deterministic: true }, (fp: unknown) => fingerprintKey(String(fp), nodeDigests));
-    this.#migrate(this.db, STATE_MIGRATIONS);
+    const files = openStoreFiles(file, options);
+    this.#fullSync = files.fullSync;
+    this.#maxBytes = files.maxBytes;
+    this.inboxFile = files.inboxFile;
+    this.inbox = files.inbox;
+    this.#intakeConnection = files.intakeConnection;
+    this.db = files.state;
     const db = this.db;
     const inbox = this.inbox;
     this.#stmt = {
@@ -421,22 +219,6 @@ export class SqliteStore implements InboxWriter, InboxReader, DecisionCursor, In
         return { deliveryId: existing.id, duplicate: true };
       }),
     );
-  }
-
-  #migrate(db: Database.Database, migrations: readonly Migration[]): void {
-    const version = db.pragma('user_version', { simple: true }) as number;
-    migrations.slice(version).forEach((m, i) => {
-      // ATTACH is not allowed inside a transaction.
-      if (m.withInbox) db.prepare('ATTACH DATABASE ? AS inbox').run(this.inboxFile);
-      try {
-        db.transaction(() => {
-          db.exec(m.sql);
-          db.pragma(`user_version = ${version + i + 1}`);
-        })();
-      } finally {
-        if (m.withInbox) db.exec('DETACH DATABASE inbox');
-      }
-    });
   }
 
   /**

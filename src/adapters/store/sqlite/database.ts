@@ -1,0 +1,120 @@
+// Opening the store's two SQLite files: pragmas, the migration runner, size accounting.
+
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fingerprintKey } from '../../../core/fingerprint.js';
+import { nodeDigests } from '../../digests.js';
+import { INBOX_MIGRATIONS, STATE_MIGRATIONS } from './migrations/index.js';
+
+export interface StoreOptions {
+  readonly synchronous?: 'full' | 'normal';
+  /** Cap on the two files together, in bytes (0: none). */
+  readonly maxSizeBytes?: number;
+  /**
+   * Who checkpoints the inbox's WAL: 'auto' (SQLite, at commit) or
+   * 'external' (the intake's connection: the processing thread calls
+   * checkpointInbox(), so the thread answering Zabbix never copies pages;
+   * and acceptDeliveries() throws StoreBusy instead of waiting for one).
+   */
+  readonly inboxCheckpoint?: 'auto' | 'external';
+}
+
+/** One schema step of a file; `withInbox`: the step reads or writes the inbox file too (attached as `inbox`). */
+export interface Migration {
+  /** The file's schema version (PRAGMA user_version) once the step has run: its place in the list, from 1. */
+  readonly version: number;
+  /** Its file under migrations/, without the extension. */
+  readonly name: string;
+  readonly sql: string;
+  readonly withInbox?: boolean;
+}
+
+/** How long a write waits for another connection's lock (the intake's own inbox writes wait 0: see StoreBusy). */
+export const BUSY_TIMEOUT_MS = 5000;
+
+/** The inbox file next to the state file: bridge.db → bridge.inbox.db. */
+export function inboxFileOf(stateFile: string): string {
+  if (stateFile === ':memory:') return stateFile;
+  return stateFile.endsWith('.db') ? `${stateFile.slice(0, -3)}.inbox.db` : `${stateFile}.inbox.db`;
+}
+
+/** A connection in WAL mode, commits not fsynced unless asked (see transaction() and syncInbox()), capped in size. */
+export function openDatabase(file: string, maxSizeBytes: number): Database.Database {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  if (maxSizeBytes > 0) {
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    db.pragma(`max_page_count = ${Math.max(16, Math.floor(maxSizeBytes / pageSize))}`);
+  }
+  return db;
+}
+
+/** Bytes of a file's pages in use (free pages excluded). */
+export function usedBytes(db: Database.Database): number {
+  const pages = db.pragma('page_count', { simple: true }) as number;
+  const free = db.pragma('freelist_count', { simple: true }) as number;
+  const size = db.pragma('page_size', { simple: true }) as number;
+  return (pages - free) * size;
+}
+
+/** Run the steps a file has not had yet (by its user_version), each in its own transaction with its version. */
+export function migrate(db: Database.Database, migrations: readonly Migration[], inboxFile: string): void {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration ${m.name} is listed as step ${i + 1} but numbered ${m.version}`);
+  });
+  const version = db.pragma('user_version', { simple: true }) as number;
+  migrations.slice(version).forEach((m, i) => {
+    // ATTACH is not allowed inside a transaction.
+    if (m.withInbox) db.prepare('ATTACH DATABASE ? AS inbox').run(inboxFile);
+    try {
+      db.transaction(() => {
+        db.exec(m.sql);
+        db.pragma(`user_version = ${version + i + 1}`);
+      })();
+    } finally {
+      if (m.withInbox) db.exec('DETACH DATABASE inbox');
+    }
+  });
+}
+
+/** The two files of a store, open and migrated, with the options they were opened with. */
+export interface StoreFiles {
+  /** The state file (`bridge.db`). */
+  readonly file: string;
+  readonly state: Database.Database;
+  /** The inbox file (`bridge.inbox.db`). */
+  readonly inboxFile: string;
+  readonly inbox: Database.Database;
+  /** store.synchronous is full: power-safe commits and the inbox are fsynced. */
+  readonly fullSync: boolean;
+  readonly maxBytes: number;
+  /** The intake's connection to the inbox (inboxCheckpoint 'external'): it never checkpoints, nor waits for a lock. */
+  readonly intakeConnection: boolean;
+}
+
+/**
+ * Open (create, migrate) the inbox, then the state file: the state's second
+ * migration reads the inbox. Migrations may call fingerprint_key(text), the
+ * state connection's own SQL function (fingerprintKey).
+ */
+export function openStoreFiles(file: string, options: StoreOptions = {}): StoreFiles {
+  const { synchronous = 'full', maxSizeBytes = 0 } = options;
+  const inboxFile = inboxFileOf(file);
+  // Commits to the inbox are not fsynced by SQLite; syncInbox() does it off the event loop.
+  const inbox = openDatabase(inboxFile, maxSizeBytes);
+  const intakeConnection = options.inboxCheckpoint === 'external';
+  if (intakeConnection) {
+    inbox.pragma('wal_autocheckpoint = 0');
+    inbox.pragma('busy_timeout = 0');
+  }
+  migrate(inbox, INBOX_MIGRATIONS, inboxFile);
+  const state = openDatabase(file, maxSizeBytes);
+  state.pragma('foreign_keys = ON');
+  state.function('fingerprint_key', { deterministic: true }, (fp: unknown) => fingerprintKey(String(fp), nodeDigests));
+  migrate(state, STATE_MIGRATIONS, inboxFile);
+  return { file, state, inboxFile, inbox, fullSync: synchronous === 'full', maxBytes: maxSizeBytes, intakeConnection };
+}
