@@ -10,7 +10,9 @@ import type { JobSpec, TicketDraft } from '../../src/core/decide.js';
 import { fingerprintKey } from '../../src/core/fingerprint.js';
 import type { TicketDesk } from '../../src/core/ports.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { BREAKER_GAUGE, CircuitBreaker, Dispatcher, jobTag, landingOf, withLanding, type BreakerChange } from '../../src/services/dispatcher.js';
+import { BREAKER_GAUGE } from '../../src/core/retry-policy.js';
+import { Dispatcher } from '../../src/services/dispatcher.js';
+import { jobTag, landingOf, withLanding } from '../../src/services/job-runner.js';
 import { nodeDigests } from '../../src/adapters/digests.js';
 
 /**
@@ -307,50 +309,6 @@ describe('quiet during a GLPI outage', () => {
     expect(store.job(ids[0]!)?.attempts).toBe(1);
     expect((await metrics.jobRetries.get()).values).toHaveLength(0);
     expect(dispatcher!.circuit).toBe('closed');
-  });
-});
-
-describe('CircuitBreaker', () => {
-  const cause = (retryAfterMs?: number) => new RemoteError('retryable', 'HTTP_503', '503', 503, retryAfterMs, { outage: true, mayHaveLanded: false });
-
-  it('opens on a failure that says GLPI is down, lets exactly one probe go after the backoff, doubles it when the probe fails, closes on an answer', () => {
-    const changes: BreakerChange[] = [];
-    const b = new CircuitBreaker({ minDelayMs: 100, maxDelayMs: 1_000, random: () => 0.5 }, (c) => changes.push(c));
-    expect(b.gate(0)).toEqual({ run: 'all' });
-    b.down(1, 0, cause());
-    expect(b.state).toBe('open');
-    expect(b.gate(50)).toEqual({ run: 'none', until: 100 });
-    expect(b.admit(2, 99)).toBe(false);
-    expect(b.gate(100)).toEqual({ run: 'one' });
-    expect(b.admit(2, 100)).toBe(true);
-    expect(b.state).toBe('half_open');
-    expect(b.admit(3, 100)).toBe(false);
-    // A job that was in flight failing too changes nothing.
-    b.down(1, 110, cause());
-    expect(b.state).toBe('half_open');
-    b.down(2, 120, cause());
-    expect([b.state, b.retryAt]).toEqual(['open', 320]);
-    expect(b.admit(3, 320)).toBe(true);
-    b.answered(330);
-    expect(b.state).toBe('closed');
-    expect(changes.map((c) => c.state)).toEqual(['open', 'half_open', 'open', 'half_open', 'closed']);
-    expect(changes.at(-1)).toMatchObject({ downForMs: 330, probes: 2 });
-  });
-
-  it('honours Retry-After, caps the backoff, and frees the probe slot when the probe sent nothing', () => {
-    const b = new CircuitBreaker({ minDelayMs: 100, maxDelayMs: 300, random: () => 0.5 });
-    b.down(1, 0, cause(5_000));
-    expect(b.retryAt).toBe(5_000);
-    for (let t = 5_000, i = 0; i < 5; i++) {
-      expect(b.admit(9, t)).toBe(true);
-      b.down(9, t, cause());
-      expect(b.retryAt - t).toBeLessThanOrEqual(300);
-      t = b.retryAt;
-    }
-    const at = b.retryAt;
-    expect(b.admit(4, at)).toBe(true);
-    b.release(4, at);
-    expect(b.admit(5, at)).toBe(true);
   });
 });
 

@@ -1,0 +1,237 @@
+import { htmlText } from '../core/render.js';
+import type { JobSpec } from '../core/decide.js';
+import type { EventAcknowledger, IncidentState, Job, TicketDesk } from '../core/ports.js';
+import { RemoteError } from '../core/remote-error.js';
+
+/*
+ * What each job does in GLPI or Zabbix, and how it is made idempotent: a job
+ * may run more than once (a retry after an unknown outcome, a claim lost to a
+ * crash or a power cut), so every write that may have landed is looked for
+ * before it is sent again — a create by its ticket marker, a follow-up by its
+ * job tag, a write-back by its message. When and how often a job runs is the
+ * dispatcher's business (services/dispatcher.ts); this file never waits,
+ * retries later, or records anything: it reports an Outcome or throws.
+ */
+
+export interface JobRunnerOptions {
+  readonly solutionTypeId: number;
+  /** Write the ticket link back to Zabbix after a create (absent: no write-back). */
+  readonly writeBack?: { readonly zabbix: EventAcknowledger; readonly prefix: string; readonly acknowledge: boolean };
+}
+
+/** What a job did; a create also carries what to record with its completion. */
+export interface Outcome {
+  readonly operation: string;
+  /** The ticket acted on (0 for a write-back). */
+  readonly ticketId: number;
+  /** A create: the ticket to record for the job's cycle, and the write-back to queue with it. */
+  readonly created?: { readonly marker: string; readonly writeBack?: JobSpec };
+  /** The ticket turned out closed in GLPI: the incident needs a new cycle (DispatcherOptions.onTicketClosed). */
+  readonly closedInGlpi?: boolean;
+}
+
+/**
+ * What one job run knows between its tries: whether an earlier try (in this
+ * run or an earlier one) may have been applied without the bridge hearing of
+ * it. Only then is GLPI (or Zabbix) read before sending again.
+ */
+export interface RunState {
+  uncertain: boolean;
+}
+
+/** Thrown when a job refers to a ticket the bridge never got (its create is dead-lettered). */
+export class TicketMissing extends Error {}
+
+const CLOSED = 6;
+/** GLPI's refusals of an add or an update (their message is translated: never parsed). */
+const REFUSALS = new Set(['ERROR_GLPI_ADD', 'ERROR_GLPI_UPDATE']);
+
+/** Marker appended to follow-ups so that a retry after an unknown outcome can tell whether it landed. */
+export function jobTag(id: number): string {
+  return `[zbx-job:${id}]`;
+}
+
+/*
+ * Whether a queued job may already have been applied travels with it in its
+ * last error (no schema change): a job is read back before it is sent again
+ * only when a try may have landed (a timeout, a reset after sending, a 500),
+ * not after a refused connection or a proxy's 503.
+ */
+const MAY_HAVE_LANDED = ' [may have been applied in GLPI: checked before sending again]';
+const NOT_APPLIED = ' [not applied in GLPI]';
+
+function stripLanding(error: string): string {
+  for (const tag of [MAY_HAVE_LANDED, NOT_APPLIED]) if (error.endsWith(tag)) return error.slice(0, -tag.length);
+  return error;
+}
+
+/** The error to store with a job, saying whether it may have been applied. */
+export function withLanding(error: string, uncertain: boolean): string {
+  return stripLanding(error) + (uncertain ? MAY_HAVE_LANDED : NOT_APPLIED);
+}
+
+/** What a stored error says about landing; undefined for an error written without it. */
+export function landingOf(error: string | undefined): boolean | undefined {
+  if (error === undefined) return undefined;
+  if (error.endsWith(MAY_HAVE_LANDED)) return true;
+  if (error.endsWith(NOT_APPLIED)) return false;
+  return undefined;
+}
+
+/** A new run of the job: unsure whether its earlier tries were applied when its last error says so. */
+export function runState(job: Job): RunState {
+  // An error stored without the landing note (older version): any earlier attempt may have landed.
+  return { uncertain: landingOf(job.lastError) ?? job.attempts > 1 };
+}
+
+/** Executes one try of a job against GLPI (TicketDesk) or Zabbix (EventAcknowledger). */
+export class JobRunner {
+  /** Create jobs whose marker search found nothing in this process, with no POST since that may have landed. */
+  readonly #searched = new Set<number>();
+
+  constructor(
+    private readonly desk: TicketDesk,
+    private readonly tickets: Pick<IncidentState, 'ticketId'>,
+    private readonly opt: JobRunnerOptions,
+  ) {}
+
+  /**
+   * One try. A request sent on a keep-alive connection GLPI's web server had
+   * already closed is not a failure: the operation runs again at once (the
+   * client opens a fresh connection), checking first whether it landed.
+   */
+  async run(job: Job, state: RunState): Promise<Outcome> {
+    try {
+      return await this.#execute(job, state);
+    } catch (e) {
+      if (!(e instanceof RemoteError) || !e.staleConnection) throw e;
+      return this.#execute(job, state);
+    }
+  }
+
+  /** The job is over (done, or a dead letter): forget what this process remembers of it. */
+  finished(jobId: number): void {
+    this.#searched.delete(jobId);
+  }
+
+  async #execute(job: Job, state: RunState): Promise<Outcome> {
+    const spec = job.spec;
+    switch (spec.type) {
+      case 'create_ticket': {
+        const known = this.tickets.ticketId(job, job.cycle);
+        if (known !== undefined) return { operation: 'opened', ticketId: known };
+        // Every create looks for its marker before its first POST: a state file rolled back by a power cut re-takes decisions.
+        if (state.uncertain || !this.#searched.has(job.id)) {
+          const found = await this.desk.findTicketByMarker(spec.ticket.marker);
+          if (found !== undefined) return { operation: 'adopted', ticketId: found, created: this.#created(spec.ticket.marker, spec.eventId, found) };
+          if (this.#searched.size >= 10_000) this.#searched.clear();
+          this.#searched.add(job.id);
+          state.uncertain = false;
+        }
+        const id = await this.#write(state, () => this.desk.createTicket(spec.ticket));
+        return { operation: 'opened', ticketId: id, created: this.#created(spec.ticket.marker, spec.eventId, id) };
+      }
+      case 'zabbix_ack': {
+        const wb = this.opt.writeBack;
+        if (!wb) throw new RemoteError('permanent', 'ZABBIX_NOT_CONFIGURED', 'write-back queued but zabbix.url is no longer configured');
+        const first = spec.eventIds[0];
+        if (state.uncertain && first !== undefined) {
+          if (await wb.zabbix.hasMessage(first, spec.message)) return { operation: 'written_back', ticketId: 0 };
+          state.uncertain = false;
+        }
+        await this.#write(state, () => wb.zabbix.acknowledge(spec.eventIds, spec.message, spec.acknowledge));
+        return { operation: 'written_back', ticketId: 0 };
+      }
+      case 'followup': {
+        const id = this.#ticketOf(job);
+        return this.#onTicket(id, async () => {
+          await this.#followupOnce(job, state, id, spec.lines, { isPrivate: spec.isPrivate });
+          return { operation: 'followed_up', ticketId: id };
+        });
+      }
+      case 'update_ticket': {
+        const id = this.#ticketOf(job);
+        return this.#onTicket(id, async () => {
+          await this.desk.updateTicket(id, { urgency: spec.urgency, impact: spec.impact });
+          await this.#followupOnce(job, state, id, spec.lines, { isPrivate: spec.isPrivate });
+          return { operation: 'updated', ticketId: id };
+        });
+      }
+      case 'solve': {
+        const id = this.#ticketOf(job);
+        if (spec.mode === 'followup') {
+          // A closed ticket needs no word of the recovery: done.
+          const outcome = await this.#onTicket(id, async () => {
+            await this.#followupOnce(job, state, id, spec.lines, { isPrivate: false });
+            return { operation: 'followed_up', ticketId: id };
+          });
+          return { operation: outcome.operation, ticketId: id };
+        }
+        const result = await this.desk.addSolution(id, htmlText(spec.lines), this.opt.solutionTypeId);
+        if (result === 'already_closed') return { operation: 'found_closed', ticketId: id };
+        if (spec.mode === 'close') {
+          await this.desk.updateTicket(id, { status: CLOSED });
+          return { operation: 'closed', ticketId: id };
+        }
+        return { operation: 'solved', ticketId: id };
+      }
+      case 'reopen': {
+        const id = this.#ticketOf(job);
+        return this.#onTicket(id, async () => {
+          await this.#followupOnce(job, state, id, spec.lines, { isPrivate: false, reopen: true });
+          return { operation: 'reopened', ticketId: id };
+        });
+      }
+    }
+  }
+
+  /** A create's record: its marker, and the ticket link to write back to the Zabbix event (its own lane: a Zabbix outage never holds GLPI work back). */
+  #created(marker: string, eventId: string | undefined, ticketId: number): NonNullable<Outcome['created']> {
+    const wb = this.opt.writeBack;
+    if (!wb || eventId === undefined) return { marker };
+    const message = `${wb.prefix} GLPI ticket #${ticketId}: ${this.desk.ticketUrl(ticketId)}`;
+    return { marker, writeBack: { type: 'zabbix_ack', eventIds: [eventId], message, acknowledge: wb.acknowledge } };
+  }
+
+  /** A request that may apply something: when its failure says it may have been applied, the next try checks first. */
+  async #write<T>(state: RunState, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (e) {
+      if (!(e instanceof RemoteError) || e.mayHaveLanded) state.uncertain = true;
+      throw e;
+    }
+  }
+
+  #ticketOf(job: Job): number {
+    const id = this.tickets.ticketId(job, job.cycle);
+    if (id === undefined) throw new TicketMissing(`incident ${job.fingerprint} #${job.cycle} has no GLPI ticket (its create job failed; see the dead letters)`);
+    return id;
+  }
+
+  /** A follow-up sent at most once: when an earlier try may have landed, look for the job's tag first. */
+  async #followupOnce(job: Job, state: RunState, ticketId: number, lines: readonly string[], options: { isPrivate: boolean; reopen?: boolean }): Promise<void> {
+    const tag = jobTag(job.id);
+    if (state.uncertain) {
+      const existing = await this.desk.followupContents(ticketId);
+      if (existing.some((c) => c.includes(tag))) return;
+      state.uncertain = false;
+    }
+    await this.#write(state, () => this.desk.addFollowup(ticketId, `${htmlText(lines)}<br>\n<small>${tag}</small>`, options));
+  }
+
+  /**
+   * A step on an existing ticket. When GLPI refuses it (its message is
+   * translated: never parsed), the ticket's status says whether it is closed;
+   * a closed ticket completes the job and hands the incident over.
+   */
+  async #onTicket(ticketId: number, step: () => Promise<Outcome>): Promise<Outcome> {
+    try {
+      return await step();
+    } catch (e) {
+      if (!(e instanceof RemoteError) || !REFUSALS.has(e.code)) throw e;
+      if ((await this.desk.ticketStatus(ticketId)) !== CLOSED) throw e;
+      return { operation: 'found_closed', ticketId, closedInGlpi: true };
+    }
+  }
+}
