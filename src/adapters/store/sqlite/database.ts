@@ -81,6 +81,25 @@ export function migrate(db: Database.Database, migrations: readonly Migration[],
   });
 }
 
+/** A file's `meta` table (key → text). */
+export class MetaTable {
+  readonly #get;
+  readonly #put;
+
+  constructor(db: Database.Database) {
+    this.#get = db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?');
+    this.#put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value');
+  }
+
+  get(key: string): string | undefined {
+    return this.#get.get(key)?.value;
+  }
+
+  put(key: string, value: string): void {
+    this.#put.run(key, value);
+  }
+}
+
 /** The two files of a store, open and migrated, with the options they were opened with. */
 export interface StoreFiles {
   /** The state file (`bridge.db`). */

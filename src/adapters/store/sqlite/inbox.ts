@@ -1,0 +1,272 @@
+// The inbox file (`bridge.inbox.db`): deliveries as accepted, in order. Written by the intake only (the main
+// thread), fsynced before each 202 with one fdatasync shared by every webhook waiting meanwhile (group
+// commit); read by both threads; its WAL is checkpointed by the processing thread.
+
+import type Database from 'better-sqlite3';
+import { closeSync, fdatasync, openSync } from 'node:fs';
+import type { Alert } from '../../../core/alert.js';
+import { StoreBusy } from '../../../core/errors.js';
+import { problemDeliveryKey, updateKeyPrefix } from '../../../core/fingerprint.js';
+import type { Accepted, InboxReader, InboxWriter, NewDelivery, PendingDelivery } from '../../../core/ports.js';
+import { BUSY_TIMEOUT_MS, usedBytes, type StoreFiles } from './database.js';
+
+/**
+ * Inbox WAL frames after which a checkpoint also restarts the WAL: the next
+ * commit writes from its start again, over blocks the file already has, so
+ * the fsync of a commit flushes data only (a growing file makes the
+ * filesystem journal its size and extents as well, slowly).
+ */
+const INBOX_WAL_RESTART_FRAMES = 1000;
+/** Bytes a delivery's decision adds to the store, per byte of the alert (jobs carry the rendered ticket). */
+const INBOX_GROWTH = 2;
+
+/** The decided position, read from the state file (decisions.ts). */
+export interface DecidedPosition {
+  /** Every delivery up to this id is decided. */
+  processedThrough(): number;
+  /** The decided position as of the last fsynced commit of the state file. */
+  decidedOnDisk(): number;
+}
+
+/** The inbox as both threads read it. */
+export class SqliteInboxReader implements InboxReader {
+  readonly #decided: Pick<DecidedPosition, 'processedThrough'>;
+  readonly #stmt;
+
+  constructor(inbox: Database.Database, decided: Pick<DecidedPosition, 'processedThrough'>) {
+    this.#decided = decided;
+    this.#stmt = {
+      deliveryByKey: inbox.prepare<[string], { id: number }>('SELECT id FROM deliveries WHERE delivery_key = ?'),
+      deliveryAlert: inbox.prepare<[string], { alert: string }>('SELECT alert FROM deliveries WHERE delivery_key = ?'),
+      deliveryAlertById: inbox.prepare<[number], { alert: string }>('SELECT alert FROM deliveries WHERE id = ?'),
+      // A range of the delivery key's unique index: the updates of one event.
+      updatesOf: inbox.prepare<[string, string, number], { id: number; alert: string; received_at: number }>(
+        'SELECT id, alert, received_at FROM deliveries WHERE delivery_key > ? AND delivery_key < ? AND id < ? ORDER BY id',
+      ),
+      deliveriesAfter: inbox.prepare<[number, number, number], { id: number; alert: string; received_at: number }>(
+        'SELECT id, alert, received_at FROM deliveries WHERE id > ? AND id <= ? ORDER BY id LIMIT ?',
+      ),
+      lastDelivery: inbox.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM deliveries'),
+      inboxBacklog: inbox.prepare<[number], { n: number; bytes: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(octet_length(alert)), 0) AS bytes FROM deliveries WHERE id > ?'),
+    };
+  }
+
+  hasDelivery(key: string): boolean {
+    return this.deliveryId(key) !== undefined;
+  }
+
+  /** The delivery id under this key, if any (e.g. to tell whether a recovery came before its problem). */
+  deliveryId(key: string): number | undefined {
+    return this.#stmt.deliveryByKey.get(key)?.id;
+  }
+
+  /** The alert first committed under this delivery key. */
+  deliveryAlert(key: string): Alert | undefined {
+    const r = this.#stmt.deliveryAlert.get(key);
+    return r ? (JSON.parse(r.alert) as Alert) : undefined;
+  }
+
+  /** The alert of a delivery, by its id. */
+  deliveryAlertById(id: number): Alert | undefined {
+    const r = this.#stmt.deliveryAlertById.get(id);
+    return r ? (JSON.parse(r.alert) as Alert) : undefined;
+  }
+
+  /** Updates of a problem event delivered before `beforeId` (Zabbix sent them before the problem's retry got through). */
+  earlierUpdates(eventSource: string, eventId: string, beforeId: number): PendingDelivery[] {
+    const prefix = updateKeyPrefix(eventSource, eventId);
+    return this.#stmt.updatesOf
+      .all(prefix, `${prefix}\uffff`, beforeId)
+      .map((r) => ({ id: r.id, alert: JSON.parse(r.alert) as Alert, receivedAt: r.received_at }));
+  }
+
+  /** Deliveries not decided on yet, in id order, up to `throughId` (those known to be on disk). */
+  unprocessedDeliveries(limit: number, throughId = Number.MAX_SAFE_INTEGER): PendingDelivery[] {
+    return this.#stmt.deliveriesAfter.all(this.#decided.processedThrough(), throughId, limit).map((r) => ({ id: r.id, alert: JSON.parse(r.alert) as Alert, receivedAt: r.received_at }));
+  }
+
+  /** Id of the last delivery in the inbox (0 when empty). */
+  lastDeliveryId(): number {
+    return this.#stmt.lastDelivery.get()?.id ?? 0;
+  }
+
+  /** Deliveries after the decided position: how many, and the bytes of their alerts. */
+  undecided(): { n: number; bytes: number } {
+    return this.#stmt.inboxBacklog.get(this.#decided.processedThrough()) ?? { n: 0, bytes: 0 };
+  }
+}
+
+/** What the writer needs besides the inbox: the decided position, and the open incidents' events (both in the state file). */
+export interface InboxWriterContext {
+  readonly decided: DecidedPosition;
+  readonly reader: SqliteInboxReader;
+  /** Problem events of open incidents: their deliveries are kept (the poller builds their recoveries from them). */
+  openIncidentEvents(): string[];
+}
+
+/**
+ * The intake's side of the inbox: commits, the group-commit fdatasync, the
+ * size check that refuses webhooks, pruning and the readiness write check.
+ * On the intake's connection (StoreOptions.inboxCheckpoint 'external'), a
+ * commit meeting a checkpoint throws StoreBusy at once instead of waiting.
+ */
+export class SqliteInboxWriter implements InboxWriter {
+  readonly #files: StoreFiles;
+  readonly #inbox: Database.Database;
+  readonly #ctx: InboxWriterContext;
+  readonly #stmt;
+  /** The inbox's WAL, opened for fdatasync (see syncInbox). */
+  #inboxWal: number | undefined;
+  #syncing = false;
+  #syncWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** The intake's transaction, built once: it runs for every batch of webhooks. */
+  readonly #insertTx: Database.Transaction<(items: readonly NewDelivery[]) => Accepted[]>;
+
+  constructor(files: StoreFiles, ctx: InboxWriterContext) {
+    this.#files = files;
+    this.#inbox = files.inbox;
+    this.#ctx = ctx;
+    const inbox = files.inbox;
+    this.#stmt = {
+      insertDelivery: inbox.prepare('INSERT OR IGNORE INTO deliveries (delivery_key, received_at, source, alert) VALUES (?, ?, ?, ?)'),
+      firstAfter: inbox.prepare<[number], { received_at: number }>('SELECT received_at FROM deliveries WHERE id > ? ORDER BY id LIMIT 1'),
+      pruneDeliveries: inbox.prepare(
+        'DELETE FROM deliveries WHERE id <= ? AND received_at < ? AND delivery_key NOT IN (SELECT value FROM json_each(?))',
+      ),
+      touchInbox: inbox.prepare("INSERT INTO meta (key, value) VALUES ('last_write_check', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
+    };
+    const reader = ctx.reader;
+    this.#insertTx = inbox.transaction((items: readonly NewDelivery[]): Accepted[] =>
+      items.map((d) => {
+        const r = this.#stmt.insertDelivery.run(d.key, d.receivedAt, d.alert.source, JSON.stringify(d.alert));
+        if (r.changes === 1) return { deliveryId: Number(r.lastInsertRowid), duplicate: false };
+        const existing = reader.deliveryId(d.key);
+        if (existing === undefined) throw new Error(`delivery ${d.key} vanished`);
+        return { deliveryId: existing, duplicate: true };
+      }),
+    );
+  }
+
+  /**
+   * Commit new deliveries to the inbox; a key seen before answers with the
+   * first delivery's id. Durable against a power cut only once syncInbox()
+   * resolves.
+   */
+  acceptDeliveries(items: readonly NewDelivery[]): Accepted[] {
+    try {
+      return this.#insertTx.immediate(items);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_BUSY' && this.#files.intakeConnection) throw new StoreBusy();
+      throw e;
+    }
+  }
+
+  /**
+   * Resolves when every inbox commit made before the call is on disk (when
+   * store.synchronous is full): an fdatasync of the inbox's WAL on libuv's
+   * thread pool, so the event loop keeps taking requests meanwhile. Calls
+   * made while one runs share the next one (group commit). Same guarantee
+   * as SQLite's synchronous=FULL in WAL mode, which fsyncs that file at
+   * every commit; a checkpoint syncs the WAL before and the database file
+   * after copying, so frames moved meanwhile are on disk too.
+   */
+  syncInbox(): Promise<void> {
+    if (!this.#files.fullSync || this.#files.inboxFile === ':memory:') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#syncWaiters.push({ resolve, reject });
+      if (!this.#syncing) this.#startSync();
+    });
+  }
+
+  #startSync(): void {
+    const waiters = this.#syncWaiters;
+    this.#syncWaiters = [];
+    this.#syncing = true;
+    const done = (err: Error | null) => {
+      this.#syncing = false;
+      if (!this.#inbox.open && this.#inboxWal !== undefined) {
+        closeSync(this.#inboxWal);
+        this.#inboxWal = undefined;
+      }
+      for (const w of waiters) {
+        if (err) w.reject(err);
+        else w.resolve();
+      }
+      if (this.#syncWaiters.length > 0) this.#startSync();
+    };
+    try {
+      // The WAL exists while a connection has the inbox open; fsync applies to the file, whichever descriptor.
+      this.#inboxWal ??= openSync(`${this.#files.inboxFile}-wal`, 'r');
+      fdatasync(this.#inboxWal, done);
+    } catch (e) {
+      done(e as Error);
+    }
+  }
+
+  /**
+   * With store.max_size set: whether the file is so full that new alerts must
+   * be refused, keeping room for deciding on the alerts already accepted (the
+   * inbox backlog, which the processing thread may not have reached yet) and
+   * the last 10 % for dispatching them.
+   */
+  nearlyFull(): boolean {
+    if (this.#files.maxBytes <= 0) return false;
+    // Deciding on an alert stores about as much again (the ticket draft in its job): keep room for the inbox's backlog.
+    const backlog = this.#ctx.reader.undecided().bytes;
+    return usedBytes(this.#inbox) + usedBytes(this.#files.state) + INBOX_GROWTH * backlog > this.#files.maxBytes * 0.9;
+  }
+
+  /**
+   * Forget decided deliveries (decided on disk: see syncDecided) received `retentionMs` before now, except the
+   * problems of incidents still open (the poller builds their recoveries
+   * from them). The retention counts from the first alert still to decide,
+   * if one waits: a recovery kept as a tombstone must outlive the decision
+   * on a problem delivered after it.
+   */
+  pruneDeliveries(now: number, retentionMs: number): number {
+    // Only behind the decided position on disk, not processed_through: decisions are committed without fsync, and
+    // a power cut takes them back to be decided again from the inbox — whose deletions meanwhile reached the disk
+    // with the next intake fsync. Pruning behind processed_through lost those alerts (found by the model test: a
+    // recovery and an acknowledgement decided late, pruned, then rolled back; the incident stayed open forever).
+    const through = Math.min(this.#ctx.decided.processedThrough(), this.#ctx.decided.decidedOnDisk());
+    const waiting = this.#stmt.firstAfter.get(through)?.received_at;
+    const before = Math.min(now, waiting ?? now) - retentionMs;
+    const keep = JSON.stringify(this.#ctx.openIncidentEvents().map((id) => problemDeliveryKey('0', id)));
+    return this.#waitingInbox(() => this.#inbox.transaction(() => this.#stmt.pruneDeliveries.run(through, before, keep).changes).immediate());
+  }
+
+  /** A real write to the inbox, for readiness: throws when alerts cannot be accepted. */
+  checkWritable(now: number): void {
+    this.#waitingInbox(() => this.#inbox.transaction(() => this.#stmt.touchInbox.run(String(now))).immediate());
+  }
+
+  /** Other writes to the inbox on the intake's connection wait for a checkpoint like any connection. */
+  #waitingInbox<T>(fn: () => T): T {
+    if (!this.#files.intakeConnection) return fn();
+    this.#inbox.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    try {
+      return fn();
+    } finally {
+      this.#inbox.pragma('busy_timeout = 0');
+    }
+  }
+
+  /** Before the connections close: a sync in flight closes the WAL's descriptor when it is done. */
+  close(): void {
+    if (this.#inboxWal !== undefined && !this.#syncing) {
+      closeSync(this.#inboxWal);
+      this.#inboxWal = undefined;
+    }
+  }
+}
+
+/**
+ * Copy the inbox's WAL into its file (PASSIVE: never waits for, nor
+ * blocks, the intake); once the WAL is long, also restart it (RESTART:
+ * holds the intake's commits back for the few frames written meanwhile).
+ * The processing thread does it: the intake's connection never checkpoints.
+ */
+export function checkpointInbox(inbox: Database.Database): void {
+  const [r] = inbox.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
+  if ((r?.log ?? 0) >= INBOX_WAL_RESTART_FRAMES) inbox.pragma('wal_checkpoint(RESTART)');
+}
