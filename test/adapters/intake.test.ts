@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../../src/adapters/clock.js';
-import { SqliteStore } from '../../src/adapters/store/sqlite-store.js';
+import { openIntakeStore, SqliteStore, type IntakeStore } from '../../src/adapters/store/sqlite/index.js';
 import { StoreBusy } from '../../src/core/errors.js';
 import type { Alert } from '../../src/core/alert.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -14,14 +14,15 @@ import { nodeDigests } from '../../src/adapters/digests.js';
 const alert = (eventId: string): Alert => ({ source: 'webhook', eventSource: '0', eventId, kind: 'problem', severity: 'high', eventName: 'x', host: 'h', hostName: 'h', triggerName: 't', tags: [] });
 const T = 1_800_000_000_000;
 
-const stores: SqliteStore[] = [];
+const stores: { close(): void }[] = [];
 afterEach(() => {
   for (const s of stores.splice(0)) s.close();
 });
 
-function pair(): { intakeSide: SqliteStore; other: SqliteStore } {
+/** The main thread's store, and another connection to the same files (the processing thread's, holding the inbox as a checkpoint does). */
+function pair(): { intakeSide: IntakeStore; other: SqliteStore } {
   const file = join(mkdtempSync(join(tmpdir(), 'zgb-intake-')), 'bridge.db');
-  const intakeSide = new SqliteStore(file, { inboxCheckpoint: 'external' });
+  const intakeSide = openIntakeStore(file);
   const other = new SqliteStore(file);
   stores.push(intakeSide, other);
   return { intakeSide, other };

@@ -3,8 +3,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { PollCursor, type CursorState } from '../../src/adapters/store/poll-cursor.js';
-import { SqliteStore } from '../../src/adapters/store/sqlite-store.js';
+import type { CursorState } from '../../src/adapters/store/sqlite/poll-cursor.js';
+import { PollCursor, SqliteStore } from '../../src/adapters/store/sqlite/index.js';
 import { ROOT } from '../helpers/fixtures.js';
 
 const stores: SqliteStore[] = [];

@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate, type Migration } from '../../src/adapters/store/sqlite/database.js';
-import { SqliteStore } from '../../src/adapters/store/sqlite-store.js';
+import { SqliteStore } from '../../src/adapters/store/sqlite/index.js';
 import { INBOX_MIGRATIONS, STATE_MIGRATIONS } from '../../src/adapters/store/sqlite/migrations/index.js';
 import { ROOT } from '../helpers/fixtures.js';
 

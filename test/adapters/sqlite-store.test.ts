@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { inboxFileOf, SqliteStore } from '../../src/adapters/store/sqlite-store.js';
+import { inboxFileOf, SqliteStore } from '../../src/adapters/store/sqlite/index.js';
 import type { Alert } from '../../src/core/alert.js';
 import type { Incident, JobSpec } from '../../src/core/decide.js';
 import { fingerprintKey } from '../../src/core/fingerprint.js';
