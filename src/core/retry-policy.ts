@@ -4,6 +4,8 @@
  * decisions out; nothing here sends, sleeps or reads a clock.
  *
  *   - backoff: exponential with ±20 % jitter, capped;
+ *   - RetryAfterWindow: GLPI's Retry-After holds every GLPI request, not only
+ *     the one that got it;
  *   - CircuitBreaker: GLPI down → no job starts, one probe at a time;
  *   - decideRetry: a failure and where its job stands → retry now (in this
  *     run), retry later (at a time, from the durable queue), or dead letter.
@@ -15,6 +17,35 @@ import type { FailureKind, RemoteError } from './remote-error.js';
 export function backoff(attempt: number, minMs: number, capMs: number, random: () => number = Math.random): number {
   const raw = Math.min(capMs, minMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(raw * (0.8 + 0.4 * random()));
+}
+
+// ---------------------------------------------------------------------------
+// Retry-After
+
+/**
+ * GLPI said "not before": a Retry-After (429, or 503 with the header) on any
+ * request holds every GLPI request of every job until then. Answers to other
+ * requests do not shorten it (the circuit breaker may close meanwhile); a
+ * later, longer Retry-After extends it. Zabbix (write-backs) is another
+ * server: its requests never wait for this.
+ */
+export class RetryAfterWindow {
+  #until = 0;
+
+  /** Until when GLPI asked to wait (0, or a time past, when it did not). */
+  get until(): number {
+    return this.#until;
+  }
+
+  /** A GLPI answer carried Retry-After: `ms` from `now`. */
+  note(now: number, ms: number): void {
+    this.#until = Math.max(this.#until, now + Math.max(0, ms));
+  }
+
+  /** Whether a GLPI request may be sent now. */
+  open(now: number): boolean {
+    return now >= this.#until;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -159,7 +190,7 @@ export interface RetryPolicy {
 
 /** What went wrong, as the decision needs it. */
 export type Failure =
-  /** Nothing was sent: the circuit breaker held the job back. Not a failure of the job. */
+  /** Nothing was sent: the circuit breaker or GLPI's Retry-After held the job back. Not a failure of the job. */
   | { readonly kind: 'not-sent' }
   /** The job acts on a ticket the bridge never got (its create is a dead letter). */
   | { readonly kind: 'ticket-missing' }
@@ -173,12 +204,14 @@ export interface RetryContext {
   readonly now: number;
   /** The job's attempts (claims) so far, this one included. */
   readonly attempts: number;
-  /** A GLPI job (a write-back goes to Zabbix: GLPI's breaker does not apply). */
+  /** A GLPI job (a write-back goes to Zabbix: GLPI's breaker and Retry-After do not apply). */
   readonly glpi: boolean;
   /** Tries left in this run (0: the run is over; the job goes back to the durable queue). */
   readonly quickRetriesLeft: number;
   /** When the circuit breaker lets a probe go (0 while closed). */
   readonly breakerRetryAt: number;
+  /** Until when GLPI asked every request to wait (RetryAfterWindow.until; 0: it did not). */
+  readonly glpiNotBefore: number;
   /** Jitter source (tests pin it). */
   readonly random?: () => number;
 }
@@ -202,7 +235,7 @@ export type RetryDecision =
 /** What to do after a failure. */
 export function decideRetry(failure: Failure, ctx: RetryContext, policy: RetryPolicy): RetryDecision {
   if (failure.kind === 'not-sent') {
-    const glpiWait = ctx.glpi ? ctx.breakerRetryAt : 0;
+    const glpiWait = ctx.glpi ? Math.max(ctx.breakerRetryAt, ctx.glpiNotBefore) : 0;
     return { do: 'retry-later', at: Math.max(ctx.now + NOT_SENT_MIN_DELAY_MS, glpiWait), failed: false, pauseDispatch: false };
   }
   if (failure.kind === 'ticket-missing') return { do: 'dead-letter', code: 'GLPI_TICKET_MISSING' };
@@ -216,5 +249,7 @@ export function decideRetry(failure: Failure, ctx: RetryContext, policy: RetryPo
   if (outage && ctx.glpi) delay = Math.max(ctx.breakerRetryAt - ctx.now, retryAfter, policy.quickMinDelayMs);
   // Every job would fail the same way: pause all dispatch instead of looping on logins.
   if (failure.kind === 'login') delay = Math.max(delay, LOGIN_PAUSE_MS);
-  return { do: 'retry-later', at: ctx.now + delay, failed: true, pauseDispatch: failure.kind === 'login' };
+  // GLPI asked to wait (this job's request, or another's): no GLPI job runs before then.
+  const at = Math.max(ctx.now + delay, ctx.glpi ? ctx.glpiNotBefore : 0);
+  return { do: 'retry-later', at, failed: true, pauseDispatch: failure.kind === 'login' };
 }

@@ -2,7 +2,7 @@ import pRetry, { AbortError } from 'p-retry';
 import { laneOf } from '../core/coalesce.js';
 import type { Clock, DispatchStore, EventAcknowledger, Job, TicketDesk } from '../core/ports.js';
 import { RemoteError } from '../core/remote-error.js';
-import { BREAKER_GAUGE, CircuitBreaker, decideRetry, type BreakerChange, type BreakerState, type Failure, type RetryDecision } from '../core/retry-policy.js';
+import { BREAKER_GAUGE, CircuitBreaker, RetryAfterWindow, decideRetry, type BreakerChange, type BreakerState, type Failure, type Gate, type RetryDecision } from '../core/retry-policy.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { JobRunner, TicketMissing, runState, withLanding, type Outcome, type RunState } from './job-runner.js';
@@ -36,7 +36,11 @@ export interface DispatcherOptions {
 
 const IDLE_POLL_MS = 2_000;
 
-/** A job held back before it sent anything: the circuit breaker is open. Not a failure of the job. */
+/**
+ * A GLPI request held back before it was sent: the circuit breaker is open,
+ * or GLPI asked to wait (Retry-After). Not a failure of the job; nothing can
+ * have landed.
+ */
 class NotSent extends RemoteError {
   constructor(why: string) {
     super('retryable', 'GLPI_NOT_SENT', why, undefined, undefined, { mayHaveLanded: false });
@@ -61,6 +65,34 @@ function isGlpiJob(job: Job): boolean {
 }
 
 /**
+ * The GLPI client as every job uses it: no request is sent while GLPI's
+ * Retry-After holds, and a Retry-After on any answer holds every GLPI request
+ * of every job, not only the job that got it. (Zabbix's requests do not go
+ * through here.)
+ */
+function paced(desk: TicketDesk, window: RetryAfterWindow, clock: Clock): TicketDesk {
+  const send = async <T>(request: () => Promise<T>): Promise<T> => {
+    if (!window.open(clock.now())) throw new NotSent('waiting for GLPI (Retry-After)');
+    try {
+      return await request();
+    } catch (e) {
+      if (e instanceof RemoteError && e.retryAfterMs !== undefined) window.note(clock.now(), e.retryAfterMs);
+      throw e;
+    }
+  };
+  return {
+    findTicketByMarker: (marker) => send(() => desk.findTicketByMarker(marker)),
+    createTicket: (t) => send(() => desk.createTicket(t)),
+    addFollowup: (ticketId, content, options) => send(() => desk.addFollowup(ticketId, content, options)),
+    followupContents: (ticketId) => send(() => desk.followupContents(ticketId)),
+    addSolution: (ticketId, content, solutionTypeId) => send(() => desk.addSolution(ticketId, content, solutionTypeId)),
+    updateTicket: (ticketId, fields) => send(() => desk.updateTicket(ticketId, fields)),
+    ticketStatus: (ticketId) => send(() => desk.ticketStatus(ticketId)),
+    ticketUrl: (id) => desk.ticketUrl(id),
+  };
+}
+
+/**
  * Action queue → GLPI and Zabbix: which job runs when. Jobs of one lane
  * (an incident's GLPI work, or its write-backs) run one at a time in order;
  * different lanes run in parallel up to the concurrency cap. A claim is on
@@ -68,13 +100,15 @@ function isGlpiJob(job: Job): boolean {
  * (services/job-runner.ts); when a failed job runs again, or becomes a dead
  * letter, is the retry policy's (core/retry-policy.ts). While GLPI is down, a
  * circuit breaker holds every job back and lets one probe at a time find out
- * when it is back.
+ * when it is back; while GLPI asks to wait (Retry-After), no GLPI request
+ * goes out, whichever job's request got the answer.
  */
 export class Dispatcher {
   readonly #inflight = new Map<number, Promise<void>>();
   /** Lanes (Job.lane) with a job in flight: the next job of a lane waits for it. */
   readonly #busy = new Set<string>();
   readonly #breaker: CircuitBreaker;
+  readonly #retryAfter = new RetryAfterWindow();
   readonly #runner: JobRunner;
   #timer: NodeJS.Timeout | undefined;
   #stopped = true;
@@ -92,7 +126,7 @@ export class Dispatcher {
   ) {
     const probeMax = Math.min(opt.probeMaxDelayMs ?? 30_000, Math.max(opt.backoffCapMs, opt.quickMinDelayMs));
     this.#breaker = new CircuitBreaker({ minDelayMs: opt.quickMinDelayMs, maxDelayMs: probeMax }, (c) => this.#breakerChanged(c));
-    this.#runner = new JobRunner(desk, store, { solutionTypeId: opt.solutionTypeId, ...(opt.writeBack ? { writeBack: opt.writeBack } : {}) });
+    this.#runner = new JobRunner(paced(desk, this.#retryAfter, clock), store, { solutionTypeId: opt.solutionTypeId, ...(opt.writeBack ? { writeBack: opt.writeBack } : {}) });
     this.metrics.glpiCircuit.set(BREAKER_GAUGE.closed);
   }
 
@@ -150,8 +184,8 @@ export class Dispatcher {
     if (this.#stopped) return;
     const now = this.clock.now();
     if (now < this.#pausedUntil) return this.#arm(this.#pausedUntil - now);
-    // GLPI down: nothing starts (write-backs to Zabbix wait too) until one probe may go.
-    const gate = this.#breaker.gate(now);
+    // GLPI down, or asking to wait: nothing starts until then (write-backs to Zabbix wait too, as a claim cannot skip GLPI's lanes).
+    const gate = this.#glpiGate(now);
     if (gate.run === 'none') return this.#arm(gate.until - now);
     let free = this.opt.concurrency - this.#inflight.size;
     if (gate.run === 'one') free = Math.min(free, 1);
@@ -173,6 +207,12 @@ export class Dispatcher {
     const due = this.store.nextDueAt();
     // Jobs due now but not claimed wait for a slot: finishing jobs pump again, no busy timer needed.
     this.#arm(due !== undefined && due > now ? due - now : IDLE_POLL_MS);
+  }
+
+  /** What may start now, as GLPI allows: its Retry-After first, then the circuit breaker. */
+  #glpiGate(now: number): Gate {
+    if (!this.#retryAfter.open(now)) return { run: 'none', until: this.#retryAfter.until };
+    return this.#breaker.gate(now);
   }
 
   #launch(job: Job): void {
@@ -239,7 +279,7 @@ export class Dispatcher {
   #decide(job: Job, e: unknown, quickRetriesLeft: number): RetryDecision {
     return decideRetry(
       failureOf(e),
-      { now: this.clock.now(), attempts: job.attempts, glpi: isGlpiJob(job), quickRetriesLeft, breakerRetryAt: this.#breaker.retryAt },
+      { now: this.clock.now(), attempts: job.attempts, glpi: isGlpiJob(job), quickRetriesLeft, breakerRetryAt: this.#breaker.retryAt, glpiNotBefore: this.#retryAfter.until },
       this.opt,
     );
   }
@@ -258,7 +298,7 @@ export class Dispatcher {
     }
     if (decision.do === 'retry-now') throw new Error('the retry policy answered retry-now for a run that is over');
     if (!decision.failed) {
-      // Nothing was sent: back in the queue until the breaker lets a probe go; not a failure.
+      // Nothing was sent: back in the queue until GLPI may be asked again; not a failure.
       this.store.rescheduleJob(job.id, decision.at, withLanding(job.lastError ?? asError(e).message, state.uncertain), now);
       return;
     }
@@ -305,9 +345,9 @@ export class Dispatcher {
   /**
    * One job run: the job's tries, with quick retries (p-retry) while the
    * retry policy says so. A try that may have been applied (RunState) makes
-   * the next one check first. While the circuit breaker is open, no try is
-   * made: the job goes back to the durable queue (GLPI jobs only; write-backs
-   * go to Zabbix).
+   * the next one check first. While the circuit breaker is open or GLPI's
+   * Retry-After holds, no GLPI try is made: the job goes back to the durable
+   * queue (write-backs go to Zabbix: neither applies to them).
    */
   async #attempt(job: Job, state: RunState): Promise<Outcome> {
     const o = this.opt;
@@ -316,12 +356,19 @@ export class Dispatcher {
     let waitMs = 0;
     return pRetry(
       async (n: number) => {
-        if (glpi && !this.#breaker.admit(job.id, this.clock.now())) throw new AbortError(last === undefined ? new NotSent('waiting for GLPI (circuit breaker open)') : asError(last));
+        if (glpi) {
+          const now = this.clock.now();
+          // Retry-After first: a job it holds must not take the breaker's probe.
+          const held = !this.#retryAfter.open(now) ? 'waiting for GLPI (Retry-After)' : !this.#breaker.admit(job.id, now) ? 'waiting for GLPI (circuit breaker open)' : undefined;
+          if (held !== undefined) throw new AbortError(last === undefined ? new NotSent(held) : asError(last));
+        }
         try {
           const outcome = await this.#runner.run(job, state);
           if (glpi) this.#breaker.answered(this.clock.now());
           return outcome;
         } catch (e) {
+          // A request held back mid-try (GLPI's Retry-After came to another job): the run ends, no new failure.
+          if (e instanceof NotSent) throw new AbortError(last === undefined ? e : asError(last));
           last = e;
           if (glpi && e instanceof RemoteError) {
             if (e.outage) this.#breaker.down(job.id, this.clock.now(), e);

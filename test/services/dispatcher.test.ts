@@ -14,6 +14,9 @@ import { BREAKER_GAUGE } from '../../src/core/retry-policy.js';
 import { Dispatcher } from '../../src/services/dispatcher.js';
 import { jobTag, landingOf, withLanding } from '../../src/services/job-runner.js';
 import { nodeDigests } from '../../src/adapters/digests.js';
+import { GlpiClient } from '../../src/adapters/glpi/client.js';
+import { Secret } from '../../src/config/secret.js';
+import { FakeGlpi } from '../../src/glpi-fake/server.js';
 
 /**
  * The dispatcher against a ticket desk fake that keeps tickets and
@@ -152,9 +155,9 @@ afterEach(async () => {
   store.close();
 });
 
-function startDispatcher(concurrency = 4): Dispatcher {
+function startDispatcher(concurrency = 4, glpi: TicketDesk = desk): Dispatcher {
   const logger = pino({ level: 'debug' }, { write: (line: string) => void breakerLog.push(JSON.parse(line) as Record<string, unknown>) });
-  dispatcher = new Dispatcher(store, desk, systemClock, logger, metrics, {
+  dispatcher = new Dispatcher(store, glpi, systemClock, logger, metrics, {
     concurrency,
     quickRetries: 2,
     quickMinDelayMs: 5,
@@ -310,6 +313,47 @@ describe('quiet during a GLPI outage', () => {
     expect((await metrics.jobRetries.get()).values).toHaveLength(0);
     expect(dispatcher!.circuit).toBe('closed');
   });
+});
+
+describe('GLPI\'s Retry-After, against the GLPI fake server through the real client', () => {
+  it('one request answered 429 Retry-After: 2 holds every job: no request goes to GLPI until 2 s after it, only those already in flight are answered; every ticket once', async () => {
+    const glpi = new FakeGlpi({ userTokens: ['user-token'] });
+    await glpi.listen();
+    const client = new GlpiClient({ url: glpi.url, appToken: new Secret(''), userToken: new Secret('user-token'), username: '', password: new Secret(''), timeoutMs: 5_000, logger: pino({ level: 'silent' }), externalId: 'off' });
+    // When GLPI answered each request (its log has no times).
+    const answeredAt: number[] = [];
+    const log = glpi.requests.push.bind(glpi.requests);
+    glpi.requests.push = (...rows) => {
+      for (const _row of rows) answeredAt.push(Date.now());
+      return log(...rows);
+    };
+    try {
+      // One incident first: the session is open before the fault.
+      const first = enqueue('fp-0', create('[zbx:r0]'));
+      startDispatcher(4, client);
+      await waitFor(allDone([first]), 'first ticket');
+      glpi.setFaults({ rateLimitNext: 1, retryAfterSeconds: 2 });
+      const from = glpi.requests.length;
+      const ids = [1, 2, 3].map((i) => enqueue(`fp-${i}`, create(`[zbx:r${i}]`)));
+      dispatcher!.wake();
+      await waitFor(allDone(ids), 'every ticket', 15_000);
+
+      const limited = glpi.requests.findIndex((r, i) => i >= from && r.status === 429);
+      expect(limited).toBeGreaterThanOrEqual(from);
+      const within = glpi.requests.slice(limited + 1).filter((_r, i) => answeredAt[limited + 1 + i]! - answeredAt[limited]! < 2_000);
+      // Only the other incidents' searches, sent alongside the one that got the 429; no POST before the time.
+      expect(within.length).toBeLessThanOrEqual(ids.length - 1);
+      expect(within.every((r) => r.method === 'GET' && r.path.includes('search/Ticket'))).toBe(true);
+      expect(glpi.requests.slice(limited + 1).some((r) => r.method === 'POST')).toBe(true);
+      expect(glpi.requests.filter((r) => r.status === 429)).toHaveLength(1);
+      expect([...glpi.tickets.values()].map((t) => t.name.slice(0, 8)).sort()).toEqual(['[zbx:r0]', '[zbx:r1]', '[zbx:r2]', '[zbx:r3]']);
+    } finally {
+      await dispatcher?.stop(5_000);
+      dispatcher = undefined;
+      await client.close();
+      await glpi.close();
+    }
+  }, 20_000);
 });
 
 describe('landing notes in a job\'s last error', () => {

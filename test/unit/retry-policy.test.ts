@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { RemoteError } from '../../src/core/remote-error.js';
-import { backoff, CircuitBreaker, decideRetry, LOGIN_PAUSE_MS, type BreakerChange, type Failure, type RetryContext, type RetryDecision, type RetryPolicy } from '../../src/core/retry-policy.js';
+import { backoff, CircuitBreaker, decideRetry, LOGIN_PAUSE_MS, RetryAfterWindow, type BreakerChange, type Failure, type RetryContext, type RetryDecision, type RetryPolicy } from '../../src/core/retry-policy.js';
 
 /** Jitter pinned to its middle: backoff is exactly min × 2^(attempt−1), capped. */
 const mid = () => 0.5;
@@ -25,7 +25,7 @@ describe('backoff', () => {
 describe('decideRetry: a failure and where its job stands → retry now, retry later (at), or dead letter', () => {
   const policy: RetryPolicy = { quickRetries: 2, quickMinDelayMs: 100, quickMaxDelayMs: 1_000, minDelayMs: 1_000, backoffCapMs: 60_000 };
   const now = 1_000_000;
-  const base: RetryContext = { now, attempts: 1, glpi: true, quickRetriesLeft: 0, breakerRetryAt: 0, random: mid };
+  const base: RetryContext = { now, attempts: 1, glpi: true, quickRetriesLeft: 0, breakerRetryAt: 0, glpiNotBefore: 0, random: mid };
   const later = (after: number, extra: Partial<Extract<RetryDecision, { do: 'retry-later' }>> = {}): RetryDecision => ({ do: 'retry-later', at: now + after, failed: true, pauseDispatch: false, ...extra });
 
   const http500: Failure = { kind: 'retryable', outage: true };
@@ -59,8 +59,34 @@ describe('decideRetry: a failure and where its job stands → retry now, retry l
     // Held back before sending: not a failure
     ['not sent, breaker open: at its next probe, not counted', { kind: 'not-sent' }, { attempts: 5, breakerRetryAt: now + 700 }, { do: 'retry-later', at: now + 700, failed: false, pauseDispatch: false }],
     ['not sent, breaker closed meanwhile: a moment later', { kind: 'not-sent' }, {}, { do: 'retry-later', at: now + 5, failed: false, pauseDispatch: false }],
+    // GLPI's Retry-After (got by this job or another) holds every GLPI job, and only GLPI jobs
+    ['not sent, GLPI asked to wait past the probe: when GLPI said', { kind: 'not-sent' }, { breakerRetryAt: now + 300, glpiNotBefore: now + 2_000 }, { do: 'retry-later', at: now + 2_000, failed: false, pauseDispatch: false }],
+    ['a failure while another job\'s Retry-After holds: not before it', reset, { glpiNotBefore: now + 2_000 }, later(2_000)],
+    ['GLPI down while its Retry-After holds: not before it', http500, { breakerRetryAt: now + 300, glpiNotBefore: now + 2_000 }, later(2_000)],
+    ['a backoff past the Retry-After: the backoff', reset, { attempts: 4, glpiNotBefore: now + 2_000 }, later(8_000)],
+    ['a Retry-After already over: no effect', reset, { glpiNotBefore: now - 10 }, later(1_000)],
+    ['a write-back (Zabbix) is not held by GLPI\'s Retry-After', reset, { glpi: false, glpiNotBefore: now + 2_000 }, later(1_000)],
+    ['login refused while GLPI asked for longer: not before it', { kind: 'login' }, { glpiNotBefore: now + 45_000 }, later(45_000, { pauseDispatch: true })],
   ])('%s', (_name, failure, ctx, decision) => {
     expect(decideRetry(failure, { ...base, ...ctx }, policy)).toEqual(decision);
+  });
+});
+
+describe('RetryAfterWindow: GLPI said "not before"', () => {
+  it.each<[string, [number, number][], number, boolean]>([
+    // Retry-After answers as [at, ms] → until, and whether GLPI may be asked at t = 1 500
+    ['none', [], 0, true],
+    ['one: 2 s', [[1_000, 2_000]], 3_000, false],
+    ['Retry-After: 0', [[1_000, 0]], 1_000, true],
+    ['a shorter one later does not shorten it', [[1_000, 5_000], [1_200, 100]], 6_000, false],
+    ['a longer one later extends it', [[1_000, 2_000], [1_200, 5_000]], 6_200, false],
+    ['a negative wait counts as none', [[1_000, -500]], 1_000, true],
+  ])('%s', (_name, answers, until, openAt1500) => {
+    const w = new RetryAfterWindow();
+    for (const [t, ms] of answers) w.note(t, ms);
+    expect(w.until).toBe(until);
+    expect(w.open(1_500)).toBe(openAt1500);
+    expect(w.open(until)).toBe(true);
   });
 });
 
