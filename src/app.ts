@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { systemClock } from './adapters/clock.js';
 import { buildServer } from './adapters/http/server.js';
-import type { SqliteStore } from './adapters/store/sqlite-store.js';
+import type { IntakeStore } from './adapters/store/sqlite/index.js';
 import { buildIntakeSide } from './composition/intake.js';
 import { readinessProbe } from './composition/readiness.js';
 import { adminToken, webhookToken } from './composition/tokens.js';
@@ -31,7 +31,7 @@ export interface AppDeps {
 export interface App {
   readonly config: () => Config;
   readonly server: FastifyInstance;
-  readonly store: SqliteStore;
+  readonly store: IntakeStore;
   readonly metrics: Metrics;
   /** Start processing and listen; resolves with the address. */
   start(): Promise<string>;
@@ -192,13 +192,12 @@ export function buildApp(initial: Config, deps: AppDeps): App {
       if (pruneTimer) clearInterval(pruneTimer);
       await step('close listener', () => server.close());
       await step('stop poller', () => poller?.stop());
-      // Decides on the rest of the inbox, drains GLPI jobs, closes the GLPI session.
+      // Decides on the rest of the inbox, drains GLPI jobs, closes the GLPI session, records the clean stop.
       await step('stop processing thread', async () => {
         if (!processing) return;
         const r = await processing.stop(DRAIN_TIMEOUT_MS);
         if (r.code !== 0) throw new Error('the processing thread did not stop cleanly');
       });
-      if (code === 0) await step('mark clean stop', () => store.recordCleanStop());
       await step('close store', () => store.close());
       // The code the process exits with: the log line and the exit status must agree.
       const exitCode = failed ? 1 : code;

@@ -1,6 +1,5 @@
 import { nodeDigests } from '../adapters/digests.js';
-import { PollCursor } from '../adapters/store/poll-cursor.js';
-import { SqliteStore } from '../adapters/store/sqlite-store.js';
+import { openIntakeStore, type IntakeStore } from '../adapters/store/sqlite/index.js';
 import type { Config } from '../config/schema.js';
 import type { Clock } from '../core/ports.js';
 import type { Logger } from '../observability/logger.js';
@@ -11,7 +10,7 @@ import { storeFile, zabbixApi } from './from-config.js';
 
 /** The main thread's side: the inbox's only writer, the intake that commits to it, and the Zabbix poller. */
 export interface IntakeSide {
-  readonly store: SqliteStore;
+  readonly store: IntakeStore;
   readonly intake: Intake;
   readonly poller: Poller | undefined;
 }
@@ -27,12 +26,12 @@ export interface IntakeOptions {
 /** Build the main thread's side from the configuration (nothing started). */
 export function buildIntakeSide(config: Config, o: IntakeOptions): IntakeSide {
   // The intake writes the inbox file; the processing side checkpoints it (so this thread never copies WAL pages).
-  const store = new SqliteStore(storeFile(config), { synchronous: config.store.synchronous, maxSizeBytes: config.store.max_size, inboxCheckpoint: 'external' });
+  const store = openIntakeStore(storeFile(config), { synchronous: config.store.synchronous, maxSizeBytes: config.store.max_size });
   const intake = new Intake(store, o.clock, nodeDigests, o.logger.child({ component: 'intake' }), o.metrics, o.onCommitted);
   const zabbix = zabbixApi(config, o.logger.child({ component: 'zabbix' }));
   const poller =
     zabbix && config.zabbix.poll.enabled
-      ? new Poller(zabbix, store, new PollCursor(store), intake, o.logger.child({ component: 'poller' }), o.metrics, {
+      ? new Poller(zabbix, store, store.pollMemory(), intake, o.logger.child({ component: 'poller' }), o.metrics, {
           hostGroups: config.zabbix.poll.host_groups,
           minSeverity: config.zabbix.poll.min_severity,
           baseline: config.zabbix.poll.baseline,

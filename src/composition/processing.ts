@@ -3,7 +3,7 @@ import { setPriority } from 'node:os';
 import { systemClock } from '../adapters/clock.js';
 import type { SessionState } from '../adapters/glpi/client.js';
 import { ensureMarkerKey } from '../adapters/marker-key.js';
-import { SqliteStore } from '../adapters/store/sqlite-store.js';
+import { openProcessingStore } from '../adapters/store/sqlite/index.js';
 import type { Config } from '../config/schema.js';
 import type { Clock } from '../core/ports.js';
 import type { Logger } from '../observability/logger.js';
@@ -67,7 +67,7 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
   const markerKey = ensureMarkerKey(config.data_dir);
   let settings = processingSettings(config, markerKey);
   const metrics: Metrics = createMetrics({ processMetrics: false });
-  const store = new SqliteStore(storeFile(config), { synchronous: config.store.synchronous, maxSizeBytes: config.store.max_size });
+  const store = openProcessingStore(storeFile(config), { synchronous: config.store.synchronous, maxSizeBytes: config.store.max_size });
   const glpi = glpiClient(config, logger.child({ component: 'glpi' }), metrics);
   const zabbix = zabbixApi(config, logger.child({ component: 'zabbix' }));
   const dispatcher = new Dispatcher(store, glpi, clock, logger.child({ component: 'dispatcher' }), metrics, {
@@ -122,6 +122,8 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
         jobsLeft = await dispatcher.stop(timeoutMs);
         if (jobsLeft > 0) logger.warn({ jobs: jobsLeft }, 'jobs still in flight at shutdown; they are retried at next start');
         await glpi.close();
+        // Everything in flight finished or is parked: the next start need not doubt the queued creates.
+        store.recordCleanStop();
       } catch (e) {
         code = 1;
         logger.error({ err: (e as Error).message }, 'stopping the processing thread failed');
