@@ -41,10 +41,10 @@ export interface App {
   reloadFromFile(): ReloadResult;
   /**
    * Stop intake, finish or park work in flight, close the store. Safe to call twice; resolves with the
-   * process exit code, also logged: 1 when a shutdown step failed, or when `failed` (the bridge could not
-   * start, or its processing thread died).
+   * process exit code, also logged: 1 when a shutdown step failed, or after a `failure` (the bridge could
+   * not start, or its processing thread died).
    */
-  stop(failed?: boolean): Promise<number>;
+  stop(why?: 'requested' | 'failure'): Promise<number>;
 }
 
 export type ReloadResult = { ok: true; summary: Record<string, unknown> } | { ok: false; problems: string[] };
@@ -127,7 +127,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     return new ProcessingThread(config, durableThrough, deps.logDestination, logger, (reason) => {
       if (stopping) return;
       logger.fatal({ reason, code: 'BRIDGE_PROCESSING_FAILED' }, 'the processing thread stopped unexpectedly; stopping the bridge so that it is restarted');
-      void stop(true).then(() => deps.onFatal?.(reason));
+      void stop('failure').then(() => deps.onFatal?.(reason));
     });
   };
 
@@ -177,7 +177,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
   };
 
   // ---- stop
-  const stop = (failed = false): Promise<number> => {
+  const stop = (why: 'requested' | 'failure' = 'requested'): Promise<number> => {
     stopped ??= (async () => {
       stopping = true;
       let code = 0;
@@ -200,7 +200,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
       });
       await step('close store', () => store.close());
       // The code the process exits with: the log line and the exit status must agree.
-      const exitCode = failed ? 1 : code;
+      const exitCode = why === 'failure' ? 1 : code;
       logger.info({ exit_code: exitCode }, 'bridge stopped');
       return exitCode;
     })();

@@ -2,7 +2,8 @@ import { classify } from '../core/classify.js';
 import { ticketDraft } from '../core/decide.js';
 import { storeFile } from '../composition/from-config.js';
 import type { Config } from '../config/schema.js';
-import { SqliteStore, type Job, type ParkedDelivery } from '../adapters/store/sqlite-store.js';
+import { SqliteStore } from '../adapters/store/sqlite/index.js';
+import type { Job, ParkedDelivery } from '../core/ports.js';
 import { loadOrReport, UsageError } from './common.js';
 
 function line(j: Job): string {

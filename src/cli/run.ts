@@ -25,7 +25,7 @@ export async function runCommand(configFile: string | undefined): Promise<number
     await app.start();
   } catch (e) {
     logger.fatal({ err: (e as Error).message }, 'cannot start');
-    return app.stop(true);
+    return app.stop('failure');
   }
   const stop = (signal: string) => {
     logger.info({ signal }, 'stopping');

@@ -126,6 +126,17 @@ export interface AlertIntake {
   accept(alert: Alert): Promise<Accepted>;
 }
 
+/** The inbox's own upkeep, on the thread that writes it: where it ends, and forgetting what is decided and old. */
+export interface InboxHousekeeping {
+  /** Id of the last delivery (0 when empty): what the deciders may decide through at start. */
+  lastDeliveryId(): number;
+  /**
+   * Forget deliveries decided on disk (behind the decided position a power-safe commit recorded) and received
+   * more than `retentionMs` before the first undecided one; problems of events still open are kept. Returns how many.
+   */
+  pruneDeliveries(now: number, retentionMs: number): number;
+}
+
 /** The inbox as the deciders and the poller read it. */
 export interface InboxReader {
   hasDelivery(key: string): boolean;
@@ -135,6 +146,8 @@ export interface InboxReader {
   earlierUpdates(eventSource: string, eventId: string, beforeId: number): PendingDelivery[];
   /** Deliveries after the decided position, up to `throughId`, in order. */
   unprocessedDeliveries(limit: number, throughId?: number): PendingDelivery[];
+  /** The alert of a delivery, by its id (`queue retry` re-renders a dead create from it). */
+  deliveryAlertById(id: number): Alert | undefined;
 }
 
 // ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { buildServer, type HttpLimits, type ServerDeps } from '../../src/adapters/http/server.js';
 import { RejectionLog, pathOf } from '../../src/adapters/http/rejection-log.js';
-import type { Accepted } from '../../src/adapters/store/sqlite-store.js';
+import type { Accepted } from '../../src/core/ports.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import { zabbixBody } from '../helpers/fixtures.js';

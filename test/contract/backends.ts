@@ -9,21 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryPollMemory } from '../../src/adapters/store/memory/memory-poll-memory.js';
 import { MemoryStore } from '../../src/adapters/store/memory/memory-store.js';
-import { PollCursor } from '../../src/adapters/store/poll-cursor.js';
-import { SqliteStore } from '../../src/adapters/store/sqlite-store.js';
+import { PollCursor, SqliteStore } from '../../src/adapters/store/sqlite/index.js';
 import type {
-  ActionQueue, DecisionCursor, IncidentState, InboxReader, InboxWriter, PollMemory, RunRecord, StateTransactions,
+  ActionQueue, DecisionCursor, IncidentState, InboxHousekeeping, InboxReader, InboxWriter, PollMemory, RunRecord, StateTransactions,
 } from '../../src/core/ports.js';
-
-/**
- * The inbox's housekeeping, which every store has but no port declares yet (app.ts and the CLI call it
- * on the concrete store): forget decided deliveries, the last id, an alert by its delivery id.
- */
-export interface InboxHousekeeping {
-  pruneDeliveries(now: number, retentionMs: number): number;
-  lastDeliveryId(): number;
-  deliveryAlertById(id: number): ReturnType<InboxReader['deliveryAlert']>;
-}
 
 /** Every port of the store, as one object (both implementations are one class). */
 export type ContractStore = InboxWriter & InboxReader & DecisionCursor & IncidentState & ActionQueue & RunRecord & StateTransactions & InboxHousekeeping;

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { SqliteStore } from '../../src/adapters/store/sqlite-store.js';
+import { SqliteStore } from '../../src/adapters/store/sqlite/index.js';
 import type { Alert, AlertKind } from '../../src/core/alert.js';
 import type { Policy } from '../../src/core/decide.js';
 import { deliveryKey, type FingerprintField } from '../../src/core/fingerprint.js';

@@ -14,9 +14,8 @@
 // transaction of the state file across all its parts, which share the state connection.
 
 import type Database from 'better-sqlite3';
-import type { Alert } from '../../../core/alert.js';
 import type {
-  ActionQueue, DecisionCursor, IncidentState, InboxReader, InboxWriter, PollMemory, QueueStats, RunRecord, StateTransactions,
+  ActionQueue, DecisionCursor, IncidentState, InboxHousekeeping, InboxReader, InboxWriter, PollMemory, QueueStats, RunRecord, StateTransactions,
 } from '../../../core/ports.js';
 import { SqliteActionQueue, SqliteRunRecord } from './action-queue.js';
 import { MetaTable, openStoreFiles, type StoreFiles, type StoreOptions } from './database.js';
@@ -34,13 +33,9 @@ export { PollCursor, type PollCursorHost } from './poll-cursor.js';
  * memory (in the inbox file); and read, not write, the state: queue statistics and the open incidents'
  * events (the poller). It cannot reach the action queue, the incidents nor the decided position.
  */
-export interface IntakeStore extends InboxWriter, InboxReader {
+export interface IntakeStore extends InboxWriter, InboxReader, InboxHousekeeping {
   /** The state file (the inbox file is next to it). */
   readonly file: string;
-  /** Id of the last delivery in the inbox (0 when empty): what the processing thread may decide through at start. */
-  lastDeliveryId(): number;
-  /** Forget decided deliveries older than the retention (see SqliteInboxWriter.pruneDeliveries). */
-  pruneDeliveries(now: number, retentionMs: number): number;
   /** A real write to the inbox, for readiness: throws when alerts cannot be accepted. */
   checkWritable(now: number): void;
   /** The queue as /readyz and /metrics report it (read only). */
@@ -60,8 +55,6 @@ export interface IntakeStore extends InboxWriter, InboxReader {
 export interface ProcessingStore extends InboxReader, DecisionCursor, IncidentState, ActionQueue, RunRecord, StateTransactions {
   /** The state file (the inbox file is next to it). */
   readonly file: string;
-  /** The alert of a delivery, by its id (`queue retry` re-renders a dead create from it). */
-  deliveryAlertById(id: number): Alert | undefined;
   /** Copy the inbox's WAL into its file (the intake's connection never does). */
   checkpointInbox(): void;
   close(): void;
@@ -138,7 +131,7 @@ function intakeStore(p: Parts): IntakeStore {
   return {
     file: p.files.file,
     ...methods(p.writer, ['acceptDeliveries', 'syncInbox', 'nearlyFull', 'pruneDeliveries', 'checkWritable']),
-    ...methods(p.reader, ['hasDelivery', 'deliveryId', 'deliveryAlert', 'earlierUpdates', 'unprocessedDeliveries', 'lastDeliveryId']),
+    ...methods(p.reader, ['hasDelivery', 'deliveryId', 'deliveryAlert', 'deliveryAlertById', 'earlierUpdates', 'unprocessedDeliveries', 'lastDeliveryId']),
     ...methods(p.queue, ['stats']),
     ...methods(p.incidents, ['openIncidentEvents']),
     pollMemory: () => (poll ??= new PollCursor({ inbox: p.files.inbox, syncInbox: () => p.writer.syncInbox() })),
