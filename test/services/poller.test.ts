@@ -25,7 +25,7 @@ interface Rpc {
   params: Record<string, unknown>;
 }
 
-/** A Zabbix API that answers each method with the given rows (every call), and records what it was asked. */
+/** A Zabbix 6.0 API that answers each method with the given rows (every call), and records what it was asked. */
 function zabbix(answers: Record<string, unknown[]>): Rpc[] {
   const calls: Rpc[] = [];
   nock(BASE)
@@ -34,7 +34,8 @@ function zabbix(answers: Record<string, unknown[]>): Rpc[] {
     .reply(200, (_uri, body) => {
       const b = body as Rpc & { id: number };
       calls.push({ method: b.method, params: b.params });
-      return { jsonrpc: '2.0', id: b.id, result: answers[b.method] ?? [] };
+      // The client asks the version first (apiinfo.version, as Zabbix 6.0.14 answers it) to shape its requests.
+      return { jsonrpc: '2.0', id: b.id, result: b.method === 'apiinfo.version' ? '6.0.14' : (answers[b.method] ?? []) };
     });
   return calls;
 }

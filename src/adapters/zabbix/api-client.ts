@@ -65,17 +65,97 @@ const EVENTS_PER_CALL = 500;
 /** Messages of Zabbix API errors that no retry will fix. */
 const PERMANENT = /no permissions|invalid param|incorrect value|does not exist|not supported|cannot be/i;
 const AUTH = /not authori[sz]ed|session terminated|api token expired|login name or password is incorrect/i;
+/** Zabbix 7.2+ refuses a request with the `auth` member (CJsonRpc::validate, data `Invalid parameter "/": unexpected parameter "auth".`). */
+const AUTH_IN_BODY_REFUSED = /unexpected parameter "auth"/i;
+/** A request shape this Zabbix does not take (an upgrade under a running bridge): the version is asked again at the next call. */
+const SHAPE_REFUSED = /unexpected parameter|deprecated parameter/i;
+
+/** The API versions this client knows (each pinned by recorded answers in test/fixtures/zabbix/api/). */
+export const KNOWN_VERSIONS = ['6.0', '6.2', '6.4', '7.0', '7.2', '7.4'] as const;
+export type KnownVersion = (typeof KNOWN_VERSIONS)[number];
+
+/** How the client talks to one Zabbix API version. */
+export interface ZabbixApiProfile {
+  /** What apiinfo.version answered (undefined: it answered no version; see `note`). */
+  readonly version: string | undefined;
+  /** The known version whose rules apply (the nearest one for a version outside them). */
+  readonly treatedAs: KnownVersion;
+  /** Where the token goes: the JSON-RPC `auth` member (6.0, 6.2; refused from 7.2) or `Authorization: Bearer` (6.4+). */
+  readonly auth: 'body' | 'header';
+  /** event.get's acknowledges selector: `select_acknowledges` before 7.0 (6.0 silently ignores the other), `selectAcknowledges` from 7.0 (7.2 removed the old one; 7.0 refuses both at once). */
+  readonly acknowledgesParam: 'select_acknowledges' | 'selectAcknowledges';
+  /** Why the version was treated as another one, or the configured auth overridden (logged once as a warning). */
+  readonly note?: string;
+}
+
+const rank = (v: KnownVersion): number => {
+  const [major = 0, minor = 0] = v.split('.').map(Number);
+  return major * 100 + minor;
+};
 
 /**
- * Zabbix JSON-RPC client (6.0 → 7.x). The API token goes in the `auth` member
- * for 6.0 and 6.2, and in an `Authorization: Bearer` header from 6.4 on (7.2+
- * accepts only the header); `auto` picks by `apiinfo.version`. Answers are
- * validated; failures are classified like GLPI ones (retryable, permanent, login).
+ * The rules for an apiinfo.version answer and the configured `zabbix.auth`
+ * (pure). A version older than 6.0 is treated as 6.0, one newer than 7.4 as
+ * 7.4, a development release (6.3, 7.1…) as the release before it; `body` is
+ * never used from 7.2 on, whatever the setting (7.2 refuses the request).
+ */
+export function apiProfile(version: string | undefined, authMode: AuthMode): ZabbixApiProfile {
+  const notes: string[] = [];
+  let treatedAs: KnownVersion = '6.0';
+  if (version === undefined) {
+    notes.push('the Zabbix API version is unknown: requests are shaped as for Zabbix 6.0');
+  } else {
+    const m = /^(\d+)\.(\d+)/.exec(version);
+    const n = m ? Number(m[1]) * 100 + Number(m[2]) : Number.NaN;
+    const oldest = KNOWN_VERSIONS[0];
+    const newest = KNOWN_VERSIONS[KNOWN_VERSIONS.length - 1]!;
+    if (Number.isNaN(n)) {
+      notes.push(`Zabbix API version "${version}" is not a version number: requests are shaped as for Zabbix ${oldest}`);
+    } else if (n < rank(oldest)) {
+      notes.push(`Zabbix API ${version} is older than ${oldest}, the oldest this bridge knows: treated like ${oldest} (upgrade Zabbix; some requests may be refused)`);
+    } else if (n > rank(newest)) {
+      treatedAs = newest;
+      notes.push(`Zabbix API ${version} is newer than ${newest}, the newest this bridge knows: treated like ${newest}`);
+    } else {
+      treatedAs = [...KNOWN_VERSIONS].reverse().find((k) => rank(k) <= n) ?? oldest;
+    }
+  }
+  const r = rank(treatedAs);
+  let auth: 'body' | 'header' = authMode === 'auto' ? (r >= rank('6.4') ? 'header' : 'body') : authMode;
+  if (auth === 'body' && r >= rank('7.2')) {
+    auth = 'header';
+    notes.push(`zabbix.auth is "body", but Zabbix ${treatedAs}+ refuses the token in the request body: it goes in the Authorization header (set zabbix.auth to auto or header)`);
+  }
+  if (authMode === 'header' && version !== undefined && r < rank('6.4')) {
+    notes.push(`zabbix.auth is "header", but Zabbix ${treatedAs} does not read the Authorization header (6.4+); set zabbix.auth to auto or body`);
+  }
+  return {
+    version,
+    treatedAs,
+    auth,
+    acknowledgesParam: r >= rank('7.0') ? 'selectAcknowledges' : 'select_acknowledges',
+    ...(notes.length > 0 ? { note: notes.join('; ') } : {}),
+  };
+}
+
+/** event.acknowledge's answer: event ids as numbers (6.0.14 and 7.x seen) or strings; both are taken. */
+const acknowledgeAnswer = z.object({ eventids: z.array(z.union([z.string(), z.number()])) });
+
+/**
+ * Zabbix JSON-RPC client (6.0 → 7.4). It asks `apiinfo.version` once (without
+ * auth) and shapes every request for that version (`apiProfile`): the API token
+ * in the `auth` member for 6.0 and 6.2, in an `Authorization: Bearer` header
+ * from 6.4 on (7.2+ accepts only the header, and refuses a request with `auth`);
+ * event.get's acknowledges selector by version. The client logs in with the
+ * token only, never with user.login (which takes `username` from 6.0 on; 6.0.14
+ * still accepts the deprecated `user`). Answers are validated; failures are
+ * classified like GLPI ones (retryable, permanent, login).
  */
 export class ZabbixApi implements ZabbixReader, EventAcknowledger {
   readonly #http: AxiosInstance;
   readonly #opt: ZabbixApiOptions;
-  #mode: Promise<'body' | 'header'> | undefined;
+  #profile: Promise<ZabbixApiProfile> | undefined;
+  #warned = new Set<string>();
   #id = 1;
 
   constructor(opt: ZabbixApiOptions) {
@@ -112,6 +192,10 @@ export class ZabbixApi implements ZabbixReader, EventAcknowledger {
     if ('error' in parsed.data) {
       const { code, message, data } = parsed.data.error;
       const text = `Zabbix API ${method}: ${message}${data ? ` ${data}` : ''} (${code})`;
+      if (SHAPE_REFUSED.test(data ?? '')) this.#profile = undefined;
+      if (AUTH_IN_BODY_REFUSED.test(data ?? '')) {
+        throw new RemoteError('permanent', 'ZABBIX_AUTH', `${text}: Zabbix 7.2+ takes the API token only in the Authorization header (zabbix.auth: auto or header)`);
+      }
       // A refused token is for the operator to fix (dead letter, then `queue retry`); it must not pause GLPI work.
       if (AUTH.test(`${message} ${data ?? ''}`)) throw new RemoteError('permanent', 'ZABBIX_AUTH', text);
       if (PERMANENT.test(`${message} ${data ?? ''}`)) throw new RemoteError('permanent', 'ZABBIX_API', text);
@@ -120,31 +204,54 @@ export class ZabbixApi implements ZabbixReader, EventAcknowledger {
     return parsed.data.result;
   }
 
-  /** apiinfo.version; must be called without any auth. */
+  /** apiinfo.version (asked without any auth, as every version requires); a non-version answer is a BAD_ANSWER. */
   async version(): Promise<string> {
-    const v = await this.#post('apiinfo.version', [], 'none');
-    return z.string().parse(v);
+    const p = await this.profile();
+    if (p.version !== undefined) return p.version;
+    return this.#askVersion();
   }
 
-  async #authMode(): Promise<'body' | 'header'> {
-    if (this.#opt.authMode !== 'auto') return this.#opt.authMode;
-    this.#mode ??= this.version().then(
-      (v) => {
-        const [major = 0, minor = 0] = v.split('.').map(Number);
-        const mode = major > 6 || (major === 6 && minor >= 4) ? 'header' : 'body';
-        this.#opt.logger.info({ zabbix_version: v, auth: mode }, 'Zabbix API version detected');
-        return mode;
-      },
+  async #askVersion(): Promise<string> {
+    const v = await this.#post('apiinfo.version', [], 'none');
+    if (typeof v !== 'string' || !/^\d+\.\d+/.test(v)) throw new RemoteError('retryable', 'BAD_ANSWER', `Zabbix API apiinfo.version answered ${JSON.stringify(v)?.slice(0, 80)}, not a version`);
+    return v;
+  }
+
+  /**
+   * The version's rules, asked once (again after a failure, or after Zabbix
+   * refused a request's shape). With `zabbix.auth: auto` the version must be
+   * known; with `body` or `header` set, an answer that is no version (a proxy
+   * or stand-in that does not implement apiinfo.version) is logged once and
+   * the requests are shaped as for 6.0 with the configured auth. An
+   * unreachable API fails the call either way.
+   */
+  profile(): Promise<ZabbixApiProfile> {
+    this.#profile ??= this.#askVersion().then(
+      (v) => this.#adopt(apiProfile(v, this.#opt.authMode)),
       (e: unknown) => {
-        this.#mode = undefined;
+        const noVersion = e instanceof RemoteError && ((e.code === 'BAD_ANSWER' && /apiinfo\.version answered/.test(e.message)) || e.code === 'ZABBIX_API' || e.code === 'ZABBIX_AUTH');
+        if (this.#opt.authMode !== 'auto' && noVersion) {
+          return this.#adopt({ ...apiProfile(undefined, this.#opt.authMode), note: `${(e as Error).message}: requests are shaped as for Zabbix 6.0 with zabbix.auth "${this.#opt.authMode}"` });
+        }
+        this.#profile = undefined;
         throw e;
       },
     );
-    return this.#mode;
+    return this.#profile;
+  }
+
+  #adopt(p: ZabbixApiProfile): ZabbixApiProfile {
+    const fields = { zabbix_version: p.version ?? 'unknown', treated_as: p.treatedAs, auth: p.auth, acknowledges: p.acknowledgesParam };
+    if (p.note !== undefined && !this.#warned.has(p.note)) {
+      this.#warned.add(p.note);
+      this.#opt.logger.warn(fields, p.note);
+    }
+    this.#opt.logger.info(fields, 'Zabbix API version detected');
+    return p;
   }
 
   async call(method: string, params: unknown): Promise<unknown> {
-    return this.#post(method, params, await this.#authMode());
+    return this.#post(method, params, (await this.profile()).auth);
   }
 
   /**
@@ -188,9 +295,16 @@ export class ZabbixApi implements ZabbixReader, EventAcknowledger {
     return z.array(triggerRow).parse(r);
   }
 
+  /**
+   * Events with their acknowledges' messages: the selector is
+   * `select_acknowledges` before 7.0 and `selectAcknowledges` from 7.0 (only
+   * one of them: 7.0 refuses both at once, 6.0 silently ignores the new one,
+   * 7.2 removed the old one). Only parameters event.get takes on every version.
+   */
   async events(ids: readonly string[]): Promise<EventRow[]> {
     if (ids.length === 0) return [];
-    const r = await this.call('event.get', { eventids: ids, output: ['eventid', 'value', 'r_eventid', 'clock'], select_acknowledges: ['message'] });
+    const p = await this.profile();
+    const r = await this.#post('event.get', { eventids: ids, output: ['eventid', 'value', 'r_eventid', 'clock'], [p.acknowledgesParam]: ['message'] }, p.auth);
     return z.array(eventRow).parse(r);
   }
 
@@ -214,8 +328,25 @@ export class ZabbixApi implements ZabbixReader, EventAcknowledger {
     return event?.acknowledges.some((a) => a.message === message) ?? false;
   }
 
-  /** event.acknowledge: action 4 = add message, 6 = acknowledge + message (Zabbix 6.0 bits). */
+  /**
+   * event.acknowledge: action 4 = add message, 6 = acknowledge + message (the
+   * same bits from 6.0 to 7.4; 7.0 added 32/64 suppress, 128/256 cause and
+   * symptom, unused here). Returns the event ids Zabbix answered, as strings
+   * (it answers numbers or strings depending on the version). An answer of
+   * another shape is logged, not an error: the update is done.
+   */
   async acknowledge(eventIds: readonly string[], message: string, acknowledge: boolean): Promise<void> {
-    await this.call('event.acknowledge', { eventids: eventIds, action: acknowledge ? 6 : 4, message });
+    await this.acknowledgeEvents(eventIds, message, acknowledge);
+  }
+
+  /** `acknowledge`, answering the event ids Zabbix reported as updated (strings). */
+  async acknowledgeEvents(eventIds: readonly string[], message: string, acknowledge: boolean): Promise<string[]> {
+    const r = await this.call('event.acknowledge', { eventids: eventIds, action: acknowledge ? 6 : 4, message });
+    const parsed = acknowledgeAnswer.safeParse(r);
+    if (!parsed.success) {
+      this.#opt.logger.warn({ answer: JSON.stringify(r)?.slice(0, 200) }, 'Zabbix API event.acknowledge answered without an eventids list');
+      return [...eventIds];
+    }
+    return parsed.data.eventids.map(String);
   }
 }
