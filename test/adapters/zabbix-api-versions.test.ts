@@ -205,6 +205,10 @@ describe('error answers, as each version gives them', () => {
     await expect(client().call('event.get', { eventids: ['27'], select_alert: 'extend' })).rejects.toMatchObject({ kind: 'permanent', code: 'ZABBIX_API' });
   });
 
+  it('7.0: user.login refuses `user` (the client logs in with its token only; a login would take `username`)', () => {
+    expect(load('7.0').errors['user.login with user instead of username']!.error.data).toBe('Invalid parameter "/": unexpected parameter "user".');
+  });
+
   it('7.0 accepts the token in the body (zabbix.auth: body is honoured until 7.2)', async () => {
     const f = load('7.0');
     const scope = nock(BASE)
