@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { GlpiFieldsPatch } from '../core/rules.js';
 import { glpiClient, zabbixApi } from '../composition/from-config.js';
 import { loadOrReport } from './common.js';
+import { AUTHORIZATION_FIX } from '../adapters/glpi/outcome.js';
 
 interface Reference {
   readonly itemtype: 'ITILCategory' | 'Group' | 'Entity' | 'RequestType';
@@ -60,12 +61,18 @@ export function configWarnings(config: Config): string[] {
   ];
 }
 
-async function online(config: Config, out: NodeJS.WritableStream): Promise<string[]> {
+async function online(config: Config, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<string[]> {
   const problems: string[] = [];
   const glpi = glpiClient(config, pino({ level: 'silent' }));
   try {
     await glpi.open();
-    out.write(`  GLPI: session opened at ${config.glpi.url}\n`);
+    const major = await glpi.glpiMajor();
+    out.write(`  GLPI: session opened at ${config.glpi.url}${major !== undefined ? ` (GLPI ${major}: text ${major >= 11 ? 'as stored' : 'HTML-encoded, decoded by the bridge'})` : ''}\n`);
+    if (glpi.userTokenInQuery) {
+      err.write(
+        `warning: GLPI: the web server in front of GLPI strips the Authorization header; logged in with user_token in the query string (glpi.user_token_in_query: true), so the token appears in the web server's access log. Fix the web server: ${AUTHORIZATION_FIX}\n`,
+      );
+    }
     for (const ref of referencedIds(config)) {
       const status = await glpi.itemStatus(ref.itemtype, ref.id);
       if (status !== 'exists') {
@@ -111,7 +118,7 @@ export async function checkConfigCommand(file: string | undefined, checkOnline =
   // Valid all the same: exit 0.
   for (const w of configWarnings(config)) err.write(`warning: ${file}: ${w}\n`);
   if (!checkOnline) return 0;
-  const problems = await online(config, out);
+  const problems = await online(config, out, err);
   if (problems.length === 0) return 0;
   err.write(`CONFIG_INVALID: ${file}: ${problems.length} problem(s) found online:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
   return 1;

@@ -22,6 +22,7 @@ export function glpiClient(c: Config, logger: Logger, metrics?: Metrics): GlpiCl
     timeoutMs: c.glpi.timeout,
     externalId: c.glpi.externalid,
     pendingFollowups: c.glpi.pending_followups,
+    userTokenInQuery: c.glpi.user_token_in_query,
     tls: { caFile: c.glpi.ca_file, insecure: c.glpi.tls_insecure },
     logger,
     ...(metrics ? { metrics } : {}),

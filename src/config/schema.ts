@@ -258,6 +258,8 @@ export const configSchema = z.strictObject({
       externalid: z.enum(['auto', 'on', 'off']).default('auto'),
       /** A follow-up on a Pending ticket: keep it pending (GLPI would set it back to Assigned), or resume it. */
       pending_followups: z.enum(['keep', 'resume']).default('keep'),
+      /** The web server strips `Authorization`: log in with `initSession?user_token=…` instead (the token then appears in its access log). */
+      user_token_in_query: z.boolean().default(false),
     })
     .superRefine((g, ctx) => {
       if (g.user_token.empty && (g.username === '' || g.password.empty)) {

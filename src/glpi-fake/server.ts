@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tr, type Language } from './messages.js';
 import { intval, isset, parseStr, phpBool, phpEmpty, phpKeyedList, type PhpArray } from './php.js';
 import { checkCriteria, DEFAULT_DISPLAY, evaluate, fieldsOf, row, sortKey, ticketOptions, toCriteria, type SearchContext } from './search.js';
-import { decodeHtml, decodeRow, storeText, storeVarchar } from './sanitizer.js';
+import { decodeHtml, decodeRow, encodeHtml, storeText, storeVarchar } from './sanitizer.js';
 
 export { decodeHtml, encodeHtml } from './sanitizer.js';
 export type { Language } from './messages.js';
@@ -14,7 +14,8 @@ export type { Language } from './messages.js';
  * user_token or Basic auth, expiry, getFullSession), tickets, follow-ups, solutions, search, the
  * ["ERROR_…", message] bodies and status codes, ticket status transitions, entity-scoped visibility,
  * GLPI 10's HTML-encoded storage and 255-character titles, translated messages. `version: '11'` gives
- * GLPI 11's differences (no encoding, the ticket `externalid` column and search option 87).
+ * GLPI 11's differences (no encoding, the ticket `externalid` column and search option 87, the legacy API
+ * also at `/api.php/v1`). `stripAuthorization` plays a web server that drops the `Authorization` header.
  * Faults can be injected (latency, 5xx rate, down, 429 + Retry-After, session expiry, hangs, dropped
  * answers after commit). Used by the tests, the demo and the benchmark; runnable alone
  * (`npm run fake-glpi`). `test/contract/` pins its answers against recorded GLPI answers; each rule
@@ -128,6 +129,12 @@ export interface FakeGlpiOptions {
   listLimit?: number;
   /** What getGlpiConfig says in `cfg_glpi.version` (default 10.0.18, or 11.0.4 with version '11'). */
   fullVersion?: string;
+  /**
+   * Drop the `Authorization` request header before GLPI sees it, as Apache in front of PHP-FPM/CGI does
+   * without `CGIPassAuth On` (or `SetEnvIf Authorization …`): initSession with `Authorization: user_token …`
+   * or Basic then answers ERROR_LOGIN_PARAMETERS_MISSING; `?user_token=…` in the query still works.
+   */
+  stripAuthorization?: boolean;
 }
 
 export interface RequestLog {
@@ -270,6 +277,24 @@ export class FakeGlpi {
     return `http://127.0.0.1:${a.port}/apirest.php`;
   }
 
+  /** GLPI 11's other address of the legacy API (`ApiController`: `/api.php/v1/…` runs `APIRest::call()`). */
+  get urlV1(): string {
+    return this.url.replace(/\/apirest\.php$/, '/api.php/v1');
+  }
+
+  /**
+   * The legacy API's resource path. `apirest.php/…` on every version; GLPI 11 also routes `api.php/v1/…` to
+   * it (`Glpi\Controller\ApiController`), and its `APIRest::call()` removes `v1/` from PATH_INFO.
+   */
+  #apiPath(pathname: string): string {
+    return pathname.replace(this.version === '11' ? /^\/(?:apirest\.php|api\.php\/v1)\/?/ : /^\/apirest\.php\/?/, '');
+  }
+
+  /** Whether the path reaches the legacy API at all (GLPI 10 has no `api.php`). */
+  #served(pathname: string): boolean {
+    return /^\/apirest\.php(\/|$)/.test(pathname) || (this.version === '11' && /^\/api\.php\/v1(\/|$)/.test(pathname));
+  }
+
   /** `$CFG_GLPI['url_base_api']`, used in Location headers, links and "view documentation" suffixes. */
   get #apiUrl(): string {
     try {
@@ -363,14 +388,18 @@ export class FakeGlpi {
       answer = new Answer(429, '<html><body>Too Many Requests</body></html>', { 'Retry-After': String(f.retryAfterSeconds) });
     } else if (f.errorRate > 0 && Math.random() < f.errorRate) {
       answer = new Answer(500, '<html><body>Internal Server Error</body></html>');
+    } else if (!this.#served(url.pathname)) {
+      answer = new Answer(404, '<html><body><h1>Not Found</h1></body></html>');
     } else {
-      answer = this.#api(req.method ?? 'GET', url, req.headers, raw);
+      const headers = { ...req.headers };
+      if (this.#opt.stripAuthorization) delete headers.authorization;
+      answer = this.#api(req.method ?? 'GET', url, headers, raw);
       if (f.dropAfterCommitNext > 0 && req.method === 'POST' && answer.status === 201) {
         f.dropAfterCommitNext--;
         drop = true;
       }
     }
-    const path = url.pathname.replace(/^\/apirest\.php\/?/, '');
+    const path = this.#apiPath(url.pathname);
     this.requests.push({ method: req.method ?? 'GET', path, status: drop ? 0 : answer.status });
     if (drop) {
       req.socket.destroy();
@@ -473,7 +502,7 @@ export class FakeGlpi {
   // ---- routing (APIRest::call()) ------------------------------------------------------------------
 
   #api(method: string, url: URL, headers: http.IncomingHttpHeaders, raw: string): Answer {
-    const path = url.pathname.replace(/^\/apirest\.php\/?/, '').replace(/^api\//, '').replace(/^\/+|\/+$/g, '');
+    const path = this.#apiPath(url.pathname).replace(/^api\//, '').replace(/^\/+|\/+$/g, '');
     const parts = path.split('/');
     const resource = parts[0] ?? '';
     const lang0 = this.language;
@@ -618,7 +647,8 @@ export class FakeGlpi {
       glpi_currenttime: now(),
       glpi_use_mode: 0,
       glpiID: s.account.id,
-      glpiname: s.account.name,
+      // Session::init() copies the user row as stored (GLPI 10: HTML-encoded).
+      glpiname: this.#encodes() ? encodeHtml(s.account.name) : s.account.name,
       glpirealname: null,
       glpifirstname: null,
       glpidefault_entity: this.#activeEntity(s),
@@ -681,6 +711,12 @@ export class FakeGlpi {
 
   #userName(id: number): string | null {
     return this.accounts.find((a) => a.id === id)?.name ?? null;
+  }
+
+  /** The login as the users table holds it (HTML-encoded with GLPI 10). */
+  #storedUserName(id: number): string | null {
+    const name = this.#userName(id);
+    return name !== null && this.#encodes() ? encodeHtml(name) : name;
   }
 
   // ---- rows ---------------------------------------------------------------------------------------
@@ -1194,7 +1230,8 @@ export class FakeGlpi {
     }
     const sc: SearchContext = {
       version: this.version,
-      userName: (id) => this.#userName(id),
+      // GLPI 10 stores the login sanitized like any input, and search output is never decoded.
+      userName: (id) => this.#storedUserName(id),
       categoryName: (id) => `ITILCategory ${id}`,
       entityName: (id) => this.#entityName(id),
     };
@@ -1233,13 +1270,15 @@ export class FakeGlpi {
 
 /**
  * `node dist/src/glpi-fake/server.js [PORT]`: run the fake alone. Environment: GLPI_USER_TOKEN,
- * GLPI_APP_TOKEN, FAKE_GLPI_LATENCY_MS, FAKE_GLPI_VERSION (10|11), FAKE_GLPI_LANGUAGE (en_GB|fr_FR).
+ * GLPI_APP_TOKEN, FAKE_GLPI_LATENCY_MS, FAKE_GLPI_VERSION (10|11), FAKE_GLPI_LANGUAGE (en_GB|fr_FR),
+ * FAKE_GLPI_STRIP_AUTHORIZATION=1 (a web server that drops the Authorization header).
  */
 async function standalone(): Promise<void> {
   const port = Number(process.argv[2] ?? process.env.FAKE_GLPI_PORT ?? 8089);
   const version = process.env.FAKE_GLPI_VERSION === '11' ? '11' : '10';
   const language = process.env.FAKE_GLPI_LANGUAGE === 'fr_FR' ? 'fr_FR' : 'en_GB';
-  const fake = new FakeGlpi({ userTokens: [process.env.GLPI_USER_TOKEN ?? 'demo-user-token'], appToken: process.env.GLPI_APP_TOKEN ?? '', version, language });
+  const stripAuthorization = process.env.FAKE_GLPI_STRIP_AUTHORIZATION === '1';
+  const fake = new FakeGlpi({ userTokens: [process.env.GLPI_USER_TOKEN ?? 'demo-user-token'], appToken: process.env.GLPI_APP_TOKEN ?? '', version, language, stripAuthorization });
   const url = await fake.listen(port);
   const latencyMs = Number(process.env.FAKE_GLPI_LATENCY_MS ?? 0);
   if (latencyMs > 0) fake.setFaults({ latencyMs });

@@ -1,9 +1,10 @@
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import nock from 'nock';
 import { useNock } from '../helpers/nock.js';
 import { pino } from 'pino';
 import { decodeEntities, GlpiClient, type GlpiClientOptions } from '../../src/adapters/glpi/client.js';
 import { fromNetwork, retryAfterMs } from '../../src/adapters/glpi/outcome.js';
+import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { RemoteError } from '../../src/core/remote-error.js';
 import { Secret } from '../../src/config/secret.js';
 import type { TicketDraft } from '../../src/core/decide.js';
@@ -219,6 +220,8 @@ describe('finding a ticket by its marker (adoption after a crash)', () => {
 
   it('compares the writer decoded (GLPI 10 HTML-encodes search output)', async () => {
     login(nock(BASE), 'sess-1', { glpiID: 7, glpiname: 'ops&bridge' })
+      .get('/apirest.php/getGlpiConfig')
+      .reply(200, { cfg_glpi: { version: '10.0.16' } })
       .get('/apirest.php/search/Ticket')
       .query(true)
       .reply(200, { totalcount: 1, count: 1, data: [{ '2': 42, '22': 'ops&#38;bridge' }] });
@@ -400,5 +403,141 @@ describe('retryAfterMs', () => {
   it('reads an HTTP date', () => {
     const now = Date.parse('2026-11-23T10:00:00Z');
     expect(retryAfterMs('Mon, 23 Nov 2026 10:00:30 GMT', now)).toBe(30_000);
+  });
+});
+
+/** The fake GLPI listens on 127.0.0.1: let that through nock. */
+const allowLocal = () => nock.enableNetConnect('127.0.0.1');
+
+describe('GLPI 10 and GLPI 11 text: HTML-encoded or as stored', () => {
+  beforeEach(allowLocal);
+  let fake: FakeGlpi | undefined;
+  let c: GlpiClient | undefined;
+  afterEach(async () => {
+    await c?.close();
+    await fake?.close();
+    c = undefined;
+    fake = undefined;
+  });
+
+  /** What a technician typed, with a literal entity that must survive as typed. */
+  const TYPED = 'free &lt; 20% & rising <b>[job:42]</b>';
+
+  it.each(['10', '11'] as const)('GLPI %s: follow-ups read back exactly as typed, the writer compares, the marker is found', async (version) => {
+    fake = new FakeGlpi({ version, accounts: [{ id: 7, name: 'ops&bridge', userToken: 'user-token' }] });
+    await fake.listen();
+    c = new GlpiClient({ url: fake.url, appToken: new Secret(''), userToken: new Secret('user-token'), username: '', password: new Secret(''), timeoutMs: 2000, logger: pino({ level: 'silent' }) });
+    const id = await c.createTicket(draft);
+    await c.addFollowup(id, TYPED, { isPrivate: false });
+    // What GLPI holds: GLPI 10 encodes (Sanitizer::encodeHtmlSpecialChars), GLPI 11 keeps the text.
+    expect(fake.followupsOf(id)[0]!.content).toBe(version === '10' ? 'free &#38;lt; 20% &#38; rising &#60;b&#62;[job:42]&#60;/b&#62;' : TYPED);
+    expect(await c.followupContents(id)).toEqual([TYPED]);
+    expect(await c.findTicketByMarker(draft.marker)).toBe(id);
+    expect(await c.glpiMajor()).toBe(Number(version));
+    expect(fake.count('GET', 'getGlpiConfig')).toBe(1);
+  });
+
+  it('GLPI 11: a literal entity is never decoded; GLPI 10: decoded once', async () => {
+    const list = (scope: nock.Scope, version: string) =>
+      scope
+        .get('/apirest.php/getGlpiConfig')
+        .reply(200, { cfg_glpi: { version } })
+        .get('/apirest.php/Ticket/42/ITILFollowup')
+        .query(true)
+        .reply(200, [{ id: 1, content: 'a &lt; b &#38;lt; c' }, { id: 2, content: 'plain' }]);
+    list(login(nock(BASE)), '11.0.4');
+    expect(await client().followupContents(42)).toEqual(['a &lt; b &#38;lt; c', 'plain']);
+    nock.cleanAll();
+    list(login(nock(BASE)), '10.0.18');
+    expect(await client().followupContents(42)).toEqual(['a < b &lt; c', 'plain']);
+  });
+
+  it('text without "&" never makes the client ask GLPI its version', async () => {
+    const scope = login(nock(BASE)).get('/apirest.php/Ticket/42/ITILFollowup').query(true).reply(200, [{ id: 1, content: '<small>[job:7]</small>' }]);
+    expect(await client().followupContents(42)).toEqual(['<small>[job:7]</small>']);
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('links tickets from GLPI 11\'s /api.php/v1 address too', () => {
+    expect(client({ url: `${BASE}/api.php/v1` }).ticketUrl(5)).toBe(`${BASE}/front/ticket.form.php?id=5`);
+  });
+});
+
+describe('a web server that strips the Authorization header (initSession: ERROR_LOGIN_PARAMETERS_MISSING)', () => {
+  beforeEach(allowLocal);
+  let fake: FakeGlpi;
+  let c: GlpiClient | undefined;
+  afterEach(async () => {
+    await c?.close();
+    await fake?.close();
+    c = undefined;
+  });
+
+  async function against(version: '10' | '11', extra: Partial<GlpiClientOptions> = {}): Promise<{ c: GlpiClient; logs: Record<string, unknown>[] }> {
+    fake = new FakeGlpi({ version, stripAuthorization: true, userTokens: ['user-secret-456'], users: { bridge: 'pw-secret-789' } });
+    await fake.listen();
+    const logs: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+    c = new GlpiClient({ url: version === '11' ? fake.urlV1 : fake.url, appToken: new Secret(''), userToken: new Secret('user-secret-456'), username: '', password: new Secret(''), timeoutMs: 2000, logger, ...extra });
+    return { c, logs };
+  }
+
+  it.each(['10', '11'] as const)('GLPI %s, not opted in: a login failure that names the web-server fix, and no token in the query', async (version) => {
+    const { c } = await against(version);
+    const e = await failure(c.open());
+    expect(e).toMatchObject({ kind: 'login', code: 'ERROR_LOGIN_PARAMETERS_MISSING', status: 400, mayHaveLanded: false });
+    expect(e.message).toContain('strips that header');
+    expect(e.message).toContain('CGIPassAuth On');
+    expect(e.message).toContain('SetEnvIf Authorization "(.*)" HTTP_AUTHORIZATION=$1');
+    expect(e.message).toContain('fastcgi_param HTTP_AUTHORIZATION $http_authorization;');
+    expect(e.message).toContain('glpi.user_token_in_query: true');
+    expect(e.message).not.toContain('user-secret-456');
+    expect(c.sessionState).toBe('login_failed');
+    expect(c.lastLoginError).toBe(e.message);
+    expect(fake.count('GET', 'initSession')).toBe(1);
+  });
+
+  it('Basic auth stripped the same way: the message says login and password', async () => {
+    const { c } = await against('11', { userToken: new Secret(''), username: 'bridge', password: new Secret('pw-secret-789'), userTokenInQuery: true });
+    const e = await failure(c.open());
+    expect(e).toMatchObject({ kind: 'login', code: 'ERROR_LOGIN_PARAMETERS_MISSING' });
+    expect(e.message).toContain('login and password in its Authorization header');
+    expect(e.message).not.toContain('pw-secret-789');
+    // Never a password in a URL: no fallback for Basic.
+    expect(fake.count('GET', 'initSession')).toBe(1);
+  });
+
+  it('opted in (user_token_in_query): logs in with ?user_token=…, says so once, and later logins go straight there', async () => {
+    const { c, logs } = await against('11', { userTokenInQuery: true });
+    const id = await c.createTicket(draft);
+    expect(fake.tickets.get(id)?.name).toBe(draft.name);
+    expect(c.userTokenInQuery).toBe(true);
+    fake.expireSessions();
+    await c.addFollowup(id, 'again', { isPrivate: false });
+    expect(fake.requests.filter((r) => r.path === 'initSession').map((r) => r.status)).toEqual([400, 200, 200]);
+    const warned = logs.filter((l) => l.authorization_stripped === true);
+    expect(warned).toHaveLength(1);
+    expect(String(warned[0]!.msg)).toContain('access log');
+    expect(JSON.stringify(logs)).not.toContain('user-secret-456');
+  });
+
+  it('the fallback request carries the token in the query and no Authorization header', async () => {
+    const scope = nock(BASE)
+      .get('/apirest.php/initSession')
+      .query({ get_full_session: 'true' })
+      .matchHeader('authorization', 'user_token user-secret-456')
+      .reply(400, ['ERROR_LOGIN_PARAMETERS_MISSING', 'parameter(s) login, password or user_token are missing; view documentation in your browser at http://glpi.test/apirest.php/#ERROR_LOGIN_PARAMETERS_MISSING'])
+      .get('/apirest.php/initSession')
+      .query({ get_full_session: 'true', user_token: 'user-secret-456' })
+      .matchHeader('authorization', (v: string | undefined) => v === undefined)
+      .reply(200, { session_token: 's', session: ME });
+    await client({ userTokenInQuery: true }).open();
+    expect(scope.isDone()).toBe(true);
+  });
+
+  it('a header that reaches GLPI is never replaced by the query (the option only applies once GLPI says it is missing)', async () => {
+    const scope = login(nock(BASE));
+    await client({ userTokenInQuery: true }).open();
+    expect(scope.isDone()).toBe(true);
   });
 });

@@ -298,6 +298,16 @@ describe.each(targets)('GLPI legacy API contract — $name', (target) => {
     expect((found.body as { data: Record<string, unknown>[] }).data).toEqual([expect.objectContaining({ '2': id, '87': 'zbx-4f2a' })]);
   });
 
+  it('GLPI 11 at /api.php/v1 behind a web server that strips Authorization: "parameters missing" with the header, a session with ?user_token=', async () => {
+    const g = await open('authorization-stripped-11');
+    expectError(await g.send({ method: 'GET', path: 'initSession', headers: auth('tok-bridge') }), 400, 'ERROR_LOGIN_PARAMETERS_MISSING', EN.loginMissing + EN.doc(g.apiUrl, 'ERROR_LOGIN_PARAMETERS_MISSING'));
+    const res = await g.send({ method: 'GET', path: 'initSession?user_token=tok-bridge' });
+    expect(res.status).toBe(200);
+    const s = new Session(g, (res.body as { session_token: string }).session_token);
+    expectError(await s.get('Ticket/999'), 404, 'ERROR_ITEM_NOT_FOUND', EN.notFound);
+    expect((await s.get('killSession')).body).toBe(true);
+  });
+
   it('lists and search page with range: 206, Content-Range quirks, range errors', async () => {
     const g = await open('ranges');
     const s = await Session.open(g, 'tok-bridge');

@@ -74,9 +74,10 @@ export const fakeTarget: Target = {
   async open(s) {
     const fake = new FakeGlpi({ ...s.fake, version: s.version, language: s.language });
     const url = await fake.listen(0);
+    const via = s.via === 'api.php/v1' ? fake.urlV1 : url;
     return {
       apiUrl: url,
-      send: (req) => rawRequest(url, req),
+      send: (req) => rawRequest(via, req),
       setTicketStatus: async (id, status) => {
         // Through the standalone control path, as a test of the standalone mode would.
         const res = await fetch(url.replace(/\/apirest\.php$/, `/_fake/tickets/${id}/status`), { method: 'POST', body: JSON.stringify({ status }) });

@@ -9,7 +9,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { RemoteError } from '../../core/remote-error.js';
 import { isRedirect, redirectMessage, tlsAgentOptions, type TlsSettings } from '../transport.js';
-import { fromNetwork, fromResponse } from './outcome.js';
+import { fromNetwork, fromResponse, strippedAuthorization } from './outcome.js';
 
 export interface GlpiClientOptions {
   /** …/apirest.php */
@@ -41,6 +41,14 @@ export interface GlpiClientOptions {
   readonly idleSocketTimeoutMs?: number;
   /** CA file and certificate checking for an https GLPI. */
   readonly tls?: TlsSettings;
+  /**
+   * glpi.user_token_in_query: when the web server in front of GLPI strips the
+   * `Authorization` header (initSession answers ERROR_LOGIN_PARAMETERS_MISSING
+   * although it was sent), log in with `initSession?user_token=…` instead
+   * (GLPI's APIRest::parseIncomingParams() reads the query string first). Off
+   * by default: the token then appears in the web server's access log.
+   */
+  readonly userTokenInQuery?: boolean;
 }
 
 /** Who the bridge is in GLPI (the session's user): tickets it created carry this in users_id_recipient. */
@@ -113,7 +121,10 @@ export class GlpiClient implements TicketDesk {
   #lastLoginError: string | undefined;
   /** The session's user, when GLPI told (initSession with the full session, or getFullSession); reset with each new session. */
   #identity: GlpiIdentity | undefined;
-  #externalId: Promise<boolean> | undefined;
+  /** GLPI's major version (getGlpiConfig), asked once when needed; undefined when GLPI did not say. */
+  #major: Promise<number | undefined> | undefined;
+  /** The web server strips `Authorization`: initSession sends the user token in the query (opted in). */
+  #tokenInQuery = false;
 
   constructor(opt: GlpiClientOptions) {
     this.#opt = opt;
@@ -145,10 +156,15 @@ export class GlpiClient implements TicketDesk {
     return this.#lastLoginError;
   }
 
+  /** Whether logins go with `user_token` in the query string (the web server strips `Authorization`; opted in). */
+  get userTokenInQuery(): boolean {
+    return this.#tokenInQuery;
+  }
+
   /** Link to a ticket in the GLPI web interface. */
   ticketUrl(id: number): string {
     const base = this.#opt.url.replace(/\/+$/, '').replace(/\/apirest\.php$/, '');
-    return `${base}/front/ticket.form.php?id=${id}`;
+    return `${base.replace(/\/api\.php\/v1$/, '')}/front/ticket.form.php?id=${id}`;
   }
 
   #appHeaders(): Record<string, string> {
@@ -208,11 +224,8 @@ export class GlpiClient implements TicketDesk {
     this.#state = 'opening';
     this.#opening = (async () => {
       const o = this.#opt;
-      const auth = !o.userToken.empty
-        ? `user_token ${o.userToken.reveal()}`
-        : `Basic ${Buffer.from(`${o.username}:${o.password.reveal()}`).toString('base64')}`;
       try {
-        const { body } = await this.#raw('initSession', 'GET', 'initSession', { params: { get_full_session: true }, headers: { Authorization: auth } });
+        const body = await this.#login();
         const parsed = sessionAnswer.safeParse(body);
         if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI initSession answer has no session_token');
         this.#session = parsed.data.session_token;
@@ -232,6 +245,36 @@ export class GlpiClient implements TicketDesk {
       }
     })();
     return this.#opening;
+  }
+
+  /**
+   * The initSession request. GLPI reads the credentials from the
+   * `Authorization` header; a web server that strips it (Apache in front of
+   * PHP-FPM/CGI without CGIPassAuth) makes GLPI answer
+   * ERROR_LOGIN_PARAMETERS_MISSING although the header was sent: said so,
+   * with the fix, or — opted in (user_token_in_query) — the user token goes
+   * in the query string instead, from then on.
+   */
+  async #login(): Promise<unknown> {
+    const o = this.#opt;
+    const params = { get_full_session: true };
+    if (this.#tokenInQuery) return (await this.#raw('initSession', 'GET', 'initSession', { params: { ...params, user_token: o.userToken.reveal() } })).body;
+    const auth = !o.userToken.empty
+      ? `user_token ${o.userToken.reveal()}`
+      : `Basic ${Buffer.from(`${o.username}:${o.password.reveal()}`).toString('base64')}`;
+    try {
+      return (await this.#raw('initSession', 'GET', 'initSession', { params, headers: { Authorization: auth } })).body;
+    } catch (e) {
+      if (!(e instanceof RemoteError) || e.code !== 'ERROR_LOGIN_PARAMETERS_MISSING') throw e;
+      const fallback = !o.userToken.empty && o.userTokenInQuery === true;
+      if (!fallback) throw strippedAuthorization(e, o.userToken.empty ? 'basic' : 'user_token');
+      this.#tokenInQuery = true;
+      o.logger.warn(
+        { glpi_code: e.code, authorization_stripped: true },
+        'the web server in front of GLPI strips the Authorization header: logging in with user_token in the query string (glpi.user_token_in_query: true), so the token appears in the web server\'s access log; fix the web server (Apache: CGIPassAuth On; nginx: fastcgi_param HTTP_AUTHORIZATION $http_authorization;) and set it back to false',
+      );
+      return (await this.#raw('initSession', 'GET', 'initSession', { params: { ...params, user_token: o.userToken.reveal() } })).body;
+    }
   }
 
   /** One API call with the shared session; an expired session is re-opened once, not counted as a failure. */
@@ -277,28 +320,51 @@ export class GlpiClient implements TicketDesk {
     return this.#identity;
   }
 
-  /** Whether tickets have `externalid` here (glpi.externalid; auto: GLPI ≥ 11, asked once). */
-  #externalIdOn(): Promise<boolean> {
-    const mode = this.#opt.externalId ?? 'auto';
-    if (mode !== 'auto') return Promise.resolve(mode === 'on');
-    this.#externalId ??= (async () => {
+  /**
+   * GLPI's major version, from getGlpiConfig (`cfg_glpi.version`), asked once.
+   * Undefined when GLPI refused or did not say; GLPI down: asked again next time.
+   */
+  glpiMajor(): Promise<number | undefined> {
+    this.#major ??= (async () => {
       try {
         const parsed = glpiConfig.safeParse(await this.#call('getGlpiConfig', 'GET', 'getGlpiConfig'));
         const version = parsed.success ? parsed.data.cfg_glpi.version : undefined;
         const major = Number(/^(\d+)\./.exec(version ?? '')?.[1]);
-        if (!Number.isFinite(major)) this.#opt.logger.warn({ version: version ?? null }, 'GLPI did not say its version: ticket externalid not used (set glpi.externalid: on for GLPI 11)');
-        return Number.isFinite(major) && major >= 11;
+        if (Number.isFinite(major)) return major;
+        this.#opt.logger.warn({ version: version ?? null }, 'GLPI did not say its version: taken as GLPI 10 (HTML-encoded text; ticket externalid not used unless glpi.externalid: on)');
+        return undefined;
       } catch (e) {
         // GLPI answered but refused: decide without it. Down: ask again next time.
         if (e instanceof RemoteError && e.kind === 'permanent') {
-          this.#opt.logger.warn({ err: e.message }, 'GLPI refused getGlpiConfig: ticket externalid not used (set glpi.externalid: on for GLPI 11)');
-          return false;
+          this.#opt.logger.warn({ err: e.message }, 'GLPI refused getGlpiConfig: taken as GLPI 10 (HTML-encoded text; ticket externalid not used unless glpi.externalid: on)');
+          return undefined;
         }
-        this.#externalId = undefined;
+        this.#major = undefined;
         throw e;
       }
     })();
-    return this.#externalId;
+    return this.#major;
+  }
+
+  /** Whether tickets have `externalid` here (glpi.externalid; auto: GLPI ≥ 11). */
+  async #externalIdOn(): Promise<boolean> {
+    const mode = this.#opt.externalId ?? 'auto';
+    if (mode !== 'auto') return mode === 'on';
+    return ((await this.glpiMajor()) ?? 0) >= 11;
+  }
+
+  /**
+   * Text as a person typed it. GLPI 10 stores and returns text HTML-encoded
+   * (Toolbox/Sanitizer: `&` `<` `>` → `&#38;` `&#60;` `&#62;`): decoded.
+   * GLPI 11 dropped that sanitizer and returns text as stored: a literal
+   * `&lt;` typed by a technician stays `&lt;`. Text without `&` reads the
+   * same either way (GLPI's version is not asked for it); an unknown version
+   * is taken as GLPI 10.
+   */
+  async #asTyped(text: string): Promise<string> {
+    if (!text.includes('&')) return text;
+    const major = await this.glpiMajor();
+    return major !== undefined && major >= 11 ? text : decodeEntities(text);
   }
 
   /**
@@ -350,7 +416,11 @@ export class GlpiClient implements TicketDesk {
    */
   async #createdByMe(ticketId: number, writer: unknown): Promise<'mine' | 'unknown' | { writer: string | number }> {
     const me = await this.identity();
-    if (typeof writer === 'string') return decodeEntities(writer).trim() === me.name ? 'mine' : { writer: decodeEntities(writer) };
+    if (typeof writer === 'string') {
+      // Both as typed: GLPI 10 keeps the login HTML-encoded in the session and in search output alike.
+      const name = await this.#asTyped(writer);
+      return name.trim() === (await this.#asTyped(me.name)) ? 'mine' : { writer: name };
+    }
     if (typeof writer === 'number') return writer === me.id ? 'mine' : { writer };
     const t = await this.getTicket(ticketId);
     if (t?.users_id_recipient === undefined) return 'unknown';
@@ -396,7 +466,7 @@ export class GlpiClient implements TicketDesk {
     const body = await this.#call('listFollowups', 'GET', `Ticket/${ticketId}/ITILFollowup`, { params: { range: '0-999', expand_dropdowns: false } });
     const parsed = followupList.safeParse(body);
     if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI follow-up list not understood');
-    return parsed.data.map((f) => f.content ?? '');
+    return Promise.all(parsed.data.map((f) => this.#asTyped(f.content ?? '')));
   }
 
   /**

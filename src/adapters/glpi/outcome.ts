@@ -64,3 +64,29 @@ export function fromNetwork(code: string | undefined, message: string, reusedSoc
     staleConnection: stale,
   });
 }
+
+/** The web-server settings that pass the `Authorization` header on to PHP. */
+export const AUTHORIZATION_FIX =
+  'Apache: `CGIPassAuth On` in GLPI\'s <Directory> (Apache 2.4.13+), or `SetEnvIf Authorization "(.*)" HTTP_AUTHORIZATION=$1`; nginx: `fastcgi_param HTTP_AUTHORIZATION $http_authorization;`';
+
+/**
+ * initSession answered ERROR_LOGIN_PARAMETERS_MISSING ("parameter(s) login,
+ * password or user_token are missing", API::initSession()) although the
+ * request carried the credentials in its `Authorization` header: the web
+ * server in front of PHP dropped it (APIRest::parseIncomingParams() reads
+ * `user_token` from that header, login/password from PHP_AUTH_USER/PW).
+ * Still a login failure (GLPI's code kept, for /readyz), with the fix.
+ */
+export function strippedAuthorization(e: RemoteError, sent: 'user_token' | 'basic'): RemoteError {
+  const fallback = sent === 'user_token'
+    ? ' — or set glpi.user_token_in_query: true to send the user token in the query string instead (it then appears in the web server\'s access log)'
+    : ' — or use a glpi.user_token with glpi.user_token_in_query: true (the token then appears in the web server\'s access log)';
+  return new RemoteError(
+    'login',
+    e.code,
+    `GLPI answered ${e.status ?? 400} ${e.code} to initSession although the request carried the ${sent === 'user_token' ? 'user token' : 'login and password'} in its Authorization header: the web server in front of GLPI strips that header before PHP sees it. Fix the web server: ${AUTHORIZATION_FIX}${fallback}`,
+    e.status,
+    undefined,
+    { mayHaveLanded: false },
+  );
+}
