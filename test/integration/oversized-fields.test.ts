@@ -136,6 +136,8 @@ class FakeZabbix {
 
   #answer(method: string, params: Record<string, unknown>): unknown {
     switch (method) {
+      case 'apiinfo.version':
+        return '6.0.14';
       case 'problem.get':
         return [...this.problems].map(([eventid, p]) => ({ eventid, source: '0', object: '0', objectid: eventid, clock: '1795414091', name: 'problem', severity: '4', r_eventid: '0', tags: [], ...(p.opdata ? { opdata: p.opdata } : {}) }));
       case 'trigger.get':

@@ -35,6 +35,8 @@ class FakeZabbix {
 
   #answer(rpc: Rpc): unknown {
     switch (rpc.method) {
+      case 'apiinfo.version':
+        return '6.0.14';
       case 'problem.get':
         return [...this.problems].map(([eventid, objectid]) => ({ eventid, source: '0', object: '0', objectid, clock: '1795414091', name: `problem ${eventid}`, severity: '4', r_eventid: '0', tags: [] }));
       case 'trigger.get':
