@@ -1,14 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { FakeGlpi, type FakeTicket } from '../../src/glpi-fake/server.js';
 import { Daemon, TOKEN, waitFor } from '../helpers/daemon.js';
 import { ROOT } from '../helpers/fixtures.js';
 import { ZabbixAdmin } from './zabbix-api.js';
 
 /**
- * End to end with a real Zabbix 6.0 (started by test/e2e/zabbix/up.sh):
+ * End to end with a real Zabbix 6.0 (started by test/e2e/zabbix/up.sh), and the same scenarios
+ * with 7.0 (test/e2e/zabbix7/: up.sh runs it in a trixie root, zabbix.test.ts points this file at it):
  * our media type imported through the API, a host with trapper items and
  * triggers for five categories, an action and a user; values pushed with
  * zabbix_sender; the bridge between Zabbix and the GLPI fake server.
@@ -17,7 +18,9 @@ import { ZabbixAdmin } from './zabbix-api.js';
  * A failing test prints the bridge's whole log (test/helpers/daemon.ts).
  */
 const API = process.env.ZABBIX_E2E_URL ?? '';
-const STATE = process.env.ZBX_STATE ?? '/tmp/zgb-zbx';
+/** Set when the Zabbix runs in a chroot (test/e2e/zabbix7/up.sh: 7.0 in a Debian trixie root); its state folder is then inside it. */
+const CHROOT = process.env.ZBX_E2E_CHROOT ?? '';
+const STATE = process.env.ZBX_STATE ?? (CHROOT ? join(CHROOT, 'tmp', 'zgb-zbx7') : '/tmp/zgb-zbx');
 /** The port zabbix_server's trapper listens on (up.sh writes it into the server's config). */
 function serverPort(): string {
   const conf = join(STATE, 'zabbix_server.conf');
@@ -104,7 +107,9 @@ beforeAll(async () => {
   apiToken = (await zbx.call<{ token: string }[]>('token.generate', [tokenid]))[0]!.token;
 
   // The bridge URL is set once the bridge listens (startBridge).
-  const source = readFileSync(join(ROOT, 'config', 'zabbix-media-type-6.0.yaml'), 'utf8').replace('<BRIDGE WEBHOOK TOKEN>', TOKEN);
+  const version = await zbx.call<string>('apiinfo.version', []);
+  const mediaTypeFile = version.startsWith('6.') ? 'zabbix-media-type-6.0.yaml' : 'zabbix-media-type-7.0.yaml';
+  const source = readFileSync(join(ROOT, 'config', mediaTypeFile), 'utf8').replace('<BRIDGE WEBHOOK TOKEN>', TOKEN);
   await zbx.call('configuration.import', { format: 'yaml', source, rules: { mediaTypes: { createMissing: true, updateExisting: true } } });
   mediatypeid = (await zbx.call<{ mediatypeid: string }[]>('mediatype.get', { filter: { name: 'GLPI bridge' }, output: ['mediatypeid'] }))[0]!.mediatypeid;
   await zbx.call('mediatype.update', { mediatypeid, attempt_interval: '5s', maxattempts: '3' });
@@ -112,10 +117,11 @@ beforeAll(async () => {
   const groups = await zbx.call<{ groupid: string }[]>('hostgroup.get', { filter: { name: ['bridge-e2e'] } });
   const groupid = groups[0]?.groupid ?? (await zbx.call<{ groupids: string[] }>('hostgroup.create', { name: 'bridge-e2e' })).groupids[0]!;
   // Hosts of earlier runs against the same Zabbix would still have open problems for the poller to find.
-  const old = await zbx.call<{ hostid: string }[]>('host.get', { groupids: [groupid], output: ['hostid'] });
-  if (old.length > 0) await zbx.call('host.delete', old.map((h) => h.hostid));
+  // Their actions go first: Zabbix 7.0 refuses to delete a host that an action's condition names.
   const oldActions = await zbx.call<{ actionid: string }[]>('action.get', { search: { name: 'bridge-' }, output: ['actionid'] });
   if (oldActions.length > 0) await zbx.call('action.delete', oldActions.map((a) => a.actionid));
+  const old = await zbx.call<{ hostid: string }[]>('host.get', { groupids: [groupid], output: ['hostid'] });
+  if (old.length > 0) await zbx.call('host.delete', old.map((h) => h.hostid));
   const hostid = (await zbx.call<{ hostids: string[] }>('host.create', { host: HOST, groups: [{ groupid }], tags: [{ tag: 'bridge', value: 'e2e' }] })).hostids[0]!;
   for (const it of ITEMS) {
     await zbx.call('item.create', { hostid, name: it.key, key_: it.key, type: 2, value_type: 0, units: it.units });
@@ -151,9 +157,10 @@ beforeAll(async () => {
   glpi = new FakeGlpi({ userTokens: ['user-token'] });
   await glpi.listen();
   await startBridge();
-  execFileSync('zabbix_server', ['-c', join(STATE, 'zabbix_server.conf'), '-R', 'config_cache_reload']);
+  if (CHROOT) execFileSync('chroot', [CHROOT, 'zabbix_server', '-c', join('/', relative(CHROOT, STATE), 'zabbix_server.conf'), '-R', 'config_cache_reload']);
+  else execFileSync('zabbix_server', ['-c', join(STATE, 'zabbix_server.conf'), '-R', 'config_cache_reload']);
   await waitFor(() => ITEMS.every((it) => /processed: 1/.test(send(it.key, it.ok))), 'items in the server configuration cache', 60_000);
-  mark(`Zabbix provisioned; bridge on port ${bridgePort}`);
+  mark(`Zabbix ${version} provisioned (${mediaTypeFile}); bridge on port ${bridgePort}`);
 }, 120_000);
 
 afterAll(async () => {
@@ -173,7 +180,7 @@ async function problemEvent(component: string): Promise<{ eventid: string; ackno
   return events[0]!;
 }
 
-describe('with a real Zabbix 6.0', () => {
+describe(`with a real Zabbix ${CHROOT ? '7.0' : '6.0'}`, () => {
   it('one ticket per problem with the right category and urgency; the ticket link is written back to the event', async () => {
     for (const it of ITEMS) send(it.key, it.problem);
     await waitFor(() => ours().length === ITEMS.length, 'five tickets', 60_000);

@@ -44,7 +44,11 @@ interface MediaType {
 
 (API ? describe : describe.skip)('the 7.0 media type on a real Zabbix 7.0', () => {
   const zbx = new ZabbixAdmin(API);
-  const source = readFileSync(join(ROOT, 'config', 'zabbix-media-type-7.0.yaml'), 'utf8').replace('<BRIDGE WEBHOOK TOKEN>', 'e2e-token');
+  // Under a name of its own, so that the end-to-end run's 'GLPI bridge' (pointed at its bridge) is left alone.
+  const NAME = 'GLPI bridge (import check)';
+  const source = readFileSync(join(ROOT, 'config', 'zabbix-media-type-7.0.yaml'), 'utf8')
+    .replace('<BRIDGE WEBHOOK TOKEN>', 'e2e-token')
+    .replace("name: 'GLPI bridge'", `name: '${NAME}'`);
   const file = parse(source) as MediaTypeFile;
   const shipped = file.zabbix_export.media_types[0]!;
 
@@ -52,6 +56,9 @@ interface MediaType {
     const version = await zbx.call<string>('apiinfo.version', []);
     expect(version).toMatch(/^7\.0\./);
     await zbx.login();
+    expect(shipped.name).toBe(NAME);
+    const before = await zbx.call<{ mediatypeid: string }[]>('mediatype.get', { filter: { name: NAME }, output: ['mediatypeid'] });
+    if (before.length > 0) await zbx.call('mediatype.delete', before.map((m) => m.mediatypeid));
     const rules = { mediaTypes: { createMissing: true, updateExisting: true } };
     expect(await zbx.call('configuration.import', { format: 'yaml', source, rules })).toBe(true);
     // A second import updates the same media type (an operator re-importing a newer file).
@@ -77,5 +84,6 @@ interface MediaType {
       expect.arrayContaining(shipped.message_templates.map((t) => ({ eventsource: '0', recovery: mode[t.operation_mode], subject: t.subject, message: t.message }))),
     );
     process.stdout.write(`zabbix ${version}: config/zabbix-media-type-7.0.yaml imported as media type ${mt.mediatypeid} (${params.length} parameters)\n`);
+    await zbx.call('mediatype.delete', [mt.mediatypeid]);
   }, 60_000);
 });
