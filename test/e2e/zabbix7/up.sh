@@ -46,7 +46,9 @@ if [ ! -f "$ROOT/.zgb-ready" ]; then
   [ -n "$mirror" ] || { log "no Debian mirror found in /etc/apt/sources.list*"; exit 1; }
   if [ ! -x "$ROOT/usr/bin/apt-get" ] || [ ! -f "$ROOT/.zgb-bootstrapped" ]; then
     log "debootstrap $SUITE (minbase) into $ROOT from $mirror"
-    rm -rf "$ROOT" && mkdir -p "$ROOT"
+    # A half-made root from an interrupted run: its mounts first, and never across a file system.
+    for m in dev proc; do mountpoint -q "$ROOT/$m" && umount "$ROOT/$m"; done
+    rm -rf --one-file-system "$ROOT" && mkdir -p "$ROOT"
     debootstrap --variant=minbase "$SUITE" "$ROOT" "$mirror" >"$ROOT.debootstrap.log" 2>&1 \
       || { tail -20 "$ROOT.debootstrap.log" >&2; exit 1; }
     touch "$ROOT/.zgb-bootstrapped"
