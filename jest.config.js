@@ -11,7 +11,12 @@ export default {
   },
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
-  // The real-Zabbix end-to-end test runs when test/e2e/zabbix/up.sh has started a Zabbix (see README, .ci/run).
-  testPathIgnorePatterns: process.env.ZABBIX_E2E_URL ? ['/node_modules/'] : ['/node_modules/', '<rootDir>/test/e2e/'],
+  // The real-Zabbix end-to-end tests run when test/e2e/zabbix/up.sh (6.0) and test/e2e/zabbix7/up.sh (7.0) have
+  // started a Zabbix and their API URLs are set (see README, .ci/run); otherwise they are not selected at all.
+  testPathIgnorePatterns: [
+    '/node_modules/',
+    ...(process.env.ZABBIX_E2E_URL ? [] : ['<rootDir>/test/e2e/']),
+    ...(process.env.ZABBIX7_E2E_URL ? [] : ['<rootDir>/test/e2e/zabbix7/']),
+  ],
   testTimeout: 30000,
 };
