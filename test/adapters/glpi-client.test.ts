@@ -5,9 +5,9 @@ import { pino } from 'pino';
 import { decodeEntities, GlpiClient, type GlpiClientOptions } from '../../src/adapters/glpi/client.js';
 import { fromNetwork, retryAfterMs } from '../../src/adapters/glpi/outcome.js';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
-import { RemoteError } from '../../src/core/remote-error.js';
 import { Secret } from '../../src/config/secret.js';
 import type { TicketDraft } from '../../src/core/decide.js';
+import { failure } from '../helpers/remote.js';
 
 const BASE = 'http://glpi.test';
 const API = `${BASE}/apirest.php`;
@@ -60,16 +60,6 @@ function login(scope: nock.Scope, token = 'sess-1', session: Record<string, unkn
 
 useNock();
 afterEach(() => nock.cleanAll());
-
-async function failure(p: Promise<unknown>): Promise<RemoteError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof RemoteError) return e;
-    throw e;
-  }
-  throw new Error('expected a RemoteError');
-}
 
 describe('GlpiClient', () => {
   it('opens one session, reuses it, and sends the ticket fields GLPI expects', async () => {

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { FastifyInstance } from 'fastify';
-import { connect, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { buildServer, type HttpLimits, type ServerDeps } from '../../src/adapters/http/server.js';
 import { RejectionLog, pathOf } from '../../src/adapters/http/rejection-log.js';
@@ -8,6 +7,7 @@ import type { Accepted } from '../../src/core/ports.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import { zabbixBody } from '../helpers/fixtures.js';
+import { destroyRawSockets, postHead, rawConnect, trickle, within } from '../helpers/raw-http.js';
 
 /**
  * The HTTP listener on a real loopback socket (free port): timeouts, the
@@ -51,10 +51,9 @@ interface Harness {
 }
 
 let current: FastifyInstance | undefined;
-const sockets: Socket[] = [];
 
 afterEach(async () => {
-  for (const s of sockets.splice(0)) s.destroy();
+  destroyRawSockets();
   await current?.close();
   current = undefined;
 });
@@ -84,51 +83,6 @@ async function start(over: Partial<ServerDeps> = {}, limits: Partial<HttpLimits>
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no port');
   return { app, port: address.port, metrics, lines, raw };
-}
-
-/** A raw TCP client: what it received, and when the server closed it (ms after it connected). */
-interface Raw {
-  readonly socket: Socket;
-  readonly received: () => string;
-  readonly closed: Promise<number>;
-  readonly isClosed: () => boolean;
-}
-
-function rawConnect(port: number): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const socket = connect({ host: '127.0.0.1', port });
-    sockets.push(socket);
-    let data = '';
-    let isClosed = false;
-    socket.on('data', (d: Buffer) => (data += d.toString()));
-    socket.on('error', () => undefined);
-    const closed = new Promise<number>((r) =>
-      socket.once('close', () => {
-        isClosed = true;
-        r(Date.now() - t0);
-      }),
-    );
-    socket.once('connect', () => resolve({ socket, received: () => data, closed, isClosed: () => isClosed }));
-    socket.once('error', reject);
-  });
-}
-
-/** Send one byte every intervalMs until the connection closes; returns the stop. */
-function trickle(c: Raw, intervalMs = 100): () => void {
-  const t = setInterval(() => {
-    if (c.isClosed() || c.socket.destroyed) return clearInterval(t);
-    c.socket.write('a');
-  }, intervalMs);
-  return () => clearInterval(t);
-}
-
-function postHead(token: string, length: number, path = '/zabbix/webhook'): string {
-  return `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([p, new Promise<T>((_r, reject) => setTimeout(() => reject(new Error(`not within ${ms} ms: ${what}`)), ms).unref())]);
 }
 
 async function counter(metrics: Metrics, code: string): Promise<number> {

@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { GlpiClient } from '../../src/adapters/glpi/client.js';
-import { RemoteError } from '../../src/core/remote-error.js';
 import type { TlsSettings } from '../../src/adapters/transport.js';
 import { ZabbixApi } from '../../src/adapters/zabbix/api-client.js';
 import { Secret } from '../../src/config/secret.js';
+import { failure } from '../helpers/remote.js';
 
 // Real sockets, no nock: what matters here is what leaves the process (and to which host).
 
@@ -54,16 +54,6 @@ function glpi(url: string, tls?: TlsSettings): GlpiClient {
 
 function zabbix(url: string, tls?: TlsSettings): ZabbixApi {
   return new ZabbixApi({ url: `${url}/api_jsonrpc.php`, token: new Secret('zbx-secret-token'), authMode: 'header', timeoutMs: 2000, logger: pino({ level: 'silent' }), ...(tls ? { tls } : {}) });
-}
-
-async function failure(p: Promise<unknown>): Promise<RemoteError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof RemoteError) return e;
-    throw e;
-  }
-  throw new Error('expected a RemoteError');
 }
 
 describe('redirects are never followed (they would carry the tokens to another host)', () => {

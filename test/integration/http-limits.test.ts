@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { Daemon, TOKEN, waitFor } from '../helpers/daemon.js';
 import { zabbixBody } from '../helpers/fixtures.js';
+import { destroyRawSockets, postHead, rawConnect, trickle, within } from '../helpers/raw-http.js';
 
 /**
  * Attacks on the listener of the real daemon (loopback, free ports, fresh
@@ -17,10 +17,9 @@ const ADMIN = 'admin-token-0123456789abcdef';
 
 let glpi: FakeGlpi | undefined;
 let daemon: Daemon | undefined;
-const sockets: Socket[] = [];
 
 afterEach(async () => {
-  for (const s of sockets.splice(0)) s.destroy();
+  destroyRawSockets();
   await daemon?.stop();
   await glpi?.close();
   daemon = undefined;
@@ -48,51 +47,6 @@ async function setup(opt: Setup = {}): Promise<Daemon> {
 
 function portOf(d: Daemon): number {
   return Number(new URL(d.url).port);
-}
-
-/** A raw TCP client: what it received, and when the server closed it (ms after it connected). */
-interface Raw {
-  readonly socket: Socket;
-  readonly received: () => string;
-  readonly closed: Promise<number>;
-  readonly isClosed: () => boolean;
-}
-
-function rawConnect(port: number): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const t0 = Date.now();
-    const socket = connect({ host: '127.0.0.1', port });
-    sockets.push(socket);
-    let data = '';
-    let isClosed = false;
-    socket.on('data', (d: Buffer) => (data += d.toString()));
-    socket.on('error', () => undefined);
-    const closed = new Promise<number>((r) =>
-      socket.once('close', () => {
-        isClosed = true;
-        r(Date.now() - t0);
-      }),
-    );
-    socket.once('connect', () => resolve({ socket, received: () => data, closed, isClosed: () => isClosed }));
-    socket.once('error', reject);
-  });
-}
-
-/** Send one byte every intervalMs until the connection closes; returns the stop. */
-function trickle(c: Raw, intervalMs = 100): () => void {
-  const t = setInterval(() => {
-    if (c.isClosed() || c.socket.destroyed) return clearInterval(t);
-    c.socket.write('a');
-  }, intervalMs);
-  return () => clearInterval(t);
-}
-
-function postHead(token: string, length: number): string {
-  return `POST /zabbix/webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
-}
-
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([p, new Promise<T>((_r, reject) => setTimeout(() => reject(new Error(`not within ${ms} ms: ${what}`)), ms).unref())]);
 }
 
 async function metric(d: Daemon, line: RegExp, headers: Record<string, string> = {}): Promise<string | undefined> {

@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { readdirSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { decodeHtml, type FakeGlpi } from '../../src/glpi-fake/server.js';
 import { Daemon, startWithGlpi, waitFor } from '../helpers/daemon.js';
+import { FakeZabbix } from '../helpers/fake-zabbix.js';
 import { zabbixBody } from '../helpers/fixtures.js';
 
 /**
@@ -101,8 +100,8 @@ describe('oversized fields', () => {
     const url = await zabbix.listen();
     ({ glpi, daemon } = await startWithGlpi({ extra: ['zabbix:', `  url: ${url}`, '  api_token: zbx-token', '  auth: body', '  poll:', "    schedule: '*/1 * * * * *'"].join('\n') }));
     await waitFor(() => daemon!.logs.some((l) => /^first sweep of this poll scope/.test(l.msg)), 'the baseline');
-    zabbix.problems.set('70', { host: 'db-01', description: `Log line: ${'d'.repeat(HUGE)}`, opdata: 'p'.repeat(HUGE) });
-    zabbix.problems.set('71', { host: 'x'.repeat(HUGE), description: 'CPU' });
+    zabbix.problems.set('70', { trigger: '70', host: 'db-01', description: `Log line: ${'d'.repeat(HUGE)}`, opdata: 'p'.repeat(HUGE) });
+    zabbix.problems.set('71', { trigger: '71', host: 'x'.repeat(HUGE), description: 'CPU' });
     await waitFor(() => glpi!.tickets.size === 1, 'a ticket for problem 70');
     await waitFor(() => daemon!.logs.some((l) => l.msg === 'polled alert skipped: a field is longer than Zabbix allows'), 'problem 71 skipped');
     expect(daemon.logs.find((l) => l.msg === 'polled alert skipped: a field is longer than Zabbix allows')).toMatchObject({ event_id: '71', field: 'host' });
@@ -114,43 +113,3 @@ describe('oversized fields', () => {
     expect(longestLogLine(daemon)).toBeLessThan(4096);
   });
 });
-
-/** Just enough of the Zabbix JSON-RPC API for the poller: problems with their trigger, host and operational data. */
-class FakeZabbix {
-  readonly problems = new Map<string, { host: string; description: string; opdata?: string }>();
-  #server: Server | undefined;
-
-  async listen(): Promise<string> {
-    this.#server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d: Buffer) => (body += d.toString()));
-      req.on('end', () => {
-        const rpc = JSON.parse(body) as { id: number; method: string; params: Record<string, unknown> };
-        res.setHeader('Content-Type', 'application/json');
-        res.end(JSON.stringify({ jsonrpc: '2.0', id: rpc.id, result: this.#answer(rpc.method, rpc.params) }));
-      });
-    });
-    await new Promise<void>((resolve) => this.#server!.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.#server!.address() as AddressInfo).port}/api_jsonrpc.php`;
-  }
-
-  #answer(method: string, params: Record<string, unknown>): unknown {
-    switch (method) {
-      case 'apiinfo.version':
-        return '6.0.14';
-      case 'problem.get':
-        return [...this.problems].map(([eventid, p]) => ({ eventid, source: '0', object: '0', objectid: eventid, clock: '1795414091', name: 'problem', severity: '4', r_eventid: '0', tags: [], ...(p.opdata ? { opdata: p.opdata } : {}) }));
-      case 'trigger.get':
-        return (params.triggerids as string[]).flatMap((id) => {
-          const p = this.problems.get(id);
-          return p ? [{ triggerid: id, description: p.description, priority: '4', hosts: [{ hostid: id, host: p.host }], items: [] }] : [];
-        });
-      default:
-        return [];
-    }
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
-  }
-}

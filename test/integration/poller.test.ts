@@ -1,67 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { Daemon, waitFor } from '../helpers/daemon.js';
-
-interface Rpc {
-  readonly method: string;
-  readonly params: Record<string, unknown>;
-}
-
-/** Just enough of the Zabbix 6.0 JSON-RPC API for the poller and the write-back. */
-class FakeZabbix {
-  readonly calls: Rpc[] = [];
-  /** Open problem event id → trigger id. */
-  problems = new Map<string, string>();
-  /** What event.get returns for an id (missing: not returned). */
-  events = new Map<string, { eventid: string; value: string; r_eventid: string }>();
-  #server: Server | undefined;
-
-  async listen(): Promise<string> {
-    this.#server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d: Buffer) => (body += d.toString()));
-      req.on('end', () => {
-        const rpc = JSON.parse(body) as Rpc & { id: number };
-        this.calls.push({ method: rpc.method, params: rpc.params });
-        res.setHeader('Content-Type', 'application/json');
-        res.end(JSON.stringify({ jsonrpc: '2.0', id: rpc.id, result: this.#answer(rpc) }));
-      });
-    });
-    await new Promise<void>((resolve) => this.#server!.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.#server!.address() as AddressInfo).port}/api_jsonrpc.php`;
-  }
-
-  #answer(rpc: Rpc): unknown {
-    switch (rpc.method) {
-      case 'apiinfo.version':
-        return '6.0.14';
-      case 'problem.get':
-        return [...this.problems].map(([eventid, objectid]) => ({ eventid, source: '0', object: '0', objectid, clock: '1795414091', name: `problem ${eventid}`, severity: '4', r_eventid: '0', tags: [] }));
-      case 'trigger.get':
-        return (rpc.params.triggerids as string[]).map((triggerid) => ({ triggerid, description: `trigger ${triggerid}`, priority: '4', hosts: [{ hostid: triggerid, host: `host-${triggerid}` }], items: [] }));
-      case 'event.get':
-        return (rpc.params.eventids as string[]).flatMap((id) => this.events.get(id) ?? []);
-      case 'event.acknowledge':
-        return { eventids: rpc.params.eventids };
-      default:
-        return [];
-    }
-  }
-
-  count(method: string): number {
-    return this.calls.filter((c) => c.method === method).length;
-  }
-
-  acknowledged(): string[] {
-    return this.calls.filter((c) => c.method === 'event.acknowledge').flatMap((c) => c.params.eventids as string[]);
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
-  }
-}
+import { FakeZabbix } from '../helpers/fake-zabbix.js';
 
 let glpi: FakeGlpi | undefined;
 let zabbix: FakeZabbix | undefined;
@@ -85,8 +25,8 @@ describe('poller in the daemon', () => {
     await glpi.listen();
     zabbix = new FakeZabbix();
     const url = await zabbix.listen();
-    zabbix.problems.set('50', '100');
-    zabbix.problems.set('51', '101');
+    zabbix.problems.set('50', { trigger: '100' });
+    zabbix.problems.set('51', { trigger: '101' });
     const extra = ['zabbix:', `  url: ${url}`, '  api_token: zbx-token', '  auth: body', '  poll:', "    schedule: '*/1 * * * * *'"].join('\n');
     daemon = new Daemon({ glpiUrl: glpi.url, extra });
     await daemon.start();
@@ -96,7 +36,7 @@ describe('poller in the daemon', () => {
     expect(zabbix.calls.find((c) => c.method === 'problem.get')?.params).toMatchObject({ suppressed: false });
 
     // A problem that starts after the first sweep becomes a ticket (and is written back).
-    zabbix.problems.set('52', '102');
+    zabbix.problems.set('52', { trigger: '102' });
     await waitFor(() => glpi!.tickets.size === 1 && zabbix!.acknowledged().includes('52'), 'a ticket for problem 52 and its write-back');
 
     // The API user loses sight of host-102: problem.get and event.get no longer return event 52.
