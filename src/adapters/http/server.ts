@@ -61,12 +61,24 @@ function digest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
 }
 
+/** Digests of the configured tokens (the webhook's and the admin's; a reload may add one): computed once, not per request. */
+const expectedDigests = new Map<string, Buffer>();
+function expectedDigest(token: string): Buffer {
+  let d = expectedDigests.get(token);
+  if (!d) {
+    if (expectedDigests.size >= 8) expectedDigests.clear();
+    d = digest(token);
+    expectedDigests.set(token, d);
+  }
+  return d;
+}
+
 /** Bearer token check in constant time (compares fixed-length digests). */
 export function bearerMatches(header: string | undefined, expected: string): boolean {
   if (!header || expected === '') return false;
   const m = /^Bearer\s+(.+)$/i.exec(header.trim());
   if (!m) return false;
-  return timingSafeEqual(digest(m[1] ?? ''), digest(expected));
+  return timingSafeEqual(digest(m[1] ?? ''), expectedDigest(expected));
 }
 
 export function errorBody(code: ErrorCode, message: string, field?: string): ErrorBody {
