@@ -1,7 +1,7 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { systemClock } from '../adapters/clock.js';
-import type { SessionState } from '../adapters/glpi/client.js';
+import type { SessionState } from '../adapters/glpi/connection.js';
 import { ensureMarkerKey } from '../adapters/marker-key.js';
 import { openProcessingStore } from '../adapters/store/sqlite/index.js';
 import type { Config } from '../config/schema.js';

@@ -3,13 +3,13 @@ import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
 import type { TicketDraft } from '../../core/decide.js';
-import type { TicketDesk } from '../../core/ports.js';
 import type { Secret } from '../../config/secret.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { RemoteError } from '../../core/remote-error.js';
 import { isRedirect, redirectMessage, tlsAgentOptions, type TlsSettings } from '../transport.js';
 import { fromNetwork, fromResponse, strippedAuthorization } from './outcome.js';
+import type { GlpiConnection, SessionState } from './connection.js';
 
 export interface GlpiClientOptions {
   /** …/apirest.php */
@@ -64,7 +64,7 @@ export const TICKET_STATUS = { pending: 4, solved: 5, closed: 6 } as const;
 /** Search options of Ticket (GLPI's CommonITILObject / Ticket::rawSearchOptions). */
 const SO = { name: 1, id: 2, writer: 22, externalId: 87 } as const;
 
-export type SessionState = 'none' | 'open' | 'opening' | 'login_failed';
+export type { SessionState } from './connection.js';
 
 const identity = z.object({ glpiID: z.coerce.number().int().positive(), glpiname: z.string() });
 const sessionAnswer = z.object({ session_token: z.string().min(1), session: identity.partial().optional() });
@@ -111,7 +111,7 @@ function parseBody(raw: unknown): unknown {
  * on a fresh connection (a POST is left to the dispatcher, which checks
  * first whether it landed).
  */
-export class GlpiClient implements TicketDesk {
+export class GlpiClient implements GlpiConnection {
   readonly #http: AxiosInstance;
   readonly #agents: { readonly http: http.Agent; readonly https: https.Agent };
   readonly #opt: GlpiClientOptions;
