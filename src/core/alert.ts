@@ -17,6 +17,20 @@ export function severityRank(s: Severity): number {
   return SEVERITIES.indexOf(s);
 }
 
+/** The names Zabbix's frontend shows ({EVENT.SEVERITY} with the default severity names), for text people read. */
+const SEVERITY_LABELS: Readonly<Record<Severity, string>> = {
+  not_classified: 'Not classified',
+  information: 'Information',
+  warning: 'Warning',
+  average: 'Average',
+  high: 'High',
+  disaster: 'Disaster',
+};
+
+export function severityLabel(s: Severity): string {
+  return SEVERITY_LABELS[s];
+}
+
 export interface Tag {
   readonly tag: string;
   readonly value: string;
@@ -55,6 +69,10 @@ export interface Alert {
   readonly hostIp?: string;
   readonly triggerId?: string;
   readonly triggerName: string;
+  /** The trigger's description ({TRIGGER.DESCRIPTION}): what the problem means and what to do, as the template's author wrote it. */
+  readonly triggerDescription?: string;
+  /** The item's visible name ({ITEM.NAME1}). */
+  readonly itemName?: string;
   readonly itemKey?: string;
   readonly itemId?: string;
   /** The item value as Zabbix formatted it, units included ("97 %"). */

@@ -1,8 +1,8 @@
-import { severityRank, type Alert, type Severity } from './alert.js';
+import { severityLabel, severityRank, type Alert, type Severity } from './alert.js';
 import type { Classification } from './classify.js';
 import { ticketMarker } from './fingerprint.js';
 import type { Digests } from './ports.js';
-import { renderBody, renderTitle, variablesOf } from './render.js';
+import { formatDuration, formatTime, renderBody, renderTitle, variablesOf, type RenderContext } from './render.js';
 import type { Rules } from './rules.js';
 
 /** What the bridge knows about one incident (one fingerprint, one ticket cycle). */
@@ -20,8 +20,17 @@ export interface Incident {
   readonly impact: number;
   /** Problem events of this cycle still open in Zabbix (which ones: the store's event index). */
   readonly openCount: number;
+  /** Problems this cycle (its ticket) has had, reopenings included. */
   readonly occurrences: number;
+  /** When the bridge received the cycle's first problem (ms). */
   readonly openedAt: number;
+  /**
+   * When the cycle's first problem started in Zabbix (ms; its {EVENT.DATE}
+   * {EVENT.TIME}), for the duration the recovery reports. Absent in incidents
+   * stored before it was recorded, and when Zabbix gave no time: the
+   * duration is then counted from openedAt.
+   */
+  readonly startedAt?: number;
   /** The create is held back until then (hold-down). */
   readonly holdUntil?: number;
   readonly solvedAt?: number;
@@ -101,6 +110,8 @@ export interface Policy {
   readonly digests: Digests;
   /** The fingerprint fields in force, recorded on new incidents. */
   readonly fingerprintFields?: readonly string[];
+  /** Zabbix's frontend base URL, for the links in ticket bodies (none without it). */
+  readonly zabbixFrontendUrl?: string | undefined;
 }
 
 export interface DecideInput {
@@ -128,9 +139,43 @@ function valueLine(alert: Alert): string[] {
   return alert.itemValue !== undefined ? [`Value: ${alert.itemValue}`] : [];
 }
 
-/** The ticket a problem opens, rendered from the rules; the marker identifies its cycle. */
-export function ticketDraft(alert: Alert, c: Classification, rules: Rules, marker: string): TicketDraft {
-  const vars = variablesOf(alert, c);
+/** An ISO time from the alert as ms, or undefined. */
+function msOf(iso: string | undefined): number | undefined {
+  if (iso === undefined) return undefined;
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+function occurrencesText(n: number): string {
+  return n === 1 ? 'once' : `${n} times`;
+}
+
+/**
+ * How long the incident lasted and how often it occurred, for the recovery's
+ * follow-up or solution. Both ends on Zabbix's clock when Zabbix gave both
+ * (the first problem's start, this recovery's time); otherwise both on the
+ * bridge's (the first problem received, this recovery received), never one of each.
+ */
+function durationLine(incident: Incident, alert: Alert, now: number): string {
+  const recovered = msOf(alert.recoveredAt);
+  const [from, to] = incident.startedAt !== undefined && recovered !== undefined ? [incident.startedAt, recovered] : [incident.openedAt, now];
+  return `Incident lasted ${formatDuration(to - from)} (${formatTime(from)} to ${formatTime(to)}) and occurred ${occurrencesText(incident.occurrences)}.`;
+}
+
+/** "after 5m 3s" for one event, when Zabbix gave its start and its recovery. */
+function eventDuration(alert: Alert): string {
+  const from = msOf(alert.occurredAt);
+  const to = msOf(alert.recoveredAt);
+  return from !== undefined && to !== undefined ? ` after ${formatDuration(to - from)}` : '';
+}
+
+function severityLine(from: Severity, to: Severity): string {
+  return `Severity: ${severityLabel(from)} → ${severityLabel(to)}.`;
+}
+
+/** The ticket a problem opens, rendered from the rules; the marker identifies its cycle. `ctx` gives the links into Zabbix. */
+export function ticketDraft(alert: Alert, c: Classification, rules: Rules, marker: string, ctx: RenderContext = {}): TicketDraft {
+  const vars = variablesOf(alert, c, ctx);
   return {
     name: renderTitle(rules.templates.title, vars, marker),
     content: renderBody(rules.templates.body, vars),
@@ -150,7 +195,9 @@ function openNew(input: DecideInput, why: string, carried?: Incident): Decision 
   const { alert, classification: c, fingerprint: fp, incident, now, policy, rules } = input;
   const cycle = (incident?.cycle ?? 0) + 1;
   const marker = ticketMarker(policy.digests, policy.markerKey, fp, cycle, alert.eventId);
-  const ticket = ticketDraft(alert, c, rules, marker);
+  const ticket = ticketDraft(alert, c, rules, marker, { zabbixFrontendUrl: policy.zabbixFrontendUrl });
+  // The problem started when its first event did: a cycle carried over keeps its start.
+  const startedAt = carried ? carried.startedAt : msOf(alert.occurredAt);
   // A cycle carried over from a closed ticket is not held back: the problem is long confirmed.
   const held = policy.holdDownMs > 0 && carried === undefined;
   const fields = carried?.fields ?? incident?.fields ?? policy.fingerprintFields;
@@ -169,6 +216,7 @@ function openNew(input: DecideInput, why: string, carried?: Incident): Decision 
       openCount: carried?.openCount ?? 1,
       occurrences: (carried?.occurrences ?? 0) + 1,
       openedAt: now,
+      ...(startedAt !== undefined ? { startedAt } : {}),
       ...(held ? { holdUntil: now + policy.holdDownMs } : {}),
       ...(fields ? { fields } : {}),
     },
@@ -188,15 +236,18 @@ function onProblem(input: DecideInput): Decision {
       `Problem occurred again: ${alert.eventName} (event ${alert.eventId}, occurrence ${occurrences}).`,
       ...valueLine(alert),
     ];
+    // Deliveries can come out of order: the incident started with its earliest problem (both on Zabbix's clock only).
+    const started = msOf(alert.occurredAt);
     const next: Incident = {
       ...incident,
       openCount: incident.openCount + 1,
       occurrences,
+      ...(incident.startedAt !== undefined && started !== undefined && started < incident.startedAt ? { startedAt: started } : {}),
       ...(escalate ? { severity: c.severity, urgency: c.glpi.urgency, impact: c.glpi.impact } : {}),
     };
     const events = [{ eventId: alert.eventId, cycle: incident.cycle, open: true }];
     if (escalate) {
-      lines.push(`Severity raised from ${incident.severity} to ${c.severity}.`);
+      lines.push(severityLine(incident.severity, c.severity));
       return {
         action: 'update_severity',
         reason: `fingerprint has an open ticket; severity raised ${incident.severity} → ${c.severity}`,
@@ -247,7 +298,7 @@ function onRecovery(input: DecideInput): Decision {
       reason: `event recovered, ${openCount} other problem(s) of this incident still open`,
       incident: { ...incident, openCount },
       events: closed,
-      jobs: [{ type: 'followup', lines: [`Event ${alert.eventId} recovered; ${openCount} problem(s) still open.`], isPrivate: policy.followupPrivate }],
+      jobs: [{ type: 'followup', lines: [`Event ${alert.eventId} recovered${eventDuration(alert)}; ${openCount} problem(s) still open.`], isPrivate: policy.followupPrivate }],
     };
   }
   if (incident.ticketId === undefined && incident.holdUntil !== undefined && now < incident.holdUntil) {
@@ -260,7 +311,11 @@ function onRecovery(input: DecideInput): Decision {
       cancelCycle: true,
     };
   }
-  const lines = [`Problem resolved in Zabbix: ${alert.eventName} (event ${alert.eventId}${alert.recoveryEventId ? `, recovery event ${alert.recoveryEventId}` : ''}).`, ...valueLine(alert)];
+  const lines = [
+    `Problem resolved in Zabbix: ${alert.eventName} (event ${alert.eventId}${alert.recoveryEventId ? `, recovery event ${alert.recoveryEventId}` : ''}).`,
+    durationLine(incident, alert, now),
+    ...valueLine(alert),
+  ];
   // With recovery: followup the ticket stays as it is in GLPI, but the cycle ends all the same: the next problem reopens (within the window) or opens anew.
   const next: Incident = { ...incident, openCount: 0, status: 'solved', solvedAt: now };
   return { action: 'solve', reason: `last open problem recovered (recovery: ${policy.recovery})`, incident: next, events: closed, jobs: [{ type: 'solve', mode: policy.recovery, lines }] };
@@ -277,7 +332,8 @@ function onUpdate(input: DecideInput): Decision {
   if (u.message !== undefined) lines.push(`Message: ${u.message}`);
   if (incident.cycle !== event.cycle) {
     // An event of an earlier cycle (a new problem since opened a new ticket): the word goes to that cycle's ticket.
-    if (u.severityChanged) lines.push(`Severity changed to ${alert.severity}.`);
+    // The earlier severity of that cycle's event is not known here (the incident is the later cycle's).
+    if (u.severityChanged) lines.push(`Severity changed to ${severityLabel(alert.severity)}.`);
     return {
       action: 'follow_up',
       reason: `update in Zabbix (${u.action || 'message'}) for event ${alert.eventId} of the earlier ticket cycle ${event.cycle}`,
@@ -288,7 +344,7 @@ function onUpdate(input: DecideInput): Decision {
   if (incident.status === 'suppressed') return ignore('update for an event without a ticket (recovered within the hold-down)');
   if (u.severityChanged && alert.severity !== incident.severity) {
     const c = input.reclassify(alert.severity);
-    lines.push(`Severity changed from ${incident.severity} to ${alert.severity}.`);
+    lines.push(severityLine(incident.severity, alert.severity));
     return {
       action: 'update_severity',
       reason: `severity changed in Zabbix ${incident.severity} → ${alert.severity}`,

@@ -53,6 +53,10 @@ export const LIMITS = {
   tagCount: { max: 50, over: 'truncate', parameters: ['event_tags'], unit: 'tags' },
   /** triggers.description varchar(255) bounds the name before its macros ({HOST.NAME}, {ITEM.VALUE}) are expanded, not after. */
   triggerName: { max: 255, over: 'truncate', parameters: ['trigger_name'] },
+  /** triggers.comments is a text column (64 KiB), macros expanded: a runbook can be long; its beginning is what a ticket needs. */
+  triggerDescription: { max: LONG_TEXT, over: 'truncate', parameters: ['trigger_description'] },
+  /** items.name varchar(255) bounds the name before its macros are expanded, not after. */
+  itemName: { max: 255, over: 'truncate', parameters: ['item_name'] },
   /** interface.dns varchar(255) (ip: 64), user macros expanded. */
   hostIp: { max: 255, over: 'truncate', parameters: ['host_ip'] },
   /** Item values: text and log items hold up to 64 KiB. */
@@ -197,6 +201,8 @@ export function truncateAlert(alert: Alert): Alert {
   const next: Alert = {
     ...alert,
     triggerName: cut(alert.triggerName, 'triggerName'),
+    triggerDescription: cut(alert.triggerDescription, 'triggerDescription'),
+    itemName: cut(alert.itemName, 'itemName'),
     hostIp: cut(alert.hostIp, 'hostIp'),
     itemValue: cut(alert.itemValue, 'itemValue'),
     opdata: cut(alert.opdata, 'opdata'),
@@ -205,6 +211,8 @@ export function truncateAlert(alert: Alert): Alert {
   };
   const same =
     next.triggerName === alert.triggerName &&
+    next.triggerDescription === alert.triggerDescription &&
+    next.itemName === alert.itemName &&
     next.hostIp === alert.hostIp &&
     next.itemValue === alert.itemValue &&
     next.opdata === alert.opdata &&

@@ -26,9 +26,11 @@ export interface ZabbixEvent {
   readonly event_opdata?: string;
   readonly trigger_id?: string;
   readonly trigger_name?: string;
+  readonly trigger_description?: string;
   readonly host_host: string;
   readonly host_name?: string;
   readonly host_ip?: string;
+  readonly item_name?: string;
   readonly item_key?: string;
   readonly item_value?: string;
   readonly item_id?: string;
@@ -96,6 +98,8 @@ export function normalise(e: ZabbixEvent, source: Alert['source'] = 'webhook', u
   const optional = {
     hostIp: present(e.host_ip),
     triggerId: present(e.trigger_id),
+    triggerDescription: present(e.trigger_description),
+    itemName: present(e.item_name),
     itemKey: present(e.item_key),
     itemId: present(e.item_id),
     itemValue: present(e.item_value),

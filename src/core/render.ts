@@ -1,13 +1,42 @@
 import type { Alert } from './alert.js';
 import type { Classification } from './classify.js';
 import { stripMarkers } from './fingerprint.js';
+import { parseQuantity } from './units.js';
 
 /** Placeholders templates may use. check-config rejects any other. */
 export const TEMPLATE_VARIABLES = [
-  'host', 'host_name', 'host_ip', 'trigger', 'event_name', 'event_id', 'severity', 'zabbix_severity',
-  'category', 'value', 'opdata', 'item_key', 'tags', 'occurred_at', 'severity_reason', 'matched_by',
+  'host', 'host_name', 'host_ip', 'trigger', 'trigger_id', 'trigger_description', 'event_name', 'event_id', 'severity', 'zabbix_severity',
+  'category', 'value', 'opdata', 'item_name', 'item_key', 'item_id', 'tags', 'occurred_at', 'severity_reason', 'matched_by',
+  'event_url', 'graph_url',
 ] as const;
 export type TemplateVariable = (typeof TEMPLATE_VARIABLES)[number];
+
+/**
+ * Placeholders whose value is a link into Zabbix's frontend: a clickable
+ * link in the body (text as well, so it can be copied), the bare URL in the
+ * title. Built by the bridge from the configured frontend URL and Zabbix's ids.
+ */
+const LINK_VARIABLES: ReadonlySet<string> = new Set<TemplateVariable>(['event_url', 'graph_url']);
+
+/** The default ticket body (rules' templates.body): every line whose placeholders are all empty is left out. */
+export const DEFAULT_BODY = [
+  'Zabbix problem: {{event_name}}',
+  'Host: {{host_name}} ({{host}})',
+  'IP: {{host_ip}}',
+  'Severity: {{severity}} ({{severity_reason}})',
+  'Category: {{category}} (matched by {{matched_by}})',
+  'Item: {{item_name}}',
+  'Item key: {{item_key}}',
+  'Value: {{value}}',
+  'Operational data: {{opdata}}',
+  'Started: {{occurred_at}}',
+  'Zabbix event: {{event_id}}',
+  'Tags: {{tags}}',
+  'Event page: {{event_url}}',
+  'Graph: {{graph_url}}',
+  '',
+  'Description: {{trigger_description}}',
+].join('\n');
 
 /** GLPI's ticket `name` column holds 255 characters, counted after GLPI 10 has HTML-encoded the text. */
 export const TITLE_MAX = 255;
@@ -20,12 +49,73 @@ export function templateVariables(template: string): string[] {
   return [...template.matchAll(PLACEHOLDER)].map((m) => m[1] ?? '');
 }
 
-export function variablesOf(alert: Alert, c: Classification): Record<TemplateVariable, string> {
+/** What rendering needs besides the alert: where Zabbix's frontend is, for links. */
+export interface RenderContext {
+  /** Zabbix's frontend base URL ("https://zabbix.example.org/zabbix/"); without it, no links. */
+  readonly zabbixFrontendUrl?: string | undefined;
+}
+
+/**
+ * The frontend's base URL from the API's ("…/zabbix/api_jsonrpc.php" →
+ * "…/zabbix/"): the API is served by the frontend, from its folder.
+ * undefined for anything but an http(s) URL.
+ */
+export function frontendUrlOf(apiUrl: string): string | undefined {
+  if (!URL.canParse(apiUrl)) return undefined;
+  const url = new URL('.', apiUrl);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  url.search = '';
+  url.hash = '';
+  return url.href;
+}
+
+/** The base URL ending in "/", or undefined when it is not an http(s) URL (a link must never be javascript: or data:). */
+function frontendBase(url: string | undefined): string | undefined {
+  if (url === undefined || !URL.canParse(url)) return undefined;
+  const u = new URL(url);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
+  u.search = '';
+  u.hash = '';
+  return u.href.endsWith('/') ? u.href : `${u.href}/`;
+}
+
+const DIGITS = /^\d+$/;
+
+/**
+ * The problem's page in Zabbix: tr_events.php?triggerid=…&eventid=…, the
+ * same on 6.0 to 7.4 (Zabbix's own media types link there: zabbix/zabbix
+ * templates/media/jira/media_jira.yaml, CWebhookHelper.createProblemURL).
+ * Trigger events only (event source 0); ids are checked to be digits.
+ */
+export function eventUrl(alert: Alert, ctx: RenderContext): string {
+  const base = frontendBase(ctx.zabbixFrontendUrl);
+  const { triggerId, eventId } = alert;
+  if (!base || alert.eventSource !== '0' || triggerId === undefined || !DIGITS.test(triggerId) || !DIGITS.test(eventId)) return '';
+  return `${base}tr_events.php?triggerid=${triggerId}&eventid=${eventId}`;
+}
+
+/**
+ * The item's graph: history.php?action=showgraph&itemids[]=… (zabbix/zabbix
+ * ui/history.php, on 6.0 to 7.4). Only numeric items have a graph; a text or
+ * log value (one that is not a number with a unit) links to the item's
+ * latest values instead (action=showvalues).
+ */
+export function graphUrl(alert: Alert, ctx: RenderContext): string {
+  const base = frontendBase(ctx.zabbixFrontendUrl);
+  const { itemId } = alert;
+  if (!base || itemId === undefined || !DIGITS.test(itemId)) return '';
+  const numeric = alert.itemValue === undefined || parseQuantity(alert.itemValue) !== undefined;
+  return `${base}history.php?action=${numeric ? 'showgraph' : 'showvalues'}&itemids[]=${itemId}`;
+}
+
+export function variablesOf(alert: Alert, c: Classification, ctx: RenderContext = {}): Record<TemplateVariable, string> {
   return {
     host: alert.host,
     host_name: alert.hostName,
     host_ip: alert.hostIp ?? '',
     trigger: alert.triggerName,
+    trigger_id: alert.triggerId ?? '',
+    trigger_description: alert.triggerDescription ?? '',
     event_name: alert.eventName,
     event_id: alert.eventId,
     severity: c.severity,
@@ -33,11 +123,15 @@ export function variablesOf(alert: Alert, c: Classification): Record<TemplateVar
     category: c.category,
     value: alert.itemValue ?? '',
     opdata: alert.opdata ?? '',
+    item_name: alert.itemName ?? '',
     item_key: alert.itemKey ?? '',
+    item_id: alert.itemId ?? '',
     tags: alert.tags.map((t) => (t.value ? `${t.tag}:${t.value}` : t.tag)).join(', '),
     occurred_at: alert.occurredAt ?? '',
     severity_reason: c.severityReason,
     matched_by: c.matchedBy,
+    event_url: eventUrl(alert, ctx),
+    graph_url: graphUrl(alert, ctx),
   };
 }
 
@@ -102,9 +196,14 @@ export function escapeHtml(text: string): string {
     .replace(/'/g, '&#39;');
 }
 
+/** A value as it goes into a template: capped, without marker look-alikes, one kind of line break. */
+function value(vars: Readonly<Record<string, string>>, name: string): string {
+  return stripMarkers(clip(vars[name] ?? '', VALUE_MAX)).replace(/\r\n?/g, '\n');
+}
+
 /** Zabbix-supplied values go in capped and without marker look-alikes. */
-function fill(template: string, vars: Readonly<Record<string, string>>, each: (v: string) => string): string {
-  return template.replace(PLACEHOLDER, (_all, name: string) => each(stripMarkers(clip(vars[name] ?? '', VALUE_MAX))));
+function fill(template: string, vars: Readonly<Record<string, string>>, each: (v: string, name: string) => string): string {
+  return template.replace(PLACEHOLDER, (_all, name: string) => each(value(vars, name), name));
 }
 
 /**
@@ -117,13 +216,105 @@ export function renderTitle(template: string, vars: Readonly<Record<string, stri
   return `${marker} ${clipStored(title, TITLE_MAX - glpiStoredLength(marker) - 1)}`;
 }
 
-/** An HTML body from a text template: values escaped, line breaks kept, capped. */
+/** A link the bridge built (an http(s) URL into Zabbix), shown as itself so that it can also be copied. */
+function link(url: string): string {
+  if (!/^https?:\/\//i.test(url)) return escapeHtml(url);
+  const href = escapeHtml(url);
+  return `<a href="${href}" target="_blank" rel="noopener noreferrer">${href}</a>`;
+}
+
+/** One template line as HTML: its text and every value escaped, links as links, line breaks inside values kept. */
+function htmlLine(line: string, vars: Readonly<Record<string, string>>): string {
+  const parts: string[] = [];
+  let at = 0;
+  for (const m of line.matchAll(PLACEHOLDER)) {
+    const name = m[1] ?? '';
+    parts.push(escapeHtml(line.slice(at, m.index)));
+    const v = value(vars, name);
+    parts.push(LINK_VARIABLES.has(name) ? link(v) : escapeHtml(v));
+    at = m.index + m[0].length;
+  }
+  parts.push(escapeHtml(line.slice(at)));
+  return parts.join('').split('\n').join('<br>\n');
+}
+
+/** A line with placeholders that all came out empty ("IP: " without an IP) says nothing: it is left out. */
+function saysNothing(line: string, vars: Readonly<Record<string, string>>): boolean {
+  const names = templateVariables(line);
+  return names.length > 0 && names.every((n) => value(vars, n).trim() === '');
+}
+
+/**
+ * The longest start of an HTML text within max characters, never cut inside
+ * a tag or an entity, ending in "…" when cut (GLPI balances the tags left
+ * open: htmLawed on 10, its sanitizer on 11).
+ */
+function clipHtml(html: string, max: number): string {
+  if (html.length <= max) return html;
+  let cut = html.slice(0, max - 1);
+  const tag = cut.lastIndexOf('<');
+  if (tag > cut.lastIndexOf('>')) cut = cut.slice(0, tag);
+  const entity = cut.lastIndexOf('&');
+  if (entity > cut.lastIndexOf(';')) cut = cut.slice(0, entity);
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}…`;
+}
+
+/**
+ * An HTML body from a text template: text and values escaped (only the
+ * bridge's own links are markup), lines joined by <br>, paragraphs (a blank
+ * line in the template) as <p>, lines about nothing left out, capped.
+ * What GLPI 10 and 11 keep and show (RichText::getSafeHtml: p, br, a href
+ * with http/https; scripts, forms and on* attributes removed).
+ */
 export function renderBody(template: string, vars: Readonly<Record<string, string>>): string {
-  const filled = fill(escapeHtml(template), vars, escapeHtml);
-  return clip(filled.split('\n').join('<br>\n'), BODY_MAX);
+  const paragraphs: string[] = [];
+  let lines: string[] = [];
+  const flush = (): void => {
+    if (lines.length > 0) paragraphs.push(lines.join('<br>\n'));
+    lines = [];
+  };
+  for (const line of template.replace(/\r\n?/g, '\n').split('\n')) {
+    if (line.trim() === '') flush();
+    else if (!saysNothing(line, vars)) lines.push(htmlLine(line, vars));
+  }
+  flush();
+  // A template whose every line came out empty still gives GLPI a description (it refuses none on some setups).
+  if (paragraphs.length === 0) return `<p>${escapeHtml(value(vars, 'event_name') || 'Zabbix problem')}</p>`;
+  const body = paragraphs.map((p) => `<p>${p}</p>`).join('\n');
+  if (body.length <= BODY_MAX) return body;
+  // Too long: whole paragraphs while they fit, then the start of the next one, each still a closed <p>.
+  let out = '';
+  for (const p of paragraphs) {
+    const sep = out === '' ? '' : '\n';
+    const room = BODY_MAX - out.length - sep.length - '<p></p>'.length;
+    if (room < 2) break;
+    const piece = clipHtml(p, room);
+    out += `${sep}<p>${piece}</p>`;
+    if (piece !== p) break;
+  }
+  return out;
 }
 
 /** A free-text message (follow-up, solution) as safe HTML. */
 export function htmlText(lines: readonly string[]): string {
-  return clip(lines.map((l) => escapeHtml(stripMarkers(clip(l, VALUE_MAX)))).join('<br>\n'), BODY_MAX);
+  return clipHtml(lines.map((l) => escapeHtml(stripMarkers(clip(l, VALUE_MAX)))).join('<br>\n'), BODY_MAX);
+}
+
+/** "1h 2m", "5m 3s", "45s", "2d 3h 4m": how long something lasted, for people. */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  const d = Math.floor(s / 86_400);
+  const h = Math.floor((s % 86_400) / 3_600);
+  const m = Math.floor((s % 3_600) / 60);
+  const sec = s % 60;
+  if (d > 0) return `${d}d ${h}h ${m}m`;
+  if (h > 0) return `${h}h ${m}m`;
+  if (m > 0) return `${m}m ${sec}s`;
+  return `${sec}s`;
+}
+
+/** "2026-11-23 06:18:41 UTC": a moment, for people (the bridge has no time zone of its own to show). */
+export function formatTime(ms: number): string {
+  return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }

@@ -180,3 +180,65 @@ describe('decide: edges of issue 10', () => {
     expect(decideTicketClosed({ ...base, incident: { ...open, cycle: 3 } }, 1, 7).action).toBe('ignore');
   });
 });
+
+describe('decide: a timeline people can read on the ticket (issue 14 item 6)', () => {
+  const solveLines = (d: ReturnType<typeof run>): readonly string[] => {
+    const job = d.jobs[0];
+    if (job?.type !== 'solve') throw new Error(`expected a solve, got ${job?.type}`);
+    return job.lines;
+  };
+
+  it('a new incident records when its problem started in Zabbix; without a Zabbix time, nothing', () => {
+    expect(run(alert('problem', { occurredAt: '2026-11-23T06:18:41.000Z' }), undefined).incident?.startedAt).toBe(Date.UTC(2026, 10, 23, 6, 18, 41));
+    expect(run(alert('problem'), undefined).incident).not.toHaveProperty('startedAt');
+  });
+
+  it('the recovery says how long the incident lasted, on Zabbix clock, and how many times it occurred', () => {
+    const started = Date.UTC(2026, 10, 23, 6, 18, 41);
+    const incident: Incident = { ...open, occurrences: 2, startedAt: started };
+    const d = run(alert('recovery', { recoveryEventId: '12', recoveredAt: '2026-11-23T07:21:40.000Z' }), incident, {}, NOW, ev10);
+    expect(d.action).toBe('solve');
+    expect(solveLines(d)).toContain('Incident lasted 1h 2m (2026-11-23 06:18:41 UTC to 2026-11-23 07:21:40 UTC) and occurred 2 times.');
+  });
+
+  it('an incident stored before the start was recorded counts from when the bridge received it, to now', () => {
+    const d = run(alert('recovery', { recoveredAt: '2026-11-23T07:21:40.000Z' }), open, {}, NOW, ev10);
+    expect(solveLines(d)).toContain(`Incident lasted 1m 0s (${new Date(NOW - 60_000).toISOString().slice(0, 19).replace('T', ' ')} UTC to ${new Date(NOW).toISOString().slice(0, 19).replace('T', ' ')} UTC) and occurred once.`);
+  });
+
+  it('a second problem keeps the earliest start (deliveries out of order) and counts two occurrences', () => {
+    const started = Date.UTC(2026, 10, 23, 6, 18, 41);
+    const incident: Incident = { ...open, startedAt: started };
+    const later = run(alert('problem', { eventId: '11', occurredAt: '2026-11-23T06:30:00.000Z' }), incident);
+    expect(later.incident).toMatchObject({ startedAt: started, occurrences: 2 });
+    const earlier = run(alert('problem', { eventId: '11', occurredAt: '2026-11-23T06:00:00.000Z' }), incident);
+    expect(earlier.incident?.startedAt).toBe(Date.UTC(2026, 10, 23, 6, 0, 0));
+    // An old incident without a start does not get one from a later problem (it would hide the first one's start).
+    expect(run(alert('problem', { eventId: '11', occurredAt: '2026-11-23T06:00:00.000Z' }), open).incident).not.toHaveProperty('startedAt');
+  });
+
+  it('one of several open problems recovering says how long that one lasted', () => {
+    const d = run(alert('recovery', { occurredAt: '2026-11-23T06:18:41.000Z', recoveredAt: '2026-11-23T06:23:44.000Z' }), { ...open, openCount: 2 }, {}, NOW, ev10);
+    expect(d.jobs[0]).toMatchObject({ type: 'followup', lines: ['Event 10 recovered after 5m 3s; 1 problem(s) still open.'] });
+  });
+
+  it('a severity change says old → new, in Zabbix words', () => {
+    const byZabbix = run(update({ action: 'changed severity', severityChanged: true }, { severity: 'disaster' }), open, {}, NOW, ev10);
+    expect(byZabbix.action).toBe('update_severity');
+    expect(byZabbix.jobs[0]).toMatchObject({ type: 'update_ticket', lines: expect.arrayContaining(['Severity: High → Disaster.']) });
+    const byRecurrence = run(alert('problem', { eventId: '11', severity: 'disaster' }), open);
+    expect(byRecurrence.jobs[0]).toMatchObject({ type: 'update_ticket', lines: expect.arrayContaining(['Severity: High → Disaster.']) });
+    const earlierCycle = run(update({ action: 'changed severity', severityChanged: true }, { severity: 'average' }), { ...open, cycle: 2 }, {}, NOW, ev10);
+    expect(earlierCycle.jobs[0]).toMatchObject({ type: 'followup', lines: expect.arrayContaining(['Severity changed to Average.']) });
+  });
+
+  it("a new ticket's body links into Zabbix when the frontend's URL is known", () => {
+    const d = run(alert('problem', { eventId: '4711', triggerId: '23133' }), undefined, { zabbixFrontendUrl: 'https://zabbix.example.org/zabbix/' });
+    const job = d.jobs[0];
+    if (job?.type !== 'create_ticket') throw new Error('expected a create');
+    expect(job.ticket.content).toContain('<a href="https://zabbix.example.org/zabbix/tr_events.php?triggerid=23133&amp;eventid=4711"');
+    const without = run(alert('problem'), undefined).jobs[0];
+    if (without?.type !== 'create_ticket') throw new Error('expected a create');
+    expect(without.ticket.content).not.toContain('<a ');
+  });
+});

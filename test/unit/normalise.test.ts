@@ -54,6 +54,29 @@ describe('normalise: real Zabbix 6.0 bodies', () => {
   });
 });
 
+describe('normalise: what the ticket body shows (issue 14 item 7)', () => {
+  it("reads the trigger's description (lines kept) and the item's name", () => {
+    const a = alertOf(zabbixBody('problem', { trigger_description: 'CPU above 90 % for 5 minutes.\r\nCheck the top processes.\n', item_name: 'CPU utilization' }));
+    expect(a).toMatchObject({ triggerDescription: 'CPU above 90 % for 5 minutes.\r\nCheck the top processes.', itemName: 'CPU utilization' });
+  });
+
+  it('an empty description, an unexpanded macro or a media type without the parameters means absent', () => {
+    expect(alertOf(zabbixBody('problem', { trigger_description: '', item_name: '{ITEM.NAME1}' }))).not.toHaveProperty('triggerDescription');
+    expect(alertOf(zabbixBody('problem', { trigger_description: '{TRIGGER.DESCRIPTION}' }))).not.toHaveProperty('triggerDescription');
+    const old = alertOf(zabbixBody('problem'));
+    expect(old).not.toHaveProperty('triggerDescription');
+    expect(old).not.toHaveProperty('itemName');
+  });
+
+  it('a long description or item name is truncated with its marker', () => {
+    const a = alertOf(zabbixBody('problem', { trigger_description: 'd'.repeat(60_000), item_name: `Log ${'n'.repeat(400)}` }));
+    expect(a.triggerDescription).toMatch(/^d+… \[truncated 58,\d{3} characters\]$/);
+    expect(a.triggerDescription!.length).toBeLessThanOrEqual(1_900);
+    expect(a.itemName).toMatch(/^Log n+… \[truncated \d+ characters\]$/);
+    expect(a.itemName!.length).toBeLessThanOrEqual(255);
+  });
+});
+
 describe('normalise: bounded fields', () => {
   it('truncates long text with a visible marker and leaves the identity fields as Zabbix sent them', () => {
     const a = alertOf(zabbixBody('problem', { item_value: 'x'.repeat(60_000), event_opdata: 'y'.repeat(60_000), trigger_name: `Log: ${'z'.repeat(1000)}` }));

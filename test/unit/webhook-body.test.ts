@@ -23,6 +23,9 @@ describe('webhook body validation names the offending field', () => {
     ['item key longer than Zabbix allows', { ...base, item_key: 'k'.repeat(2049) }, 'item_key', /longer than 2,048 characters/],
     ['event id of 21 digits', { ...base, event_id: '1'.repeat(21) }, 'event_id', /^event_id is longer than 20 digits$/],
     ['trigger id not a number', { ...base, trigger_id: '12a' }, 'trigger_id', /number in a string/],
+    ['trigger description not a string', { ...base, trigger_description: ['Check the CPU'] }, 'trigger_description', /must be a string/],
+    ['trigger description past any media type parameter', { ...base, trigger_description: 'd'.repeat(70_000) }, 'trigger_description', /longer than 65535/],
+    ['item name not a string', { ...base, item_name: 5 }, 'item_name', /must be a string/],
     ['tag value longer than Zabbix allows', { ...base, event_tags: JSON.stringify([{ tag: 'component', value: 'v'.repeat(256) }]) }, 'event_tags[0].value', /longer than 255 characters/],
   ])('%s', (_name, body, field, message) => {
     const r = parseWebhookBody(body);

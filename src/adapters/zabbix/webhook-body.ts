@@ -79,6 +79,9 @@ export const webhookBody = z
     event_time: optionalText,
     event_opdata: optionalText,
     trigger_name: optionalText,
+    // Long text (truncated by normalise, core/limits.ts): a trigger's description is a 64 KiB text column.
+    trigger_description: optionalText,
+    item_name: optionalText,
     host_name: boundedText('hostName'),
     host_ip: optionalText,
     item_key: boundedText('itemKey'),
