@@ -291,6 +291,58 @@ export interface RunRecord {
   recordCleanStop(): void;
 }
 
+/** One decision as the decision log keeps it (the status page's "last decisions"). */
+export interface DecisionRecord {
+  readonly at: number;
+  /** The delivery decided (absent: a ticket found closed in GLPI). */
+  readonly deliveryId?: number;
+  readonly eventId: string;
+  readonly kind: string;
+  readonly host: string;
+  readonly fingerprint: string;
+  readonly category: string;
+  readonly severity: string;
+  readonly action: string;
+  readonly reason: string;
+  readonly jobs: readonly string[];
+}
+
+export interface DecisionFilter {
+  readonly host?: string;
+  readonly category?: string;
+  readonly action?: string;
+  /** Newest first, at most this many (default 300). */
+  readonly limit?: number;
+}
+
+/**
+ * The last decisions with their reasons, bounded by count: written with the decisions themselves (in the
+ * processor's commit, so a decision taken again after a crash is logged once), read by the status page.
+ */
+export interface DecisionLog {
+  /** Append, then forget all but the newest `keep`. */
+  recordDecisions(records: readonly DecisionRecord[], keep: number): void;
+  /** Newest first; filters match exactly. */
+  recentDecisions(filter?: DecisionFilter): DecisionRecord[];
+}
+
+/** An open incident as the status page lists it. */
+export interface OpenIncidentView {
+  readonly fingerprint: string;
+  readonly cycle: number;
+  readonly category: string;
+  readonly severity: string;
+  readonly occurrences: number;
+  readonly openedAt: number;
+  readonly ticketId?: number;
+}
+
+/** Open incidents, a page at a time (the status page stays usable with 10,000 of them), newest first. */
+export interface OpenIncidentList {
+  openIncidentCount(): number;
+  openIncidents(offset: number, limit: number): OpenIncidentView[];
+}
+
 // ---------------------------------------------------------------------------
 // The poller's memory
 
@@ -318,7 +370,7 @@ export interface PollMemory {
 // What each service is given
 
 /** The processor: reads the inbox, decides, writes incidents and queues jobs, in one commit per batch. */
-export type DecisionStore = InboxReader & DecisionCursor & IncidentState & Pick<ActionQueue, 'enqueue' | 'lastQueued' | 'replaceJobSpec' | 'cancelCycle' | 'pruneFinished'> & StateTransactions;
+export type DecisionStore = InboxReader & DecisionCursor & IncidentState & Pick<ActionQueue, 'enqueue' | 'lastQueued' | 'replaceJobSpec' | 'cancelCycle' | 'pruneFinished'> & StateTransactions & Pick<DecisionLog, 'recordDecisions'>;
 
 /** The dispatcher: runs the queue and records the tickets it made. */
 export type DispatchStore = ActionQueue & Pick<IncidentState, 'putTicket' | 'ticketId'> & RunRecord & StateTransactions;

@@ -4,7 +4,7 @@ import { decide, decideTicketClosed, type DecideInput, type Decision, type Event
 import { fingerprint, problemDeliveryKey, recoveryDeliveryKey, type FingerprintField } from '../core/fingerprint.js';
 import type { Rules } from '../core/rules.js';
 import { assessAlert, decisionBasis, type DecisionState, type Explained, type ProcessingSettings } from '../core/assess.js';
-import type { Clock, DecisionStore, PendingDelivery } from '../core/ports.js';
+import type { Clock, DecisionRecord, DecisionStore, PendingDelivery } from '../core/ports.js';
 import { queueJob } from './storm-control.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -20,6 +20,8 @@ const BATCH = 512;
 const GATHER_MS = 20;
 /** Incidents whose committed state is kept in memory (most recently used). */
 const INCIDENTS_CACHED = 20_000;
+/** Decisions the decision log keeps (the status page's "last decisions"); older ones are in the log lines. */
+export const DECISION_LOG_KEEP = 500;
 
 /**
  * Durable inbox → decisions → action queue. Each batch of deliveries is
@@ -174,6 +176,8 @@ export class Processor {
     const writes: (() => void)[] = [];
     /** Metrics and log lines, once the batch is committed. */
     const logs: (() => void)[] = [];
+    /** The decision log's entries, committed with the decisions (one entry per decision, even if taken again after a crash). */
+    const decided: DecisionRecord[] = [];
     for (const d of deliveries) {
       current = d;
       const now = this.clock.now();
@@ -217,6 +221,19 @@ export class Processor {
         }
         // Updates and recoveries belong to an incident: report its severity, not a fresh guess from this event.
         const severity = delivery.alert.kind === 'problem' ? c.severity : (incidentOf(fp)?.severity ?? c.severity);
+        decided.push({
+          at: now,
+          deliveryId: delivery.id,
+          eventId: delivery.alert.eventId,
+          kind: delivery.alert.kind,
+          host: delivery.alert.host,
+          fingerprint: fp,
+          category: c.category,
+          severity,
+          action: decision.action,
+          reason: decision.reason,
+          jobs: decision.jobs.map((j) => j.type),
+        });
         logs.push(() => {
           this.metrics.decisions.inc({ action: decision.action });
           this.logger.info(
@@ -252,6 +269,7 @@ export class Processor {
     this.store.transaction(() => {
       for (const w of writes) w();
       this.store.markProcessed(last.id);
+      this.store.recordDecisions(decided, DECISION_LOG_KEEP);
       for (const fp of changed) {
         const incident = incidents.get(fp);
         if (incident) this.store.putIncident(incident, now);
@@ -336,6 +354,10 @@ export class Processor {
       if (decision.moveOpenEventsFrom !== undefined) this.store.moveOpenEvents(fp, decision.moveOpenEventsFrom, next.cycle);
       for (const job of decision.jobs) queueJob(this.store, fp, next.cycle, job, now, now);
       this.store.putIncident(next, now);
+      this.store.recordDecisions(
+        [{ at: now, eventId: alert.eventId, kind: 'ticket_closed', host: alert.host, fingerprint: fp, category: next.category, severity: next.severity, action: decision.action, reason: decision.reason, jobs: decision.jobs.map((j) => j.type) }],
+        DECISION_LOG_KEEP,
+      );
     }, 'crash-safe');
     this.#remember(new Map([[fp, next]]));
     this.metrics.decisions.inc({ action: decision.action });

@@ -36,6 +36,7 @@ describe('the store migrations', () => {
       ['state-003-event-index', false, '5b80f83351712f554c38bab2fad183afc5734f28b71eac4c15cfe90bb46b85aa'],
       ['state-004-incident-key', false, '5fd26573f19aef37c409a3eeae2e51c1cf75081b8fc5c59e407ae04cae4e6cc5'],
       ['state-005-cycle', false, '95438f5c1142dc3d6908b61b069d58d3e6cda6306ad8fa28e1adec30e5b10af5'],
+      ['state-006-decision-log', false, '96d29b9efb00fc37f87c8fad0d3e796d1947c9b5f62aaccc7f05272169837675'],
       ['inbox-001-initial', false, 'f6ff14788248a0a7df13f292e66d269f7457a524e52b7fbe514b02023bc5a3e1'],
     ]);
   });

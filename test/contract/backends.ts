@@ -11,11 +11,11 @@ import { MemoryPollMemory } from '../../src/adapters/store/memory/memory-poll-me
 import { MemoryStore } from '../../src/adapters/store/memory/memory-store.js';
 import { PollCursor, SqliteStore } from '../../src/adapters/store/sqlite/index.js';
 import type {
-  ActionQueue, DecisionCursor, IncidentState, InboxHousekeeping, InboxReader, InboxWriter, PollMemory, RunRecord, StateTransactions,
+  ActionQueue, DecisionCursor, DecisionLog, IncidentState, InboxHousekeeping, InboxReader, InboxWriter, OpenIncidentList, PollMemory, RunRecord, StateTransactions,
 } from '../../src/core/ports.js';
 
 /** Every port of the store, as one object (both implementations are one class). */
-export type ContractStore = InboxWriter & InboxReader & DecisionCursor & IncidentState & ActionQueue & RunRecord & StateTransactions & InboxHousekeeping;
+export type ContractStore = InboxWriter & InboxReader & DecisionCursor & IncidentState & ActionQueue & RunRecord & StateTransactions & InboxHousekeeping & DecisionLog & OpenIncidentList;
 
 export interface Opened<T> {
   readonly store: T;

@@ -3,8 +3,8 @@ import { laneOf, type LaneKind } from '../../../core/coalesce.js';
 import type { EventChange, EventInfo, Incident, JobSpec, JobType } from '../../../core/decide.js';
 import { fingerprintKey, problemDeliveryKey, updateKeyPrefix } from '../../../core/fingerprint.js';
 import type {
-  Accepted, ActionQueue, DecisionCursor, Digests, Durability, IncidentRef, IncidentState, InboxReader, InboxWriter, Job, JobStatus, NewDelivery,
-  ParkedDelivery, PendingDelivery, QueuedJob, QueueStats, RunRecord, StateTransactions,
+  Accepted, ActionQueue, DecisionCursor, DecisionFilter, DecisionLog, DecisionRecord, Digests, Durability, IncidentRef, IncidentState, InboxReader, InboxWriter, Job, JobStatus, NewDelivery,
+  OpenIncidentList, OpenIncidentView, ParkedDelivery, PendingDelivery, QueuedJob, QueueStats, RunRecord, StateTransactions,
 } from '../../../core/ports.js';
 import { nodeDigests } from '../../digests.js';
 
@@ -79,6 +79,7 @@ interface Meta {
   cleanStop: boolean | undefined;
   lastJobId: number;
   lastRowid: number;
+  lastDecisionId: number;
 }
 
 const ACTIVE: ReadonlySet<JobStatus> = new Set(['pending', 'running']);
@@ -88,7 +89,7 @@ export interface MemoryStoreOptions {
   readonly digests?: Digests;
 }
 
-export class MemoryStore implements InboxWriter, InboxReader, DecisionCursor, IncidentState, ActionQueue, RunRecord, StateTransactions {
+export class MemoryStore implements InboxWriter, InboxReader, DecisionCursor, IncidentState, ActionQueue, RunRecord, StateTransactions, DecisionLog, OpenIncidentList {
   readonly #digests: Digests;
 
   // The inbox.
@@ -104,7 +105,9 @@ export class MemoryStore implements InboxWriter, InboxReader, DecisionCursor, In
   readonly #tickets = new Map<string, TicketRow>();
   readonly #jobs = new Map<number, JobRow>();
   readonly #parked = new Map<number, ParkedDelivery>();
-  readonly #meta: Meta = { processedThrough: 0, decidedOnDisk: 0, cleanStop: undefined, lastJobId: 0, lastRowid: 0 };
+  readonly #meta: Meta = { processedThrough: 0, decidedOnDisk: 0, cleanStop: undefined, lastJobId: 0, lastRowid: 0, lastDecisionId: 0 };
+  /** The decision log, by id (ids only grow). */
+  readonly #decisionLog = new Map<number, DecisionRecord>();
 
   /** The open transaction's undo log (undefined: none open). */
   #undo: (() => void)[] | undefined;
@@ -593,6 +596,61 @@ export class MemoryStore implements InboxWriter, InboxReader, DecisionCursor, In
 
   recordCleanStop(): void {
     this.transaction(() => this.#setMeta('cleanStop', true));
+  }
+
+  // -------------------------------------------------------------------------
+  // The decision log and the open incidents (the status page)
+
+  recordDecisions(records: readonly DecisionRecord[], keep: number): void {
+    if (records.length === 0) return;
+    this.transaction(() => {
+      for (const r of records) {
+        this.#setMeta('lastDecisionId', this.#meta.lastDecisionId + 1);
+        this.#put(this.#decisionLog, this.#meta.lastDecisionId, { ...r, jobs: [...r.jobs] });
+      }
+      const cut = this.#meta.lastDecisionId - Math.max(0, keep);
+      for (const id of [...this.#decisionLog.keys()]) if (id <= cut) this.#remove(this.#decisionLog, id);
+    }, 'crash-safe');
+  }
+
+  recentDecisions(filter: DecisionFilter = {}): DecisionRecord[] {
+    const limit = Math.max(0, Math.min(1000, filter.limit ?? 300));
+    const out: DecisionRecord[] = [];
+    for (const id of [...this.#decisionLog.keys()].sort((a, b) => b - a)) {
+      if (out.length >= limit) break;
+      const r = this.#decisionLog.get(id) as DecisionRecord;
+      if (filter.host && r.host !== filter.host) continue;
+      if (filter.category && r.category !== filter.category) continue;
+      if (filter.action && r.action !== filter.action) continue;
+      out.push({ ...r, jobs: [...r.jobs] });
+    }
+    return out;
+  }
+
+  openIncidentCount(): number {
+    let n = 0;
+    for (const row of this.#incidents.values()) if (row.status === 'open') n++;
+    return n;
+  }
+
+  openIncidents(offset: number, limit: number): OpenIncidentView[] {
+    return [...this.#incidents.entries()]
+      .filter(([, row]) => row.status === 'open')
+      .sort(([, a], [, b]) => b.updatedAt - a.updatedAt || b.rowid - a.rowid)
+      .slice(Math.max(0, offset), Math.max(0, offset) + Math.max(0, Math.min(1000, limit)))
+      .map(([key, row]) => {
+        const s = JSON.parse(row.state) as Incident;
+        const ticketId = s.ticketId ?? this.#tickets.get(`${key}\n${s.cycle}`)?.ticketId;
+        return {
+          fingerprint: s.fingerprint,
+          cycle: s.cycle,
+          category: s.category,
+          severity: s.severity,
+          occurrences: s.occurrences,
+          openedAt: s.openedAt,
+          ...(ticketId !== undefined ? { ticketId } : {}),
+        };
+      });
   }
 
   /** Nothing to release (the same shape as SqliteStore). */

@@ -15,9 +15,11 @@
 
 import type Database from 'better-sqlite3';
 import type {
-  ActionQueue, DecisionCursor, IncidentState, InboxHousekeeping, InboxReader, InboxWriter, PollMemory, QueueStats, RunRecord, StateTransactions,
+  ActionQueue, DecisionCursor, DecisionLog, IncidentState, InboxHousekeeping, InboxReader, InboxWriter, OpenIncidentList, PollMemory, QueueStats, RunRecord,
+  StateTransactions,
 } from '../../../core/ports.js';
 import { SqliteActionQueue, SqliteRunRecord } from './action-queue.js';
+import { SqliteDecisionLog, SqliteOpenIncidents } from './decision-log.js';
 import { MetaTable, openStoreFiles, type StoreFiles, type StoreOptions } from './database.js';
 import { SqliteDecisionCursor, SqliteStateTransactions } from './decisions.js';
 import { checkpointInbox, SqliteInboxReader, SqliteInboxWriter } from './inbox.js';
@@ -44,6 +46,13 @@ export interface IntakeStore extends InboxWriter, InboxReader, InboxHousekeeping
   openIncidentEvents(): string[];
   /** The poller's memory, kept in the inbox file on this connection (one per IntakeStore). */
   pollMemory(): PollMemory;
+  /** The status page's reads of the state (read only): the last decisions, open incidents, jobs, parked alerts. */
+  recentDecisions: DecisionLog['recentDecisions'];
+  openIncidentCount: OpenIncidentList['openIncidentCount'];
+  openIncidents: OpenIncidentList['openIncidents'];
+  job: ActionQueue['job'];
+  jobs: ActionQueue['jobs'];
+  parkedDeliveries: DecisionCursor['parkedDeliveries'];
   close(): void;
 }
 
@@ -52,7 +61,7 @@ export interface IntakeStore extends InboxWriter, InboxReader, InboxHousekeeping
  * state — decisions, incidents, tickets, the action queue, the run record — in transactions spanning
  * all of them. It cannot append to the inbox, nor prune it.
  */
-export interface ProcessingStore extends InboxReader, DecisionCursor, IncidentState, ActionQueue, RunRecord, StateTransactions {
+export interface ProcessingStore extends InboxReader, DecisionCursor, IncidentState, ActionQueue, RunRecord, StateTransactions, DecisionLog, OpenIncidentList {
   /** The state file (the inbox file is next to it). */
   readonly file: string;
   /** Copy the inbox's WAL into its file (the intake's connection never does). */
@@ -100,6 +109,8 @@ interface Parts {
   readonly incidents: SqliteIncidents;
   readonly queue: SqliteActionQueue;
   readonly run: SqliteRunRecord;
+  readonly log: SqliteDecisionLog;
+  readonly open: SqliteOpenIncidents;
   readonly reader: SqliteInboxReader;
   readonly writer: SqliteInboxWriter;
   close(): void;
@@ -115,9 +126,11 @@ function assemble(file: string, options: StoreOptions): Parts {
   const reader = new SqliteInboxReader(files.inbox, decisions);
   const queue = new SqliteActionQueue(state, tx, { undecided: () => reader.undecided().n, parked: () => decisions.parkedCount() });
   const run = new SqliteRunRecord(state, meta, tx);
+  const log = new SqliteDecisionLog(state, tx);
+  const open = new SqliteOpenIncidents(state);
   const writer = new SqliteInboxWriter(files, { decided: decisions, reader, openIncidentEvents: () => incidents.openIncidentEvents() });
   return {
-    files, tx, decisions, incidents, queue, run, reader, writer,
+    files, tx, decisions, incidents, queue, run, log, open, reader, writer,
     close() {
       writer.close();
       if (files.state.open) files.state.close();
@@ -134,6 +147,10 @@ function intakeStore(p: Parts): IntakeStore {
     ...methods(p.reader, ['hasDelivery', 'deliveryId', 'deliveryAlert', 'deliveryAlertById', 'earlierUpdates', 'unprocessedDeliveries', 'lastDeliveryId']),
     ...methods(p.queue, ['stats']),
     ...methods(p.incidents, ['openIncidentEvents']),
+    ...methods(p.log, ['recentDecisions']),
+    ...methods(p.open, ['openIncidentCount', 'openIncidents']),
+    ...methods(p.queue, ['job', 'jobs']),
+    ...methods(p.decisions, ['parkedDeliveries']),
     pollMemory: () => (poll ??= new PollCursor({ inbox: p.files.inbox, syncInbox: () => p.writer.syncInbox() })),
     close: () => p.close(),
   };
@@ -154,6 +171,8 @@ function processingStore(p: Parts): ProcessingStore {
       'nextDueAt', 'pruneFinished', 'job', 'jobs', 'retryDead', 'stats',
     ]),
     ...methods(p.run, ['recordStart', 'recordCleanStop']),
+    ...methods(p.log, ['recordDecisions', 'recentDecisions']),
+    ...methods(p.open, ['openIncidentCount', 'openIncidents']),
     checkpointInbox: () => checkpointInbox(p.files.inbox),
     close: () => p.close(),
   };
