@@ -5,6 +5,8 @@ import { tr, type Language } from './messages.js';
 import { intval, isset, parseStr, phpBool, phpEmpty, phpKeyedList, type PhpArray } from './php.js';
 import { checkCriteria, DEFAULT_DISPLAY, evaluate, fieldsOf, row, sortKey, ticketOptions, toCriteria, type SearchContext } from './search.js';
 import { decodeHtml, decodeRow, encodeHtml, storeText, storeVarchar } from './sanitizer.js';
+import { FakeGlpiV2, type OAuthClient } from './v2/api.js';
+import type { V2Host } from './v2/host.js';
 
 export { decodeHtml, encodeHtml } from './sanitizer.js';
 export type { Language } from './messages.js';
@@ -135,6 +137,8 @@ export interface FakeGlpiOptions {
    * or Basic then answers ERROR_LOGIN_PARAMETERS_MISSING; `?user_token=…` in the query still works.
    */
   stripAuthorization?: boolean;
+  /** GLPI 11's OAuth clients for the high-level API (v2/api.ts; default: one client `bridge-client` / `bridge-secret`). */
+  oauthClients?: readonly OAuthClient[];
 }
 
 export interface RequestLog {
@@ -248,6 +252,8 @@ export class FakeGlpi {
   #server: http.Server | undefined;
   readonly #hung = new Set<ServerResponse>();
   #opt: FakeGlpiOptions;
+  /** GLPI 11's high-level API (`/api.php/v2/…`, `/api.php/token`), over this same store. */
+  readonly v2: FakeGlpiV2;
 
   constructor(opt: FakeGlpiOptions = {}) {
     this.#opt = { userTokens: ['user-token'], users: {}, autocloseDelay: -10, listLimit: 20, ...opt };
@@ -261,6 +267,42 @@ export class FakeGlpi {
     for (const [login, password] of Object.entries(this.#opt.users ?? {})) {
       if (!this.accounts.some((a) => a.name === login)) this.accounts.push({ id: next++, name: login, password });
     }
+    this.v2 = new FakeGlpiV2(this.#v2Host(), opt.oauthClients);
+  }
+
+  /** The store and the rules the v2 API shares with the legacy one (v2/host.ts). */
+  #v2Host(): V2Host {
+    const ctx = (session: FakeSession, language: Language): Ctx => ({ session, language, sanitized: true, params: {}, body: {} });
+    const known: Record<string, () => readonly number[] | undefined> = {
+      ITILCategory: () => this.#opt.categories,
+      Group: () => this.#opt.groups,
+      Entity: () => this.#opt.entities ?? [0],
+    };
+    return {
+      version: this.version,
+      language: this.language,
+      accounts: this.accounts,
+      tickets: this.tickets,
+      followups: this.followups,
+      solutions: this.solutions,
+      sessionFor: (account) => ({ token: '', account, activeEntities: this.#visible(account) }),
+      canSeeEntity: (session, id) => this.#canSeeEntity(ctx(session, this.language), id),
+      canReopenClosed: () => this.#opt.canReopenClosed === true,
+      activeEntity: (session) => this.#activeEntity(session),
+      add: (session, language, itemtype, input) => this.#addOne(ctx(session, language), itemtype, input),
+      update: (session, language, ticket, input) => this.#updateTicket(ctx(session, language), ticket, input),
+      assignGroup: (session, t, groupId) => {
+        if (this.#opt.groups && !this.#opt.groups.includes(groupId)) return false;
+        if (!t.groups_id_assign.includes(groupId)) t.groups_id_assign.push(groupId);
+        if (t.status === STATUS.INCOMING) this.#applyStatus(t, STATUS.ASSIGNED);
+        t.date_mod = now();
+        t.users_id_lastupdater = session.account.id;
+        return true;
+      },
+      itemExists: (itemtype, id) => known[itemtype]?.()?.includes(id) ?? true,
+      userName: (id) => this.#userName(id),
+      entityName: (id) => this.#entityName(id),
+    };
   }
 
   /** Listen on 127.0.0.1 (port 0 = any); resolves with the apirest.php base URL. */
@@ -381,6 +423,7 @@ export class FakeGlpi {
     if (f.latencyMs > 0) await new Promise((r) => setTimeout(r, f.latencyMs));
     let answer: Answer;
     let drop = false;
+    let committed = false;
     if (f.mode === 'unavailable') {
       answer = new Answer(503, '<html><body><h1>503 Service Unavailable</h1></body></html>');
     } else if (f.rateLimitNext > 0) {
@@ -388,16 +431,24 @@ export class FakeGlpi {
       answer = new Answer(429, '<html><body>Too Many Requests</body></html>', { 'Retry-After': String(f.retryAfterSeconds) });
     } else if (f.errorRate > 0 && Math.random() < f.errorRate) {
       answer = new Answer(500, '<html><body>Internal Server Error</body></html>');
+    } else if (this.version === '11' && this.v2.serves(url.pathname)) {
+      const headers = { ...req.headers };
+      if (this.#opt.stripAuthorization) delete headers.authorization;
+      const r = this.v2.handle(req.method ?? 'GET', url, headers, raw);
+      answer = new Answer(r.status, r.body, r.headers);
+      committed = r.committed === true;
     } else if (!this.#served(url.pathname)) {
       answer = new Answer(404, '<html><body><h1>Not Found</h1></body></html>');
     } else {
       const headers = { ...req.headers };
       if (this.#opt.stripAuthorization) delete headers.authorization;
       answer = this.#api(req.method ?? 'GET', url, headers, raw);
-      if (f.dropAfterCommitNext > 0 && req.method === 'POST' && answer.status === 201) {
-        f.dropAfterCommitNext--;
-        drop = true;
-      }
+      committed = answer.status === 201;
+    }
+    // A create committed (legacy: 201; v2: 200 with the new id), then the connection dropped.
+    if (committed && f.dropAfterCommitNext > 0 && req.method === 'POST') {
+      f.dropAfterCommitNext--;
+      drop = true;
     }
     const path = this.#apiPath(url.pathname);
     this.requests.push({ method: req.method ?? 'GET', path, status: drop ? 0 : answer.status });
@@ -428,6 +479,10 @@ export class FakeGlpi {
     if (url.pathname === '/_fake/faults' && req.method === 'POST') {
       this.setFaults(body as Partial<Faults>);
       return send(200, this.faults);
+    }
+    if (url.pathname === '/_fake/expire-tokens' && req.method === 'POST') {
+      this.v2.expireTokens();
+      return send(200, { ok: true });
     }
     if (url.pathname === '/_fake/expire-sessions' && req.method === 'POST') {
       this.expireSessions();
