@@ -3,6 +3,7 @@ import { systemClock } from './adapters/clock.js';
 import { buildServer } from './adapters/http/server.js';
 import type { IntakeStore } from './adapters/store/sqlite/index.js';
 import { buildIntakeSide } from './composition/intake.js';
+import type { ProcessingStatus } from './composition/processing.js';
 import { readinessProbe } from './composition/readiness.js';
 import { adminToken, webhookToken } from './composition/tokens.js';
 import { ConfigError, formatProblem } from './config/load.js';
@@ -33,6 +34,8 @@ export interface App {
   readonly server: FastifyInstance;
   readonly store: IntakeStore;
   readonly metrics: Metrics;
+  /** The processing side's GLPI session (systemd's STATUS= line); undefined when it does not answer. */
+  processingStatus(): Promise<ProcessingStatus | undefined>;
   /** Start processing and listen; resolves with the address. */
   start(): Promise<string>;
   /** Swap in a new, already validated configuration (rules, correlation, tokens). */
@@ -207,7 +210,8 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     return stopped;
   };
 
-  return { config: () => config, server, store, metrics, start, reload, reloadFromFile, stop };
+  const processingStatus = async () => processing?.status();
+  return { config: () => config, server, store, metrics, processingStatus, start, reload, reloadFromFile, stop };
 }
 
 export function splitListen(listen: string): [string, number] {
