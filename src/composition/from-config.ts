@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { DispatcherOptions } from '../services/dispatcher.js';
 import type { ProcessingSettings } from '../core/assess.js';
+import { frontendUrlOf } from '../core/render.js';
 
 // Adapters and settings built from a configuration; shared by the main thread, the processing thread and the CLI.
 
@@ -55,6 +56,8 @@ export function processingSettings(c: Config, markerKey: string): ProcessingSett
       writeBackPrefix: c.zabbix.write_back_prefix,
       markerKey,
       digests: nodeDigests,
+      // Links in ticket bodies: Zabbix's frontend serves the API from its folder (issue 14 item 7; zabbix.frontend_url to come).
+      zabbixFrontendUrl: frontendUrlOf(c.zabbix.url),
     },
   };
 }

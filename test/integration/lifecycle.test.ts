@@ -40,7 +40,8 @@ describe('ticket lifecycle', () => {
     const t = glpi.tickets.get(1)!;
     expect(t).toMatchObject({ urgency: 5, impact: 5, priority: 5, itilcategories_id: 11, groups_id_assign: [3], type: 1, status: 2 });
     expect(t.name).toMatch(/^\[zbx:[0-9a-f]{20}\] \[cpu\] High CPU utilization on bridge-test-01$/);
-    expect(t.content).toContain('Item: system.cpu.util = 97 %');
+    expect(t.content).toContain('Item key: system.cpu.util');
+    expect(t.content).toContain('Value: 97 %');
     const decision = daemon.decisions()[0];
     expect(decision).toMatchObject({ fingerprint: 'host=bridge-test-01|trigger=#23133', action: 'open', reason: 'new fingerprint', category: 'cpu', severity: 'disaster' });
   });
@@ -98,7 +99,7 @@ describe('ticket lifecycle', () => {
     await accepted({ ...ack, event_tags: tagsJson({ component: 'network' }), event_update_action: 'changed severity from High to Disaster', event_nseverity: '5', event_severity: 'Disaster', event_update_message: '{EVENT.UPDATE.MESSAGE}' });
     // One job: the urgency is updated, then the follow-up posted.
     await waitFor(() => glpi.tickets.get(1)!.urgency === 5 && glpi.followupsOf(1).length === 1, 'urgency raised and follow-up posted');
-    expect(glpi.followupsOf(1)[0]!.content).toContain('Severity changed from high to disaster');
+    expect(glpi.followupsOf(1)[0]!.content).toContain('Severity: High → Disaster');
   });
 
   it('information severity → accepted, no ticket', async () => {
