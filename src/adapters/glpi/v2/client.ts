@@ -1,0 +1,573 @@
+import axios, { type AxiosInstance, type Method } from 'axios';
+import http from 'node:http';
+import https from 'node:https';
+import { z } from 'zod';
+import type { TicketDraft } from '../../../core/decide.js';
+import type { Secret } from '../../../config/secret.js';
+import type { Logger } from '../../../observability/logger.js';
+import type { Metrics } from '../../../observability/metrics.js';
+import { RemoteError } from '../../../core/remote-error.js';
+import { isRedirect, redirectMessage, tlsAgentOptions, type TlsSettings } from '../../transport.js';
+import { fromNetwork } from '../outcome.js';
+import type { GlpiConnection, SessionState } from '../connection.js';
+import { fromTokenResponse, fromV2Response, strippedBearer, type Action } from './outcome.js';
+
+export interface GlpiV2ClientOptions {
+  /**
+   * GLPI's root address (`https://glpi.example.com`, or with its sub-folder). A URL ending in `/api.php`,
+   * `/api.php/v2[.x]` or `/apirest.php` is cut back to the root. The client calls `<root>/api.php/token`
+   * and `<root>/api.php/v2/…`: the major version is pinned, GLPI serves its newest 2.x.
+   */
+  readonly url: string;
+  /** The OAuth client GLPI issued (Setup › OAuth clients), allowed the password grant and the `api` scope. */
+  readonly clientId: Secret;
+  readonly clientSecret: Secret;
+  /** The bridge's GLPI user (password grant). */
+  readonly username: string;
+  readonly password: Secret;
+  readonly timeoutMs: number;
+  readonly logger: Logger;
+  readonly metrics?: Metrics;
+  readonly tls?: TlsSettings;
+  /** Idle keep-alive connections are closed after this long (default 4 s, below Apache's 5 s). */
+  readonly idleSocketTimeoutMs?: number;
+  /**
+   * A follow-up on a Pending ticket sets it back to Assigned (GLPI's ParentStatus). `keep` (default): the
+   * ticket is set back to Pending after the follow-up (v2 drops `_no_reopen`); `resume`: GLPI's behaviour.
+   */
+  readonly pendingFollowups?: 'keep' | 'resume';
+  /** Renew the access token this long before GLPI says it expires (default 120 s; GLPI's tokens live an hour). */
+  readonly renewBeforeMs?: number;
+}
+
+/** Ticket statuses (CommonITILObject). */
+const STATUS = { incoming: 1, assigned: 2, pending: 4, solved: 5, closed: 6 } as const;
+/** CommonITILActor::ASSIGN: the role addTeamMember() takes (numeric in 2.x). */
+const ROLE_ASSIGNED = 2;
+
+const tokenAnswer = z.object({
+  access_token: z.string().min(1),
+  token_type: z.string().optional(),
+  expires_in: z.coerce.number().positive().optional(),
+  refresh_token: z.string().min(1).optional(),
+});
+const created = z.object({ id: z.coerce.number().int().positive() });
+const sessionAnswer = z.object({ user_id: z.coerce.number().int().positive(), name: z.string().optional() });
+const member = z.object({ role: z.union([z.string(), z.number()]).optional(), name: z.string().nullable().optional(), href: z.string().nullable().optional() }).passthrough();
+const ref = z.object({ id: z.coerce.number() }).nullable().optional();
+const ticketAnswer = z
+  .object({
+    id: z.coerce.number(),
+    name: z.string().nullable().optional(),
+    status: z.object({ id: z.coerce.number() }),
+    urgency: z.coerce.number().nullable().optional(),
+    impact: z.coerce.number().nullable().optional(),
+    type: z.coerce.number().nullable().optional(),
+    external_id: z.string().nullable().optional(),
+    category: ref,
+    entity: ref,
+    request_type: ref,
+    team: z.array(member).optional(),
+  })
+  .passthrough();
+type Ticket = z.infer<typeof ticketAnswer>;
+const ticketList = z.array(ticketAnswer);
+const timeline = z.array(z.object({ type: z.string().optional(), item: z.object({ id: z.coerce.number(), content: z.string().nullable().optional() }).passthrough() }));
+const teamList = z.array(member);
+
+/** The GLPI root from what the operator configured. */
+export function glpiRoot(url: string): string {
+  return url.replace(/\/+$/, '').replace(/\/(?:api\.php(?:\/v\d+(?:\.\d+)*)?|apirest\.php)$/, '');
+}
+
+function parseBody(raw: unknown): unknown {
+  if (typeof raw !== 'string') return raw;
+  if (raw === '') return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+interface SendOptions {
+  readonly params?: Record<string, unknown>;
+  /** Sent as JSON. */
+  readonly data?: unknown;
+  /** Sent form-encoded (the token endpoint). */
+  readonly form?: Record<string, string>;
+  readonly token?: string;
+  readonly action: Action | 'token';
+}
+
+interface Token {
+  readonly access: string;
+  readonly refresh: string | undefined;
+  /** When to renew it (ms since the epoch). */
+  readonly renewAt: number;
+}
+
+/** Who the bridge is in GLPI (GET /session). */
+export interface GlpiV2Identity {
+  readonly id: number;
+  readonly name: string | undefined;
+}
+
+/**
+ * GLPI 11's high-level API ("v2", `api.php/v2`) as a ticket desk: the same guarantees to the dispatcher as
+ * the legacy client (../client.ts) — the marker search only returns tickets the bridge created, errors are
+ * RemoteErrors of the same kinds and codes (a create GLPI refused is permanent, an unknown outcome
+ * retryable), retrying stays the dispatcher's job. What GLPI does and how that shapes this class:
+ * docs/glpi-api-v2.md.
+ *
+ * One OAuth2 access token serves every job. It is obtained with the password grant (each token is a row in
+ * GLPI's glpi_oauth_access_tokens), renewed shortly before its hour is over with the refresh_token grant
+ * (the password grant when that fails), single-flight: N concurrent calls wait for one token request. An
+ * answer saying the token is expired or unknown (400 "Invalid OAuth token") gets a new token and the request
+ * once more.
+ */
+export class GlpiV2Client implements GlpiConnection {
+  readonly #http: AxiosInstance;
+  readonly #agents: { readonly http: http.Agent; readonly https: https.Agent };
+  readonly #opt: GlpiV2ClientOptions;
+  readonly #root: string;
+  #token: Token | undefined;
+  #renewing: Promise<Token> | undefined;
+  #state: SessionState = 'none';
+  #lastLoginError: string | undefined;
+  #identity: Promise<GlpiV2Identity> | undefined;
+  #solutionTypeWarned = false;
+
+  constructor(opt: GlpiV2ClientOptions) {
+    this.#opt = opt;
+    this.#root = glpiRoot(opt.url);
+    const idle = opt.idleSocketTimeoutMs ?? 4_000;
+    this.#agents = {
+      http: new http.Agent({ keepAlive: true, maxSockets: 64, timeout: idle }),
+      https: new https.Agent({ keepAlive: true, maxSockets: 64, timeout: idle, ...tlsAgentOptions(opt.tls) }),
+    };
+    this.#http = axios.create({
+      baseURL: `${this.#root}/`,
+      timeout: opt.timeoutMs,
+      validateStatus: () => true,
+      transformResponse: [(data: unknown) => data],
+      responseType: 'text',
+      // Never follow a redirect: it would carry the access token (or the password) to another address.
+      maxRedirects: 0,
+      httpAgent: this.#agents.http,
+      httpsAgent: this.#agents.https,
+      // Exactly `application/json`: GLPI's router reads a JSON body only with that very value (no charset).
+      headers: { Accept: 'application/json' },
+    });
+  }
+
+  get sessionState(): SessionState {
+    return this.#state;
+  }
+
+  get lastLoginError(): string | undefined {
+    return this.#lastLoginError;
+  }
+
+  /** Link to a ticket in the GLPI web interface. */
+  ticketUrl(id: number): string {
+    return `${this.#root}/front/ticket.form.php?id=${id}`;
+  }
+
+  // ---- HTTP ---------------------------------------------------------------------------------------
+
+  #dropIdleSockets(): void {
+    for (const agent of [this.#agents.http, this.#agents.https]) {
+      for (const list of Object.values(agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
+    }
+  }
+
+  async #send(operation: string, method: Method, path: string, o: SendOptions): Promise<{ status: number; body: unknown }> {
+    const started = process.hrtime.bigint();
+    let status = 'error';
+    const headers: Record<string, string> = {};
+    if (o.token !== undefined) headers.Authorization = `Bearer ${o.token}`;
+    let data: string | undefined;
+    if (o.form !== undefined) {
+      headers['Content-Type'] = 'application/x-www-form-urlencoded';
+      data = new URLSearchParams(o.form).toString();
+    } else if (o.data !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      data = JSON.stringify(o.data);
+    }
+    try {
+      const res = await this.#http.request({ method, url: path, params: o.params, data, headers });
+      status = String(res.status);
+      const body = parseBody(res.data);
+      if (res.status >= 200 && res.status < 300) return { status: res.status, body };
+      if (isRedirect(res.status)) throw new RemoteError('login', 'GLPI_REDIRECT', redirectMessage('GLPI', res.status, res.headers.location), res.status, undefined, { mayHaveLanded: false });
+      const retryAfter = typeof res.headers['retry-after'] === 'string' ? res.headers['retry-after'] : undefined;
+      throw o.action === 'token' ? fromTokenResponse(res.status, body, retryAfter) : fromV2Response(res.status, body, retryAfter, o.action);
+    } catch (e) {
+      if (e instanceof RemoteError) throw e;
+      const err = e as { code?: string; message?: string; request?: { reusedSocket?: boolean; _currentRequest?: { reusedSocket?: boolean } } };
+      const reused = err.request?.reusedSocket ?? err.request?._currentRequest?.reusedSocket ?? false;
+      const failure = fromNetwork(err.code, err.message ?? String(e), reused);
+      if (failure.staleConnection) {
+        status = 'stale_connection';
+        this.#dropIdleSockets();
+      } else {
+        status = err.code ?? 'error';
+      }
+      throw failure;
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      this.#opt.metrics?.glpiRequests.inc({ operation, status });
+      this.#opt.metrics?.glpiLatency.observe({ operation }, seconds);
+    }
+  }
+
+  /** A read or an update sent on a connection the server had closed goes again at once; a POST goes back to the dispatcher. */
+  async #raw(operation: string, method: Method, path: string, o: SendOptions): Promise<{ status: number; body: unknown }> {
+    try {
+      return await this.#send(operation, method, path, o);
+    } catch (e) {
+      if (!(e instanceof RemoteError) || !e.staleConnection || method === 'POST') throw e;
+      return this.#send(operation, method, path, o);
+    }
+  }
+
+  // ---- the access token -----------------------------------------------------------------------------
+
+  /** The token to use now: the one held, renewed first when its hour is nearly over. */
+  async #accessToken(): Promise<string> {
+    const t = this.#token;
+    if (t && Date.now() < t.renewAt) return t.access;
+    return (await this.#renew(t ? 'renew' : 'start')).access;
+  }
+
+  /** One token request at a time; every caller meanwhile waits for it. */
+  #renew(reason: 'start' | 'renew' | 'expired'): Promise<Token> {
+    if (this.#renewing) return this.#renewing;
+    if (this.#state !== 'open') this.#state = 'opening';
+    this.#renewing = (async () => {
+      const o = this.#opt;
+      try {
+        const refresh = this.#token?.refresh;
+        let token: Token | undefined;
+        if (refresh !== undefined && reason !== 'start') {
+          try {
+            token = await this.#grant({ grant_type: 'refresh_token', refresh_token: refresh }, 'refreshToken');
+          } catch (e) {
+            // A refused refresh token (revoked, expired, GLPI restored): log in again. GLPI down: say so.
+            if (!(e instanceof RemoteError) || e.kind !== 'login') throw e;
+            o.logger.info({ glpi_code: e.code }, 'GLPI refused the refresh token; logging in again');
+          }
+        }
+        if (!token) {
+          token = await this.#grant({ grant_type: 'password', username: o.username, password: o.password.reveal() }, 'passwordLogin');
+          // A new login may be another user (glpi.username changed on reload): ask again who we are.
+          this.#identity = undefined;
+        }
+        this.#token = token;
+        this.#state = 'open';
+        this.#lastLoginError = undefined;
+        o.metrics?.glpiSessions.inc({ reason: reason === 'start' ? 'start' : 'expired' });
+        o.logger.info({ reason }, 'GLPI access token obtained');
+        return token;
+      } catch (e) {
+        this.#token = undefined;
+        this.#state = e instanceof RemoteError && e.kind === 'login' ? 'login_failed' : 'none';
+        this.#lastLoginError = (e as Error).message;
+        throw e;
+      } finally {
+        this.#renewing = undefined;
+      }
+    })();
+    return this.#renewing;
+  }
+
+  async #grant(fields: Record<string, string>, operation: string): Promise<Token> {
+    const o = this.#opt;
+    const form = { ...fields, client_id: o.clientId.reveal(), client_secret: o.clientSecret.reveal(), scope: 'api' };
+    const { body } = await this.#send(operation, 'POST', 'api.php/token', { form, action: 'token' });
+    const parsed = tokenAnswer.safeParse(body);
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI token answer has no access_token', undefined, undefined, { mayHaveLanded: false });
+    const lifetimeMs = (parsed.data.expires_in ?? 3600) * 1000;
+    // Renew ahead of the expiry, but never sooner than half-way through the token's life.
+    const ahead = Math.min(o.renewBeforeMs ?? 120_000, lifetimeMs / 2);
+    return { access: parsed.data.access_token, refresh: parsed.data.refresh_token, renewAt: Date.now() + lifetimeMs - ahead };
+  }
+
+  /**
+   * One API call with the shared token. An answer saying the token is no good gets a new token (single-flight:
+   * a call that finds another one already renewed it uses that) and the request once more; a fresh token
+   * refused as "not authenticated" means the web server strips the Authorization header.
+   */
+  async #call(operation: string, method: Method, path: string, o: { params?: Record<string, unknown>; data?: unknown; action: Action }): Promise<unknown> {
+    const used = await this.#accessToken();
+    try {
+      return (await this.#raw(operation, method, `api.php/v2/${path}`, { ...o, token: used })).body;
+    } catch (e) {
+      if (!(e instanceof RemoteError) || e.kind !== 'session') throw e;
+      if (this.#token?.access === used) this.#token = undefined;
+      this.#opt.logger.info({ operation, glpi_code: e.code }, 'GLPI access token refused; getting a new one');
+      const fresh = this.#token?.access ?? (await this.#renew('expired')).access;
+      try {
+        return (await this.#raw(operation, method, `api.php/v2/${path}`, { ...o, token: fresh })).body;
+      } catch (again) {
+        if (again instanceof RemoteError && again.kind === 'session' && again.code === 'ERROR_UNAUTHENTICATED') {
+          const stripped = strippedBearer(again);
+          this.#state = 'login_failed';
+          this.#lastLoginError = stripped.message;
+          throw stripped;
+        }
+        throw again;
+      }
+    }
+  }
+
+  async open(): Promise<void> {
+    await this.#accessToken();
+  }
+
+  /** OAuth has no logout here: the token is forgotten (GLPI expires its row); sockets are freed. */
+  async close(): Promise<void> {
+    this.#token = undefined;
+    this.#state = 'none';
+    this.#agents.http.destroy();
+    this.#agents.https.destroy();
+  }
+
+  /** Who the bridge is (GET /session), asked once per login. */
+  identity(): Promise<GlpiV2Identity> {
+    this.#identity ??= (async () => {
+      const parsed = sessionAnswer.safeParse(await this.#call('getSession', 'GET', 'session', { action: 'read' }));
+      if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI session answer has no user_id', undefined, undefined, { mayHaveLanded: false });
+      return { id: parsed.data.user_id, name: parsed.data.name };
+    })().catch((e: unknown) => {
+      this.#identity = undefined;
+      throw e;
+    });
+    return this.#identity;
+  }
+
+  /**
+   * The high-level API does not tell GLPI's version; it exists from GLPI 11.0 on, so a GLPI that gives
+   * this client a token is at least 11 (and stores text as typed, with the ticket's external_id).
+   */
+  async glpiMajor(): Promise<number | undefined> {
+    await this.#accessToken();
+    return 11;
+  }
+
+  async itemStatus(itemtype: string, id: number): Promise<'exists' | 'missing' | 'forbidden'> {
+    const controller = itemtype === 'Group' || itemtype === 'Entity' ? 'Administration' : 'Dropdowns';
+    try {
+      await this.#call(`get${itemtype}`, 'GET', `${controller}/${itemtype}/${id}`, { action: 'read' });
+      return 'exists';
+    } catch (e) {
+      if (e instanceof RemoteError && e.status === 404) return 'missing';
+      if (e instanceof RemoteError && e.status === 403) return 'forbidden';
+      throw e;
+    }
+  }
+
+  // ---- tickets ------------------------------------------------------------------------------------
+
+  async #getTicket(ticketId: number): Promise<Ticket | undefined> {
+    try {
+      const parsed = ticketAnswer.safeParse(await this.#call('getTicket', 'GET', `Assistance/Ticket/${ticketId}`, { action: 'read' }));
+      if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI ticket answer not understood', undefined, undefined, { mayHaveLanded: false });
+      return parsed.data;
+    } catch (e) {
+      if (e instanceof RemoteError && e.status === 404) return undefined;
+      throw e;
+    }
+  }
+
+  async ticketStatus(ticketId: number): Promise<number | undefined> {
+    return (await this.#getTicket(ticketId))?.status.id;
+  }
+
+  /**
+   * The ticket this bridge created with this marker, if any. GLPI ignores a filter on a property it does
+   * not know (the search then returns every ticket), so only rows whose `external_id` is exactly the marker
+   * count; a ticket carrying it whose requesters do not include the bridge's user is never adopted.
+   */
+  async findTicketByMarker(marker: string): Promise<number | undefined> {
+    if (/["'\\]/.test(marker)) throw new Error(`marker ${marker} cannot be quoted in an RSQL filter`);
+    const body = await this.#call('searchTicket', 'GET', 'Assistance/Ticket', { params: { filter: `external_id=="${marker}"`, start: 0, limit: 50 }, action: 'read' });
+    const parsed = ticketList.safeParse(body);
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', `GLPI search answer not understood: ${parsed.error.issues[0]?.message ?? ''}`, undefined, undefined, { mayHaveLanded: false });
+    for (const row of parsed.data) {
+      if (row.external_id !== marker) continue;
+      const verdict = await this.#createdByMe(row);
+      if (verdict === 'mine') return row.id;
+      if (verdict === 'unknown') {
+        this.#opt.logger.warn({ marker, ticket_id: row.id }, 'GLPI did not say who asked for the ticket carrying this marker: not adopted, a new ticket is created');
+        continue;
+      }
+      this.#opt.logger.warn(
+        { code: 'GLPI_MARKER_SPOOFED', marker, ticket_id: row.id, requesters: verdict.requesters },
+        'a GLPI ticket carries this incident\'s marker but the bridge\'s GLPI user is not its requester: not adopted, a new ticket is created',
+      );
+    }
+    return undefined;
+  }
+
+  /**
+   * The high-level API has no writer (users_id_recipient) in the Ticket schema: the bridge's user is the
+   * requester of the tickets it creates (GLPI makes the logged-in user the requester of a ticket created
+   * without one). The team lists members with their form URL (`…/front/user.form.php?id=N`).
+   */
+  async #createdByMe(row: Ticket): Promise<'mine' | 'unknown' | { requesters: string[] }> {
+    let team = row.team;
+    if (team === undefined) {
+      const parsed = teamList.safeParse(await this.#call('getTeam', 'GET', `Assistance/Ticket/${row.id}/TeamMember`, { action: 'read' }).catch(() => undefined));
+      if (!parsed.success) return 'unknown';
+      team = parsed.data;
+    }
+    const me = await this.identity();
+    const requesters = team.filter((m) => m.role === 'requester' || m.role === 1 || m.role === '1');
+    const userId = (m: z.infer<typeof member>) => Number(/user\.form\.php\?(?:.*&)?id=(\d+)/.exec(m.href ?? '')?.[1]);
+    if (requesters.some((m) => userId(m) === me.id)) return 'mine';
+    return { requesters: requesters.map((m) => m.name ?? String(userId(m))) };
+  }
+
+  async createTicket(t: TicketDraft): Promise<number> {
+    const body: Record<string, unknown> = {
+      name: t.name,
+      content: t.content,
+      urgency: t.urgency,
+      impact: t.impact,
+      type: t.type,
+      entity: { id: t.entities_id },
+      external_id: t.marker,
+    };
+    if (t.itilcategories_id > 0) body.category = { id: t.itilcategories_id };
+    if (t.requesttypes_id > 0) body.request_type = { id: t.requesttypes_id };
+    const parsed = created.safeParse(await this.#call('createTicket', 'POST', 'Assistance/Ticket', { data: body, action: 'create' }));
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI create answer has no ticket id');
+    const id = parsed.data.id;
+    // From here on the ticket exists: nothing below throws (a retry would look for the marker, and a
+    // ticket whose external_id did not stick would be created twice).
+    await this.#checkStored(id, t);
+    if (t.groups_id_assign > 0) await this.#assignGroup(id, t.groups_id_assign);
+    return id;
+  }
+
+  /** GLPI drops properties it does not know without a word: read the ticket back and say what did not stick. */
+  async #checkStored(id: number, t: TicketDraft): Promise<void> {
+    const log = this.#opt.logger;
+    try {
+      let stored = await this.#getTicket(id);
+      if (stored && stored.external_id !== t.marker) {
+        stored = ticketAnswer.parse(await this.#call('updateTicket', 'PATCH', `Assistance/Ticket/${id}`, { data: { external_id: t.marker }, action: 'update' }));
+      }
+      if (!stored) return;
+      if (stored.external_id !== t.marker) {
+        log.error({ code: 'GLPI_MARKER_NOT_STORED', ticket_id: id, marker: t.marker }, 'GLPI did not store the ticket\'s external_id: a retry after a lost answer could not find this ticket');
+      }
+      const wanted: [string, unknown, unknown][] = [
+        ['urgency', t.urgency, stored.urgency],
+        ['impact', t.impact, stored.impact],
+        ['type', t.type, stored.type],
+        ['entity', t.entities_id, stored.entity?.id],
+      ];
+      if (t.itilcategories_id > 0) wanted.push(['category', t.itilcategories_id, stored.category?.id]);
+      if (t.requesttypes_id > 0) wanted.push(['request_type', t.requesttypes_id, stored.request_type?.id]);
+      const differ = wanted.filter(([, want, got]) => want !== got).map(([field, want, got]) => ({ field, sent: want, stored: got ?? null }));
+      if (differ.length > 0) log.warn({ code: 'GLPI_FIELD_NOT_STORED', ticket_id: id, fields: differ }, 'GLPI stored the new ticket with other values than sent (a rule, a template, or a property it dropped)');
+    } catch (e) {
+      log.warn({ ticket_id: id, err: (e as Error).message }, 'could not read the new GLPI ticket back to check what was stored');
+    }
+  }
+
+  /** The assigned group is a team member, added after the create (the Ticket schema has no writable group). */
+  async #assignGroup(id: number, groupId: number): Promise<void> {
+    try {
+      await this.#call('assignGroup', 'POST', `Assistance/Ticket/${id}/TeamMember`, { data: { type: 'Group', id: groupId, role: ROLE_ASSIGNED }, action: 'create' });
+    } catch (e) {
+      this.#opt.logger.error(
+        { code: 'GLPI_GROUP_NOT_ASSIGNED', ticket_id: id, group_id: groupId, err: (e as Error).message },
+        'the GLPI ticket was created but its group could not be assigned; assign it in GLPI',
+      );
+    }
+  }
+
+  /**
+   * A follow-up. The high-level API drops `_no_reopen` and `add_reopen`, so what they did is done with the
+   * ticket's status: a reopen sets it back to assigned/new (before the follow-up on a solved or pending
+   * ticket, so that a retry finding the follow-up landed leaves no solved ticket behind; after it on a
+   * closed one, so that GLPI's rule on who may reopen a closed ticket still decides), and with
+   * pending_followups: keep a pending ticket is set back to pending after the follow-up reopened it.
+   */
+  async addFollowup(ticketId: number, content: string, options: { isPrivate: boolean; reopen?: boolean }): Promise<number> {
+    const keep = (this.#opt.pendingFollowups ?? 'keep') === 'keep';
+    const before = options.reopen || keep ? await this.#getTicket(ticketId) : undefined;
+    const status = before?.status.id;
+    const reopenTo = () => ((before?.team ?? []).some((m) => m.role === 'assigned' || m.role === 2 || m.role === '2') ? STATUS.assigned : STATUS.incoming);
+    const reopenable = options.reopen === true && (status === STATUS.pending || status === STATUS.solved);
+    if (reopenable) await this.#setStatus(ticketId, reopenTo());
+    const parsed = created.safeParse(
+      await this.#call(options.reopen ? 'reopenTicket' : 'addFollowup', 'POST', `Assistance/Ticket/${ticketId}/Timeline/Followup`, { data: { content, is_private: options.isPrivate }, action: 'create' }),
+    );
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI follow-up answer has no id');
+    if (options.reopen === true && status === STATUS.closed) await this.#setStatus(ticketId, reopenTo());
+    else if (!options.reopen && keep && status === STATUS.pending) await this.#setStatus(ticketId, STATUS.pending);
+    return parsed.data.id;
+  }
+
+  async #setStatus(ticketId: number, status: number): Promise<void> {
+    await this.#call('updateTicket', 'PATCH', `Assistance/Ticket/${ticketId}`, { data: { status: { id: status } }, action: 'update' });
+  }
+
+  /** Follow-up contents of a ticket, as typed (GLPI 11 stores text unencoded). */
+  async followupContents(ticketId: number): Promise<string[]> {
+    const parsed = timeline.safeParse(await this.#call('listFollowups', 'GET', `Assistance/Ticket/${ticketId}/Timeline/Followup`, { action: 'read' }));
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI follow-up list not understood', undefined, undefined, { mayHaveLanded: false });
+    return parsed.data.map((f) => f.item.content ?? '');
+  }
+
+  /**
+   * Add a solution. A refusal (500 "Failed to create", or 403 on a closed ticket) or an unknown outcome:
+   * the ticket's status says whether it is solved or closed already, which counts as done. The Solution
+   * schema has no solution type: `solutionTypeId` cannot be sent with this API.
+   */
+  async addSolution(ticketId: number, content: string, solutionTypeId: number): Promise<'added' | 'already_solved' | 'already_closed'> {
+    if (solutionTypeId > 0 && !this.#solutionTypeWarned) {
+      this.#solutionTypeWarned = true;
+      this.#opt.logger.warn({ solution_type_id: solutionTypeId }, 'GLPI\'s high-level API cannot set a solution type: solutions are added without one');
+    }
+    try {
+      await this.#call('addSolution', 'POST', `Assistance/Ticket/${ticketId}/Timeline/Solution`, { data: { content }, action: 'create' });
+      return 'added';
+    } catch (e) {
+      const refusedOrUnknown = e instanceof RemoteError && (e.code === 'ERROR_GLPI_ADD' || (e.kind === 'retryable' && e.mayHaveLanded && !e.outage));
+      if (!refusedOrUnknown) throw e;
+      const status = await this.ticketStatus(ticketId);
+      if (status === STATUS.solved) return 'already_solved';
+      if (status === STATUS.closed) return 'already_closed';
+      throw e;
+    }
+  }
+
+  /**
+   * Update with the legacy field names the dispatcher uses, mapped to the Ticket schema. A name this
+   * client does not know is an error here rather than a property GLPI would drop without a word; what GLPI
+   * stored is compared with what was sent.
+   */
+  async updateTicket(ticketId: number, fields: Readonly<Record<string, unknown>>): Promise<void> {
+    const body: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(fields)) {
+      if (k === 'urgency' || k === 'impact' || k === 'type' || k === 'name' || k === 'content') body[k] = v;
+      else if (k === 'status') body.status = { id: v };
+      else if (k === 'itilcategories_id') body.category = { id: v };
+      else if (k === 'requesttypes_id') body.request_type = { id: v };
+      else if (k === 'externalid') body.external_id = v;
+      else throw new Error(`updateTicket: ${k} has no counterpart in GLPI's high-level API`);
+    }
+    const parsed = ticketAnswer.safeParse(await this.#call('updateTicket', 'PATCH', `Assistance/Ticket/${ticketId}`, { data: body, action: 'update' }));
+    if (!parsed.success) return;
+    const s = parsed.data;
+    const got: Record<string, unknown> = { urgency: s.urgency, impact: s.impact, type: s.type, name: s.name, status: s.status.id, itilcategories_id: s.category?.id, requesttypes_id: s.request_type?.id, externalid: s.external_id };
+    const differ = Object.entries(fields).filter(([k, v]) => k !== 'content' && got[k] !== v).map(([field, sent]) => ({ field, sent, stored: got[field] ?? null }));
+    if (differ.length > 0) this.#opt.logger.warn({ code: 'GLPI_FIELD_NOT_STORED', ticket_id: ticketId, fields: differ }, 'GLPI stored other values than sent in the ticket update');
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * The ticket desk the dispatcher relies on (TicketDesk in src/core/ports.ts, plus the login side of
+ * GlpiConnection), asserted with the same tests against every adapter: the legacy client (GlpiClient) on
+ * the fake GLPI 10 and 11, and the high-level API client (GlpiV2Client) on the fake GLPI 11. The
+ * expectations live once, here, so the adapters cannot drift apart: what differs between them is only how
+ * each one is built and logs in (the DESKS table).
+ */
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { pino } from 'pino';
+import { GlpiClient } from '../../src/adapters/glpi/client.js';
+import type { GlpiConnection } from '../../src/adapters/glpi/connection.js';
+import { GlpiV2Client } from '../../src/adapters/glpi/v2/client.js';
+import { Secret } from '../../src/config/secret.js';
+import type { TicketDraft } from '../../src/core/decide.js';
+import { FakeGlpi, STATUS, type FakeGlpiOptions, type GlpiVersion } from '../../src/glpi-fake/server.js';
+import { failure } from '../helpers/remote.js';
+
+const BRIDGE = { id: 12, name: 'zabbix-bridge', userToken: 'tok-bridge', password: 'bridge-pass' };
+const ALICE = { id: 13, name: 'alice', userToken: 'tok-alice', password: 'alice-pass' };
+const CLIENT = { id: 'bridge-client', secret: 'bridge-secret' };
+
+type User = typeof BRIDGE;
+
+interface Opened {
+  desk: GlpiConnection;
+  fake: FakeGlpi;
+}
+
+interface DeskUnderTest {
+  name: string;
+  version: GlpiVersion;
+  /** A client of this adapter on `fake`, logged in as `user` (its password or token replaced by `wrong` when given). */
+  client(fake: FakeGlpi, user: User, o?: { pendingFollowups?: 'keep' | 'resume'; wrong?: boolean }): GlpiConnection;
+  /** Logins (sessions or tokens) GLPI recorded so far. */
+  logins(fake: FakeGlpi): number;
+  /** What GLPI does to logins after a while: sessions garbage-collected, tokens past their hour. */
+  expire(fake: FakeGlpi): void;
+}
+
+const logger = pino({ level: 'silent' });
+
+const legacy = (version: GlpiVersion): DeskUnderTest => ({
+  name: `legacy API (GlpiClient) on GLPI ${version}`,
+  version,
+  client: (fake, user, o = {}) =>
+    new GlpiClient({
+      url: fake.url,
+      appToken: new Secret(''),
+      userToken: new Secret(o.wrong ? 'wrong-token' : user.userToken),
+      username: '',
+      password: new Secret(''),
+      timeoutMs: 3000,
+      logger,
+      ...(o.pendingFollowups ? { pendingFollowups: o.pendingFollowups } : {}),
+    }),
+  logins: (fake) => fake.sessionsOpened,
+  expire: (fake) => fake.expireSessions(),
+});
+
+const highLevel: DeskUnderTest = {
+  name: 'high-level API (GlpiV2Client) on GLPI 11',
+  version: '11',
+  client: (fake, user, o = {}) =>
+    new GlpiV2Client({
+      url: fake.url.replace(/\/apirest\.php$/, ''),
+      clientId: new Secret(CLIENT.id),
+      clientSecret: new Secret(CLIENT.secret),
+      username: user.name,
+      password: new Secret(o.wrong ? 'wrong-password' : user.password),
+      timeoutMs: 3000,
+      logger,
+      ...(o.pendingFollowups ? { pendingFollowups: o.pendingFollowups } : {}),
+    }),
+  logins: (fake) => fake.v2.tokensIssued,
+  expire: (fake) => fake.v2.expireTokens(),
+};
+
+const DESKS: DeskUnderTest[] = [legacy('10'), legacy('11'), highLevel];
+
+let seq = 0;
+function draft(extra: Partial<TicketDraft> = {}): TicketDraft {
+  const marker = `[zbx:${(++seq).toString(16).padStart(20, '0')}]`;
+  return { name: `${marker} [cpu] High CPU on web1`, content: '<p>CPU at 97%</p>', marker, urgency: 4, impact: 3, type: 1, itilcategories_id: 0, entities_id: 0, requesttypes_id: 0, groups_id_assign: 0, ...extra };
+}
+
+describe.each(DESKS)('ticket desk contract — $name', (d) => {
+  const open: Opened[] = [];
+  const others: GlpiConnection[] = [];
+  afterEach(async () => {
+    for (const desk of others.splice(0)) await desk.close();
+    for (const o of open.splice(0)) {
+      await o.desk.close();
+      await o.fake.close();
+    }
+  });
+
+  async function start(fakeOpt: FakeGlpiOptions = {}, o: { pendingFollowups?: 'keep' | 'resume'; wrong?: boolean } = {}): Promise<Opened> {
+    const fake = new FakeGlpi({ version: d.version, userTokens: [], accounts: [BRIDGE, ALICE], oauthClients: [CLIENT], ...fakeOpt });
+    await fake.listen(0);
+    const desk = d.client(fake, BRIDGE, o);
+    const opened = { desk, fake };
+    open.push(opened);
+    return opened;
+  }
+
+  it('creates a ticket and finds it again by its marker; an unknown marker finds nothing', async () => {
+    const { desk, fake } = await start();
+    const t = draft({ urgency: 5, impact: 4 });
+    const id = await desk.createTicket(t);
+    expect(fake.tickets.get(id)).toMatchObject({ urgency: 5, impact: 4, status: STATUS.INCOMING, users_id_recipient: BRIDGE.id });
+    expect(await desk.findTicketByMarker(t.marker)).toBe(id);
+    expect(await desk.findTicketByMarker(draft().marker)).toBeUndefined();
+    expect(desk.ticketUrl(id)).toBe(`${fake.url.replace(/\/apirest\.php$/, '')}/front/ticket.form.php?id=${id}`);
+  });
+
+  it('never adopts a ticket another GLPI user created with the same marker', async () => {
+    const { desk, fake } = await start();
+    const t = draft();
+    const other = d.client(fake, ALICE);
+    others.push(other);
+    const spoof = await other.createTicket(t);
+    expect(fake.tickets.get(spoof)?.users_id_recipient).toBe(ALICE.id);
+    expect(await desk.findTicketByMarker(t.marker)).toBeUndefined();
+    const mine = await desk.createTicket(t);
+    expect(await desk.findTicketByMarker(t.marker)).toBe(mine);
+  });
+
+  it('assigns the group and stores category and request type', async () => {
+    const { desk, fake } = await start({ groups: [3], categories: [5] });
+    const id = await desk.createTicket(draft({ groups_id_assign: 3, itilcategories_id: 5, requesttypes_id: 2 }));
+    expect(fake.tickets.get(id)).toMatchObject({ groups_id_assign: [3], status: STATUS.ASSIGNED, itilcategories_id: 5, requesttypes_id: 2 });
+  });
+
+  it('adds private and public follow-ups and reads their text back exactly as written (<, &, quotes, accents, emoji)', async () => {
+    const { desk, fake } = await start();
+    const id = await desk.createTicket(draft());
+    const text = `a < b && c > d "quoted" 'single' &lt;not an entity&gt; é ü — 🚀 [zbx-job:7]`;
+    const f1 = await desk.addFollowup(id, text, { isPrivate: true });
+    const f2 = await desk.addFollowup(id, 'second', { isPrivate: false });
+    expect(fake.followupsOf(id).map((f) => [f.id, f.is_private])).toEqual([[f1, 1], [f2, 0]]);
+    expect(await desk.followupContents(id)).toEqual([text, 'second']);
+  });
+
+  it('keeps a Pending ticket pending after a follow-up (pending_followups: keep, the default)', async () => {
+    const { desk, fake } = await start();
+    const id = await desk.createTicket(draft());
+    fake.setTicketStatus(id, STATUS.WAITING);
+    await desk.addFollowup(id, 'still failing', { isPrivate: false });
+    expect(fake.tickets.get(id)?.status).toBe(STATUS.WAITING);
+    expect(await desk.ticketStatus(id)).toBe(STATUS.WAITING);
+  });
+
+  it('lets a follow-up resume a Pending ticket with pending_followups: resume', async () => {
+    const { desk, fake } = await start({}, { pendingFollowups: 'resume' });
+    const id = await desk.createTicket(draft());
+    fake.setTicketStatus(id, STATUS.WAITING);
+    await desk.addFollowup(id, 'still failing', { isPrivate: false });
+    expect(fake.tickets.get(id)?.status).toBe(STATUS.INCOMING);
+  });
+
+  it('reopens a solved ticket with a reopen follow-up (assigned when a group is assigned, else new)', async () => {
+    const { desk, fake } = await start({ groups: [3] });
+    const plain = await desk.createTicket(draft());
+    fake.setTicketStatus(plain, STATUS.SOLVED);
+    await desk.addFollowup(plain, 'the problem is back', { isPrivate: false, reopen: true });
+    expect(fake.tickets.get(plain)?.status).toBe(STATUS.INCOMING);
+    const grouped = await desk.createTicket(draft({ groups_id_assign: 3 }));
+    fake.setTicketStatus(grouped, STATUS.SOLVED);
+    await desk.addFollowup(grouped, 'the problem is back', { isPrivate: false, reopen: true });
+    expect(fake.tickets.get(grouped)?.status).toBe(STATUS.ASSIGNED);
+    expect(fake.followupsOf(grouped).map((f) => f.content)).toEqual(['the problem is back']);
+  });
+
+  it('refuses a follow-up on a closed ticket with ERROR_GLPI_ADD (permanent, not landed) when the user may not reopen it', async () => {
+    const { desk, fake } = await start();
+    const id = await desk.createTicket(draft());
+    fake.setTicketStatus(id, STATUS.CLOSED);
+    const e = await failure(desk.addFollowup(id, 'late', { isPrivate: false, reopen: true }));
+    expect({ kind: e.kind, code: e.code, mayHaveLanded: e.mayHaveLanded }).toEqual({ kind: 'permanent', code: 'ERROR_GLPI_ADD', mayHaveLanded: false });
+    expect(fake.tickets.get(id)?.status).toBe(STATUS.CLOSED);
+    expect(fake.followupsOf(id)).toEqual([]);
+  });
+
+  it('adds a solution; a solved ticket counts as already_solved, a closed one as already_closed', async () => {
+    const { desk, fake } = await start();
+    const id = await desk.createTicket(draft());
+    expect(await desk.addSolution(id, 'recovered', 0)).toBe('added');
+    expect(fake.tickets.get(id)?.status).toBe(STATUS.SOLVED);
+    expect(await desk.addSolution(id, 'recovered again', 0)).toBe('already_solved');
+    fake.setTicketStatus(id, STATUS.CLOSED);
+    expect(await desk.addSolution(id, 'late', 0)).toBe('already_closed');
+    expect(fake.solutions.filter((s) => s.items_id === id)).toHaveLength(1);
+  });
+
+  it('updates urgency and impact, and closes a ticket through its status', async () => {
+    const { desk, fake } = await start();
+    const id = await desk.createTicket(draft());
+    await desk.updateTicket(id, { urgency: 5, impact: 5 });
+    expect(fake.tickets.get(id)).toMatchObject({ urgency: 5, impact: 5, priority: 5 });
+    await desk.addSolution(id, 'recovered', 0);
+    await desk.updateTicket(id, { status: STATUS.CLOSED });
+    expect(await desk.ticketStatus(id)).toBe(STATUS.CLOSED);
+  });
+
+  it('says a missing ticket has no status', async () => {
+    const { desk } = await start();
+    expect(await desk.ticketStatus(999_999)).toBeUndefined();
+  });
+
+  it('a refused login: a login RemoteError, sessionState login_failed, GLPI\'s words in lastLoginError', async () => {
+    const { desk } = await start({}, { wrong: true });
+    expect(desk.sessionState).toBe('none');
+    const e = await failure(desk.open());
+    expect(e.kind).toBe('login');
+    expect(desk.sessionState).toBe('login_failed');
+    expect(desk.lastLoginError).toBe(e.message);
+    expect((await failure(desk.ticketStatus(1))).kind).toBe('login');
+  });
+
+  it('logs in once at open, and once more for N concurrent calls after the login expired (single-flight)', async () => {
+    const { desk, fake } = await start();
+    await desk.open();
+    expect(desk.sessionState).toBe('open');
+    const id = await desk.createTicket(draft());
+    const before = d.logins(fake);
+    expect(before).toBe(1);
+    d.expire(fake);
+    const statuses = await Promise.all(Array.from({ length: 8 }, () => desk.ticketStatus(id)));
+    expect(statuses).toEqual(Array(8).fill(STATUS.INCOMING));
+    expect(d.logins(fake)).toBe(before + 1);
+    expect(desk.sessionState).toBe('open');
+  });
+
+  it('GLPI unavailable (the web server\'s 503 page): a retryable outage that did not land', async () => {
+    const { desk, fake } = await start();
+    await desk.open();
+    fake.setFaults({ mode: 'unavailable' });
+    const e = await failure(desk.createTicket(draft()));
+    expect({ kind: e.kind, outage: e.outage, mayHaveLanded: e.mayHaveLanded, status: e.status }).toEqual({ kind: 'retryable', outage: true, mayHaveLanded: false, status: 503 });
+  });
+
+  it('a create whose answer is lost after GLPI committed it: retryable, may have landed, and the marker finds it', async () => {
+    const { desk, fake } = await start();
+    await desk.open();
+    const t = draft();
+    fake.setFaults({ dropAfterCommitNext: 1 });
+    const e = await failure(desk.createTicket(t));
+    expect({ kind: e.kind, mayHaveLanded: e.mayHaveLanded }).toEqual({ kind: 'retryable', mayHaveLanded: true });
+    const found = await desk.findTicketByMarker(t.marker);
+    expect(found).toBeDefined();
+    expect(fake.tickets.get(found!)?.name).toBe(t.name);
+  });
+
+  it('a create GLPI refuses is permanent (ERROR_GLPI_ADD, not landed): an unknown category, an entity out of reach', async () => {
+    const { desk, fake } = await start({ categories: [5], entities: [0, 1] });
+    fake.setVisibleEntities([0], BRIDGE.id);
+    const category = await failure(desk.createTicket(draft({ itilcategories_id: 9 })));
+    expect({ kind: category.kind, code: category.code, mayHaveLanded: category.mayHaveLanded }).toEqual({ kind: 'permanent', code: 'ERROR_GLPI_ADD', mayHaveLanded: false });
+    const entity = await failure(desk.createTicket(draft({ entities_id: 1 })));
+    expect({ kind: entity.kind, code: entity.code, mayHaveLanded: entity.mayHaveLanded }).toEqual({ kind: 'permanent', code: 'ERROR_GLPI_ADD', mayHaveLanded: false });
+    expect(fake.tickets.size).toBe(0);
+  });
+
+  it('checks referenced items: existing, missing', async () => {
+    const { desk } = await start({ categories: [5], groups: [3] });
+    expect(await desk.itemStatus('ITILCategory', 5)).toBe('exists');
+    expect(await desk.itemStatus('ITILCategory', 6)).toBe('missing');
+    expect(await desk.itemStatus('Group', 3)).toBe('exists');
+    expect(await desk.itemStatus('Group', 4)).toBe('missing');
+    expect(await desk.itemStatus('Entity', 0)).toBe('exists');
+  });
+
+  it('knows GLPI\'s major version', async () => {
+    const { desk } = await start();
+    expect(await desk.glpiMajor()).toBe(Number(d.version));
+  });
+});
