@@ -318,3 +318,36 @@ export function formatDuration(ms: number): string {
 export function formatTime(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }
+
+/** One value of an item's history (Zabbix's history.get: `clock` in seconds, `value` as text). */
+export interface HistoryPoint {
+  /** ms since the epoch. */
+  readonly at: number;
+  readonly value: string;
+}
+
+/** How many of an item's last values a ticket shows, and how much of each (a log line can be 64 KiB). */
+export const VALUE_HISTORY_MAX = 10;
+const HISTORY_VALUE_MAX = 200;
+
+/**
+ * The item's last values as a paragraph for a ticket body, newest first
+ * ("Last values:" then "2026-11-23 06:18:41 UTC: 97 %" lines), values escaped
+ * and cut; '' without any. For the dispatcher to append after fetching
+ * history.get, when the Zabbix API is configured (issue 14 item 7).
+ */
+export function valueHistoryHtml(points: readonly HistoryPoint[], units = ''): string {
+  const latest = [...points].filter((p) => Number.isFinite(p.at)).sort((a, b) => b.at - a.at).slice(0, VALUE_HISTORY_MAX);
+  if (latest.length === 0) return '';
+  const unit = units.trim() === '' ? '' : ` ${units.trim()}`;
+  const lines = latest.map((p) => `${formatTime(p.at)}: ${escapeHtml(stripMarkers(clip(p.value.replace(/\s+/g, ' ').trim(), HISTORY_VALUE_MAX)))}${escapeHtml(unit)}`);
+  return `<p>Last values:<br>\n${lines.join('<br>\n')}</p>`;
+}
+
+/** A rendered body with the value history after it, when both fit the body's maximum (else the body alone). */
+export function withValueHistory(body: string, points: readonly HistoryPoint[], units = ''): string {
+  const history = valueHistoryHtml(points, units);
+  if (history === '') return body;
+  const joined = `${body}\n${history}`;
+  return joined.length <= BODY_MAX ? joined : body;
+}

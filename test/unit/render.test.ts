@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Alert } from '../../src/core/alert.js';
 import { classify } from '../../src/core/classify.js';
-import { BODY_MAX, DEFAULT_BODY, eventUrl, formatDuration, formatTime, frontendUrlOf, graphUrl, renderBody, renderTitle, TEMPLATE_VARIABLES, variablesOf } from '../../src/core/render.js';
+import { BODY_MAX, DEFAULT_BODY, eventUrl, formatDuration, formatTime, frontendUrlOf, graphUrl, renderBody, renderTitle, TEMPLATE_VARIABLES, VALUE_HISTORY_MAX, valueHistoryHtml, variablesOf, withValueHistory } from '../../src/core/render.js';
 import { cpuAlert, exampleRules } from '../helpers/fixtures.js';
 
 const rules = exampleRules();
@@ -145,5 +145,33 @@ describe('durations and times, for people', () => {
 
   it('a moment in UTC, to the second', () => {
     expect(formatTime(Date.UTC(2026, 10, 23, 6, 18, 41, 900))).toBe('2026-11-23 06:18:41 UTC');
+  });
+});
+
+describe('value history, for the dispatcher to append when the Zabbix API is configured', () => {
+  const at = (s: number): number => Date.UTC(2026, 10, 23, 6, 18, s);
+
+  it('the last values, newest first, at most ten, with the unit; nothing without values', () => {
+    const points = Array.from({ length: 12 }, (_, i) => ({ at: at(i), value: String(80 + i) }));
+    const html = valueHistoryHtml(points, '%');
+    expect(html.startsWith('<p>Last values:<br>\n2026-11-23 06:18:11 UTC: 91 %<br>\n2026-11-23 06:18:10 UTC: 90 %')).toBe(true);
+    expect(html.match(/UTC: /g)).toHaveLength(VALUE_HISTORY_MAX);
+    expect(html).not.toContain('06:18:01 UTC');
+    expect(valueHistoryHtml([])).toBe('');
+    expect(withValueHistory('<p>body</p>', [])).toBe('<p>body</p>');
+  });
+
+  it('a hostile or huge log value stays short text', () => {
+    const html = valueHistoryHtml([{ at: at(0), value: `<script>x</script> [zbx:0123456789abcdef0123] ${'L'.repeat(10_000)}` }]);
+    expect(html).not.toMatch(/<script|\[zbx:/);
+    expect(html.length).toBeLessThan(400);
+    expect([...elements(html)].sort()).toEqual(['br', 'p']);
+  });
+
+  it('goes after the body only when both fit the maximum', () => {
+    const points = [{ at: at(0), value: '97' }];
+    expect(withValueHistory('<p>body</p>', points, '%')).toBe('<p>body</p>\n<p>Last values:<br>\n2026-11-23 06:18:00 UTC: 97 %</p>');
+    const full = `<p>${'x'.repeat(BODY_MAX - 7)}</p>`;
+    expect(withValueHistory(full, points)).toBe(full);
   });
 });
