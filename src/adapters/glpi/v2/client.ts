@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
 import type { TicketDraft } from '../../../core/decide.js';
+import type { Clock } from '../../../core/ports.js';
 import type { Secret } from '../../../config/secret.js';
 import type { Logger } from '../../../observability/logger.js';
 import type { Metrics } from '../../../observability/metrics.js';
@@ -38,6 +39,8 @@ export interface GlpiV2ClientOptions {
   readonly pendingFollowups?: 'keep' | 'resume';
   /** Renew the access token this long before GLPI says it expires (default 120 s; GLPI's tokens live an hour). */
   readonly renewBeforeMs?: number;
+  /** When the token is due (tests pin it); default the system clock. */
+  readonly clock?: Clock;
 }
 
 /** Ticket statuses (CommonITILObject). */
@@ -132,6 +135,8 @@ export class GlpiV2Client implements GlpiConnection {
   readonly #opt: GlpiV2ClientOptions;
   readonly #root: string;
   #token: Token | undefined;
+  /** The refresh token of the last grant: kept when the access token is dropped as refused. */
+  #refresh: string | undefined;
   #renewing: Promise<Token> | undefined;
   #state: SessionState = 'none';
   #lastLoginError: string | undefined;
@@ -163,6 +168,10 @@ export class GlpiV2Client implements GlpiConnection {
 
   get sessionState(): SessionState {
     return this.#state;
+  }
+
+  #now(): number {
+    return this.#opt.clock?.now() ?? Date.now();
   }
 
   get lastLoginError(): string | undefined {
@@ -237,7 +246,7 @@ export class GlpiV2Client implements GlpiConnection {
   /** The token to use now: the one held, renewed first when its hour is nearly over. */
   async #accessToken(): Promise<string> {
     const t = this.#token;
-    if (t && Date.now() < t.renewAt) return t.access;
+    if (t && this.#now() < t.renewAt) return t.access;
     return (await this.#renew(t ? 'renew' : 'start')).access;
   }
 
@@ -248,7 +257,7 @@ export class GlpiV2Client implements GlpiConnection {
     this.#renewing = (async () => {
       const o = this.#opt;
       try {
-        const refresh = this.#token?.refresh;
+        const refresh = this.#refresh;
         let token: Token | undefined;
         if (refresh !== undefined && reason !== 'start') {
           try {
@@ -256,6 +265,7 @@ export class GlpiV2Client implements GlpiConnection {
           } catch (e) {
             // A refused refresh token (revoked, expired, GLPI restored): log in again. GLPI down: say so.
             if (!(e instanceof RemoteError) || e.kind !== 'login') throw e;
+            this.#refresh = undefined;
             o.logger.info({ glpi_code: e.code }, 'GLPI refused the refresh token; logging in again');
           }
         }
@@ -265,6 +275,7 @@ export class GlpiV2Client implements GlpiConnection {
           this.#identity = undefined;
         }
         this.#token = token;
+        this.#refresh = token.refresh;
         this.#state = 'open';
         this.#lastLoginError = undefined;
         o.metrics?.glpiSessions.inc({ reason: reason === 'start' ? 'start' : 'expired' });
@@ -291,7 +302,7 @@ export class GlpiV2Client implements GlpiConnection {
     const lifetimeMs = (parsed.data.expires_in ?? 3600) * 1000;
     // Renew ahead of the expiry, but never sooner than half-way through the token's life.
     const ahead = Math.min(o.renewBeforeMs ?? 120_000, lifetimeMs / 2);
-    return { access: parsed.data.access_token, refresh: parsed.data.refresh_token, renewAt: Date.now() + lifetimeMs - ahead };
+    return { access: parsed.data.access_token, refresh: parsed.data.refresh_token, renewAt: this.#now() + lifetimeMs - ahead };
   }
 
   /**
@@ -329,6 +340,7 @@ export class GlpiV2Client implements GlpiConnection {
   /** OAuth has no logout here: the token is forgotten (GLPI expires its row); sockets are freed. */
   async close(): Promise<void> {
     this.#token = undefined;
+    this.#refresh = undefined;
     this.#state = 'none';
     this.#agents.http.destroy();
     this.#agents.https.destroy();
