@@ -10,6 +10,7 @@ import type { AlertIntake } from '../../core/ports.js';
 import { parseWebhookBody } from '../zabbix/webhook-body.js';
 import { Connections } from './connections.js';
 import { RejectionLog, pathOf, type RejectionLogOptions } from './rejection-log.js';
+import { registerStatusRoutes, type StatusSources } from './status/routes.js';
 
 export interface ReadinessCheck {
   readonly ok: boolean;
@@ -51,6 +52,8 @@ export interface ServerDeps {
   readonly reload?: () => { ok: true; summary: Record<string, unknown> } | { ok: false; problems: string[] };
   /** The rejection log's window and clock (tests). */
   readonly rejectionLog?: RejectionLogOptions;
+  /** The status page's data and actions (GET /status; behind the admin token, or loopback only without one). */
+  readonly status?: StatusSources;
 }
 
 export interface ErrorBody {
@@ -237,6 +240,19 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     const body = await deps.scrape();
     return reply.type(deps.metrics.registry.contentType).send(body);
   });
+
+  if (deps.status) {
+    registerStatusRoutes(app, {
+      sources: deps.status,
+      adminToken: deps.adminToken,
+      isAdmin: (authorization) => bearerMatches(authorization, deps.adminToken()),
+      readiness: deps.readiness,
+      scrape: deps.scrape,
+      bodyLimit: deps.bodyLimit,
+      rejected: (code, message, req) => rejected(code, message, req.ip, req),
+      logger: log,
+    });
+  }
 
   return app;
 }

@@ -1,0 +1,94 @@
+import { SqliteStore, type IntakeStore } from '../adapters/store/sqlite/index.js';
+import type { StatusSources, TryAnswer, TryInput } from '../adapters/http/status/routes.js';
+import { readMarkerKey } from '../adapters/marker-key.js';
+import { parseWebhookBody } from '../adapters/zabbix/webhook-body.js';
+import type { Config } from '../config/schema.js';
+import type { Alert } from '../core/alert.js';
+import { assessAlert, NO_STATE } from '../core/assess.js';
+import { classify } from '../core/classify.js';
+import { ticketDraft } from '../core/decide.js';
+import { normalise } from '../core/normalise.js';
+import type { Job } from '../core/ports.js';
+import { processingSettings, storeFile } from './from-config.js';
+
+/** GLPI's web page of a ticket, from the API URL (as the GLPI client links tickets: apirest.php or api.php/v1 stripped). */
+export function glpiTicketUrl(apiUrl: string, id: number): string {
+  const base = apiUrl.replace(/\/+$/, '').replace(/\/apirest\.php$/, '').replace(/\/api\.php\/v1$/, '');
+  return `${base}/front/ticket.form.php?id=${id}`;
+}
+
+/**
+ * What the rules in force make of one alert, as if no incident were open for its fingerprint: the object
+ * `zabbix-glpi-bridge explain` prints (same keys, same values), for the status page's "try a rule".
+ */
+export function explainAlert(config: Config, alert: Alert, now: number): Record<string, unknown> {
+  const { classification: c, fingerprint, decision } = assessAlert(processingSettings(config, readMarkerKey(config.data_dir) ?? 'no-marker-key-yet-0123456789abcdef'), alert, NO_STATE, now);
+  const create = decision.jobs.find((j) => j.type === 'create_ticket');
+  return {
+    alert,
+    category: c.category,
+    matched_by: c.matchedBy,
+    severity: c.severity,
+    severity_reason: c.severityReason,
+    fingerprint,
+    action: decision.action,
+    reason: decision.reason,
+    glpi: c.glpi,
+    jobs: decision.jobs.map((j) => j.type),
+    ...(create?.type === 'create_ticket' ? { ticket: { title: create.ticket.name, body: create.ticket.content, marker: create.ticket.marker } } : {}),
+    note: 'evaluated as if no incident were open for this fingerprint',
+  };
+}
+
+/**
+ * Queue a dead letter again, as `queue retry ID` does: a ticket creation is rendered again from its stored
+ * alert with the rules in force (the marker kept), so that fixing a rule fixes the ticket. A short-lived
+ * connection to the state file, as `queue retry` opens from its own process (the processing thread picks
+ * the job up at its next claim).
+ */
+export function retryDeadLetter(config: Config, id: number, now: number): { queued: number; rerendered: boolean } {
+  const store = new SqliteStore(storeFile(config), { synchronous: config.store.synchronous });
+  try {
+    const job: Job | undefined = store.job(id);
+    if (job?.status !== 'dead') return { queued: 0, rerendered: false };
+    let rerendered = false;
+    if (job.spec.type === 'create_ticket' && job.deliveryId !== undefined) {
+      const alert = store.deliveryAlertById(job.deliveryId);
+      if (alert) {
+        const ticket = ticketDraft(alert, classify(config.rules, alert), config.rules, job.spec.ticket.marker);
+        store.replaceJobSpec(job.id, { ...job.spec, ticket }, now);
+        rerendered = true;
+      }
+    }
+    return { queued: store.retryDead(id, now), rerendered };
+  } finally {
+    store.close();
+  }
+}
+
+/** The status page's sources on the main thread: its store's read side and the configuration in force. */
+export function statusSources(config: () => Config, store: IntakeStore): StatusSources {
+  return {
+    store,
+    ticketUrl: (id) => glpiTicketUrl(config().glpi.url, id),
+    categories: () => config().rules.categories.map((c) => c.name),
+    tryRule: (input: TryInput, now: number): TryAnswer => {
+      const c = config();
+      try {
+        let alert: Alert | undefined;
+        if ('deliveryId' in input) {
+          alert = store.deliveryAlertById(input.deliveryId);
+          if (!alert) return { ok: false, error: `delivery ${input.deliveryId} is no longer stored (store.retention)` };
+        } else {
+          const parsed = parseWebhookBody(input.body);
+          if (!parsed.ok) return { ok: false, error: `BRIDGE_INVALID_FIELD: ${parsed.message}` };
+          alert = normalise(parsed.event, 'webhook', c.zabbix.timezone_offset_minutes);
+        }
+        return { ok: true, result: explainAlert(c, alert, now) };
+      } catch (e) {
+        return { ok: false, error: (e as Error).message };
+      }
+    },
+    retry: (id, now) => retryDeadLetter(config(), id, now),
+  };
+}
