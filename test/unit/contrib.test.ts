@@ -186,6 +186,7 @@ interface AlertCase {
 
 const A = 'instance="bridge-a:8088", job="zgb"';
 const B = 'instance="bridge-b:8088", job="zgb"';
+const C = 'instance="bridge-c:8088", job="zgb"';
 const CASES: AlertCase[] = [
   {
     alert: 'ZabbixGlpiBridgeDeadLetters',
@@ -217,9 +218,15 @@ const CASES: AlertCase[] = [
   },
   {
     alert: 'ZabbixGlpiBridgeInboxGrowing',
-    // A grows 10 alerts a minute; B holds a steady 50 (a backlog that does not grow).
-    series: { [`zgb_inbox_depth{${A}}`]: '0+10x40', [`zgb_inbox_depth{${B}}`]: '50x40' },
-    at: { 5: [], 25: [{ labels: { instance: 'bridge-a:8088', job: 'zgb' }, summary: 'Bridge inbox growing on bridge-a:8088: 250 alerts not decided yet' }] },
+    // A grows 10 alerts a minute; B holds a steady 50 (busy, keeping up); C is stuck at 500 (decisions stalled).
+    series: { [`zgb_inbox_depth{${A}}`]: '0+10x40', [`zgb_inbox_depth{${B}}`]: '50x40', [`zgb_inbox_depth{${C}}`]: '500x40' },
+    at: {
+      5: [],
+      25: [
+        { labels: { instance: 'bridge-a:8088', job: 'zgb' }, summary: 'Bridge inbox not draining on bridge-a:8088: 250 alerts not decided yet' },
+        { labels: { instance: 'bridge-c:8088', job: 'zgb' }, summary: 'Bridge inbox not draining on bridge-c:8088: 500 alerts not decided yet' },
+      ],
+    },
   },
   {
     alert: 'ZabbixGlpiBridgeZabbixPollFailing',
@@ -230,6 +237,12 @@ const CASES: AlertCase[] = [
       [`zgb_zabbix_polls_total{result="success", ${B}}`]: '0+1x40',
     },
     at: { 10: [], 20: [{ labels: { instance: 'bridge-a:8088', job: 'zgb' }, summary: 'Bridge on bridge-a:8088: the Zabbix API poller fails' }] },
+  },
+  {
+    alert: 'ZabbixGlpiBridgeGlpiUnreachable',
+    // A's circuit opens at minute 4 and stays open; B's opens and closes again (a probe succeeded).
+    series: { [`zgb_glpi_circuit_state{${A}}`]: '0x3 2x20', [`zgb_glpi_circuit_state{${B}}`]: '0x3 2x3 1 0x15' },
+    at: { 10: [], 15: [{ labels: { instance: 'bridge-a:8088', job: 'zgb' }, summary: 'Bridge on bridge-a:8088: GLPI unreachable for 10 minutes' }] },
   },
   {
     alert: 'ZabbixGlpiBridgeAbsent',
