@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { glpiRoot, GlpiV2Client, type GlpiV2ClientOptions } from '../../src/adapters/glpi/v2/client.js';
 import { fromTokenResponse, fromV2Response } from '../../src/adapters/glpi/v2/outcome.js';
 import { Secret } from '../../src/config/secret.js';
+import type { Logger } from '../../src/observability/logger.js';
 import type { TicketDraft } from '../../src/core/decide.js';
 import { FakeGlpi, STATUS } from '../../src/glpi-fake/server.js';
 import { useNock } from '../helpers/nock.js';
@@ -22,9 +23,10 @@ const ROOT = 'http://glpi.test';
 const MARKER = '[zbx:00000000000000000abc]';
 const draft: TicketDraft = { name: `${MARKER} High CPU`, content: 'body', marker: MARKER, urgency: 5, impact: 4, type: 1, itilcategories_id: 0, entities_id: 0, requesttypes_id: 0, groups_id_assign: 0 };
 
-function logging(): { logger: ReturnType<typeof pino>; logs: Record<string, unknown>[] } {
+function logging(): { logger: Logger; logs: Record<string, unknown>[] } {
   const logs: Record<string, unknown>[] = [];
-  return { logger: pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) }), logs };
+  const logger: Logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, logs };
 }
 
 function client(url: string, extra: Partial<GlpiV2ClientOptions> = {}): GlpiV2Client {
