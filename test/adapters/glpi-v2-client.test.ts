@@ -174,6 +174,22 @@ describe('talking to GLPI (nock)', () => {
     expect(logs.find((l) => l.code === 'GLPI_FIELD_NOT_STORED')).toMatchObject({ ticket_id: 9, fields: [{ field: 'urgency', sent: 5, stored: 3 }] });
   });
 
+  it('a follow-up that landed is never reported failed: a pending ticket GLPI will not set back is logged (GLPI_STATUS_NOT_SET)', async () => {
+    const { logger, logs } = logging();
+    const scope = nock(ROOT)
+      .post('/api.php/token')
+      .reply(200, tokenBody(1))
+      .get('/api.php/v2/Assistance/Ticket/5')
+      .reply(200, ticketRow(5, { status: { id: 4, name: 'Pending' } }))
+      .post('/api.php/v2/Assistance/Ticket/5/Timeline/Followup', { content: 'still down', is_private: false })
+      .reply(200, { id: 71, href: '/Assistance/Ticket/5/Timeline/Followup/71' })
+      .patch('/api.php/v2/Assistance/Ticket/5', { status: { id: 4 } })
+      .reply(500, { status: 'ERROR', title: 'Failed to update item(s)', detail: null });
+    expect(await client(ROOT, { logger }).addFollowup(5, 'still down', { isPrivate: false })).toBe(71);
+    expect(logs.find((l) => l.code === 'GLPI_STATUS_NOT_SET')).toMatchObject({ ticket_id: 5, status: 4 });
+    expect(scope.isDone()).toBe(true);
+  });
+
   it('a 500 that is not GLPI\'s refusal (a null body) is an unknown outcome: retryable, may have landed', async () => {
     nock(ROOT).post('/api.php/token').reply(200, tokenBody(1)).post('/api.php/v2/Assistance/Ticket').reply(500, 'null', { 'Content-Type': 'application/json' });
     const e = await failure(client(ROOT).createTicket(draft));

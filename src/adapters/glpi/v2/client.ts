@@ -521,9 +521,18 @@ export class GlpiV2Client implements GlpiConnection {
       await this.#call(options.reopen ? 'reopenTicket' : 'addFollowup', 'POST', `Assistance/Ticket/${ticketId}/Timeline/Followup`, { data: { content, is_private: options.isPrivate }, action: 'create' }),
     );
     if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI follow-up answer has no id');
-    if (options.reopen === true && status === STATUS.closed) await this.#setStatus(ticketId, reopenTo());
-    else if (!options.reopen && keep && status === STATUS.pending) await this.#setStatus(ticketId, STATUS.pending);
+    // The follow-up landed: nothing below throws, or a retry that believed it had not would add it twice.
+    if (options.reopen === true && status === STATUS.closed) await this.#setStatusAfter(ticketId, reopenTo(), 'reopen the closed ticket');
+    else if (!options.reopen && keep && status === STATUS.pending) await this.#setStatusAfter(ticketId, STATUS.pending, 'set the ticket back to pending (pending_followups: keep)');
     return parsed.data.id;
+  }
+
+  async #setStatusAfter(ticketId: number, status: number, what: string): Promise<void> {
+    try {
+      await this.#setStatus(ticketId, status);
+    } catch (e) {
+      this.#opt.logger.error({ code: 'GLPI_STATUS_NOT_SET', ticket_id: ticketId, status, err: (e as Error).message }, `the follow-up was added but GLPI did not let the bridge ${what}`);
+    }
   }
 
   async #setStatus(ticketId: number, status: number): Promise<void> {
