@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
-import { currentTestFailed, Daemon, waitFor } from '../helpers/daemon.js';
+import { currentTestFailed, Daemon, MAIN, TOKEN, waitFor } from '../helpers/daemon.js';
 import { zabbixBody } from '../helpers/fixtures.js';
 
 /**
@@ -208,6 +208,50 @@ describe('systemd readiness and watchdog (Type=notify)', () => {
     process.kill(daemon.pid, 'SIGCONT');
     await waitFor(() => notify.count('WATCHDOG=1') >= whileStopped + 2, 'pings again after SIGCONT');
     expect(await daemon.stop()).toBe(0);
+  });
+
+  it('as the unit runs it (a user without privileges): messages come from systemd-notify, a child of the daemon, hence NotifyAccess=all', async () => {
+    // The Daemon helper writes the configuration; the daemon is started here, through setpriv when the
+    // test runs as root, like test/install/readme-install.sh starts the installed unit.
+    const config = new Daemon({ glpiUrl: glpi.url });
+    const asRoot = process.getuid?.() === 0;
+    if (asRoot) {
+      chownSync(config.dataDir, 65534, 65534);
+      chmodSync(notify.dir, 0o755);
+      chmodSync(notify.path, 0o777);
+    }
+    const argv = [process.execPath, MAIN, 'run', '--config', config.configFile];
+    const child = asRoot
+      ? spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--no-new-privs', '--bounding-set=-all', '--inh-caps=-all', '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BRIDGE_WEBHOOK_TOKEN: TOKEN, GLPI_USER_TOKEN: 'user-token', NOTIFY_SOCKET: notify.path } })
+      : spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BRIDGE_WEBHOOK_TOKEN: TOKEN, GLPI_USER_TOKEN: 'user-token', NOTIFY_SOCKET: notify.path } });
+    const output: string[] = [];
+    let address = '';
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      output.push(l);
+      if (l.includes('"bridge started"')) address = String((JSON.parse(l) as { address: string }).address);
+    });
+    createInterface({ input: child.stderr! }).on('line', (l) => output.push(`[stderr] ${l}`));
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    try {
+      await waitFor(() => notify.count('READY=1') === 1, 'READY=1');
+      await waitFor(() => address !== '', 'bridge started');
+      const ready = notify.received.find((r) => r.message.split('\n').includes('READY=1'))!;
+      expect(ready.error).toBeUndefined();
+      // Not the main PID: systemd attributes it through the sender's cgroup (NotifyAccess=all), and
+      // systemd-notify is still alive then, waiting on its BARRIER=1.
+      expect(ready.pid).not.toBe(child.pid);
+      expect(ready.daemon_pid).toBe(child.pid);
+      expect(ready.listening_ports).toContain(Number(new URL(address).port));
+      expect(notify.count('BARRIER=1')).toBeGreaterThanOrEqual(1);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(notify.assignments()).toContain('STOPPING=1');
+    } catch (e) {
+      process.stderr.write(`\n===== daemon log =====\n${output.join('\n')}\n`);
+      throw e;
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('no pings when WATCHDOG_PID names another process (the variables were inherited), readiness still sent', async () => {
