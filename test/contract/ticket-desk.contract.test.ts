@@ -10,6 +10,10 @@ import { pino } from 'pino';
 import { GlpiClient } from '../../src/adapters/glpi/client.js';
 import type { GlpiConnection } from '../../src/adapters/glpi/connection.js';
 import { GlpiV2Client } from '../../src/adapters/glpi/v2/client.js';
+import { JobRunner, type Outcome, type RunState } from '../../src/services/job-runner.js';
+import { RemoteError } from '../../src/core/remote-error.js';
+import type { JobSpec } from '../../src/core/decide.js';
+import type { Job } from '../../src/core/ports.js';
 import { Secret } from '../../src/config/secret.js';
 import type { TicketDraft } from '../../src/core/decide.js';
 import { FakeGlpi, STATUS, type FakeGlpiOptions, type GlpiVersion } from '../../src/glpi-fake/server.js';
@@ -76,6 +80,26 @@ const highLevel: DeskUnderTest = {
 };
 
 const DESKS: DeskUnderTest[] = [legacy('10'), legacy('11'), highLevel];
+
+/** A job as the dispatcher hands it to the runner (one incident, cycle 1). */
+function job(id: number, spec: JobSpec): Job {
+  return { id, fingerprint: 'fp', key: 'k', lane: 'glpi:k', cycle: 1, type: spec.type, spec, status: 'running', attempts: 1, nextAttemptAt: 0, createdAt: 0 };
+}
+
+/**
+ * Run a job as the dispatcher would after a lost answer: the runner itself tries again at once when the
+ * connection was a stale keep-alive one; otherwise the error must say the write may have landed, and the
+ * next run (the dispatcher's retry) goes on from the same state.
+ */
+async function untilDone(runner: JobRunner, j: Job, state: RunState): Promise<Outcome> {
+  try {
+    return await runner.run(j, state);
+  } catch (e) {
+    expect(e).toBeInstanceOf(RemoteError);
+    expect({ kind: (e as RemoteError).kind, mayHaveLanded: (e as RemoteError).mayHaveLanded, uncertain: state.uncertain }).toEqual({ kind: 'retryable', mayHaveLanded: true, uncertain: true });
+    return runner.run(j, state);
+  }
+}
 
 let seq = 0;
 function draft(extra: Partial<TicketDraft> = {}): TicketDraft {
@@ -268,6 +292,49 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(await desk.itemStatus('Group', 3)).toBe('exists');
     expect(await desk.itemStatus('Group', 4)).toBe('missing');
     expect(await desk.itemStatus('Entity', 0)).toBe('exists');
+  });
+
+  describe('what the dispatcher builds on it (the job runner, services/job-runner.ts)', () => {
+    it('a create whose answer was lost is adopted by its next try, never created twice', async () => {
+      const { desk, fake } = await start();
+      const runner = new JobRunner(desk, { ticketId: () => undefined }, { solutionTypeId: 0 });
+      const t = draft();
+      const j = job(1, { type: 'create_ticket', ticket: t, delayMs: 0 });
+      const state: RunState = { uncertain: false };
+      fake.setFaults({ dropAfterCommitNext: 1 });
+      const outcome = await untilDone(runner, j, state);
+      expect(outcome).toMatchObject({ operation: 'adopted', ticketId: [...fake.tickets.keys()][0] });
+      expect(fake.tickets.size).toBe(1);
+    });
+
+    it('a follow-up whose answer was lost is found by its job tag on the next try, never added twice', async () => {
+      const { desk, fake } = await start();
+      const id = await desk.createTicket(draft());
+      const runner = new JobRunner(desk, { ticketId: () => id }, { solutionTypeId: 0 });
+      const j = job(2, { type: 'followup', lines: ['CPU still at 97% & <rising>'], isPrivate: false });
+      const state: RunState = { uncertain: false };
+      fake.setFaults({ dropAfterCommitNext: 1 });
+      expect(await untilDone(runner, j, state)).toEqual({ operation: 'followed_up', ticketId: id });
+      expect(fake.followupsOf(id)).toHaveLength(1);
+    });
+
+    it('a follow-up on a ticket closed in GLPI completes as found_closed (the refusal read from the status)', async () => {
+      const { desk, fake } = await start();
+      const id = await desk.createTicket(draft());
+      fake.setTicketStatus(id, STATUS.CLOSED);
+      const runner = new JobRunner(desk, { ticketId: () => id }, { solutionTypeId: 0 });
+      expect(await runner.run(job(3, { type: 'reopen', lines: ['back'] }), { uncertain: false })).toEqual({ operation: 'found_closed', ticketId: id, closedInGlpi: true });
+    });
+
+    it('a recovery in close mode solves then closes; run again it finds the ticket closed', async () => {
+      const { desk, fake } = await start();
+      const id = await desk.createTicket(draft());
+      const runner = new JobRunner(desk, { ticketId: () => id }, { solutionTypeId: 0 });
+      const j = job(4, { type: 'solve', mode: 'close', lines: ['recovered'] });
+      expect(await runner.run(j, { uncertain: false })).toEqual({ operation: 'closed', ticketId: id });
+      expect(fake.tickets.get(id)?.status).toBe(STATUS.CLOSED);
+      expect(await runner.run(j, { uncertain: true })).toEqual({ operation: 'found_closed', ticketId: id });
+    });
   });
 
   it('knows GLPI\'s major version', async () => {
