@@ -4,6 +4,7 @@ import type { GlpiFieldsPatch } from '../core/rules.js';
 import { glpiClient, zabbixApi } from '../composition/from-config.js';
 import { loadOrReport } from './common.js';
 import { AUTHORIZATION_FIX } from '../adapters/glpi/outcome.js';
+import { GlpiClient } from '../adapters/glpi/client.js';
 
 interface Reference {
   readonly itemtype: 'ITILCategory' | 'Group' | 'Entity' | 'RequestType';
@@ -67,8 +68,9 @@ async function online(config: Config, out: NodeJS.WritableStream, err: NodeJS.Wr
   try {
     await glpi.open();
     const major = await glpi.glpiMajor();
-    out.write(`  GLPI: session opened at ${config.glpi.url}${major !== undefined ? ` (GLPI ${major}: text ${major >= 11 ? 'as stored' : 'HTML-encoded, decoded by the bridge'})` : ''}\n`);
-    if (glpi.userTokenInQuery) {
+    const how = config.glpi.api === 'v2' ? 'high-level API (v2): OAuth2 token obtained' : 'legacy API (v1): session opened';
+    out.write(`  GLPI: ${how} at ${config.glpi.url}${major !== undefined ? ` (GLPI ${major}: text ${major >= 11 ? 'as stored' : 'HTML-encoded, decoded by the bridge'})` : ''}\n`);
+    if (glpi instanceof GlpiClient && glpi.userTokenInQuery) {
       err.write(
         `warning: GLPI: the web server in front of GLPI strips the Authorization header; logged in with user_token in the query string (glpi.user_token_in_query: true), so the token appears in the web server's access log. Fix the web server: ${AUTHORIZATION_FIX}\n`,
       );

@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { GlpiClient } from '../adapters/glpi/client.js';
+import type { GlpiConnection } from '../adapters/glpi/connection.js';
+import { GlpiV2Client } from '../adapters/glpi/v2/client.js';
 import { ZabbixApi } from '../adapters/zabbix/api-client.js';
 import { nodeDigests } from '../adapters/digests.js';
 import type { Logger } from '../observability/logger.js';
@@ -11,22 +13,26 @@ import { frontendUrlOf } from '../core/render.js';
 
 // Adapters and settings built from a configuration; shared by the main thread, the processing thread and the CLI.
 
-/** The GLPI client the configuration describes. */
-export function glpiClient(c: Config, logger: Logger, metrics?: Metrics): GlpiClient {
+/** The GLPI client the configuration describes: the legacy REST API (v1) or GLPI 11's high-level API (v2). */
+export function glpiClient(c: Config, logger: Logger, metrics?: Metrics): GlpiConnection {
   if (c.glpi.tls_insecure) warnInsecure(logger, 'glpi', c.glpi.url);
-  return new GlpiClient({
+  const common = {
     url: c.glpi.url,
-    appToken: c.glpi.app_token,
-    userToken: c.glpi.user_token,
     username: c.glpi.username,
     password: c.glpi.password,
     timeoutMs: c.glpi.timeout,
-    externalId: c.glpi.externalid,
     pendingFollowups: c.glpi.pending_followups,
-    userTokenInQuery: c.glpi.user_token_in_query,
     tls: { caFile: c.glpi.ca_file, insecure: c.glpi.tls_insecure },
     logger,
     ...(metrics ? { metrics } : {}),
+  };
+  if (c.glpi.api === 'v2') return new GlpiV2Client({ ...common, clientId: c.glpi.client_id, clientSecret: c.glpi.client_secret });
+  return new GlpiClient({
+    ...common,
+    appToken: c.glpi.app_token,
+    userToken: c.glpi.user_token,
+    externalId: c.glpi.externalid,
+    userTokenInQuery: c.glpi.user_token_in_query,
   });
 }
 

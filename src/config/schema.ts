@@ -240,7 +240,9 @@ export const configSchema = z.strictObject({
     .prefault({}),
   glpi: z
     .strictObject({
-      url: apiUrl('/apirest.php'),
+      /** v1: the legacy REST API (apirest.php, GLPI 10 and 11); v2: GLPI 11's high-level API (api.php/v2, OAuth2). */
+      api: z.enum(['v1', 'v2']).default('v1'),
+      url: apiUrl('/apirest.php (api: v1), or GLPI\'s root address (api: v2)'),
       app_token: secret.default(new Secret('')),
       user_token: secret.default(new Secret('')),
       username: z.string().default(''),
@@ -260,11 +262,30 @@ export const configSchema = z.strictObject({
       pending_followups: z.enum(['keep', 'resume']).default('keep'),
       /** The web server strips `Authorization`: log in with `initSession?user_token=…` instead (the token then appears in its access log). */
       user_token_in_query: z.boolean().default(false),
+      /** api: v2 — the OAuth client GLPI's administrator created for the bridge (Setup › OAuth clients), password grant. */
+      client_id: secret.default(new Secret('')),
+      client_secret: secret.default(new Secret('')),
     })
     .superRefine((g, ctx) => {
-      if (g.user_token.empty && (g.username === '' || g.password.empty)) {
-        ctx.addIssue({ code: 'custom', path: ['user_token'], message: 'set user_token, or username and password' });
+      if (g.api === 'v1') {
+        if (g.user_token.empty && (g.username === '' || g.password.empty)) {
+          ctx.addIssue({ code: 'custom', path: ['user_token'], message: 'set user_token, or username and password' });
+        }
+        for (const key of ['client_id', 'client_secret'] as const) {
+          if (!g[key].empty) ctx.addIssue({ code: 'custom', path: [key], message: 'is used by api: v2 only (the legacy API logs in with user_token or username and password); remove it or set api: v2' });
+        }
+        if (/\/api\.php\/v2(\/|$)/.test(g.url)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'is the v2 API (…/api.php/v2) but api is v1: set api: v2, or use …/apirest.php' });
+        return;
       }
+      // The high-level API logs in with an OAuth2 password grant: client credentials plus the bridge user's login.
+      for (const key of ['client_id', 'client_secret', 'password'] as const) {
+        if (g[key].empty) ctx.addIssue({ code: 'custom', path: [key], message: 'is required with api: v2 (OAuth2 password grant: client_id, client_secret, username, password)' });
+      }
+      if (g.username === '') ctx.addIssue({ code: 'custom', path: ['username'], message: 'is required with api: v2 (OAuth2 password grant: client_id, client_secret, username, password)' });
+      for (const key of ['app_token', 'user_token'] as const) {
+        if (!g[key].empty) ctx.addIssue({ code: 'custom', path: [key], message: 'is used by api: v1 only (api: v2 logs in with client_id, client_secret, username and password); remove it' });
+      }
+      if (g.user_token_in_query) ctx.addIssue({ code: 'custom', path: ['user_token_in_query'], message: 'is used by api: v1 only; remove it' });
     }),
   retry: z
     .strictObject({

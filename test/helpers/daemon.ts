@@ -17,6 +17,8 @@ export interface DaemonOptions {
   readonly extra?: string;
   readonly correlation?: string;
   readonly glpiExtra?: string;
+  /** The glpi section's credential lines (default: user_token and app_token from the environment). */
+  readonly glpiAuth?: string;
   readonly env?: Record<string, string>;
   /** host:port; default any free port on 127.0.0.1. */
   readonly listen?: string;
@@ -59,8 +61,7 @@ export class Daemon {
         '  token: ${BRIDGE_WEBHOOK_TOKEN}',
         'glpi:',
         `  url: ${opt.glpiUrl}`,
-        '  user_token: ${GLPI_USER_TOKEN}',
-        '  app_token: ${GLPI_APP_TOKEN:-}',
+        opt.glpiAuth ?? '  user_token: ${GLPI_USER_TOKEN}\n  app_token: ${GLPI_APP_TOKEN:-}',
         opt.glpiExtra ?? '  timeout: 2s',
         'retry:',
         '  attempts: 1',

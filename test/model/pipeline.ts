@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Clock } from '../../src/adapters/clock.js';
-import type { GlpiClient } from '../../src/adapters/glpi/client.js';
+import type { GlpiConnection } from '../../src/adapters/glpi/connection.js';
 import { ensureMarkerKey } from '../../src/adapters/marker-key.js';
 import { SqliteStore } from '../../src/adapters/store/sqlite/index.js';
 import type { Accepted } from '../../src/core/ports.js';
@@ -263,7 +263,7 @@ function guardStore(real: SqliteStore, life: Life, after: (method: string, wrote
 }
 
 /** The GLPI client as a generation sees it: nothing is sent once dead, and no answer is seen by a dead generation. */
-function guardDesk(real: GlpiClient, life: Life, hook: (op: string, when: 'before' | 'after') => boolean): GlpiClient {
+function guardDesk(real: GlpiConnection, life: Life, hook: (op: string, when: 'before' | 'after') => boolean): GlpiConnection {
   return new Proxy(real, {
     get(target, prop) {
       const v: unknown = Reflect.get(target, prop, target);

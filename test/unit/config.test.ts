@@ -84,6 +84,38 @@ describe('loadConfig', () => {
   });
 });
 
+describe('glpi.api: v2 (GLPI 11 high-level API, OAuth2 password grant)', () => {
+  const V2 = 'glpi:\n  api: v2\n  url: https://glpi.example.org/api.php/v2\n  client_id: ${GLPI_CLIENT_ID}\n  client_secret: ${GLPI_CLIENT_SECRET}\n  username: glpi-bridge\n  password: ${GLPI_PASSWORD}\n';
+
+  it('loads the OAuth client and the bridge user, secrets from files like every secret', () => {
+    const secretFile = write('client-secret.txt', 'the-client-secret\n');
+    const c = loadConfig(write('v2.yaml', V2), { GLPI_CLIENT_ID: 'bridge-client', GLPI_CLIENT_SECRET_FILE: secretFile, GLPI_PASSWORD: 'pw' });
+    expect(c.glpi.api).toBe('v2');
+    expect(c.glpi.client_id.reveal()).toBe('bridge-client');
+    expect(c.glpi.client_secret.reveal()).toBe('the-client-secret');
+    expect(JSON.stringify(c.glpi)).not.toContain('the-client-secret');
+  });
+
+  it('takes GLPI\'s root address too (the adapter calls <root>/api.php/token and <root>/api.php/v2/…)', () => {
+    const c = loadConfig(write('v2-root.yaml', V2.replace('/api.php/v2', '/glpi')), { GLPI_CLIENT_ID: 'c', GLPI_CLIENT_SECRET: 's', GLPI_PASSWORD: 'p' });
+    expect(c.glpi.url).toBe('https://glpi.example.org/glpi');
+  });
+
+  it('defaults to the legacy API', () => {
+    expect(loadConfig(write('v1-default.yaml', MINIMAL), {}).glpi.api).toBe('v1');
+  });
+
+  it.each([
+    ['every OAuth2 credential missing', 'glpi:\n  api: v2\n  url: https://g/api.php/v2\n', [/glpi\.client_id: is required with api: v2/, /glpi\.client_secret: is required/, /glpi\.username: is required/, /glpi\.password: is required/]],
+    ['a v1 user token given to v2', `${V2}  user_token: t\n`, [/:8: glpi\.user_token: is used by api: v1 only/]],
+    ['a v2 URL with api: v1', 'glpi:\n  url: https://g/api.php/v2\n  user_token: t\n', [/:2: glpi\.url: is the v2 API .* but api is v1/]],
+    ['OAuth client given to v1', `${MINIMAL}  client_id: x\n`, [/:4: glpi\.client_id: is used by api: v2 only/]],
+  ])('refuses %s, naming the key and its line', (_name, text, expected) => {
+    const found = problems(write(`v2-${Math.random().toString(36).slice(2)}.yaml`, text), { GLPI_CLIENT_ID: 'c', GLPI_CLIENT_SECRET: 's', GLPI_PASSWORD: 'p' }).join('\n');
+    for (const e of expected) expect(found).toMatch(e);
+  });
+});
+
 describe('zabbix.poll scope', () => {
   const EXAMPLE = join(ROOT, 'config', 'bridge.example.yaml');
 

@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { FakeGlpi, STATUS } from '../../src/glpi-fake/server.js';
+import { CONFIG_ENV, Daemon, runCli, waitFor } from '../helpers/daemon.js';
+import { zabbixBody } from '../helpers/fixtures.js';
+
+/**
+ * The built daemon on GLPI 11's high-level API (`glpi.api: v2`): OAuth2 password grant at
+ * /api.php/token, tickets and their timeline under /api.php/v2/Assistance/Ticket, the marker in
+ * external_id. The fake serves v2 over the same store as the legacy API (src/glpi-fake/v2/).
+ */
+let glpi: FakeGlpi | undefined;
+let daemon: Daemon | undefined;
+
+afterEach(async () => {
+  await daemon?.stop();
+  await glpi?.close();
+  daemon = undefined;
+  glpi = undefined;
+});
+
+const CLIENT = { id: 'zgb-client-id', secret: 'zgb-client-secret-0123' };
+const BRIDGE_USER = { id: 21, name: 'glpi-bridge', password: 'bridge-password' };
+
+async function glpi11(): Promise<FakeGlpi> {
+  glpi = new FakeGlpi({ version: '11', oauthClients: [{ id: CLIENT.id, secret: CLIENT.secret }], accounts: [{ ...BRIDGE_USER }] });
+  await glpi.listen();
+  return glpi;
+}
+
+/** GLPI's root address: what an operator writes in glpi.url with api: v2. */
+const rootOf = (g: FakeGlpi) => g.url.replace(/\/apirest\.php$/, '');
+
+function v2Daemon(g: FakeGlpi, secret = CLIENT.secret, extra = ''): Daemon {
+  return new Daemon({
+    glpiUrl: `${rootOf(g)}/api.php/v2`,
+    glpiAuth: ['  api: v2', '  client_id: ${GLPI_CLIENT_ID}', '  client_secret: ${GLPI_CLIENT_SECRET}', `  username: ${BRIDGE_USER.name}`, '  password: ${GLPI_PASSWORD}'].join('\n'),
+    env: { GLPI_CLIENT_ID: CLIENT.id, GLPI_CLIENT_SECRET: secret, GLPI_PASSWORD: BRIDGE_USER.password },
+    ...(extra ? { extra } : {}),
+  });
+}
+
+const ENV = { ...CONFIG_ENV, GLPI_CLIENT_ID: CLIENT.id, GLPI_PASSWORD: BRIDGE_USER.password };
+const host = { host_host: 'v2-db-01', host_name: 'v2-db-01', trigger_id: '7201' };
+
+describe('GLPI 11 high-level API (glpi.api: v2) through the daemon', () => {
+  it('problem → ticket with the marker in external_id; update → follow-up; recovery → solved; one OAuth login for all of it, none on the legacy API', async () => {
+    const g = await glpi11();
+    daemon = v2Daemon(g);
+    await daemon.start();
+    const d = daemon;
+    expect((await d.post(zabbixBody('problem', { ...host, event_id: '72001', event_name: 'Disk < 10% & "rising" on v2-db-01', trigger_name: 'Disk < 10% & "rising" on v2-db-01' }))).status).toBe(202);
+    await waitFor(() => g.tickets.size === 1, 'ticket created through v2');
+    await waitFor(() => d.logs.some((l) => l.msg === 'GLPI job done' && l.operation === 'opened'), 'create recorded');
+    const ticket = [...g.tickets.values()][0]!;
+    expect(ticket.externalid).toMatch(/^\[zbx:[0-9a-f]+\]$/);
+    expect(ticket.name).toContain('Disk < 10% & "rising"');
+    expect(ticket.users_id_recipient).toBe(BRIDGE_USER.id);
+
+    expect((await d.post(zabbixBody('update-acknowledged', { ...host, event_id: '72001', event_update_message: 'on it', user_fullname: 'Alice' }))).status).toBe(202);
+    await waitFor(() => g.followupsOf(ticket.id).length === 1, 'follow-up added through the timeline');
+    expect(g.followupsOf(ticket.id)[0]!.content).toContain('on it');
+
+    expect((await d.post(zabbixBody('recovery', { ...host, event_id: '72001', event_recovery_id: '72002' }))).status).toBe(202);
+    await waitFor(() => g.tickets.get(ticket.id)?.status === STATUS.SOLVED, 'ticket solved');
+    expect(g.solutions.filter((s) => s.items_id === ticket.id)).toHaveLength(1);
+
+    expect(g.v2.passwordLogins).toBe(1);
+    expect(g.sessionsOpened).toBe(0);
+    expect(g.requests.some((r) => /^\/api\.php\/v2\/Assistance\/Ticket\/\d+\/Timeline\/Solution$/.test(r.path) && r.method === 'POST')).toBe(true);
+    expect(g.requests.filter((r) => r.path === 'initSession')).toHaveLength(0);
+    expect((await d.get('/readyz')).status).toBe(200);
+    expect(d.output.join('\n')).not.toContain(BRIDGE_USER.password);
+    expect(d.output.join('\n')).not.toContain(CLIENT.secret);
+  }, 30_000);
+
+  it('an access token that expired (the hour passed) is renewed once and the job goes on; no dead letter', async () => {
+    const g = await glpi11();
+    daemon = v2Daemon(g);
+    await daemon.start();
+    const d = daemon;
+    expect((await d.post(zabbixBody('problem', { ...host, event_id: '72101' }))).status).toBe(202);
+    await waitFor(() => d.logs.some((l) => l.msg === 'GLPI job done' && l.operation === 'opened'), 'ticket created');
+    const issued = g.v2.tokensIssued;
+    g.v2.expireTokens();
+    expect((await d.post(zabbixBody('recovery', { ...host, event_id: '72101', event_recovery_id: '72102' }))).status).toBe(202);
+    await waitFor(() => [...g.tickets.values()][0]?.status === STATUS.SOLVED, 'solved with a renewed token');
+    expect(g.v2.tokensIssued).toBe(issued + 1);
+    expect(g.requests.some((r) => r.status === 400 && r.path.startsWith('/api.php/v2/'))).toBe(true);
+    const stats = await runCli(['queue', '--config', d.configFile], { ...ENV, GLPI_CLIENT_SECRET: CLIENT.secret });
+    expect(stats.stdout).toMatch(/^dead letters: 0$/m);
+  }, 30_000);
+
+  it('a create whose answer is lost is found again by external_id: one ticket', async () => {
+    const g = await glpi11();
+    daemon = v2Daemon(g);
+    await daemon.start();
+    const d = daemon;
+    g.setFaults({ dropAfterCommitNext: 1 });
+    expect((await d.post(zabbixBody('problem', { ...host, event_id: '72201' }))).status).toBe(202);
+    await waitFor(() => d.logs.some((l) => l.msg === 'GLPI job done' && l.operation === 'adopted'), 'the lost create found by its marker');
+    expect(g.tickets.size).toBe(1);
+    expect(g.requests.some((r) => r.method === 'GET' && r.path === '/api.php/v2/Assistance/Ticket')).toBe(true);
+  }, 30_000);
+
+  it('a wrong client secret: /readyz 503 GLPI_LOGIN_FAILED with the OAuth error, no ticket; check-config --online says the same, and succeeds once fixed', async () => {
+    const g = await glpi11();
+    daemon = v2Daemon(g, 'not-the-client-secret');
+    await daemon.start();
+    const d = daemon;
+    expect((await d.post(zabbixBody('problem', { ...host, event_id: '72301' }))).status).toBe(202);
+    await waitFor(() => d.logs.some((l) => l.code === 'GLPI_LOGIN_FAILED'), 'login failure logged');
+    await waitFor(async () => (await d.get('/readyz')).status === 503, '/readyz 503');
+    const failure = d.logs.find((l) => l.code === 'GLPI_LOGIN_FAILED')!;
+    expect(String(failure.err)).toContain('invalid_client');
+    expect(g.tickets.size).toBe(0);
+
+    const bad = await runCli(['check-config', '--config', d.configFile, '--online'], { ...ENV, GLPI_CLIENT_SECRET: 'not-the-client-secret' });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('invalid_client');
+    const good = await runCli(['check-config', '--config', d.configFile, '--online'], { ...ENV, GLPI_CLIENT_SECRET: CLIENT.secret });
+    expect(good.stderr).toBe('');
+    expect(good.code).toBe(0);
+    expect(good.stdout).toContain('GLPI: high-level API (v2): OAuth2 token obtained');
+    expect(good.stdout).toContain('GLPI 11');
+  }, 30_000);
+});
