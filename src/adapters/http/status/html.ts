@@ -56,7 +56,7 @@ export interface PageOptions {
 }
 
 function head(title: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer"><title>${esc(title)}</title><link rel="stylesheet" href="/status/style.css"></head><body>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="same-origin"><title>${esc(title)}</title><link rel="stylesheet" href="/status/style.css"></head><body>`;
 }
 
 function hidden(csrf: string): string {
@@ -221,7 +221,7 @@ table.conn{width:auto}.ok{color:var(--ok);font-weight:600}.bad,.error{color:var(
 .sev-disaster,.sev-high{color:var(--bad)}.sev-average{color:var(--t)}
 form.filter{display:flex;flex-wrap:wrap;gap:.6em;align-items:end;margin:.3em 0}label{display:inline-flex;flex-direction:column;gap:.15em;font-size:.9em}
 input,select,textarea,button{font:inherit;color:inherit;background:var(--bg);border:1px solid var(--line);border-radius:4px;padding:.25em .45em}button{cursor:pointer;background:var(--head)}
-#try-form{display:flex;flex-direction:column;gap:.5em;max-width:900px}#try-form label{display:flex}textarea{width:100%;font-family:ui-monospace,monospace;font-size:.9em}
+#try-form{display:flex;flex-direction:column;gap:.5em;max-width:900px}#try-form label{display:flex}#try-form button{align-self:flex-start}textarea{width:100%;font-family:ui-monospace,monospace;font-size:.9em}
 pre{background:var(--head);padding:.6em;overflow:auto;max-height:28em}.flash{border-left:4px solid var(--ok);padding:.4em .8em;background:var(--head)}.pager{margin:.4em 0}
 a{color:var(--a)}.chart{margin:.8em 0}.chart svg{max-width:100%;height:auto}.chart text{font-size:10px;fill:var(--muted)}.axis{stroke:var(--line)}
 polyline{stroke-width:1.6}.s-alerts{stroke:var(--a);color:var(--a)}.s-tickets{stroke:var(--t);color:var(--t)}.s-glpi{stroke:var(--g);color:var(--g)}figcaption{color:var(--muted);font-size:.9em}.k{font-weight:600}

@@ -61,7 +61,8 @@ const SECURITY_HEADERS = {
   'content-security-policy': "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
+  // same-origin, not no-referrer: with no-referrer, browsers send Origin: null on the page's own form POSTs.
+  'referrer-policy': 'same-origin',
   'cache-control': 'no-store',
 };
 
