@@ -110,6 +110,29 @@ describe('talking to GLPI (nock)', () => {
     expect(scope.isDone()).toBe(true);
   });
 
+  it('GLPI unreachable while the token is renewed ahead of time: the token held serves until its expiry', async () => {
+    let now = 0;
+    const scope = nock(ROOT)
+      .post('/api.php/token', (b: Record<string, string>) => b.grant_type === 'password')
+      .reply(200, tokenBody(1))
+      .post('/api.php/token')
+      .reply(502, '<html>bad gateway</html>')
+      .get('/api.php/v2/Assistance/Ticket/5')
+      .matchHeader('authorization', 'Bearer a.b.1')
+      .reply(200, ticketRow(5))
+      .post('/api.php/token')
+      .reply(502, '<html>bad gateway</html>');
+    const c = client(ROOT, { clock: { now: () => now } });
+    await c.open();
+    now = 3600_000 - 60_000;
+    expect(await c.ticketStatus(5)).toBe(1);
+    expect(c.sessionState).toBe('open');
+    now = 3600_000;
+    const e = await failure(c.ticketStatus(5));
+    expect({ kind: e.kind, status: e.status }).toEqual({ kind: 'retryable', status: 502 });
+    expect(scope.isDone()).toBe(true);
+  });
+
   it('logs in with the password again when GLPI refuses the refresh token', async () => {
     let now = 0;
     const scope = nock(ROOT)

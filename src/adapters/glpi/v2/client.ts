@@ -108,6 +108,8 @@ interface Token {
   readonly refresh: string | undefined;
   /** When to renew it (ms since the epoch). */
   readonly renewAt: number;
+  /** When GLPI stops taking it. */
+  readonly expiresAt: number;
 }
 
 /** Who the bridge is in GLPI (GET /session). */
@@ -247,7 +249,13 @@ export class GlpiV2Client implements GlpiConnection {
   async #accessToken(): Promise<string> {
     const t = this.#token;
     if (t && this.#now() < t.renewAt) return t.access;
-    return (await this.#renew(t ? 'renew' : 'start')).access;
+    try {
+      return (await this.#renew(t ? 'renew' : 'start')).access;
+    } catch (e) {
+      // GLPI unreachable while renewing ahead of time: the token held still works until its expiry.
+      if (t && e instanceof RemoteError && e.kind === 'retryable' && this.#now() < t.expiresAt) return t.access;
+      throw e;
+    }
   }
 
   /** One token request at a time; every caller meanwhile waits for it. */
@@ -282,8 +290,10 @@ export class GlpiV2Client implements GlpiConnection {
         o.logger.info({ reason }, 'GLPI access token obtained');
         return token;
       } catch (e) {
-        this.#token = undefined;
-        this.#state = e instanceof RemoteError && e.kind === 'login' ? 'login_failed' : 'none';
+        const refused = e instanceof RemoteError && e.kind === 'login';
+        // A token renewed ahead of time is kept while it lasts, unless GLPI refused the login outright.
+        if (refused || reason !== 'renew') this.#token = undefined;
+        this.#state = refused ? 'login_failed' : this.#token ? 'open' : 'none';
         this.#lastLoginError = (e as Error).message;
         throw e;
       } finally {
@@ -302,7 +312,8 @@ export class GlpiV2Client implements GlpiConnection {
     const lifetimeMs = (parsed.data.expires_in ?? 3600) * 1000;
     // Renew ahead of the expiry, but never sooner than half-way through the token's life.
     const ahead = Math.min(o.renewBeforeMs ?? 120_000, lifetimeMs / 2);
-    return { access: parsed.data.access_token, refresh: parsed.data.refresh_token, renewAt: this.#now() + lifetimeMs - ahead };
+    const now = this.#now();
+    return { access: parsed.data.access_token, refresh: parsed.data.refresh_token, renewAt: now + lifetimeMs - ahead, expiresAt: now + lifetimeMs };
   }
 
   /**
