@@ -8,6 +8,7 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import nock from 'nock';
 import { pino } from 'pino';
+import { GlpiClient } from '../../src/adapters/glpi/client.js';
 import { glpiRoot, GlpiV2Client, type GlpiV2ClientOptions } from '../../src/adapters/glpi/v2/client.js';
 import { fromTokenResponse, fromV2Response } from '../../src/adapters/glpi/v2/outcome.js';
 import { Secret } from '../../src/config/secret.js';
@@ -288,6 +289,24 @@ describe('against the fake GLPI 11', () => {
     c = client(url, extra);
     return { c, fake };
   }
+
+  it('one store behind both APIs: a ticket made through v2 is the legacy API\'s ticket too, and snapshot() shows it', async () => {
+    const { c, fake } = await start({}, { accounts: [{ id: 12, name: 'zabbix-bridge', password: 'bridge-pass', userToken: 'tok-bridge' }] });
+    const legacy = new GlpiClient({ url: fake.urlV1, appToken: new Secret(''), userToken: new Secret('tok-bridge'), username: '', password: new Secret(''), timeoutMs: 2000, logger: pino({ level: 'silent' }) });
+    try {
+      const id = await c.createTicket(draft);
+      expect(await legacy.findTicketByMarker(MARKER)).toBe(id);
+      await legacy.addFollowup(id, 'from v1 & <friends>', { isPrivate: false });
+      await c.addFollowup(id, 'from v2', { isPrivate: true });
+      expect(await c.followupContents(id)).toEqual(['from v1 & <friends>', 'from v2']);
+      expect(await legacy.followupContents(id)).toEqual(['from v1 & <friends>', 'from v2']);
+      fake.setTicketStatus(id, STATUS.SOLVED);
+      expect([await c.ticketStatus(id), await legacy.ticketStatus(id)]).toEqual([STATUS.SOLVED, STATUS.SOLVED]);
+      expect(fake.snapshot().tickets.map((t) => [t.id, t.externalid])).toEqual([[id, MARKER]]);
+    } finally {
+      await legacy.close();
+    }
+  });
 
   it('a web server that strips Authorization: a login failure naming the fix, after one new token', async () => {
     const { c, fake } = await start({}, { stripAuthorization: true });
