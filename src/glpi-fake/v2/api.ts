@@ -208,11 +208,13 @@ export class FakeGlpiV2 {
     if (!(client.grants ?? ['password', 'refresh_token']).includes(grantType)) {
       return oauthError(400, 'unauthorized_client', 'The authenticated client is not authorized to use this authorization grant type.');
     }
-    const scopes = (str('scope') ?? '').split(' ').filter((s) => s !== '');
+    let scopes = (str('scope') ?? '').split(' ').filter((s) => s !== '');
     const badScope = scopes.find((s) => !SCOPES.has(s));
-    if (badScope !== undefined || scopes.length === 0) {
-      return oauthError(400, 'invalid_scope', 'The requested scope is invalid, unknown, or malformed', badScope === undefined ? 'Specify a scope in the request or set a default scope' : `Check the \`${badScope}\` scope`);
-    }
+    const invalidScope = (scope: string | undefined) =>
+      oauthError(400, 'invalid_scope', 'The requested scope is invalid, unknown, or malformed', scope === undefined ? 'Specify a scope in the request or set a default scope' : `Check the \`${scope}\` scope`);
+    if (badScope !== undefined) return invalidScope(badScope);
+    // The password grant needs a scope (no default scope assumed: not confirmed in GLPI's ScopeRepository).
+    if (scopes.length === 0 && grantType === 'password') return invalidScope(undefined);
     let account: FakeAccount | undefined;
     if (grantType === 'password') {
       const username = str('username');
@@ -230,7 +232,11 @@ export class FakeGlpiV2 {
       const old = this.#byRefresh.get(refresh);
       if (!old) return oauthError(401, 'invalid_request', 'The refresh token is invalid.', 'Token has been revoked');
       if (old.clientId !== client.id) return oauthError(401, 'invalid_request', 'The refresh token is invalid.', 'Token is not linked to client');
-      // RefreshTokenGrant: the old access and refresh tokens are revoked.
+      // RefreshTokenGrant: the scopes of the original grant, or fewer; never more.
+      if (scopes.length === 0) scopes = old.scopes;
+      const wider = scopes.find((x) => !old.scopes.includes(x));
+      if (wider !== undefined) return invalidScope(wider);
+      // The old access and refresh tokens are revoked.
       this.#byRefresh.delete(refresh);
       this.#byAccess.delete(old.access);
       account = old.account;
