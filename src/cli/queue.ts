@@ -1,6 +1,6 @@
 import { classify } from '../core/classify.js';
 import { ticketDraft } from '../core/decide.js';
-import { storeFile } from '../composition/from-config.js';
+import { storeFile, zabbixFrontendUrl } from '../composition/from-config.js';
 import type { Config } from '../config/schema.js';
 import { SqliteStore } from '../adapters/store/sqlite/index.js';
 import type { Job, ParkedDelivery } from '../core/ports.js';
@@ -68,7 +68,7 @@ function rerenderCreate(store: SqliteStore, config: Config, job: Job, now: numbe
   if (job.spec.type !== 'create_ticket' || job.deliveryId === undefined) return false;
   const alert = store.deliveryAlertById(job.deliveryId);
   if (!alert) return false;
-  const ticket = ticketDraft(alert, classify(config.rules, alert), config.rules, job.spec.ticket.marker);
+  const ticket = ticketDraft(alert, classify(config.rules, alert), config.rules, job.spec.ticket.marker, { zabbixFrontendUrl: zabbixFrontendUrl(config) });
   store.replaceJobSpec(job.id, { ...job.spec, ticket }, now);
   return true;
 }

@@ -48,6 +48,11 @@ function warnInsecure(logger: Logger, section: 'glpi' | 'zabbix', url: string): 
   logger.warn({ code: 'TLS_INSECURE', url }, `${section}.tls_insecure is true: the server's certificate is NOT checked, so anyone on the network path can read and change the bridge's requests and tokens; use ${section}.ca_file instead`);
 }
 
+/** Where ticket bodies link to: zabbix.frontend_url, else the API URL's folder (Zabbix's frontend serves the API); undefined: no links. */
+export function zabbixFrontendUrl(c: Config): string | undefined {
+  return c.zabbix.frontend_url !== '' ? c.zabbix.frontend_url : frontendUrlOf(c.zabbix.url);
+}
+
 /** `markerKey`: the install's secret (adapters/marker-key.ts). */
 export function processingSettings(c: Config, markerKey: string): ProcessingSettings {
   return {
@@ -62,8 +67,7 @@ export function processingSettings(c: Config, markerKey: string): ProcessingSett
       writeBackPrefix: c.zabbix.write_back_prefix,
       markerKey,
       digests: nodeDigests,
-      // Links in ticket bodies: Zabbix's frontend serves the API from its folder (issue 14 item 7; zabbix.frontend_url to come).
-      zabbixFrontendUrl: frontendUrlOf(c.zabbix.url),
+      zabbixFrontendUrl: zabbixFrontendUrl(c),
     },
   };
 }

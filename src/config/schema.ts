@@ -2,7 +2,7 @@ import cron from 'node-cron';
 import { z } from 'zod';
 import { SEVERITIES, type Severity } from '../core/alert.js';
 import { FINGERPRINT_FIELDS, type FingerprintField } from '../core/fingerprint.js';
-import { TEMPLATE_VARIABLES, templateVariables } from '../core/render.js';
+import { DEFAULT_BODY, TEMPLATE_VARIABLES, templateVariables } from '../core/render.js';
 import { compilePattern, type CategoryRule, type GlpiFieldsPatch, type Rules, type TagMatcher, type Threshold } from '../core/rules.js';
 import { parseQuantity } from '../core/units.js';
 import { Secret } from './secret.js';
@@ -136,16 +136,8 @@ const template = z.string().min(1).superRefine((t, ctx) => {
 });
 
 export const DEFAULT_TITLE = '[{{category}}] {{trigger}}';
-export const DEFAULT_BODY = [
-  'Zabbix problem: {{event_name}}',
-  'Host: {{host_name}} ({{host}}) {{host_ip}}',
-  'Severity: {{severity}} ({{severity_reason}})',
-  'Category: {{category}} (matched by {{matched_by}})',
-  'Item: {{item_key}} = {{value}}',
-  'Operational data: {{opdata}}',
-  'Tags: {{tags}}',
-  'Started: {{occurred_at}} (event {{event_id}})',
-].join('\n');
+/** The default body lives with the renderer (core/render.ts), next to the variables it uses. */
+export { DEFAULT_BODY };
 
 export const rulesSchema = z
   .strictObject({
@@ -307,6 +299,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** …/api_jsonrpc.php; empty: no polling and no write-back (webhook only). */
       url: z.union([z.literal(''), apiUrl('/api_jsonrpc.php')]).default(''),
+      /** Zabbix's web frontend, for the event and graph links in ticket bodies; empty: the API URL's folder (the frontend serves the API). */
+      frontend_url: z.union([z.literal(''), apiUrl('/ (the frontend\'s base address, e.g. https://zabbix.example.org/zabbix/)')]).default(''),
       api_token: secret.default(new Secret('')),
       auth: z.enum(['auto', 'body', 'header']).default('auto'),
       /** PEM file of the CA(s) that sign the server's certificate (relative to the configuration file); empty: the system's. */

@@ -60,7 +60,7 @@ describe('check-config --online', () => {
       const d = new Daemon({ glpiUrl: glpi.url });
       const missing = await runCli(['check-config', '--config', d.configFile, '--online']);
       expect(missing.code).toBe(1);
-      expect(missing.stdout).toContain('GLPI: session opened');
+      expect(missing.stdout).toContain('GLPI: legacy API (v1): session opened');
       expect(missing.stderr).toContain('itilcategories_id 15 (category temperature): ITILCategory 15 does not exist');
       expect(missing.stdout + missing.stderr).not.toMatch(/user-token|test-webhook-token/);
       glpi.allowCategories(15);

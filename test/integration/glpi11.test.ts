@@ -81,7 +81,7 @@ describe('GLPI 11 on the legacy API, Authorization stripped by the web server', 
     expect(failed.stderr).toContain('SetEnvIf Authorization "(.*)" HTTP_AUTHORIZATION=$1');
     const on = new Daemon({ glpiUrl: g.urlV1, glpiExtra: '  timeout: 2s\n  user_token_in_query: true' });
     const ok = await runCli(['check-config', '--config', on.configFile, '--online'], CONFIG_ENV);
-    expect(ok.stdout).toContain('GLPI: session opened');
+    expect(ok.stdout).toContain('GLPI: legacy API (v1): session opened');
     expect(ok.stdout).toContain('(GLPI 11: text as stored)');
     expect(ok.stderr).toContain('strips the Authorization header');
     expect(ok.stderr).toContain('access log');

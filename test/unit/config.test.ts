@@ -116,6 +116,21 @@ describe('glpi.api: v2 (GLPI 11 high-level API, OAuth2 password grant)', () => {
   });
 });
 
+describe('zabbix.frontend_url (links in ticket bodies)', () => {
+  it('defaults to the API URL\'s folder, where the frontend serves the API; an explicit one wins; no Zabbix at all: no links', async () => {
+    const { zabbixFrontendUrl } = await import('../../src/composition/from-config.js');
+    const api = loadConfig(write('fe-api.yaml', `${MINIMAL}zabbix:\n  url: https://zbx.example.org/zabbix/api_jsonrpc.php\n  api_token: z-token\n`), {});
+    expect(zabbixFrontendUrl(api)).toBe('https://zbx.example.org/zabbix/');
+    const own = loadConfig(write('fe-own.yaml', `${MINIMAL}zabbix:\n  url: http://127.0.0.1/zabbix/api_jsonrpc.php\n  api_token: z-token\n  frontend_url: https://zabbix.example.org/\n`), {});
+    expect(zabbixFrontendUrl(own)).toBe('https://zabbix.example.org/');
+    expect(zabbixFrontendUrl(loadConfig(write('fe-none.yaml', MINIMAL), {}))).toBeUndefined();
+  });
+
+  it('refuses a frontend URL that is not http(s), naming the key', () => {
+    expect(problems(write('fe-bad.yaml', `${MINIMAL}zabbix:\n  frontend_url: "javascript:alert(1)"\n`)).join('\n')).toMatch(/:5: zabbix\.frontend_url: must be an http\(s\) URL/);
+  });
+});
+
 describe('zabbix.poll scope', () => {
   const EXAMPLE = join(ROOT, 'config', 'bridge.example.yaml');
 
