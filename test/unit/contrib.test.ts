@@ -163,7 +163,7 @@ describe('contrib/: the dashboard and the alert rules query what the daemon expo
     expect(exprOf('ZabbixGlpiBridgeInboxGrowing')).toContain('zgb_inbox_depth');
     expect(exprOf('ZabbixGlpiBridgeOldestJobWaiting')).toContain('zgb_queue_oldest_pending_age_seconds');
     expect(exprOf('ZabbixGlpiBridgeDeadLetters')).toContain('zgb_queue_depth{state="dead"}');
-    expect(exprOf('ZabbixGlpiBridgeGlpiLoginFailing')).toContain('operation="initSession"');
+    expect(exprOf('ZabbixGlpiBridgeGlpiLoginFailing')).toContain('operation=~"initSession|passwordLogin"');
     expect(exprOf('ZabbixGlpiBridgeZabbixPollFailing')).toContain('zgb_zabbix_polls_total{result="failure"}');
   });
 });
@@ -206,15 +206,22 @@ const CASES: AlertCase[] = [
   },
   {
     alert: 'ZabbixGlpiBridgeGlpiLoginFailing',
-    // A refuses every login; B had one refused but opens sessions.
+    // A refuses every login; B had one refused but opens sessions; C (glpi.api: v2) has its password grant refused.
     series: {
       [`zgb_glpi_requests_total{operation="initSession", status="401", ${A}}`]: '0+1x30',
+      [`zgb_glpi_requests_total{operation="passwordLogin", status="400", ${C}}`]: '0+1x30',
       [`zgb_glpi_sessions_total{reason="start", ${A}}`]: '1x30',
       [`zgb_glpi_requests_total{operation="initSession", status="401", ${B}}`]: '0+1x30',
       [`zgb_glpi_sessions_total{reason="expired", ${B}}`]: '1+1x30',
       [`zgb_glpi_requests_total{operation="createTicket", status="400", ${B}}`]: '0+5x30',
     },
-    at: { 3: [], 12: [{ labels: { instance: 'bridge-a:8088', job: 'zgb' }, summary: 'Bridge on bridge-a:8088: GLPI refuses its login' }] },
+    at: {
+      3: [],
+      12: [
+        { labels: { instance: 'bridge-a:8088', job: 'zgb' }, summary: 'Bridge on bridge-a:8088: GLPI refuses its login' },
+        { labels: { instance: 'bridge-c:8088', job: 'zgb' }, summary: 'Bridge on bridge-c:8088: GLPI refuses its login' },
+      ],
+    },
   },
   {
     alert: 'ZabbixGlpiBridgeInboxGrowing',
