@@ -105,7 +105,7 @@ describe('the status page in chromium', () => {
     expect(await page.locator('#dead-table td.fp', { hasText: HOSTILE }).count()).toBe(1);
     expect(await page.locator('#dead-table td.err').textContent()).toMatch(/GLPI_PERMANENT ERROR_GLPI_ADD/);
     // Ticket links to GLPI's own page.
-    const links = await page.locator('#incident-table a').evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).href));
+    const links = await page.locator('#incident-table a').evaluateAll((as) => as.map((a) => a.getAttribute('href') ?? ''));
     expect(links.sort()).toEqual([1, 2].map((id) => `${glpi!.url.replace(/\/apirest\.php$/, '')}/front/ticket.form.php?id=${id}`));
     // The connection state.
     expect(await page.textContent('table.conn')).toMatch(/glpi\s*ok\s*session open/);

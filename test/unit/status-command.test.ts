@@ -14,7 +14,9 @@ import { CONFIG_ENV, Daemon } from '../helpers/daemon.js';
 
 const T = Date.now() - 3_600_000;
 const saved = { ...process.env };
-beforeEach(() => Object.assign(process.env, CONFIG_ENV));
+beforeEach(() => {
+  Object.assign(process.env, CONFIG_ENV);
+});
 afterEach(() => {
   for (const k of Object.keys(CONFIG_ENV)) if (!(k in saved)) delete process.env[k];
 });
