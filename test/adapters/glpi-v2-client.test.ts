@@ -268,6 +268,10 @@ describe('classification', () => {
   it('the token endpoint\'s refusal names what to fix', () => {
     expect(fromTokenResponse(401, { error: 'invalid_client', error_description: 'Client authentication failed' }, undefined).message).toContain('glpi.client_id');
     expect(fromTokenResponse(400, { error: 'invalid_grant', error_description: 'The user credentials were incorrect.' }, undefined).message).toContain('glpi.password');
+    // IPRestrictionRequestMiddleware: league's accessDenied() with GLPI's hint.
+    const ip = fromTokenResponse(401, { error: 'access_denied', error_description: 'The resource owner or authorization server denied the request.', hint: 'Your IP address is not allowed to use this OAuth client.' }, undefined);
+    expect({ kind: ip.kind, code: ip.code }).toEqual({ kind: 'login', code: 'OAUTH_ACCESS_DENIED' });
+    expect(ip.message).toContain('Your IP address is not allowed to use this OAuth client.');
   });
 });
 

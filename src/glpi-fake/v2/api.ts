@@ -19,7 +19,7 @@ import { compile, RsqlError, type Lookup } from './rsql.js';
 export interface OAuthClient {
   id: string;
   secret: string;
-  /** Grants this client may use (GLPI: the client's "Grants" field); default password and refresh_token. */
+  /** Grants this client may use (GLPI: the client's "Grants" field; refresh_token is always allowed); default password. */
   grants?: readonly string[];
 }
 
@@ -205,7 +205,8 @@ export class FakeGlpiV2 {
     if (!clientId) return oauthError(400, 'invalid_request', 'The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed.', 'Check the `client_id` parameter');
     const client = this.#clients.find((c) => c.id === clientId);
     if (!client || client.secret !== secret) return oauthError(401, 'invalid_client', 'Client authentication failed');
-    if (!(client.grants ?? ['password', 'refresh_token']).includes(grantType)) {
+    // ClientRepository::validateClient(): the client's grants, plus refresh_token for every client.
+    if (![...(client.grants ?? ['password']), 'refresh_token'].includes(grantType)) {
       return oauthError(400, 'unauthorized_client', 'The authenticated client is not authorized to use this authorization grant type.');
     }
     let scopes = (str('scope') ?? '').split(' ').filter((s) => s !== '');

@@ -79,6 +79,8 @@ export function fromTokenResponse(status: number, body: unknown, retryAfter: str
       unauthorized_client: 'the OAuth client may not use the password grant (add "Password" to the client\'s grants in GLPI)',
       unsupported_grant_type: 'GLPI does not offer the password grant',
       invalid_scope: 'GLPI refused the scope "api" (allow it for the OAuth client)',
+      // IPRestrictionRequestMiddleware: the OAuth client's "Allowed IPs" do not include the bridge's address.
+      access_denied: 'GLPI denied the token request (is the bridge\'s address among the OAuth client\'s allowed IPs?)',
     };
     const message = `GLPI answered ${status} ${o.error} to the token request: ${why[o.error] ?? 'the token request was refused'}${o.description ? ` (${o.description})` : ''}`;
     return new RemoteError('login', `OAUTH_${o.error.toUpperCase()}`, message, status, undefined, { mayHaveLanded: false });
