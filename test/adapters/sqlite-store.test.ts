@@ -349,7 +349,7 @@ describe('SqliteStore', () => {
       old.prepare("INSERT INTO meta (key, value) VALUES ('processed_through', '0')").run();
     });
     store = new SqliteStore(file);
-    expect(store.db.pragma('user_version', { simple: true })).toBe(5);
+    expect(store.db.pragma('user_version', { simple: true })).toBe(6);
     for (const table of ['incidents', 'tickets', 'incident_events', 'jobs']) {
       const columns = store.db.prepare<[], { name: string }>(`SELECT name FROM pragma_table_info('${table}')`).all().map((c) => c.name);
       expect(columns).toContain('fp_key');
