@@ -198,6 +198,13 @@ describe.each(targets)('GLPI high-level API (v2) contract — $name', (target) =
     expectError(await api.send('GET', 'Assistance/Ticket/999999/Timeline/Followup'), 404, 'ERROR_ITEM_NOT_FOUND', 'Not found');
   });
 
+  it('a web server that strips Authorization: the token request works, every API call is "not authenticated"', async () => {
+    const g = await open('authorization-stripped');
+    const api = new Api(g, (await login(g, BRIDGE)).access);
+    const res = await api.send('GET', 'session');
+    expect({ status: res.status, body: res.body }).toEqual({ status: 401, body: { title: 'You are not authenticated', detail: 'The Authorization header is missing or invalid', status: 'ERROR_UNAUTHENTICATED' } });
+  });
+
   it('entities: a create in an entity the user cannot see is a 403; without an entity, the active one', async () => {
     const g = await open('entities');
     const api = new Api(g, (await login(g, BRIDGE)).access);

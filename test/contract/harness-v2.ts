@@ -79,6 +79,7 @@ export const fakeV2Target: V2Target = {
       ...(s.fake.entities ? { entities: s.fake.entities } : {}),
       ...(s.fake.groups ? { groups: s.fake.groups } : {}),
       ...(s.fake.categories ? { categories: s.fake.categories } : {}),
+      ...(s.fake.stripAuthorization ? { stripAuthorization: true } : {}),
       ...(s.fake.oauthClients ? { oauthClients: s.fake.oauthClients } : {}),
     });
     const root = (await fake.listen(0)).replace(/\/apirest\.php$/, '');
