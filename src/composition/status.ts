@@ -9,7 +9,7 @@ import { classify } from '../core/classify.js';
 import { ticketDraft } from '../core/decide.js';
 import { normalise } from '../core/normalise.js';
 import type { Job } from '../core/ports.js';
-import { processingSettings, storeFile } from './from-config.js';
+import { processingSettings, storeFile, zabbixFrontendUrl } from './from-config.js';
 
 /** GLPI's web page of a ticket, from the API URL (as the GLPI client links tickets: apirest.php or api.php/v1 stripped). */
 export function glpiTicketUrl(apiUrl: string, id: number): string {
@@ -41,8 +41,9 @@ export function explainAlert(config: Config, alert: Alert, now: number): Record<
 }
 
 /**
- * Queue a dead letter again, as `queue retry ID` does: a ticket creation is rendered again from its stored
- * alert with the rules in force (the marker kept), so that fixing a rule fixes the ticket. A short-lived
+ * Queue a dead letter again, as `queue retry ID` does (cli/queue.ts rerenderCreate; keep the two alike): a
+ * ticket creation is rendered again from its stored alert with the rules in force (the marker kept), so that
+ * fixing a rule fixes the ticket. A short-lived
  * connection to the state file, as `queue retry` opens from its own process (the processing thread picks
  * the job up at its next claim).
  */
@@ -55,7 +56,7 @@ export function retryDeadLetter(config: Config, id: number, now: number): { queu
     if (job.spec.type === 'create_ticket' && job.deliveryId !== undefined) {
       const alert = store.deliveryAlertById(job.deliveryId);
       if (alert) {
-        const ticket = ticketDraft(alert, classify(config.rules, alert), config.rules, job.spec.ticket.marker);
+        const ticket = ticketDraft(alert, classify(config.rules, alert), config.rules, job.spec.ticket.marker, { zabbixFrontendUrl: zabbixFrontendUrl(config) });
         store.replaceJobSpec(job.id, { ...job.spec, ticket }, now);
         rerendered = true;
       }
