@@ -287,6 +287,17 @@ describe('against the fake GLPI 11', () => {
     fake = undefined;
   });
 
+  /** A test whose failure prints every request the fake GLPI answered (its whole log). */
+  const test = (name: string, fn: () => Promise<void>) =>
+    it(name, async () => {
+      try {
+        await fn();
+      } catch (e) {
+        if (fake) process.stderr.write(`fake GLPI requests:\n${fake.requests.map((r) => `  ${r.method} ${r.path} → ${r.status}`).join('\n')}\n`);
+        throw e;
+      }
+    });
+
   async function start(extra: Partial<GlpiV2ClientOptions> = {}, fakeOpt: ConstructorParameters<typeof FakeGlpi>[0] = {}): Promise<{ c: GlpiV2Client; fake: FakeGlpi }> {
     fake = new FakeGlpi({ version: '11', userTokens: [], accounts: [{ id: 12, name: 'zabbix-bridge', password: 'bridge-pass' }], ...fakeOpt });
     const url = (await fake.listen(0)).replace(/\/apirest\.php$/, '');
@@ -294,7 +305,7 @@ describe('against the fake GLPI 11', () => {
     return { c, fake };
   }
 
-  it('one store behind both APIs: a ticket made through v2 is the legacy API\'s ticket too, and snapshot() shows it', async () => {
+  test('one store behind both APIs: a ticket made through v2 is the legacy API\'s ticket too, and snapshot() shows it', async () => {
     const { c, fake } = await start({}, { accounts: [{ id: 12, name: 'zabbix-bridge', password: 'bridge-pass', userToken: 'tok-bridge' }] });
     const legacy = new GlpiClient({ url: fake.urlV1, appToken: new Secret(''), userToken: new Secret('tok-bridge'), username: '', password: new Secret(''), timeoutMs: 2000, logger: pino({ level: 'silent' }) });
     try {
@@ -312,7 +323,7 @@ describe('against the fake GLPI 11', () => {
     }
   });
 
-  it('a web server that strips Authorization: a login failure naming the fix, after one new token', async () => {
+  test('a web server that strips Authorization: a login failure naming the fix, after one new token', async () => {
     const { c, fake } = await start({}, { stripAuthorization: true });
     const e = await failure(c.ticketStatus(1));
     expect(e.kind).toBe('login');
@@ -322,7 +333,7 @@ describe('against the fake GLPI 11', () => {
     expect(fake.v2.tokensIssued).toBe(2);
   });
 
-  it('a group that cannot be assigned keeps the ticket (no second one on retry) and says so', async () => {
+  test('a group that cannot be assigned keeps the ticket (no second one on retry) and says so', async () => {
     const { logger, logs } = logging();
     const { c, fake } = await start({ logger }, { groups: [3] });
     const id = await c.createTicket({ ...draft, groups_id_assign: 4 });
@@ -331,7 +342,7 @@ describe('against the fake GLPI 11', () => {
     expect(await c.findTicketByMarker(MARKER)).toBe(id);
   });
 
-  it('an update field with no counterpart in the high-level API is an error, not a silently dropped property', async () => {
+  test('an update field with no counterpart in the high-level API is an error, not a silently dropped property', async () => {
     const { c, fake } = await start();
     const id = await c.createTicket(draft);
     const before = fake.requests.length;
@@ -339,7 +350,7 @@ describe('against the fake GLPI 11', () => {
     expect(fake.requests.length).toBe(before);
   });
 
-  it('a solution type cannot be sent: the solution is added without one, said once', async () => {
+  test('a solution type cannot be sent: the solution is added without one, said once', async () => {
     const { logger, logs } = logging();
     const { c, fake } = await start({ logger });
     const a = await c.createTicket(draft);
@@ -350,7 +361,7 @@ describe('against the fake GLPI 11', () => {
     expect(logs.filter((l) => l.solution_type_id === 2)).toHaveLength(1);
   });
 
-  it('GLPI\'s rate limit (429 + Retry-After) and a hung request reach the dispatcher as retryable', async () => {
+  test('GLPI\'s rate limit (429 + Retry-After) and a hung request reach the dispatcher as retryable', async () => {
     const { c, fake } = await start({ timeoutMs: 300 });
     await c.open();
     fake.setFaults({ rateLimitNext: 1, retryAfterSeconds: 2 });
@@ -362,7 +373,7 @@ describe('against the fake GLPI 11', () => {
     expect(fake.tickets.size).toBe(0);
   });
 
-  it('glpiMajor is 11 once GLPI gave a token; a dropdown, a group and an entity are checked where the API keeps them', async () => {
+  test('glpiMajor is 11 once GLPI gave a token; a dropdown, a group and an entity are checked where the API keeps them', async () => {
     const { c, fake } = await start({}, { categories: [5], groups: [3] });
     expect(await c.glpiMajor()).toBe(11);
     expect(await c.itemStatus('ITILCategory', 5)).toBe('exists');

@@ -118,6 +118,17 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     }
   });
 
+  /** A test whose failure prints every request the fake GLPI answered (its whole log). */
+  const test = (name: string, fn: () => Promise<void>) =>
+    it(name, async () => {
+      try {
+        await fn();
+      } catch (e) {
+        for (const o of open) process.stderr.write(`fake GLPI ${d.version} requests:\n${o.fake.requests.map((r) => `  ${r.method} ${r.path} → ${r.status}`).join('\n')}\n`);
+        throw e;
+      }
+    });
+
   async function start(fakeOpt: FakeGlpiOptions = {}, o: { pendingFollowups?: 'keep' | 'resume'; wrong?: boolean } = {}): Promise<Opened> {
     const fake = new FakeGlpi({ version: d.version, userTokens: [], accounts: [BRIDGE, ALICE], oauthClients: [CLIENT], ...fakeOpt });
     await fake.listen(0);
@@ -127,7 +138,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     return opened;
   }
 
-  it('creates a ticket and finds it again by its marker; an unknown marker finds nothing', async () => {
+  test('creates a ticket and finds it again by its marker; an unknown marker finds nothing', async () => {
     const { desk, fake } = await start();
     const t = draft({ urgency: 5, impact: 4 });
     const id = await desk.createTicket(t);
@@ -137,7 +148,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(desk.ticketUrl(id)).toBe(`${fake.url.replace(/\/apirest\.php$/, '')}/front/ticket.form.php?id=${id}`);
   });
 
-  it('never adopts a ticket another GLPI user created with the same marker', async () => {
+  test('never adopts a ticket another GLPI user created with the same marker', async () => {
     const { desk, fake } = await start();
     const t = draft();
     const other = d.client(fake, ALICE);
@@ -149,13 +160,13 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(await desk.findTicketByMarker(t.marker)).toBe(mine);
   });
 
-  it('assigns the group and stores category and request type', async () => {
+  test('assigns the group and stores category and request type', async () => {
     const { desk, fake } = await start({ groups: [3], categories: [5] });
     const id = await desk.createTicket(draft({ groups_id_assign: 3, itilcategories_id: 5, requesttypes_id: 2 }));
     expect(fake.tickets.get(id)).toMatchObject({ groups_id_assign: [3], status: STATUS.ASSIGNED, itilcategories_id: 5, requesttypes_id: 2 });
   });
 
-  it('adds private and public follow-ups and reads their text back exactly as written (<, &, quotes, accents, emoji)', async () => {
+  test('adds private and public follow-ups and reads their text back exactly as written (<, &, quotes, accents, emoji)', async () => {
     const { desk, fake } = await start();
     const id = await desk.createTicket(draft());
     const text = `a < b && c > d "quoted" 'single' &lt;not an entity&gt; é ü — 🚀 [zbx-job:7]`;
@@ -165,7 +176,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(await desk.followupContents(id)).toEqual([text, 'second']);
   });
 
-  it('keeps a Pending ticket pending after a follow-up (pending_followups: keep, the default)', async () => {
+  test('keeps a Pending ticket pending after a follow-up (pending_followups: keep, the default)', async () => {
     const { desk, fake } = await start();
     const id = await desk.createTicket(draft());
     fake.setTicketStatus(id, STATUS.WAITING);
@@ -174,7 +185,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(await desk.ticketStatus(id)).toBe(STATUS.WAITING);
   });
 
-  it('lets a follow-up resume a Pending ticket with pending_followups: resume', async () => {
+  test('lets a follow-up resume a Pending ticket with pending_followups: resume', async () => {
     const { desk, fake } = await start({}, { pendingFollowups: 'resume' });
     const id = await desk.createTicket(draft());
     fake.setTicketStatus(id, STATUS.WAITING);
@@ -182,7 +193,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(fake.tickets.get(id)?.status).toBe(STATUS.INCOMING);
   });
 
-  it('reopens a solved ticket with a reopen follow-up (assigned when a group is assigned, else new)', async () => {
+  test('reopens a solved ticket with a reopen follow-up (assigned when a group is assigned, else new)', async () => {
     const { desk, fake } = await start({ groups: [3] });
     const plain = await desk.createTicket(draft());
     fake.setTicketStatus(plain, STATUS.SOLVED);
@@ -195,7 +206,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(fake.followupsOf(grouped).map((f) => f.content)).toEqual(['the problem is back']);
   });
 
-  it('refuses a follow-up on a closed ticket with ERROR_GLPI_ADD (permanent, not landed) when the user may not reopen it', async () => {
+  test('refuses a follow-up on a closed ticket with ERROR_GLPI_ADD (permanent, not landed) when the user may not reopen it', async () => {
     const { desk, fake } = await start();
     const id = await desk.createTicket(draft());
     fake.setTicketStatus(id, STATUS.CLOSED);
@@ -205,7 +216,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(fake.followupsOf(id)).toEqual([]);
   });
 
-  it('adds a solution; a solved ticket counts as already_solved, a closed one as already_closed', async () => {
+  test('adds a solution; a solved ticket counts as already_solved, a closed one as already_closed', async () => {
     const { desk, fake } = await start();
     const id = await desk.createTicket(draft());
     expect(await desk.addSolution(id, 'recovered', 0)).toBe('added');
@@ -216,7 +227,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(fake.solutions.filter((s) => s.items_id === id)).toHaveLength(1);
   });
 
-  it('updates urgency and impact, and closes a ticket through its status', async () => {
+  test('updates urgency and impact, and closes a ticket through its status', async () => {
     const { desk, fake } = await start();
     const id = await desk.createTicket(draft());
     await desk.updateTicket(id, { urgency: 5, impact: 5 });
@@ -226,12 +237,12 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(await desk.ticketStatus(id)).toBe(STATUS.CLOSED);
   });
 
-  it('says a missing ticket has no status', async () => {
+  test('says a missing ticket has no status', async () => {
     const { desk } = await start();
     expect(await desk.ticketStatus(999_999)).toBeUndefined();
   });
 
-  it('a refused login: a login RemoteError, sessionState login_failed, GLPI\'s words in lastLoginError', async () => {
+  test('a refused login: a login RemoteError, sessionState login_failed, GLPI\'s words in lastLoginError', async () => {
     const { desk } = await start({}, { wrong: true });
     expect(desk.sessionState).toBe('none');
     const e = await failure(desk.open());
@@ -241,7 +252,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect((await failure(desk.ticketStatus(1))).kind).toBe('login');
   });
 
-  it('logs in once at open, and once more for N concurrent calls after the login expired (single-flight)', async () => {
+  test('logs in once at open, and once more for N concurrent calls after the login expired (single-flight)', async () => {
     const { desk, fake } = await start();
     await desk.open();
     expect(desk.sessionState).toBe('open');
@@ -255,7 +266,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(desk.sessionState).toBe('open');
   });
 
-  it('GLPI unavailable (the web server\'s 503 page): a retryable outage that did not land', async () => {
+  test('GLPI unavailable (the web server\'s 503 page): a retryable outage that did not land', async () => {
     const { desk, fake } = await start();
     await desk.open();
     fake.setFaults({ mode: 'unavailable' });
@@ -263,7 +274,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect({ kind: e.kind, outage: e.outage, mayHaveLanded: e.mayHaveLanded, status: e.status }).toEqual({ kind: 'retryable', outage: true, mayHaveLanded: false, status: 503 });
   });
 
-  it('a create whose answer is lost after GLPI committed it: retryable, may have landed, and the marker finds it', async () => {
+  test('a create whose answer is lost after GLPI committed it: retryable, may have landed, and the marker finds it', async () => {
     const { desk, fake } = await start();
     await desk.open();
     const t = draft();
@@ -275,7 +286,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(fake.tickets.get(found!)?.name).toBe(t.name);
   });
 
-  it('a create GLPI refuses is permanent (ERROR_GLPI_ADD, not landed): an unknown category, an entity out of reach', async () => {
+  test('a create GLPI refuses is permanent (ERROR_GLPI_ADD, not landed): an unknown category, an entity out of reach', async () => {
     const { desk, fake } = await start({ categories: [5], entities: [0, 1] });
     fake.setVisibleEntities([0], BRIDGE.id);
     const category = await failure(desk.createTicket(draft({ itilcategories_id: 9 })));
@@ -285,7 +296,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(fake.tickets.size).toBe(0);
   });
 
-  it('checks referenced items: existing, missing', async () => {
+  test('checks referenced items: existing, missing', async () => {
     const { desk } = await start({ categories: [5], groups: [3] });
     expect(await desk.itemStatus('ITILCategory', 5)).toBe('exists');
     expect(await desk.itemStatus('ITILCategory', 6)).toBe('missing');
@@ -295,7 +306,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
   });
 
   describe('what the dispatcher builds on it (the job runner, services/job-runner.ts)', () => {
-    it('a create whose answer was lost is adopted by its next try, never created twice', async () => {
+    test('a create whose answer was lost is adopted by its next try, never created twice', async () => {
       const { desk, fake } = await start();
       const runner = new JobRunner(desk, { ticketId: () => undefined }, { solutionTypeId: 0 });
       const t = draft();
@@ -307,7 +318,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
       expect(fake.tickets.size).toBe(1);
     });
 
-    it('a follow-up whose answer was lost is found by its job tag on the next try, never added twice', async () => {
+    test('a follow-up whose answer was lost is found by its job tag on the next try, never added twice', async () => {
       const { desk, fake } = await start();
       const id = await desk.createTicket(draft());
       const runner = new JobRunner(desk, { ticketId: () => id }, { solutionTypeId: 0 });
@@ -318,7 +329,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
       expect(fake.followupsOf(id)).toHaveLength(1);
     });
 
-    it('a follow-up on a ticket closed in GLPI completes as found_closed (the refusal read from the status)', async () => {
+    test('a follow-up on a ticket closed in GLPI completes as found_closed (the refusal read from the status)', async () => {
       const { desk, fake } = await start();
       const id = await desk.createTicket(draft());
       fake.setTicketStatus(id, STATUS.CLOSED);
@@ -326,7 +337,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
       expect(await runner.run(job(3, { type: 'reopen', lines: ['back'] }), { uncertain: false })).toEqual({ operation: 'found_closed', ticketId: id, closedInGlpi: true });
     });
 
-    it('a recovery in close mode solves then closes; run again it finds the ticket closed', async () => {
+    test('a recovery in close mode solves then closes; run again it finds the ticket closed', async () => {
       const { desk, fake } = await start();
       const id = await desk.createTicket(draft());
       const runner = new JobRunner(desk, { ticketId: () => id }, { solutionTypeId: 0 });
@@ -337,7 +348,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     });
   });
 
-  it('knows GLPI\'s major version', async () => {
+  test('knows GLPI\'s major version', async () => {
     const { desk } = await start();
     expect(await desk.glpiMajor()).toBe(Number(d.version));
   });
