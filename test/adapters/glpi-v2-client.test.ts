@@ -170,6 +170,15 @@ describe('talking to GLPI (nock)', () => {
     expect(scope.isDone()).toBe(true);
   });
 
+  it('reads an empty dropdown given as null or as an empty list', async () => {
+    nock(ROOT)
+      .post('/api.php/token')
+      .reply(200, tokenBody(1))
+      .get('/api.php/v2/Assistance/Ticket/5')
+      .reply(200, ticketRow(5, { category: [], request_type: null, status: { id: 4, name: 'Pending' } }));
+    expect(await client(ROOT).ticketStatus(5)).toBe(4);
+  });
+
   it('keeps only tickets whose external_id is exactly the marker (GLPI ignores a filter it does not understand)', async () => {
     nock(ROOT)
       .post('/api.php/token')

@@ -57,7 +57,11 @@ const tokenAnswer = z.object({
 const created = z.object({ id: z.coerce.number().int().positive() });
 const sessionAnswer = z.object({ user_id: z.coerce.number().int().positive(), name: z.string().optional() });
 const member = z.object({ role: z.union([z.string(), z.number()]).optional(), name: z.string().nullable().optional(), href: z.string().nullable().optional() }).passthrough();
-const ref = z.object({ id: z.coerce.number() }).nullable().optional();
+/** A dropdown as the search gives it: `{id, name}`, or null when empty (RecordSet::fixupAssembledRecord; `[]` tolerated). */
+const ref = z
+  .union([z.object({ id: z.coerce.number() }).passthrough(), z.array(z.unknown()), z.null()])
+  .optional()
+  .transform((v) => (v !== undefined && v !== null && !Array.isArray(v) ? { id: v.id } : undefined));
 const ticketAnswer = z
   .object({
     id: z.coerce.number(),
