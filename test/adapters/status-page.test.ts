@@ -7,6 +7,10 @@ import { buildServer, type HttpLimits } from '../../src/adapters/http/server.js'
 import { countersFromExposition, RateHistory } from '../../src/adapters/http/status/history.js';
 import { loopbackOnly, type StatusSources, type TryInput } from '../../src/adapters/http/status/routes.js';
 import { MemoryStore } from '../../src/adapters/store/memory/memory-store.js';
+import { SqliteStore } from '../../src/adapters/store/sqlite/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Incident, JobSpec } from '../../src/core/decide.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
@@ -24,10 +28,17 @@ const T = 1_800_000_000_000;
 const LIMITS: HttpLimits = { requestTimeoutMs: 30_000, headerTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxRequestsPerSocket: 1000, maxConnections: 256 };
 
 let app: FastifyInstance | undefined;
+let sqlite: { store: SqliteStore; dir: string } | undefined;
 afterEach(async () => {
   await app?.close();
   app = undefined;
+  sqlite?.store.close();
+  if (sqlite) rmSync(sqlite.dir, { recursive: true, force: true });
+  sqlite = undefined;
 });
+
+/** The store the page reads: in memory, or the SQLite store in a fresh folder. */
+type AnyStore = MemoryStore | SqliteStore;
 
 interface Answer {
   readonly statusCode: number;
@@ -78,14 +89,19 @@ const create: JobSpec = {
 
 interface Setup {
   readonly app: FastifyInstance;
-  readonly store: MemoryStore;
+  readonly store: AnyStore;
   readonly retried: number[];
   readonly tried: TryInput[];
   readonly logs: string[];
 }
 
-async function setup(opts: { admin?: string; fill?: (s: MemoryStore) => void } = {}): Promise<Setup> {
-  const store = new MemoryStore();
+async function setup(opts: { admin?: string; fill?: (s: AnyStore) => void; sqlite?: boolean } = {}): Promise<Setup> {
+  let store: AnyStore = new MemoryStore();
+  if (opts.sqlite) {
+    const dir = mkdtempSync(join(tmpdir(), 'zgb-status-'));
+    sqlite = { store: new SqliteStore(join(dir, 'bridge.db')), dir };
+    store = sqlite.store;
+  }
   opts.fill?.(store);
   const retried: number[] = [];
   const tried: TryInput[] = [];
@@ -125,7 +141,7 @@ async function setup(opts: { admin?: string; fill?: (s: MemoryStore) => void } =
   return { app, store, retried, tried, logs };
 }
 
-function hostileStore(s: MemoryStore): void {
+function hostileStore(s: AnyStore): void {
   s.transaction(() => s.putIncident(incident(`host=${HOSTILE}`), T), 'crash-safe');
   s.putTicket(`host=${HOSTILE}`, 1, 7, '[zbx:m]', T);
   s.recordDecisions([{ at: T, deliveryId: 3, eventId: '3', kind: 'problem', host: HOSTILE, fingerprint: `host=${HOSTILE}`, category: 'cpu', severity: 'high', action: 'open', reason: `new problem "${HOSTILE}"`, jobs: ['create_ticket'] }], 500);
@@ -244,8 +260,9 @@ describe('the status page behind the admin token', () => {
     expect((await ask(a, { url: `/status?host=${'x'.repeat(256)}&page=3&action=open`, headers: bearer })).statusCode).toBe(200);
   });
 
-  it('pages 10,000 open incidents 50 at a time, and filters decisions by host, category and action', async () => {
+  it.each([['memory', false], ['SQLite', true]])('pages 10,000 open incidents 50 at a time, and filters decisions by host, category and action (%s store)', async (_name, onSqlite) => {
     const { app: a } = await setup({
+      sqlite: onSqlite,
       fill: (s) => {
         s.transaction(() => {
           for (let i = 0; i < 10_000; i++) s.putIncident(incident(`host=h${i}`, { occurrences: i }), T + i);
