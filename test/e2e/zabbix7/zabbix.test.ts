@@ -1,6 +1,6 @@
 /**
  * The same end-to-end scenarios as test/e2e/zabbix.test.ts (five categories, acknowledge, recovery,
- * write-back, poller catch-up), against the real Zabbix 7.0 that test/e2e/zabbix7/up.sh runs in a Debian
+ * write-back, poller catch-up, maintenance), against the real Zabbix 7.0 that test/e2e/zabbix7/up.sh runs in a Debian
  * trixie root: ZABBIX7_E2E_URL is its API. Jest gives each test file its own copy of process.env, so
  * pointing that file at 7.0 here leaves the 6.0 run (ZABBIX_E2E_URL) as it is.
  */
