@@ -184,8 +184,8 @@ describe('talking to GLPI (nock)', () => {
       .post('/api.php/token')
       .reply(200, tokenBody(1))
       .get('/api.php/v2/Assistance/Ticket')
-      .query({ filter: `external_id=="${MARKER}"`, start: '0', limit: '50' })
-      .reply(200, [ticketRow(1, { external_id: null }), ticketRow(2, { external_id: '[zbx:other]' }), ticketRow(3)], { 'Content-Range': '0-2/3' })
+      .query({ filter: `external_id=="${MARKER}";is_deleted==false`, start: '0', limit: '50' })
+      .reply(200, [ticketRow(1, { external_id: null }), ticketRow(2, { external_id: '[zbx:other]' }), ticketRow(4, { is_deleted: true }), ticketRow(3)], { 'Content-Range': '0-3/4' })
       .get('/api.php/v2/session')
       .reply(200, { user_id: 12, name: 'zabbix-bridge' });
     expect(await client(ROOT).findTicketByMarker(MARKER)).toBe(3);

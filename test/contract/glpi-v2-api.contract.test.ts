@@ -156,6 +156,8 @@ describe.each(targets)('GLPI high-level API (v2) contract — $name', (target) =
     expect(found.headers['content-range']).toBe('0-1/2');
     const rows = found.body as { id: number; external_id: string; team: { role: string; name: string }[] }[];
     expect(rows.map((r) => [r.id, r.external_id, r.team.find((m) => m.role === 'requester')?.name])).toEqual([[spoof, M1, 'alice'], [mine, M1, 'zabbix-bridge']]);
+    const live = await bridge.send('GET', `Assistance/Ticket?filter=${encodeURIComponent(`external_id=="${M1}";is_deleted==false`)}`);
+    expect({ status: live.status, ids: (live.body as { id: number }[]).map((r) => r.id) }).toEqual({ status: 200, ids: [spoof, mine] });
     const none = await bridge.send('GET', `Assistance/Ticket?filter=${encodeURIComponent('external_id=="[zbx:ffffffffffffffffffff]"')}`);
     expect({ status: none.status, body: none.body, range: none.headers['content-range'] }).toEqual({ status: 200, body: [], range: '0--1/0' });
     const typo = await bridge.send('GET', `Assistance/Ticket?filter=${encodeURIComponent(`externalid=="${M1}"`)}&limit=1`);

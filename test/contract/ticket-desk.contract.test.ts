@@ -160,6 +160,14 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(await desk.findTicketByMarker(t.marker)).toBe(mine);
   });
 
+  test('does not adopt a ticket a technician put in the trash', async () => {
+    const { desk, fake } = await start();
+    const t = draft();
+    const id = await desk.createTicket(t);
+    fake.tickets.get(id)!.is_deleted = 1;
+    expect(await desk.findTicketByMarker(t.marker)).toBeUndefined();
+  });
+
   test('assigns the group and stores category and request type', async () => {
     const { desk, fake } = await start({ groups: [3], categories: [5] });
     const id = await desk.createTicket(draft({ groups_id_assign: 3, itilcategories_id: 5, requesttypes_id: 2 }));

@@ -382,7 +382,7 @@ export class FakeGlpiV2 {
     const limit = Math.max(1, Number(p.limit ?? 100) || 100);
     let predicate: (row: Lookup) => boolean;
     try {
-      predicate = compile(typeof p.filter === 'string' ? p.filter : '', (prop) => prop in TICKET_FILTERS);
+      predicate = compile(typeof p.filter === 'string' ? p.filter : '', (prop) => prop in TICKET_FILTERS, (prop) => prop === 'is_deleted');
     } catch (e) {
       if (e instanceof RsqlError) return error(400, 'ERROR_INVALID_PARAMETER', e.message);
       throw e;

@@ -134,7 +134,7 @@ const UNARY = new Set(['=isnull=', '=notnull=', '=empty=', '=notempty=']);
  * A predicate for the filter. `known(property)`: whether the schema has it (unknown ones are ignored, as GLPI
  * does). Throws RsqlError where GLPI answers 400.
  */
-export function compile(query: string, known: (property: string) => boolean): (row: Lookup) => boolean {
+export function compile(query: string, known: (property: string) => boolean, isBoolean: (property: string) => boolean = () => false): (row: Lookup) => boolean {
   const tokens = tokenize(query);
   let pos = 0;
   // group := term ((';' | ',') term)*, AND binding tighter than OR; ignored filters vanish with their separator.
@@ -154,7 +154,9 @@ export function compile(query: string, known: (property: string) => boolean): (r
         const op = OPERATORS[t.operator];
         if (!known(t.property) || !op) continue;
         if (t.value === undefined && !UNARY.has(t.operator)) throw new RsqlError(`RSQL query is missing a value in filter for property "${t.property}"`);
-        const value = t.value === undefined ? '' : unquote(t.value);
+        let value = t.value === undefined ? '' : unquote(t.value);
+        // Parser: a boolean property compares 0/1, whatever the spelling (filter_var FILTER_VALIDATE_BOOLEAN).
+        if (isBoolean(t.property)) value = ['1', 'true', 'on', 'yes'].includes(value.toLowerCase()) ? '1' : '0';
         const property = t.property;
         ors[ors.length - 1]!.push((row) => op(row(property) ?? null, value));
       }

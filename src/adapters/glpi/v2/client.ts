@@ -71,6 +71,7 @@ const ticketAnswer = z
     impact: z.coerce.number().nullable().optional(),
     type: z.coerce.number().nullable().optional(),
     external_id: z.string().nullable().optional(),
+    is_deleted: z.union([z.boolean(), z.number().transform((n) => n !== 0)]).optional(),
     category: ref,
     entity: ref,
     request_type: ref,
@@ -419,11 +420,12 @@ export class GlpiV2Client implements GlpiConnection {
    */
   async findTicketByMarker(marker: string): Promise<number | undefined> {
     if (/["'\\]/.test(marker)) throw new Error(`marker ${marker} cannot be quoted in an RSQL filter`);
-    const body = await this.#call('searchTicket', 'GET', 'Assistance/Ticket', { params: { filter: `external_id=="${marker}"`, start: 0, limit: 50 }, action: 'read' });
+    // Not in the trash, as the legacy search (is_deleted=0 by default): a ticket a technician deleted is not adopted.
+    const body = await this.#call('searchTicket', 'GET', 'Assistance/Ticket', { params: { filter: `external_id=="${marker}";is_deleted==false`, start: 0, limit: 50 }, action: 'read' });
     const parsed = ticketList.safeParse(body);
     if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', `GLPI search answer not understood: ${parsed.error.issues[0]?.message ?? ''}`, undefined, undefined, { mayHaveLanded: false });
     for (const row of parsed.data) {
-      if (row.external_id !== marker) continue;
+      if (row.external_id !== marker || row.is_deleted === true) continue;
       const verdict = await this.#createdByMe(row);
       if (verdict === 'mine') return row.id;
       if (verdict === 'unknown') {
