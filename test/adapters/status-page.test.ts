@@ -209,6 +209,7 @@ describe('the status page behind the admin token', () => {
     const json = (await ask(a, { url: '/status?format=json', headers: bearer })).json() as { counts: { openIncidents: number; dead: number }; decisions: { rows: { host: string }[] } };
     expect(json.counts).toMatchObject({ openIncidents: 1, dead: 1 });
     expect(json.decisions.rows[0]?.host).toBe(HOSTILE);
+    expect(res.body).toMatch(/<th scope="row">zabbix_webhook<\/th><td class="ok">ok<\/td><td>no alert accepted since the bridge started<\/td>/);
   });
 
   it('retries a dead letter only with the session\'s CSRF token from this origin, or the bearer token', async () => {

@@ -109,6 +109,7 @@ describe('the status page in chromium', () => {
     expect(links.sort()).toEqual([1, 2].map((id) => `${glpi!.url.replace(/\/apirest\.php$/, '')}/front/ticket.form.php?id=${id}`));
     // The connection state.
     expect(await page.textContent('table.conn')).toMatch(/glpi\s*ok\s*session open/);
+    expect(await page.textContent('table.conn')).toMatch(/zabbix_webhook\s*ok\s*last alert accepted \d+ (s|min) ago/);
 
     // Filter the decisions by host.
     await page.fill('#decision-filter input[name="host"]', 'web-2');

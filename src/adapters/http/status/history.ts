@@ -57,12 +57,16 @@ export class RateHistory {
   #current: { minute: number; totals: CounterTotals } | undefined;
   /** Closed minutes: start and increase, oldest first. */
   readonly #closed: { minute: number; d: CounterTotals }[] = [];
+  #alertsSeen = 0;
+  #lastAlertAt: number | undefined;
 
   constructor(minutes = HISTORY_MINUTES) {
     this.#minutes = minutes;
   }
 
   sample(now: number, totals: CounterTotals): void {
+    if (totals.alerts > this.#alertsSeen) this.#lastAlertAt = now;
+    this.#alertsSeen = totals.alerts;
     const minute = Math.floor(now / 60_000) * 60_000;
     if (this.#current === undefined || this.#base === undefined) {
       // The first sample: the counters started with the daemon, so what they hold happened since (this minute or so).
@@ -78,6 +82,11 @@ export class RateHistory {
     // Counters only grow; a smaller total would be a reset (not expected in one process): start again from it.
     if (totals.alerts < this.#base.alerts || totals.tickets < this.#base.tickets || totals.glpiRequests < this.#base.glpiRequests) this.#base = ZERO;
     this.#current = { minute: Math.max(minute, this.#current.minute), totals };
+  }
+
+  /** When a sample first saw an alert accepted since the one before (undefined: none since the daemon started). */
+  get lastAlertAt(): number | undefined {
+    return this.#lastAlertAt;
   }
 
   /** Every minute of the window, oldest first, with 0 for minutes without samples. */

@@ -16,7 +16,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorCode } from '../../../core/errors.js';
 import type { Logger } from '../../../observability/logger.js';
 import { countersFromExposition, RateHistory } from './history.js';
-import { loginPage, messagePage, statusPage, STYLESHEET, type TryOutcome } from './html.js';
+import { age, loginPage, messagePage, statusPage, STYLESHEET, type TryOutcome } from './html.js';
 import { statusSummary, type ConnectionState, type StatusStoreView, type StatusSummary } from './summary.js';
 
 export type TryInput = { readonly body: unknown } | { readonly deliveryId: number };
@@ -219,12 +219,15 @@ export function registerStatusRoutes(app: FastifyInstance, deps: StatusRouteDeps
   const summary = async (q: PageQuery): Promise<StatusSummary> => {
     await sample();
     const t = now();
-    let connections: Readonly<Record<string, ConnectionState>> | undefined;
+    let connections: Record<string, ConnectionState>;
     try {
-      connections = await deps.readiness();
+      connections = { ...(await deps.readiness()) };
     } catch (e) {
       connections = { bridge: { ok: false, detail: `readiness failed: ${(e as Error).message}` } };
     }
+    // What Zabbix's webhook last delivered (informational: a quiet hour is not a fault).
+    const last = history.lastAlertAt;
+    connections.zabbix_webhook = { ok: true, detail: last === undefined ? 'no alert accepted since the bridge started' : `last alert accepted ${age(Math.max(0, Math.round((t - last) / 1000)))} ago` };
     return statusSummary(
       deps.sources.store,
       { page: q.page ?? 1, filter: { host: q.host, category: q.category, action: q.action } as { host?: string; category?: string; action?: string } },
