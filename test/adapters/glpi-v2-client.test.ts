@@ -191,6 +191,29 @@ describe('talking to GLPI (nock)', () => {
     expect(await client(ROOT).findTicketByMarker(MARKER)).toBe(3);
   });
 
+  it('a marker row without its team: the team is asked; GLPI down then fails the search (no new ticket on a guess), a refusal means not adopted', async () => {
+    const { team: _team, ...row } = ticketRow(8);
+    nock(ROOT)
+      .post('/api.php/token')
+      .reply(200, tokenBody(1))
+      .get('/api.php/v2/Assistance/Ticket')
+      .query(true)
+      .times(3)
+      .reply(200, [row])
+      .get('/api.php/v2/Assistance/Ticket/8/TeamMember')
+      .reply(200, [{ role: 'requester', name: 'zabbix-bridge', href: '/glpi/front/user.form.php?id=12' }])
+      .get('/api.php/v2/session')
+      .reply(200, { user_id: 12, name: 'zabbix-bridge' })
+      .get('/api.php/v2/Assistance/Ticket/8/TeamMember')
+      .reply(503, '<html>down</html>')
+      .get('/api.php/v2/Assistance/Ticket/8/TeamMember')
+      .reply(403, { status: 'ERROR_RIGHT_MISSING', title: "You don't have permission to perform this action.", detail: null });
+    const c = client(ROOT);
+    expect(await c.findTicketByMarker(MARKER)).toBe(8);
+    expect((await failure(c.findTicketByMarker(MARKER))).kind).toBe('retryable');
+    expect(await c.findTicketByMarker(MARKER)).toBeUndefined();
+  });
+
   it('reads a new ticket back: an external_id that did not stick is patched once, and said when it still did not; dropped fields are logged', async () => {
     const { logger, logs } = logging();
     nock(ROOT)

@@ -448,7 +448,12 @@ export class GlpiV2Client implements GlpiConnection {
   async #createdByMe(row: Ticket): Promise<'mine' | 'unknown' | { requesters: string[] }> {
     let team = row.team;
     if (team === undefined) {
-      const parsed = teamList.safeParse(await this.#call('getTeam', 'GET', `Assistance/Ticket/${row.id}/TeamMember`, { action: 'read' }).catch(() => undefined));
+      // GLPI refusing to show the team is "unknown"; GLPI down is an error (a retry decides, not a new ticket).
+      const body = await this.#call('getTeam', 'GET', `Assistance/Ticket/${row.id}/TeamMember`, { action: 'read' }).catch((e: unknown) => {
+        if (e instanceof RemoteError && e.kind === 'permanent') return undefined;
+        throw e;
+      });
+      const parsed = teamList.safeParse(body);
       if (!parsed.success) return 'unknown';
       team = parsed.data;
     }
