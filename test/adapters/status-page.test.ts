@@ -181,6 +181,18 @@ describe('the status page behind the admin token', () => {
     await signIn(a);
   });
 
+  it('slows down an address guessing the token: after 10 wrong sign-ins in a minute, 429 even for the right one', async () => {
+    const { app: a } = await setup();
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    for (let i = 0; i < 10; i++) expect((await ask(a, { method: 'POST', url: '/status/login', headers: form, payload: `token=guess-${i}` })).statusCode).toBe(401);
+    const refused = await ask(a, { method: 'POST', url: '/status/login', headers: form, payload: `token=${ADMIN}` });
+    expect(refused.statusCode).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
+    expect(refused.headers['set-cookie']).toBeUndefined();
+    // The bearer token (the status command, scripts) is not held back.
+    expect((await ask(a, { url: '/status', headers: bearer })).statusCode).toBe(200);
+  });
+
   it('sends a Content-Security-Policy without inline scripts, no script at all, and its stylesheet from its own route', async () => {
     const { app: a } = await setup({ fill: hostileStore });
     const res = await ask(a, { url: '/status', headers: bearer });

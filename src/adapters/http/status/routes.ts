@@ -55,6 +55,9 @@ export interface StatusRouteDeps {
 const COOKIE = 'zgb_status';
 const SESSION_MS = 12 * 3_600_000;
 const MAX_SESSIONS = 64;
+/** Wrong sign-ins an address may make per window before it is answered 429 until the window ends. */
+const SIGN_IN_FAILURES = 10;
+const SIGN_IN_WINDOW_MS = 60_000;
 const ACTIONS = ['open', 'follow_up', 'update_severity', 'reopen', 'solve', 'suppress', 'ignore'];
 
 const SECURITY_HEADERS = {
@@ -141,6 +144,8 @@ export function registerStatusRoutes(app: FastifyInstance, deps: StatusRouteDeps
   const now = deps.now ?? Date.now;
   const log = deps.logger.child({ component: 'status-page' });
   const sessions = new Map<string, Session>();
+  /** Wrong sign-ins by client address in the current window (a guessing client is slowed to 10 a minute). */
+  const failures = new Map<string, { n: number; since: number }>();
   const history = new RateHistory();
   let sampler: NodeJS.Timeout | undefined;
 
@@ -281,10 +286,21 @@ export function registerStatusRoutes(app: FastifyInstance, deps: StatusRouteDeps
       const fields = fieldsOf(req);
       const origin = req.headers.origin;
       if (origin !== undefined && origin !== `${req.protocol}://${req.headers.host ?? ''}`) return refuseAction(req, reply);
+      const t = now();
+      const f = failures.get(req.ip);
+      if (f && t - f.since < SIGN_IN_WINDOW_MS && f.n >= SIGN_IN_FAILURES) {
+        deps.rejected('BRIDGE_UNAUTHORIZED', `status page sign-in refused: ${SIGN_IN_FAILURES} wrong tokens from this address within a minute`, req);
+        return send(reply.header('retry-after', String(Math.ceil((f.since + SIGN_IN_WINDOW_MS - t) / 1000))), 429, loginPage('Too many wrong tokens from this address: wait a minute.'));
+      }
       if (!deps.isAdmin(`Bearer ${fields.token ?? ''}`)) {
+        if (!f || t - f.since >= SIGN_IN_WINDOW_MS) {
+          if (failures.size >= 1000) failures.clear();
+          failures.set(req.ip, { n: 1, since: t });
+        } else f.n++;
         deps.rejected('BRIDGE_UNAUTHORIZED', 'status page sign-in with a wrong admin token', req);
         return send(reply, 401, loginPage('Wrong admin token.'));
       }
+      failures.delete(req.ip);
       openSession(reply, req, true);
       log.info({ ip: req.ip }, 'signed in to the status page');
       return reply.headers(SECURITY_HEADERS).redirect('/status', 303);
