@@ -5,6 +5,7 @@ import type { IntakeStore } from './adapters/store/sqlite/index.js';
 import { buildIntakeSide } from './composition/intake.js';
 import type { ProcessingStatus } from './composition/processing.js';
 import { readinessProbe } from './composition/readiness.js';
+import { statusSources } from './composition/status.js';
 import { adminToken, webhookToken } from './composition/tokens.js';
 import { ConfigError, formatProblem } from './config/load.js';
 import type { Config } from './config/schema.js';
@@ -121,6 +122,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
       metrics.oldestPendingAge.set(s.oldestPendingAt !== undefined ? (clock.now() - s.oldestPendingAt) / 1000 : 0);
       return mergedExposition(metrics.registry, processing ? [await processing.metrics()] : []);
     },
+    status: statusSources(() => config, store),
   });
 
   // ---- start

@@ -6,6 +6,7 @@ import { demoCommand } from './cli/demo.js';
 import { explainCommand } from './cli/explain.js';
 import { queueListCommand, queueRetryCommand } from './cli/queue.js';
 import { runCommand } from './cli/run.js';
+import { statusCommand } from './cli/status.js';
 
 const HELP: Readonly<Record<string, string>> = {
   '': `zabbix-glpi-bridge — Zabbix alerts in, one well-kept GLPI ticket per incident out.
@@ -18,6 +19,7 @@ Commands:
   explain --config FILE [ALERT|-]   show what one webhook body would become; no side effects
   queue --config FILE [--json]      list pending jobs and dead letters
   queue retry --config FILE ID|--all  put dead letters back in the queue
+  status --config FILE [--json]     the daemon's state: connections, open incidents, queue, dead letters, last decisions
   demo                              run the whole flow locally against a built-in GLPI fake (about 30 s)
 
 Run "zabbix-glpi-bridge <command> --help" for a command's options.`,
@@ -25,6 +27,8 @@ Run "zabbix-glpi-bridge <command> --help" for a command's options.`,
   'check-config': 'Usage: zabbix-glpi-bridge check-config --config FILE [--online]\n\nValidates the daemon configuration and the rules. Exit 0 when valid; exit 1 and every problem as FILE:LINE: YAML.PATH: message otherwise.\n--online also logs in to GLPI, checks that every ITIL category, group, entity and request type id the rules use exists, and checks the Zabbix API token when zabbix.url is set. Secrets are never printed.',
   explain: 'Usage: zabbix-glpi-bridge explain --config FILE [ALERT.json | -]\n\nReads one webhook body (JSON, as the media type sends it) from the file or stdin and prints, as JSON, the normalised alert, category, severity and why, fingerprint, action and reason, and the ticket title and body. Nothing is stored or sent.',
   demo: 'Usage: zabbix-glpi-bridge demo [--pace N]\n\n--pace 0.5 runs twice as fast (timers and hold-down scaled alike).\nStarts the bridge on a temporary embedded store against a built-in GLPI fake, replays a CPU spike that recovers, a disk that fills, a flapping network link and a temperature alarm acknowledged by an operator, and prints what each alert became. Needs nothing else; leaves nothing behind.',
+  status:
+    'Usage: zabbix-glpi-bridge status --config FILE [--json]\n\nAsks the running daemon (GET /status?format=json on its listen address, with admin.token when set) and prints its connection state, counts, open incidents, dead letters and last decisions; --json prints the whole summary. When the daemon does not answer, reads the same from the store (no connection state, no per-minute history).',
   queue: 'Usage: zabbix-glpi-bridge queue --config FILE [--json]\n       zabbix-glpi-bridge queue retry --config FILE ID|--all\n\nLists pending GLPI jobs and dead letters (permanent failures with their reason), or queues dead letters again once the cause is fixed.',
 };
 
@@ -61,6 +65,8 @@ async function main(argv: readonly string[]): Promise<number> {
       if (rest[0] === 'retry') return queueRetryCommand(values.config, rest[1], values.all ?? false);
       if (rest[0] !== undefined) throw new UsageError(`unknown queue subcommand "${rest[0]}"`);
       return queueListCommand(values.config, values.json ?? false);
+    case 'status':
+      return statusCommand(values.config, values.json ?? false);
     case 'demo': {
       const pace = values.pace === undefined ? 1 : Number(values.pace);
       if (!(pace > 0 && pace <= 10)) throw new UsageError('--pace takes a number between 0 and 10 (1 = normal speed)');
