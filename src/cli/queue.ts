@@ -1,6 +1,5 @@
-import { classify } from '../core/classify.js';
-import { ticketDraft } from '../core/decide.js';
-import { storeFile, zabbixFrontendUrl } from '../composition/from-config.js';
+import { storeFile } from '../composition/from-config.js';
+import { rerenderCreate } from '../composition/dead-letters.js';
 import type { Config } from '../config/schema.js';
 import { SqliteStore } from '../adapters/store/sqlite/index.js';
 import type { Job, ParkedDelivery } from '../core/ports.js';
@@ -59,16 +58,3 @@ export function queueRetryCommand(file: string | undefined, target: string | und
   }
 }
 
-/**
- * A dead ticket creation is rendered again from its stored alert with the
- * rules in force, so that fixing a rule (a wrong category id) fixes the
- * ticket. The marker (the ticket cycle's identity) is kept.
- */
-function rerenderCreate(store: SqliteStore, config: Config, job: Job, now: number): boolean {
-  if (job.spec.type !== 'create_ticket' || job.deliveryId === undefined) return false;
-  const alert = store.deliveryAlertById(job.deliveryId);
-  if (!alert) return false;
-  const ticket = ticketDraft(alert, classify(config.rules, alert), config.rules, job.spec.ticket.marker, { zabbixFrontendUrl: zabbixFrontendUrl(config) });
-  store.replaceJobSpec(job.id, { ...job.spec, ticket }, now);
-  return true;
-}

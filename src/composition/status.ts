@@ -5,15 +5,14 @@ import { parseWebhookBody } from '../adapters/zabbix/webhook-body.js';
 import type { Config } from '../config/schema.js';
 import type { Alert } from '../core/alert.js';
 import { assessAlert, NO_STATE } from '../core/assess.js';
-import { classify } from '../core/classify.js';
-import { ticketDraft } from '../core/decide.js';
 import { normalise } from '../core/normalise.js';
 import type { Job } from '../core/ports.js';
-import { processingSettings, storeFile, zabbixFrontendUrl } from './from-config.js';
+import { processingSettings, storeFile } from './from-config.js';
+import { rerenderCreate } from './dead-letters.js';
 
-/** GLPI's web page of a ticket, from the API URL (as the GLPI client links tickets: apirest.php or api.php/v1 stripped). */
+/** GLPI's web page of a ticket, from the API URL (as the GLPI clients link tickets: apirest.php, api.php/v1 or api.php/v2 stripped). */
 export function glpiTicketUrl(apiUrl: string, id: number): string {
-  const base = apiUrl.replace(/\/+$/, '').replace(/\/apirest\.php$/, '').replace(/\/api\.php\/v1$/, '');
+  const base = apiUrl.replace(/\/+$/, '').replace(/\/apirest\.php$/, '').replace(/\/api\.php(\/v\d+(\.\d+)*)?$/, '');
   return `${base}/front/ticket.form.php?id=${id}`;
 }
 
@@ -52,15 +51,7 @@ export function retryDeadLetter(config: Config, id: number, now: number): { queu
   try {
     const job: Job | undefined = store.job(id);
     if (job?.status !== 'dead') return { queued: 0, rerendered: false };
-    let rerendered = false;
-    if (job.spec.type === 'create_ticket' && job.deliveryId !== undefined) {
-      const alert = store.deliveryAlertById(job.deliveryId);
-      if (alert) {
-        const ticket = ticketDraft(alert, classify(config.rules, alert), config.rules, job.spec.ticket.marker, { zabbixFrontendUrl: zabbixFrontendUrl(config) });
-        store.replaceJobSpec(job.id, { ...job.spec, ticket }, now);
-        rerendered = true;
-      }
-    }
+    const rerendered = rerenderCreate(store, config, job, now);
     return { queued: store.retryDead(id, now), rerendered };
   } finally {
     store.close();
