@@ -25,6 +25,11 @@ export const ERROR_CODES = {
   ZABBIX_EVENT_UNKNOWN: { status: 0, hint: 'An open event is not returned by the Zabbix API (host not visible to the API user, event housekept): the incident stays open; check the API user\'s host groups.' },
   TLS_INSECURE: { status: 0, hint: 'glpi.tls_insecure or zabbix.tls_insecure is true: certificates are not checked. Give the CA in ca_file and set tls_insecure: false.' },
   GLPI_TICKET_MISSING: { status: 0, hint: 'The ticket this incident points at could not be created or no longer exists.' },
+  GLPI_MARKER_NOT_STORED: { status: 0, hint: 'GLPI (v2) did not store the ticket\'s external_id even after a second try: a retry after a lost answer could not find this ticket. Check ticket templates and rules that clear External ID.' },
+  GLPI_FIELD_NOT_STORED: { status: 0, hint: 'GLPI (v2) stored a ticket with other values than sent (a business rule, a template, or a property the API dropped). Check GLPI\'s rules if the difference is unwanted.' },
+  GLPI_GROUP_NOT_ASSIGNED: { status: 0, hint: 'GLPI (v2) created the ticket but refused to add the assigned group as a team member: check the group id and the bridge user\'s rights on it.' },
+  GLPI_STATUS_NOT_SET: { status: 0, hint: 'GLPI (v2) took the follow-up but not the status the bridge set afterwards (keep it pending, or reopen it): check the bridge user\'s status rights (ticket status matrix).' },
+  SYSTEMD_NOTIFY_FAILED: { status: 0, hint: 'systemd-notify failed: readiness, status and watchdog pings may be lost, and a watchdog may restart the service. Check that the systemd package is installed and NOTIFY_SOCKET reachable.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
