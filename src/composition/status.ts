@@ -40,7 +40,7 @@ export function explainAlert(config: Config, alert: Alert, now: number): Record<
 }
 
 /**
- * Queue a dead letter again, as `queue retry ID` does (cli/queue.ts rerenderCreate; keep the two alike): a
+ * Queue a dead letter again, as `queue retry ID` does (both render a create again with dead-letters.ts): a
  * ticket creation is rendered again from its stored alert with the rules in force (the marker kept), so that
  * fixing a rule fixes the ticket. A short-lived
  * connection to the state file, as `queue retry` opens from its own process (the processing thread picks
