@@ -1,0 +1,138 @@
+// The PostgreSQL store's schema, created and migrated forward at start. Forward only: a migration that shipped
+// is never edited; a change is a new entry with the next version. Every node runs migrate() when it opens
+// the store; the steps run in one transaction under a transaction-scoped advisory lock, so two nodes
+// starting at once migrate once (the second waits for the first's commit, then finds nothing to do).
+//
+// One database holds what the SQLite store keeps in two files: the inbox (deliveries, the poller's memory)
+// and the state. Ids come from identity columns; JSON is jsonb. Designed for several nodes later (issue 15,
+// phase 2): deliveries are unique by key across nodes; the job claim selects with FOR UPDATE SKIP LOCKED;
+// leases and fencing epochs on jobs, and the decider's lease, are new migrations then.
+
+import type { SyncPg } from './bridge.js';
+
+export interface PgMigration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+/** pg_advisory_xact_lock key of the migrations ('zgbm' as a number; any fixed bigint shared by every node). */
+export const MIGRATION_LOCK = 0x7a67626d;
+
+export const PG_MIGRATIONS: readonly PgMigration[] = [
+  {
+    version: 1,
+    name: 'pg-001-initial',
+    sql: `
+    CREATE TABLE deliveries (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      delivery_key text NOT NULL UNIQUE,
+      received_at bigint NOT NULL,
+      source text NOT NULL,
+      alert jsonb NOT NULL
+    );
+    CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL);
+    CREATE TABLE incidents (
+      fp_key text PRIMARY KEY,
+      status text NOT NULL,
+      state jsonb NOT NULL,
+      updated_at bigint NOT NULL,
+      -- Insertion order (a tiebreak of the open list; kept by an upsert).
+      ord bigint GENERATED ALWAYS AS IDENTITY
+    );
+    CREATE INDEX incidents_ended ON incidents (updated_at) WHERE status <> 'open';
+    CREATE INDEX incidents_open_by_time ON incidents (updated_at DESC, ord DESC) WHERE status = 'open';
+    CREATE TABLE tickets (
+      fp_key text NOT NULL,
+      seq integer NOT NULL,
+      ticket_id bigint NOT NULL,
+      marker text NOT NULL,
+      created_at bigint NOT NULL,
+      PRIMARY KEY (fp_key, seq)
+    );
+    CREATE TABLE incident_events (
+      event_id text PRIMARY KEY,
+      fp_key text NOT NULL,
+      seq integer NOT NULL,
+      open boolean NOT NULL,
+      ord bigint GENERATED ALWAYS AS IDENTITY
+    );
+    CREATE INDEX incident_events_by_cycle ON incident_events (fp_key, seq) WHERE open;
+    CREATE INDEX incident_events_by_key ON incident_events (fp_key);
+    CREATE TABLE jobs (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      fp_key text NOT NULL,
+      lane text NOT NULL,
+      seq integer NOT NULL,
+      type text NOT NULL,
+      payload jsonb NOT NULL,
+      status text NOT NULL,
+      attempts integer NOT NULL DEFAULT 0,
+      next_attempt_at bigint NOT NULL,
+      last_error text,
+      delivery_id bigint,
+      created_at bigint NOT NULL,
+      updated_at bigint NOT NULL
+    );
+    CREATE INDEX jobs_by_lane ON jobs (fp_key, lane, id) WHERE status IN ('pending', 'running');
+    CREATE INDEX jobs_by_key_any ON jobs (fp_key, status);
+    CREATE INDEX jobs_ready ON jobs (next_attempt_at, id) WHERE status = 'pending';
+    CREATE INDEX jobs_by_status ON jobs (status, id);
+    CREATE TABLE parked_deliveries (
+      delivery_id bigint PRIMARY KEY,
+      event_id text NOT NULL,
+      kind text NOT NULL,
+      error text NOT NULL,
+      parked_at bigint NOT NULL
+    );
+    CREATE TABLE decision_log (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      at bigint NOT NULL,
+      delivery_id bigint,
+      event_id text NOT NULL,
+      kind text NOT NULL,
+      host text NOT NULL,
+      fingerprint text NOT NULL,
+      category text NOT NULL,
+      severity text NOT NULL,
+      action text NOT NULL,
+      reason text NOT NULL,
+      jobs jsonb NOT NULL
+    );
+    CREATE TABLE poll_cursor (key text PRIMARY KEY, value jsonb NOT NULL);
+    CREATE TABLE poll_baseline (eventid text PRIMARY KEY, recorded_at bigint NOT NULL);
+    `,
+  },
+];
+
+/** Create or migrate the schema; returns the versions this call applied (none when another node did). */
+export function migrate(pg: SyncPg, conn: string, migrations: readonly PgMigration[] = PG_MIGRATIONS): number[] {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration ${m.name} is listed as step ${i + 1} but numbered ${m.version}`);
+  });
+  try {
+    const [, , , seen] = pg.run(conn, [
+      { sql: 'BEGIN' },
+      { sql: 'SELECT pg_advisory_xact_lock($1)', params: [MIGRATION_LOCK] },
+      // CREATE TABLE IF NOT EXISTS is not safe against a concurrent creator by itself: the lock above makes it so.
+      { sql: 'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())' },
+      { sql: 'SELECT version FROM schema_migrations ORDER BY version' },
+    ]);
+    const done = new Set((seen?.rows ?? []).map((r) => Number(r.version)));
+    const newer = [...done].filter((v) => v > migrations.length);
+    if (newer.length > 0) throw new Error(`the database's schema is at version ${Math.max(...newer)}, newer than this bridge knows (${migrations.length}): upgrade the bridge`);
+    const todo = migrations.filter((m) => !done.has(m.version));
+    pg.run(conn, [
+      ...todo.flatMap((m) => [{ sql: m.sql }, { sql: 'INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', params: [m.version, m.name] }]),
+      { sql: 'COMMIT' },
+    ]);
+    return todo.map((m) => m.version);
+  } catch (e) {
+    try {
+      pg.run(conn, [{ sql: 'ROLLBACK' }]);
+    } catch {
+      pg.drop(conn);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,604 @@
+// Every port the SQLite store implements, over one PostgreSQL database (schema.ts), with the same contract
+// (test/contract/*). Each thread that opens it gets its own worker and two connections (bridge.ts):
+//
+// - `inbox`: the intake's commits of deliveries (each one statement, committed with synchronous_commit on,
+//   so on disk before the 202), the readiness write, pruning, the poller's memory. Separate from the state's
+//   connection as the SQLite inbox is a separate file: a delivery accepted while a state transaction is open
+//   is not part of it.
+// - `state`: everything else, and the state transactions (StateTransactions), whose durability maps to
+//   synchronous_commit (session.ts).
+//
+// Round trips per call are kept low: the decided position is read inside the statements that need it, batch
+// writes are one statement (unnest), writes inside a transaction travel with the next read or the COMMIT.
+
+import type { Alert } from '../../../core/alert.js';
+import { laneOf, type LaneKind } from '../../../core/coalesce.js';
+import type { EventChange, EventInfo, Incident, JobSpec, JobType } from '../../../core/decide.js';
+import { fingerprintKey, problemDeliveryKey, updateKeyPrefix } from '../../../core/fingerprint.js';
+import type {
+  Accepted, ActionQueue, CursorState, DecisionCursor, DecisionFilter, DecisionLog, DecisionRecord, Durability, IncidentRef, IncidentState, InboxHousekeeping,
+  InboxReader, InboxWriter, Job, JobStatus, NewDelivery, OpenIncidentList, OpenIncidentView, ParkedDelivery, PendingDelivery, PollMemory, QueuedJob, QueueStats,
+  RunRecord, StateTransactions,
+} from '../../../core/ports.js';
+import { nodeDigests } from '../../digests.js';
+import type { Statement, SyncPg } from './bridge.js';
+import { PgSession } from './session.js';
+
+/** The key an incident's rows are filed under (as the SQLite store). */
+function keyOf(ref: IncidentRef): string {
+  return typeof ref === 'string' ? fingerprintKey(ref, nodeDigests) : ref.key;
+}
+
+/** pg_advisory_xact_lock key held by each intake commit ('zgbi'): ids then become visible in id order, across nodes too. */
+const INBOX_LOCK = 0x7a676269;
+/** The status page asks for a few hundred; more than this is never read at once. */
+const MAX_READ = 1000;
+
+const DECIDED = `COALESCE((SELECT value::bigint FROM meta WHERE key = 'processed_through'), 0)`;
+const DECIDED_ON_DISK = `COALESCE((SELECT value::bigint FROM meta WHERE key = 'processed_through_on_disk'), 0)`;
+
+/** At every power-safe commit: the decided position goes to disk with it, so the inbox may be pruned behind it (as decisions.ts). */
+const RECORD_DECIDED_ON_DISK: Statement = {
+  sql: `INSERT INTO meta (key, value) SELECT 'processed_through_on_disk', value FROM meta WHERE key = 'processed_through'
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE meta.value IS DISTINCT FROM excluded.value`,
+};
+
+interface JobRow {
+  id: number;
+  fp_key: string;
+  lane: string;
+  fingerprint: string | null;
+  seq: number;
+  type: string;
+  payload: JobSpec;
+  status: string;
+  attempts: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  delivery_id: number | null;
+  created_at: number;
+}
+
+const JOB_COLUMNS = `j.id, j.fp_key, j.lane, j.seq, j.type, j.payload, j.status, j.attempts, j.next_attempt_at, j.last_error, j.delivery_id, j.created_at,
+  (SELECT i.state->>'fingerprint' FROM incidents i WHERE i.fp_key = j.fp_key) AS fingerprint`;
+
+function toJob(r: JobRow): Job {
+  return {
+    id: r.id,
+    fingerprint: r.fingerprint ?? `(forgotten incident ${r.fp_key})`,
+    key: r.fp_key,
+    lane: `${r.lane}:${r.fp_key}`,
+    cycle: r.seq,
+    type: r.type as JobType,
+    spec: r.payload,
+    status: r.status as JobStatus,
+    attempts: r.attempts,
+    nextAttemptAt: r.next_attempt_at,
+    ...(r.last_error !== null ? { lastError: r.last_error } : {}),
+    ...(r.delivery_id !== null ? { deliveryId: r.delivery_id } : {}),
+    createdAt: r.created_at,
+  };
+}
+
+type DeliveryRow = { id: number; alert: Alert; received_at: number };
+const toPending = (r: DeliveryRow): PendingDelivery => ({ id: r.id, alert: r.alert, receivedAt: r.received_at });
+
+/** Every port of the store over one worker's two connections. */
+export class PgStorePorts
+  implements InboxWriter, InboxReader, InboxHousekeeping, DecisionCursor, IncidentState, ActionQueue, RunRecord, StateTransactions, DecisionLog, OpenIncidentList
+{
+  readonly #s: PgSession;
+  readonly #w: PgSession;
+
+  constructor(pg: SyncPg) {
+    this.#s = new PgSession(pg, 'state', (d) => (d === 'power-safe' ? [RECORD_DECIDED_ON_DISK] : []));
+    this.#w = new PgSession(pg, 'inbox');
+  }
+
+  /** The inbox's connection (the poller's memory lives there, as in the SQLite inbox file). */
+  get inboxSession(): PgSession {
+    return this.#w;
+  }
+
+  // ---- StateTransactions
+
+  transaction<T>(fn: () => T, durability: Durability = 'power-safe'): T {
+    return this.#s.transaction(fn, durability);
+  }
+
+  // ---- InboxWriter
+
+  acceptDeliveries(items: readonly NewDelivery[]): Accepted[] {
+    if (items.length === 0) return [];
+    const keys = items.map((d) => d.key);
+    // One statement, one commit (synchronous_commit on: flushed before it answers). The advisory lock makes
+    // intake commits take turns, so a delivery id is visible before any later one (the decided position is a
+    // cursor over ids). Rows of the snapshot (`old_id`) are earlier deliveries; `new_id` this one's.
+    const rows = this.#w.query<{ k: string; new_id: number | null; old_id: number | null }>(
+      `WITH lock AS (SELECT pg_advisory_xact_lock($5)),
+       input AS (SELECT t.k, t.r, t.s, t.a, t.n FROM lock, unnest($1::text[], $2::bigint[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS t(k, r, s, a, n)),
+       ins AS (INSERT INTO deliveries (delivery_key, received_at, source, alert) SELECT k, r, s, a FROM input ORDER BY n ON CONFLICT (delivery_key) DO NOTHING RETURNING id, delivery_key)
+       SELECT input.k, ins.id AS new_id, d.id AS old_id FROM input LEFT JOIN ins ON ins.delivery_key = input.k LEFT JOIN deliveries d ON d.delivery_key = input.k ORDER BY input.n`,
+      [keys, items.map((d) => d.receivedAt), items.map((d) => d.alert.source), items.map((d) => JSON.stringify(d.alert)), INBOX_LOCK],
+    );
+    const seen = new Set<string>();
+    const out = rows.map((r): Accepted | undefined => {
+      if (r.old_id !== null) return { deliveryId: r.old_id, duplicate: true };
+      if (r.new_id === null) return undefined; // committed by another node meanwhile: read below
+      const duplicate = seen.has(r.k);
+      seen.add(r.k);
+      return { deliveryId: r.new_id, duplicate };
+    });
+    const missing = rows.filter((_, i) => out[i] === undefined).map((r) => r.k);
+    if (missing.length === 0) return out as Accepted[];
+    const ids = new Map(this.#w.query<{ delivery_key: string; id: number }>('SELECT delivery_key, id FROM deliveries WHERE delivery_key = ANY($1::text[])', [missing]).map((r) => [r.delivery_key, r.id]));
+    return out.map((a, i) => {
+      if (a) return a;
+      const id = ids.get(rows[i]?.k ?? '');
+      if (id === undefined) throw new Error(`delivery ${rows[i]?.k} vanished`);
+      return { deliveryId: id, duplicate: true };
+    });
+  }
+
+  /** Every commit of a delivery was flushed before it answered (synchronous_commit on): nothing left to sync. */
+  syncInbox(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** store.max_size caps the SQLite files only: PostgreSQL's disk is the database administrator's. */
+  nearlyFull(): boolean {
+    return false;
+  }
+
+  // ---- InboxHousekeeping
+
+  lastDeliveryId(): number {
+    return this.#s.query<{ id: number }>('SELECT COALESCE(MAX(id), 0)::bigint AS id FROM deliveries')[0]?.id ?? 0;
+  }
+
+  /** As the SQLite store: behind the decided position on disk only, retention counted from the first undecided delivery. */
+  pruneDeliveries(now: number, retentionMs: number): number {
+    const keep = this.openIncidentEvents().map((id) => problemDeliveryKey('0', id));
+    return this.#w.count(
+      `WITH pos AS (SELECT LEAST(${DECIDED}, ${DECIDED_ON_DISK}) AS through),
+            waiting AS (SELECT received_at FROM deliveries, pos WHERE id > pos.through ORDER BY id LIMIT 1)
+       DELETE FROM deliveries d USING pos
+        WHERE d.id <= pos.through AND d.received_at < LEAST($1::bigint, COALESCE((SELECT received_at FROM waiting), $1::bigint)) - $2::bigint
+          AND d.delivery_key <> ALL($3::text[])`,
+      [now, retentionMs, keep],
+    );
+  }
+
+  /** A real write through the intake's connection, for readiness. */
+  checkWritable(now: number): void {
+    this.#w.exec("INSERT INTO meta (key, value) VALUES ('last_write_check', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [String(now)]);
+  }
+
+  // ---- InboxReader
+
+  hasDelivery(key: string): boolean {
+    return this.deliveryId(key) !== undefined;
+  }
+
+  deliveryId(key: string): number | undefined {
+    return this.#s.query<{ id: number }>('SELECT id FROM deliveries WHERE delivery_key = $1', [key])[0]?.id;
+  }
+
+  deliveryAlert(key: string): Alert | undefined {
+    return this.#s.query<{ alert: Alert }>('SELECT alert FROM deliveries WHERE delivery_key = $1', [key])[0]?.alert;
+  }
+
+  deliveryAlertById(id: number): Alert | undefined {
+    return this.#s.query<{ alert: Alert }>('SELECT alert FROM deliveries WHERE id = $1', [id])[0]?.alert;
+  }
+
+  earlierUpdates(eventSource: string, eventId: string, beforeId: number): PendingDelivery[] {
+    const prefix = updateKeyPrefix(eventSource, eventId);
+    // starts_with: a prefix of the key (the SQLite store's range of its index; the same rows).
+    return this.#s
+      .query<DeliveryRow>('SELECT id, alert, received_at FROM deliveries WHERE starts_with(delivery_key, $1) AND id < $2 ORDER BY id', [prefix, beforeId])
+      .map(toPending);
+  }
+
+  unprocessedDeliveries(limit: number, throughId = Number.MAX_SAFE_INTEGER): PendingDelivery[] {
+    return this.#s
+      .query<DeliveryRow>(`SELECT id, alert, received_at FROM deliveries WHERE id > ${DECIDED} AND id <= $1 ORDER BY id LIMIT $2`, [throughId, limit])
+      .map(toPending);
+  }
+
+  // ---- DecisionCursor
+
+  processedThrough(): number {
+    return this.#s.query<{ n: number }>(`SELECT ${DECIDED} AS n`)[0]?.n ?? 0;
+  }
+
+  markProcessed(id: number): void {
+    this.#s.transaction(
+      () =>
+        this.#s.exec(
+          `INSERT INTO meta (key, value) VALUES ('processed_through', $1::bigint::text)
+           ON CONFLICT (key) DO UPDATE SET value = GREATEST(meta.value::bigint, excluded.value::bigint)::text`,
+          [id],
+        ),
+      'crash-safe',
+    );
+  }
+
+  syncDecided(): void {
+    const r = this.#s.query<{ through: number; disk: number }>(`SELECT ${DECIDED} AS through, ${DECIDED_ON_DISK} AS disk`)[0];
+    if (r && r.through === r.disk) return;
+    this.#s.transaction(() => undefined, 'power-safe');
+  }
+
+  parkDelivery(deliveryId: number, eventId: string, kind: string, error: string, now: number): void {
+    this.#s.transaction(
+      () =>
+        this.#s.exec(
+          `INSERT INTO parked_deliveries (delivery_id, event_id, kind, error, parked_at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (delivery_id) DO UPDATE SET event_id = excluded.event_id, kind = excluded.kind, error = excluded.error, parked_at = excluded.parked_at`,
+          [deliveryId, eventId, kind, error, now],
+        ),
+      'crash-safe',
+    );
+  }
+
+  parkedDeliveries(limit = 1000): ParkedDelivery[] {
+    return this.#s
+      .query<{ delivery_id: number; event_id: string; kind: string; error: string; parked_at: number }>('SELECT * FROM parked_deliveries ORDER BY delivery_id LIMIT $1', [limit])
+      .map((r) => ({ deliveryId: r.delivery_id, eventId: r.event_id, kind: r.kind, error: r.error, parkedAt: r.parked_at }));
+  }
+
+  // ---- IncidentState
+
+  getIncident(incident: IncidentRef): Incident | undefined {
+    return this.#s.query<{ state: Incident }>('SELECT state FROM incidents WHERE fp_key = $1', [keyOf(incident)])[0]?.state;
+  }
+
+  putIncident(incident: Incident, now: number): void {
+    this.#s.transaction(
+      () =>
+        this.#s.exec(
+          `INSERT INTO incidents (fp_key, status, state, updated_at) VALUES ($1, $2, $3::jsonb, $4)
+           ON CONFLICT (fp_key) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at = excluded.updated_at`,
+          [fingerprintKey(incident.fingerprint, nodeDigests), incident.status, JSON.stringify(incident), now],
+        ),
+      'crash-safe',
+    );
+  }
+
+  eventInfo(eventId: string): EventInfo | undefined {
+    const r = this.#s.query<{ fingerprint: string; seq: number; open: boolean }>(
+      "SELECT i.state->>'fingerprint' AS fingerprint, e.seq, e.open FROM incident_events e JOIN incidents i ON i.fp_key = e.fp_key WHERE e.event_id = $1",
+      [eventId],
+    )[0];
+    return r ? { fingerprint: r.fingerprint, cycle: r.seq, open: r.open } : undefined;
+  }
+
+  putEvents(incident: IncidentRef, changes: readonly EventChange[]): void {
+    if (changes.length === 0) return;
+    // One statement may not change a row twice: the last change of an event wins, as one upsert after another would.
+    const last = new Map<string, EventChange>();
+    for (const c of changes) {
+      last.delete(c.eventId);
+      last.set(c.eventId, c);
+    }
+    const list = [...last.values()];
+    this.#s.transaction(
+      () =>
+        this.#s.exec(
+          `INSERT INTO incident_events (event_id, fp_key, seq, open)
+             SELECT e, $2, c, o FROM unnest($1::text[], $3::int[], $4::boolean[]) WITH ORDINALITY AS t(e, c, o, n) ORDER BY n
+           ON CONFLICT (event_id) DO UPDATE SET fp_key = excluded.fp_key, seq = excluded.seq, open = excluded.open`,
+          [list.map((c) => c.eventId), keyOf(incident), list.map((c) => c.cycle), list.map((c) => c.open)],
+        ),
+      'crash-safe',
+    );
+  }
+
+  moveOpenEvents(incident: IncidentRef, fromCycle: number, toCycle: number): void {
+    this.#s.transaction(() => this.#s.exec('UPDATE incident_events SET seq = $1 WHERE fp_key = $2 AND seq = $3 AND open', [toCycle, keyOf(incident), fromCycle]), 'crash-safe');
+  }
+
+  latestOpenEvent(incident: IncidentRef, cycle: number): string | undefined {
+    return this.#s.query<{ event_id: string }>('SELECT event_id FROM incident_events WHERE fp_key = $1 AND seq = $2 AND open ORDER BY ord DESC LIMIT 1', [keyOf(incident), cycle])[0]
+      ?.event_id;
+  }
+
+  openIncidentEvents(): string[] {
+    return this.#s.query<{ event_id: string }>('SELECT event_id FROM incident_events WHERE open').map((r) => r.event_id);
+  }
+
+  openIncidentDefinitions(): string[][] {
+    return this.#s
+      .query<{ fields: string[] | null }>("SELECT DISTINCT state->'fields' AS fields FROM incidents WHERE status = 'open'")
+      .flatMap((r) => (r.fields ? [r.fields] : []));
+  }
+
+  pruneIncidents(before: number, limit = 5000): string[] {
+    return this.#s.transaction(
+      () =>
+        this.#s
+          .query<{ fingerprint: string }>(
+            `WITH ended AS (
+               SELECT i.fp_key, i.state->>'fingerprint' AS fingerprint, i.updated_at, i.ord FROM incidents i
+                WHERE i.status <> 'open' AND i.updated_at < $1
+                  AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.fp_key = i.fp_key AND j.status IN ('pending', 'running', 'dead'))
+                ORDER BY i.updated_at, i.ord LIMIT $2),
+             a AS (DELETE FROM incidents WHERE fp_key IN (SELECT fp_key FROM ended)),
+             b AS (DELETE FROM tickets WHERE fp_key IN (SELECT fp_key FROM ended)),
+             c AS (DELETE FROM incident_events WHERE fp_key IN (SELECT fp_key FROM ended))
+             SELECT fingerprint FROM ended ORDER BY updated_at, ord`,
+            [before, limit],
+          )
+          .map((r) => r.fingerprint),
+      'crash-safe',
+    );
+  }
+
+  putTicket(incident: IncidentRef, cycle: number, ticketId: number, marker: string, now: number): void {
+    this.#s.transaction(
+      () =>
+        this.#s.exec(
+          `INSERT INTO tickets (fp_key, seq, ticket_id, marker, created_at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (fp_key, seq) DO UPDATE SET ticket_id = excluded.ticket_id, marker = excluded.marker, created_at = excluded.created_at`,
+          [keyOf(incident), cycle, ticketId, marker, now],
+        ),
+      'crash-safe',
+    );
+  }
+
+  ticketId(incident: IncidentRef, cycle: number): number | undefined {
+    return this.#s.query<{ ticket_id: number }>('SELECT ticket_id FROM tickets WHERE fp_key = $1 AND seq = $2', [keyOf(incident), cycle])[0]?.ticket_id;
+  }
+
+  cycleHasTicket(incident: IncidentRef, cycle: number): boolean {
+    return (
+      this.#s.query<{ has: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM tickets WHERE fp_key = $1 AND seq = $2)
+             OR EXISTS (SELECT 1 FROM jobs WHERE fp_key = $1 AND seq = $2 AND type = 'create_ticket' AND status IN ('pending', 'running', 'dead')) AS has`,
+        [keyOf(incident), cycle],
+      )[0]?.has ?? false
+    );
+  }
+
+  // ---- ActionQueue
+
+  enqueue(incident: IncidentRef, cycle: number, spec: JobSpec, runAt: number, now: number, deliveryId?: number): number {
+    return this.#s.transaction(() => {
+      const r = this.#s.query<{ id: number }>(
+        `INSERT INTO jobs (fp_key, lane, seq, type, payload, status, next_attempt_at, delivery_id, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5::jsonb, 'pending', $6, $7, $8, $8) RETURNING id`,
+        [keyOf(incident), laneOf(spec), cycle, spec.type, JSON.stringify(spec), runAt, deliveryId ?? null, now],
+      );
+      return r[0]?.id ?? 0;
+    }, 'crash-safe');
+  }
+
+  lastQueued(incident: IncidentRef, lane: LaneKind): QueuedJob | undefined {
+    const last = this.#s.query<{ id: number; seq: number; payload: JobSpec; status: string; attempts: number }>(
+      "SELECT id, seq, payload, status, attempts FROM jobs WHERE fp_key = $1 AND lane = $2 AND status IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
+      [keyOf(incident), lane],
+    )[0];
+    if (!last) return undefined;
+    return { id: last.id, cycle: last.seq, spec: last.payload, status: last.status === 'running' ? 'running' : 'pending', attempts: last.attempts };
+  }
+
+  cancelCycle(incident: IncidentRef, cycle: number, now: number): number {
+    return this.#s.transaction(
+      () => this.#s.count("UPDATE jobs SET status = 'cancelled', updated_at = $1 WHERE fp_key = $2 AND lane = 'glpi' AND seq = $3 AND status = 'pending'", [now, keyOf(incident), cycle]),
+      'crash-safe',
+    );
+  }
+
+  replaceJobSpec(id: number, spec: JobSpec, now: number): void {
+    this.#s.transaction(() => this.#s.exec('UPDATE jobs SET type = $1, payload = $2::jsonb, updated_at = $3 WHERE id = $4', [spec.type, JSON.stringify(spec), now, id]));
+  }
+
+  /**
+   * The due heads of their lanes (nothing earlier pending or running), not busy, no create held back past
+   * the horizon, marked running with attempts + 1 in one power-safe commit before any runs. FOR UPDATE SKIP
+   * LOCKED: a claim another connection is making is passed over, not waited for (several dispatchers later).
+   */
+  claimReady(now: number, limit: number, busy: ReadonlySet<string>, createHorizon = now): Job[] {
+    if (limit <= 0) return [];
+    const rows = this.#s.transaction(
+      () =>
+        this.#s.query<JobRow>(
+          `WITH ready AS (
+             SELECT j.id FROM jobs j
+              WHERE j.status = 'pending' AND j.next_attempt_at <= $1
+                AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.fp_key = j.fp_key AND k.lane = j.lane AND k.status IN ('pending', 'running') AND k.id < j.id)
+                AND NOT (j.lane || ':' || j.fp_key = ANY($3::text[]))
+                AND (j.type <> 'create_ticket' OR j.next_attempt_at <= $4 OR j.attempts > 0)
+              ORDER BY j.next_attempt_at, j.id LIMIT $2
+              FOR UPDATE OF j SKIP LOCKED),
+           claimed AS (
+             UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = $1 FROM ready WHERE jobs.id = ready.id RETURNING jobs.*)
+           SELECT ${JOB_COLUMNS} FROM claimed j ORDER BY j.next_attempt_at, j.id`,
+          [now, limit, [...busy], createHorizon],
+        ),
+      'power-safe',
+    );
+    return rows.map(toJob);
+  }
+
+  nextDueAt(): number | undefined {
+    return this.#s.query<{ t: number | null }>("SELECT MIN(next_attempt_at) AS t FROM jobs WHERE status = 'pending'")[0]?.t ?? undefined;
+  }
+
+  completeJob(id: number, now: number): void {
+    this.#s.transaction(() => this.#s.exec("UPDATE jobs SET status = 'done', last_error = NULL, updated_at = $1 WHERE id = $2", [now, id]), 'crash-safe');
+  }
+
+  rescheduleJob(id: number, at: number, error: string, now: number): void {
+    this.#s.transaction(
+      () => this.#s.exec("UPDATE jobs SET status = 'pending', next_attempt_at = $1, last_error = $2, updated_at = $3 WHERE id = $4", [at, error, now, id]),
+      'crash-safe',
+    );
+  }
+
+  buryJob(id: number, reason: string, now: number): void {
+    this.#s.transaction(() => this.#s.exec("UPDATE jobs SET status = 'dead', last_error = $1, updated_at = $2 WHERE id = $3", [reason, now, id]), 'crash-safe');
+  }
+
+  requeueRunning(now: number): number {
+    return this.#s.transaction(() => this.#s.count("UPDATE jobs SET status = 'pending', updated_at = $1 WHERE status = 'running'", [now]));
+  }
+
+  pruneFinished(before: number): number {
+    return this.#s.transaction(() => this.#s.count("DELETE FROM jobs WHERE status IN ('done', 'cancelled') AND updated_at < $1", [before]), 'crash-safe');
+  }
+
+  job(id: number): Job | undefined {
+    const r = this.#s.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = $1`, [id])[0];
+    return r ? toJob(r) : undefined;
+  }
+
+  jobs(status: JobStatus, limit = 1000): Job[] {
+    return this.#s.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.status = $1 ORDER BY j.id LIMIT $2`, [status, limit]).map(toJob);
+  }
+
+  retryDead(id: number | 'all', now: number): number {
+    return this.#s.transaction(() =>
+      id === 'all'
+        ? this.#s.count("UPDATE jobs SET status = 'pending', next_attempt_at = $1, updated_at = $1 WHERE status = 'dead'", [now])
+        : this.#s.count("UPDATE jobs SET status = 'pending', next_attempt_at = $1, updated_at = $1 WHERE id = $2 AND status = 'dead'", [now, id]),
+    );
+  }
+
+  /** The queue, the undecided deliveries and the parked ones, in one statement. */
+  stats(): QueueStats {
+    const s = this.#s.query<{ pending: number; running: number; dead: number; oldest: number | null; unprocessed: number; parked: number }>(
+      `SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+              count(*) FILTER (WHERE status = 'running') AS running,
+              count(*) FILTER (WHERE status = 'dead') AS dead,
+              MIN(created_at) FILTER (WHERE status IN ('pending', 'running')) AS oldest,
+              (SELECT count(*) FROM deliveries WHERE id > ${DECIDED}) AS unprocessed,
+              (SELECT count(*) FROM parked_deliveries) AS parked
+         FROM jobs WHERE status IN ('pending', 'running', 'dead')`,
+    )[0];
+    return {
+      pending: s?.pending ?? 0,
+      running: s?.running ?? 0,
+      dead: s?.dead ?? 0,
+      ...(s?.oldest != null ? { oldestPendingAt: s.oldest } : {}),
+      unprocessed: s?.unprocessed ?? 0,
+      parked: s?.parked ?? 0,
+    };
+  }
+
+  // ---- RunRecord
+
+  recordStart(now: number): boolean {
+    return this.#s.transaction(() => {
+      const clean = this.#s.query<{ value: string }>("SELECT value FROM meta WHERE key = 'clean_stop'")[0]?.value !== '0';
+      if (!clean) this.#s.exec("UPDATE jobs SET attempts = GREATEST(attempts, 1), updated_at = $1 WHERE type = 'create_ticket' AND status IN ('pending', 'running')", [now]);
+      this.#s.exec("INSERT INTO meta (key, value) VALUES ('clean_stop', '0') ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+      return !clean;
+    });
+  }
+
+  recordCleanStop(): void {
+    this.#s.transaction(() => this.#s.exec("INSERT INTO meta (key, value) VALUES ('clean_stop', '1') ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
+  }
+
+  // ---- DecisionLog
+
+  recordDecisions(records: readonly DecisionRecord[], keep: number): void {
+    if (records.length === 0) return;
+    const col = <K extends keyof DecisionRecord>(k: K) => records.map((r) => r[k] ?? null);
+    this.#s.transaction(() => {
+      this.#s.exec(
+        `INSERT INTO decision_log (at, delivery_id, event_id, kind, host, fingerprint, category, severity, action, reason, jobs)
+           SELECT at, d, e, k, h, f, c, s, a, r, j FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::jsonb[])
+             WITH ORDINALITY AS t(at, d, e, k, h, f, c, s, a, r, j, n) ORDER BY n`,
+        [col('at'), col('deliveryId'), col('eventId'), col('kind'), col('host'), col('fingerprint'), col('category'), col('severity'), col('action'), col('reason'), records.map((r) => JSON.stringify(r.jobs))],
+      );
+      // The newest `keep` stay. Identity values have gaps (a rolled-back insert keeps its ids used): cut at the
+      // id `keep` rows down, not at MAX(id) - keep.
+      this.#s.exec('DELETE FROM decision_log WHERE id <= (SELECT id FROM decision_log ORDER BY id DESC OFFSET $1 LIMIT 1)', [Math.max(0, keep)]);
+    }, 'crash-safe');
+  }
+
+  recentDecisions(filter: DecisionFilter = {}): DecisionRecord[] {
+    const limit = Math.max(0, Math.min(MAX_READ, filter.limit ?? 300));
+    return this.#s
+      .query<{ at: number; delivery_id: number | null; event_id: string; kind: string; host: string; fingerprint: string; category: string; severity: string; action: string; reason: string; jobs: string[] }>(
+        `SELECT at, delivery_id, event_id, kind, host, fingerprint, category, severity, action, reason, jobs FROM decision_log
+          WHERE ($1 = '' OR host = $1) AND ($2 = '' OR category = $2) AND ($3 = '' OR action = $3)
+          ORDER BY id DESC LIMIT $4`,
+        [filter.host ?? '', filter.category ?? '', filter.action ?? '', limit],
+      )
+      .map((r) => ({
+        at: r.at,
+        ...(r.delivery_id !== null ? { deliveryId: r.delivery_id } : {}),
+        eventId: r.event_id,
+        kind: r.kind,
+        host: r.host,
+        fingerprint: r.fingerprint,
+        category: r.category,
+        severity: r.severity,
+        action: r.action,
+        reason: r.reason,
+        jobs: r.jobs,
+      }));
+  }
+
+  // ---- OpenIncidentList
+
+  openIncidentCount(): number {
+    return this.#s.query<{ n: number }>("SELECT count(*) AS n FROM incidents WHERE status = 'open'")[0]?.n ?? 0;
+  }
+
+  openIncidents(offset: number, limit: number): OpenIncidentView[] {
+    return this.#s
+      .query<{ state: { fingerprint: string; cycle: number; category: string; severity: string; occurrences: number; openedAt: number; ticketId?: number }; ticket_id: number | null }>(
+        `SELECT i.state, t.ticket_id FROM incidents i
+           LEFT JOIN tickets t ON t.fp_key = i.fp_key AND t.seq = (i.state->>'cycle')::int
+          WHERE i.status = 'open' ORDER BY i.updated_at DESC, i.ord DESC LIMIT $1 OFFSET $2`,
+        [Math.max(0, Math.min(MAX_READ, limit)), Math.max(0, offset)],
+      )
+      .map(({ state: s, ticket_id }) => {
+        const ticketId = s.ticketId ?? ticket_id ?? undefined;
+        return {
+          fingerprint: s.fingerprint,
+          cycle: s.cycle,
+          category: s.category,
+          severity: s.severity,
+          occurrences: s.occurrences,
+          openedAt: s.openedAt,
+          ...(ticketId !== undefined ? { ticketId } : {}),
+        };
+      });
+  }
+}
+
+/** The poller's memory (as the SQLite PollCursor), on the intake's connection. */
+export class PgPollMemory implements PollMemory {
+  readonly #w: PgSession;
+
+  constructor(w: PgSession) {
+    this.#w = w;
+  }
+
+  state(): CursorState | undefined {
+    return this.#w.query<{ value: CursorState }>("SELECT value FROM poll_cursor WHERE key = 'cursor'")[0]?.value;
+  }
+
+  baseline(): Set<string> {
+    return new Set(this.#w.query<{ eventid: string }>('SELECT eventid FROM poll_baseline').map((r) => r.eventid));
+  }
+
+  /** The first sweep and its baseline in one power-safe commit (flushed when it returns). */
+  async record(state: CursorState, eventIds: readonly string[], now: number): Promise<void> {
+    this.#w.transaction(() => {
+      this.#w.exec('INSERT INTO poll_baseline (eventid, recorded_at) SELECT unnest($1::text[]), $2 ON CONFLICT (eventid) DO NOTHING', [[...eventIds], now]);
+      this.#w.exec("INSERT INTO poll_cursor (key, value) VALUES ('cursor', $1::jsonb) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [JSON.stringify(state)]);
+    }, 'power-safe');
+  }
+
+  forget(eventIds: readonly string[]): void {
+    if (eventIds.length === 0) return;
+    this.#w.exec('DELETE FROM poll_baseline WHERE eventid = ANY($1::text[])', [[...eventIds]]);
+  }
+}
