@@ -8,6 +8,7 @@ import { nodeDigests } from '../adapters/digests.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { DispatcherOptions } from '../services/dispatcher.js';
+import type { NameSettings } from '../services/glpi-names.js';
 import type { ProcessingSettings } from '../core/assess.js';
 import { frontendUrlOf } from '../core/render.js';
 
@@ -82,7 +83,13 @@ export function dispatcherOptions(c: Config): DispatcherOptions {
     minDelayMs: c.retry.min_delay,
     backoffCapMs: c.retry.backoff_cap,
     solutionTypeId: c.glpi.solution_type_id,
+    recoveryFallback: c.glpi.recovery_fallback,
   };
+}
+
+/** How names and assets are looked up in GLPI (services/glpi-names.ts). */
+export function nameSettings(c: Config): NameSettings {
+  return { ttlMs: c.glpi.lookup_ttl, assets: { enabled: c.assets.enabled, itemtypes: c.assets.itemtypes, by: c.assets.by, map: c.assets.map } };
 }
 
 export function storeFile(c: Config): string {

@@ -10,7 +10,8 @@ import type { Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics, type MetricsSnapshot } from '../observability/metrics.js';
 import { Dispatcher } from '../services/dispatcher.js';
 import { Processor } from '../services/processor.js';
-import { dispatcherOptions, glpiClient, processingSettings, storeFile, zabbixApi } from './from-config.js';
+import { dispatcherOptions, glpiClient, nameSettings, processingSettings, storeFile, zabbixApi } from './from-config.js';
+import { NameResolver, routingDesk } from '../services/glpi-names.js';
 
 /** What the processing side reports for /readyz. */
 export interface ProcessingStatus {
@@ -70,7 +71,10 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
   const store = openProcessingStore(storeFile(config), { synchronous: config.store.synchronous, maxSizeBytes: config.store.max_size });
   const glpi = glpiClient(config, logger.child({ component: 'glpi' }), metrics);
   const zabbix = zabbixApi(config, logger.child({ component: 'zabbix' }));
-  const dispatcher = new Dispatcher(store, glpi, clock, logger.child({ component: 'dispatcher' }), metrics, {
+  // Rules' names and hosts' assets are resolved when a create runs, through a cache (services/glpi-names.ts says why); warmed at start and reload.
+  const names = new NameResolver(glpi, clock, logger.child({ component: 'glpi-names' }), metrics, () => nameSettings(config));
+  void names.warm(config.rules, 'start').catch(() => undefined);
+  const dispatcher = new Dispatcher(store, routingDesk(glpi, names), clock, logger.child({ component: 'dispatcher' }), metrics, {
     ...dispatcherOptions(config),
     ...(zabbix && config.zabbix.write_back.enabled ? { writeBack: { zabbix, prefix: config.zabbix.write_back_prefix, acknowledge: config.zabbix.write_back.acknowledge } } : {}),
     // Both run on this side: a closed ticket's new cycle is decided at once, and held creates wait for the decisions behind them.
@@ -109,6 +113,7 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
     reload(next) {
       config = next;
       settings = processingSettings(config, markerKey);
+      void names.warm(config.rules, 'reload').catch(() => undefined);
     },
     status: () => ({ session: glpi.sessionState, ...(glpi.lastLoginError !== undefined ? { lastLoginError: glpi.lastLoginError } : {}) }),
     metrics: () => metrics.registry.getMetricsAsJSON(),

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { SEVERITIES, type Severity } from '../core/alert.js';
 import { FINGERPRINT_FIELDS, type FingerprintField } from '../core/fingerprint.js';
 import { DEFAULT_BODY, TEMPLATE_VARIABLES, templateVariables } from '../core/render.js';
-import { compilePattern, type CategoryRule, type GlpiFieldsPatch, type Rules, type TagMatcher, type Threshold } from '../core/rules.js';
+import { compilePattern, NAMED_FIELDS, type CategoryRule, type GlpiFieldsPatch, type GlpiRef, type NamedField, type Rules, type TagMatcher, type Threshold } from '../core/rules.js';
 import { parseQuantity } from '../core/units.js';
 import { Secret } from './secret.js';
 
@@ -42,23 +42,40 @@ function apiUrl(endsIn: string) {
 const severity = z.enum(SEVERITIES);
 const id = z.number().int().nonnegative();
 
-const glpiPatch = z.strictObject({
-  ticket: z.boolean().optional(),
-  urgency: z.number().int().min(1).max(5).optional(),
-  impact: z.number().int().min(1).max(5).optional(),
-  itilcategories_id: id.optional(),
-  entities_id: id.optional(),
-  groups_id_assign: id.optional(),
-  type: z.enum(['incident', 'request']).optional(),
-  requesttypes_id: id.optional(),
-});
+/** A GLPI item by id, or by name / complete name ("Monitoring > CPU"), resolved against GLPI (core/rules.ts GlpiRef). */
+const nameOrId = z.union([id, z.string().trim().min(1)]);
+const glpiPatch = z
+  .strictObject({
+    ticket: z.boolean().optional(),
+    urgency: z.number().int().min(1).max(5).optional(),
+    impact: z.number().int().min(1).max(5).optional(),
+    itilcategories_id: id.optional(),
+    entities_id: id.optional(),
+    groups_id_assign: id.optional(),
+    type: z.enum(['incident', 'request']).optional(),
+    requesttypes_id: id.optional(),
+    itilcategory: nameOrId.optional(),
+    entity: nameOrId.optional(),
+    group_assign: nameOrId.optional(),
+    request_source: nameOrId.optional(),
+    users: z.strictObject({ assign: z.array(nameOrId).optional(), observer: z.array(nameOrId).optional(), requester: z.array(nameOrId).optional() }).optional(),
+  })
+  .superRefine((p, ctx) => {
+    for (const [field, { key }] of Object.entries(NAMED_FIELDS)) {
+      if (p[field as NamedField] !== undefined && p[key as 'itilcategory'] !== undefined) ctx.addIssue({ code: 'custom', path: [key], message: `give ${field} or ${key}, not both` });
+    }
+  });
 type GlpiPatchInput = z.infer<typeof glpiPatch>;
 
 function toPatch(p: GlpiPatchInput | undefined): GlpiFieldsPatch {
   if (!p) return {};
-  const { type, ...rest } = p;
+  const { type, itilcategory, entity, group_assign, request_source, users, ...rest } = p;
   const out: Record<string, unknown> = Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
   if (type !== undefined) out.type = type === 'incident' ? 1 : 2;
+  const ref = (v: number | string): GlpiRef => (typeof v === 'number' ? v : { name: v });
+  const named = { itilcategories_id: itilcategory, entities_id: entity, groups_id_assign: group_assign, requesttypes_id: request_source };
+  for (const [field, v] of Object.entries(named)) if (v !== undefined) out[field] = ref(v);
+  if (users !== undefined) out.users = Object.fromEntries(Object.entries(users).filter(([, v]) => v !== undefined).map(([role, v]) => [role, (v ?? []).map(ref)]));
   return out as GlpiFieldsPatch;
 }
 
@@ -248,6 +265,10 @@ export const configSchema = z.strictObject({
       recovery: z.enum(['solve', 'close', 'followup']).default('solve'),
       followup_private: z.boolean().default(false),
       solution_type_id: id.default(0),
+      /** When GLPI refuses the solution for a workflow reason (template, status matrix, rule): the next steps, in order (issue 14 item 4). */
+      recovery_fallback: z.array(z.enum(['status', 'followup'])).default(['status', 'followup']),
+      /** How long GLPI's answer to a lookup by name (rules' names, hosts' assets) is used before asking again. */
+      lookup_ttl: duration.default(3_600_000),
       /** Ticket externalid (GLPI 11) set to the marker and searched: auto = when GLPI says it is 11 or later. */
       externalid: z.enum(['auto', 'on', 'off']).default('auto'),
       /** A follow-up on a Pending ticket: keep it pending (GLPI would set it back to Assigned), or resume it. */
@@ -342,6 +363,17 @@ export const configSchema = z.strictObject({
     })
     .superRefine((zb, ctx) => {
       if (zb.url !== '' && zb.api_token.empty) ctx.addIssue({ code: 'custom', path: ['api_token'], message: 'set api_token (Zabbix: Users › API tokens) when zabbix.url is set' });
+    })
+    .prefault({}),
+  /** The host's asset on the ticket (issue 14 item 2): searched by name, then IP, across these itemtypes; `map` for exceptions. */
+  assets: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      itemtypes: z.array(z.string().regex(/^[A-Z][A-Za-z0-9_]*$/, 'a GLPI itemtype, e.g. Computer')).min(1).default(['Computer', 'NetworkEquipment']),
+      by: z.array(z.enum(['name', 'ip'])).default(['name', 'ip']),
+      map: z
+        .record(z.string().min(1), z.strictObject({ itemtype: z.string().regex(/^[A-Z][A-Za-z0-9_]*$/), id: id.positive().optional(), name: z.string().min(1).optional() }).refine((m) => (m.id === undefined) !== (m.name === undefined), { message: 'give id or name' }))
+        .default({}),
     })
     .prefault({}),
   rules_file: z.string().optional(),

@@ -3,7 +3,7 @@ import type { Classification } from './classify.js';
 import { ticketMarker } from './fingerprint.js';
 import type { Digests } from './ports.js';
 import { formatDuration, formatTime, renderBody, renderTitle, variablesOf, type RenderContext } from './render.js';
-import type { Rules } from './rules.js';
+import { draftFields, type ActorRole, type DraftNames, type Rules } from './rules.js';
 
 /** What the bridge knows about one incident (one fingerprint, one ticket cycle). */
 export interface Incident {
@@ -63,6 +63,14 @@ export interface TicketDraft {
   readonly entities_id: number;
   readonly requesttypes_id: number;
   readonly groups_id_assign: number;
+  /** Items the rules named instead of numbering: resolved against GLPI before the create (services/glpi-names.ts). */
+  readonly names?: DraftNames;
+  /** Ticket actors by id, per role (the rules' `users`; names are in `names.users`). */
+  readonly users?: Readonly<Partial<Record<ActorRole, readonly number[]>>>;
+  /** The Zabbix host, to find its asset in GLPI before the create (issue 14 item 2). */
+  readonly host?: { readonly name: string; readonly visibleName?: string; readonly ip?: string };
+  /** The GLPI asset linked to the ticket on create (set at dispatch, from `host`). */
+  readonly asset?: { readonly itemtype: string; readonly id: number };
 }
 
 export type RecoveryMode = 'solve' | 'close' | 'followup';
@@ -183,10 +191,8 @@ export function ticketDraft(alert: Alert, c: Classification, rules: Rules, marke
     urgency: c.glpi.urgency,
     impact: c.glpi.impact,
     type: c.glpi.type,
-    itilcategories_id: c.glpi.itilcategories_id,
-    entities_id: c.glpi.entities_id,
-    requesttypes_id: c.glpi.requesttypes_id,
-    groups_id_assign: c.glpi.groups_id_assign,
+    ...draftFields(c.glpi),
+    host: { name: alert.host, ...(alert.hostName !== alert.host ? { visibleName: alert.hostName } : {}), ...(alert.hostIp ? { ip: alert.hostIp } : {}) },
   };
 }
 

@@ -38,6 +38,25 @@ export interface TicketDesk {
   ticketUrl(id: number): string;
 }
 
+/** A GLPI asset (Computer, NetworkEquipment, …) by itemtype and id. */
+export interface AssetRef {
+  readonly itemtype: string;
+  readonly id: number;
+}
+
+/**
+ * Looking things up in GLPI by name (issue 14 items 2 and 3), apart from the
+ * TicketDesk: ITIL categories, entities and groups by complete name
+ * ("Monitoring > CPU") or name, request types by name, users by login or
+ * "Firstname Lastname", assets by name or IP. Every method answers every
+ * match (none: unknown; more than one: ambiguous, for the caller to refuse).
+ * An API without the route throws a RemoteError of code GLPI_LOOKUP_UNSUPPORTED.
+ */
+export interface GlpiDirectory {
+  findByName(itemtype: 'ITILCategory' | 'Entity' | 'Group' | 'RequestType' | 'User', name: string): Promise<number[]>;
+  findAssets(itemtypes: readonly string[], by: 'name' | 'ip', value: string): Promise<AssetRef[]>;
+}
+
 /** What the dispatcher needs from Zabbix to write the ticket link back to the event. */
 export interface EventAcknowledger {
   acknowledge(eventIds: readonly string[], message: string, acknowledge: boolean): Promise<void>;

@@ -1,16 +1,113 @@
 import type { Severity } from './alert.js';
 
+/**
+ * A GLPI item a rule refers to: by id, or by name / complete name
+ * ("Monitoring > CPU") that is resolved against GLPI when the ticket is
+ * created (services/glpi-names.ts says why there and not here).
+ */
+export type GlpiRef = number | { readonly name: string };
+
+/** Ticket actor roles the rules may fill (GLPI's CommonITILActor: requester 1, assign 2, observer 3). */
+export const ACTOR_ROLES = ['assign', 'observer', 'requester'] as const;
+export type ActorRole = (typeof ACTOR_ROLES)[number];
+
 /** GLPI fields a rule decides, and whether to open a ticket at all. */
 export interface GlpiFields {
   readonly ticket: boolean;
   readonly urgency: number;
   readonly impact: number;
-  readonly itilcategories_id: number;
-  readonly entities_id: number;
-  readonly groups_id_assign: number;
+  readonly itilcategories_id: GlpiRef;
+  readonly entities_id: GlpiRef;
+  readonly groups_id_assign: GlpiRef;
   /** 1 incident, 2 request (GLPI constants). */
   readonly type: number;
-  readonly requesttypes_id: number;
+  readonly requesttypes_id: GlpiRef;
+  /** Users added to the ticket per role, by id or login / "Firstname Lastname" (absent: none). */
+  readonly users?: Readonly<Partial<Record<ActorRole, readonly GlpiRef[]>>>;
+}
+
+/** The GLPI itemtype each named field is looked up in. */
+export const NAMED_FIELDS = {
+  itilcategories_id: { itemtype: 'ITILCategory', key: 'itilcategory' },
+  entities_id: { itemtype: 'Entity', key: 'entity' },
+  groups_id_assign: { itemtype: 'Group', key: 'group_assign' },
+  requesttypes_id: { itemtype: 'RequestType', key: 'request_source' },
+} as const;
+export type NamedField = keyof typeof NAMED_FIELDS;
+export type DirectoryItemtype = (typeof NAMED_FIELDS)[NamedField]['itemtype'] | 'User';
+
+/** What a ticket draft carries of the names a rule gave (resolved against GLPI before the create). */
+export interface DraftNames {
+  readonly itilcategories_id?: string;
+  readonly entities_id?: string;
+  readonly groups_id_assign?: string;
+  readonly requesttypes_id?: string;
+  readonly users?: Readonly<Partial<Record<ActorRole, readonly string[]>>>;
+}
+
+/** A ref's id (0: given by name, or none). */
+export function refId(ref: GlpiRef): number {
+  return typeof ref === 'number' ? ref : 0;
+}
+
+/** The draft's share of the rule's fields: ids (0 where a name stands), the names to resolve, users per role by id. */
+export function draftFields(g: GlpiFields): Record<NamedField, number> & {
+  names?: DraftNames;
+  users?: Partial<Record<ActorRole, number[]>>;
+} {
+  const ids = {} as Record<NamedField, number>;
+  const names: { -readonly [K in keyof DraftNames]: DraftNames[K] } = {};
+  for (const f of Object.keys(NAMED_FIELDS) as NamedField[]) {
+    const ref = g[f];
+    ids[f] = refId(ref);
+    if (typeof ref !== 'number') names[f] = ref.name;
+  }
+  const users: Partial<Record<ActorRole, number[]>> = {};
+  const userNames: Partial<Record<ActorRole, string[]>> = {};
+  for (const role of ACTOR_ROLES) {
+    for (const ref of g.users?.[role] ?? []) {
+      if (typeof ref === 'number') (users[role] ??= []).push(ref);
+      else (userNames[role] ??= []).push(ref.name);
+    }
+  }
+  if (Object.keys(userNames).length > 0) names.users = userNames;
+  return {
+    ...ids,
+    ...(Object.keys(names).length > 0 ? { names } : {}),
+    ...(Object.keys(users).length > 0 ? { users } : {}),
+  };
+}
+
+/** One name the rules use, where (its YAML path in the rules file) and what it names. */
+export interface NameUse {
+  readonly itemtype: DirectoryItemtype;
+  readonly name: string;
+  readonly path: string;
+}
+
+/** Every name the rules give instead of an id, with its YAML path (check-config --online, the resolution at start and reload). */
+export function namesInRules(r: Rules): NameUse[] {
+  const out: NameUse[] = [];
+  const add = (p: GlpiFieldsPatch, at: string) => {
+    for (const f of Object.keys(NAMED_FIELDS) as NamedField[]) {
+      const ref = p[f];
+      if (ref !== undefined && typeof ref !== 'number') out.push({ itemtype: NAMED_FIELDS[f].itemtype, name: ref.name, path: `${at}.${NAMED_FIELDS[f].key}` });
+    }
+    for (const role of ACTOR_ROLES) {
+      (p.users?.[role] ?? []).forEach((ref, i) => {
+        if (typeof ref !== 'number') out.push({ itemtype: 'User', name: ref.name, path: `${at}.users.${role}[${i}]` });
+      });
+    }
+  };
+  add(r.defaults, 'defaults');
+  for (const [sev, p] of Object.entries(r.severities)) add(p ?? {}, `severities.${sev}`);
+  r.categories.forEach((c, i) => {
+    add(c.glpi, `categories[${i}].glpi`);
+    for (const [sev, p] of Object.entries(c.severities)) add(p ?? {}, `categories[${i}].severities.${sev}`);
+  });
+  add(r.fallback.glpi, 'fallback.glpi');
+  for (const [sev, p] of Object.entries(r.fallback.severities)) add(p ?? {}, `fallback.severities.${sev}`);
+  return out;
 }
 
 export type GlpiFieldsPatch = Partial<GlpiFields>;

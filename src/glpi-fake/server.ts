@@ -3,9 +3,10 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tr, type Language } from './messages.js';
 import { intval, isset, parseStr, phpBool, phpEmpty, phpKeyedList, type PhpArray } from './php.js';
-import { checkCriteria, DEFAULT_DISPLAY, evaluate, fieldsOf, row, sortKey, ticketOptions, toCriteria, type SearchContext } from './search.js';
+import { checkCriteria, DEFAULT_DISPLAY, evaluate, fieldsOf, likeMatch, row, sortKey, ticketOptions, toCriteria, type SearchContext } from './search.js';
 import { decodeHtml, decodeRow, encodeHtml, storeText, storeVarchar } from './sanitizer.js';
 import { FakeGlpiV2, type OAuthClient } from './v2/api.js';
+import { ASSET_TYPES, FakeDirectory, type FakeDirectorySeed } from './directory.js';
 import type { V2Host } from './v2/host.js';
 
 export { decodeHtml, encodeHtml } from './sanitizer.js';
@@ -52,6 +53,10 @@ export interface FakeTicket {
   is_deleted: number;
   /** GLPI 11 only (no such column in GLPI 10.0's glpi_tickets). */
   externalid?: string | null;
+  /** Not columns: Ticket_User rows by role (requester, assign, observer), from the create's actor inputs. */
+  users?: { requester: number[]; assign: number[]; observer: number[] };
+  /** Not a column: Item_Ticket rows (the assets linked), from the create's `items_id` input. */
+  items?: { itemtype: string; items_id: number }[];
 }
 
 export interface FakeFollowup {
@@ -139,6 +144,19 @@ export interface FakeGlpiOptions {
   stripAuthorization?: boolean;
   /** GLPI 11's OAuth clients for the high-level API (v2/api.ts; default: one client `bridge-client` / `bridge-secret`). */
   oauthClients?: readonly OAuthClient[];
+  /** Categories, groups, entities, request types, users and assets with names (directory.ts); their ids exist. */
+  directory?: FakeDirectorySeed;
+  /**
+   * Workflows that refuse a solution (issue 14 item 4). `solveAllowed: false`: the profile's status matrix
+   * (`ticket_status`) forbids Solved, so CommonITILObject::canSolve() is false and the solution is refused
+   * with the rights message (ERROR_GLPI_ADD), and a status update to Solved or Closed is dropped
+   * (CommonITILObject::prepareInputForUpdate() unsets a status isAllowedStatus() refuses).
+   * `mandatoryOnSolve`: the ticket template makes these fields mandatory when the ticket is solved: the
+   * solution row is stored (ITILSolution::prepareInputForAdd() does not look at templates) but the ticket's
+   * update to Solved in ITILSolution::post_addItem() is refused with "Mandatory fields are not filled.
+   * Please correct: …", so the ticket keeps its status; a PUT of status 5 or 6 gets that refusal too.
+   */
+  workflow?: { solveAllowed?: boolean; mandatoryOnSolve?: readonly string[] };
 }
 
 export interface RequestLog {
@@ -194,6 +212,11 @@ export const STATUS = { INCOMING: 1, ASSIGNED: 2, PLANNED: 3, WAITING: 4, SOLVED
 /** Itemtypes the fake serves, by lower-case name (PHP class names are case-insensitive). */
 const ITEMTYPES: Record<string, string> = {
   ticket: 'Ticket',
+  computer: 'Computer',
+  networkequipment: 'NetworkEquipment',
+  printer: 'Printer',
+  phone: 'Phone',
+  peripheral: 'Peripheral',
   itilfollowup: 'ITILFollowup',
   itilsolution: 'ITILSolution',
   itilcategory: 'ITILCategory',
@@ -254,9 +277,17 @@ export class FakeGlpi {
   #opt: FakeGlpiOptions;
   /** GLPI 11's high-level API (`/api.php/v2/…`, `/api.php/token`), over this same store. */
   readonly v2: FakeGlpiV2;
+  /** Named categories, groups, entities, request types, users, assets (directory.ts). */
+  readonly directory: FakeDirectory;
 
   constructor(opt: FakeGlpiOptions = {}) {
     this.#opt = { userTokens: ['user-token'], users: {}, autocloseDelay: -10, listLimit: 20, ...opt };
+    this.directory = new FakeDirectory(opt.directory);
+    // Named items exist: their ids join the lists of ids that exist.
+    const d = this.directory;
+    if (d.entityIds().length > 0) this.#opt.entities = [...new Set([...(this.#opt.entities ?? [0]), ...d.entityIds()])];
+    if (this.#opt.categories && d.categories.length > 0) this.#opt.categories = [...this.#opt.categories, ...d.categories.map((c) => c.id)];
+    if (this.#opt.groups && d.groups.length > 0) this.#opt.groups = [...this.#opt.groups, ...d.groups.map((g) => g.id)];
     this.version = opt.version ?? '10';
     this.language = opt.language ?? 'en_GB';
     for (const a of opt.accounts ?? []) this.accounts.push({ ...a });
@@ -875,6 +906,8 @@ export class FakeGlpi {
     if (itemtype === 'Ticket') return Object.keys(this.#ticketRow(t));
     if (itemtype === 'ITILFollowup') return Object.keys(this.#followupRow({ id: 0, itemtype: '', items_id: 0, content: '', is_private: 0, date: '', users_id: 0, requesttypes_id: 0 }));
     if (itemtype === 'ITILSolution') return Object.keys(this.#solutionRow({ id: 0, itemtype: '', items_id: 0, content: '', status: 2, solutiontypes_id: 0, users_id: 0 }));
+    const named = this.directory.rows(itemtype)?.[0];
+    if (named) return Object.keys(named);
     return ['id', 'name', 'completename'];
   }
 
@@ -916,8 +949,20 @@ export class FakeGlpi {
       const r = itemtype === 'ITILFollowup' ? this.#followupRow(item as FakeFollowup) : this.#solutionRow(item as FakeSolution);
       return new Answer(200, this.#present(ctx, itemtype, r));
     }
+    if (ASSET_TYPES.includes(itemtype as (typeof ASSET_TYPES)[number])) {
+      const a = this.directory.asset(itemtype, id);
+      if (!a) return notFound();
+      if (!this.#canSeeEntity(ctx, a.entities_id ?? 0)) return forbidden();
+      return new Answer(200, this.#present(ctx, itemtype, { id: a.id, name: a.name, entities_id: a.entities_id ?? 0, is_deleted: a.is_deleted ?? 0 }));
+    }
+    const named = this.directory.has(itemtype) || itemtype === 'RequestType' ? this.directory.row(itemtype, id) : undefined;
+    if (named && itemtype !== 'Entity') return new Answer(200, this.#present(ctx, itemtype, named));
     if (itemtype === 'Entity') {
       if (!this.#entityExists(id)) return notFound();
+      if (named) {
+        if (!this.#canSeeEntity(ctx, id)) return forbidden();
+        return new Answer(200, this.#present(ctx, 'Entity', named));
+      }
       if (!this.#canSeeEntity(ctx, id)) return forbidden();
       return new Answer(200, this.#present(ctx, 'Entity', { id, name: id === 0 ? 'Root entity' : `Entity ${id}`, completename: this.#entityName(id), entities_id: id === 0 ? 0 : 0 }));
     }
@@ -963,7 +1008,17 @@ export class FakeGlpi {
     } else if (itemtype === 'ITILSolution') {
       rows = this.solutions.map((s) => this.#solutionRow(s));
     } else {
-      rows = [];
+      rows = this.directory.rows(itemtype) ?? [];
+      if (itemtype === 'Entity') rows = rows.filter((r) => this.#canSeeEntity(ctx, r.id as number));
+    }
+    // API::getItems(): each `searchText[field]` is a LIKE filter (Search::makeTextSearch(): `^` and `$` anchor it).
+    const searchText = ctx.params.searchText;
+    if (searchText !== undefined && typeof searchText === 'object') {
+      const filters = Object.fromEntries(Object.entries(searchText).filter((e): e is [string, string] => typeof e[1] === 'string'));
+      const filtered = FakeDirectory.filter(rows, filters);
+      // Unverified message: GLPI checks the field is a column of the table.
+      if (typeof filtered === 'string') return this.#err(ctx, 400, 'ERROR', `Field ${filtered} is not valid for ${itemtype} item.`, true);
+      rows = filtered;
     }
     const table = `glpi_${itemtype === 'ITILFollowup' ? 'itilfollowups' : itemtype === 'ITILSolution' ? 'itilsolutions' : `${itemtype.toLowerCase()}s`}`;
     if (!this.#columns(itemtype).includes(sort)) return this.#err(ctx, 400, 'ERROR', `sort param is not a field of ${table}`, true);
@@ -1078,6 +1133,27 @@ export class FakeGlpi {
       is_deleted: 0,
     };
     if (externalid !== undefined) t.externalid = externalid;
+    // Ticket_User rows from `_users_id_<role>` (an id or a list); an unknown user adds nothing.
+    const users = { requester: [] as number[], assign: [] as number[], observer: [] as number[] };
+    for (const role of ['requester', 'assign', 'observer'] as const) {
+      for (const u of ([] as unknown[]).concat(i[`_users_id_${role}`] ?? [])) {
+        const uid = intval(u, 0);
+        if (uid > 0 && (this.#userName(uid) !== null || this.directory.row('User', uid)) && !users[role].includes(uid)) users[role].push(uid);
+      }
+    }
+    if (users.requester.length + users.assign.length + users.observer.length > 0) t.users = users;
+    if (users.assign.length > 0 && t.status === STATUS.INCOMING) t.status = STATUS.ASSIGNED;
+    // Item_Ticket rows from `items_id: {itemtype: [ids]}` (Ticket::post_addItem()); an unknown asset adds nothing.
+    if (i.items_id !== null && typeof i.items_id === 'object' && !Array.isArray(i.items_id)) {
+      const items: { itemtype: string; items_id: number }[] = [];
+      for (const [type, ids] of Object.entries(i.items_id as Record<string, unknown>)) {
+        for (const raw of ([] as unknown[]).concat(ids ?? [])) {
+          const aid = intval(raw, 0);
+          if (this.directory.asset(type, aid) && !items.some((x) => x.itemtype === type && x.items_id === aid)) items.push({ itemtype: type, items_id: aid });
+        }
+      }
+      if (items.length > 0) t.items = items;
+    }
     this.tickets.set(t.id, t);
     // CommonDBTM::addMessageOnAddAction(): "Item successfully added: <name (id)>", tags stripped.
     return { id: t.id, message: this.#t(ctx, '%1$s: %2$s', this.#t(ctx, 'Item successfully added'), `${t.name} (${t.id})`) };
@@ -1133,6 +1209,8 @@ export class FakeGlpi {
     const t = i.itemtype === 'Ticket' ? this.tickets.get(intval(i.items_id, 0)) : undefined;
     // canSolve(): readable, not closed (a closed ticket gives the rights message, not "already solved").
     if (!t || !this.#canSeeEntity(ctx, t.entities_id) || t.status === STATUS.CLOSED) return { id: false, message: this.#rights(ctx) };
+    // canSolve(): the profile's status matrix must allow Solved from the ticket's status.
+    if (this.#opt.workflow?.solveAllowed === false) return { id: false, message: this.#rights(ctx) };
     const blocked = !phpEmpty(i._do_not_compute_status);
     if (!blocked && t.status === STATUS.SOLVED) return { id: false, message: this.#t(ctx, 'The item is already solved, did anyone pushed a solution before you?') };
     const closeNow = this.#opt.autocloseDelay === 0;
@@ -1146,10 +1224,21 @@ export class FakeGlpi {
       users_id: s.account.id,
     };
     this.solutions.push(sol);
+    // post_addItem() updates the ticket to Solved (or Closed); a template's mandatory field refuses that update.
+    const missing = this.#missingOnSolve(ctx, t);
+    if (missing !== undefined) return { id: sol.id, message: missing };
     this.#applyStatus(t, closeNow ? STATUS.CLOSED : STATUS.SOLVED, sol.id);
     t.date_mod = now();
     t.users_id_lastupdater = s.account.id;
     return { id: sol.id, message: this.#t(ctx, '%1$s: %2$s', this.#t(ctx, 'Item successfully added'), String(sol.id)) };
+  }
+
+  /** The template's fields mandatory on solving that the ticket lacks, as GLPI's refusal message; undefined: none. */
+  #missingOnSolve(ctx: Ctx, t: FakeTicket): string | undefined {
+    const fields = this.#opt.workflow?.mandatoryOnSolve ?? [];
+    const missing = fields.filter((f) => !(f === 'Category' && t.itilcategories_id > 0));
+    if (missing.length === 0) return undefined;
+    return this.#t(ctx, 'Mandatory fields are not filled. Please correct: %s', missing.join(', '));
   }
 
   /** A status change with the side effects GLPI applies on update. */
@@ -1223,7 +1312,14 @@ export class FakeGlpi {
     if (isset(i.type)) t.type = intval(i.type, t.type);
     if (isset(i.requesttypes_id)) t.requesttypes_id = intval(i.requesttypes_id, t.requesttypes_id);
     if (this.version === '11' && (typeof i.externalid === 'string' || typeof i.externalid === 'number')) t.externalid = storeVarchar(String(i.externalid), false) ?? null;
-    if (isset(i.status)) this.#applyStatus(t, intval(i.status, t.status));
+    if (isset(i.status)) {
+      const status = intval(i.status, t.status);
+      const solving = status === STATUS.SOLVED || status === STATUS.CLOSED;
+      const missing = solving ? this.#missingOnSolve(ctx, t) : undefined;
+      if (missing !== undefined) return { ok: false, message: missing };
+      // A status the profile's matrix does not allow is dropped, the rest of the update applies.
+      if (!(solving && this.#opt.workflow?.solveAllowed === false)) this.#applyStatus(t, status);
+    }
     t.date_mod = now();
     t.users_id_lastupdater = ctx.session!.account.id;
     return { ok: true, message: '' };
@@ -1268,9 +1364,48 @@ export class FakeGlpi {
 
   // ---- search (API::searchItems()) ----------------------------------------------------------------
 
+  /**
+   * Search on an asset itemtype: options 1 (name), 2 (id), 80 (entity), 126 (IP, any of the asset's
+   * addresses; NetworkPort::rawSearchOptionsToAdd()). Trashed assets and entities the session cannot see
+   * are left out, as the search engine does. Grouped values are joined with Search::LONGSEP ("$$##$$").
+   */
+  #searchAssets(ctx: Ctx, itemtype: string): Answer {
+    const known = new Set(['1', '2', '80', '126']);
+    const criteria = toCriteria(ctx.params.criteria);
+    const bad = checkCriteria(criteria, known);
+    if (bad) return this.#err(ctx, 400, 'ERROR', this.#t(ctx, bad), true);
+    const deleted = phpBool(typeof ctx.params.is_deleted === 'string' ? ctx.params.is_deleted : undefined, false) ? 1 : 0;
+    const value = (a: { id: number; name: string; ips?: string[]; entities_id?: number }, field: string): string | number | null => {
+      if (field === '1') return a.name;
+      if (field === '2') return a.id;
+      if (field === '80') return this.#entityName(a.entities_id ?? 0);
+      if (field === '126') return (a.ips ?? []).join('$$##$$');
+      return null;
+    };
+    const test = (a: { id: number; name: string; ips?: string[]; entities_id?: number }, c: { field?: string; searchtype?: string; value?: string }): boolean => {
+      const v = c.value ?? '';
+      const values = c.field === '126' ? (a.ips ?? []) : [String(value(a, c.field ?? '') ?? '')];
+      if (c.searchtype === 'equals') return c.field === '2' || c.field === '1' ? String(a.id) === v : values.includes(v);
+      if (c.searchtype === 'contains') return v === '' || values.some((x) => likeMatch(x, v));
+      return false;
+    };
+    const rows = this.directory.assets
+      .filter((a) => a.itemtype === itemtype && (a.is_deleted ?? 0) === deleted && this.#canSeeEntity(ctx, a.entities_id ?? 0))
+      .filter((a) => criteria.every((c, i) => (i > 0 && c.link.startsWith('OR') ? true : c.criteria ? true : test(a, c))))
+      .sort((x, y) => x.name.localeCompare(y.name) || x.id - y.id);
+    const forced = ctx.params.forcedisplay === undefined ? [] : typeof ctx.params.forcedisplay === 'string' ? [ctx.params.forcedisplay] : Object.values(ctx.params.forcedisplay).filter((v): v is string => typeof v === 'string');
+    const columns = [...new Set(['1', ...fieldsOf(criteria), ...forced])].filter((c) => known.has(c));
+    const data = rows.map((a) => Object.fromEntries(columns.map((c) => [c, value(a, c)])));
+    const body: Record<string, unknown> = { totalcount: rows.length, count: rows.length, sort: ['1'], order: ['ASC'] };
+    if (data.length > 0) body.data = data;
+    body['content-range'] = `0-${Math.max(0, rows.length - 1)}/${rows.length}`;
+    return new Answer(200, body, { 'Accept-Range': `${itemtype} 1000` });
+  }
+
   #search(ctx: Ctx, rawItemtype: string): Answer {
     const itemtype = ITEMTYPES[rawItemtype.toLowerCase()];
     if (!itemtype) return this.#err(ctx, 400, 'ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM', this.#t(ctx, 'resource not found or not an instance of CommonDBTM'), true);
+    if (ASSET_TYPES.includes(itemtype as (typeof ASSET_TYPES)[number])) return this.#searchAssets(ctx, itemtype);
     const known = itemtype === 'Ticket' ? ticketOptions(this.version) : new Set(['1', '2']);
     const criteria = toCriteria(ctx.params.criteria);
     const bad = checkCriteria(criteria, known);

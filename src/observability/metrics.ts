@@ -81,6 +81,24 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       labelNames: ['type'] as const,
       registers: [registry],
     }),
+    glpiLookups: new Counter({
+      name: 'zgb_glpi_lookups_total',
+      help: 'Names the rules give (ITILCategory, Entity, Group, RequestType, User) and hosts\' assets (asset) looked up in GLPI for a ticket, by itemtype and result (found, cached, stale: GLPI unreachable, the last resolution used; unknown, ambiguous, unsupported: the ticket went without it).',
+      labelNames: ['itemtype', 'result'] as const,
+      registers: [registry],
+    }),
+    assets: new Counter({
+      name: 'zgb_glpi_assets_total',
+      help: 'Tickets created and how their host\'s asset was found: map (assets.map), name, ip, none (no asset matched: the ticket went without), ambiguous, unsupported, error (GLPI refused the lookup).',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    solutionRefused: new Counter({
+      name: 'zgb_glpi_solution_refused_total',
+      help: 'Solutions GLPI refused for a workflow reason (refused: the solution itself; status_unchanged: stored but the ticket did not become solved), by the recovery_fallback step that ended the job (status, followup, none).',
+      labelNames: ['reason', 'fallback'] as const,
+      registers: [registry],
+    }),
     deadLetters: new Counter({
       name: 'zgb_dead_letters_total',
       help: 'Jobs moved to the dead-letter list after a permanent error, by job type.',

@@ -19,6 +19,8 @@ export interface DispatcherOptions {
   readonly minDelayMs: number;
   readonly backoffCapMs: number;
   readonly solutionTypeId: number;
+  /** What a solve does when GLPI refuses the solution for a workflow reason (glpi.recovery_fallback; job-runner.ts). */
+  readonly recoveryFallback?: readonly ('status' | 'followup')[];
   /** Write the ticket link back to Zabbix after a create (absent: no write-back). */
   readonly writeBack?: { readonly zabbix: EventAcknowledger; readonly prefix: string; readonly acknowledge: boolean };
   /**
@@ -126,7 +128,7 @@ export class Dispatcher {
   ) {
     const probeMax = Math.min(opt.probeMaxDelayMs ?? 30_000, Math.max(opt.backoffCapMs, opt.quickMinDelayMs));
     this.#breaker = new CircuitBreaker({ minDelayMs: opt.quickMinDelayMs, maxDelayMs: probeMax }, (c) => this.#breakerChanged(c));
-    this.#runner = new JobRunner(paced(desk, this.#retryAfter, clock), store, { solutionTypeId: opt.solutionTypeId, ...(opt.writeBack ? { writeBack: opt.writeBack } : {}) });
+    this.#runner = new JobRunner(paced(desk, this.#retryAfter, clock), store, { solutionTypeId: opt.solutionTypeId, ...(opt.writeBack ? { writeBack: opt.writeBack } : {}), ...(opt.recoveryFallback ? { recoveryFallback: opt.recoveryFallback, logger, metrics } : {}) });
     this.metrics.glpiCircuit.set(BREAKER_GAUGE.closed);
   }
 

@@ -2,6 +2,8 @@ import { htmlText } from '../core/render.js';
 import type { JobSpec } from '../core/decide.js';
 import type { EventAcknowledger, IncidentState, Job, TicketDesk } from '../core/ports.js';
 import { RemoteError } from '../core/remote-error.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 
 /*
  * What each job does in GLPI or Zabbix, and how it is made idempotent: a job
@@ -17,6 +19,10 @@ export interface JobRunnerOptions {
   readonly solutionTypeId: number;
   /** Write the ticket link back to Zabbix after a create (absent: no write-back). */
   readonly writeBack?: { readonly zabbix: EventAcknowledger; readonly prefix: string; readonly acknowledge: boolean };
+  /** glpi.recovery_fallback: the steps after GLPI refused the solution (absent or empty: the refusal is the job's error). */
+  readonly recoveryFallback?: readonly ('status' | 'followup')[];
+  readonly logger?: Logger;
+  readonly metrics?: Metrics;
 }
 
 /** What a job did; a create also carries what to record with its completion. */
@@ -42,7 +48,10 @@ export interface RunState {
 /** Thrown when a job refers to a ticket the bridge never got (its create is dead-lettered). */
 export class TicketMissing extends Error {}
 
+const SOLVED = 5;
 const CLOSED = 6;
+/** GLPI's refusal of a solution (the legacy API's code; the v2 adapter answers the same: adapters/glpi/v2/outcome.ts). */
+const SOLUTION_REFUSALS = new Set(['ERROR_GLPI_ADD']);
 /** GLPI's refusals of an add or an update (their message is translated: never parsed). */
 const REFUSALS = new Set(['ERROR_GLPI_ADD', 'ERROR_GLPI_UPDATE']);
 
@@ -167,8 +176,9 @@ export class JobRunner {
           });
           return { operation: outcome.operation, ticketId: id };
         }
-        const result = await this.desk.addSolution(id, htmlText(spec.lines), this.opt.solutionTypeId);
+        const result = await this.#solveOrFallBack(job, state, id, spec.lines);
         if (result === 'already_closed') return { operation: 'found_closed', ticketId: id };
+        if (typeof result === 'object') return result;
         if (spec.mode === 'close') {
           await this.desk.updateTicket(id, { status: CLOSED });
           return { operation: 'closed', ticketId: id };
@@ -183,6 +193,70 @@ export class JobRunner {
         });
       }
     }
+  }
+
+  /**
+   * The solution, or — when GLPI refuses it for a workflow reason an
+   * operator cannot fix at once (a ticket template's mandatory field, the
+   * profile's status matrix without Solved, a business rule) — the
+   * configured fallback (glpi.recovery_fallback): the status set to Solved,
+   * then a follow-up saying Zabbix recovered. GLPI refuses in two ways:
+   * the solution itself (ERROR_GLPI_ADD, e.g. CommonITILObject::canSolve()
+   * false), or the solution is stored but the ticket's update to Solved in
+   * ITILSolution::post_addItem() is refused, so its status does not move
+   * (glpi-project/glpi src/ITILSolution.php @ 0042059c82075d3223c145cb3609a83019fc0cd2).
+   * GLPI's reason goes to the log (GLPI_SOLUTION_REFUSED) and
+   * zgb_glpi_solution_refused_total{reason, fallback}.
+   */
+  async #solveOrFallBack(job: Job, state: RunState, id: number, lines: readonly string[]): Promise<'added' | 'already_solved' | 'already_closed' | Outcome> {
+    const steps = this.opt.recoveryFallback ?? [];
+    let reason: 'refused' | 'status_unchanged';
+    let message: string;
+    try {
+      const result = await this.desk.addSolution(id, htmlText(lines), this.opt.solutionTypeId);
+      if (result !== 'added' || steps.length === 0) return result;
+      const status = await this.desk.ticketStatus(id);
+      if (status === undefined || status === SOLVED || status === CLOSED) return result;
+      reason = 'status_unchanged';
+      message = `GLPI stored the solution but the ticket stayed in status ${status} (a template's mandatory field, the status matrix or a rule refused Solved)`;
+    } catch (e) {
+      if (steps.length === 0 || !(e instanceof RemoteError) || !SOLUTION_REFUSALS.has(e.code)) throw e;
+      reason = 'refused';
+      message = e.message;
+    }
+    const log = this.opt.logger;
+    for (const step of steps) {
+      if (step === 'status') {
+        try {
+          await this.desk.updateTicket(id, { status: SOLVED });
+          const status = await this.desk.ticketStatus(id);
+          if (status === SOLVED || status === CLOSED) {
+            this.#refused(job, id, reason, message, 'status');
+            return { operation: 'solved', ticketId: id };
+          }
+          message += `; setting the status to Solved left it at ${status ?? 'unknown'}`;
+        } catch (e) {
+          if (!(e instanceof RemoteError) || !REFUSALS.has(e.code)) throw e;
+          message += `; setting the status to Solved: ${e.message}`;
+        }
+        continue;
+      }
+      const text = [...lines, `GLPI refused the solution (${message}): the ticket is left for a technician to solve.`];
+      await this.#followupOnce(job, state, id, text, { isPrivate: false });
+      this.#refused(job, id, reason, message, 'followup');
+      return { operation: 'followed_up', ticketId: id };
+    }
+    log?.warn({ code: 'GLPI_SOLUTION_REFUSED', ticket_id: id, reason, glpi_reason: message }, 'GLPI refused the solution and glpi.recovery_fallback has no step that worked');
+    this.opt.metrics?.solutionRefused.inc({ reason, fallback: 'none' });
+    throw new RemoteError('permanent', 'GLPI_SOLUTION_REFUSED', `GLPI refused the solution of ticket ${id}: ${message}`, undefined, undefined, { mayHaveLanded: false });
+  }
+
+  #refused(job: Job, ticketId: number, reason: string, message: string, fallback: 'status' | 'followup'): void {
+    this.opt.logger?.warn(
+      { code: 'GLPI_SOLUTION_REFUSED', ticket_id: ticketId, incident: job.fingerprint, reason, glpi_reason: message, fallback },
+      `GLPI refused the recovery's solution (${message}): fell back to ${fallback === 'status' ? 'setting the status to Solved' : 'a follow-up saying Zabbix recovered'}`,
+    );
+    this.opt.metrics?.solutionRefused.inc({ reason, fallback });
   }
 
   /** A create's record: its marker, and the ticket link to write back to the Zabbix event (its own lane: a Zabbix outage never holds GLPI work back). */

@@ -439,6 +439,10 @@ export class GlpiClient implements GlpiConnection {
     if (t.itilcategories_id > 0) input.itilcategories_id = t.itilcategories_id;
     if (t.requesttypes_id > 0) input.requesttypes_id = t.requesttypes_id;
     if (t.groups_id_assign > 0) input._groups_id_assign = t.groups_id_assign;
+    // Ticket_User rows on create (CommonITILObject: `_users_id_<role>`, an id or a list, on GLPI 10 and 11).
+    for (const [role, ids] of Object.entries(t.users ?? {})) if (ids && ids.length > 0) input[`_users_id_${role}`] = [...ids];
+    // Item_Ticket on create: `items_id: {itemtype: [ids]}` (Ticket::post_addItem()).
+    if (t.asset) input.items_id = { [t.asset.itemtype]: [t.asset.id] };
     if (await this.#externalIdOn()) input.externalid = t.marker;
     const body = await this.#call('createTicket', 'POST', 'Ticket', { data: { input } });
     const parsed = createAnswer.safeParse(body);
@@ -504,6 +508,73 @@ export class GlpiClient implements GlpiConnection {
       if (e instanceof RemoteError && e.status === 403) return 'forbidden';
       throw e;
     }
+  }
+
+  /**
+   * Items of a dropdown or User whose name (or complete name: tree dropdowns) is `name`: `GET /{itemtype}`
+   * with `searchText[field]=^name$` (API::getItems(): a LIKE under GLPI's case-insensitive collation, where
+   * `_` and `%` are wildcards), then compared exactly here, case-insensitively. Tree dropdowns (ITILCategory,
+   * Group, Entity) by `completename` first ("Monitoring > CPU"), then by `name`; users by login, then by
+   * "Firstname Lastname" or "Lastname Firstname".
+   */
+  async findByName(itemtype: 'ITILCategory' | 'Entity' | 'Group' | 'RequestType' | 'User', name: string): Promise<number[]> {
+    const wanted = name.trim().toLowerCase();
+    const list = async (field: string, value: string): Promise<Record<string, unknown>[]> => {
+      const body = await this.#call(`find${itemtype}`, 'GET', itemtype, { params: { [`searchText[${field}]`]: `^${value}$`, range: '0-99', expand_dropdowns: false, get_hateoas: false } });
+      if (!Array.isArray(body)) throw new RemoteError('retryable', 'BAD_ANSWER', `GLPI ${itemtype} list not understood`);
+      return body.filter((r): r is Record<string, unknown> => r !== null && typeof r === 'object');
+    };
+    const same = async (v: unknown) => typeof v === 'string' && (await this.#asTyped(v)).trim().toLowerCase() === wanted;
+    const ids = async (rows: Record<string, unknown>[], test: (r: Record<string, unknown>) => Promise<boolean>) => {
+      const out: number[] = [];
+      for (const r of rows) if (typeof r.id === 'number' && (await test(r))) out.push(r.id);
+      return out;
+    };
+    if (itemtype === 'ITILCategory' || itemtype === 'Group' || itemtype === 'Entity') {
+      const full = await ids(await list('completename', name.trim()), (r) => same(r.completename));
+      if (full.length > 0) return full;
+    }
+    const byName = await ids(await list('name', name.trim()), (r) => same(r.name));
+    if (byName.length > 0 || itemtype !== 'User') return byName;
+    const words = name.trim().split(/\s+/);
+    if (words.length < 2) return [];
+    const rows = [...(await list('realname', words[words.length - 1] ?? '')), ...(await list('realname', words[0] ?? ''))];
+    const found = await ids(rows, async (r) => {
+      const first = typeof r.firstname === 'string' ? await this.#asTyped(r.firstname) : '';
+      const last = typeof r.realname === 'string' ? await this.#asTyped(r.realname) : '';
+      return [`${first} ${last}`, `${last} ${first}`].some((n) => n.trim().toLowerCase() === wanted);
+    });
+    return [...new Set(found)];
+  }
+
+  /**
+   * Assets of these itemtypes by name (search option 1) or by IP address (option 126, any address of the
+   * asset: NetworkPort::rawSearchOptionsToAdd()), through the search engine, which leaves trashed assets
+   * and templates out; `contains ^value$` then an exact comparison here.
+   */
+  async findAssets(itemtypes: readonly string[], by: 'name' | 'ip', value: string): Promise<{ itemtype: string; id: number }[]> {
+    const field = by === 'name' ? 1 : 126;
+    const out: { itemtype: string; id: number }[] = [];
+    for (const itemtype of itemtypes) {
+      const params = {
+        'criteria[0][field]': field,
+        'criteria[0][searchtype]': 'contains',
+        'criteria[0][value]': `^${value}$`,
+        'forcedisplay[0]': 2,
+        range: '0-49',
+      };
+      const body = await this.#call(`search${itemtype}`, 'GET', `search/${itemtype}`, { params });
+      const parsed = searchAnswer.safeParse(body);
+      if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', `GLPI ${itemtype} search answer not understood`);
+      for (const row of parsed.data.data ?? []) {
+        const id = Number(row['2']);
+        if (!Number.isInteger(id) || id <= 0) continue;
+        const shown = row[String(field)];
+        const values = typeof shown === 'string' ? (await this.#asTyped(shown)).split('$$##$$') : [];
+        if (values.some((v) => v.trim().toLowerCase() === value.trim().toLowerCase())) out.push({ itemtype, id });
+      }
+    }
+    return out;
   }
 
   async getTicket(ticketId: number): Promise<{ id: number; status: number; users_id_recipient?: number } | undefined> {

@@ -1,4 +1,4 @@
-import type { TicketDesk } from '../../core/ports.js';
+import type { GlpiDirectory, TicketDesk } from '../../core/ports.js';
 
 // What the composition root, readiness and check-config need from a GLPI adapter, whichever API it
 // speaks: the legacy REST API (client.ts, glpi.api: v1) or the high-level API (v2/, glpi.api: v2).
@@ -6,7 +6,7 @@ import type { TicketDesk } from '../../core/ports.js';
 /** none: not logged in yet; open: a session (v1) or access token (v2) is held; login_failed: GLPI refused the credentials. */
 export type SessionState = 'none' | 'open' | 'opening' | 'login_failed';
 
-export interface GlpiConnection extends TicketDesk {
+export interface GlpiConnection extends TicketDesk, GlpiDirectory {
   readonly sessionState: SessionState;
   /** GLPI's own words for the last refused login (what /readyz and check-config show). */
   readonly lastLoginError: string | undefined;

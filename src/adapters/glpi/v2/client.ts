@@ -384,6 +384,19 @@ export class GlpiV2Client implements GlpiConnection {
     return 11;
   }
 
+  /**
+   * Lookups by name are not implemented on the high-level API yet (docs/glpi-api-v2.md, "Lookups by name"):
+   * said with GLPI_LOOKUP_UNSUPPORTED, which the bridge logs and counts, then creates the ticket without
+   * the named item or the asset (never a dead letter). Use ids in the rules, or glpi.api: v1.
+   */
+  async findByName(itemtype: string, name: string): Promise<number[]> {
+    throw new RemoteError('permanent', 'GLPI_LOOKUP_UNSUPPORTED', `looking up ${itemtype} "${name}" by name is not supported with glpi.api: v2 yet: give its id in the rules, or use glpi.api: v1`, undefined, undefined, { mayHaveLanded: false });
+  }
+
+  async findAssets(itemtypes: readonly string[], by: 'name' | 'ip', value: string): Promise<{ itemtype: string; id: number }[]> {
+    throw new RemoteError('permanent', 'GLPI_LOOKUP_UNSUPPORTED', `looking up an asset (${itemtypes.join(', ')}) by ${by} "${value}" is not supported with glpi.api: v2 yet: use glpi.api: v1 or the assets map with ids`, undefined, undefined, { mayHaveLanded: false });
+  }
+
   async itemStatus(itemtype: string, id: number): Promise<'exists' | 'missing' | 'forbidden'> {
     const controller = itemtype === 'Group' || itemtype === 'Entity' ? 'Administration' : 'Dropdowns';
     try {
@@ -476,6 +489,10 @@ export class GlpiV2Client implements GlpiConnection {
     };
     if (t.itilcategories_id > 0) body.category = { id: t.itilcategories_id };
     if (t.requesttypes_id > 0) body.request_type = { id: t.requesttypes_id };
+    if ((t.users && Object.keys(t.users).length > 0) || t.asset) {
+      this.#opt.logger.warn({ code: 'GLPI_V2_UNSUPPORTED', marker: t.marker }, 'glpi.api: v2 does not add the rules\' users or the host\'s asset to a ticket yet (docs/glpi-api-v2.md): the ticket is created without them');
+      this.#opt.metrics?.glpiLookups.inc({ itemtype: t.asset ? 'asset' : 'User', result: 'unsupported' });
+    }
     const parsed = created.safeParse(await this.#call('createTicket', 'POST', 'Assistance/Ticket', { data: body, action: 'create' }));
     if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI create answer has no ticket id');
     const id = parsed.data.id;
