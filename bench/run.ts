@@ -5,7 +5,8 @@
  * bench/last-results.md (each scenario replaces its own section there).
  *
  * Scenarios: none given = intake, storm, storm with a GLPI outage (about 4
- * minutes, hostile text included); `npm run bench -- longrun` = the long run alone (minutes: see
+ * minutes, hostile text included); `npm run bench -- intake` = the intake alone, next to the bare ceiling
+ * (bench/ceiling.ts) run alternately in the same run; `npm run bench -- longrun` = the long run alone (minutes: see
  * longrun() below); `npm run bench -- hostile` = the hostile-text ratio alone (BENCH_HOSTILE_ALERTS, 300).
  *
  * Options (environment): BENCH_LATENCY_MS (30), BENCH_CONCURRENCY (8),
@@ -199,24 +200,71 @@ const row = (k: string, v: string) => {
   process.stdout.write(`  ${k.padEnd(52)} ${v}\n`);
 };
 
+/** The bare intake (bench/ceiling.ts): the least a correct intake must do, on this machine, in this run. */
+async function startCeiling(): Promise<Proc & { dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'zgb-ceiling-'));
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(DIST, 'bench', 'ceiling.js'), String(port), dir, TOKEN], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+  return { child, url: `http://127.0.0.1:${port}`, dir };
+}
+
+interface IntakeFigures {
+  readonly rate: LoadResult;
+  readonly saturation: LoadResult;
+  readonly cpuSeconds: number;
+  readonly peakRssMb: number;
+}
+
+/** One round of the intake measures against a server at `url` (the daemon's webhook or the ceiling). */
+async function intakeRound(url: string, pid: number, firstEventId: number): Promise<IntakeFigures> {
+  const cpu0 = cpuSeconds(pid);
+  const rate = await load({ mode: 'rate', url, token: TOKEN, rate: RATE, seconds: INTAKE_SECONDS, firstEventId, warmupSeconds: WARMUP_SECONDS });
+  const saturation = await load({ mode: 'saturate', url, token: TOKEN, connections: CONNECTIONS, seconds: INTAKE_SECONDS, firstEventId: firstEventId + 5_000_000 });
+  return { rate, saturation, cpuSeconds: cpuSeconds(pid) - cpu0, peakRssMb: peakRssMb(pid) };
+}
+
+const perSecond = (r: LoadResult) => r.accepted / r.seconds;
+const ratio = (daemon: number, ceiling: number) => (ceiling > 0 ? `${((daemon / ceiling) * 100).toFixed(0)} %` : 'n/a');
+
 async function intake(): Promise<void> {
   const glpi = await startGlpi();
+  // Alternated on the same machine in the same run (ceiling, daemon, ceiling): a ratio carries from machine
+  // to machine, an absolute figure does not. The ceiling's figures are the better of its two rounds.
+  const ceilingRounds: IntakeFigures[] = [];
+  const ceilingRound = async (firstEventId: number) => {
+    const c = await startCeiling();
+    try {
+      ceilingRounds.push(await intakeRound(c.url, c.child.pid!, firstEventId));
+    } finally {
+      await stop(c);
+      rmSync(c.dir, { recursive: true, force: true });
+    }
+  };
+  await ceilingRound(20_000_000);
   const d = await startDaemon(glpi.url);
   try {
     const cpu0 = cpuSeconds(d.child.pid!);
-    const fixed = await load({ mode: 'rate', url: `${d.url}/zabbix/webhook`, token: TOKEN, rate: RATE, seconds: INTAKE_SECONDS, firstEventId: 1, warmupSeconds: WARMUP_SECONDS });
-    row(`intake at ${RATE}/s: accepted/s (after ${WARMUP_SECONDS} s of warm-up)`, `${(fixed.accepted / fixed.seconds).toFixed(0)} (${fixed.failed} failed)`);
+    const daemon = await intakeRound(`${d.url}/zabbix/webhook`, d.child.pid!, 1);
+    await ceilingRound(40_000_000);
+    const best = (pick: (f: IntakeFigures) => number, lowest = false) => ceilingRounds.map(pick).reduce((a, b) => (lowest ? Math.min(a, b) : Math.max(a, b)));
+    const ceilingSat = best((f) => perSecond(f.saturation));
+    const ceilingP99 = best((f) => f.rate.latenciesMs.p99, true);
+    const { rate: fixed, saturation: sat } = daemon;
+    row(`intake at ${RATE}/s: accepted/s (after ${WARMUP_SECONDS} s of warm-up)`, `${perSecond(fixed).toFixed(0)} (${fixed.failed} failed)`);
     row(`intake at ${RATE}/s: 202 latency p50 / p99 / max`, `${fixed.latenciesMs.p50.toFixed(2)} / ${fixed.latenciesMs.p99.toFixed(2)} / ${fixed.latenciesMs.max.toFixed(1)} ms`);
-    const sat = await load({ mode: 'saturate', url: `${d.url}/zabbix/webhook`, token: TOKEN, connections: CONNECTIONS, seconds: INTAKE_SECONDS, firstEventId: 10_000_000 });
-    row(`intake at saturation (${CONNECTIONS} connections): accepted/s`, `${(sat.accepted / sat.seconds).toFixed(0)} (${sat.failed} failed)`);
+    row(`intake at ${RATE}/s: p99, ceiling's / daemon's (goal: daemon ≤ 1.5 × ceiling)`, `${ceilingP99.toFixed(2)} / ${fixed.latenciesMs.p99.toFixed(2)} ms (${(fixed.latenciesMs.p99 / Math.max(ceilingP99, 0.001)).toFixed(2)} ×)`);
+    row(`intake at saturation (${CONNECTIONS} connections): accepted/s`, `${perSecond(sat).toFixed(0)} (${sat.failed} failed)`);
+    row('intake at saturation: ceiling accepted/s, daemon as a share of it (goal ≥ 85 %)', `${ceilingSat.toFixed(0)}; ${ratio(perSecond(sat), ceilingSat)}`);
     row('intake at saturation: 202 latency p50 / p99 / max', `${sat.latenciesMs.p50.toFixed(2)} / ${sat.latenciesMs.p99.toFixed(2)} / ${sat.latenciesMs.max.toFixed(1)} ms`);
     // Decisions and GLPI work lag behind a saturating intake: count their CPU too.
     const catchUp = await caughtUp(d.url);
     row('intake at saturation: decisions and GLPI caught up after the load', `${catchUp.toFixed(1)} s`);
     const cpu = cpuSeconds(d.child.pid!) - cpu0;
     const alerts = fixed.accepted + RATE * WARMUP_SECONDS + sat.accepted;
-    row('intake: daemon CPU seconds per 1,000 alerts (all work, caught up)', (cpu / (alerts / 1000)).toFixed(3));
-    row('intake: daemon peak RSS', `${peakRssMb(d.child.pid!)} MB`);
+    const ceilingCpu = ceilingRounds.map((f) => f.cpuSeconds / ((f.rate.accepted + RATE * WARMUP_SECONDS + f.saturation.accepted) / 1000));
+    row('intake: CPU seconds per 1,000 alerts, daemon (all work, caught up) / ceiling', `${(cpu / (alerts / 1000)).toFixed(3)} / ${Math.min(...ceilingCpu).toFixed(3)}`);
+    row('intake: peak RSS, daemon / ceiling', `${peakRssMb(d.child.pid!)} / ${Math.max(...ceilingRounds.map((f) => f.peakRssMb))} MB`);
   } finally {
     await stop(d);
     await stop(glpi);
@@ -667,7 +715,12 @@ async function main(): Promise<void> {
     writeResults('hostile', `Last run: ${DATE} on ${MACHINE}.\n\n${table(rows)}\n`);
     return;
   }
-  throw new Error(`unknown scenario "${scenario}" (none: the default run; longrun; hostile)`);
+  if (scenario === 'intake') {
+    await intake();
+    writeResults('intake', `Last run: ${DATE} on ${MACHINE}.\n\n${table(rows)}\n`);
+    return;
+  }
+  throw new Error(`unknown scenario "${scenario}" (none: the default run; intake; longrun; hostile)`);
 }
 
 void main().catch((e: unknown) => {
