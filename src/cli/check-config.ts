@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { GlpiFieldsPatch } from '../core/rules.js';
+import { namesInRules, type GlpiFieldsPatch } from '../core/rules.js';
+import { RemoteError } from '../core/remote-error.js';
 import { glpiClient, zabbixApi } from '../composition/from-config.js';
 import { loadOrReport } from './common.js';
 import { AUTHORIZATION_FIX } from '../adapters/glpi/outcome.js';
@@ -82,6 +83,27 @@ async function online(config: Config, out: NodeJS.WritableStream, err: NodeJS.Wr
       }
     }
     if (problems.length === 0) out.write(`  GLPI: every id the rules use exists (${referencedIds(config).length} checked)\n`);
+    // Names the rules give instead of ids: each must match exactly one item (unknown or ambiguous: listed with its YAML path).
+    const uses = namesInRules(config.rules);
+    const where = config.sources.rules !== config.sources.config ? `${config.sources.rules}: ` : 'rules.';
+    let named = 0;
+    for (const use of uses) {
+      let ids: number[];
+      try {
+        ids = await glpi.findByName(use.itemtype, use.name);
+      } catch (e) {
+        if (e instanceof RemoteError && e.code === 'GLPI_LOOKUP_UNSUPPORTED') {
+          problems.push(`GLPI: ${where}${use.path} "${use.name}": ${e.message}`);
+          continue;
+        }
+        throw e;
+      }
+      const unique = [...new Set(ids)];
+      if (unique.length === 1) named++;
+      else if (unique.length === 0) problems.push(`GLPI: ${where}${use.path} "${use.name}": unknown: no ${use.itemtype} has this ${use.itemtype === 'User' ? 'login or name' : 'name or complete name'} (or the bridge's GLPI user cannot see it)`);
+      else problems.push(`GLPI: ${where}${use.path} "${use.name}": ambiguous: ${unique.length} ${use.itemtype} items have this name (ids ${unique.join(', ')}); give the complete name ("Parent > Child") or the id`);
+    }
+    if (uses.length > 0 && named === uses.length) out.write(`  GLPI: every name the rules use resolves to one item (${named} checked)\n`);
   } catch (e) {
     problems.push(`GLPI: ${(e as Error).message}`);
   } finally {
