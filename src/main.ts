@@ -60,7 +60,7 @@ async function main(argv: readonly string[]): Promise<number> {
     case 'check-config':
       return checkConfigCommand(values.config, values.online ?? false);
     case 'explain':
-      return explainCommand(values.config, rest[0]);
+      return explainCommand(values.config, rest[0], values.online ?? false);
     case 'queue':
       if (rest[0] === 'retry') return queueRetryCommand(values.config, rest[1], values.all ?? false);
       if (rest[0] !== undefined) throw new UsageError(`unknown queue subcommand "${rest[0]}"`);

@@ -5,9 +5,53 @@ import { processingSettings } from '../composition/from-config.js';
 import { assessAlert, NO_STATE } from '../core/assess.js';
 import { readMarkerKey } from '../adapters/marker-key.js';
 import { loadOrReport, UsageError } from './common.js';
+import { pino } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { TicketDraft } from '../core/decide.js';
+import { NAMED_FIELDS, type NamedField } from '../core/rules.js';
+import { describeResolution, glpiClient, nameSettings, NameResolver } from '../composition/from-config.js';
 
-/** `explain --config FILE [ALERT.json | -]`: what would this webhook body become? No side effects. */
-export function explainCommand(file: string | undefined, input: string | undefined): number {
+/**
+ * The names a ticket would carry and, when GLPI answers, their ids and the
+ * host's asset (read-only lookups; GLPI unreachable: said, names shown alone).
+ */
+async function resolveOnline(config: Config, draft: TicketDraft): Promise<Record<string, unknown>> {
+  const names = draft.names;
+  const wanted = (names ? Object.keys(names).length : 0) > 0 || (config.assets.enabled && draft.host !== undefined);
+  if (!wanted) return {};
+  const glpi = glpiClient(config, pino({ level: 'silent' }));
+  const resolver = new NameResolver(glpi, { now: () => Date.now() }, pino({ level: 'silent' }), undefined, () => nameSettings(config));
+  const out: Record<string, unknown> = {};
+  try {
+    const lines: Record<string, string> = {};
+    for (const field of Object.keys(NAMED_FIELDS) as NamedField[]) {
+      const name = names?.[field];
+      if (name === undefined) continue;
+      const r = await resolver.resolve(NAMED_FIELDS[field].itemtype, name);
+      lines[NAMED_FIELDS[field].key] = `"${name}" → ${r.kind === 'found' ? `id ${r.id}` : describeResolution(r, NAMED_FIELDS[field].itemtype)}`;
+    }
+    for (const [role, list] of Object.entries(names?.users ?? {})) {
+      for (const name of list ?? []) {
+        const r = await resolver.resolve('User', name);
+        lines[`users.${role}`] = `${lines[`users.${role}`] ? `${lines[`users.${role}`]}; ` : ''}"${name}" → ${r.kind === 'found' ? `id ${r.id}` : describeResolution(r, 'User')}`;
+      }
+    }
+    if (Object.keys(lines).length > 0) out.names = lines;
+    if (config.assets.enabled && draft.host) {
+      const asset = await resolver.findAsset(draft.host);
+      out.asset = asset ? `${asset.itemtype} ${asset.id}` : `none found (by ${config.assets.by.join(', then ')} in ${config.assets.itemtypes.join(', ')}): the ticket goes without one`;
+    }
+  } catch (e) {
+    out.glpi = `not reachable (${(e as Error).message}): names shown unresolved`;
+    if (names) out.names = names;
+  } finally {
+    await glpi.close();
+  }
+  return out;
+}
+
+/** `explain --config FILE [--online] [ALERT.json | -]`: what would this webhook body become? No side effects (GLPI is only read, for the names' ids and the asset). */
+export async function explainCommand(file: string | undefined, input: string | undefined, online = false): Promise<number> {
   const config = loadOrReport(file);
   if (!config) return 1;
   const text = input === undefined || input === '-' ? readFileSync(0, 'utf8') : readFileSync(input, 'utf8');
@@ -36,7 +80,7 @@ export function explainCommand(file: string | undefined, input: string | undefin
     reason: decision.reason,
     glpi: c.glpi,
     jobs: decision.jobs.map((j) => j.type),
-    ...(create?.type === 'create_ticket' ? { ticket: { title: create.ticket.name, body: create.ticket.content, marker: create.ticket.marker } } : {}),
+    ...(create?.type === 'create_ticket' ? { ticket: { title: create.ticket.name, body: create.ticket.content, marker: create.ticket.marker, ...(online ? await resolveOnline(config, create.ticket) : create.ticket.names ? { names: create.ticket.names } : {}) } } : {}),
     note: 'evaluated as if no incident were open for this fingerprint',
   };
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);

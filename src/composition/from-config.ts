@@ -9,6 +9,8 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { DispatcherOptions } from '../services/dispatcher.js';
 import type { NameSettings } from '../services/glpi-names.js';
+/** For the CLI (explain --online), which reaches services through the composition only. */
+export { describeResolution, NameResolver } from '../services/glpi-names.js';
 import type { ProcessingSettings } from '../core/assess.js';
 import { frontendUrlOf } from '../core/render.js';
 

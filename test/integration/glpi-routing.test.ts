@@ -119,6 +119,22 @@ categories:
   });
 });
 
+describe('explain', () => {
+  it('shows the names a ticket would carry and, with --online, their ids and the host\'s asset', async () => {
+    const { daemon: d } = await start();
+    await d.stop();
+    const body = JSON.stringify(cpuProblem('5', 'web-01', '10.0.0.11'));
+    const offline = await runCli(['explain', '--config', d.configFile, '-'], undefined, body);
+    expect(offline.code).toBe(0);
+    expect(JSON.parse(offline.stdout).ticket.names).toMatchObject({ itilcategories_id: 'Monitoring > CPU', users: { observer: ['Alice Martin'] } });
+    const online = await runCli(['explain', '--config', d.configFile, '--online', '-'], undefined, body);
+    expect(online.code).toBe(0);
+    const ticket = JSON.parse(online.stdout).ticket;
+    expect(ticket.names).toMatchObject({ itilcategory: '"Monitoring > CPU" → id 21', entity: '"Root entity > Paris" → id 3', 'users.observer': '"Alice Martin" → id 41' });
+    expect(ticket.asset).toBe('Computer 101');
+  });
+});
+
 describe('recovery through GLPI workflows', () => {
   it('a solution a ticket template refuses falls back to the status, then a follow-up: no dead letter, the reason logged and counted', async () => {
     const { glpi: g, daemon: d } = await start({ glpi: { workflow: { mandatoryOnSolve: ['Location'] } } });
