@@ -1,7 +1,6 @@
-import { storeFile } from '../composition/from-config.js';
 import { rerenderCreate } from '../composition/dead-letters.js';
 import type { Config } from '../config/schema.js';
-import { SqliteStore } from '../adapters/store/sqlite/index.js';
+import { openToolStore } from '../composition/store.js';
 import type { Job, ParkedDelivery } from '../core/ports.js';
 import { loadOrReport, UsageError } from './common.js';
 
@@ -18,7 +17,7 @@ function parkedLine(p: ParkedDelivery): string {
 export function queueListCommand(file: string | undefined, json: boolean): number {
   const config = loadOrReport(file);
   if (!config) return 1;
-  const store = new SqliteStore(storeFile(config), { synchronous: config.store.synchronous });
+  const store = openToolStore(config);
   try {
     const pending = [...store.jobs('running'), ...store.jobs('pending')];
     const dead = store.jobs('dead');
@@ -44,7 +43,7 @@ export function queueRetryCommand(file: string | undefined, target: string | und
   if (!all && (target === undefined || !/^\d+$/.test(target))) throw new UsageError('queue retry needs a job ID or --all');
   const config = loadOrReport(file);
   if (!config) return 1;
-  const store = new SqliteStore(storeFile(config), { synchronous: config.store.synchronous });
+  const store = openToolStore(config);
   try {
     const now = Date.now();
     const targets = all ? store.jobs('dead', 100_000) : [store.job(Number(target))].filter((j): j is Job => j?.status === 'dead');

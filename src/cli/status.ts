@@ -1,10 +1,8 @@
-import { existsSync } from 'node:fs';
 import { age } from '../adapters/http/status/html.js';
 import { statusSummary, type StatusSummary } from '../adapters/http/status/summary.js';
-import { SqliteStore } from '../adapters/store/sqlite/index.js';
 import { splitListen } from '../app.js';
-import { storeFile } from '../composition/from-config.js';
 import { glpiTicketUrl } from '../composition/status.js';
+import { openToolStore, storeExists, storeLabel } from '../composition/store.js';
 import type { Config } from '../config/schema.js';
 import { loadOrReport } from './common.js';
 
@@ -36,9 +34,8 @@ async function askDaemon(config: Config): Promise<Asked> {
 }
 
 function readStore(config: Config): StatusSummary | undefined {
-  const file = storeFile(config);
-  if (!existsSync(file)) return undefined;
-  const store = new SqliteStore(file, { synchronous: config.store.synchronous });
+  if (!storeExists(config)) return undefined;
+  const store = openToolStore(config);
   try {
     return statusSummary(store, { page: 1, filter: {} }, { now: Date.now(), source: 'store', ticketUrl: (id) => glpiTicketUrl(config.glpi.url, id) });
   } finally {
@@ -90,7 +87,7 @@ export async function statusCommand(file: string | undefined, json: boolean, out
     why = asked.why;
     summary = readStore(config);
     if (!summary) {
-      err.write(`zabbix-glpi-bridge status: ${why}; and no store at ${storeFile(config)} (the daemon has not run with this configuration)\n`);
+      err.write(`zabbix-glpi-bridge status: ${why}; and no store at ${storeLabel(config)} (the daemon has not run with this configuration)\n`);
       return 1;
     }
   }

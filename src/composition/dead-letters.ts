@@ -2,7 +2,7 @@ import { classify } from '../core/classify.js';
 import { ticketDraft } from '../core/decide.js';
 import type { Job } from '../core/ports.js';
 import type { Config } from '../config/schema.js';
-import type { SqliteStore } from '../adapters/store/sqlite/index.js';
+import type { ToolStore } from './store.js';
 import { zabbixFrontendUrl } from './from-config.js';
 
 /**
@@ -11,7 +11,7 @@ import { zabbixFrontendUrl } from './from-config.js';
  * ticket. The marker (the ticket cycle's identity) is kept. Used by
  * `queue retry` and by the status page's Retry, which must not drift apart.
  */
-export function rerenderCreate(store: SqliteStore, config: Config, job: Job, now: number): boolean {
+export function rerenderCreate(store: Pick<ToolStore, 'deliveryAlertById' | 'replaceJobSpec'>, config: Config, job: Job, now: number): boolean {
   if (job.spec.type !== 'create_ticket' || job.deliveryId === undefined) return false;
   const alert = store.deliveryAlertById(job.deliveryId);
   if (!alert) return false;

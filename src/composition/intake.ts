@@ -1,12 +1,13 @@
 import { nodeDigests } from '../adapters/digests.js';
-import { openIntakeStore, type IntakeStore } from '../adapters/store/sqlite/index.js';
+import type { IntakeStore } from '../adapters/store/sqlite/index.js';
 import type { Config } from '../config/schema.js';
 import type { Clock } from '../core/ports.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { Intake } from '../services/intake.js';
 import { Poller } from '../services/poller.js';
-import { storeFile, zabbixApi } from './from-config.js';
+import { zabbixApi } from './from-config.js';
+import { openIntakeSideStore } from './store.js';
 
 /** The main thread's side: the inbox's only writer, the intake that commits to it, and the Zabbix poller. */
 export interface IntakeSide {
@@ -25,8 +26,8 @@ export interface IntakeOptions {
 
 /** Build the main thread's side from the configuration (nothing started). */
 export function buildIntakeSide(config: Config, o: IntakeOptions): IntakeSide {
-  // The intake writes the inbox file; the processing side checkpoints it (so this thread never copies WAL pages).
-  const store = openIntakeStore(storeFile(config), { synchronous: config.store.synchronous, maxSizeBytes: config.store.max_size });
+  // SQLite: the intake writes the inbox file, the processing side checkpoints it; PostgreSQL: this thread's own connections.
+  const store = openIntakeSideStore(config);
   const intake = new Intake(store, o.clock, nodeDigests, o.logger.child({ component: 'intake' }), o.metrics, o.onCommitted);
   const zabbix = zabbixApi(config, o.logger.child({ component: 'zabbix' }));
   const poller =

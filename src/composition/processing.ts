@@ -3,14 +3,14 @@ import { setPriority } from 'node:os';
 import { systemClock } from '../adapters/clock.js';
 import type { SessionState } from '../adapters/glpi/connection.js';
 import { ensureMarkerKey } from '../adapters/marker-key.js';
-import { openProcessingStore } from '../adapters/store/sqlite/index.js';
 import type { Config } from '../config/schema.js';
 import type { Clock } from '../core/ports.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics, type MetricsSnapshot } from '../observability/metrics.js';
 import { Dispatcher } from '../services/dispatcher.js';
 import { Processor } from '../services/processor.js';
-import { dispatcherOptions, glpiClient, nameSettings, processingSettings, storeFile, zabbixApi } from './from-config.js';
+import { dispatcherOptions, glpiClient, nameSettings, processingSettings, zabbixApi } from './from-config.js';
+import { openProcessingSideStore } from './store.js';
 import { NameResolver, routingDesk } from '../services/glpi-names.js';
 
 /** What the processing side reports for /readyz. */
@@ -68,7 +68,7 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
   const markerKey = ensureMarkerKey(config.data_dir);
   let settings = processingSettings(config, markerKey);
   const metrics: Metrics = createMetrics({ processMetrics: false });
-  const store = openProcessingStore(storeFile(config), { synchronous: config.store.synchronous, maxSizeBytes: config.store.max_size });
+  const store = openProcessingSideStore(config);
   const glpi = glpiClient(config, logger.child({ component: 'glpi' }), metrics);
   const zabbix = zabbixApi(config, logger.child({ component: 'zabbix' }));
   // Rules' names and hosts' assets are resolved when a create runs, through a cache (services/glpi-names.ts says why); warmed at start and reload.

@@ -62,15 +62,24 @@ export function readinessProbe(src: ReadinessSources): { check(): Promise<Record
         : status.session === 'login_failed'
           ? { ok: false, detail: loginFailedDetail(status.lastLoginError) }
           : { ok: true, detail: `session ${status.session}` };
-      const stats = src.stats();
-      const age = stats.oldestPendingAt !== undefined ? now - stats.oldestPendingAt : 0;
+      // A store that cannot be read (PostgreSQL unreachable) is reported, not a 500: the store check says why.
+      let stats: QueueStats | undefined;
+      let statsError = '';
+      try {
+        stats = src.stats();
+      } catch (e) {
+        statsError = (e as Error).message;
+      }
+      const age = stats?.oldestPendingAt !== undefined ? now - stats.oldestPendingAt : 0;
       const stopping = src.stopping();
       const queue: ReadinessCheck =
         processing?.exitReason !== undefined && !stopping
           ? { ok: false, detail: `processing thread ${processing.exitReason}` }
-          : age > STUCK_AFTER_MS
-            ? { ok: false, detail: `oldest job waiting ${Math.round(age / 1000)} s (${stats.pending} pending, ${stats.dead} dead)` }
-            : { ok: true, detail: `${stats.pending} pending, ${stats.running} running, ${stats.dead} dead` };
+          : !stats
+            ? { ok: false, detail: `cannot read the queue: ${statsError}` }
+            : age > STUCK_AFTER_MS
+              ? { ok: false, detail: `oldest job waiting ${Math.round(age / 1000)} s (${stats.pending} pending, ${stats.dead} dead)` }
+              : { ok: true, detail: `${stats.pending} pending, ${stats.running} running, ${stats.dead} dead` };
       const checks: Record<string, ReadinessCheck> = { store, glpi, queue, intake: stopping ? { ok: false, detail: 'stopping' } : { ok: true, detail: 'accepting' } };
       // Informational: the webhook keeps working while the Zabbix API is unreachable.
       const poller = src.poller();

@@ -1,4 +1,4 @@
-import { SqliteStore, type IntakeStore } from '../adapters/store/sqlite/index.js';
+import type { IntakeStore } from '../adapters/store/sqlite/index.js';
 import type { StatusSources, TryAnswer, TryInput } from '../adapters/http/status/routes.js';
 import { readMarkerKey } from '../adapters/marker-key.js';
 import { parseWebhookBody } from '../adapters/zabbix/webhook-body.js';
@@ -7,8 +7,9 @@ import type { Alert } from '../core/alert.js';
 import { assessAlert, NO_STATE } from '../core/assess.js';
 import { normalise } from '../core/normalise.js';
 import type { Job } from '../core/ports.js';
-import { processingSettings, storeFile } from './from-config.js';
+import { processingSettings } from './from-config.js';
 import { rerenderCreate } from './dead-letters.js';
+import { openToolStore } from './store.js';
 
 /** GLPI's web page of a ticket, from the API URL (as the GLPI clients link tickets: apirest.php, api.php/v1 or api.php/v2 stripped). */
 export function glpiTicketUrl(apiUrl: string, id: number): string {
@@ -47,7 +48,7 @@ export function explainAlert(config: Config, alert: Alert, now: number): Record<
  * the job up at its next claim).
  */
 export function retryDeadLetter(config: Config, id: number, now: number): { queued: number; rerendered: boolean } {
-  const store = new SqliteStore(storeFile(config), { synchronous: config.store.synchronous });
+  const store = openToolStore(config);
   try {
     const job: Job | undefined = store.job(id);
     if (job?.status !== 'dead') return { queued: 0, rerendered: false };

@@ -237,6 +237,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   store: z
     .strictObject({
+      /** sqlite: two files in data_dir (the default, one node); postgres: a PostgreSQL database (store.postgres). */
+      backend: z.enum(['sqlite', 'postgres']).default('sqlite'),
       file: z.string().min(1).default('bridge.db'),
       synchronous: z.enum(['full', 'normal']).default('full'),
       /** Cap on the state file in bytes (0: none). When reached, the webhook answers 503 and Zabbix retries. */
@@ -245,6 +247,29 @@ export const configSchema = z.strictObject({
       retention: duration.default(7 * 86_400_000),
       /** How often old deliveries, finished jobs and ended incidents are forgotten. */
       prune_interval: duration.default(600_000).refine((v) => v >= 1000, { message: 'at least 1s' }),
+      /** backend: postgres. Anything not given comes from PostgreSQL's own PG* environment variables (PGHOST, PGUSER, PGPASSWORD…). */
+      postgres: z
+        .strictObject({
+          /** postgresql://user@host:port/database (no password in it: give password, e.g. ${PGPASSWORD}, which takes _FILE and credentials). */
+          url: z
+            .string()
+            .default('')
+            .superRefine((v, ctx) => {
+              if (v === '') return;
+              if (!/^postgres(ql)?:\/\//.test(v) || !URL.canParse(v)) return void ctx.addIssue({ code: 'custom', message: 'must be a postgresql://user@host:port/database URL' });
+              if (new URL(v).password !== '') ctx.addIssue({ code: 'custom', message: 'must not carry a password (it would be logged and printed); give store.postgres.password' });
+            }),
+          password: secret.default(new Secret('')),
+          /** A statement running longer is cancelled by the server (and the call fails). */
+          statement_timeout: duration.default(30_000).refine((v) => v >= 100, { message: 'at least 100ms' }),
+          /** Connecting longer than this counts as PostgreSQL unreachable (webhooks answer 503 meanwhile). */
+          connect_timeout: duration.default(5_000).refine((v) => v >= 100, { message: 'at least 100ms' }),
+          /** disable: no TLS; require: TLS, certificate not checked; verify-ca: signed by ca_file; verify-full: and issued for the host. */
+          sslmode: z.enum(['disable', 'require', 'verify-ca', 'verify-full']).default('disable'),
+          /** PEM file of the CA(s) that sign the server's certificate (relative to the configuration file); empty: the system's. */
+          ca_file: z.string().default(''),
+        })
+        .prefault({}),
     })
     .prefault({}),
   glpi: z

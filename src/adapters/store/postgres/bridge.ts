@@ -25,7 +25,8 @@ export interface PgConnectionConfig {
   readonly user?: string;
   readonly password?: string;
   readonly database?: string;
-  readonly ssl?: boolean | { readonly rejectUnauthorized: boolean; readonly ca?: string };
+  /** TLS as libpq's sslmode (absent: none); `ca`: PEM text (absent: the system's CAs). Plain data: it crosses to the worker. */
+  readonly ssl?: { readonly mode: 'require' | 'verify-ca' | 'verify-full'; readonly ca?: string };
   /** Milliseconds to establish a connection. */
   readonly connectionTimeoutMillis?: number;
   /** Server-side statement_timeout, milliseconds. */

@@ -17,7 +17,14 @@ const signal = new Int32Array(workerData.signal);
 const reply = workerData.reply;
 // Ids and times are bigint columns: within 2^53, read them as numbers.
 pg.types.setTypeParser(20, (v) => Number(v));
-const base = workerData.connection;
+const { ssl, ...given } = workerData.connection;
+// Every commit not made in a transaction of ours (an intake commit) waits for its WAL flush, whatever the server's default.
+const base = { ...given, options: '-c synchronous_commit=on' };
+if (ssl) {
+  base.ssl = ssl.mode === 'require'
+    ? { rejectUnauthorized: false }
+    : Object.assign({ rejectUnauthorized: true }, ssl.ca ? { ca: ssl.ca } : {}, ssl.mode === 'verify-ca' ? { checkServerIdentity: () => undefined } : {});
+}
 /** name -> pg.Client (connected) */
 const clients = new Map();
 /** Why PostgreSQL is unreachable (undefined: it is not known to be). */

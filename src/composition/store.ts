@@ -1,0 +1,66 @@
+// Which store the configuration asks for (store.backend), opened for the thread that needs it: the main
+// thread's IntakeStore, the processing thread's ProcessingStore, or both over one connection for the tools
+// (`queue`, `status`, the status page's Retry). The thread layout is the same with either backend.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { openPostgresIntakeStore, openPostgresProcessingStore, PostgresStore, type PgConnectionConfig, type PgStoreOptions } from '../adapters/store/postgres/index.js';
+import { openIntakeStore, openProcessingStore, SqliteStore, type IntakeStore, type ProcessingStore } from '../adapters/store/sqlite/index.js';
+import type { Config } from '../config/schema.js';
+import { storeFile } from './from-config.js';
+
+/** Every method of both threads' stores (SqliteStore or PostgresStore). */
+export type ToolStore = IntakeStore & ProcessingStore;
+
+/** The PostgreSQL connection of store.postgres (PG* environment variables fill in what it leaves out). */
+export function pgConnection(c: Config): PgConnectionConfig {
+  const p = c.store.postgres;
+  const caFile = p.ca_file === '' ? '' : isAbsolute(p.ca_file) ? p.ca_file : resolve(dirname(c.sources.config), p.ca_file);
+  return {
+    ...(p.url !== '' ? { connectionString: p.url } : {}),
+    ...(!p.password.empty ? { password: p.password.reveal() } : {}),
+    ...(p.sslmode !== 'disable' ? { ssl: { mode: p.sslmode, ...(caFile !== '' ? { ca: readFileSync(caFile, 'utf8') } : {}) } } : {}),
+    connectionTimeoutMillis: p.connect_timeout,
+    statement_timeout: p.statement_timeout,
+    // The client gives up a little after the server would have cancelled: a server that stopped answering.
+    query_timeout: p.statement_timeout + 2000,
+    application_name: 'zabbix-glpi-bridge',
+  };
+}
+
+/** What logs and `status` call the store: the file, or the database's address (never its password). */
+export function storeLabel(c: Config): string {
+  if (c.store.backend === 'sqlite') return storeFile(c);
+  const p = c.store.postgres;
+  if (p.url === '') return `postgresql (from PG* environment variables${process.env.PGHOST ? `: ${process.env.PGHOST}` : ''})`;
+  const u = new URL(p.url);
+  return `postgresql://${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.host}${u.pathname}`;
+}
+
+function pgOptions(c: Config): PgStoreOptions {
+  return { connection: pgConnection(c), label: storeLabel(c) };
+}
+
+/** The main thread's store. */
+export function openIntakeSideStore(c: Config): IntakeStore {
+  if (c.store.backend === 'postgres') return openPostgresIntakeStore(pgOptions(c));
+  // The intake writes the inbox file; the processing side checkpoints it (so this thread never copies WAL pages).
+  return openIntakeStore(storeFile(c), { synchronous: c.store.synchronous, maxSizeBytes: c.store.max_size });
+}
+
+/** The processing thread's store. */
+export function openProcessingSideStore(c: Config): ProcessingStore {
+  if (c.store.backend === 'postgres') return openPostgresProcessingStore(pgOptions(c));
+  return openProcessingStore(storeFile(c), { synchronous: c.store.synchronous, maxSizeBytes: c.store.max_size });
+}
+
+/** Both over one connection, for a tool's short use. */
+export function openToolStore(c: Config): ToolStore {
+  if (c.store.backend === 'postgres') return new PostgresStore(pgOptions(c));
+  return new SqliteStore(storeFile(c), { synchronous: c.store.synchronous });
+}
+
+/** Whether there is a store to read (a SQLite file the daemon made; a PostgreSQL database is asked). */
+export function storeExists(c: Config): boolean {
+  return c.store.backend === 'postgres' || existsSync(storeFile(c));
+}

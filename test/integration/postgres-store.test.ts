@@ -1,0 +1,107 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { FakeGlpi } from '../../src/glpi-fake/server.js';
+import { Daemon, waitFor } from '../helpers/daemon.js';
+import { zabbixBody } from '../helpers/fixtures.js';
+import { PgCluster } from '../helpers/postgres.js';
+
+/**
+ * The built daemon on `store.backend: postgres` (issue 15, phase 1: one node): webhooks become tickets
+ * through a real PostgreSQL, a restart finds everything again, and PostgreSQL going away for a few
+ * seconds makes the webhook answer 503 (Zabbix retries) and /readyz say why, until it is back — without
+ * restarting the daemon, and without losing or duplicating anything. A private cluster of this file's own
+ * (it is stopped and started again), never the one ZGB_TEST_PG_URL names.
+ */
+let cluster: PgCluster;
+let glpi: FakeGlpi;
+const daemons: Daemon[] = [];
+
+beforeAll(async () => {
+  cluster = PgCluster.create();
+  glpi = new FakeGlpi({ userTokens: ['user-token'] });
+  await glpi.listen();
+});
+
+afterAll(async () => {
+  for (const d of daemons) await d.stop();
+  await glpi?.close();
+  cluster?.remove();
+});
+
+function postgresDaemon(dataDir?: string): Daemon {
+  const d = new Daemon({
+    glpiUrl: glpi.url,
+    ...(dataDir ? { dataDir } : {}),
+    extra: ['store:', '  backend: postgres', '  postgres:', `    url: ${cluster.url('postgres')}`, '    connect_timeout: 1s', '    statement_timeout: 5s'].join('\n'),
+  });
+  daemons.push(d);
+  return d;
+}
+
+/** As Zabbix does: send again until the bridge answers 202; the answers seen on the way. */
+async function deliver(d: Daemon, body: Record<string, string>, seen: number[] = []): Promise<void> {
+  for (;;) {
+    const res = await d.post(body).catch(() => undefined);
+    if (res) seen.push(res.status);
+    if (res?.status === 202) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const common = (i: number) => ({ host_host: `pg-${i}`, host_name: `pg-${i}`, event_id: String(31_000 + i), trigger_id: String(71_000 + i) });
+
+describe('store.backend: postgres', () => {
+  it('turns webhooks into tickets, and finds them again after a restart (nothing in SQLite files)', async () => {
+    let d = postgresDaemon();
+    await d.start();
+    for (let i = 0; i < 5; i++) await deliver(d, zabbixBody('problem', common(i)));
+    await waitFor(() => glpi.tickets.size === 5, 'five tickets');
+    expect(existsSync(join(d.dataDir, 'bridge.db'))).toBe(false);
+    expect(existsSync(join(d.dataDir, 'bridge.inbox.db'))).toBe(false);
+    expect(await d.stop()).toBe(0);
+
+    d = postgresDaemon(d.dataDir);
+    await d.start();
+    // A redelivery of a problem decided before the restart is recognised; the recoveries solve the same tickets.
+    await deliver(d, zabbixBody('problem', common(0)));
+    for (let i = 0; i < 5; i++) await deliver(d, zabbixBody('recovery', { ...common(i), event_recovery_id: String(81_000 + i) }));
+    await waitFor(() => glpi.solutions.length === 5, 'five solutions');
+    expect(glpi.tickets.size).toBe(5);
+    const ready = await d.get('/readyz');
+    expect(ready.status).toBe(200);
+    expect(await d.stop()).toBe(0);
+  });
+
+  it('answers 503 while PostgreSQL is down and /readyz says why; takes webhooks again when it is back, without a restart, losing nothing', async () => {
+    const d = postgresDaemon();
+    await d.start();
+    const before = glpi.tickets.size;
+    await deliver(d, zabbixBody('problem', common(100)));
+    await waitFor(() => glpi.tickets.size === before + 1, 'the first ticket');
+
+    cluster.stop('fast');
+    const down = await d.post(zabbixBody('problem', common(101)));
+    expect(down.status).toBe(503);
+    const readyz = await d.get('/readyz');
+    expect(readyz.status).toBe(503);
+    const body = (await readyz.json()) as { checks: Record<string, { ok: boolean; detail: string }> };
+    expect(body.checks.store?.ok).toBe(false);
+    expect(body.checks.store?.detail).toMatch(/PostgreSQL is unreachable/);
+
+    // Zabbix keeps retrying; PostgreSQL comes back a few seconds later.
+    const seen: number[] = [];
+    const retried = Promise.all([101, 102, 103].map((i) => deliver(d, zabbixBody('problem', common(i)), seen)));
+    await new Promise((r) => setTimeout(r, 3000));
+    cluster.start();
+    await retried;
+    expect(seen).toContain(503);
+    await waitFor(() => glpi.tickets.size === before + 4, 'a ticket for every alert answered 202', 30_000);
+    expect(d.running).toBe(true);
+    await waitFor(async () => (await d.get('/readyz')).status === 200, '/readyz ready again', 40_000);
+    // Nothing twice: one ticket per incident.
+    const names = [...glpi.tickets.values()].map((t) => t.name);
+    expect(new Set(names).size).toBe(names.length);
+    expect(await d.stop()).toBe(0);
+  });
+});
