@@ -36,7 +36,9 @@ export function buildIntakeSide(config: Config, o: IntakeOptions): IntakeSide {
           hostGroups: config.zabbix.poll.host_groups,
           minSeverity: config.zabbix.poll.min_severity,
           baseline: config.zabbix.poll.baseline,
-        })
+          onMaintenance: config.zabbix.poll.on_maintenance,
+          onDisabled: config.zabbix.poll.on_disabled,
+        }, nodeDigests)
       : undefined;
   return { store, intake, poller };
 }

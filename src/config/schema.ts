@@ -375,6 +375,10 @@ export const configSchema = z.strictObject({
            * already open as a baseline that never becomes tickets; import tickets them.
            */
           baseline: z.enum(['skip', 'import']).default('skip'),
+          /** An open problem's host entered a maintenance: a follow-up on its ticket (note), or the ticket solved saying so (solve). */
+          on_maintenance: z.enum(['note', 'solve']).default('note'),
+          /** An open problem's trigger, host or item was disabled (Zabbix then never recovers it): a follow-up (note), or the ticket solved (solve). */
+          on_disabled: z.enum(['note', 'solve']).default('note'),
         })
         .prefault({}),
       write_back: z

@@ -3,7 +3,7 @@
  * Zabbix event into. Plain readonly data, no behaviour.
  */
 
-export type AlertKind = 'problem' | 'update' | 'recovery';
+export type AlertKind = 'problem' | 'update' | 'recovery' | 'note';
 
 /** Zabbix severities, by their numeric value (EVENT.NSEVERITY). */
 export const SEVERITIES = ['not_classified', 'information', 'warning', 'average', 'high', 'disaster'] as const;
@@ -47,6 +47,28 @@ export interface AlertUpdate {
   readonly closed: boolean;
 }
 
+/** Why the poller noted something on an open problem's ticket (seen through the Zabbix API, not sent by Zabbix). */
+export type NoteReason = 'maintenance' | 'maintenance_end' | 'disabled';
+
+/**
+ * What the poller saw change on an open problem: its host entered or left a
+ * maintenance, its trigger, host or item was disabled. One note per change:
+ * `key` names the change (the delivery key and the incident's memory of what
+ * was announced are made of it), so a sweep that sees it again, or a restart,
+ * announces nothing twice.
+ */
+export interface AlertNote {
+  readonly reason: NoteReason;
+  /** The change, e.g. `maintenance:3:1796000000` (maintenance id, start) or `disabled:trigger`; ids only, short. */
+  readonly key: string;
+  /** The follow-up's text ("Host db-01 entered maintenance 'Patch night' (until …)."). */
+  readonly text: string;
+  /** Solve the ticket with this reason (zabbix.poll.on_maintenance / on_disabled: solve) rather than only noting it. */
+  readonly solve: boolean;
+  /** A note that only makes sense after another one was announced (leaving a maintenance: its entry's key). */
+  readonly after?: string;
+}
+
 /**
  * Every text field has a maximum (core/limits.ts, the README's field limits):
  * a field Zabbix itself bounds (host, ids, event name, item key, tags) is
@@ -84,4 +106,6 @@ export interface Alert {
   readonly recoveryEventId?: string;
   readonly recoveredAt?: string;
   readonly update?: AlertUpdate;
+  /** kind note: what changed (the rest of the alert is the problem's, as first delivered). */
+  readonly note?: AlertNote;
 }

@@ -36,6 +36,12 @@ export interface Incident {
   readonly solvedAt?: number;
   /** The fingerprint fields the incident was opened with (correlation.fingerprint may change on reload). */
   readonly fields?: readonly string[];
+  /**
+   * Poller notes put on this cycle's ticket (`<event id>:<note key>`: a maintenance entered, a trigger
+   * disabled…), so the same change is never announced twice, whatever the inbox still remembers. Absent in
+   * incidents stored before notes existed (an optional field of the incident's JSON: no migration).
+   */
+  readonly announced?: readonly string[];
 }
 
 /** What the bridge knows about one Zabbix problem event: the incident cycle it belongs to, and whether it is still open. */
@@ -365,6 +371,58 @@ function onUpdate(input: DecideInput): Decision {
   };
 }
 
+/** How many announced notes an incident remembers (the oldest are forgotten first; a cycle rarely has more than a few). */
+export const ANNOUNCED_KEEP = 64;
+
+/**
+ * A note from the poller (a maintenance entered or left, a trigger, host or
+ * item disabled) on an open problem: one follow-up on the ticket of the
+ * event's cycle, or (note.solve, from zabbix.poll.on_maintenance /
+ * on_disabled) the ticket solved with that reason, which ends the cycle as a
+ * recovery does. Announced once per event and change: the incident remembers it.
+ */
+function onNote(input: DecideInput): Decision {
+  const { alert, incident, event, now, policy } = input;
+  const n = alert.note;
+  if (!n) return ignore('note without its details');
+  if (!event || incident === undefined) return ignore(`note (${n.reason}) for an event without a ticket`);
+  if (!event.open) return ignore(`note (${n.reason}) for event ${alert.eventId}, already recovered`);
+  if (incident.cycle !== event.cycle || incident.status !== 'open') return ignore(`note (${n.reason}) for event ${alert.eventId} of an ended ticket cycle`);
+  const id = `${alert.eventId}:${n.key}`;
+  const announced = incident.announced ?? [];
+  if (announced.includes(id)) return ignore(`already announced on the ticket (${n.key})`);
+  if (n.after !== undefined && !announced.includes(`${alert.eventId}:${n.after}`)) return ignore(`note (${n.reason}) after ${n.after}, which was never announced`);
+  const remembered = [...announced, id].slice(-ANNOUNCED_KEEP);
+  const setting = n.reason === 'disabled' ? 'on_disabled' : 'on_maintenance';
+  if (!n.solve || n.reason === 'maintenance_end') {
+    return {
+      action: 'follow_up',
+      reason: `poller: ${n.reason.replace('_', ' ')} (${n.key}) noted on the ticket`,
+      incident: { ...incident, announced: remembered },
+      jobs: [{ type: 'followup', lines: [n.text], isPrivate: policy.followupPrivate }],
+    };
+  }
+  // A ticket held back (hold-down) and not created yet: nothing to solve, and nothing worth a ticket while it is in maintenance or disabled.
+  if (incident.ticketId === undefined && incident.holdUntil !== undefined && now < incident.holdUntil) {
+    return {
+      action: 'suppress',
+      reason: `${n.reason} (${n.key}) within the hold-down; no ticket (zabbix.poll.${setting}: solve)`,
+      incident: { ...incident, status: 'suppressed', openCount: 0, announced: remembered },
+      events: [{ eventId: alert.eventId, cycle: event.cycle, open: false }],
+      jobs: [],
+      cancelCycle: true,
+    };
+  }
+  const lines = [n.text, `Ticket solved by the bridge: zabbix.poll.${setting} is solve.`, durationLine(incident, { ...alert, recoveredAt: undefined }, now)];
+  return {
+    action: 'solve',
+    reason: `poller: ${n.reason} (${n.key}); ticket solved (zabbix.poll.${setting}: solve)`,
+    incident: { ...incident, openCount: 0, status: 'solved', solvedAt: now, announced: remembered },
+    events: [{ eventId: alert.eventId, cycle: event.cycle, open: false }],
+    jobs: [{ type: 'solve', mode: policy.recovery === 'close' ? 'close' : 'solve', lines }],
+  };
+}
+
 /** Alert + incident state + now + policy → the action to take, with its reason. Pure. */
 export function decide(input: DecideInput): Decision {
   switch (input.alert.kind) {
@@ -374,6 +432,8 @@ export function decide(input: DecideInput): Decision {
       return onRecovery(input);
     case 'update':
       return onUpdate(input);
+    case 'note':
+      return onNote(input);
   }
 }
 

@@ -27,6 +27,8 @@ export function recoveryDeliveryKey(eventSource: string, eventId: string): strin
  */
 export function deliveryKey(alert: Alert, digests: Digests): string {
   const base = eventKey(alert.eventSource, alert.eventId, alert.kind);
+  // A note names its change: one delivery per change of one event (the poller sees it again every sweep).
+  if (alert.kind === 'note' && alert.note) return `${base}:${alert.note.key}`;
   if (alert.kind !== 'update' || !alert.update) return base;
   const u = alert.update;
   const digest = digests.sha256Hex(`${u.at ?? ''}\n${u.action}\n${u.message ?? ''}\n${u.user ?? ''}`);

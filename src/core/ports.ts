@@ -97,8 +97,68 @@ export interface EventRow {
   readonly acknowledges: readonly { readonly message: string }[];
 }
 
+/** An open problem's suppression, as problem.get by event ids gives it (6.0 → 7.4). */
+export interface ProblemState {
+  readonly eventid: string;
+  readonly objectid: string;
+  /** "1": suppressed (a maintenance, or from 7.0 a user's manual suppression). */
+  readonly suppressed?: string | undefined;
+  /** maintenanceid "0" with a userid: suppressed by hand (7.0); suppress_until "0": indefinitely. */
+  readonly suppression_data: readonly { readonly maintenanceid: string; readonly suppress_until: string; readonly userid?: string | undefined }[];
+}
+
+/** A trigger's own state and its hosts' and items' (trigger.get): disabled, in maintenance. */
+export interface TriggerState {
+  readonly triggerid: string;
+  readonly description: string;
+  /** "1": disabled. */
+  readonly status: string;
+  readonly hosts: readonly {
+    readonly hostid: string;
+    readonly host: string;
+    readonly name?: string | undefined;
+    /** "1": not monitored (disabled). */
+    readonly status?: string | undefined;
+    /** "1": in maintenance (written by the server's timer). */
+    readonly maintenance_status?: string | undefined;
+    readonly maintenanceid?: string | undefined;
+    /** "0": with data collection, "1": without. */
+    readonly maintenance_type?: string | undefined;
+    /** When the host's current maintenance started (epoch s). */
+    readonly maintenance_from?: string | undefined;
+  }[];
+  readonly items: readonly { readonly itemid: string; readonly key_: string; readonly name?: string | undefined; readonly status?: string | undefined }[];
+}
+
+/** A maintenance's name and window (maintenance.get; needs an admin API user). */
+export interface MaintenanceRow {
+  readonly maintenanceid: string;
+  readonly name: string;
+  readonly maintenance_type?: string | undefined;
+  readonly active_till?: string | undefined;
+}
+
+/** An item's last values, newest first, with its units (for the ticket body's value history). */
+export interface ItemHistory {
+  readonly units: string;
+  /** Newest first; `at` in ms. */
+  readonly points: readonly { readonly at: number; readonly value: string }[];
+}
+
+/** What the ticket creation reads from Zabbix when zabbix.value_history is on. */
+export interface ValueHistoryReader {
+  /** The item's last `count` values (none for an item Zabbix does not return, or of a type without text values). */
+  itemHistory(itemId: string, count: number): Promise<ItemHistory>;
+}
+
 /** What the poller reads from the Zabbix API. */
 export interface ZabbixReader {
+  /** Open problems among these events, with their suppression (what a maintenance did to them). */
+  problemStates(eventIds: readonly string[]): Promise<ProblemState[]>;
+  /** Triggers with their status and their hosts' status and maintenance. */
+  triggerStates(ids: readonly string[]): Promise<TriggerState[]>;
+  /** Maintenances by id (names for the ticket); may fail for a non-admin API user. */
+  maintenances(ids: readonly string[]): Promise<MaintenanceRow[]>;
   problems(scope?: { groupIds?: readonly string[]; severities?: readonly number[] }): Promise<ProblemRow[]>;
   groupIds(names: readonly string[]): Promise<string[]>;
   triggers(ids: readonly string[]): Promise<TriggerRow[]>;

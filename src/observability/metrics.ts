@@ -138,6 +138,18 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       help: 'Open events of the bridge that Zabbix no longer lists as problems and event.get does not return (host not visible to the API user, event housekept): left open, counted once per event.',
       registers: [registry],
     }),
+    pollNotes: new Counter({
+      name: 'zgb_zabbix_poll_notes_total',
+      help: 'Changes the poller found on open problems and handed on for their tickets, by reason (maintenance, maintenance_end, disabled); each change once.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    valueHistory: new Counter({
+      name: 'zgb_zabbix_value_history_total',
+      help: 'Item value history fetched for new tickets (zabbix.value_history), by result (added, empty, failed: the ticket went without it).',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
     configReloads: new Counter({
       name: 'zgb_config_reloads_total',
       help: 'Configuration reloads, by result (success, failure).',

@@ -1,9 +1,10 @@
 import cron, { type ScheduledTask } from 'node-cron';
-import { SEVERITIES, type Alert, type Severity } from '../core/alert.js';
-import { problemDeliveryKey } from '../core/fingerprint.js';
+import { SEVERITIES, type Alert, type AlertNote, type Severity } from '../core/alert.js';
+import { deliveryKey, problemDeliveryKey } from '../core/fingerprint.js';
 import { boundAlert, truncate } from '../core/limits.js';
 import { polledProblemAlert, recoveryOf, vanished, type PolledProblem } from '../core/reconcile.js';
-import type { AlertIntake, BaselineMode, CursorState, EventRow, PollerStore, PollMemory, ProblemRow, ZabbixReader } from '../core/ports.js';
+import { formatTime } from '../core/render.js';
+import type { AlertIntake, BaselineMode, CursorState, Digests, EventRow, MaintenanceRow, PollerStore, PollMemory, ProblemRow, ProblemState, TriggerState, ZabbixReader } from '../core/ports.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -12,6 +13,30 @@ export interface PollScope {
   readonly minSeverity: Severity;
   /** First sweep of this scope: record the problems already open as a baseline (skip, default) or ticket them (import). */
   readonly baseline?: BaselineMode;
+  /** A host of an open problem entered a maintenance: a follow-up (note, default) or the ticket solved with that reason (solve). */
+  readonly onMaintenance?: 'note' | 'solve';
+  /** An open problem's trigger, host or item was disabled: a follow-up (note, default) or the ticket solved (solve). */
+  readonly onDisabled?: 'note' | 'solve';
+}
+
+/** Longest note text put on a ticket (names come from Zabbix; the rest is ours). */
+const NOTE_TEXT_MAX = 2000;
+
+/** A note the poller found, before its delivery is looked up. */
+interface FoundNote {
+  readonly eventId: string;
+  readonly note: AlertNote;
+}
+
+/** A host's maintenance as seen on one open problem. */
+interface InMaintenance {
+  readonly maintenanceid: string;
+  /** Start of the host's maintenance (epoch s, "0" when only the problem's suppression says so). */
+  readonly from: string;
+  /** suppress_until of the problem's suppression (epoch s; "0" or absent: not given). */
+  readonly until?: string;
+  /** "0" with data collection, "1" without (the host's maintenance_type). */
+  readonly type?: string;
 }
 
 export interface SweepResult {
@@ -20,6 +45,8 @@ export interface SweepResult {
   readonly recoveries: number;
   /** Problems recorded as the baseline by this sweep (the first of its scope). */
   readonly baselined: number;
+  /** Notes (maintenance, disabled) this sweep handed to the intake for the first time. */
+  readonly notes: number;
   /** Open events of the bridge that event.get did not return: left open. */
   readonly unknown: number;
 }
@@ -49,6 +76,12 @@ export class Poller {
   readonly #skipped = new Set<string>();
   /** Open events already reported as unknown (logged and counted once each). */
   readonly #unknown = new Set<string>();
+  /** Open events whose host this process saw in a maintenance (the entry note's key), for the note when it ends. */
+  readonly #inMaintenance = new Map<string, { readonly key: string; readonly maintenanceid: string }>();
+  /** Maintenance names, once asked (maintenance.get may be refused to a non-admin API user: then asked no more). */
+  readonly #maintenanceNames = new Map<string, MaintenanceRow>();
+  #maintenanceGetRefused = false;
+  #notesError: string | undefined;
   readonly #cursor: PollMemory;
   #state: CursorState | undefined;
   #baseline: Set<string> | undefined;
@@ -62,6 +95,8 @@ export class Poller {
     private readonly logger: Logger,
     private readonly metrics: Metrics,
     private readonly scope: PollScope = { hostGroups: [], minSeverity: 'not_classified' },
+    /** For the notes' delivery keys (looked up before accepting, so a note seen every sweep costs no inbox write). */
+    private readonly digests?: Digests,
   ) {
     this.#cursor = cursor;
   }
@@ -94,7 +129,7 @@ export class Poller {
       this.lastSuccessAt = Date.now();
       if (this.#lastError) this.logger.info('Zabbix API answering again');
       this.#lastError = undefined;
-      if (result.newProblems > 0 || result.recoveries > 0) this.logger.info(result, 'poll found alerts the webhook did not deliver');
+      if (result.newProblems > 0 || result.recoveries > 0 || result.notes > 0) this.logger.info(result, 'poll found alerts the webhook did not deliver');
       return result;
     } catch (e) {
       this.metrics.polls.inc({ result: 'failure' });
@@ -198,18 +233,141 @@ export class Poller {
     // Remember unknown events only while their incident is open.
     const stillOpen = new Set(openEvents);
     for (const id of this.#unknown) if (!stillOpen.has(id)) this.#unknown.delete(id);
+    for (const id of this.#inMaintenance.keys()) if (!stillOpen.has(id)) this.#inMaintenance.delete(id);
+    // Recoveries go first: a problem that recovered needs no note.
+    const recovered = new Set(alerts.filter((a) => a.kind === 'recovery').map((a) => a.eventId));
+    alerts.push(...(await this.#notesOrNone(openEvents.filter((id) => !recovered.has(id)))));
     const bounded = this.#withinLimits(alerts);
     const accepted = await Promise.all(bounded.map((a) => this.intake.accept(a)));
-    const result = { problems: problems.length, newProblems: 0, recoveries: 0, baselined, unknown: unknownNow };
+    const result = { problems: problems.length, newProblems: 0, recoveries: 0, baselined, unknown: unknownNow, notes: 0 };
     accepted.forEach((r, i) => {
       if (r.duplicate) return;
       const a = bounded[i] as Alert;
       if (a.kind === 'problem') result.newProblems++;
-      else result.recoveries++;
+      else if (a.kind === 'note') {
+        result.notes++;
+        this.metrics.pollNotes.inc({ reason: a.note?.reason ?? 'unknown' });
+        this.logger.info({ event_id: a.eventId, reason: a.note?.reason, note: a.note?.key, solve: a.note?.solve }, 'open problem changed in Zabbix: noted for its ticket');
+        return;
+      } else result.recoveries++;
       this.metrics.polledAlerts.inc({ kind: a.kind });
       this.logger.info({ event_id: a.eventId, kind: a.kind }, 'alert caught up by the poller');
     });
     return result;
+  }
+
+  /**
+   * What changed in Zabbix for the bridge's open problems that Zabbix itself
+   * sends nothing about: the host entered (or left) a maintenance, the
+   * trigger, host or item was disabled. Zabbix keeps such a problem open
+   * (a disabled trigger's problem is not resolved, only hidden in the
+   * frontend: ZBX-19143, ZBXNEXT-5186; a maintenance suppresses it, and the
+   * sweep's problem list leaves suppressed problems out), so without a note
+   * the ticket says nothing until the problem recovers, if ever.
+   *
+   * Each change is one alert of kind note, built on the problem's own
+   * delivery, keyed by the change (`zbx:0:<event>:note:<change>`): the
+   * intake counts it once, the decision core turns it into one follow-up (or
+   * a solve, per zabbix.poll.on_maintenance / on_disabled) and remembers it
+   * on the incident, so neither the next sweep nor a restart repeats it.
+   */
+  async #notesOrNone(openEvents: readonly string[]): Promise<Alert[]> {
+    // Notes are extra: their failing (a refused request, an answer of another shape) must not hold back the
+    // problems and recoveries found by this sweep. Logged once per distinct failure; tried again next sweep.
+    try {
+      const notes = await this.#notes(openEvents);
+      this.#notesError = undefined;
+      return notes;
+    } catch (e) {
+      const message = (e as Error).message;
+      if (this.#notesError !== message) this.logger.warn({ err: message }, 'Zabbix poll: checking open problems for maintenance and disabled triggers failed; next sweep on schedule');
+      this.#notesError = message;
+      return [];
+    }
+  }
+
+  async #notes(openEvents: readonly string[]): Promise<Alert[]> {
+    if (openEvents.length === 0) return [];
+    const states = await this.api.problemStates(openEvents);
+    if (states.length === 0) return [];
+    const triggers = new Map((await this.api.triggerStates([...new Set(states.map((p) => p.objectid))])).map((t) => [t.triggerid, t]));
+    const found: { readonly problem: Alert; readonly note: Omit<AlertNote, 'text'>; readonly text: (names: ReadonlyMap<string, MaintenanceRow>) => string }[] = [];
+    for (const p of states) {
+      const problem = this.store.deliveryAlert(problemDeliveryKey('0', p.eventid));
+      if (!problem) continue;
+      const t = triggers.get(p.objectid);
+      const host = t?.hosts.find((h) => h.host === problem.host) ?? t?.hosts[0];
+      const hostName = host?.name ?? problem.hostName;
+      const m = maintenanceOf(p, host);
+      const before = this.#inMaintenance.get(p.eventid);
+      if (m) {
+        // The host's maintenance status and the problem's suppression are written apart (the timer): while this
+        // process sees the same maintenance, it is the same entry whatever half of it a sweep caught.
+        const key = before?.maintenanceid === m.maintenanceid ? before.key : `maintenance:${m.maintenanceid}:${m.from}`;
+        this.#inMaintenance.set(p.eventid, { key, maintenanceid: m.maintenanceid });
+        found.push({
+          problem,
+          note: { reason: 'maintenance', key, solve: this.scope.onMaintenance === 'solve' },
+          text: (names) => maintenanceText(hostName, m, names.get(m.maintenanceid)),
+        });
+      } else if (before) {
+        this.#inMaintenance.delete(p.eventid);
+        found.push({
+          problem,
+          note: { reason: 'maintenance_end', key: before.key.replace(/^maintenance:/, 'maintenance_end:'), after: before.key, solve: false },
+          text: (names) => `Host ${hostName} left maintenance ${maintenanceName(before.maintenanceid, names.get(before.maintenanceid))}; the problem is still open in Zabbix.`,
+        });
+      }
+      if (!t) continue;
+      const solve = this.scope.onDisabled === 'solve';
+      if (t.status === '1') {
+        found.push({
+          problem,
+          note: { reason: 'disabled', key: 'disabled:trigger', solve },
+          text: () => `Trigger "${t.description}" was disabled in Zabbix: it is no longer evaluated, so Zabbix will send no recovery for this problem (it keeps the problem open, hidden from its frontend).`,
+        });
+      }
+      if (host?.status === '1') {
+        found.push({
+          problem,
+          note: { reason: 'disabled', key: `disabled:host:${host.hostid}`, solve },
+          text: () => `Host ${hostName} was disabled in Zabbix (not monitored): its triggers are no longer evaluated, so Zabbix will send no recovery for this problem.`,
+        });
+      }
+      for (const item of t.items) {
+        if (item.status !== '1') continue;
+        found.push({
+          problem,
+          note: { reason: 'disabled', key: `disabled:item:${item.itemid}`, solve },
+          text: () => `Item ${item.name ? `"${item.name}" ` : ''}(${item.key_}) on ${hostName} was disabled in Zabbix: the trigger gets no new values, so Zabbix will send no recovery for this problem while it stays disabled.`,
+        });
+      }
+    }
+    // Only what was not delivered yet (a change stays visible every sweep); the intake would count it a duplicate anyway.
+    const fresh = found.filter((f) => !this.#noteDelivered(f.problem, f.note));
+    if (fresh.length === 0) return [];
+    const names = await this.#names([...new Set(fresh.flatMap((f) => (f.note.reason === 'disabled' ? [] : [f.note.key.split(':')[1] ?? ''])).filter((id) => id !== '' && id !== '0'))]);
+    return fresh.map((f) => noteAlert(f.problem, { ...f.note, text: truncate(f.text(names), NOTE_TEXT_MAX) }));
+  }
+
+  #noteDelivered(problem: Alert, note: Omit<AlertNote, 'text'>): boolean {
+    if (!this.digests) return false;
+    return this.store.hasDelivery(deliveryKey(noteAlert(problem, { ...note, text: '' }), this.digests));
+  }
+
+  /** Maintenance names for the notes; without them (maintenance.get refused or failing) the notes name the maintenance by id. */
+  async #names(ids: readonly string[]): Promise<ReadonlyMap<string, MaintenanceRow>> {
+    const missing = ids.filter((id) => !this.#maintenanceNames.has(id));
+    if (missing.length > 0 && !this.#maintenanceGetRefused) {
+      try {
+        for (const m of await this.api.maintenances(missing)) this.#maintenanceNames.set(m.maintenanceid, m);
+      } catch (e) {
+        // A plain Zabbix user may not call maintenance.get (CMaintenance: admin and super admin): notes go without the name.
+        this.#maintenanceGetRefused = true;
+        this.logger.warn({ err: (e as Error).message }, 'Zabbix maintenance.get failed: maintenance notes name the maintenance by its id (give the API user the Admin role to see names)');
+      }
+    }
+    return this.#maintenanceNames;
   }
 
   /**
@@ -243,4 +401,46 @@ export class Poller {
       'open event not returned by the Zabbix API (host not visible to the API user, or event housekept): its ticket stays open until Zabbix reports a recovery',
     );
   }
+}
+
+/**
+ * The maintenance an open problem is in: the problem's suppression by a
+ * maintenance (suppression_data with a maintenanceid; "0" there is a user's
+ * manual suppression, 7.0+, not a maintenance), else its host's
+ * maintenance_status (a maintenance whose tags do not match the problem
+ * leaves it unsuppressed, but the host is in maintenance all the same).
+ */
+export function maintenanceOf(p: ProblemState, host: TriggerState['hosts'][number] | undefined): InMaintenance | undefined {
+  const hostIn = host?.maintenance_status === '1' && host.maintenanceid !== undefined && host.maintenanceid !== '0';
+  const s = p.suppression_data.find((d) => d.maintenanceid !== '0');
+  if (s) {
+    const same = hostIn && host?.maintenanceid === s.maintenanceid;
+    return {
+      maintenanceid: s.maintenanceid,
+      from: same ? (host?.maintenance_from ?? '0') : '0',
+      until: s.suppress_until,
+      ...(same && host?.maintenance_type !== undefined ? { type: host.maintenance_type } : {}),
+    };
+  }
+  if (!hostIn || !host?.maintenanceid) return undefined;
+  return { maintenanceid: host.maintenanceid, from: host.maintenance_from ?? '0', ...(host.maintenance_type !== undefined ? { type: host.maintenance_type } : {}) };
+}
+
+function maintenanceName(id: string, m: MaintenanceRow | undefined): string {
+  return m ? `"${m.name}"` : `#${id}`;
+}
+
+function maintenanceText(hostName: string, m: InMaintenance, row: MaintenanceRow | undefined): string {
+  const type = m.type ?? row?.maintenance_type;
+  const kind = type === '1' ? 'without data collection' : type === '0' ? 'with data collection' : undefined;
+  const until = Number(m.until);
+  const details = [kind, Number.isFinite(until) && until > 0 ? `until ${formatTime(until * 1000)}` : undefined].filter((x) => x !== undefined);
+  const what = type === '1' ? 'Zabbix collects no data from it meanwhile, so the problem cannot recover until the maintenance ends' : 'Zabbix suppresses its problems meanwhile (no notifications)';
+  return `Host ${hostName} entered maintenance ${maintenanceName(m.maintenanceid, row)}${details.length > 0 ? ` (${details.join(', ')})` : ''}: ${what}.`;
+}
+
+/** A note about an open problem, on the problem's own alert as first delivered. */
+export function noteAlert(problem: Alert, note: AlertNote): Alert {
+  const { update: _u, recoveryEventId: _r, recoveredAt: _at, ...rest } = problem;
+  return { ...rest, source: 'poller', kind: 'note', note };
 }

@@ -12,6 +12,18 @@ export interface FakeProblem {
   readonly host?: string;
   readonly description?: string;
   readonly opdata?: string;
+  /** The problem's suppression by a maintenance (problem.get `suppressed` "1", `suppression_data`): left out of `suppressed: false`. */
+  readonly suppressedBy?: { readonly maintenanceid: string; readonly suppress_until: string };
+  /** The trigger's item (trigger.get selectItems), for value history. */
+  readonly item?: { readonly itemid: string; readonly key_: string; readonly name?: string };
+}
+
+/** A host's state as host fields give it (trigger.get selectHosts). */
+export interface FakeHost {
+  /** "1": not monitored (disabled). */
+  status?: string;
+  /** The maintenance it is in (maintenance_status "1", maintenanceid, maintenance_type, maintenance_from). */
+  maintenance?: { readonly maintenanceid: string; readonly type: string; readonly from: string };
 }
 
 /** Just enough of the Zabbix 6.0 JSON-RPC API for the poller and the write-back; every call is recorded. */
@@ -21,7 +33,23 @@ export class FakeZabbix {
   readonly problems = new Map<string, FakeProblem>();
   /** What event.get returns for an id (missing: not returned). */
   readonly events = new Map<string, { eventid: string; value: string; r_eventid: string }>();
+  /** Host name → its state (default: monitored, not in maintenance). */
+  readonly hosts = new Map<string, FakeHost>();
+  /** Trigger ids that are disabled (trigger.get status "1"). */
+  readonly disabledTriggers = new Set<string>();
+  /** Maintenances by id (maintenance.get). */
+  readonly maintenances = new Map<string, { readonly name: string; readonly maintenance_type: string }>();
+  /** maintenance.get answers as Zabbix does for a user below Admin. */
+  maintenanceGetRefused = false;
+  /** Item id → its value_type and units (item.get) and its history, newest last ({clock, value}). */
+  readonly items = new Map<string, { value_type: string; units: string; history: { clock: number; value: string }[] }>();
+  /** history.get fails (an HTTP 500), to show the ticket goes without history. */
+  historyFails = false;
+  /** history.get answers this late (ms). */
+  historyDelayMs = 0;
   #server: Server | undefined;
+  /** The API's URL once listening (listen answers it too). */
+  url: string | undefined;
 
   async listen(): Promise<string> {
     this.#server = createServer((req, res) => {
@@ -31,29 +59,94 @@ export class FakeZabbix {
         const rpc = JSON.parse(body) as Rpc & { id: number };
         this.calls.push({ method: rpc.method, params: rpc.params });
         res.setHeader('Content-Type', 'application/json');
-        res.end(JSON.stringify({ jsonrpc: '2.0', id: rpc.id, result: this.#answer(rpc) }));
+        if (rpc.method === 'history.get' && this.historyFails) {
+          res.statusCode = 500;
+          res.end('{}');
+          return;
+        }
+        const answer = (): void => {
+          const error = this.#refusal(rpc);
+          res.end(JSON.stringify(error ? { jsonrpc: '2.0', id: rpc.id, error } : { jsonrpc: '2.0', id: rpc.id, result: this.#answer(rpc) }));
+        };
+        if (rpc.method === 'history.get' && this.historyDelayMs > 0) setTimeout(answer, this.historyDelayMs);
+        else answer();
       });
     });
     await new Promise<void>((resolve) => this.#server!.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(this.#server!.address() as AddressInfo).port}/api_jsonrpc.php`;
+    this.url = `http://127.0.0.1:${(this.#server!.address() as AddressInfo).port}/api_jsonrpc.php`;
+    return this.url;
+  }
+
+  /** What Zabbix 6.0 refuses: parameters it does not know, maintenance.get below Admin (CMaintenance ACCESS_RULES). */
+  #refusal(rpc: Rpc): { code: number; message: string; data: string } | undefined {
+    if (rpc.method === 'maintenance.get' && this.maintenanceGetRefused) return { code: -32500, message: 'Application error.', data: 'No permissions to call "maintenance.get".' };
+    const known: Record<string, readonly string[]> = {
+      'problem.get': ['output', 'source', 'object', 'suppressed', 'selectTags', 'sortfield', 'sortorder', 'groupids', 'severities', 'eventids', 'selectSuppressionData'],
+      'trigger.get': ['triggerids', 'output', 'expandDescription', 'selectHosts', 'selectItems'],
+      'item.get': ['itemids', 'output'],
+      'history.get': ['history', 'itemids', 'output', 'sortfield', 'sortorder', 'limit'],
+      'maintenance.get': ['maintenanceids', 'output'],
+    };
+    const allowed = known[rpc.method];
+    const extra = allowed && Object.keys(rpc.params).find((k) => !allowed.includes(k));
+    return extra ? { code: -32602, message: 'Invalid params.', data: `Invalid parameter "/": unexpected parameter "${extra}".` } : undefined;
   }
 
   #answer(rpc: Rpc): unknown {
     switch (rpc.method) {
       case 'apiinfo.version':
         return '6.0.14';
-      case 'problem.get':
-        return [...this.problems].map(([eventid, p]) => ({
-          eventid, source: '0', object: '0', objectid: p.trigger, clock: '1795414091', name: `problem ${eventid}`, severity: '4', r_eventid: '0', tags: [],
-          ...(p.opdata !== undefined ? { opdata: p.opdata } : {}),
-        }));
+      case 'problem.get': {
+        const ids = rpc.params.eventids as string[] | undefined;
+        return [...this.problems]
+          .filter(([eventid]) => ids === undefined || ids.includes(eventid))
+          .filter(([, p]) => rpc.params.suppressed === undefined || (rpc.params.suppressed === true) === (p.suppressedBy !== undefined))
+          .map(([eventid, p]) => ({
+            eventid, source: '0', object: '0', objectid: p.trigger, clock: '1795414091', name: `problem ${eventid}`, severity: '4', r_eventid: '0', tags: [],
+            suppressed: p.suppressedBy ? '1' : '0',
+            ...(p.opdata !== undefined ? { opdata: p.opdata } : {}),
+            ...(rpc.params.selectSuppressionData !== undefined ? { suppression_data: p.suppressedBy ? [p.suppressedBy] : [] } : {}),
+          }));
+      }
       case 'trigger.get':
         return (rpc.params.triggerids as string[]).flatMap((triggerid) => {
           const p = [...this.problems.values()].find((q) => q.trigger === triggerid);
-          return [{ triggerid, description: p?.description ?? `trigger ${triggerid}`, priority: '4', hosts: [{ hostid: triggerid, host: p?.host ?? `host-${triggerid}` }], items: [] }];
+          const host = p?.host ?? `host-${triggerid}`;
+          const h = this.hosts.get(host);
+          return [{
+            triggerid, description: p?.description ?? `trigger ${triggerid}`, priority: '4', status: this.disabledTriggers.has(triggerid) ? '1' : '0',
+            hosts: [{
+              hostid: triggerid, host, name: host, status: h?.status ?? '0',
+              maintenance_status: h?.maintenance ? '1' : '0', maintenanceid: h?.maintenance?.maintenanceid ?? '0',
+              maintenance_type: h?.maintenance?.type ?? '0', maintenance_from: h?.maintenance?.from ?? '0',
+            }],
+            items: p?.item ? [{ ...p.item, name: p.item.name ?? p.item.key_, status: '0', lastvalue: '0', units: this.items.get(p.item.itemid)?.units ?? '' }] : [],
+          }];
         });
+      case 'maintenance.get':
+        return (rpc.params.maintenanceids as string[]).flatMap((id) => {
+          const m = this.maintenances.get(id);
+          return m ? [{ maintenanceid: id, ...m }] : [];
+        });
+      case 'item.get':
+        return (rpc.params.itemids as string[]).flatMap((itemid) => {
+          const i = this.items.get(itemid);
+          return i ? [{ itemid, value_type: i.value_type, units: i.units }] : [];
+        });
+      case 'history.get': {
+        const ids = rpc.params.itemids as string[];
+        const type = String(rpc.params.history);
+        // history.get reads the table of the value type asked: an item of another type has no rows there.
+        const rows = ids.flatMap((itemid) => {
+          const i = this.items.get(itemid);
+          return i && i.value_type === type ? i.history.map((h) => ({ itemid, clock: String(h.clock), value: h.value, ns: '0' })) : [];
+        });
+        rows.sort((a, b) => (rpc.params.sortorder === 'DESC' ? Number(b.clock) - Number(a.clock) : Number(a.clock) - Number(b.clock)));
+        return typeof rpc.params.limit === 'number' ? rows.slice(0, rpc.params.limit) : rows;
+      }
       case 'event.get':
-        return (rpc.params.eventids as string[]).flatMap((id) => this.events.get(id) ?? []);
+        // An open problem's event (suppressed or not) is returned unresolved, as Zabbix does; `events` overrides.
+        return (rpc.params.eventids as string[]).flatMap((id) => this.events.get(id) ?? (this.problems.has(id) ? [{ eventid: id, value: '1', r_eventid: '0' }] : []));
       case 'event.acknowledge':
         return { eventids: rpc.params.eventids };
       default:
@@ -63,6 +156,11 @@ export class FakeZabbix {
 
   count(method: string): number {
     return this.calls.filter((c) => c.method === method).length;
+  }
+
+  /** Completed poller sweeps so far: each starts with problem.get of the scope (`suppressed: false`). */
+  sweeps(): number {
+    return this.calls.filter((c) => c.method === 'problem.get' && c.params.suppressed === false).length;
   }
 
   acknowledged(): string[] {

@@ -15,8 +15,8 @@ afterEach(async () => {
 
 /** Resolves once the daemon has completed at least one more sweep than when called (sweeps never overlap). */
 async function nextSweep(z: FakeZabbix): Promise<void> {
-  const seen = z.count('problem.get');
-  await waitFor(() => z.count('problem.get') >= seen + 2, 'two more problem.get calls');
+  const seen = z.sweeps();
+  await waitFor(() => z.sweeps() >= seen + 2, 'two more sweeps');
 }
 
 describe('poller in the daemon', () => {

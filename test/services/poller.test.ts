@@ -134,7 +134,7 @@ function row(eventid: string, objectid: string, extra: Record<string, string> = 
 }
 
 function trigger(triggerid: string, host: string) {
-  return { triggerid, description: `trigger ${triggerid} on ${host}`, priority: '4', hosts: [{ hostid: '1', host }], items: [] };
+  return { triggerid, description: `trigger ${triggerid} on ${host}`, priority: '4', status: '0', hosts: [{ hostid: '1', host }], items: [] };
 }
 
 const TRIGGERS = [trigger('100', 'db-01'), trigger('101', 'db-02'), trigger('102', 'db-03')];

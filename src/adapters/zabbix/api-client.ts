@@ -4,10 +4,10 @@ import https from 'node:https';
 import { z } from 'zod';
 import type { Secret } from '../../config/secret.js';
 import type { Logger } from '../../observability/logger.js';
-import type { EventAcknowledger, EventRow, ProblemRow, TriggerRow, ZabbixReader } from '../../core/ports.js';
+import type { EventAcknowledger, EventRow, ItemHistory, MaintenanceRow, ProblemRow, ProblemState, TriggerRow, TriggerState, ValueHistoryReader, ZabbixReader } from '../../core/ports.js';
 import { RemoteError } from '../../core/remote-error.js';
 
-export type { EventRow, ProblemRow, TriggerRow };
+export type { EventRow, MaintenanceRow, ProblemRow, ProblemState, TriggerRow, TriggerState };
 import { isRedirect, redirectMessage, tlsAgentOptions, type TlsSettings } from '../transport.js';
 
 export type AuthMode = 'auto' | 'body' | 'header';
@@ -50,6 +50,45 @@ export const triggerRow = z.object({
   hosts: z.array(z.object({ hostid: z.string(), host: z.string(), name: z.string().optional() })).default([]),
   items: z.array(z.object({ itemid: z.string(), key_: z.string(), lastvalue: z.string().optional(), units: z.string().optional() })).default([]),
 });
+
+export const problemStateRow = z.object({
+  eventid: z.string(),
+  objectid: z.string(),
+  suppressed: z.string().optional(),
+  suppression_data: z.array(z.object({ maintenanceid: z.string(), suppress_until: z.string(), userid: z.string().optional() })).default([]),
+});
+
+export const triggerStateRow = z.object({
+  triggerid: z.string(),
+  description: z.string(),
+  status: z.string(),
+  hosts: z
+    .array(
+      z.object({
+        hostid: z.string(),
+        host: z.string(),
+        name: z.string().optional(),
+        status: z.string().optional(),
+        maintenance_status: z.string().optional(),
+        maintenanceid: z.string().optional(),
+        maintenance_type: z.string().optional(),
+        maintenance_from: z.string().optional(),
+      }),
+    )
+    .default([]),
+  items: z.array(z.object({ itemid: z.string(), key_: z.string(), name: z.string().optional(), status: z.string().optional() })).default([]),
+});
+
+export const maintenanceRow = z.object({ maintenanceid: z.string(), name: z.string(), maintenance_type: z.string().optional(), active_till: z.string().optional() });
+
+const itemTypeRow = z.object({ itemid: z.string(), value_type: z.string(), units: z.string().default('') });
+const historyRow = z.object({ itemid: z.string(), clock: z.string(), value: z.string() });
+
+/**
+ * history.get's `history` values with text values: 0 float, 1 character, 2 log, 3 unsigned, 4 text (6.0 → 7.4);
+ * 7.0's 5 (binary: images, base64) is no text for a ticket.
+ */
+const HISTORY_TYPES = new Set(['0', '1', '2', '3', '4']);
 
 export const eventRow = z.object({
   eventid: z.string(),
@@ -151,7 +190,7 @@ const acknowledgeAnswer = z.object({ eventids: z.array(z.union([z.string(), z.nu
  * still accepts the deprecated `user`). Answers are validated; failures are
  * classified like GLPI ones (retryable, permanent, login).
  */
-export class ZabbixApi implements ZabbixReader, EventAcknowledger {
+export class ZabbixApi implements ZabbixReader, EventAcknowledger, ValueHistoryReader {
   readonly #http: AxiosInstance;
   readonly #opt: ZabbixApiOptions;
   #profile: Promise<ZabbixApiProfile> | undefined;
@@ -293,6 +332,72 @@ export class ZabbixApi implements ZabbixReader, EventAcknowledger {
       selectItems: ['itemid', 'key_', 'lastvalue', 'units'],
     });
     return z.array(triggerRow).parse(r);
+  }
+
+  /**
+   * Open problems among these events with their suppression data: problem.get
+   * by `eventids` without the `suppressed` filter (a problem in maintenance is
+   * suppressed, and the sweep's problem list leaves it out). Only unresolved
+   * problems come back (CProblem: `r_eventid IS NULL` unless `recent`);
+   * `selectSuppressionData` takes maintenanceid and suppress_until on every
+   * version (7.0 adds userid, for a problem suppressed by hand). Chunked.
+   */
+  async problemStates(eventIds: readonly string[]): Promise<ProblemState[]> {
+    const rows: ProblemState[] = [];
+    for (let i = 0; i < eventIds.length; i += EVENTS_PER_CALL) {
+      const r = await this.call('problem.get', {
+        eventids: eventIds.slice(i, i + EVENTS_PER_CALL),
+        source: 0,
+        object: 0,
+        output: ['eventid', 'objectid', 'suppressed'],
+        selectSuppressionData: 'extend',
+      });
+      rows.push(...z.array(problemStateRow).parse(r));
+    }
+    return rows;
+  }
+
+  /**
+   * Triggers with their status, their hosts' status and maintenance
+   * (maintenance_status, maintenanceid, maintenance_type, maintenance_from:
+   * host fields from 6.0 to 7.4) and their items' status. trigger.get returns
+   * disabled triggers too unless asked for `monitored`/`active`, which is
+   * what this needs.
+   */
+  async triggerStates(ids: readonly string[]): Promise<TriggerState[]> {
+    if (ids.length === 0) return [];
+    const r = await this.call('trigger.get', {
+      triggerids: ids,
+      output: ['triggerid', 'description', 'status'],
+      expandDescription: true,
+      selectHosts: ['hostid', 'host', 'name', 'status', 'maintenance_status', 'maintenanceid', 'maintenance_type', 'maintenance_from'],
+      selectItems: ['itemid', 'key_', 'name', 'status'],
+    });
+    return z.array(triggerStateRow).parse(r);
+  }
+
+  /** Maintenances' names and type (maintenance.get is for admin users: a plain user's call fails, and the caller goes without names). */
+  async maintenances(ids: readonly string[]): Promise<MaintenanceRow[]> {
+    if (ids.length === 0) return [];
+    const r = await this.call('maintenance.get', { maintenanceids: ids, output: ['maintenanceid', 'name', 'maintenance_type', 'active_till'] });
+    return z.array(maintenanceRow).parse(r);
+  }
+
+  /**
+   * An item's last values for a ticket body: item.get for its value_type and
+   * units, then history.get of that type's table (`history` must match the
+   * item's value_type, or the answer is empty), newest first, at most
+   * `count` (sortfield clock, sortorder DESC, limit: the same on 6.0 and
+   * 7.0, recorded in test/fixtures/zabbix/api). History of a type without
+   * text (7.0's binary) and an item Zabbix does not return give no values.
+   */
+  async itemHistory(itemId: string, count: number): Promise<ItemHistory> {
+    const [item] = z.array(itemTypeRow).parse(await this.call('item.get', { itemids: [itemId], output: ['itemid', 'value_type', 'units'] }));
+    if (!item || !HISTORY_TYPES.has(item.value_type)) return { units: item?.units ?? '', points: [] };
+    const rows = z.array(historyRow).parse(
+      await this.call('history.get', { history: Number(item.value_type), itemids: [itemId], output: 'extend', sortfield: 'clock', sortorder: 'DESC', limit: count }),
+    );
+    return { units: item.units, points: rows.map((r) => ({ at: Number(r.clock) * 1000, value: r.value })) };
   }
 
   /**
