@@ -93,7 +93,14 @@ export class FakeDirectory {
   rows(itemtype: string): Record<string, unknown>[] | undefined {
     switch (itemtype) {
       case 'ITILCategory':
-        return this.categories.map((c) => ({ id: c.id, name: c.name, completename: completeName(this.categories, c), itilcategories_id: c.parent ?? 0, entities_id: 0, is_recursive: 1 }));
+        // glpi_itilcategories columns of GLPI 10.0 (install/mysql/glpi-empty.sql @ 0041a2e0b7624e723d3488ec51988c3203ead0f8).
+        return this.categories.map((c) => ({
+          id: c.id, entities_id: 0, is_recursive: 1, itilcategories_id: c.parent ?? 0, name: c.name, completename: completeName(this.categories, c),
+          comment: null, level: completeName(this.categories, c).split(' > ').length, knowbaseitemcategories_id: 0, users_id: 0, groups_id: 0, code: null,
+          ancestors_cache: null, sons_cache: null, is_helpdeskvisible: 1, tickettemplates_id_incident: 0, tickettemplates_id_demand: 0,
+          changetemplates_id: 0, problemtemplates_id: 0, is_incident: 1, is_request: 1, is_problem: 1, is_change: 1,
+          date_mod: '2025-03-04 10:15:02', date_creation: '2025-03-04 10:15:02',
+        }));
       case 'Group':
         return this.groups.map((g) => ({ id: g.id, name: g.name, completename: completeName(this.groups, g), groups_id: g.parent ?? 0, entities_id: 0, is_recursive: 1 }));
       case 'Entity':

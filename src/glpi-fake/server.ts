@@ -148,13 +148,16 @@ export interface FakeGlpiOptions {
   directory?: FakeDirectorySeed;
   /**
    * Workflows that refuse a solution (issue 14 item 4). `solveAllowed: false`: the profile's status matrix
-   * (`ticket_status`) forbids Solved, so CommonITILObject::canSolve() is false and the solution is refused
-   * with the rights message (ERROR_GLPI_ADD), and a status update to Solved or Closed is dropped
-   * (CommonITILObject::prepareInputForUpdate() unsets a status isAllowedStatus() refuses).
-   * `mandatoryOnSolve`: the ticket template makes these fields mandatory when the ticket is solved: the
-   * solution row is stored (ITILSolution::prepareInputForAdd() does not look at templates) but the ticket's
-   * update to Solved in ITILSolution::post_addItem() is refused with "Mandatory fields are not filled.
-   * Please correct: …", so the ticket keeps its status; a PUT of status 5 or 6 gets that refusal too.
+   * (`ticket_status`) lacks the move to Solved, so CommonITILObject::canSolve() is false and the solution is
+   * refused with the rights message (ERROR_GLPI_ADD), and a status update to Solved or Closed is dropped
+   * without a word (prepareInputForUpdate() unsets a status isAllowedStatus() refuses; both from the 10.0
+   * source as remembered, not re-read). `mandatoryOnSolve`: a site whose ticket template (or a rule, or a
+   * plugin) refuses the ticket's move to Solved: the solution row is stored (ITILSolution::
+   * prepareInputForAdd() @ 0042059c82075d3223c145cb3609a83019fc0cd2 does not look at templates) but the
+   * ticket's update to Solved in ITILSolution::post_addItem() is refused with GLPI's template message
+   * "Mandatory fields are not filled. Please correct: …", so the ticket keeps its status; a PUT of status
+   * 5 or 6 gets that refusal too. Whether stock GLPI checks a template's mandatory fields on that update is
+   * not confirmed from its source; the shape (stored solution, status unchanged) is what the bridge handles.
    */
   workflow?: { solveAllowed?: boolean; mandatoryOnSolve?: readonly string[] };
 }
@@ -1395,11 +1398,23 @@ export class FakeGlpi {
       .sort((x, y) => x.name.localeCompare(y.name) || x.id - y.id);
     const forced = ctx.params.forcedisplay === undefined ? [] : typeof ctx.params.forcedisplay === 'string' ? [ctx.params.forcedisplay] : Object.values(ctx.params.forcedisplay).filter((v): v is string => typeof v === 'string');
     const columns = [...new Set(['1', ...fieldsOf(criteria), ...forced])].filter((c) => known.has(c));
-    const data = rows.map((a) => Object.fromEntries(columns.map((c) => [c, value(a, c)])));
-    const body: Record<string, unknown> = { totalcount: rows.length, count: rows.length, sort: ['1'], order: ['ASC'] };
+    let start = 0;
+    let end = (this.#opt.listLimit ?? 20) - 1;
+    if (typeof ctx.params.range === 'string') {
+      if (!/^[0-9]+-[0-9]+$/.test(ctx.params.range)) return this.#err(ctx, 400, 'ERROR', 'range must be in format : [start-end] with integers', true);
+      [start, end] = ctx.params.range.split('-').map(Number) as [number, number];
+    }
+    const total = rows.length;
+    if (start > total) return this.#err(ctx, 400, 'ERROR_RANGE_EXCEED_TOTAL', `Provided range exceed total count of data: ${total}`, true);
+    const page = rows.slice(start, end + 1);
+    if (end > total - 1) end = total - 1;
+    const data = page.map((a) => Object.fromEntries(columns.map((c) => [c, value(a, c)])));
+    const body: Record<string, unknown> = { totalcount: total, count: page.length, sort: ['1'], order: ['ASC'] };
     if (data.length > 0) body.data = data;
-    body['content-range'] = `0-${Math.max(0, rows.length - 1)}/${rows.length}`;
-    return new Answer(200, body, { 'Accept-Range': `${itemtype} 1000` });
+    body['content-range'] = `${start}-${end}/${total}`;
+    const headers: Record<string, string> = { 'Accept-Range': `${itemtype} 1000` };
+    if (total > 0) headers['Content-Range'] = body['content-range'] as string;
+    return new Answer(page.length >= total ? 200 : 206, body, headers);
   }
 
   #search(ctx: Ctx, rawItemtype: string): Answer {

@@ -234,6 +234,36 @@ describe.each(targets)('GLPI legacy API contract — $name', (target) => {
     expectError(await s.post('ITILSolution', { input: { itemtype: 'Ticket', items_id: id, content: 'recovered again' } }), 400, 'ERROR_GLPI_ADD', message);
   });
 
+  it('finds items by complete name, name and IP, and links an asset and an observer on create', async () => {
+    const g = await open('directory');
+    const s = await Session.open(g, 'tok-bridge');
+    const list = '&range=0-99&expand_dropdowns=false&get_hateoas=false';
+    const full = await s.get(`ITILCategory?searchText[completename]=^Monitoring > CPU$${list}`);
+    expect(full.status).toBe(200);
+    expect(full.body).toEqual([expect.objectContaining({ id: 21, name: 'CPU', completename: 'Monitoring > CPU' })]);
+    const leaves = await s.get(`ITILCategory?searchText[name]=^CPU$${list}`);
+    expect((leaves.body as { id: number; completename: string }[]).map((r) => [r.id, r.completename])).toEqual([[21, 'Monitoring > CPU'], [31, 'Hardware > CPU']]);
+    expect(leaves.headers['content-range']).toBe('0-1/2');
+    const byIp = await s.get('search/Computer?criteria[0][field]=126&criteria[0][searchtype]=contains&criteria[0][value]=^10.0.0.11$&forcedisplay[0]=2&range=0-49');
+    expect(byIp.status).toBe(200);
+    expect(byIp.body).toMatchObject({ totalcount: 1, data: [expect.objectContaining({ '2': 101, '126': '10.0.0.11' })] });
+    const none = await s.get('search/Computer?criteria[0][field]=1&criteria[0][searchtype]=contains&criteria[0][value]=^nowhere$&forcedisplay[0]=2&range=0-49');
+    expect(none.body).toMatchObject({ totalcount: 0 });
+    expect((none.body as Record<string, unknown>).data).toBeUndefined();
+    const created = await s.post('Ticket', { input: { name: 'cpu on web-01', content: 'x', items_id: { Computer: [101] }, _users_id_observer: [41] } });
+    expect(created.status).toBe(201);
+  });
+
+  it('a status matrix without Solved: the solution is refused with the rights message, a status update to Solved is dropped', async () => {
+    const g = await open('solve-refused');
+    const s = await Session.open(g, 'tok-bridge');
+    const id = await s.createTicket({ name: 'cpu', content: 'x' });
+    expectError(await s.post('ITILSolution', { input: { itemtype: 'Ticket', items_id: id, content: 'recovered' } }), 400, 'ERROR_GLPI_ADD', EN.rights);
+    const update = await s.send({ method: 'PUT', path: `Ticket/${id}`, body: { input: { status: 5 } } });
+    expect({ status: update.status, body: update.body }).toEqual({ status: 200, body: [{ [String(id)]: true, message: '' }] });
+    expect((await s.ticket(id)).status).toBe(1);
+  });
+
   it('speaks French when GLPI does, before and after login', async () => {
     const g = await open('french');
     expectError(await g.send({ method: 'GET', path: 'Ticket/1' }), 400, 'ERROR_SESSION_TOKEN_MISSING', FR.tokenMissing + FR.doc(g.apiUrl, 'ERROR_SESSION_TOKEN_MISSING'));
