@@ -1,9 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { PG_MIGRATIONS } from '../../src/adapters/store/postgres/index.js';
+import { MIGRATION_LOCK } from '../../src/adapters/store/postgres/schema.js';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { Daemon, waitFor } from '../helpers/daemon.js';
-import { zabbixBody } from '../helpers/fixtures.js';
+import { ROOT, zabbixBody } from '../helpers/fixtures.js';
 import { PgCluster } from '../helpers/postgres.js';
 
 /**
@@ -103,5 +107,36 @@ describe('store.backend: postgres', () => {
     const names = [...glpi.tickets.values()].map((t) => t.name);
     expect(new Set(names).size).toBe(names.length);
     expect(await d.stop()).toBe(0);
+  });
+});
+
+describe('schema migrations', () => {
+  it('three nodes starting at once on an empty database migrate it once', async () => {
+    const { default: pg } = await import('pg');
+    const admin = new pg.Client({ connectionString: cluster.url('postgres') });
+    await admin.connect();
+    await admin.query('CREATE DATABASE migrate_race');
+    const url = cluster.url('migrate_race');
+    // Hold the migrations' lock so that the three really start together when it is released.
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+    const index = join(ROOT, 'dist', 'src', 'adapters', 'store', 'postgres', 'index.js');
+    const code = `import(${JSON.stringify(pathToFileURL(index).href)}).then((m) => { const c = new m.SyncPg({ connectionString: process.env.URL }); process.stdout.write(JSON.stringify(m.migrate(c, 'm'))); c.close(); })`;
+    const nodes = [1, 2, 3].map(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          execFile(process.execPath, ['-e', code], { env: { ...process.env, URL: url } }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+        }),
+    );
+    await waitFor(async () => (await admin.query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).rows[0].n === 3, 'three nodes waiting for the lock');
+    await holder.query('COMMIT');
+    const applied = (await Promise.all(nodes)).map((out) => JSON.parse(out) as number[]);
+    expect(applied.filter((v) => v.length > 0)).toEqual([PG_MIGRATIONS.map((m) => m.version)]);
+    const check = new pg.Client({ connectionString: url });
+    await check.connect();
+    expect((await check.query('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r: { version: number }) => r.version)).toEqual(PG_MIGRATIONS.map((m) => m.version));
+    await Promise.all([check.end(), holder.end(), admin.end()]);
   });
 });
