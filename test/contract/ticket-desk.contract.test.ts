@@ -39,6 +39,8 @@ interface DeskUnderTest {
   logins(fake: FakeGlpi): number;
   /** What GLPI does to logins after a while: sessions garbage-collected, tokens past their hour. */
   expire(fake: FakeGlpi): void;
+  /** Lookups by name and IP (GlpiDirectory) and actors / asset on create: the legacy API has them; v2 says GLPI_LOOKUP_UNSUPPORTED (docs/glpi-api-v2.md). */
+  lookups: boolean;
 }
 
 const logger = pino({ level: 'silent' });
@@ -59,6 +61,7 @@ const legacy = (version: GlpiVersion): DeskUnderTest => ({
     }),
   logins: (fake) => fake.sessionsOpened,
   expire: (fake) => fake.expireSessions(),
+  lookups: true,
 });
 
 const highLevel: DeskUnderTest = {
@@ -77,6 +80,7 @@ const highLevel: DeskUnderTest = {
     }),
   logins: (fake) => fake.v2.tokensIssued,
   expire: (fake) => fake.v2.expireTokens(),
+  lookups: false,
 };
 
 const DESKS: DeskUnderTest[] = [legacy('10'), legacy('11'), highLevel];
@@ -313,7 +317,90 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(await desk.itemStatus('Entity', 0)).toBe('exists');
   });
 
+  const DIRECTORY: FakeGlpiOptions['directory'] = {
+    categories: [{ id: 20, name: 'Monitoring' }, { id: 21, name: 'CPU', parent: 20 }, { id: 30, name: 'Hardware' }, { id: 31, name: 'CPU', parent: 30 }, { id: 40, name: 'Disk_space' }],
+    groups: [{ id: 5, name: 'Linux admins' }, { id: 6, name: 'Paris', parent: 5 }],
+    entities: [{ id: 3, name: 'Paris' }],
+    requestTypes: [{ id: 1, name: 'Helpdesk' }, { id: 8, name: 'Monitoring' }],
+    users: [{ id: 41, name: 'noc', realname: 'Martin', firstname: 'Alice' }, { id: 42, name: 'jdoe', realname: 'Doe', firstname: 'John' }, { id: 43, name: 'jdoe2', realname: 'Doe', firstname: 'John' }],
+    assets: [
+      { itemtype: 'Computer', id: 101, name: 'web-01', ips: ['10.0.0.11'] },
+      { itemtype: 'Computer', id: 102, name: 'old-web', ips: ['10.0.0.12'], is_deleted: 1 },
+      { itemtype: 'NetworkEquipment', id: 201, name: 'core-sw', ips: ['10.0.0.254', '192.0.2.254'] },
+      { itemtype: 'Computer', id: 103, name: 'twin', ips: ['10.0.0.50'] },
+      { itemtype: 'NetworkEquipment', id: 203, name: 'twin', ips: ['10.0.0.51'] },
+    ],
+  };
+
+  test('looks items up by complete name, by name, users by login or full name; several matches are all returned', async () => {
+    const { desk } = await start({ directory: DIRECTORY, entities: [0, 3] });
+    if (!d.lookups) {
+      await expect(desk.findByName('ITILCategory', 'Monitoring > CPU')).rejects.toMatchObject({ code: 'GLPI_LOOKUP_UNSUPPORTED', kind: 'permanent' });
+      return;
+    }
+    expect(await desk.findByName('ITILCategory', 'Monitoring > CPU')).toEqual([21]);
+    expect(await desk.findByName('ITILCategory', 'monitoring > cpu')).toEqual([21]);
+    expect((await desk.findByName('ITILCategory', 'CPU')).sort()).toEqual([21, 31]);
+    // `_` is a LIKE wildcard in GLPI's filter: only the exact name counts.
+    expect(await desk.findByName('ITILCategory', 'Disk_space')).toEqual([40]);
+    expect(await desk.findByName('ITILCategory', 'Diskxspace')).toEqual([]);
+    expect(await desk.findByName('Group', 'Linux admins > Paris')).toEqual([6]);
+    expect(await desk.findByName('Entity', 'Root entity > Paris')).toEqual([3]);
+    expect(await desk.findByName('Entity', 'Root entity')).toEqual([0]);
+    expect(await desk.findByName('RequestType', 'Monitoring')).toEqual([8]);
+    expect(await desk.findByName('User', 'noc')).toEqual([41]);
+    expect(await desk.findByName('User', 'Alice Martin')).toEqual([41]);
+    expect(await desk.findByName('User', 'Martin Alice')).toEqual([41]);
+    expect((await desk.findByName('User', 'John Doe')).sort()).toEqual([42, 43]);
+    expect(await desk.findByName('ITILCategory', 'Nope')).toEqual([]);
+  });
+
+  test('finds assets by name and by any of their IPs, not in the trash; links the asset and the actors on create', async () => {
+    const { desk, fake } = await start({ directory: DIRECTORY });
+    if (!d.lookups) {
+      await expect(desk.findAssets(['Computer'], 'name', 'web-01')).rejects.toMatchObject({ code: 'GLPI_LOOKUP_UNSUPPORTED' });
+      // The ticket is still created, without what v2 cannot add yet.
+      const id = await desk.createTicket(draft({ asset: { itemtype: 'Computer', id: 101 }, users: { observer: [41] } }));
+      expect(fake.tickets.get(id)?.items).toBeUndefined();
+      return;
+    }
+    const both = ['Computer', 'NetworkEquipment'];
+    expect(await desk.findAssets(both, 'name', 'web-01')).toEqual([{ itemtype: 'Computer', id: 101 }]);
+    expect(await desk.findAssets(both, 'name', 'WEB-01')).toEqual([{ itemtype: 'Computer', id: 101 }]);
+    expect(await desk.findAssets(both, 'ip', '192.0.2.254')).toEqual([{ itemtype: 'NetworkEquipment', id: 201 }]);
+    expect(await desk.findAssets(both, 'ip', '10.0.0.1')).toEqual([]);
+    expect(await desk.findAssets(both, 'name', 'old-web')).toEqual([]);
+    expect(await desk.findAssets(both, 'name', 'twin')).toEqual([{ itemtype: 'Computer', id: 103 }, { itemtype: 'NetworkEquipment', id: 203 }]);
+    expect(await desk.findAssets(['Computer'], 'name', 'core-sw')).toEqual([]);
+    const id = await desk.createTicket(draft({ asset: { itemtype: 'NetworkEquipment', id: 201 }, users: { assign: [41], observer: [42], requester: [43] } }));
+    expect(fake.tickets.get(id)).toMatchObject({ items: [{ itemtype: 'NetworkEquipment', items_id: 201 }], users: { assign: [41], observer: [42], requester: [43] }, status: STATUS.ASSIGNED });
+  });
+
   describe('what the dispatcher builds on it (the job runner, services/job-runner.ts)', () => {
+    const refusals = [
+      ['a ticket template refusing Solved (solution stored, status unchanged)', { mandatoryOnSolve: ['Location'] }, 'status_unchanged'],
+      ['a status matrix without Solved (solution refused)', { solveAllowed: false }, 'refused'],
+    ] as const;
+    for (const [what, workflow, reason] of refusals) test(`a recovery refused by ${what} falls back to a follow-up saying Zabbix recovered`, async () => {
+      const { desk, fake } = await start({ workflow });
+      const id = await desk.createTicket(draft());
+      const warnings: Record<string, unknown>[] = [];
+      const log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line) as Record<string, unknown>) });
+      const runner = new JobRunner(desk, { ticketId: () => id }, { solutionTypeId: 0, recoveryFallback: ['status', 'followup'], logger: log });
+      const outcome = await runner.run(job(5, { type: 'solve', mode: 'solve', lines: ['Zabbix: the problem recovered.'] }), { uncertain: false });
+      expect(outcome).toEqual({ operation: 'followed_up', ticketId: id });
+      expect(fake.tickets.get(id)?.status).toBeLessThan(STATUS.SOLVED);
+      expect(await desk.followupContents(id)).toEqual([expect.stringContaining('Zabbix: the problem recovered.')]);
+      expect(warnings).toEqual([expect.objectContaining({ code: 'GLPI_SOLUTION_REFUSED', reason, fallback: 'followup' })]);
+    });
+
+    test('a recovery refused, without a fallback: the refusal is the job\'s error (a dead letter, as before)', async () => {
+      const { desk } = await start({ workflow: { solveAllowed: false } });
+      const id = await desk.createTicket(draft());
+      const runner = new JobRunner(desk, { ticketId: () => id }, { solutionTypeId: 0 });
+      await expect(runner.run(job(6, { type: 'solve', mode: 'solve', lines: ['recovered'] }), { uncertain: false })).rejects.toMatchObject({ code: 'ERROR_GLPI_ADD' });
+    });
+
     test('a create whose answer was lost is adopted by its next try, never created twice', async () => {
       const { desk, fake } = await start();
       const runner = new JobRunner(desk, { ticketId: () => undefined }, { solutionTypeId: 0 });
