@@ -111,6 +111,8 @@ function describe(r: Resolution, itemtype: string): string {
 export class NameResolver {
   readonly #names: LookupCache<number>;
   readonly #assets: LookupCache<AssetRef>;
+  /** An API without lookups (v2) is said once per process, then only counted. */
+  #unsupportedSaid = false;
 
   constructor(
     private readonly directory: GlpiDirectory,
@@ -176,6 +178,7 @@ export class NameResolver {
   }
 
   #unresolved(t: TicketDraft, itemtype: string, name: string, r: Resolution): void {
+    if (r.kind === 'unsupported' && this.#once()) return;
     const code = r.kind === 'ambiguous' ? 'GLPI_NAME_AMBIGUOUS' : r.kind === 'unknown' ? 'GLPI_NAME_UNKNOWN' : r.kind === 'unsupported' ? 'GLPI_LOOKUP_UNSUPPORTED' : 'GLPI_LOOKUP_FAILED';
     this.logger.warn({ code, itemtype, name, marker: t.marker, reason: describe(r, itemtype) }, `the rules name ${itemtype} "${name}" but it does not resolve in GLPI: the ticket is created without it (check-config --online lists such names)`);
   }
@@ -226,10 +229,18 @@ export class NameResolver {
     } catch (e) {
       if (!(e instanceof RemoteError) || e.kind === 'retryable' || e.kind === 'session' || e.kind === 'login') throw e;
       const unsupported = e.code === 'GLPI_LOOKUP_UNSUPPORTED';
-      this.logger.warn({ code: e.code, host: host.name, err: e.message }, 'the host\'s asset could not be looked up in GLPI: the ticket is created without one');
       count(unsupported ? 'unsupported' : 'error');
+      if (unsupported && this.#once()) return undefined;
+      this.logger.warn({ code: e.code, host: host.name, err: e.message }, 'the host\'s asset could not be looked up in GLPI: the ticket is created without one');
       return undefined;
     }
+  }
+
+  /** Whether GLPI_LOOKUP_UNSUPPORTED was said already (true: stay quiet); the first call says it and returns false. */
+  #once(): boolean {
+    if (this.#unsupportedSaid) return true;
+    this.#unsupportedSaid = true;
+    return false;
   }
 
   async #assetLookup(itemtypes: readonly string[], by: 'name' | 'ip', value: string): Promise<AssetRef[]> {
