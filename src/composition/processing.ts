@@ -12,6 +12,7 @@ import { Processor } from '../services/processor.js';
 import { dispatcherOptions, glpiClient, nameSettings, processingSettings, zabbixApi } from './from-config.js';
 import { openProcessingSideStore } from './store.js';
 import { NameResolver, routingDesk } from '../services/glpi-names.js';
+import { ValueHistory } from '../services/value-history.js';
 
 /** What the processing side reports for /readyz. */
 export interface ProcessingStatus {
@@ -74,7 +75,10 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
   // Rules' names and hosts' assets are resolved when a create runs, through a cache (services/glpi-names.ts says why); warmed at start and reload.
   const names = new NameResolver(glpi, clock, logger.child({ component: 'glpi-names' }), metrics, () => nameSettings(config));
   void names.warm(config.rules, 'start').catch(() => undefined);
-  const dispatcher = new Dispatcher(store, routingDesk(glpi, names), clock, logger.child({ component: 'dispatcher' }), metrics, {
+  // zabbix.value_history: the item's last values appended to each new ticket's body when its create runs.
+  const history = zabbix && new ValueHistory(zabbix, () => ({ enabled: config.zabbix.value_history.enabled, count: config.zabbix.value_history.count, timeoutMs: config.zabbix.value_history.timeout }), logger.child({ component: 'value-history' }), metrics);
+  const desk = routingDesk(glpi, names);
+  const dispatcher = new Dispatcher(store, history ? history.desk(desk) : desk, clock, logger.child({ component: 'dispatcher' }), metrics, {
     ...dispatcherOptions(config),
     ...(zabbix && config.zabbix.write_back.enabled ? { writeBack: { zabbix, prefix: config.zabbix.write_back_prefix, acknowledge: config.zabbix.write_back.acknowledge } } : {}),
     // Both run on this side: a closed ticket's new cycle is decided at once, and held creates wait for the decisions behind them.

@@ -389,8 +389,19 @@ export const configSchema = z.strictObject({
         .prefault({}),
       timezone_offset_minutes: z.number().int().min(-840).max(840).default(0),
       write_back_prefix: z.string().min(1).default('[glpi-bridge]'),
+      /** The item's last values in new tickets' bodies (item.get + history.get when the create runs); needs url. */
+      value_history: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          /** How many values, newest first. */
+          count: z.number().int().min(1).max(10).default(10),
+          /** The longest a create waits for them; then the ticket goes without. */
+          timeout: duration.default(2_000),
+        })
+        .prefault({}),
     })
     .superRefine((zb, ctx) => {
+      if (zb.value_history.enabled && zb.url === '') ctx.addIssue({ code: 'custom', path: ['value_history', 'enabled'], message: 'needs zabbix.url (the values come from the Zabbix API)' });
       if (zb.url !== '' && zb.api_token.empty) ctx.addIssue({ code: 'custom', path: ['api_token'], message: 'set api_token (Zabbix: Users › API tokens) when zabbix.url is set' });
     })
     .prefault({}),

@@ -77,6 +77,8 @@ export interface TicketDraft {
   readonly host?: { readonly name: string; readonly visibleName?: string; readonly ip?: string };
   /** The GLPI asset linked to the ticket on create (set at dispatch, from `host`). */
   readonly asset?: { readonly itemtype: string; readonly id: number };
+  /** The Zabbix item, for its last values in the body (zabbix.value_history: fetched at dispatch, services/value-history.ts). */
+  readonly item?: { readonly id: string };
 }
 
 export type RecoveryMode = 'solve' | 'close' | 'followup';
@@ -199,6 +201,7 @@ export function ticketDraft(alert: Alert, c: Classification, rules: Rules, marke
     type: c.glpi.type,
     ...draftFields(c.glpi),
     host: { name: alert.host, ...(alert.hostName !== alert.host ? { visibleName: alert.hostName } : {}), ...(alert.hostIp ? { ip: alert.hostIp } : {}) },
+    ...(alert.itemId ? { item: { id: alert.itemId } } : {}),
   };
 }
 
