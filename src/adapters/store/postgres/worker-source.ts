@@ -76,6 +76,17 @@ async function probe() {
   probing = false;
 }
 
+/** Parameterised statements are prepared once per connection (named): the server parses and plans them once. */
+const names = new Map();
+function statementName(sql) {
+  let n = names.get(sql);
+  if (n === undefined) {
+    n = 's' + names.size;
+    names.set(sql, n);
+  }
+  return n;
+}
+
 async function client(name) {
   const existing = clients.get(name);
   if (existing) return existing;
@@ -115,7 +126,7 @@ async function run(req) {
   const results = [];
   for (const step of req.steps) {
     try {
-      const r = step.params ? await c.query(step.sql, step.params) : await c.query(step.sql);
+      const r = step.params ? await c.query({ text: step.sql, values: step.params, name: statementName(step.sql) }) : await c.query(step.sql);
       // A multi-statement text answers an array of results: the last one is the answer.
       const last = Array.isArray(r) ? r[r.length - 1] : r;
       results.push({ rows: last ? last.rows : [], rowCount: last && last.rowCount != null ? last.rowCount : 0 });
