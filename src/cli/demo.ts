@@ -80,6 +80,7 @@ interface Problem {
   readonly value: string;
   readonly severity: number;
   readonly tags: Record<string, string>;
+  readonly ip?: string;
 }
 
 const SEVERITY_NAMES = ['Not classified', 'Information', 'Warning', 'Average', 'High', 'Disaster'];
@@ -107,7 +108,7 @@ function body(p: Problem, eventId: string, kind: 'problem' | 'recovery' | 'updat
     trigger_name: p.trigger,
     host_host: p.host,
     host_name: p.host,
-    host_ip: '10.0.0.10',
+    host_ip: p.ip ?? '10.0.0.10',
     item_key: p.itemKey,
     item_value: p.value,
     item_id: '1',
@@ -121,7 +122,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function demoCommand(out: NodeJS.WritableStream = process.stdout, pace = 1): Promise<number> {
   const st = style(Boolean((out as NodeJS.WriteStream).isTTY) && !process.env.NO_COLOR);
   const dir = mkdtempSync(join(tmpdir(), 'zabbix-glpi-bridge-demo-'));
-  const glpi = new FakeGlpi({ userTokens: ['demo-user-token'] });
+  // GLPI's inventory: web-01 and db-01 by name; the switch known to GLPI under another name, found by its IP.
+  const glpi = new FakeGlpi({
+    userTokens: ['demo-user-token'],
+    directory: {
+      assets: [
+        { itemtype: 'Computer', id: 1, name: 'web-01', ips: ['10.0.1.11'] },
+        { itemtype: 'Computer', id: 2, name: 'db-01', ips: ['10.0.1.21'] },
+        { itemtype: 'NetworkEquipment', id: 1, name: 'core-switch-2', ips: ['10.0.2.2'] },
+      ],
+    },
+  });
   const glpiUrl = await glpi.listen();
   const configFile = join(dir, 'bridge.yaml');
   writeFileSync(
@@ -175,7 +186,7 @@ export async function demoCommand(out: NodeJS.WritableStream = process.stdout, p
     await send('problem  /var 91 % used (Zabbix: Warning)', body(disk, diskEvent, 'problem'), 4000);
     await send('update   an admin raises the severity to Disaster: /var at 99 %', body({ ...disk, value: '99 %', severity: 5 }, diskEvent, 'update', { event_update_action: 'changed severity from Warning to Disaster', user_fullname: 'Sam Admin (sam)' }), 1500);
 
-    const link: Problem = { host: 'sw-02', trigger: 'Interface Gi0/12: Link down', triggerId: '303', itemKey: 'net.if.status[Gi0/12]', value: 'down', severity: 3, tags: { component: 'network' } };
+    const link: Problem = { host: 'sw-02', trigger: 'Interface Gi0/12: Link down', triggerId: '303', itemKey: 'net.if.status[Gi0/12]', value: 'down', severity: 3, tags: { component: 'network' }, ip: '10.0.2.2' };
     say('A flapping network link on sw-02');
     for (let i = 0; i < 4; i++) {
       const e = String(nextEvent++);
@@ -199,11 +210,15 @@ export async function demoCommand(out: NodeJS.WritableStream = process.stdout, p
     for (let i = 0; i < 100 && busy(); i++) await sleep(100);
 
     const status = ['', 'new', 'assigned', 'planned', 'pending', 'solved', 'closed'];
+    const assetOf = (i: { itemtype: string; items_id: number } | undefined) => {
+      const a = i ? glpi.directory.asset(i.itemtype, i.items_id) : undefined;
+      return a ? `${a.itemtype} "${a.name}" (found by ${a.name === 'core-switch-2' ? 'IP' : 'name'})` : 'none in GLPI (counted in zgb_glpi_assets_total{result="none"})';
+    };
     out.write(`\n${st.bold('GLPI now holds')}\n`);
     for (const t of glpi.tickets.values()) {
       out.write(
         `   #${t.id}  ${st.bold((status[t.status] ?? String(t.status)).padEnd(8))} urgency ${t.urgency}  category ${String(t.itilcategories_id).padEnd(3)} ${t.name}\n` +
-          st.dim(`        ${glpi.followupsOf(t.id).length} follow-up(s), ${glpi.solutions.filter((s) => s.items_id === t.id).length} solution(s)\n`),
+          st.dim(`        ${glpi.followupsOf(t.id).length} follow-up(s), ${glpi.solutions.filter((s) => s.items_id === t.id).length} solution(s), asset: ${assetOf(t.items?.[0])}\n`),
       );
     }
     const sent = glpi.requests.length;
