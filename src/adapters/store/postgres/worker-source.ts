@@ -19,7 +19,7 @@ const reply = workerData.reply;
 pg.types.setTypeParser(20, (v) => Number(v));
 const { ssl, ...given } = workerData.connection;
 // Every commit not made in a transaction of ours (an intake commit) waits for its WAL flush, whatever the server's default.
-const base = { ...given, options: '-c synchronous_commit=on' };
+const base = { connectionTimeoutMillis: 5000, statement_timeout: 30000, query_timeout: 32000, ...given, options: '-c synchronous_commit=on' };
 if (ssl) {
   base.ssl = ssl.mode === 'require'
     ? { rejectUnauthorized: false }
