@@ -260,10 +260,12 @@ export class Poller {
    * What changed in Zabbix for the bridge's open problems that Zabbix itself
    * sends nothing about: the host entered (or left) a maintenance, the
    * trigger, host or item was disabled. Zabbix keeps such a problem open
-   * (a disabled trigger's problem is not resolved, only hidden in the
-   * frontend: ZBX-19143, ZBXNEXT-5186; a maintenance suppresses it, and the
-   * sweep's problem list leaves suppressed problems out), so without a note
-   * the ticket says nothing until the problem recovers, if ever.
+   * (a disabled trigger's or host's problem is not resolved, only hidden in
+   * the frontend: ZBX-19143, ZBXNEXT-5186, and seen on the real 6.0.14 and
+   * 7.0.22, test/fixtures/zabbix/api; a maintenance suppresses it, until the
+   * end of the running period, and the sweep's problem list leaves
+   * suppressed problems out), so without a note the ticket says nothing
+   * until the problem recovers, if ever.
    *
    * Each change is one alert of kind note, built on the problem's own
    * delivery, keyed by the change (`zbx:0:<event>:note:<change>`): the
@@ -324,14 +326,14 @@ export class Poller {
         found.push({
           problem,
           note: { reason: 'disabled', key: 'disabled:trigger', solve },
-          text: () => `Trigger "${t.description}" was disabled in Zabbix: it is no longer evaluated, so Zabbix will send no recovery for this problem (it keeps the problem open, hidden from its frontend).`,
+          text: () => `Trigger "${t.description}" was disabled in Zabbix: it is no longer evaluated, so Zabbix sends no recovery for this problem while it is disabled (it keeps the problem open, hidden from its frontend).`,
         });
       }
       if (host?.status === '1') {
         found.push({
           problem,
           note: { reason: 'disabled', key: `disabled:host:${host.hostid}`, solve },
-          text: () => `Host ${hostName} was disabled in Zabbix (not monitored): its triggers are no longer evaluated, so Zabbix will send no recovery for this problem.`,
+          text: () => `Host ${hostName} was disabled in Zabbix (not monitored): its triggers are no longer evaluated, so Zabbix sends no recovery for this problem while it is disabled.`,
         });
       }
       for (const item of t.items) {

@@ -74,6 +74,27 @@ describe.each(['6.0', '7.0'] as const)('Zabbix %s: open problems\' state, mainte
     expect(maintenanceOf(row!, undefined)).toMatchObject({ maintenanceid: row!.suppression_data[0]!.maintenanceid, from: '0' });
   });
 
+  it('a host in a maintenance: the problem\'s suppression and the host\'s fields name the same maintenance; suppress_until is the end of the running period', async () => {
+    serve(f, (b) => (b.method === 'problem.get' ? 'problem.get by eventids, suppressed' : 'trigger.get states, host in maintenance'));
+    const api = client();
+    const [p] = await api.problemStates(['1']);
+    const [t] = await api.triggerStates(['1']);
+    const host = t!.hosts[0]!;
+    const m = maintenanceOf(p!, host);
+    expect(m).toEqual({ maintenanceid: host.maintenanceid, from: host.maintenance_from, until: p!.suppression_data[0]!.suppress_until, type: '0' });
+    // The one-time period recorded was an hour: suppressed until the period ends.
+    expect(Number(m!.until) - Number(m!.from)).toBe(3600);
+  });
+
+  it('a disabled trigger\'s problem stays open: problem.get still returns it, unresolved (so only a note tells the ticket)', async () => {
+    serve(f, (b) => (b.method === 'problem.get' ? 'problem.get by eventids, trigger disabled' : 'event.get, trigger disabled'));
+    const api = client();
+    // Recorded with output eventid, r_eventid, suppressed: the problem is still in the problem table, unresolved.
+    expect(await api.call('problem.get', { eventids: ['1'], output: ['eventid', 'r_eventid', 'suppressed'] })).toEqual([expect.objectContaining({ r_eventid: '0' })]);
+    const [e] = await api.eventStates(['1']);
+    expect(e?.r_eventid).toBe('0');
+  });
+
   it('problem.get by event ids is asked in chunks of 500', async () => {
     const asked = serve(f, () => 'problem.get by eventids');
     await client().problemStates(Array.from({ length: 1001 }, (_x, i) => String(i + 1)));
