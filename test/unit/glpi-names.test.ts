@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
-import { rulesSchema } from '../../src/config/schema.js';
+import { configSchema, rulesSchema } from '../../src/config/schema.js';
 import type { TicketDraft } from '../../src/core/decide.js';
 import type { AssetRef, GlpiDirectory } from '../../src/core/ports.js';
 import { RemoteError } from '../../src/core/remote-error.js';
@@ -65,6 +65,22 @@ describe('rules naming GLPI items', () => {
     const r = rulesSchema.safeParse({ defaults: { itilcategories_id: 3, itilcategory: 'Monitoring' } });
     expect(r.success).toBe(false);
     expect(JSON.stringify(r.error?.issues)).toContain('give itilcategories_id or itilcategory, not both');
+  });
+});
+
+describe('the assets section and glpi.recovery_fallback', () => {
+  const base = { glpi: { url: 'https://glpi.example.org/apirest.php', user_token: 'x' } };
+  it('default to searching Computer and NetworkEquipment by name then IP, and to status then follow-up', () => {
+    const c = configSchema.parse(base);
+    expect(c.assets).toEqual({ enabled: true, itemtypes: ['Computer', 'NetworkEquipment'], by: ['name', 'ip'], map: {} });
+    expect(c.glpi.recovery_fallback).toEqual(['status', 'followup']);
+    expect(c.glpi.lookup_ttl).toBe(3_600_000);
+  });
+  it('a map entry names its asset by id or by name, not both, not neither', () => {
+    expect(configSchema.safeParse({ ...base, assets: { map: { 'db-01': { itemtype: 'Computer', id: 7 }, 'sw-1': { itemtype: 'NetworkEquipment', name: 'core-1' } } } }).success).toBe(true);
+    expect(configSchema.safeParse({ ...base, assets: { map: { h: { itemtype: 'Computer' } } } }).success).toBe(false);
+    expect(configSchema.safeParse({ ...base, assets: { map: { h: { itemtype: 'Computer', id: 1, name: 'x' } } } }).success).toBe(false);
+    expect(configSchema.safeParse({ ...base, glpi: { ...base.glpi, recovery_fallback: ['reopen'] } }).success).toBe(false);
   });
 });
 
