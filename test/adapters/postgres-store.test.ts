@@ -86,6 +86,27 @@ describe('PostgreSQL store', () => {
     expect(() => new PostgresStore({ connection: testConnection('postgresql://postgres@127.0.0.1:1/none'), label: 'nowhere' })).toThrow(/PostgreSQL is unreachable/);
   });
 
+  it('keeps an alert with a NUL character (PostgreSQL text refuses U+0000) as U+FFFD, without failing the rest of its batch, and recognises its redelivery', () => {
+    const s = store(database());
+    const poisoned = alert('problem', '7', { host: 'bad\u0000host', eventName: 'x\u0000' });
+    const [a, b] = s.acceptDeliveries([
+      { key: 'k\u00007', receivedAt: T, alert: poisoned },
+      { key: 'k8', receivedAt: T, alert: alert('problem', '8') },
+    ]);
+    expect([a?.duplicate, b?.duplicate]).toEqual([false, false]);
+    expect(s.acceptDeliveries([{ key: 'k\u00007', receivedAt: T, alert: poisoned }])).toEqual([{ deliveryId: a!.deliveryId, duplicate: true }]);
+    expect(s.hasDelivery('k\u00007')).toBe(true);
+    expect(s.deliveryAlert('k\u00007')?.host).toBe('bad\ufffdhost');
+    // Decided on like any other: its incident, events and log entry are stored.
+    s.transaction(() => {
+      s.putIncident(incident('host=bad\u0000host'), T);
+      s.putEvents('host=bad\u0000host', [{ eventId: '7', cycle: 1, open: true }]);
+      s.recordDecisions([{ at: T, eventId: '7', kind: 'problem', host: 'bad\u0000host', fingerprint: 'host=bad\u0000host', category: 'cpu', severity: 'high', action: 'open', reason: 'r', jobs: [] }], 10);
+    }, 'crash-safe');
+    expect(s.getIncident('host=bad\u0000host')?.fingerprint).toBe('host=bad\ufffdhost');
+    expect(s.recentDecisions()[0]?.host).toBe('bad\ufffdhost');
+  });
+
   it('rolls back a transaction whose statement PostgreSQL refuses, and the connection goes on', () => {
     const db = database();
     const s = store(db);

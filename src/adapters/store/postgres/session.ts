@@ -15,6 +15,12 @@ function beginFor(durability: Durability): Statement {
   return { sql: `BEGIN; SET LOCAL synchronous_commit TO ${durability === 'power-safe' ? 'on' : 'off'}` };
 }
 
+/** PostgreSQL's text cannot hold U+0000: kept as U+FFFD (see store.ts, json()), the same way every time. */
+function textSafe(p: unknown): unknown {
+  if (typeof p === 'string') return p.includes('\u0000') ? p.replace(/\u0000/g, '\ufffd') : p;
+  return Array.isArray(p) ? p.map(textSafe) : p;
+}
+
 function isThenable(v: unknown): boolean {
   return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
 }
@@ -42,17 +48,17 @@ export class PgSession {
 
   /** Rows of a statement (writes held back so far go first, on the same connection). */
   query<R>(sql: string, params?: readonly unknown[]): R[] {
-    return this.#send({ sql, ...(params ? { params } : {}) }).rows as R[];
+    return this.#send({ sql, ...(params ? { params: params.map(textSafe) } : {}) }).rows as R[];
   }
 
   /** How many rows a statement changed (sent now). */
   count(sql: string, params?: readonly unknown[]): number {
-    return this.#send({ sql, ...(params ? { params } : {}) }).rowCount;
+    return this.#send({ sql, ...(params ? { params: params.map(textSafe) } : {}) }).rowCount;
   }
 
   /** A write whose answer is not needed: held back inside a transaction, else its own commit. */
   exec(sql: string, params?: readonly unknown[]): void {
-    const st: Statement = { sql, ...(params ? { params } : {}) };
+    const st: Statement = { sql, ...(params ? { params: params.map(textSafe) } : {}) };
     if (this.#inTx) this.#pending.push(st);
     else this.#send(st);
   }

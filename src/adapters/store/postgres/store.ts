@@ -80,6 +80,15 @@ function toJob(r: JobRow): Job {
   };
 }
 
+/**
+ * PostgreSQL's text and jsonb cannot hold U+0000 (SQLite's can): a NUL in an alert's text is kept as U+FFFD,
+ * here in JSON and in session.ts in every text parameter, so that one such alert is stored (and its
+ * redeliveries recognised) instead of failing the intake's whole batch, or the decisions, again and again.
+ */
+function json(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? v.replace(/\u0000/g, '\ufffd') : v));
+}
+
 type DeliveryRow = { id: number; alert: Alert; received_at: number };
 const toPending = (r: DeliveryRow): PendingDelivery => ({ id: r.id, alert: r.alert, receivedAt: r.received_at });
 
@@ -119,7 +128,7 @@ export class PgStorePorts
        input AS (SELECT t.k, t.r, t.s, t.a, t.n FROM lock, unnest($1::text[], $2::bigint[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS t(k, r, s, a, n)),
        ins AS (INSERT INTO deliveries (delivery_key, received_at, source, alert) SELECT k, r, s, a FROM input ORDER BY n ON CONFLICT (delivery_key) DO NOTHING RETURNING id, delivery_key)
        SELECT input.k, ins.id AS new_id, d.id AS old_id FROM input LEFT JOIN ins ON ins.delivery_key = input.k LEFT JOIN deliveries d ON d.delivery_key = input.k ORDER BY input.n`,
-      [keys, items.map((d) => d.receivedAt), items.map((d) => d.alert.source), items.map((d) => JSON.stringify(d.alert)), INBOX_LOCK],
+      [keys, items.map((d) => d.receivedAt), items.map((d) => d.alert.source), items.map((d) => json(d.alert)), INBOX_LOCK],
     );
     const seen = new Set<string>();
     const out = rows.map((r): Accepted | undefined => {
@@ -260,7 +269,7 @@ export class PgStorePorts
         this.#s.exec(
           `INSERT INTO incidents (fp_key, status, state, updated_at) VALUES ($1, $2, $3::jsonb, $4)
            ON CONFLICT (fp_key) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at = excluded.updated_at`,
-          [fingerprintKey(incident.fingerprint, nodeDigests), incident.status, JSON.stringify(incident), now],
+          [fingerprintKey(incident.fingerprint, nodeDigests), incident.status, json(incident), now],
         ),
       'crash-safe',
     );
@@ -368,7 +377,7 @@ export class PgStorePorts
       const r = this.#s.query<{ id: number }>(
         `INSERT INTO jobs (fp_key, lane, seq, type, payload, status, next_attempt_at, delivery_id, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5::jsonb, 'pending', $6, $7, $8, $8) RETURNING id`,
-        [keyOf(incident), laneOf(spec), cycle, spec.type, JSON.stringify(spec), runAt, deliveryId ?? null, now],
+        [keyOf(incident), laneOf(spec), cycle, spec.type, json(spec), runAt, deliveryId ?? null, now],
       );
       return r[0]?.id ?? 0;
     }, 'crash-safe');
@@ -391,7 +400,7 @@ export class PgStorePorts
   }
 
   replaceJobSpec(id: number, spec: JobSpec, now: number): void {
-    this.#s.transaction(() => this.#s.exec('UPDATE jobs SET type = $1, payload = $2::jsonb, updated_at = $3 WHERE id = $4', [spec.type, JSON.stringify(spec), now, id]));
+    this.#s.transaction(() => this.#s.exec('UPDATE jobs SET type = $1, payload = $2::jsonb, updated_at = $3 WHERE id = $4', [spec.type, json(spec), now, id]));
   }
 
   /**
@@ -512,7 +521,7 @@ export class PgStorePorts
         `INSERT INTO decision_log (at, delivery_id, event_id, kind, host, fingerprint, category, severity, action, reason, jobs)
            SELECT at, d, e, k, h, f, c, s, a, r, j FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::jsonb[])
              WITH ORDINALITY AS t(at, d, e, k, h, f, c, s, a, r, j, n) ORDER BY n`,
-        [col('at'), col('deliveryId'), col('eventId'), col('kind'), col('host'), col('fingerprint'), col('category'), col('severity'), col('action'), col('reason'), records.map((r) => JSON.stringify(r.jobs))],
+        [col('at'), col('deliveryId'), col('eventId'), col('kind'), col('host'), col('fingerprint'), col('category'), col('severity'), col('action'), col('reason'), records.map((r) => json(r.jobs))],
       );
       // The newest `keep` stay. Identity values have gaps (a rolled-back insert keeps its ids used): cut at the
       // id `keep` rows down, not at MAX(id) - keep.
@@ -593,7 +602,7 @@ export class PgPollMemory implements PollMemory {
   async record(state: CursorState, eventIds: readonly string[], now: number): Promise<void> {
     this.#w.transaction(() => {
       this.#w.exec('INSERT INTO poll_baseline (eventid, recorded_at) SELECT unnest($1::text[]), $2 ON CONFLICT (eventid) DO NOTHING', [[...eventIds], now]);
-      this.#w.exec("INSERT INTO poll_cursor (key, value) VALUES ('cursor', $1::jsonb) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [JSON.stringify(state)]);
+      this.#w.exec("INSERT INTO poll_cursor (key, value) VALUES ('cursor', $1::jsonb) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [json(state)]);
     }, 'power-safe');
   }
 
