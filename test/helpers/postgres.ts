@@ -42,6 +42,9 @@ function freePort(): number {
 
 function initdbCache(): string {
   if (existsSync(join(INITDB_CACHE, 'PG_VERSION'))) return INITDB_CACHE;
+  if (!existsSync(join(BIN, 'initdb'))) {
+    throw new Error(`the PostgreSQL store's tests need PostgreSQL's server binaries in ${BIN} (Debian: apt-get install postgresql), or ZGB_TEST_PG_BIN, or a server in ZGB_TEST_PG_URL`);
+  }
   const scratch = mkdtempSync(join(tmpdir(), 'zgb-pg-initdb-'));
   ownedByPostgres(scratch);
   pgBin('initdb', ['-D', scratch, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale=C.UTF-8']);
