@@ -16,6 +16,7 @@
  *   id that does not exist adds nothing and the ticket stays created. Actor inputs `_users_id_assign`,
  *   `_users_id_observer`, `_users_id_requester` (an id or a list) add Ticket_User rows the same way.
  */
+import { encodeHtml } from './sanitizer.js';
 import { likeMatch } from './search.js';
 
 export interface FakeTreeItem {
@@ -76,7 +77,16 @@ export class FakeDirectory {
   readonly users: FakeDirectoryUser[];
   readonly assets: FakeAsset[];
 
-  constructor(seed: FakeDirectorySeed = {}) {
+  /**
+   * GLPI 10 stores input HTML-encoded (Sanitizer: `&` `<` `>` → `&#38;` `&#60;` `&#62;`), names and
+   * complete names alike, and getItems / search output is that stored text; GLPI 11 stores text as typed.
+   * Whether GLPI 10 encodes the " > " it puts between a tree dropdown's levels is not confirmed: the fake
+   * encodes the whole complete name (the bridge compares decoded complete names, so either way works).
+   */
+  readonly #encode: (v: string) => string;
+
+  constructor(seed: FakeDirectorySeed = {}, encode = false) {
+    this.#encode = encode ? encodeHtml : (v) => v;
     this.categories = [...(seed.categories ?? [])];
     this.groups = [...(seed.groups ?? [])];
     this.entities = [...(seed.entities ?? [])];
@@ -95,23 +105,23 @@ export class FakeDirectory {
       case 'ITILCategory':
         // glpi_itilcategories columns of GLPI 10.0 (install/mysql/glpi-empty.sql @ 0041a2e0b7624e723d3488ec51988c3203ead0f8).
         return this.categories.map((c) => ({
-          id: c.id, entities_id: 0, is_recursive: 1, itilcategories_id: c.parent ?? 0, name: c.name, completename: completeName(this.categories, c),
+          id: c.id, entities_id: 0, is_recursive: 1, itilcategories_id: c.parent ?? 0, name: this.#encode(c.name), completename: this.#encode(completeName(this.categories, c)),
           comment: null, level: completeName(this.categories, c).split(' > ').length, knowbaseitemcategories_id: 0, users_id: 0, groups_id: 0, code: null,
           ancestors_cache: null, sons_cache: null, is_helpdeskvisible: 1, tickettemplates_id_incident: 0, tickettemplates_id_demand: 0,
           changetemplates_id: 0, problemtemplates_id: 0, is_incident: 1, is_request: 1, is_problem: 1, is_change: 1,
           date_mod: '2025-03-04 10:15:02', date_creation: '2025-03-04 10:15:02',
         }));
       case 'Group':
-        return this.groups.map((g) => ({ id: g.id, name: g.name, completename: completeName(this.groups, g), groups_id: g.parent ?? 0, entities_id: 0, is_recursive: 1 }));
+        return this.groups.map((g) => ({ id: g.id, name: this.#encode(g.name), completename: this.#encode(completeName(this.groups, g)), groups_id: g.parent ?? 0, entities_id: 0, is_recursive: 1 }));
       case 'Entity':
         return [
           { id: 0, name: 'Root entity', completename: 'Root entity', entities_id: -1 },
-          ...this.entities.map((e) => ({ id: e.id, name: e.name, completename: completeName(this.entities, e, 'Root entity'), entities_id: e.parent ?? 0 })),
+          ...this.entities.map((e) => ({ id: e.id, name: this.#encode(e.name), completename: this.#encode(completeName(this.entities, e, 'Root entity')), entities_id: e.parent ?? 0 })),
         ];
       case 'RequestType':
-        return this.requestTypes.map((r) => ({ id: r.id, name: r.name }));
+        return this.requestTypes.map((r) => ({ id: r.id, name: this.#encode(r.name) }));
       case 'User':
-        return this.users.map((u) => ({ id: u.id, name: u.name, realname: u.realname ?? null, firstname: u.firstname ?? null, is_active: 1 }));
+        return this.users.map((u) => ({ id: u.id, name: this.#encode(u.name), realname: u.realname !== undefined ? this.#encode(u.realname) : null, firstname: u.firstname !== undefined ? this.#encode(u.firstname) : null, is_active: 1 }));
       default:
         return undefined;
     }
@@ -136,6 +146,11 @@ export class FakeDirectory {
     const fields = Object.keys(searchText);
     for (const f of fields) if (rows.length > 0 && !(f in rows[0]!) && f !== 'id') return f;
     return rows.filter((r) => fields.every((f) => searchText[f] === '' || (r[f] !== null && r[f] !== undefined && likeMatch(String(r[f]), searchText[f]!))));
+  }
+
+  /** An asset's name as stored (encoded by GLPI 10). */
+  storedName(a: FakeAsset): string {
+    return this.#encode(a.name);
   }
 
   asset(itemtype: string, id: number): FakeAsset | undefined {

@@ -6,7 +6,7 @@ import { intval, isset, parseStr, phpBool, phpEmpty, phpKeyedList, type PhpArray
 import { checkCriteria, DEFAULT_DISPLAY, evaluate, fieldsOf, likeMatch, row, sortKey, ticketOptions, toCriteria, type SearchContext } from './search.js';
 import { decodeHtml, decodeRow, encodeHtml, storeText, storeVarchar } from './sanitizer.js';
 import { FakeGlpiV2, type OAuthClient } from './v2/api.js';
-import { ASSET_TYPES, FakeDirectory, type FakeDirectorySeed } from './directory.js';
+import { ASSET_TYPES, FakeDirectory, type FakeAsset, type FakeDirectorySeed } from './directory.js';
 import type { V2Host } from './v2/host.js';
 
 export { decodeHtml, encodeHtml } from './sanitizer.js';
@@ -285,7 +285,7 @@ export class FakeGlpi {
 
   constructor(opt: FakeGlpiOptions = {}) {
     this.#opt = { userTokens: ['user-token'], users: {}, autocloseDelay: -10, listLimit: 20, ...opt };
-    this.directory = new FakeDirectory(opt.directory);
+    this.directory = new FakeDirectory(opt.directory, (opt.version ?? '10') === '10');
     // Named items exist: their ids join the lists of ids that exist.
     const d = this.directory;
     if (d.entityIds().length > 0) this.#opt.entities = [...new Set([...(this.#opt.entities ?? [0]), ...d.entityIds()])];
@@ -956,7 +956,7 @@ export class FakeGlpi {
       const a = this.directory.asset(itemtype, id);
       if (!a) return notFound();
       if (!this.#canSeeEntity(ctx, a.entities_id ?? 0)) return forbidden();
-      return new Answer(200, this.#present(ctx, itemtype, { id: a.id, name: a.name, entities_id: a.entities_id ?? 0, is_deleted: a.is_deleted ?? 0 }));
+      return new Answer(200, this.#present(ctx, itemtype, { id: a.id, name: this.directory.storedName(a), entities_id: a.entities_id ?? 0, is_deleted: a.is_deleted ?? 0 }));
     }
     const named = this.directory.has(itemtype) || itemtype === 'RequestType' ? this.directory.row(itemtype, id) : undefined;
     if (named && itemtype !== 'Entity') return new Answer(200, this.#present(ctx, itemtype, named));
@@ -1379,7 +1379,7 @@ export class FakeGlpi {
     if (bad) return this.#err(ctx, 400, 'ERROR', this.#t(ctx, bad), true);
     const deleted = phpBool(typeof ctx.params.is_deleted === 'string' ? ctx.params.is_deleted : undefined, false) ? 1 : 0;
     const value = (a: { id: number; name: string; ips?: string[]; entities_id?: number }, field: string): string | number | null => {
-      if (field === '1') return a.name;
+      if (field === '1') return this.directory.storedName(a as FakeAsset);
       if (field === '2') return a.id;
       if (field === '80') return this.#entityName(a.entities_id ?? 0);
       if (field === '126') return (a.ips ?? []).join('$$##$$');

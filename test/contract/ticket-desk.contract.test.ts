@@ -318,7 +318,7 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
   });
 
   const DIRECTORY: FakeGlpiOptions['directory'] = {
-    categories: [{ id: 20, name: 'Monitoring' }, { id: 21, name: 'CPU', parent: 20 }, { id: 30, name: 'Hardware' }, { id: 31, name: 'CPU', parent: 30 }, { id: 40, name: 'Disk_space' }],
+    categories: [{ id: 20, name: 'Monitoring' }, { id: 21, name: 'CPU', parent: 20 }, { id: 30, name: 'Hardware' }, { id: 31, name: 'CPU', parent: 30 }, { id: 40, name: 'Disk_space' }, { id: 50, name: 'R&D <lab>', parent: 20 }],
     groups: [{ id: 5, name: 'Linux admins' }, { id: 6, name: 'Paris', parent: 5 }],
     entities: [{ id: 3, name: 'Paris' }],
     requestTypes: [{ id: 1, name: 'Helpdesk' }, { id: 8, name: 'Monitoring' }],
@@ -344,6 +344,9 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     // `_` is a LIKE wildcard in GLPI's filter: only the exact name counts.
     expect(await desk.findByName('ITILCategory', 'Disk_space')).toEqual([40]);
     expect(await desk.findByName('ITILCategory', 'Diskxspace')).toEqual([]);
+    // GLPI 10 stores `&`, `<`, `>` HTML-encoded: the filter is sent that way, the answer read as typed.
+    expect(await desk.findByName('ITILCategory', 'Monitoring > R&D <lab>')).toEqual([50]);
+    expect(await desk.findByName('ITILCategory', 'Monitoring  >  CPU')).toEqual([21]);
     expect(await desk.findByName('Group', 'Linux admins > Paris')).toEqual([6]);
     expect(await desk.findByName('Entity', 'Root entity > Paris')).toEqual([3]);
     expect(await desk.findByName('Entity', 'Root entity')).toEqual([0]);

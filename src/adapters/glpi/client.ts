@@ -511,40 +511,55 @@ export class GlpiClient implements GlpiConnection {
   }
 
   /**
+   * A value as GLPI stores it, for a LIKE filter: GLPI 10 stores text HTML-encoded (`&` `<` `>` →
+   * `&#38;` `&#60;` `&#62;`, Toolbox/Sanitizer), GLPI 11 as typed. An unknown version is taken as 10.
+   */
+  async #asStored(text: string): Promise<string> {
+    if (!/[&<>]/.test(text)) return text;
+    const major = await this.glpiMajor();
+    return major !== undefined && major >= 11 ? text : text.replace(/&/g, '&#38;').replace(/</g, '&#60;').replace(/>/g, '&#62;');
+  }
+
+  /**
    * Items of a dropdown or User whose name (or complete name: tree dropdowns) is `name`: `GET /{itemtype}`
-   * with `searchText[field]=^name$` (API::getItems(): a LIKE under GLPI's case-insensitive collation, where
-   * `_` and `%` are wildcards), then compared exactly here, case-insensitively. Tree dropdowns (ITILCategory,
-   * Group, Entity) by `completename` first ("Monitoring > CPU"), then by `name`; users by login, then by
+   * with `searchText[field]=^value$` (API::getItems(): a LIKE under GLPI's case-insensitive collation, where
+   * `_` and `%` are wildcards), then compared exactly here, case-insensitively, on the text as typed. Tree
+   * dropdowns (ITILCategory, Group, Entity) are asked by their last level's name and kept when their
+   * complete name ("Monitoring > CPU") is the one wanted — or, for a name without " > ", their own name —
+   * so the lookup holds however GLPI stored the " > " between levels. Users by login, then by
    * "Firstname Lastname" or "Lastname Firstname".
    */
   async findByName(itemtype: 'ITILCategory' | 'Entity' | 'Group' | 'RequestType' | 'User', name: string): Promise<number[]> {
-    const wanted = name.trim().toLowerCase();
+    const wanted = name.trim().replace(/\s+/g, ' ').toLowerCase();
     const list = async (field: string, value: string): Promise<Record<string, unknown>[]> => {
-      const body = await this.#call(`find${itemtype}`, 'GET', itemtype, { params: { [`searchText[${field}]`]: `^${value}$`, range: '0-99', expand_dropdowns: false, get_hateoas: false } });
+      const body = await this.#call(`find${itemtype}`, 'GET', itemtype, { params: { [`searchText[${field}]`]: `^${await this.#asStored(value)}$`, range: '0-99', expand_dropdowns: false, get_hateoas: false } });
       if (!Array.isArray(body)) throw new RemoteError('retryable', 'BAD_ANSWER', `GLPI ${itemtype} list not understood`);
       return body.filter((r): r is Record<string, unknown> => r !== null && typeof r === 'object');
     };
-    const same = async (v: unknown) => typeof v === 'string' && (await this.#asTyped(v)).trim().toLowerCase() === wanted;
+    const typed = async (v: unknown) => (typeof v === 'string' ? (await this.#asTyped(v)).trim().replace(/\s+/g, ' ').toLowerCase() : undefined);
     const ids = async (rows: Record<string, unknown>[], test: (r: Record<string, unknown>) => Promise<boolean>) => {
       const out: number[] = [];
       for (const r of rows) if (typeof r.id === 'number' && (await test(r))) out.push(r.id);
-      return out;
+      return [...new Set(out)];
     };
     if (itemtype === 'ITILCategory' || itemtype === 'Group' || itemtype === 'Entity') {
-      const full = await ids(await list('completename', name.trim()), (r) => same(r.completename));
-      if (full.length > 0) return full;
+      const levels = name.trim().split(/\s+>\s+/).map((l) => l.trim()).filter((l) => l !== '');
+      const leaf = levels[levels.length - 1] ?? name.trim();
+      const rows = await list('name', leaf);
+      const full = await ids(rows, async (r) => (await typed(r.completename)) === wanted);
+      if (full.length > 0 || levels.length > 1) return full;
+      return ids(rows, async (r) => (await typed(r.name)) === wanted);
     }
-    const byName = await ids(await list('name', name.trim()), (r) => same(r.name));
+    const byName = await ids(await list('name', name.trim()), async (r) => (await typed(r.name)) === wanted);
     if (byName.length > 0 || itemtype !== 'User') return byName;
     const words = name.trim().split(/\s+/);
     if (words.length < 2) return [];
     const rows = [...(await list('realname', words[words.length - 1] ?? '')), ...(await list('realname', words[0] ?? ''))];
-    const found = await ids(rows, async (r) => {
-      const first = typeof r.firstname === 'string' ? await this.#asTyped(r.firstname) : '';
-      const last = typeof r.realname === 'string' ? await this.#asTyped(r.realname) : '';
-      return [`${first} ${last}`, `${last} ${first}`].some((n) => n.trim().toLowerCase() === wanted);
+    return ids(rows, async (r) => {
+      const first = (await typed(r.firstname)) ?? '';
+      const last = (await typed(r.realname)) ?? '';
+      return `${first} ${last}` === wanted || `${last} ${first}` === wanted;
     });
-    return [...new Set(found)];
   }
 
   /**
@@ -559,7 +574,7 @@ export class GlpiClient implements GlpiConnection {
       const params = {
         'criteria[0][field]': field,
         'criteria[0][searchtype]': 'contains',
-        'criteria[0][value]': `^${value}$`,
+        'criteria[0][value]': `^${await this.#asStored(value)}$`,
         'forcedisplay[0]': 2,
         range: '0-49',
       };
