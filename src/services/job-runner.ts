@@ -225,8 +225,17 @@ export class JobRunner {
       message = e.message;
     }
     const log = this.opt.logger;
+    // A solution GLPI refused left no word of the recovery on the ticket: the status step says it in a
+    // follow-up first (one per job: its tag makes a retry find it), and the follow-up step then has nothing to add.
+    let noted = false;
+    const note = async (text: readonly string[]) => {
+      if (noted) return;
+      await this.#followupOnce(job, state, id, text, { isPrivate: false });
+      noted = true;
+    };
     for (const step of steps) {
       if (step === 'status') {
+        if (reason === 'refused') await note([...lines, `GLPI refused the solution (${message}).`]);
         try {
           await this.desk.updateTicket(id, { status: SOLVED });
           const status = await this.desk.ticketStatus(id);
@@ -241,8 +250,7 @@ export class JobRunner {
         }
         continue;
       }
-      const text = [...lines, `GLPI refused the solution (${message}): the ticket is left for a technician to solve.`];
-      await this.#followupOnce(job, state, id, text, { isPrivate: false });
+      await note([...lines, `GLPI refused the solution (${message}).`]);
       this.#refused(job, id, reason, message, 'followup');
       return { operation: 'followed_up', ticketId: id };
     }
