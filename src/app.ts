@@ -114,12 +114,21 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     readiness: () => readiness.check(),
     isStopping: () => stopping,
     scrape: async () => {
-      const s = store.stats();
-      metrics.queueDepth.set({ state: 'pending' }, s.pending);
-      metrics.queueDepth.set({ state: 'running' }, s.running);
-      metrics.queueDepth.set({ state: 'dead' }, s.dead);
-      metrics.inboxDepth.set(s.unprocessed);
-      metrics.oldestPendingAge.set(s.oldestPendingAt !== undefined ? (clock.now() - s.oldestPendingAt) / 1000 : 0);
+      // A store that cannot be read (PostgreSQL down, a checkpoint) leaves the queue gauges at their last values:
+      // the scrape still answers, so monitoring is not blinded by the outage it should show (/readyz says why).
+      let s: ReturnType<typeof store.stats> | undefined;
+      try {
+        s = store.stats();
+      } catch {
+        s = undefined;
+      }
+      if (s) {
+        metrics.queueDepth.set({ state: 'pending' }, s.pending);
+        metrics.queueDepth.set({ state: 'running' }, s.running);
+        metrics.queueDepth.set({ state: 'dead' }, s.dead);
+        metrics.inboxDepth.set(s.unprocessed);
+        metrics.oldestPendingAge.set(s.oldestPendingAt !== undefined ? (clock.now() - s.oldestPendingAt) / 1000 : 0);
+      }
       return mergedExposition(metrics.registry, processing ? [await processing.metrics()] : []);
     },
     status: statusSources(() => config, store),

@@ -92,6 +92,10 @@ describe('store.backend: postgres', () => {
     const body = (await readyz.json()) as { checks: Record<string, { ok: boolean; detail: string }> };
     expect(body.checks.store?.ok).toBe(false);
     expect(body.checks.store?.detail).toMatch(/PostgreSQL is unreachable/);
+    // Metrics are still scraped (the queue gauges keep their last values): an outage must not blind monitoring.
+    const metrics = await d.get('/metrics');
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^zgb_alerts_received_total\{/m);
 
     // Zabbix keeps retrying; PostgreSQL comes back a few seconds later.
     const seen: number[] = [];
