@@ -336,6 +336,7 @@ export class FakeGlpi {
       itemExists: (itemtype, id) => known[itemtype]?.()?.includes(id) ?? true,
       userName: (id) => this.#userName(id),
       entityName: (id) => this.#entityName(id),
+      directoryRows: (itemtype) => this.directory.rows(itemtype),
     };
   }
 

@@ -282,6 +282,8 @@ export class FakeGlpiV2 {
     if (path === '/session' && method === 'GET') return { status: 200, body: this.#session(s) };
     const dropdown = /^\/(Dropdowns|Administration)\/(\w+)\/(\d+)$/.exec(path);
     if (dropdown && method === 'GET') return this.#dropdown(dropdown[1]!, dropdown[2]!, Number(dropdown[3]), s);
+    const listed = /^\/(Dropdowns|Administration)\/(\w+)$/.exec(path);
+    if (listed && method === 'GET') return this.#listDropdown(listed[1]!, listed[2]!, p, s);
     if (path === '/Assistance/Ticket') {
       if (method === 'GET') return this.#search(p, s);
       if (method === 'POST') return this.#createTicket(p, s, lang);
@@ -336,6 +338,40 @@ export class FakeGlpiV2 {
     if (itemtype === 'Entity' && !this.#host.canSeeEntity(s, id)) return notFound();
     const name = itemtype === 'Entity' ? this.#host.entityName(id) : `${itemtype} ${id}`;
     return { status: 200, body: { id, name, completename: name } };
+  }
+
+  /**
+   * `GET /Dropdowns/{itemtype}` and `/Administration/{itemtype}`: the search of CRUDControllerTrait with an
+   * RSQL `filter`, `start` and `limit`, rows in the item's schema — ITILCategory [DROP], Group, Entity
+   * (`name`, `completename`, `level`) and User (`username` = the login, `realname`, `firstname`) from
+   * AdministrationController::getRawKnownSchemas() @ 08a60b83e83a59cf27311a161e307074405ad60a; RequestType
+   * (`name`). An unknown property in the filter is ignored, as GLPI's RSQL parser does.
+   */
+  #listDropdown(controller: string, itemtype: string, p: Record<string, unknown>, s: FakeSession): V2Answer | undefined {
+    const types = controller === 'Dropdowns' ? ['ITILCategory', 'RequestType'] : ['Group', 'Entity', 'User'];
+    if (!types.includes(itemtype)) return undefined;
+    const schema = (r: Record<string, unknown>): Record<string, unknown> => {
+      if (itemtype === 'User') return { id: r.id, username: r.name, realname: r.realname ?? null, firstname: r.firstname ?? null, is_active: true };
+      if (itemtype === 'RequestType') return { id: r.id, name: r.name };
+      return { id: r.id, name: r.name, completename: r.completename, level: String(r.completename ?? '').split(' > ').length };
+    };
+    let rows = (this.#host.directoryRows(itemtype) ?? []).map(schema);
+    if (itemtype === 'Entity') rows = rows.filter((r) => this.#host.canSeeEntity(s, Number(r.id)));
+    const known = new Set(Object.keys(rows[0] ?? schema({})));
+    let predicate: (row: Lookup) => boolean;
+    try {
+      predicate = compile(typeof p.filter === 'string' ? p.filter : '', (prop) => known.has(prop));
+    } catch (e) {
+      if (e instanceof RsqlError) return error(400, 'ERROR_INVALID_PARAMETER', e.message);
+      throw e;
+    }
+    const start = Math.max(0, Number(p.start ?? 0) || 0);
+    const limit = Math.max(1, Number(p.limit ?? 100) || 100);
+    const matched = rows.filter((r) => predicate((prop) => r[prop] as string | number | null | undefined)).sort((a, b) => Number(a.id) - Number(b.id));
+    const total = matched.length;
+    let end = Math.max(0, start + limit - 1);
+    if (end > total) end = total - 1;
+    return { status: start + limit < total ? 206 : 200, body: matched.slice(start, start + limit), headers: { 'Content-Range': `${start}-${end}/${total}` } };
   }
 
   /** The Ticket schema as a search row (ITILController::getRawKnownSchemas()). */

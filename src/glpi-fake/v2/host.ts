@@ -33,4 +33,6 @@ export interface V2Host {
   itemExists(itemtype: string, id: number): boolean;
   userName(id: number): string | null;
   entityName(id: number): string;
+  /** Named categories, groups, entities, request types and users as stored (../directory.ts; undefined: no such table). */
+  directoryRows(itemtype: string): Record<string, unknown>[] | undefined;
 }

@@ -385,14 +385,49 @@ export class GlpiV2Client implements GlpiConnection {
   }
 
   /**
-   * Lookups by name are not implemented on the high-level API yet (docs/glpi-api-v2.md, "Lookups by name"):
-   * said with GLPI_LOOKUP_UNSUPPORTED, which the bridge logs and counts, then creates the ticket without
-   * the named item or the asset (never a dead letter). Use ids in the rules, or glpi.api: v1.
+   * Items by name through the high-level API's searches: `GET /Dropdowns/ITILCategory|RequestType` [DROP]
+   * and `/Administration/Group|Entity|User` with an RSQL filter on `name` (`username` for a user's login,
+   * `realname` for a full name), then compared here exactly, case-insensitively, as typed (GLPI 11 stores
+   * text as typed). GLPI ignores a filter on a property it does not know and then lists everything: the
+   * comparison here is what decides, never the filter alone. Tree dropdowns are asked by their last
+   * level's name and kept when their `completename` is the one wanted (or, without " > ", their name).
    */
-  async findByName(itemtype: string, name: string): Promise<number[]> {
-    throw new RemoteError('permanent', 'GLPI_LOOKUP_UNSUPPORTED', `looking up ${itemtype} "${name}" by name is not supported with glpi.api: v2 yet: give its id in the rules, or use glpi.api: v1`, undefined, undefined, { mayHaveLanded: false });
+  async findByName(itemtype: 'ITILCategory' | 'Entity' | 'Group' | 'RequestType' | 'User', name: string): Promise<number[]> {
+    const controller = itemtype === 'ITILCategory' || itemtype === 'RequestType' ? 'Dropdowns' : 'Administration';
+    const wanted = name.trim().replace(/\s+/g, ' ').toLowerCase();
+    const norm = (v: unknown) => (typeof v === 'string' ? v.trim().replace(/\s+/g, ' ').toLowerCase() : undefined);
+    const list = async (property: string, value: string): Promise<Record<string, unknown>[]> => {
+      // RSQL quotes: a value holding both kinds cannot be written; it matches nothing then.
+      const quote = !value.includes('"') ? '"' : !value.includes("'") ? "'" : undefined;
+      if (quote === undefined) return [];
+      const body = await this.#call(`find${itemtype}`, 'GET', `${controller}/${itemtype}`, { params: { filter: `${property}==${quote}${value}${quote}`, start: 0, limit: 100 }, action: 'read' });
+      if (!Array.isArray(body)) throw new RemoteError('retryable', 'BAD_ANSWER', `GLPI ${itemtype} list not understood`, undefined, undefined, { mayHaveLanded: false });
+      return body.filter((r): r is Record<string, unknown> => r !== null && typeof r === 'object');
+    };
+    const ids = (rows: Record<string, unknown>[], test: (r: Record<string, unknown>) => boolean) => [...new Set(rows.filter((r) => typeof r.id === 'number' && test(r)).map((r) => r.id as number))];
+    if (itemtype === 'ITILCategory' || itemtype === 'Group' || itemtype === 'Entity') {
+      const levels = name.trim().split(/\s+>\s+/).filter((l) => l !== '');
+      const rows = await list('name', levels[levels.length - 1] ?? name.trim());
+      const full = ids(rows, (r) => norm(r.completename) === wanted);
+      if (full.length > 0 || levels.length > 1) return full;
+      return ids(rows, (r) => norm(r.name) === wanted);
+    }
+    if (itemtype === 'RequestType') return ids(await list('name', name.trim()), (r) => norm(r.name) === wanted);
+    const byLogin = ids(await list('username', name.trim()), (r) => norm(r.username) === wanted);
+    const words = name.trim().split(/\s+/);
+    if (byLogin.length > 0 || words.length < 2) return byLogin;
+    const rows = [...(await list('realname', words[words.length - 1] ?? '')), ...(await list('realname', words[0] ?? ''))];
+    return ids(rows, (r) => {
+      const first = norm(r.firstname) ?? '';
+      const last = norm(r.realname) ?? '';
+      return `${first} ${last}` === wanted || `${last} ${first}` === wanted;
+    });
   }
 
+  /**
+   * Assets are not looked up on the high-level API yet (docs/glpi-api-v2.md): GLPI_LOOKUP_UNSUPPORTED,
+   * which the bridge logs once and counts, then creates the ticket without an asset (never a dead letter).
+   */
   async findAssets(itemtypes: readonly string[], by: 'name' | 'ip', value: string): Promise<{ itemtype: string; id: number }[]> {
     throw new RemoteError('permanent', 'GLPI_LOOKUP_UNSUPPORTED', `looking up an asset (${itemtypes.join(', ')}) by ${by} "${value}" is not supported with glpi.api: v2 yet: use glpi.api: v1 or the assets map with ids`, undefined, undefined, { mayHaveLanded: false });
   }
