@@ -159,6 +159,8 @@ export interface ZabbixReader {
   triggerStates(ids: readonly string[]): Promise<TriggerState[]>;
   /** Maintenances by id (names for the ticket); may fail for a non-admin API user. */
   maintenances(ids: readonly string[]): Promise<MaintenanceRow[]>;
+  /** Who last disabled this trigger or host, from the audit log (undefined: not found); fails for an API user below Super admin. */
+  disabledBy(resource: 'trigger' | 'host', id: string): Promise<{ readonly username: string; readonly clock: string } | undefined>;
   problems(scope?: { groupIds?: readonly string[]; severities?: readonly number[] }): Promise<ProblemRow[]>;
   groupIds(names: readonly string[]): Promise<string[]>;
   triggers(ids: readonly string[]): Promise<TriggerRow[]>;

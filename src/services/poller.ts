@@ -81,6 +81,8 @@ export class Poller {
   /** Maintenance names, once asked (maintenance.get may be refused to a non-admin API user: then asked no more). */
   readonly #maintenanceNames = new Map<string, MaintenanceRow>();
   #maintenanceGetRefused = false;
+  /** auditlog.get refused or failing (a non-Super-admin API user): disabled notes go without who. */
+  #auditRefused = false;
   #notesError: string | undefined;
   readonly #cursor: PollMemory;
   #state: CursorState | undefined;
@@ -293,7 +295,13 @@ export class Poller {
     const states = await this.api.problemStates(openEvents);
     if (states.length === 0) return [];
     const triggers = new Map((await this.api.triggerStates([...new Set(states.map((p) => p.objectid))])).map((t) => [t.triggerid, t]));
-    const found: { readonly problem: Alert; readonly note: Omit<AlertNote, 'text'>; readonly text: (names: ReadonlyMap<string, MaintenanceRow>) => string }[] = [];
+    const found: {
+      readonly problem: Alert;
+      readonly note: Omit<AlertNote, 'text'>;
+      readonly text: (names: ReadonlyMap<string, MaintenanceRow>, who: string) => string;
+      /** Who did it may be in the audit log. */
+      readonly audit?: { readonly resource: 'trigger' | 'host'; readonly id: string };
+    }[] = [];
     for (const p of states) {
       const problem = this.store.deliveryAlert(problemDeliveryKey('0', p.eventid));
       if (!problem) continue;
@@ -326,14 +334,16 @@ export class Poller {
         found.push({
           problem,
           note: { reason: 'disabled', key: 'disabled:trigger', solve },
-          text: () => `Trigger "${t.description}" was disabled in Zabbix: it is no longer evaluated, so Zabbix sends no recovery for this problem while it is disabled (it keeps the problem open, hidden from its frontend).`,
+          audit: { resource: 'trigger', id: t.triggerid },
+          text: (_n, who) => `Trigger "${t.description}" was disabled in Zabbix${who}: it is no longer evaluated, so Zabbix sends no recovery for this problem while it is disabled (it keeps the problem open, hidden from its frontend).`,
         });
       }
       if (host?.status === '1') {
         found.push({
           problem,
           note: { reason: 'disabled', key: `disabled:host:${host.hostid}`, solve },
-          text: () => `Host ${hostName} was disabled in Zabbix (not monitored): its triggers are no longer evaluated, so Zabbix sends no recovery for this problem while it is disabled.`,
+          audit: { resource: 'host', id: host.hostid },
+          text: (_n, who) => `Host ${hostName} was disabled in Zabbix${who} (not monitored): its triggers are no longer evaluated, so Zabbix sends no recovery for this problem while it is disabled.`,
         });
       }
       for (const item of t.items) {
@@ -349,12 +359,29 @@ export class Poller {
     const fresh = found.filter((f) => !this.#noteDelivered(f.problem, f.note));
     if (fresh.length === 0) return [];
     const names = await this.#names([...new Set(fresh.flatMap((f) => (f.note.reason === 'disabled' ? [] : [f.note.key.split(':')[1] ?? ''])).filter((id) => id !== '' && id !== '0'))]);
-    return fresh.map((f) => noteAlert(f.problem, { ...f.note, text: truncate(f.text(names), NOTE_TEXT_MAX) }));
+    const out: Alert[] = [];
+    for (const f of fresh) out.push(noteAlert(f.problem, { ...f.note, text: truncate(f.text(names, f.audit ? await this.#who(f.audit.resource, f.audit.id) : ''), NOTE_TEXT_MAX) }));
+    return out;
   }
 
   #noteDelivered(problem: Alert, note: Omit<AlertNote, 'text'>): boolean {
     if (!this.digests) return false;
     return this.store.hasDelivery(deliveryKey(noteAlert(problem, { ...note, text: '' }), this.digests));
+  }
+
+  /** " by Admin at 2026-12-01 23:51:02 UTC" when the audit log says who disabled it; '' when it cannot be known. */
+  async #who(resource: 'trigger' | 'host', id: string): Promise<string> {
+    if (this.#auditRefused) return '';
+    try {
+      const by = await this.api.disabledBy(resource, id);
+      const at = Number(by?.clock);
+      return by ? ` by ${by.username}${Number.isFinite(at) && at > 0 ? ` at ${formatTime(at * 1000)}` : ''}` : '';
+    } catch (e) {
+      // auditlog.get is for Super admins (CAuditLog): a lesser API user's notes go without who.
+      this.#auditRefused = true;
+      this.logger.warn({ err: (e as Error).message }, 'Zabbix auditlog.get failed: notes of disabled triggers and hosts do not say who disabled them (the API user needs the Super admin role for that)');
+      return '';
+    }
   }
 
   /** Maintenance names for the notes; without them (maintenance.get refused or failing) the notes name the maintenance by id. */

@@ -116,6 +116,15 @@ describe.each(['6.0', '7.0'] as const)('Zabbix %s: open problems\' state, mainte
     expect(await client().triggerStates([])).toEqual([]);
   });
 
+  it('auditlog.get: who disabled the trigger, from the update that set its status to 1', async () => {
+    const asked = serve(f, () => 'auditlog.get trigger disabled');
+    const by = await client().disabledBy('trigger', '1');
+    expect(asked[0]?.params).toMatchObject({ filter: { resourcetype: 13, resourceid: '1', action: 1 }, sortfield: 'clock', sortorder: 'DESC' });
+    expect(by).toEqual({ username: 'Admin', clock: expect.stringMatching(/^\d{10}$/) });
+    // A host's status is another key of details: the trigger's record does not answer for a host.
+    expect(await client().disabledBy('host', '1')).toBeUndefined();
+  });
+
   it('maintenance.get: names and types', async () => {
     serve(f, () => 'maintenance.get');
     const [m] = await client().maintenances(['1']);

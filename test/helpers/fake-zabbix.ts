@@ -41,6 +41,10 @@ export class FakeZabbix {
   readonly maintenances = new Map<string, { readonly name: string; readonly maintenance_type: string }>();
   /** maintenance.get answers as Zabbix does for a user below Admin. */
   maintenanceGetRefused = false;
+  /** The audit log's last disabling of `trigger:<id>` or `host:<hostid>` (auditlog.get). */
+  readonly audit = new Map<string, { readonly username: string; readonly clock: number }>();
+  /** auditlog.get answers as Zabbix does for a user below Super admin. */
+  auditGetRefused = false;
   /** Item id → its value_type and units (item.get) and its history, newest last ({clock, value}). */
   readonly items = new Map<string, { value_type: string; units: string; history: { clock: number; value: string }[] }>();
   /** history.get fails (an HTTP 500), to show the ticket goes without history. */
@@ -80,12 +84,14 @@ export class FakeZabbix {
   /** What Zabbix 6.0 refuses: parameters it does not know, maintenance.get below Admin (CMaintenance ACCESS_RULES). */
   #refusal(rpc: Rpc): { code: number; message: string; data: string } | undefined {
     if (rpc.method === 'maintenance.get' && this.maintenanceGetRefused) return { code: -32500, message: 'Application error.', data: 'No permissions to call "maintenance.get".' };
+    if (rpc.method === 'auditlog.get' && this.auditGetRefused) return { code: -32500, message: 'Application error.', data: 'No permissions to call "auditlog.get".' };
     const known: Record<string, readonly string[]> = {
       'problem.get': ['output', 'source', 'object', 'suppressed', 'selectTags', 'sortfield', 'sortorder', 'groupids', 'severities', 'eventids', 'selectSuppressionData'],
       'trigger.get': ['triggerids', 'output', 'expandDescription', 'selectHosts', 'selectItems'],
       'item.get': ['itemids', 'output'],
       'history.get': ['history', 'itemids', 'output', 'sortfield', 'sortorder', 'limit'],
       'maintenance.get': ['maintenanceids', 'output'],
+      'auditlog.get': ['output', 'filter', 'sortfield', 'sortorder', 'limit'],
     };
     const allowed = known[rpc.method];
     const extra = allowed && Object.keys(rpc.params).find((k) => !allowed.includes(k));
@@ -128,6 +134,13 @@ export class FakeZabbix {
           const m = this.maintenances.get(id);
           return m ? [{ maintenanceid: id, ...m }] : [];
         });
+      case 'auditlog.get': {
+        // As recorded on 6.0.14 and 7.0.22: details is JSON, {"trigger.status":["update",1,"0"]} (new, then old).
+        const f = rpc.params.filter as { resourcetype: number; resourceid: string };
+        const resource = f.resourcetype === 13 ? 'trigger' : f.resourcetype === 4 ? 'host' : 'other';
+        const a = this.audit.get(`${resource}:${f.resourceid}`);
+        return a ? [{ username: a.username, clock: String(a.clock), resourceid: f.resourceid, details: JSON.stringify({ [`${resource}.status`]: ['update', 1, '0'] }) }] : [];
+      }
       case 'item.get':
         return (rpc.params.itemids as string[]).flatMap((itemid) => {
           const i = this.items.get(itemid);

@@ -92,8 +92,9 @@ describe('poller notes on open tickets', () => {
 
     // The trigger is disabled: Zabbix keeps the problem open (and never recovers it); the ticket says so once.
     zabbix!.disabledTriggers.add('102');
+    zabbix!.audit.set('trigger:102', { username: 'ops-anna', clock: 1800000000 });
     await waitFor(() => contents(ticketId, /was disabled in Zabbix/).length === 1, 'the disabled-trigger follow-up');
-    expect(contents(ticketId, /was disabled in Zabbix/)[0]).toMatch(/^Trigger .*MySQL is down on db-01.* was disabled in Zabbix: it is no longer evaluated/);
+    expect(contents(ticketId, /was disabled in Zabbix/)[0]).toMatch(/^Trigger .*MySQL is down on db-01.* was disabled in Zabbix by ops-anna at 2027-01-15 08:00:00 UTC: it is no longer evaluated/);
     await sweeps(3);
     expect(contents(ticketId, /was disabled in Zabbix/)).toHaveLength(1);
     expect(contents(ticketId, /entered maintenance/)).toHaveLength(1);
@@ -122,9 +123,12 @@ describe('poller notes on open tickets', () => {
     expect(glpi!.tickets.get(ticketId)!.status).not.toBe(5);
     expect(daemon!.logs.filter((l) => /maintenance\.get failed/.test(l.msg))).toHaveLength(1);
 
+    // The API user may not read the audit log: the note says what happened, not who did it.
+    zabbix!.auditGetRefused = true;
     zabbix!.hosts.set('db-01', { ...zabbix!.hosts.get('db-01'), status: '1' });
     await waitFor(() => glpi!.tickets.get(ticketId)!.status === 5, 'the ticket solved');
-    expect(glpi!.solutions[0]!.content).toContain('Host db-01 was disabled in Zabbix');
+    expect(glpi!.solutions[0]!.content).toContain('Host db-01 was disabled in Zabbix (not monitored)');
+    expect(daemon!.logs.filter((l) => /auditlog\.get failed/.test(l.msg))).toHaveLength(1);
     expect(glpi!.solutions[0]!.content).toContain('zabbix.poll.on_disabled is solve');
   });
 });

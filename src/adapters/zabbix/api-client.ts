@@ -90,6 +90,10 @@ const historyRow = z.object({ itemid: z.string(), clock: z.string(), value: z.st
  */
 const HISTORY_TYPES = new Set(['0', '1', '2', '3', '4']);
 
+const auditRow = z.object({ username: z.string(), clock: z.string(), details: z.string().default('') });
+/** auditlog.get's resourcetype: 4 host, 13 trigger (the same from 6.0 to 7.4). */
+const AUDIT_RESOURCE = { host: 4, trigger: 13 } as const;
+
 export const eventRow = z.object({
   eventid: z.string(),
   value: z.string().optional(),
@@ -381,6 +385,36 @@ export class ZabbixApi implements ZabbixReader, EventAcknowledger, ValueHistoryR
     if (ids.length === 0) return [];
     const r = await this.call('maintenance.get', { maintenanceids: ids, output: ['maintenanceid', 'name', 'maintenance_type', 'active_till'] });
     return z.array(maintenanceRow).parse(r);
+  }
+
+  /**
+   * Who last disabled a trigger or host: auditlog.get of its updates (action
+   * 1), newest first, the first whose details set `<resource>.status` to 1
+   * (details is JSON: {"trigger.status":["update",1,"0"]}, new then old; the
+   * same on 6.0 and 7.0, recorded). auditlog.get is for Super admins only: a
+   * lesser API user's call fails, and the caller goes without the name.
+   */
+  async disabledBy(resource: 'trigger' | 'host', id: string): Promise<{ username: string; clock: string } | undefined> {
+    const rows = z.array(auditRow).parse(
+      await this.call('auditlog.get', {
+        output: ['username', 'clock', 'resourceid', 'details'],
+        filter: { resourcetype: AUDIT_RESOURCE[resource], resourceid: id, action: 1 },
+        sortfield: 'clock',
+        sortorder: 'DESC',
+        limit: 10,
+      }),
+    );
+    for (const r of rows) {
+      let details: unknown;
+      try {
+        details = JSON.parse(r.details);
+      } catch {
+        continue;
+      }
+      const change = (details as Record<string, unknown> | null)?.[`${resource}.status`];
+      if (Array.isArray(change) && String(change[1]) === '1') return { username: r.username, clock: r.clock };
+    }
+    return undefined;
   }
 
   /**
