@@ -14,7 +14,7 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
     registry,
     alertsReceived: new Counter({
       name: 'zgb_alerts_received_total',
-      help: 'Alerts received, by source (webhook, poller), kind (problem, update, recovery) and outcome (accepted, duplicate, rejected).',
+      help: 'Alerts received, by source (webhook, poller), kind (problem, update, recovery; note: a change the poller saw on an open problem) and outcome (accepted, duplicate, rejected).',
       labelNames: ['source', 'kind', 'outcome'] as const,
       registers: [registry],
     }),
