@@ -114,6 +114,9 @@ describe.each(['6.0', '7.0'] as const)('Zabbix %s: open problems\' state, mainte
       expect(maintenanceOf({ eventid: '1', objectid: t.triggerid, suppression_data: [] }, t.hosts[0])).toBeUndefined();
     }
     expect(await client().triggerStates([])).toEqual([]);
+    // Asked in chunks of 500, as the events are.
+    await client().triggerStates(Array.from({ length: 501 }, (_x, i) => String(i + 1)));
+    expect(asked.slice(1).map((a) => (a.params.triggerids as string[]).length)).toEqual([500, 1]);
   });
 
   it('auditlog.get: who disabled the trigger, from the update that set its status to 1', async () => {

@@ -369,15 +369,19 @@ export class ZabbixApi implements ZabbixReader, EventAcknowledger, ValueHistoryR
    * what this needs.
    */
   async triggerStates(ids: readonly string[]): Promise<TriggerState[]> {
-    if (ids.length === 0) return [];
-    const r = await this.call('trigger.get', {
-      triggerids: ids,
-      output: ['triggerid', 'description', 'status'],
-      expandDescription: true,
-      selectHosts: ['hostid', 'host', 'name', 'status', 'maintenance_status', 'maintenanceid', 'maintenance_type', 'maintenance_from'],
-      selectItems: ['itemid', 'key_', 'name', 'status'],
-    });
-    return z.array(triggerStateRow).parse(r);
+    // Every open incident's trigger is asked each sweep: in chunks, like the events.
+    const rows: TriggerState[] = [];
+    for (let i = 0; i < ids.length; i += EVENTS_PER_CALL) {
+      const r = await this.call('trigger.get', {
+        triggerids: ids.slice(i, i + EVENTS_PER_CALL),
+        output: ['triggerid', 'description', 'status'],
+        expandDescription: true,
+        selectHosts: ['hostid', 'host', 'name', 'status', 'maintenance_status', 'maintenanceid', 'maintenance_type', 'maintenance_from'],
+        selectItems: ['itemid', 'key_', 'name', 'status'],
+      });
+      rows.push(...z.array(triggerStateRow).parse(r));
+    }
+    return rows;
   }
 
   /** Maintenances' names and type (maintenance.get is for admin users: a plain user's call fails, and the caller goes without names). */
