@@ -7,7 +7,7 @@ import { readMarkerKey } from '../adapters/marker-key.js';
 import { loadOrReport, UsageError } from './common.js';
 import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
-import type { TicketDraft } from '../core/decide.js';
+import { formatWindow, problemRule, type TicketDraft } from '../core/decide.js';
 import { NAMED_FIELDS, type NamedField } from '../core/rules.js';
 import { describeResolution, glpiClient, nameSettings, NameResolver } from '../composition/from-config.js';
 
@@ -50,6 +50,13 @@ async function resolveOnline(config: Config, draft: TicketDraft): Promise<Record
   return out;
 }
 
+/** What recurrence of this alert would link, in words (issue 14 item 1: the category's `problems` rule). */
+function problemLine(config: Config, category: string): string {
+  const rule = problemRule(config.rules, category);
+  if (!rule) return `none: category ${category} has no problems rule`;
+  return `after ${rule.afterCycles} ticket cycles of this fingerprint within ${formatWindow(rule.withinMs)}, its tickets are linked to one GLPI problem (Problem_Ticket), created by the bridge and never closed by it; one a human solved or closed collects no more, and the next recurrence opens another`;
+}
+
 /** `explain --config FILE [--online] [ALERT.json | -]`: what would this webhook body become? No side effects (GLPI is only read, for the names' ids and the asset). */
 export async function explainCommand(file: string | undefined, input: string | undefined, online = false): Promise<number> {
   const config = loadOrReport(file);
@@ -80,6 +87,7 @@ export async function explainCommand(file: string | undefined, input: string | u
     reason: decision.reason,
     glpi: c.glpi,
     jobs: decision.jobs.map((j) => j.type),
+    problem: problemLine(config, c.category),
     ...(create?.type === 'create_ticket' ? { ticket: { title: create.ticket.name, body: create.ticket.content, marker: create.ticket.marker, ...(online ? await resolveOnline(config, create.ticket) : create.ticket.names ? { names: create.ticket.names } : {}) } } : {}),
     note: 'evaluated as if no incident were open for this fingerprint',
   };

@@ -4,7 +4,7 @@ import { systemClock } from '../adapters/clock.js';
 import type { SessionState } from '../adapters/glpi/connection.js';
 import { ensureMarkerKey } from '../adapters/marker-key.js';
 import type { Config } from '../config/schema.js';
-import type { Clock } from '../core/ports.js';
+import type { Clock, ProblemDesk } from '../core/ports.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics, type MetricsSnapshot } from '../observability/metrics.js';
 import { Dispatcher } from '../services/dispatcher.js';
@@ -61,6 +61,11 @@ function lowerPriority(): void {
   }
 }
 
+/** Whether the GLPI adapter speaks Problems and ITIL links (core/ports.ts ProblemDesk). */
+function isProblemDesk(glpi: object): glpi is ProblemDesk {
+  return 'findProblemsByMarker' in glpi && 'linkProblemTicket' in glpi;
+}
+
 /** Build the processing side from the configuration and start it. */
 export function startProcessing(initial: Config, options: ProcessingOptions): ProcessingSide {
   const { logger } = options;
@@ -80,6 +85,8 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
   const desk = routingDesk(glpi, names);
   const dispatcher = new Dispatcher(store, history ? history.desk(desk) : desk, clock, logger.child({ component: 'dispatcher' }), metrics, {
     ...dispatcherOptions(config),
+    // GLPI Problems (issue 14 item 1): the legacy API's routes; an adapter without them (v2) skips problem jobs.
+    ...(isProblemDesk(glpi) ? { problems: glpi } : {}),
     ...(zabbix && config.zabbix.write_back.enabled ? { writeBack: { zabbix, prefix: config.zabbix.write_back_prefix, acknowledge: config.zabbix.write_back.acknowledge } } : {}),
     // Both run on this side: a closed ticket's new cycle is decided at once, and held creates wait for the decisions behind them.
     onTicketClosed: (job, ticketId) => processor.ticketClosed(job.fingerprint, job.cycle, ticketId),

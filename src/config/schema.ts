@@ -119,6 +119,8 @@ const categoryRule = z.strictObject({
   thresholds: z.array(threshold).default([]),
   glpi: glpiPatch.optional(),
   severities: severityPatches,
+  /** Issue 14 item 1: a fingerprint opening after_cycles ticket cycles within `within` becomes a GLPI Problem. */
+  problems: z.strictObject({ after_cycles: z.number().int().min(2).max(50), within: duration }).optional(),
 });
 type CategoryInput = z.infer<typeof categoryRule>;
 
@@ -141,6 +143,7 @@ function toCategory(c: CategoryInput): CategoryRule {
     thresholds,
     glpi: toPatch(c.glpi),
     severities: toSeverityPatches(c.severities),
+    ...(c.problems ? { problems: { afterCycles: c.problems.after_cycles, withinMs: c.problems.within } } : {}),
   };
 }
 

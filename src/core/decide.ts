@@ -2,8 +2,8 @@ import { severityLabel, severityRank, type Alert, type Severity } from './alert.
 import type { Classification } from './classify.js';
 import { ticketMarker } from './fingerprint.js';
 import type { Digests } from './ports.js';
-import { formatDuration, formatTime, renderBody, renderTitle, variablesOf, type RenderContext } from './render.js';
-import { draftFields, type ActorRole, type DraftNames, type Rules } from './rules.js';
+import { formatDuration, formatTime, htmlText, renderBody, renderTitle, variablesOf, type RenderContext } from './render.js';
+import { draftFields, type ActorRole, type DraftNames, type ProblemRule, type Rules } from './rules.js';
 
 /** What the bridge knows about one incident (one fingerprint, one ticket cycle). */
 export interface Incident {
@@ -42,6 +42,12 @@ export interface Incident {
    * incidents stored before notes existed (an optional field of the incident's JSON: no migration).
    */
   readonly announced?: readonly string[];
+  /**
+   * The ticket cycles this fingerprint opened within its category's problem window (`problems.within`),
+   * oldest first, with when each was received (ms): the recurrence count behind a GLPI Problem (issue 14
+   * item 1). Kept only when the category has a `problems` rule; an optional field of the incident's JSON.
+   */
+  readonly recent?: readonly { readonly cycle: number; readonly at: number }[];
 }
 
 /** What the bridge knows about one Zabbix problem event: the incident cycle it belongs to, and whether it is still open. */
@@ -90,10 +96,55 @@ export type JobSpec =
   | { readonly type: 'update_ticket'; readonly urgency: number; readonly impact: number; readonly lines: readonly string[]; readonly isPrivate: boolean }
   | { readonly type: 'solve'; readonly mode: RecoveryMode; readonly lines: readonly string[] }
   | { readonly type: 'reopen'; readonly lines: readonly string[] }
+  /**
+   * The incident recurs (problems.after_cycles ticket cycles within problems.within): the fingerprint's open
+   * GLPI Problem — found by its marker, created when none is open — gets these cycles' tickets linked, and a
+   * follow-up naming the newest one. Runs in the incident's GLPI lane after the cycle's create, so the ticket exists.
+   */
+  | { readonly type: 'problem'; readonly marker: string; readonly problem: ProblemSpec; readonly cycles: readonly number[]; readonly lines: readonly string[] }
   /** Write the ticket link back to the Zabbix event (queued by the dispatcher after a create). */
   | { readonly type: 'zabbix_ack'; readonly eventIds: readonly string[]; readonly message: string; readonly acknowledge: boolean };
 
 export type JobType = JobSpec['type'];
+
+/** What a GLPI Problem is created with (the fields it takes from the ticket that made it recur). */
+export interface ProblemSpec {
+  readonly name: string;
+  readonly content: string;
+  readonly urgency: number;
+  readonly impact: number;
+  readonly entities_id: number;
+  readonly itilcategories_id: number;
+}
+
+/** Cycles an incident remembers for recurrence (far above any sensible after_cycles). */
+export const RECENT_KEEP = 50;
+
+/**
+ * The marker of a fingerprint's GLPI Problems: an HMAC of the fingerprint alone, so every recurrence finds the
+ * one still open (a problem a human solved or closed no longer collects: the next recurrence opens another with
+ * the same marker, and the search keeps the open one). `[zbx:` so Zabbix text carrying a look-alike is stripped
+ * (fingerprint.ts stripMarkers) and can never make the bridge adopt or name another incident's problem.
+ */
+export function problemMarker(digests: Digests, key: string, fp: string): string {
+  return `[zbx:p${digests.hmacSha256Hex(key, `problem\n${fp}`).slice(0, 20)}]`;
+}
+
+/** A window as the rules write it: "7d", "36h", "90m", "45s". */
+export function formatWindow(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
+}
+
+/** The category's recurrence rule (rules.ts `problems`), if any. */
+export function problemRule(rules: Rules, category: string): ProblemRule | undefined {
+  return (rules.categories.find((r) => r.name === category) ?? rules.fallback).problems;
+}
+
+/** Cycles still within the window at `now`, this one added. */
+function recentCycles(incident: Incident | undefined, rule: ProblemRule, cycle: number, now: number): { cycle: number; at: number }[] {
+  return [...(incident?.recent ?? []), { cycle, at: now }].filter((c) => now - c.at <= rule.withinMs).slice(-RECENT_KEEP);
+}
 
 export type ActionName = 'open' | 'follow_up' | 'update_severity' | 'reopen' | 'solve' | 'suppress' | 'ignore';
 
@@ -216,9 +267,38 @@ function openNew(input: DecideInput, why: string, carried?: Incident): Decision 
   // A cycle carried over from a closed ticket is not held back: the problem is long confirmed.
   const held = policy.holdDownMs > 0 && carried === undefined;
   const fields = carried?.fields ?? incident?.fields ?? policy.fingerprintFields;
+  // A cycle carried over from a closed ticket is the same outbreak, not a recurrence.
+  const rule = carried === undefined ? problemRule(rules, c.category) : undefined;
+  const recent = rule ? recentCycles(incident, rule, cycle, now) : carried?.recent;
+  const jobs: JobSpec[] = [{ type: 'create_ticket', ticket, delayMs: held ? policy.holdDownMs : 0, eventId: alert.eventId }];
+  let recurs = '';
+  if (rule && recent && recent.length >= rule.afterCycles) {
+    const within = formatWindow(rule.withinMs);
+    const title = ticket.name.startsWith(marker) ? ticket.name.slice(marker.length + 1) : ticket.name;
+    const pm = problemMarker(policy.digests, policy.markerKey, fp);
+    jobs.push({
+      type: 'problem',
+      marker: pm,
+      problem: {
+        name: `${pm} Recurring: ${title}`,
+        content: htmlText([
+          `Recurring incident: ${title} (host ${alert.host}, category ${c.category}).`,
+          `${recent.length} ticket cycles within ${within} (rule: problems.after_cycles ${rule.afterCycles}, within ${within}); their tickets are linked to this problem.`,
+          'Opened by the Zabbix bridge, which never solves or closes it: the root cause is for people to find. Once it is solved or closed, the next recurrence opens a new problem.',
+        ]),
+        urgency: c.glpi.urgency,
+        impact: c.glpi.impact,
+        entities_id: ticket.entities_id,
+        itilcategories_id: ticket.itilcategories_id,
+      },
+      cycles: recent.map((r) => r.cycle),
+      lines: [`Occurred again: ${alert.eventName} (event ${alert.eventId}, ticket cycle ${cycle}; ${recent.length} cycles within ${within}).`],
+    });
+    recurs = `; recurring (${recent.length} ticket cycles within ${within}): GLPI problem, cycles ${recent.map((r) => r.cycle).join(', ')} linked`;
+  }
   return {
     action: 'open',
-    reason: held ? `${why}; ticket held back ${policy.holdDownMs} ms (hold-down)` : why,
+    reason: (held ? `${why}; ticket held back ${policy.holdDownMs} ms (hold-down)` : why) + recurs,
     incident: {
       fingerprint: fp,
       cycle,
@@ -234,8 +314,9 @@ function openNew(input: DecideInput, why: string, carried?: Incident): Decision 
       ...(startedAt !== undefined ? { startedAt } : {}),
       ...(held ? { holdUntil: now + policy.holdDownMs } : {}),
       ...(fields ? { fields } : {}),
+      ...(recent ? { recent } : {}),
     },
-    jobs: [{ type: 'create_ticket', ticket, delayMs: held ? policy.holdDownMs : 0, eventId: alert.eventId }],
+    jobs,
     ...(carried ? { moveOpenEventsFrom: carried.cycle } : { events: [{ eventId: alert.eventId, cycle, open: true }] }),
   };
 }
@@ -298,6 +379,12 @@ function onProblem(input: DecideInput): Decision {
   return openNew(input, why);
 }
 
+/** A cycle suppressed within the hold-down never had a ticket: it does not count as a recurrence. */
+function withoutCycle(incident: Incident): Incident {
+  if (incident.recent === undefined) return incident;
+  return { ...incident, recent: incident.recent.filter((r) => r.cycle !== incident.cycle) };
+}
+
 function onRecovery(input: DecideInput): Decision {
   const { alert, incident, event, now, policy } = input;
   if (!event) return ignore('recovery of a problem the bridge never took in (remembered: a late problem will open nothing)');
@@ -320,7 +407,7 @@ function onRecovery(input: DecideInput): Decision {
     return {
       action: 'suppress',
       reason: `recovered within the hold-down (${Math.round((now - incident.openedAt) / 1000)} s after the problem was received); no ticket`,
-      incident: { ...incident, status: 'suppressed', openCount: 0 },
+      incident: { ...withoutCycle(incident), status: 'suppressed', openCount: 0 },
       events: closed,
       jobs: [],
       cancelCycle: true,
@@ -410,7 +497,7 @@ function onNote(input: DecideInput): Decision {
     return {
       action: 'suppress',
       reason: `${n.reason} (${n.key}) within the hold-down; no ticket (zabbix.poll.${setting}: solve)`,
-      incident: { ...incident, status: 'suppressed', openCount: 0, announced: remembered },
+      incident: { ...withoutCycle(incident), status: 'suppressed', openCount: 0, announced: remembered },
       events: [{ eventId: alert.eventId, cycle: event.cycle, open: false }],
       jobs: [],
       cancelCycle: true,

@@ -38,6 +38,42 @@ export interface TicketDesk {
   ticketUrl(id: number): string;
 }
 
+/** A GLPI Problem as the bridge sees it: its id and status (1 new … 5 solved, 6 closed; 7 accepted, 8 observed). */
+export interface ProblemRef {
+  readonly id: number;
+  readonly status: number;
+}
+
+/** What a Problem needs: name, content, and the fields it takes from the ticket that opened it. */
+export interface ProblemDraft {
+  readonly name: string;
+  readonly content: string;
+  readonly urgency: number;
+  readonly impact: number;
+  readonly entities_id: number;
+  readonly itilcategories_id: number;
+}
+
+/**
+ * GLPI Problems and ITIL links (issue 14 item 1), apart from the TicketDesk so that the ticket adapters'
+ * other users need nothing new. An API without the routes throws a RemoteError of code GLPI_PROBLEMS_UNSUPPORTED.
+ */
+export interface ProblemDesk {
+  /** Problems the bridge itself created whose name carries this marker (others are never adopted), lowest id first. */
+  findProblemsByMarker(marker: string): Promise<ProblemRef[]>;
+  createProblem(p: ProblemDraft): Promise<number>;
+  /** Tickets linked to the problem (Problem_Ticket). */
+  problemTickets(problemId: number): Promise<number[]>;
+  /** Link a ticket to the problem (GLPI refuses a link that exists: check problemTickets first). */
+  linkProblemTicket(problemId: number, ticketId: number): Promise<void>;
+  addProblemFollowup(problemId: number, content: string): Promise<void>;
+  problemFollowupContents(problemId: number): Promise<string[]>;
+  /** Tickets linked to this one (Ticket_Ticket, either side). */
+  linkedTickets(ticketId: number): Promise<number[]>;
+  /** Link two tickets, "linked to" (Ticket_Ticket, link 1). */
+  linkTickets(ticketId: number, otherId: number): Promise<void>;
+}
+
 /** A GLPI asset (Computer, NetworkEquipment, …) by itemtype and id. */
 export interface AssetRef {
   readonly itemtype: string;

@@ -133,8 +133,19 @@ export interface Matcher {
   readonly pattern: string;
 }
 
+/**
+ * When an incident becomes a GLPI Problem (issue 14 item 1): `afterCycles` ticket cycles of one fingerprint
+ * within `withinMs` (core/decide.ts).
+ */
+export interface ProblemRule {
+  readonly afterCycles: number;
+  readonly withinMs: number;
+}
+
 export interface CategoryRule {
   readonly name: string;
+  /** The category's recurrence rule (YAML `problems: { after_cycles, within }`); absent: never a Problem. */
+  readonly problems?: ProblemRule;
   readonly tags: readonly TagMatcher[];
   readonly itemKeys: readonly Matcher[];
   readonly triggerNames: readonly Matcher[];

@@ -3,7 +3,8 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tr, type Language } from './messages.js';
 import { intval, isset, parseStr, phpBool, phpEmpty, phpKeyedList, type PhpArray } from './php.js';
-import { checkCriteria, DEFAULT_DISPLAY, evaluate, fieldsOf, likeMatch, row, sortKey, ticketOptions, toCriteria, type SearchContext } from './search.js';
+import { checkCriteria, DEFAULT_DISPLAY, evaluate, fieldsOf, likeMatch, row, sortKey, ticketOptions, toCriteria, type SearchableTicket, type SearchContext } from './search.js';
+import { FakeProblemStore, LINK_TO, PROBLEM_STATUS } from './problems.js';
 import { decodeHtml, decodeRow, encodeHtml, storeText, storeVarchar } from './sanitizer.js';
 import { FakeGlpiV2, type OAuthClient } from './v2/api.js';
 import { ASSET_TYPES, FakeDirectory, type FakeAsset, type FakeDirectorySeed } from './directory.js';
@@ -227,6 +228,9 @@ const ITEMTYPES: Record<string, string> = {
   entity: 'Entity',
   requesttype: 'RequestType',
   user: 'User',
+  problem: 'Problem',
+  problem_ticket: 'Problem_Ticket',
+  ticket_ticket: 'Ticket_Ticket',
 };
 
 /** Children listed in a Ticket's `links` (API::getHatoasClasses()). */
@@ -282,6 +286,8 @@ export class FakeGlpi {
   readonly v2: FakeGlpiV2;
   /** Named categories, groups, entities, request types, users, assets (directory.ts). */
   readonly directory: FakeDirectory;
+  /** Problems and ITIL links (problems.ts). */
+  readonly itil = new FakeProblemStore();
 
   constructor(opt: FakeGlpiOptions = {}) {
     this.#opt = { userTokens: ['user-token'], users: {}, autocloseDelay: -10, listLimit: 20, ...opt };
@@ -945,6 +951,12 @@ export class FakeGlpi {
       const r = this.#ticketRow(t);
       return new Answer(200, this.#present(ctx, 'Ticket', r), { 'Last-Modified': new Date(`${t.date_mod}Z`).toUTCString() });
     }
+    if (itemtype === 'Problem') {
+      const p = this.itil.problems.get(id);
+      if (!p) return notFound();
+      if (!this.#canSeeEntity(ctx, p.entities_id)) return forbidden();
+      return new Answer(200, this.#present(ctx, 'Problem', { ...p }));
+    }
     if (itemtype === 'ITILFollowup' || itemtype === 'ITILSolution') {
       const item = itemtype === 'ITILFollowup' ? this.followups.find((f) => f.id === id) : this.solutions.find((s) => s.id === id);
       if (!item) return notFound();
@@ -993,13 +1005,21 @@ export class FakeGlpi {
     if (!['DESC', 'ASC'].includes(order.toUpperCase())) return this.#err(ctx, 400, 'ERROR', 'order must be DESC or ASC', true);
     const sort = typeof ctx.params.sort === 'string' ? ctx.params.sort : 'id';
     let rows: Record<string, unknown>[];
-    if (parent) {
+    if (parent?.itemtype === 'Problem') {
+      const p = this.itil.problems.get(parent.id);
+      if (!p) return this.#err(ctx, 404, 'ERROR_ITEM_NOT_FOUND', this.#t(ctx, 'Item not found'));
+      if (!this.#canSeeEntity(ctx, p.entities_id)) return this.#err(ctx, 403, 'ERROR_RIGHT_MISSING', this.#rights(ctx));
+      if (itemtype === 'ITILFollowup') rows = this.followups.filter((f) => f.itemtype === 'Problem' && f.items_id === p.id).map((f) => this.#followupRow(f));
+      else if (itemtype === 'Problem_Ticket') rows = this.itil.problemTickets.filter((l) => l.a === p.id).map((l) => ({ id: l.id, problems_id: l.a, tickets_id: l.b, link: l.link }));
+      else rows = [];
+    } else if (parent) {
       if (parent.itemtype !== 'Ticket') return this.#err(ctx, 400, 'ERROR_ITEMTYPE_NOT_FOUND_NOR_COMMONDBTM', this.#t(ctx, 'parent itemtype not found or not an instance of CommonDBTM'), true);
       const t = this.tickets.get(parent.id);
       if (!t) return this.#err(ctx, 404, 'ERROR_ITEM_NOT_FOUND', this.#t(ctx, 'Item not found'));
       if (!this.#canSeeEntity(ctx, t.entities_id)) return this.#err(ctx, 403, 'ERROR_RIGHT_MISSING', this.#rights(ctx));
       if (itemtype === 'ITILFollowup') rows = this.followupsOf(t.id).map((f) => this.#followupRow(f));
       else if (itemtype === 'ITILSolution') rows = this.solutions.filter((s) => s.itemtype === 'Ticket' && s.items_id === t.id).map((s) => this.#solutionRow(s));
+      else if (itemtype === 'Ticket_Ticket') rows = this.itil.ticketTickets.filter((l) => l.a === t.id || l.b === t.id).map((l) => ({ id: l.id, tickets_id_1: l.a, tickets_id_2: l.b, link: l.link }));
       else rows = [];
     } else if (itemtype === 'Ticket') {
       const deleted = phpBool(typeof ctx.params.is_deleted === 'string' ? ctx.params.is_deleted : undefined, false) ? 1 : 0;
@@ -1076,7 +1096,55 @@ export class FakeGlpi {
     if (itemtype === 'Ticket') return this.#addTicket(ctx, input);
     if (itemtype === 'ITILFollowup') return this.#addFollowup(ctx, input);
     if (itemtype === 'ITILSolution') return this.#addSolution(ctx, input);
+    if (itemtype === 'Problem') return this.#addProblem(ctx, input);
+    if (itemtype === 'Problem_Ticket' || itemtype === 'Ticket_Ticket') return this.#addLink(ctx, itemtype, input);
     return { id: false, message: this.#rights(ctx) };
+  }
+
+  /** Problem::prepareInputForAdd() as far as the fake models it (CommonITILObject: entity right, Description mandatory, writer). */
+  #addProblem(ctx: Ctx, i: Record<string, unknown>): { id: number | false; message: string } {
+    const s = ctx.session!;
+    const entity = isset(i.entities_id) ? intval(i.entities_id, 0) : this.#activeEntity(s);
+    if (!this.#canSeeEntity(ctx, entity)) return { id: false, message: this.#rights(ctx) };
+    const rawContent = typeof i.content === 'string' ? i.content : '';
+    if (phpEmpty(rawContent.trim())) return { id: false, message: this.#t(ctx, 'Mandatory fields are not filled. Please correct: %s', this.#t(ctx, 'Description')) };
+    const name = storeVarchar(typeof i.name === 'string' ? i.name.trim() : '', this.#encodes());
+    if (name === undefined) return { id: false, message: '' };
+    const urgency = intval(i.urgency, 3);
+    const impact = intval(i.impact, 3);
+    const at = now();
+    const p = this.itil.add({
+      name,
+      content: storeText(rawContent, this.#encodes()),
+      status: PROBLEM_STATUS.INCOMING,
+      urgency,
+      impact,
+      priority: priorityOf(urgency, impact),
+      type: 0,
+      itilcategories_id: intval(i.itilcategories_id, 0),
+      entities_id: entity,
+      users_id_recipient: s.account.id,
+      date: at,
+      date_mod: at,
+      is_deleted: 0,
+    });
+    return { id: p.id, message: this.#t(ctx, '%1$s: %2$s', this.#t(ctx, 'Item successfully added'), `${p.name} (${p.id})`) };
+  }
+
+  /** CommonITILObject_CommonITILObject::prepareInputForAdd(): both items readable, no duplicate (problems.ts). */
+  #addLink(ctx: Ctx, itemtype: 'Problem_Ticket' | 'Ticket_Ticket', i: Record<string, unknown>): { id: number | false; message: string } {
+    const [ka, kb] = itemtype === 'Problem_Ticket' ? ['problems_id', 'tickets_id'] : ['tickets_id_1', 'tickets_id_2'];
+    if (!isset(i[ka]) || !isset(i[kb])) return { id: false, message: '' };
+    const a = intval(i[ka], 0);
+    const b = intval(i[kb], 0);
+    const first = itemtype === 'Problem_Ticket' ? this.itil.problems.get(a) : this.tickets.get(a);
+    const second = this.tickets.get(b);
+    if (!first || !second || !this.#canSeeEntity(ctx, first.entities_id) || !this.#canSeeEntity(ctx, second.entities_id)) return { id: false, message: this.#rights(ctx) };
+    const row = this.itil.addLink(itemtype, a, b, isset(i.link) ? intval(i.link, LINK_TO) : LINK_TO);
+    if (row === false) return { id: false, message: '' };
+    first.date_mod = now();
+    second.date_mod = now();
+    return { id: row.id, message: '' };
   }
 
   /** Ticket::prepareInputForAdd() and friends, reduced to what the fake models. */
@@ -1166,6 +1234,7 @@ export class FakeGlpi {
   /** ITILFollowup::canCreateItem() → prepareInputForAdd() → post_addItem() → ParentStatus (GLPI ≥ 10.0.4). */
   #addFollowup(ctx: Ctx, i: Record<string, unknown>): { id: number | false; message: string } {
     const s = ctx.session!;
+    if (i.itemtype === 'Problem') return this.#addProblemFollowup(ctx, i);
     const t = i.itemtype === 'Ticket' ? this.tickets.get(intval(i.items_id, 0)) : undefined;
     // canCreateItem(): parent readable, and a closed parent only when the user may reopen it.
     if (!t || !this.#canSeeEntity(ctx, t.entities_id)) return { id: false, message: this.#rights(ctx) };
@@ -1204,6 +1273,28 @@ export class FakeGlpi {
     }
     if (!reopened && wanted !== t.status) this.#applyStatus(t, wanted);
     // ITILFollowup::$auto_message_on_action = false: no message.
+    return { id: f.id, message: '' };
+  }
+
+  /** A follow-up on a Problem: the parent readable, not closed (canReopen() is false for the fake's API user); no status change modelled. */
+  #addProblemFollowup(ctx: Ctx, i: Record<string, unknown>): { id: number | false; message: string } {
+    const s = ctx.session!;
+    const p = this.itil.problems.get(intval(i.items_id, 0));
+    if (!p || !this.#canSeeEntity(ctx, p.entities_id) || p.status === PROBLEM_STATUS.CLOSED) return { id: false, message: this.#rights(ctx) };
+    const content = typeof i.content === 'string' ? i.content : '';
+    if (phpEmpty(content)) return { id: false, message: this.#t(ctx, "You can't add a followup without description") };
+    const f: FakeFollowup = {
+      id: this.#nextId.followup++,
+      itemtype: 'Problem',
+      items_id: p.id,
+      content: storeText(content, this.#encodes()),
+      is_private: intval(i.is_private, 0) ? 1 : 0,
+      date: now(),
+      users_id: s.account.id,
+      requesttypes_id: intval(i.requesttypes_id, 1),
+    };
+    this.followups.push(f);
+    p.date_mod = now();
     return { id: f.id, message: '' };
   }
 
@@ -1422,7 +1513,8 @@ export class FakeGlpi {
     const itemtype = ITEMTYPES[rawItemtype.toLowerCase()];
     if (!itemtype) return this.#err(ctx, 400, 'ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM', this.#t(ctx, 'resource not found or not an instance of CommonDBTM'), true);
     if (ASSET_TYPES.includes(itemtype as (typeof ASSET_TYPES)[number])) return this.#searchAssets(ctx, itemtype);
-    const known = itemtype === 'Ticket' ? ticketOptions(this.version) : new Set(['1', '2']);
+    // Problem shares CommonITILObject's options (1, 2, 12, 19, 21, 22, 80…); 87 (externalid) is Ticket's own.
+    const known = itemtype === 'Ticket' ? ticketOptions(this.version) : itemtype === 'Problem' ? new Set([...ticketOptions('10')]) : new Set(['1', '2']);
     const criteria = toCriteria(ctx.params.criteria);
     const bad = checkCriteria(criteria, known);
     if (bad) return this.#err(ctx, 400, 'ERROR', this.#t(ctx, bad), true);
@@ -1442,7 +1534,8 @@ export class FakeGlpi {
       entityName: (id) => this.#entityName(id),
     };
     const deleted = phpBool(typeof ctx.params.is_deleted === 'string' ? ctx.params.is_deleted : undefined, false) ? 1 : 0;
-    let rows = itemtype === 'Ticket' ? [...this.tickets.values()].filter((t) => t.is_deleted === deleted && this.#canSeeEntity(ctx, t.entities_id) && evaluate(t, criteria, sc)) : [];
+    const source: (SearchableTicket & { is_deleted: number })[] = itemtype === 'Ticket' ? [...this.tickets.values()] : itemtype === 'Problem' ? [...this.itil.problems.values()] : [];
+    let rows = source.filter((t) => t.is_deleted === deleted && this.#canSeeEntity(ctx, t.entities_id) && evaluate(t, criteria, sc));
     const sort = typeof ctx.params.sort === 'string' && /^\d+$/.test(ctx.params.sort) ? ctx.params.sort : '19';
     const order = typeof ctx.params.order === 'string' && ctx.params.order.toUpperCase() === 'ASC' ? 'ASC' : 'DESC';
     const dir = order === 'ASC' ? 1 : -1;

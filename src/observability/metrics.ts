@@ -93,6 +93,12 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       labelNames: ['result'] as const,
       registers: [registry],
     }),
+    problems: new Counter({
+      name: 'zgb_glpi_problems_total',
+      help: 'GLPI Problems for recurring incidents (issue 14): created, linked (a ticket linked to a problem), unsupported (the GLPI API in use has no problem routes: skipped).',
+      labelNames: ['operation'] as const,
+      registers: [registry],
+    }),
     solutionRefused: new Counter({
       name: 'zgb_glpi_solution_refused_total',
       help: 'Solutions GLPI refused for a workflow reason (refused: the solution itself; status_unchanged: stored but the ticket did not become solved), by the recovery_fallback step that ended the job (status, followup, none).',

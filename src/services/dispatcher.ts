@@ -1,6 +1,6 @@
 import pRetry, { AbortError } from 'p-retry';
 import { laneOf } from '../core/coalesce.js';
-import type { Clock, DispatchStore, EventAcknowledger, Job, TicketDesk } from '../core/ports.js';
+import type { Clock, DispatchStore, EventAcknowledger, Job, ProblemDesk, TicketDesk } from '../core/ports.js';
 import { RemoteError } from '../core/remote-error.js';
 import { BREAKER_GAUGE, CircuitBreaker, RetryAfterWindow, decideRetry, type BreakerChange, type BreakerState, type Failure, type Gate, type RetryDecision } from '../core/retry-policy.js';
 import type { Logger } from '../observability/logger.js';
@@ -23,6 +23,8 @@ export interface DispatcherOptions {
   readonly recoveryFallback?: readonly ('status' | 'followup')[];
   /** Write the ticket link back to Zabbix after a create (absent: no write-back). */
   readonly writeBack?: { readonly zabbix: EventAcknowledger; readonly prefix: string; readonly acknowledge: boolean };
+  /** GLPI Problems and ITIL links (issue 14 item 1; absent: problem jobs are skipped, job-runner.ts). */
+  readonly problems?: ProblemDesk;
   /**
    * A followup, update_ticket or reopen job found its ticket closed in GLPI
    * (GLPI refused it and the ticket's status is 6): the job is complete, and
@@ -128,7 +130,7 @@ export class Dispatcher {
   ) {
     const probeMax = Math.min(opt.probeMaxDelayMs ?? 30_000, Math.max(opt.backoffCapMs, opt.quickMinDelayMs));
     this.#breaker = new CircuitBreaker({ minDelayMs: opt.quickMinDelayMs, maxDelayMs: probeMax }, (c) => this.#breakerChanged(c));
-    this.#runner = new JobRunner(paced(desk, this.#retryAfter, clock), store, { solutionTypeId: opt.solutionTypeId, ...(opt.writeBack ? { writeBack: opt.writeBack } : {}), ...(opt.recoveryFallback ? { recoveryFallback: opt.recoveryFallback, logger, metrics } : {}) });
+    this.#runner = new JobRunner(paced(desk, this.#retryAfter, clock), store, { solutionTypeId: opt.solutionTypeId, ...(opt.writeBack ? { writeBack: opt.writeBack } : {}), ...(opt.problems ? { problems: opt.problems } : {}), ...(opt.recoveryFallback ? { recoveryFallback: opt.recoveryFallback, logger, metrics } : {}) });
     this.metrics.glpiCircuit.set(BREAKER_GAUGE.closed);
   }
 

@@ -1,6 +1,6 @@
 import { htmlText } from '../core/render.js';
 import type { JobSpec } from '../core/decide.js';
-import type { EventAcknowledger, IncidentState, Job, TicketDesk } from '../core/ports.js';
+import type { EventAcknowledger, IncidentState, Job, ProblemDesk, TicketDesk } from '../core/ports.js';
 import { RemoteError } from '../core/remote-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -21,6 +21,8 @@ export interface JobRunnerOptions {
   readonly writeBack?: { readonly zabbix: EventAcknowledger; readonly prefix: string; readonly acknowledge: boolean };
   /** glpi.recovery_fallback: the steps after GLPI refused the solution (absent or empty: the refusal is the job's error). */
   readonly recoveryFallback?: readonly ('status' | 'followup')[];
+  /** GLPI Problems and ITIL links (absent: the API has no routes for them, e.g. the v2 adapter; problem jobs are then skipped, logged once). */
+  readonly problems?: ProblemDesk;
   readonly logger?: Logger;
   readonly metrics?: Metrics;
 }
@@ -192,7 +194,63 @@ export class JobRunner {
           return { operation: 'reopened', ticketId: id };
         });
       }
+      case 'problem':
+        return this.#problem(job, spec);
     }
+  }
+
+  /** Logged once per process: GLPI's API in use has no Problem routes. */
+  #problemsUnsupportedLogged = false;
+
+  /**
+   * A recurring incident's GLPI Problem (issue 14 item 1). Idempotent without
+   * a record of its own, so it survives a crash anywhere: every run reads
+   * GLPI first — the fingerprint's problems by marker (the bridge's own only),
+   * the open one kept (a problem a human solved or closed, status 5 or 6, no
+   * longer collects: a new one is created), then the problem's ticket links
+   * (GLPI refuses a link twice, so only the missing ones are added), then its
+   * follow-ups (the job tag says whether this job's follow-up landed). The
+   * bridge never solves or closes a problem.
+   */
+  async #problem(job: Job, spec: Extract<JobSpec, { type: 'problem' }>): Promise<Outcome> {
+    const desk = this.opt.problems;
+    const current = this.tickets.ticketId(job, job.cycle);
+    if (!desk) {
+      if (!this.#problemsUnsupportedLogged) {
+        this.#problemsUnsupportedLogged = true;
+        this.opt.logger?.warn({ code: 'GLPI_PROBLEMS_UNSUPPORTED', incident: job.fingerprint }, 'a recurring incident would open a GLPI problem, but the GLPI API in use (glpi.api) has no problem routes: skipped (logged once)');
+      }
+      this.opt.metrics?.problems.inc({ operation: 'unsupported' });
+      return { operation: 'problem_unsupported', ticketId: current ?? 0 };
+    }
+    // Tickets of the recurring cycles; one whose create is a dead letter has nothing to link.
+    const tickets = [...new Set(spec.cycles.map((c) => this.tickets.ticketId(job, c)).filter((t): t is number => t !== undefined))];
+    const found = await desk.findProblemsByMarker(spec.marker);
+    let problem = found.find((p) => p.status !== SOLVED && p.status !== CLOSED)?.id;
+    let created = false;
+    if (problem === undefined) {
+      problem = await desk.createProblem(spec.problem);
+      created = true;
+      this.opt.metrics?.problems.inc({ operation: 'created' });
+      this.opt.logger?.info({ incident: job.fingerprint, problem_id: problem, replaces: found.map((p) => p.id) }, 'recurring incident: GLPI problem created');
+    }
+    const linked = created ? [] : await desk.problemTickets(problem);
+    const added: number[] = [];
+    for (const t of tickets) {
+      if (linked.includes(t)) continue;
+      await desk.linkProblemTicket(problem, t);
+      added.push(t);
+      this.opt.metrics?.problems.inc({ operation: 'linked' });
+    }
+    // A problem that existed before this job hears of the new ticket (a new problem's content says it all).
+    if (!created && current !== undefined) {
+      const tag = jobTag(job.id);
+      const existing = await desk.problemFollowupContents(problem);
+      if (!existing.some((c) => c.includes(tag))) {
+        await desk.addProblemFollowup(problem, `${htmlText([...spec.lines, `Ticket #${current}: ${this.desk.ticketUrl(current)}`])}<br>\n<small>${tag}</small>`);
+      }
+    }
+    return { operation: created ? 'problem_opened' : 'problem_linked', ticketId: current ?? 0 };
   }
 
   /**

@@ -3,6 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
 import type { TicketDraft } from '../../core/decide.js';
+import type { ProblemDraft, ProblemRef } from '../../core/ports.js';
 import type { Secret } from '../../config/secret.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
@@ -62,7 +63,7 @@ export interface GlpiIdentity {
 export const TICKET_STATUS = { pending: 4, solved: 5, closed: 6 } as const;
 
 /** Search options of Ticket (GLPI's CommonITILObject / Ticket::rawSearchOptions). */
-const SO = { name: 1, id: 2, writer: 22, externalId: 87 } as const;
+const SO = { name: 1, id: 2, status: 12, writer: 22, externalId: 87 } as const;
 
 export type { SessionState } from './connection.js';
 
@@ -608,5 +609,90 @@ export class GlpiClient implements GlpiConnection {
   /** The ticket's status (1 new … 4 pending, 5 solved, 6 closed), undefined when it does not exist. */
   async ticketStatus(ticketId: number): Promise<number | undefined> {
     return (await this.getTicket(ticketId))?.status;
+  }
+
+  // ---- Problems and ITIL links (issue 14 item 1; core/ports.ts ProblemDesk) -----------------------------
+
+  /**
+   * Problems whose name carries the marker and that the bridge's user wrote
+   * (search option 22, as for tickets: a problem a human named after the
+   * marker is never adopted), with their status (option 12), lowest id first.
+   * Problem shares CommonITILObject's search options with Ticket
+   * (glpi-project/glpi src/CommonITILObject.php getSearchOptionsMain() @ 0042059c82075d3223c145cb3609a83019fc0cd2).
+   */
+  async findProblemsByMarker(marker: string): Promise<ProblemRef[]> {
+    const params = {
+      'criteria[0][field]': SO.name,
+      'criteria[0][searchtype]': 'contains',
+      'criteria[0][value]': marker,
+      'forcedisplay[0]': SO.id,
+      'forcedisplay[1]': SO.status,
+      'forcedisplay[2]': SO.writer,
+      sort: SO.id,
+      order: 'ASC',
+      range: '0-49',
+    };
+    const body = await this.#call('searchProblem', 'GET', 'search/Problem', { params });
+    const parsed = searchAnswer.safeParse(body);
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', `GLPI search answer not understood: ${parsed.error.issues[0]?.message ?? ''}`);
+    const me = await this.identity();
+    const out: ProblemRef[] = [];
+    for (const row of parsed.data.data ?? []) {
+      const id = Number(row[String(SO.id)]);
+      const status = Number(row[String(SO.status)]);
+      if (!Number.isInteger(id) || id <= 0 || !Number.isInteger(status)) continue;
+      const writer = row[String(SO.writer)];
+      const mine = typeof writer === 'string' ? (await this.#asTyped(writer)).trim() === (await this.#asTyped(me.name)) : writer === me.id;
+      if (!mine) {
+        this.#opt.logger.warn({ code: 'GLPI_MARKER_SPOOFED', marker, problem_id: id, created_by: writer }, 'a GLPI problem carries this incident\'s marker but was not created by the bridge\'s GLPI user: not adopted');
+        continue;
+      }
+      out.push({ id, status });
+    }
+    return out.sort((a, b) => a.id - b.id);
+  }
+
+  async createProblem(p: ProblemDraft): Promise<number> {
+    const input: Record<string, unknown> = { name: p.name, content: p.content, urgency: p.urgency, impact: p.impact, entities_id: p.entities_id };
+    if (p.itilcategories_id > 0) input.itilcategories_id = p.itilcategories_id;
+    const body = await this.#call('createProblem', 'POST', 'Problem', { data: { input } });
+    const parsed = createAnswer.safeParse(body);
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI create answer has no problem id');
+    return parsed.data.id;
+  }
+
+  async problemTickets(problemId: number): Promise<number[]> {
+    const body = await this.#call('listProblemTickets', 'GET', `Problem/${problemId}/Problem_Ticket`, { params: { range: '0-999', expand_dropdowns: false, get_hateoas: false } });
+    const parsed = z.array(z.object({ tickets_id: z.coerce.number() })).safeParse(body);
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI Problem_Ticket list not understood');
+    return parsed.data.map((r) => r.tickets_id);
+  }
+
+  /** Problem_Ticket: GLPI refuses a link that exists (CommonITILObject_CommonITILObject::prepareInputForAdd()): the caller reads the links first. */
+  async linkProblemTicket(problemId: number, ticketId: number): Promise<void> {
+    await this.#call('linkProblemTicket', 'POST', 'Problem_Ticket', { data: { input: { problems_id: problemId, tickets_id: ticketId } } });
+  }
+
+  async addProblemFollowup(problemId: number, content: string): Promise<void> {
+    await this.#call('addProblemFollowup', 'POST', `Problem/${problemId}/ITILFollowup`, { data: { input: { itemtype: 'Problem', items_id: problemId, content, is_private: 0 } } });
+  }
+
+  async problemFollowupContents(problemId: number): Promise<string[]> {
+    const body = await this.#call('listProblemFollowups', 'GET', `Problem/${problemId}/ITILFollowup`, { params: { range: '0-999', expand_dropdowns: false } });
+    const parsed = followupList.safeParse(body);
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI follow-up list not understood');
+    return Promise.all(parsed.data.map((f) => this.#asTyped(f.content ?? '')));
+  }
+
+  async linkedTickets(ticketId: number): Promise<number[]> {
+    const body = await this.#call('listTicketLinks', 'GET', `Ticket/${ticketId}/Ticket_Ticket`, { params: { range: '0-999', expand_dropdowns: false, get_hateoas: false } });
+    const parsed = z.array(z.object({ tickets_id_1: z.coerce.number(), tickets_id_2: z.coerce.number() })).safeParse(body);
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI Ticket_Ticket list not understood');
+    return parsed.data.map((r) => (r.tickets_id_1 === ticketId ? r.tickets_id_2 : r.tickets_id_1));
+  }
+
+  /** Ticket_Ticket "linked to" (CommonITILObject_CommonITILObject::LINK_TO = 1). */
+  async linkTickets(ticketId: number, otherId: number): Promise<void> {
+    await this.#call('linkTickets', 'POST', 'Ticket_Ticket', { data: { input: { tickets_id_1: ticketId, tickets_id_2: otherId, link: 1 } } });
   }
 }

@@ -1,0 +1,97 @@
+/**
+ * The problem desk (ProblemDesk in src/core/ports.ts, issue 14 item 1) of the legacy client on the fake
+ * GLPI 10 and 11, pinned to what GLPI does (glpi-project/glpi @ 0042059c82075d3223c145cb3609a83019fc0cd2):
+ *
+ * - Problem is a CommonITILObject: searched by name (option 1) with its status (12) and writer (22,
+ *   users_id_recipient as the login) like tickets (src/CommonITILObject.php getSearchOptionsMain(),
+ *   getSearchOptionsActors()); a problem another user wrote with the marker in its name is not adopted.
+ * - Problem_Ticket and Ticket_Ticket extend CommonITILObject_CommonITILObject (src/Problem_Ticket.php,
+ *   src/CommonITILObject_CommonITILObject.php): prepareInputForAdd() refuses a link that exists ("no multiple
+ *   links": the legacy API answers ERROR_GLPI_ADD) and a ticket linked to itself; `link` defaults to LINK_TO (1).
+ * - A follow-up on a Problem is an ITILFollowup with itemtype Problem, listed under Problem/:id/ITILFollowup.
+ *   The message of a link's add answer is not pinned (unverified): the client never reads it.
+ */
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { pino } from 'pino';
+import { GlpiClient } from '../../src/adapters/glpi/client.js';
+import { Secret } from '../../src/config/secret.js';
+import { RemoteError } from '../../src/core/remote-error.js';
+import { FakeGlpi, type GlpiVersion } from '../../src/glpi-fake/server.js';
+
+const BRIDGE = { id: 12, name: 'zabbix-bridge', userToken: 'tok-bridge' };
+const ALICE = { id: 13, name: 'alice', userToken: 'tok-alice' };
+const logger = pino({ level: 'silent' });
+
+let fake: FakeGlpi | undefined;
+const clients: GlpiClient[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close();
+  await fake?.close();
+});
+
+async function open(version: GlpiVersion): Promise<{ fake: FakeGlpi; as: (u: typeof BRIDGE) => GlpiClient }> {
+  fake = new FakeGlpi({ version, userTokens: [], accounts: [BRIDGE, ALICE] });
+  await fake.listen();
+  const f = fake;
+  return {
+    fake: f,
+    as: (u) => {
+      const c = new GlpiClient({ url: f.url, appToken: new Secret(''), userToken: new Secret(u.userToken), username: '', password: new Secret(''), timeoutMs: 3000, logger });
+      clients.push(c);
+      return c;
+    },
+  };
+}
+
+const DRAFT = { name: '[zbx:p0123456789abcdef0123] Recurring: High CPU', content: '<p>recurring</p>', urgency: 4, impact: 3, entities_id: 0, itilcategories_id: 0 };
+const TICKET = { name: 't', content: 'x', marker: '[zbx:00000000000000000000]', urgency: 3, impact: 3, type: 1, itilcategories_id: 0, entities_id: 0, requesttypes_id: 0, groups_id_assign: 0 };
+
+describe.each(['10', '11'] as const)('problem desk (legacy API) on GLPI %s', (version) => {
+  it('finds the problems it wrote by marker, with their status, lowest id first; never one another user wrote', async () => {
+    const { fake: f, as } = await open(version);
+    const bridge = as(BRIDGE);
+    const alice = as(ALICE);
+    expect(await bridge.findProblemsByMarker('[zbx:p0123456789abcdef0123]')).toEqual([]);
+    const spoof = await alice.createProblem(DRAFT);
+    const first = await bridge.createProblem(DRAFT);
+    f.itil.problems.get(first)!.status = 5; // a technician solved it
+    const second = await bridge.createProblem(DRAFT);
+    expect(await bridge.findProblemsByMarker('[zbx:p0123456789abcdef0123]')).toEqual([{ id: first, status: 5 }, { id: second, status: 1 }]);
+    expect(spoof).toBeLessThan(first);
+    expect(f.itil.problems.get(second)!.users_id_recipient).toBe(BRIDGE.id);
+  });
+
+  it('links tickets to a problem once: a second link is refused (ERROR_GLPI_ADD), the list shows each ticket once', async () => {
+    const { as } = await open(version);
+    const bridge = as(BRIDGE);
+    const t1 = await bridge.createTicket(TICKET);
+    const t2 = await bridge.createTicket(TICKET);
+    const p = await bridge.createProblem(DRAFT);
+    await bridge.linkProblemTicket(p, t1);
+    await bridge.linkProblemTicket(p, t2);
+    const again = await bridge.linkProblemTicket(p, t1).then(() => undefined, (e: unknown) => e);
+    expect(again).toBeInstanceOf(RemoteError);
+    expect((again as RemoteError).code).toBe('ERROR_GLPI_ADD');
+    expect((await bridge.problemTickets(p)).sort()).toEqual([t1, t2]);
+  });
+
+  it('adds follow-ups to a problem and lists them; links two tickets "linked to", seen from both, never a ticket to itself', async () => {
+    const { fake: f, as } = await open(version);
+    const bridge = as(BRIDGE);
+    const p = await bridge.createProblem(DRAFT);
+    await bridge.addProblemFollowup(p, 'ticket #4 <small>[zbx-job:9]</small>');
+    expect((await bridge.problemFollowupContents(p)).join()).toContain('[zbx-job:9]');
+    expect(f.followups.filter((x) => x.itemtype === 'Problem' && x.items_id === p)).toHaveLength(1);
+    const cause = await bridge.createTicket(TICKET);
+    const symptom = await bridge.createTicket(TICKET);
+    await bridge.linkTickets(symptom, cause);
+    expect(await bridge.linkedTickets(symptom)).toEqual([cause]);
+    expect(await bridge.linkedTickets(cause)).toEqual([symptom]);
+    expect(f.itil.ticketTickets[0]!.link).toBe(1);
+    const self = await bridge.linkTickets(cause, cause).then(() => undefined, (e: unknown) => e);
+    expect((self as RemoteError).code).toBe('ERROR_GLPI_ADD');
+    const twice = await bridge.linkTickets(cause, symptom).then(() => undefined, (e: unknown) => e);
+    expect((twice as RemoteError).code).toBe('ERROR_GLPI_ADD');
+  });
+});
