@@ -7,7 +7,7 @@ import { readMarkerKey } from '../adapters/marker-key.js';
 import { loadOrReport, UsageError } from './common.js';
 import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
-import { formatWindow, problemRule, type TicketDraft } from '../core/decide.js';
+import { formatWindow, problemRule, symptomMode, type TicketDraft } from '../core/decide.js';
 import { NAMED_FIELDS, type NamedField } from '../core/rules.js';
 import { describeResolution, glpiClient, nameSettings, NameResolver } from '../composition/from-config.js';
 
@@ -57,6 +57,15 @@ function problemLine(config: Config, category: string): string {
   return `after ${rule.afterCycles} ticket cycles of this fingerprint within ${formatWindow(rule.withinMs)}, its tickets are linked to one GLPI problem (Problem_Ticket), created by the bridge and never closed by it; one a human solved or closed collects no more, and the next recurrence opens another`;
 }
 
+/** What a symptom's ticket would be linked to (Zabbix 6.4+ {EVENT.CAUSE.ID}; the category's `symptoms`). */
+function symptomLine(config: Config, category: string, cause: string): string {
+  const mode = symptomMode(config.rules, category);
+  const when = `symptom of event ${cause} (symptoms: ${mode})`;
+  if (mode === 'skip') return `${when}: no ticket, when the bridge holds its cause`;
+  if (mode === 'ticket') return `${when}: a ticket of its own, not linked`;
+  return `${when}: its ticket would be linked to the cause's ticket (Ticket_Ticket, linked to), when the bridge holds one`;
+}
+
 /** `explain --config FILE [--online] [ALERT.json | -]`: what would this webhook body become? No side effects (GLPI is only read, for the names' ids and the asset). */
 export async function explainCommand(file: string | undefined, input: string | undefined, online = false): Promise<number> {
   const config = loadOrReport(file);
@@ -88,6 +97,7 @@ export async function explainCommand(file: string | undefined, input: string | u
     glpi: c.glpi,
     jobs: decision.jobs.map((j) => j.type),
     problem: problemLine(config, c.category),
+    ...(alert.causeEventId !== undefined ? { symptom: symptomLine(config, c.category, alert.causeEventId) } : {}),
     ...(create?.type === 'create_ticket' ? { ticket: { title: create.ticket.name, body: create.ticket.content, marker: create.ticket.marker, ...(online ? await resolveOnline(config, create.ticket) : create.ticket.names ? { names: create.ticket.names } : {}) } } : {}),
     note: 'evaluated as if no incident were open for this fingerprint',
   };

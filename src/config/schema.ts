@@ -121,6 +121,8 @@ const categoryRule = z.strictObject({
   severities: severityPatches,
   /** Issue 14 item 1: a fingerprint opening after_cycles ticket cycles within `within` becomes a GLPI Problem. */
   problems: z.strictObject({ after_cycles: z.number().int().min(2).max(50), within: duration }).optional(),
+  /** Zabbix 6.4+ symptoms: link (their ticket to their cause's, the default), skip (no ticket), ticket (their own, unlinked). */
+  symptoms: z.enum(['link', 'skip', 'ticket']).optional(),
 });
 type CategoryInput = z.infer<typeof categoryRule>;
 
@@ -144,6 +146,7 @@ function toCategory(c: CategoryInput): CategoryRule {
     glpi: toPatch(c.glpi),
     severities: toSeverityPatches(c.severities),
     ...(c.problems ? { problems: { afterCycles: c.problems.after_cycles, withinMs: c.problems.within } } : {}),
+    ...(c.symptoms ? { symptoms: c.symptoms } : {}),
   };
 }
 

@@ -105,6 +105,8 @@ export interface Alert {
   readonly occurredAt?: string;
   readonly recoveryEventId?: string;
   readonly recoveredAt?: string;
+  /** The cause event of a symptom ({EVENT.CAUSE.ID}, Zabbix 6.4+); absent for a cause, and from Zabbix 6.0 (the macro unexpanded). */
+  readonly causeEventId?: string;
   readonly update?: AlertUpdate;
   /** kind note: what changed (the rest of the alert is the problem's, as first delivered). */
   readonly note?: AlertNote;

@@ -64,6 +64,8 @@ export function assessAlert(settings: ProcessingSettings, alert: Alert, state: D
     event,
     // Looked up only where it can matter: a problem the bridge has not taken in yet.
     recoveredEarlier: alert.kind === 'problem' && event === undefined && state.recoveredEarlier(alert),
+    // A symptom (Zabbix 6.4+): its cause's event, to link their tickets (issue 14 item 1).
+    ...(alert.causeEventId !== undefined && alert.causeEventId !== alert.eventId ? { cause: state.event(alert.causeEventId) } : {}),
   });
   return { classification, fingerprint: fp, decision };
 }

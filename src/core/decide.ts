@@ -3,7 +3,7 @@ import type { Classification } from './classify.js';
 import { ticketMarker } from './fingerprint.js';
 import type { Digests } from './ports.js';
 import { formatDuration, formatTime, htmlText, renderBody, renderTitle, variablesOf, type RenderContext } from './render.js';
-import { draftFields, type ActorRole, type DraftNames, type ProblemRule, type Rules } from './rules.js';
+import { draftFields, type ActorRole, type DraftNames, type ProblemRule, type Rules, type SymptomMode } from './rules.js';
 
 /** What the bridge knows about one incident (one fingerprint, one ticket cycle). */
 export interface Incident {
@@ -102,6 +102,11 @@ export type JobSpec =
    * follow-up naming the newest one. Runs in the incident's GLPI lane after the cycle's create, so the ticket exists.
    */
   | { readonly type: 'problem'; readonly marker: string; readonly problem: ProblemSpec; readonly cycles: readonly number[]; readonly lines: readonly string[] }
+  /**
+   * A symptom's ticket linked to its cause's ("linked to", Ticket_Ticket), after the symptom's create in its
+   * lane; the cause's ticket is the one of `cause` (an incident by fingerprint, and its cycle).
+   */
+  | { readonly type: 'link_ticket'; readonly cause: { readonly fingerprint: string; readonly cycle: number; readonly eventId: string } }
   /** Write the ticket link back to the Zabbix event (queued by the dispatcher after a create). */
   | { readonly type: 'zabbix_ack'; readonly eventIds: readonly string[]; readonly message: string; readonly acknowledge: boolean };
 
@@ -134,6 +139,22 @@ export function problemMarker(digests: Digests, key: string, fp: string): string
 export function formatWindow(ms: number): string {
   for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   return `${ms}ms`;
+}
+
+/** What the category does with a symptom's ticket (rules.ts `symptoms`; default link). */
+export function symptomMode(rules: Rules, category: string): SymptomMode {
+  return (rules.categories.find((r) => r.name === category) ?? rules.fallback).symptoms ?? 'link';
+}
+
+/** The job linking this alert's ticket to its cause's, when it is a symptom of another incident's event the bridge took in and the rules link symptoms. */
+function causeLink(input: DecideInput): { job: JobSpec; why: string } | undefined {
+  const { alert, cause, fingerprint, rules, classification } = input;
+  if (alert.causeEventId === undefined || cause === undefined || cause.fingerprint === fingerprint) return undefined;
+  if (symptomMode(rules, classification.category) !== 'link') return undefined;
+  return {
+    job: { type: 'link_ticket', cause: { fingerprint: cause.fingerprint, cycle: cause.cycle, eventId: alert.causeEventId } },
+    why: `; symptom of event ${alert.causeEventId}: ticket linked to its cause's (ticket cycle ${cause.cycle} of ${cause.fingerprint})`,
+  };
 }
 
 /** The category's recurrence rule (rules.ts `problems`), if any. */
@@ -188,6 +209,8 @@ export interface DecideInput {
   readonly incident: Incident | undefined;
   /** The event index's entry for the alert's event (undefined: the bridge never took this problem in). */
   readonly event?: EventInfo | undefined;
+  /** A symptom's cause event as the event index knows it (undefined: not a symptom, or a cause the bridge never took in). */
+  readonly cause?: EventInfo | undefined;
   /** A recovery of this event was received before this delivery (its problem arrives late). */
   readonly recoveredEarlier?: boolean;
   /** When the alert was received: windows (hold-down, reopen) are judged on it, not on when it is decided. */
@@ -296,6 +319,11 @@ function openNew(input: DecideInput, why: string, carried?: Incident): Decision 
     });
     recurs = `; recurring (${recent.length} ticket cycles within ${within}): GLPI problem, cycles ${recent.map((r) => r.cycle).join(', ')} linked`;
   }
+  const link = carried === undefined ? causeLink(input) : undefined;
+  if (link) {
+    jobs.push(link.job);
+    recurs += link.why;
+  }
   return {
     action: 'open',
     reason: (held ? `${why}; ticket held back ${policy.holdDownMs} ms (hold-down)` : why) + recurs,
@@ -361,6 +389,9 @@ function onProblem(input: DecideInput): Decision {
     };
   }
   if (!c.glpi.ticket) return ignore(`no ticket for severity ${c.severity} in category ${c.category} (rules)`);
+  if (alert.causeEventId !== undefined && input.cause !== undefined && input.cause.fingerprint !== input.fingerprint && symptomMode(input.rules, c.category) === 'skip') {
+    return ignore(`symptom of event ${alert.causeEventId} (ticket cycle ${input.cause.cycle} of ${input.cause.fingerprint}); no ticket (category ${c.category}: symptoms: skip)`);
+  }
   if (incident?.status === 'solved' && incident.solvedAt !== undefined && now - incident.solvedAt <= policy.reopenWindowMs) {
     const lines = [
       `Problem occurred again after being solved: ${alert.eventName} (event ${alert.eventId}).`,
@@ -520,8 +551,13 @@ export function decide(input: DecideInput): Decision {
       return onProblem(input);
     case 'recovery':
       return onRecovery(input);
-    case 'update':
-      return onUpdate(input);
+    case 'update': {
+      // Zabbix 6.4+ ranks events by hand (event.acknowledge, action 128 "change to symptom"): the update
+      // carries the new cause; the ticket of the event's current cycle is linked to the cause's.
+      const d = onUpdate(input);
+      const link = d.action !== 'ignore' && d.jobCycle === undefined && input.incident?.status === 'open' && input.event?.cycle === input.incident.cycle ? causeLink(input) : undefined;
+      return link ? { ...d, reason: d.reason + link.why, jobs: [...d.jobs, link.job] } : d;
+    }
     case 'note':
       return onNote(input);
   }

@@ -17,6 +17,8 @@ export interface ZabbixEvent {
   readonly event_update_date?: string;
   readonly event_update_time?: string;
   readonly event_recovery_id?: string;
+  /** {EVENT.CAUSE.ID} (Zabbix 6.4+). */
+  readonly event_cause_id?: string;
   readonly event_recovery_date?: string;
   readonly event_recovery_time?: string;
   readonly event_nseverity?: string;
@@ -106,6 +108,8 @@ export function normalise(e: ZabbixEvent, source: Alert['source'] = 'webhook', u
     opdata: present(e.event_opdata),
     occurredAt: zabbixTime(e.event_date, e.event_time, utcOffsetMinutes),
     recoveryEventId: present(e.event_recovery_id),
+    // "0" or empty: the event is a cause (no cause of its own).
+    causeEventId: present(e.event_cause_id) === '0' ? undefined : present(e.event_cause_id),
     recoveredAt: zabbixTime(e.event_recovery_date, e.event_recovery_time, utcOffsetMinutes),
     update: kind === 'update' ? updateOf(e, utcOffsetMinutes) : undefined,
   };

@@ -142,10 +142,14 @@ export interface ProblemRule {
   readonly withinMs: number;
 }
 
+export type SymptomMode = 'link' | 'skip' | 'ticket';
+
 export interface CategoryRule {
   readonly name: string;
   /** The category's recurrence rule (YAML `problems: { after_cycles, within }`); absent: never a Problem. */
   readonly problems?: ProblemRule;
+  /** A symptom's ticket (Zabbix 6.4+ cause and symptom events): link (to its cause's ticket, the default), skip (none), ticket (on its own). */
+  readonly symptoms?: SymptomMode;
   readonly tags: readonly TagMatcher[];
   readonly itemKeys: readonly Matcher[];
   readonly triggerNames: readonly Matcher[];

@@ -95,7 +95,7 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
     }),
     problems: new Counter({
       name: 'zgb_glpi_problems_total',
-      help: 'GLPI Problems for recurring incidents (issue 14): created, linked (a ticket linked to a problem), unsupported (the GLPI API in use has no problem routes: skipped).',
+      help: 'GLPI Problems for recurring incidents (issue 14): created, linked (a ticket linked to a problem), ticket_linked (a symptom\'s ticket linked to its cause\'s), unsupported (the GLPI API in use has no problem routes: skipped).',
       labelNames: ['operation'] as const,
       registers: [registry],
     }),

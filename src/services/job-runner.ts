@@ -196,7 +196,41 @@ export class JobRunner {
       }
       case 'problem':
         return this.#problem(job, spec);
+      case 'link_ticket':
+        return this.#linkToCause(job, spec);
     }
+  }
+
+  /**
+   * A symptom's ticket linked to its cause's (Ticket_Ticket "linked to"), once:
+   * GLPI refuses a second link, so the links are read first. A cause whose
+   * ticket the bridge does not have (its create held back and suppressed, or
+   * a dead letter) leaves the symptom's ticket unlinked: said in the log, never retried.
+   */
+  async #linkToCause(job: Job, spec: Extract<JobSpec, { type: 'link_ticket' }>): Promise<Outcome> {
+    const own = this.#ticketOf(job);
+    const desk = this.opt.problems;
+    if (!desk) return this.#problemsUnsupported(job, own);
+    const cause = this.tickets.ticketId(spec.cause.fingerprint, spec.cause.cycle);
+    if (cause === undefined) {
+      this.opt.logger?.info({ incident: job.fingerprint, ticket_id: own, cause_event: spec.cause.eventId }, 'symptom: its cause has no GLPI ticket; not linked');
+      return { operation: 'cause_without_ticket', ticketId: own };
+    }
+    if (cause === own) return { operation: 'ticket_linked', ticketId: own };
+    if (!(await desk.linkedTickets(own)).includes(cause)) {
+      await desk.linkTickets(own, cause);
+      this.opt.metrics?.problems.inc({ operation: 'ticket_linked' });
+    }
+    return { operation: 'ticket_linked', ticketId: own };
+  }
+
+  #problemsUnsupported(job: Job, ticketId: number): Outcome {
+    if (!this.#problemsUnsupportedLogged) {
+      this.#problemsUnsupportedLogged = true;
+      this.opt.logger?.warn({ code: 'GLPI_PROBLEMS_UNSUPPORTED', incident: job.fingerprint }, 'GLPI problems and ticket links are not supported by the GLPI API in use (glpi.api): skipped (logged once)');
+    }
+    this.opt.metrics?.problems.inc({ operation: 'unsupported' });
+    return { operation: 'problem_unsupported', ticketId };
   }
 
   /** Logged once per process: GLPI's API in use has no Problem routes. */
@@ -215,14 +249,7 @@ export class JobRunner {
   async #problem(job: Job, spec: Extract<JobSpec, { type: 'problem' }>): Promise<Outcome> {
     const desk = this.opt.problems;
     const current = this.tickets.ticketId(job, job.cycle);
-    if (!desk) {
-      if (!this.#problemsUnsupportedLogged) {
-        this.#problemsUnsupportedLogged = true;
-        this.opt.logger?.warn({ code: 'GLPI_PROBLEMS_UNSUPPORTED', incident: job.fingerprint }, 'a recurring incident would open a GLPI problem, but the GLPI API in use (glpi.api) has no problem routes: skipped (logged once)');
-      }
-      this.opt.metrics?.problems.inc({ operation: 'unsupported' });
-      return { operation: 'problem_unsupported', ticketId: current ?? 0 };
-    }
+    if (!desk) return this.#problemsUnsupported(job, current ?? 0);
     // Tickets of the recurring cycles; one whose create is a dead letter has nothing to link.
     const tickets = [...new Set(spec.cycles.map((c) => this.tickets.ticketId(job, c)).filter((t): t is number => t !== undefined))];
     const found = await desk.findProblemsByMarker(spec.marker);

@@ -92,3 +92,32 @@ describe('recurring incidents become GLPI problems', () => {
     expect(problemJobs(fourth.jobs)[0]!.cycles).toEqual([1, 2, 4]);
   });
 });
+
+describe('cause and symptom events (Zabbix 6.4+)', () => {
+  const CAUSE_FP = 'host=core|trigger=#1';
+  const cause = { fingerprint: CAUSE_FP, cycle: 2, open: true };
+  const symptom = cpuAlert('problem', { eventId: '20', causeEventId: '19' });
+  const withMode = (mode: 'link' | 'skip' | 'ticket'): Rules => ({ ...base, fallback: { ...base.fallback, symptoms: mode }, categories: base.categories.map((c) => ({ ...c, symptoms: mode })) });
+  const decideSymptom = (r: Rules, known: typeof cause | undefined = cause, a: Alert = symptom) =>
+    decide({ alert: a, classification: classify(r, a), fingerprint: FP, incident: undefined, cause: known, now: T0, policy, rules: r, reclassify: (s) => classify(r, { ...a, severity: s }) });
+
+  it('link (the default): the ticket opens, then is linked to the cause\'s ticket of its cycle', () => {
+    const d = decideSymptom(base);
+    expect(d.action).toBe('open');
+    expect(d.jobs.map((j) => j.type)).toEqual(['create_ticket', 'link_ticket']);
+    expect(d.jobs[1]).toEqual({ type: 'link_ticket', cause: { fingerprint: CAUSE_FP, cycle: 2, eventId: '19' } });
+    expect(d.reason).toMatch(/symptom of event 19/);
+  });
+
+  it('skip: no ticket; ticket: a ticket of its own, unlinked', () => {
+    expect(decideSymptom(withMode('skip')).action).toBe('ignore');
+    expect(decideSymptom(withMode('skip')).reason).toMatch(/symptoms: skip/);
+    expect(decideSymptom(withMode('ticket')).jobs.map((j) => j.type)).toEqual(['create_ticket']);
+  });
+
+  it('a cause the bridge never took in, or one of the same incident: a plain ticket', () => {
+    const unknown = decide({ alert: symptom, classification: classify(base, symptom), fingerprint: FP, incident: undefined, now: T0, policy, rules: base, reclassify: (s) => classify(base, { ...symptom, severity: s }) });
+    expect(unknown.jobs.map((j) => j.type)).toEqual(['create_ticket']);
+    expect(decideSymptom(withMode('skip'), { ...cause, fingerprint: FP }).jobs.map((j) => j.type)).toEqual(['create_ticket']);
+  });
+});

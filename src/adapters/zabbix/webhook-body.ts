@@ -63,6 +63,8 @@ export const webhookBody = z
     event_update_status: macroOr(/^[01]$/, 'must be "0" or "1"'),
     event_nseverity: text.regex(/^[0-5]$/, 'must be a Zabbix severity number "0".."5" ({EVENT.NSEVERITY})'),
     event_recovery_id: optionalId('recoveryEventId'),
+    // {EVENT.CAUSE.ID} exists from Zabbix 6.4; 6.0 sends the macro unexpanded (absent, like the other macros).
+    event_cause_id: optionalId('eventId'),
     trigger_id: optionalId('triggerId'),
     item_id: optionalId('itemId'),
     host_host: text.refine((v) => present(v) !== undefined, 'must name the host ({HOST.HOST})').refine(within('host'), longerThan('host')),

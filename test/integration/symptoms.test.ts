@@ -1,0 +1,78 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FakeGlpi } from '../../src/glpi-fake/server.js';
+import { Daemon, runCli, waitFor } from '../helpers/daemon.js';
+import { zabbixBody } from '../helpers/fixtures.js';
+
+/**
+ * Issue 14 item 1, Zabbix 6.4+ cause and symptom events through the built daemon: a symptom's ticket is
+ * linked to its cause's ticket (Ticket_Ticket, "linked to"), or never opened with `symptoms: skip`; an event
+ * ranked as a symptom later (an update carrying {EVENT.CAUSE.ID}) has its ticket linked then. 6.0 sends the
+ * macro unexpanded: no link, a ticket as before.
+ */
+let glpi: FakeGlpi;
+let daemon: Daemon;
+
+afterEach(async () => {
+  await daemon?.stop();
+  await glpi?.close();
+});
+
+async function start(symptoms?: string): Promise<void> {
+  glpi = new FakeGlpi({ userTokens: ['user-token'] });
+  await glpi.listen();
+  daemon = new Daemon({ glpiUrl: glpi.url });
+  const rulesFile = join(daemon.dataDir, 'rules.yaml');
+  writeFileSync(rulesFile, `categories:\n  - name: cpu\n    match:\n      tags: [{ tag: component, value: cpu }]\n${symptoms ? `    symptoms: ${symptoms}\n` : ''}`);
+  writeFileSync(daemon.configFile, readFileSync(daemon.configFile, 'utf8').replace(/^rules_file: .*$/m, `rules_file: ${rulesFile}`));
+  await daemon.start();
+}
+
+const onHost = (host: string, trigger: string) => ({ host_host: host, host_name: host, trigger_id: trigger });
+
+async function post(body: Record<string, string>): Promise<void> {
+  const res = await daemon.post(body);
+  expect(res.status).toBe(202);
+}
+
+describe('cause and symptom events', () => {
+  it('a symptom\'s ticket is linked to its cause\'s; an unexpanded {EVENT.CAUSE.ID} (Zabbix 6.0) opens a ticket unlinked', async () => {
+    await start();
+    await post(zabbixBody('problem', { ...onHost('core-sw', '100'), event_id: '701', event_cause_id: '{EVENT.CAUSE.ID}' }));
+    await waitFor(() => glpi.tickets.size === 1, 'the cause\'s ticket');
+    await post(zabbixBody('problem', { ...onHost('web-01', '200'), event_id: '702', event_cause_id: '701' }));
+    await waitFor(() => glpi.itil.ticketTickets.length === 1, 'the symptom\'s ticket linked');
+    expect(glpi.tickets.size).toBe(2);
+    expect(glpi.itil.linkedTickets(2)).toEqual([{ id: 1, link: 1 }]);
+    const decision = daemon.decisions().find((d) => String(d.reason).includes('symptom of event 701'));
+    expect(decision).toBeDefined();
+    // explain says what a symptom would be linked to.
+    const explained = await runCli(['explain', '--config', daemon.configFile, '-'], undefined, JSON.stringify(zabbixBody('problem', { ...onHost('web-01', '200'), event_id: '799', event_cause_id: '701' })));
+    expect((JSON.parse(explained.stdout) as { symptom: string }).symptom).toBe("symptom of event 701 (symptoms: link): its ticket would be linked to the cause's ticket (Ticket_Ticket, linked to), when the bridge holds one");
+  });
+
+  it('an event ranked as a symptom later (its update carries the cause) gets its ticket linked then', async () => {
+    await start();
+    await post(zabbixBody('problem', { ...onHost('core-sw', '100'), event_id: '711' }));
+    await post(zabbixBody('problem', { ...onHost('web-01', '200'), event_id: '712' }));
+    await waitFor(() => glpi.tickets.size === 2, 'two tickets');
+    await post(zabbixBody('update-acknowledged', { ...onHost('web-01', '200'), event_id: '712', event_update_action: 'changed rank to symptom', event_update_message: 'caused by the core switch', event_cause_id: '711' }));
+    await waitFor(() => glpi.itil.ticketTickets.length === 1, 'the tickets linked');
+    expect(glpi.itil.linkedTickets(1)).toEqual([{ id: 2, link: 1 }]);
+  });
+
+  it('symptoms: skip opens no ticket for a symptom', async () => {
+    await start('skip');
+    await post(zabbixBody('problem', { ...onHost('core-sw', '100'), event_id: '721' }));
+    await waitFor(() => glpi.tickets.size === 1, 'the cause\'s ticket');
+    await post(zabbixBody('problem', { ...onHost('web-01', '200'), event_id: '722', event_cause_id: '721' }));
+    await waitFor(() => daemon.decisions().some((d) => String(d.reason).includes('symptoms: skip')), 'the symptom skipped');
+    // A later problem (not a symptom) still opens its ticket: the skipped one left nothing in its way.
+    await post(zabbixBody('problem', { ...onHost('db-01', '300'), event_id: '723' }));
+    await waitFor(() => glpi.tickets.size === 2, 'the next ticket');
+    expect([...glpi.tickets.values()].map((t) => t.content).join('\n')).not.toMatch(/web-01/);
+    expect([...glpi.tickets.values()].map((t) => t.content).join('\n')).toMatch(/db-01/);
+    expect(glpi.itil.ticketTickets).toHaveLength(0);
+  });
+});
