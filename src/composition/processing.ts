@@ -4,7 +4,7 @@ import { systemClock } from '../adapters/clock.js';
 import type { SessionState } from '../adapters/glpi/connection.js';
 import { ensureMarkerKey } from '../adapters/marker-key.js';
 import type { Config } from '../config/schema.js';
-import type { Clock, ProblemDesk } from '../core/ports.js';
+import type { Clock, ProblemDesk, TicketWatch } from '../core/ports.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetrics, type Metrics, type MetricsSnapshot } from '../observability/metrics.js';
 import { Dispatcher } from '../services/dispatcher.js';
@@ -13,6 +13,7 @@ import { dispatcherOptions, glpiClient, nameSettings, processingSettings, zabbix
 import { openProcessingSideStore } from './store.js';
 import { NameResolver, routingDesk } from '../services/glpi-names.js';
 import { ValueHistory } from '../services/value-history.js';
+import { GlpiWatcher } from '../services/glpi-watcher.js';
 
 /** What the processing side reports for /readyz. */
 export interface ProcessingStatus {
@@ -66,6 +67,11 @@ function isProblemDesk(glpi: object): glpi is ProblemDesk {
   return 'findProblemsByMarker' in glpi && 'linkProblemTicket' in glpi;
 }
 
+/** Whether the GLPI adapter can read the bridge's tickets back (core/ports.ts TicketWatch; the legacy API's search). */
+function isTicketWatch(glpi: object): glpi is TicketWatch {
+  return 'ticketsModifiedSince' in glpi;
+}
+
 /** Build the processing side from the configuration and start it. */
 export function startProcessing(initial: Config, options: ProcessingOptions): ProcessingSide {
   const { logger } = options;
@@ -111,10 +117,19 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
   pruneTimer.unref();
   checkpointTimer.unref();
 
+  // Issue 14 item 5: the bridge's tickets read back from GLPI on the poller's schedule (services/glpi-watcher.ts says why on this side).
+  const wb = config.zabbix.write_back;
+  const watcher =
+    zabbix && wb.enabled && wb.glpi_status && isTicketWatch(glpi)
+      ? new GlpiWatcher(glpi, store, clock, logger.child({ component: 'glpi-watch' }), metrics, () => ({ writeBackPrefix: config.zabbix.write_back_prefix, closeProblem: config.zabbix.write_back.close_problem }), () => dispatcher.wake())
+      : undefined;
+  if (wb.glpi_status && !watcher) logger.warn({ zabbix_api: Boolean(zabbix), write_back: wb.enabled, glpi_api: config.glpi.api }, 'zabbix.write_back.glpi_status is on but cannot run: it needs zabbix.url, zabbix.write_back.enabled and the legacy GLPI API (glpi.api: v1)');
+
   if (options.lowPriority) lowerPriority();
   dispatcher.start();
   processor.admit(options.durableThrough);
   processor.schedule();
+  watcher?.start(config.zabbix.poll.schedule);
 
   return {
     wake(durableThrough) {
@@ -131,6 +146,7 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
     async stop(timeoutMs) {
       clearInterval(pruneTimer);
       clearInterval(checkpointTimer);
+      await watcher?.stop();
       let code = 0;
       let jobsLeft = 0;
       try {

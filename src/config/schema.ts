@@ -391,6 +391,10 @@ export const configSchema = z.strictObject({
         .strictObject({
           enabled: z.boolean().default(true),
           acknowledge: z.boolean().default(false),
+          /** Issue 14 item 5: read the bridge's tickets back (on zabbix.poll.schedule): a technician's solve or close → a message on the open Zabbix event. */
+          glpi_status: z.boolean().default(false),
+          /** With glpi_status: also close the Zabbix problem, where its trigger allows manual close. */
+          close_problem: z.boolean().default(false),
         })
         .prefault({}),
       timezone_offset_minutes: z.number().int().min(-840).max(840).default(0),

@@ -108,7 +108,7 @@ export type JobSpec =
    */
   | { readonly type: 'link_ticket'; readonly cause: { readonly fingerprint: string; readonly cycle: number; readonly eventId: string } }
   /** Write the ticket link back to the Zabbix event (queued by the dispatcher after a create). */
-  | { readonly type: 'zabbix_ack'; readonly eventIds: readonly string[]; readonly message: string; readonly acknowledge: boolean };
+  | { readonly type: 'zabbix_ack'; readonly eventIds: readonly string[]; readonly message: string; readonly acknowledge: boolean; readonly close?: boolean };
 
 export type JobType = JobSpec['type'];
 
@@ -561,6 +561,40 @@ export function decide(input: DecideInput): Decision {
     case 'note':
       return onNote(input);
   }
+}
+
+/**
+ * A technician solved (5) or closed (6) the ticket of the incident's open cycle in GLPI while its problems are
+ * still open in Zabbix (issue 14 item 5): one message on those events (and, with zabbix.write_back.close_problem,
+ * their close, where the trigger allows it), said once per ticket and status (the incident remembers it). The
+ * message starts with the write-back prefix, so the update webhook it causes is ignored (onUpdate): no loop.
+ * Undefined when there is nothing to say. Pure.
+ */
+export function decideTicketResolvedInGlpi(
+  incident: Incident | undefined,
+  cycle: number,
+  ticketId: number,
+  status: number,
+  openEvents: readonly string[],
+  policy: Pick<Policy, 'writeBackPrefix'>,
+  close: boolean,
+): { incident: Incident; job: JobSpec } | undefined {
+  if (status !== 5 && status !== 6) return undefined;
+  if (incident?.status !== 'open' || incident.cycle !== cycle || openEvents.length === 0) return undefined;
+  const word = status === 5 ? 'solved' : 'closed';
+  const key = `glpi:${word}:${ticketId}`;
+  const announced = incident.announced ?? [];
+  if (announced.includes(key)) return undefined;
+  return {
+    incident: { ...incident, announced: [...announced, key].slice(-ANNOUNCED_KEEP) },
+    job: {
+      type: 'zabbix_ack',
+      eventIds: [...openEvents],
+      message: `${policy.writeBackPrefix} GLPI ticket #${ticketId} was ${word} in GLPI while the problem is still open in Zabbix.${close ? ' Closing the problem.' : ''}`,
+      acknowledge: false,
+      ...(close ? { close: true } : {}),
+    },
+  };
 }
 
 /**

@@ -98,6 +98,22 @@ export interface EventAcknowledger {
   acknowledge(eventIds: readonly string[], message: string, acknowledge: boolean): Promise<void>;
   /** Whether the event already carries this message (a retry after an unknown outcome). */
   hasMessage(eventId: string, message: string): Promise<boolean>;
+  /** Close the problems whose trigger allows manual close, with the message; the others get the message only (issue 14 item 5). */
+  closeProblems?(eventIds: readonly string[], message: string): Promise<void>;
+}
+
+/** A ticket the bridge wrote, as GLPI's search shows it when it changed (issue 14 item 5). */
+export interface ModifiedTicket {
+  readonly id: number;
+  readonly status: number;
+  /** GLPI's date_mod, as GLPI writes it ("YYYY-MM-DD HH:MM:SS", GLPI's clock): the watcher's cursor. */
+  readonly dateMod: string;
+}
+
+/** Reading the bridge's tickets back from GLPI: one search per sweep, never a request per ticket. */
+export interface TicketWatch {
+  /** Tickets the bridge wrote modified after `since` (GLPI's clock; undefined: the most recent ones), oldest first. */
+  ticketsModifiedSince(since: string | undefined): Promise<ModifiedTicket[]>;
 }
 
 /** A problem as Zabbix's problem.get gives it (validated by the adapter). */

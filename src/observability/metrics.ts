@@ -99,6 +99,12 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       labelNames: ['operation'] as const,
       registers: [registry],
     }),
+    glpiReadBack: new Counter({
+      name: 'zgb_glpi_read_back_total',
+      help: 'Tickets a technician solved or closed in GLPI while their Zabbix problem was open (zabbix.write_back.glpi_status): a message queued for the Zabbix event, by status (solved, closed) and close (yes: zabbix.write_back.close_problem).',
+      labelNames: ['status', 'close'] as const,
+      registers: [registry],
+    }),
     solutionRefused: new Counter({
       name: 'zgb_glpi_solution_refused_total',
       help: 'Solutions GLPI refused for a workflow reason (refused: the solution itself; status_unchanged: stored but the ticket did not become solved), by the recovery_fallback step that ended the job (status, followup, none).',

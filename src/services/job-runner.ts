@@ -150,7 +150,8 @@ export class JobRunner {
           if (await wb.zabbix.hasMessage(first, spec.message)) return { operation: 'written_back', ticketId: 0 };
           state.uncertain = false;
         }
-        await this.#write(state, () => wb.zabbix.acknowledge(spec.eventIds, spec.message, spec.acknowledge));
+        const closer = spec.close ? wb.zabbix.closeProblems?.bind(wb.zabbix) : undefined;
+        await this.#write(state, () => (closer ? closer(spec.eventIds, spec.message) : wb.zabbix.acknowledge(spec.eventIds, spec.message, spec.acknowledge)));
         return { operation: 'written_back', ticketId: 0 };
       }
       case 'followup': {

@@ -14,6 +14,8 @@ export interface FakeProblem {
   readonly opdata?: string;
   /** The problem's suppression by a maintenance (problem.get `suppressed` "1", `suppression_data`): left out of `suppressed: false`. */
   readonly suppressedBy?: { readonly maintenanceid: string; readonly suppress_until: string };
+  /** The trigger allows manual close (trigger.get manual_close "1"); event.acknowledge refuses to close it otherwise. */
+  readonly manualClose?: boolean;
   /** The trigger's item (trigger.get selectItems), for value history. */
   readonly item?: { readonly itemid: string; readonly key_: string; readonly name?: string };
 }
@@ -29,6 +31,8 @@ export interface FakeHost {
 /** Just enough of the Zabbix 6.0 JSON-RPC API for the poller and the write-back; every call is recorded. */
 export class FakeZabbix {
   readonly calls: Rpc[] = [];
+  /** Events closed through event.acknowledge (action bit 1). */
+  readonly closed: string[] = [];
   /** Open problem event id → its problem. */
   readonly problems = new Map<string, FakeProblem>();
   /** What event.get returns for an id (missing: not returned). */
@@ -83,6 +87,10 @@ export class FakeZabbix {
 
   /** What Zabbix 6.0 refuses: parameters it does not know, maintenance.get below Admin (CMaintenance ACCESS_RULES). */
   #refusal(rpc: Rpc): { code: number; message: string; data: string } | undefined {
+    if (rpc.method === 'event.acknowledge' && (Number(rpc.params.action) & 1) === 1) {
+      const stuck = (rpc.params.eventids as string[]).find((id) => this.problems.get(id)?.manualClose !== true);
+      if (stuck !== undefined) return { code: -32500, message: 'Application error.', data: 'Cannot close problem: trigger does not allow manual closing.' };
+    }
     if (rpc.method === 'maintenance.get' && this.maintenanceGetRefused) return { code: -32500, message: 'Application error.', data: 'No permissions to call "maintenance.get".' };
     if (rpc.method === 'auditlog.get' && this.auditGetRefused) return { code: -32500, message: 'Application error.', data: 'No permissions to call "auditlog.get".' };
     const known: Record<string, readonly string[]> = {
@@ -120,7 +128,7 @@ export class FakeZabbix {
           const host = p?.host ?? `host-${triggerid}`;
           const h = this.hosts.get(host);
           return [{
-            triggerid, description: p?.description ?? `trigger ${triggerid}`, priority: '4', status: this.disabledTriggers.has(triggerid) ? '1' : '0',
+            triggerid, description: p?.description ?? `trigger ${triggerid}`, priority: '4', status: this.disabledTriggers.has(triggerid) ? '1' : '0', manual_close: p?.manualClose ? '1' : '0',
             hosts: [{
               hostid: triggerid, host, name: host, status: h?.status ?? '0',
               maintenance_status: h?.maintenance ? '1' : '0', maintenanceid: h?.maintenance?.maintenanceid ?? '0',
@@ -160,8 +168,20 @@ export class FakeZabbix {
       case 'event.get':
         // An open problem's event (suppressed or not) is returned unresolved, as Zabbix does; `events` overrides.
         return (rpc.params.eventids as string[]).flatMap((id) => this.events.get(id) ?? (this.problems.has(id) ? [{ eventid: id, value: '1', r_eventid: '0' }] : []));
-      case 'event.acknowledge':
-        return { eventids: rpc.params.eventids };
+      case 'event.acknowledge': {
+        // Action bit 1 closes the problems (CEvent::acknowledge(): every event's trigger must allow manual close,
+        // else the whole call fails); the close resolves them (a recovery event, r_eventid set).
+        const ids = rpc.params.eventids as string[];
+        if ((Number(rpc.params.action) & 1) === 1) {
+          for (const id of ids) {
+            const p = this.problems.get(id);
+            if (p) this.closed.push(id);
+            this.problems.delete(id);
+            this.events.set(id, { eventid: id, value: '1', r_eventid: `9${id}` });
+          }
+        }
+        return { eventids: ids };
+      }
       default:
         return [];
     }

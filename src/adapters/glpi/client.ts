@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
 import type { TicketDraft } from '../../core/decide.js';
-import type { ProblemDraft, ProblemRef } from '../../core/ports.js';
+import type { ModifiedTicket, ProblemDraft, ProblemRef } from '../../core/ports.js';
 import type { Secret } from '../../config/secret.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
@@ -63,7 +63,7 @@ export interface GlpiIdentity {
 export const TICKET_STATUS = { pending: 4, solved: 5, closed: 6 } as const;
 
 /** Search options of Ticket (GLPI's CommonITILObject / Ticket::rawSearchOptions). */
-const SO = { name: 1, id: 2, status: 12, writer: 22, externalId: 87 } as const;
+const SO = { name: 1, id: 2, status: 12, dateMod: 19, writer: 22, externalId: 87 } as const;
 
 export type { SessionState } from './connection.js';
 
@@ -609,6 +609,42 @@ export class GlpiClient implements GlpiConnection {
   /** The ticket's status (1 new … 4 pending, 5 solved, 6 closed), undefined when it does not exist. */
   async ticketStatus(ticketId: number): Promise<number | undefined> {
     return (await this.getTicket(ticketId))?.status;
+  }
+
+  /**
+   * Tickets this bridge wrote (option 22, by the session user's id) modified
+   * after `since` (option 19, date_mod, GLPI's own clock and format), with
+   * their status (12), oldest first: one search per sweep (issue 14 item 5).
+   * Without `since`, the 200 most recent. GLPI's `morethan` is strict, so the
+   * caller asks from a second before its cursor and ignores what it has seen.
+   * (glpi-project/glpi src/CommonITILObject.php getSearchOptionsMain() @ 0042059c82075d3223c145cb3609a83019fc0cd2)
+   */
+  async ticketsModifiedSince(since: string | undefined): Promise<ModifiedTicket[]> {
+    const me = await this.identity();
+    const params: Record<string, unknown> = {
+      'criteria[0][field]': SO.writer,
+      'criteria[0][searchtype]': 'equals',
+      'criteria[0][value]': me.id,
+      'forcedisplay[0]': SO.id,
+      'forcedisplay[1]': SO.status,
+      'forcedisplay[2]': SO.dateMod,
+      sort: SO.dateMod,
+      order: since === undefined ? 'DESC' : 'ASC',
+      range: since === undefined ? '0-199' : '0-999',
+    };
+    if (since !== undefined) Object.assign(params, { 'criteria[1][link]': 'AND', 'criteria[1][field]': SO.dateMod, 'criteria[1][searchtype]': 'morethan', 'criteria[1][value]': since });
+    const body = await this.#call('searchModifiedTickets', 'GET', 'search/Ticket', { params });
+    const parsed = searchAnswer.safeParse(body);
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', `GLPI search answer not understood: ${parsed.error.issues[0]?.message ?? ''}`);
+    const out: ModifiedTicket[] = [];
+    for (const row of parsed.data.data ?? []) {
+      const id = Number(row[String(SO.id)]);
+      const status = Number(row[String(SO.status)]);
+      const dateMod = row[String(SO.dateMod)];
+      if (!Number.isInteger(id) || id <= 0 || !Number.isInteger(status) || typeof dateMod !== 'string') continue;
+      out.push({ id, status, dateMod });
+    }
+    return since === undefined ? out.reverse() : out;
   }
 
   // ---- Problems and ITIL links (issue 14 item 1; core/ports.ts ProblemDesk) -----------------------------

@@ -482,6 +482,28 @@ export class ZabbixApi implements ZabbixReader, EventAcknowledger, ValueHistoryR
     await this.acknowledgeEvents(eventIds, message, acknowledge);
   }
 
+  /**
+   * Close problems with a message (issue 14 item 5, zabbix.write_back.close_problem): event.acknowledge
+   * action 1 (close) + 4 (message) — the same bits from 6.0 to 7.4 — for the events whose trigger allows
+   * manual close (trigger.get `manual_close` "1"; Zabbix refuses the whole call otherwise: "Cannot close
+   * problem: trigger does not allow manual closing.", CEvent::validateAcknowledge in zabbix/zabbix
+   * ui/include/classes/api/services/CEvent.php); the others get the message only. Events already gone from
+   * problem.get (recovered) get the message only too.
+   */
+  async closeProblems(eventIds: readonly string[], message: string): Promise<void> {
+    const rows = z.array(z.object({ eventid: z.string(), objectid: z.string() })).parse(await this.call('problem.get', { eventids: eventIds, source: 0, object: 0, output: ['eventid', 'objectid'] }));
+    const triggerIds = [...new Set(rows.map((r) => r.objectid))];
+    const triggers = triggerIds.length === 0 ? [] : z.array(z.object({ triggerid: z.string(), manual_close: z.string().optional() })).parse(await this.call('trigger.get', { triggerids: triggerIds, output: ['triggerid', 'manual_close'] }));
+    const closable = new Set(triggers.filter((t) => t.manual_close === '1').map((t) => t.triggerid));
+    const close = rows.filter((r) => closable.has(r.objectid)).map((r) => r.eventid);
+    const rest = eventIds.filter((id) => !close.includes(id));
+    if (close.length > 0) await this.call('event.acknowledge', { eventids: close, action: 1 | 4, message });
+    if (rest.length > 0) {
+      this.#opt.logger.info({ events: rest }, 'Zabbix problems not closed: their trigger does not allow manual close (or they are no longer open); message only');
+      await this.call('event.acknowledge', { eventids: rest, action: 4, message });
+    }
+  }
+
   /** `acknowledge`, answering the event ids Zabbix reported as updated (strings). */
   async acknowledgeEvents(eventIds: readonly string[], message: string, acknowledge: boolean): Promise<string[]> {
     const r = await this.call('event.acknowledge', { eventids: eventIds, action: acknowledge ? 6 : 4, message });

@@ -1,0 +1,118 @@
+import cron, { type ScheduledTask } from 'node-cron';
+import { decideTicketResolvedInGlpi } from '../core/decide.js';
+import type { ActionQueue, Clock, IncidentState, StateTransactions, TicketWatch } from '../core/ports.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+
+/*
+ * GLPI → Zabbix (issue 14 item 5): the bridge's tickets read back on the
+ * poller's schedule, with one GLPI search per sweep (tickets the bridge wrote,
+ * modified since the last sweep) — never a request per ticket. A ticket a
+ * technician solved or closed while its Zabbix problems are still open gets a
+ * message on those events (and their close, with close_problem), queued as a
+ * write-back job in the incident's Zabbix lane, so it is retried like any
+ * write-back and never holds GLPI work back.
+ *
+ * Why here, on the processing thread, and not as an alert through the inbox
+ * like the poller's notes: the answer names tickets, and only this side's
+ * state knows which incident and open events a ticket belongs to (the
+ * incidents, the event index, the tickets per cycle). The incident, which
+ * remembers what was announced, and the job are written in one state
+ * transaction, so a crash never sends the message twice or loses it; the
+ * message itself is found on the event before a retry sends it again
+ * (job-runner.ts). No loop: the message starts with the write-back prefix, so
+ * the update webhook Zabbix sends for it is ignored (core/decide.ts onUpdate),
+ * and the bridge's own solves happen after Zabbix recovered the problem — the
+ * events are no longer open, so nothing is said.
+ *
+ * The cursor (GLPI's date_mod of the newest ticket seen) lives in memory: at
+ * start the 200 most recent tickets of the bridge are read, and what was
+ * already said is known from the incidents, so a restart repeats nothing.
+ */
+
+export type WatchStore = Pick<IncidentState, 'openIncidentEvents' | 'eventInfo' | 'getIncident' | 'putIncident' | 'ticketId'> & Pick<ActionQueue, 'enqueue'> & StateTransactions;
+
+export interface WatchSettings {
+  readonly writeBackPrefix: string;
+  readonly closeProblem: boolean;
+}
+
+/** "YYYY-MM-DD HH:MM:SS" one second earlier (wall-clock arithmetic: GLPI's timezone does not matter). */
+export function secondBefore(dateMod: string): string {
+  const t = Date.parse(`${dateMod.replace(' ', 'T')}Z`);
+  if (Number.isNaN(t)) return dateMod;
+  return new Date(t - 1000).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+export class GlpiWatcher {
+  #task: ScheduledTask | undefined;
+  #cursor: string | undefined;
+  #lastError: string | undefined;
+
+  constructor(
+    private readonly glpi: TicketWatch,
+    private readonly store: WatchStore,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+    private readonly settings: () => WatchSettings,
+    private readonly wake: () => void,
+  ) {}
+
+  start(schedule: string): void {
+    this.#task = cron.schedule(schedule, () => this.sweep(), { noOverlap: true, name: 'glpi-watch' });
+  }
+
+  async stop(): Promise<void> {
+    await this.#task?.stop();
+    this.#task = undefined;
+  }
+
+  /** One sweep: returns how many write-backs it queued. Failures are logged (once per distinct error) and retried next sweep. */
+  async sweep(): Promise<number> {
+    let rows;
+    try {
+      rows = await this.glpi.ticketsModifiedSince(this.#cursor === undefined ? undefined : secondBefore(this.#cursor));
+      this.#lastError = undefined;
+    } catch (e) {
+      const message = (e as Error).message;
+      if (this.#lastError !== message) this.logger.warn({ err: message }, 'GLPI watch: reading the bridge\'s recently modified tickets failed; next sweep on schedule');
+      this.#lastError = message;
+      return 0;
+    }
+    for (const r of rows) if (this.#cursor === undefined || r.dateMod > this.#cursor) this.#cursor = r.dateMod;
+    const resolved = rows.filter((r) => r.status === 5 || r.status === 6);
+    if (resolved.length === 0) return 0;
+    // The open events of each ticket of an open cycle (the state is read only when GLPI has something to say).
+    const byTicket = new Map<number, { fingerprint: string; cycle: number; events: string[] }>();
+    for (const eventId of this.store.openIncidentEvents()) {
+      const info = this.store.eventInfo(eventId);
+      if (!info?.open) continue;
+      const ticketId = this.store.ticketId(info.fingerprint, info.cycle);
+      if (ticketId === undefined) continue;
+      const entry = byTicket.get(ticketId) ?? { fingerprint: info.fingerprint, cycle: info.cycle, events: [] };
+      entry.events.push(eventId);
+      byTicket.set(ticketId, entry);
+    }
+    const s = this.settings();
+    let queued = 0;
+    for (const r of resolved) {
+      const t = byTicket.get(r.id);
+      if (!t) continue;
+      const now = this.clock.now();
+      const done = this.store.transaction(() => {
+        const d = decideTicketResolvedInGlpi(this.store.getIncident(t.fingerprint), t.cycle, r.id, r.status, t.events, { writeBackPrefix: s.writeBackPrefix }, s.closeProblem);
+        if (!d) return false;
+        this.store.putIncident(d.incident, now);
+        this.store.enqueue(t.fingerprint, t.cycle, d.job, now, now);
+        return true;
+      });
+      if (!done) continue;
+      queued++;
+      this.metrics.glpiReadBack.inc({ status: r.status === 5 ? 'solved' : 'closed', close: s.closeProblem ? 'yes' : 'no' });
+      this.logger.info({ ticket_id: r.id, incident: t.fingerprint, events: t.events, status: r.status }, 'GLPI ticket solved or closed by a technician while the Zabbix problem is open: message queued for the Zabbix event');
+    }
+    if (queued > 0) this.wake();
+    return queued;
+  }
+}
