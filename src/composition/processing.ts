@@ -121,7 +121,7 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
   const wb = config.zabbix.write_back;
   const watcher =
     zabbix && wb.enabled && wb.glpi_status && isTicketWatch(glpi)
-      ? new GlpiWatcher(glpi, store, clock, logger.child({ component: 'glpi-watch' }), metrics, () => ({ writeBackPrefix: config.zabbix.write_back_prefix, closeProblem: config.zabbix.write_back.close_problem }), () => dispatcher.wake())
+      ? new GlpiWatcher(glpi, store, clock, logger.child({ component: 'glpi-watch' }), metrics, () => ({ writeBackPrefix: config.zabbix.write_back_prefix, closeProblem: config.zabbix.write_back.close_problem, mirrorFollowups: config.zabbix.write_back.mirror_followups }), () => dispatcher.wake())
       : undefined;
   if (wb.glpi_status && !watcher) logger.warn({ zabbix_api: Boolean(zabbix), write_back: wb.enabled, glpi_api: config.glpi.api }, 'zabbix.write_back.glpi_status is on but cannot run: it needs zabbix.url, zabbix.write_back.enabled and the legacy GLPI API (glpi.api: v1)');
 

@@ -395,6 +395,8 @@ export const configSchema = z.strictObject({
           glpi_status: z.boolean().default(false),
           /** With glpi_status: also close the Zabbix problem, where its trigger allows manual close. */
           close_problem: z.boolean().default(false),
+          /** With glpi_status: a technician's public follow-up on the ticket mirrored to the open Zabbix event as a message (opt-in). */
+          mirror_followups: z.boolean().default(false),
         })
         .prefault({}),
       timezone_offset_minutes: z.number().int().min(-840).max(840).default(0),

@@ -597,6 +597,41 @@ export function decideTicketResolvedInGlpi(
   };
 }
 
+/** Longest follow-up text mirrored to Zabbix (Zabbix 6.0 keeps 2,048 characters of a message; the prefix and ticket number come first). */
+export const MIRRORED_TEXT_MAX = 1500;
+
+/**
+ * Technicians' public follow-ups on the ticket of the incident's open cycle (issue 14 item 5,
+ * zabbix.write_back.mirror_followups): each new one becomes a message on the open Zabbix events. The incident
+ * remembers the highest follow-up id mirrored (one `glpi:fup:<ticket>:<id>` entry, replaced), so each is said
+ * once. The bridge's own follow-ups never come here (the adapter leaves out its user's), and any text carrying
+ * a job tag or the write-back prefix is skipped: no loop. `texts` are plain text. Pure.
+ */
+export function decideFollowupsMirrored(
+  incident: Incident | undefined,
+  cycle: number,
+  ticketId: number,
+  followups: readonly { readonly id: number; readonly text: string }[],
+  openEvents: readonly string[],
+  policy: Pick<Policy, 'writeBackPrefix'>,
+): { incident: Incident; jobs: JobSpec[] } | undefined {
+  if (incident?.status !== 'open' || incident.cycle !== cycle || openEvents.length === 0) return undefined;
+  const prefix = `glpi:fup:${ticketId}:`;
+  const announced = incident.announced ?? [];
+  const seen = announced.filter((a) => a.startsWith(prefix)).map((a) => Number(a.slice(prefix.length))).reduce((m, n) => Math.max(m, n), 0);
+  const fresh = followups.filter((f) => f.id > seen);
+  if (fresh.length === 0) return undefined;
+  const jobs: JobSpec[] = fresh
+    .filter((f) => f.text.trim() !== '' && !f.text.includes('[zbx-job:') && !f.text.includes(policy.writeBackPrefix))
+    .map((f) => {
+      const text = f.text.trim().replace(/\s+/g, ' ');
+      const clipped = text.length > MIRRORED_TEXT_MAX ? `${text.slice(0, MIRRORED_TEXT_MAX)}…` : text;
+      return { type: 'zabbix_ack', eventIds: [...openEvents], message: `${policy.writeBackPrefix} GLPI ticket #${ticketId}, follow-up: ${clipped}`, acknowledge: false };
+    });
+  const max = Math.max(seen, ...fresh.map((f) => f.id));
+  return { incident: { ...incident, announced: [...announced.filter((a) => !a.startsWith(prefix)), `${prefix}${max}`].slice(-ANNOUNCED_KEEP) }, jobs };
+}
+
 /**
  * The ticket of cycle `closedCycle` was closed in GLPI (by a human) while
  * problems of it are still open in Zabbix: GLPI refuses follow-ups on it, so

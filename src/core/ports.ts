@@ -114,6 +114,8 @@ export interface ModifiedTicket {
 export interface TicketWatch {
   /** Tickets the bridge wrote modified after `since` (GLPI's clock; undefined: the most recent ones), oldest first. */
   ticketsModifiedSince(since: string | undefined): Promise<ModifiedTicket[]>;
+  /** The ticket's public follow-ups written by someone else than the bridge's user, oldest first (text as typed). */
+  othersPublicFollowups(ticketId: number): Promise<{ readonly id: number; readonly content: string }[]>;
 }
 
 /** A problem as Zabbix's problem.get gives it (validated by the adapter). */

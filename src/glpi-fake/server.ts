@@ -413,6 +413,16 @@ export class FakeGlpi {
   }
 
   /** Change a ticket's status as a technician would in the UI (dates follow; solutions accepted/refused). */
+  /** A follow-up a technician (another GLPI user) adds through the UI: the ticket's date_mod moves (tests of issue 14 item 5). */
+  addTechnicianFollowup(ticketId: number, usersId: number, content: string, isPrivate = false): FakeFollowup {
+    const t = this.tickets.get(ticketId);
+    if (!t) throw new Error(`no ticket ${ticketId}`);
+    const f: FakeFollowup = { id: this.#nextId.followup++, itemtype: 'Ticket', items_id: ticketId, content: storeText(content, this.#encodes()), is_private: isPrivate ? 1 : 0, date: now(), users_id: usersId, requesttypes_id: 1 };
+    this.followups.push(f);
+    t.date_mod = now();
+    return f;
+  }
+
   setTicketStatus(id: number, status: number): void {
     const t = this.tickets.get(id);
     if (!t) throw new Error(`no ticket ${id}`);

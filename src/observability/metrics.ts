@@ -101,7 +101,7 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
     }),
     glpiReadBack: new Counter({
       name: 'zgb_glpi_read_back_total',
-      help: 'Tickets a technician solved or closed in GLPI while their Zabbix problem was open (zabbix.write_back.glpi_status): a message queued for the Zabbix event, by status (solved, closed) and close (yes: zabbix.write_back.close_problem).',
+      help: 'Tickets a technician solved or closed in GLPI while their Zabbix problem was open (zabbix.write_back.glpi_status): a message queued for the Zabbix event, by status (solved, closed; followup: a technician\'s public follow-up mirrored, zabbix.write_back.mirror_followups) and close (yes: zabbix.write_back.close_problem).',
       labelNames: ['status', 'close'] as const,
       registers: [registry],
     }),

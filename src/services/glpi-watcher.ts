@@ -1,5 +1,5 @@
 import cron, { type ScheduledTask } from 'node-cron';
-import { decideTicketResolvedInGlpi } from '../core/decide.js';
+import { decideFollowupsMirrored, decideTicketResolvedInGlpi } from '../core/decide.js';
 import type { ActionQueue, Clock, IncidentState, StateTransactions, TicketWatch } from '../core/ports.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -35,6 +35,23 @@ export type WatchStore = Pick<IncidentState, 'openIncidentEvents' | 'eventInfo' 
 export interface WatchSettings {
   readonly writeBackPrefix: string;
   readonly closeProblem: boolean;
+  /** Technicians' public follow-ups mirrored to the Zabbix event (zabbix.write_back.mirror_followups). */
+  readonly mirrorFollowups: boolean;
+}
+
+/** A follow-up's HTML as plain text for a Zabbix message (tags dropped, the common entities decoded). */
+export function plainText(html: string): string {
+  return html
+    .replace(/<br\s*\/?>|<\/p>|<\/div>|<\/li>/gi, ' ')
+    .replace(/<[^>]*>/g, '')
+    .replace(/&nbsp;/g, ' ')
+    .replace(/&lt;|&#60;/g, '<')
+    .replace(/&gt;|&#62;/g, '>')
+    .replace(/&quot;|&#34;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;|&#38;/g, '&')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /** "YYYY-MM-DD HH:MM:SS" one second earlier (wall-clock arithmetic: GLPI's timezone does not matter). */
@@ -81,8 +98,9 @@ export class GlpiWatcher {
       return 0;
     }
     for (const r of rows) if (this.#cursor === undefined || r.dateMod > this.#cursor) this.#cursor = r.dateMod;
+    const s = this.settings();
     const resolved = rows.filter((r) => r.status === 5 || r.status === 6);
-    if (resolved.length === 0) return 0;
+    if (resolved.length === 0 && !(s.mirrorFollowups && rows.length > 0)) return 0;
     // The open events of each ticket of an open cycle (the state is read only when GLPI has something to say).
     const byTicket = new Map<number, { fingerprint: string; cycle: number; events: string[] }>();
     for (const eventId of this.store.openIncidentEvents()) {
@@ -94,8 +112,31 @@ export class GlpiWatcher {
       entry.events.push(eventId);
       byTicket.set(ticketId, entry);
     }
-    const s = this.settings();
     let queued = 0;
+    // Follow-ups first: a technician's last word before solving reaches Zabbix before the solve's message.
+    if (s.mirrorFollowups) {
+      for (const r of rows) {
+        const t = byTicket.get(r.id);
+        if (!t) continue;
+        let followups;
+        try {
+          followups = (await this.glpi.othersPublicFollowups(r.id)).map((f) => ({ id: f.id, text: plainText(f.content) }));
+        } catch (e) {
+          this.logger.warn({ ticket_id: r.id, err: (e as Error).message }, 'GLPI watch: reading the ticket\'s follow-ups failed; next sweep on schedule');
+          continue;
+        }
+        const now = this.clock.now();
+        const jobs = this.store.transaction(() => {
+          const d = decideFollowupsMirrored(this.store.getIncident(t.fingerprint), t.cycle, r.id, followups, t.events, { writeBackPrefix: s.writeBackPrefix });
+          if (!d) return 0;
+          this.store.putIncident(d.incident, now);
+          for (const job of d.jobs) this.store.enqueue(t.fingerprint, t.cycle, job, now, now);
+          return d.jobs.length;
+        });
+        if (jobs > 0) this.metrics.glpiReadBack.inc({ status: 'followup', close: 'no' }, jobs);
+        queued += jobs;
+      }
+    }
     for (const r of resolved) {
       const t = byTicket.get(r.id);
       if (!t) continue;

@@ -94,4 +94,22 @@ describe.each(['10', '11'] as const)('problem desk (legacy API) on GLPI %s', (ve
     const twice = await bridge.linkTickets(cause, symptom).then(() => undefined, (e: unknown) => e);
     expect((twice as RemoteError).code).toBe('ERROR_GLPI_ADD');
   });
+
+  it('reads back the tickets it wrote, modified after a date (GLPI\'s clock), and the public follow-ups others wrote on one', async () => {
+    const { fake: f, as } = await open(version);
+    const bridge = as(BRIDGE);
+    const alice = as(ALICE);
+    const mine = await bridge.createTicket(TICKET);
+    await alice.createTicket(TICKET); // not the bridge's: never read back
+    const all = await bridge.ticketsModifiedSince(undefined);
+    expect(all.map((t) => [t.id, t.status])).toEqual([[mine, 1]]);
+    expect(all[0]!.dateMod).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+    expect(await bridge.ticketsModifiedSince(all[0]!.dateMod)).toEqual([]);
+    expect((await bridge.ticketsModifiedSince('2000-01-01 00:00:00')).map((t) => t.id)).toEqual([mine]);
+    await bridge.addFollowup(mine, 'the bridge speaking', { isPrivate: false });
+    f.addTechnicianFollowup(mine, ALICE.id, '<p>Rebooted &amp; watching</p>');
+    f.addTechnicianFollowup(mine, ALICE.id, '<p>private</p>', true);
+    const theirs = await bridge.othersPublicFollowups(mine);
+    expect(theirs.map((x) => x.content)).toEqual(['<p>Rebooted &amp; watching</p>']);
+  });
 });

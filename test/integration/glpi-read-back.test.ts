@@ -22,7 +22,7 @@ afterEach(async () => {
   glpi = zabbix = daemon = undefined;
 });
 
-async function start(closeProblem: boolean, manualClose: boolean): Promise<{ g: FakeGlpi; z: FakeZabbix; d: Daemon }> {
+async function start(closeProblem: boolean, manualClose: boolean, mirror = false): Promise<{ g: FakeGlpi; z: FakeZabbix; d: Daemon }> {
   const g = new FakeGlpi({ userTokens: ['user-token'] });
   await g.listen();
   const z = new FakeZabbix();
@@ -31,7 +31,7 @@ async function start(closeProblem: boolean, manualClose: boolean): Promise<{ g: 
   const extra = [
     'zabbix:', `  url: ${url}`, '  api_token: zbx-token', '  auth: body',
     '  poll:', '    enabled: false', "    schedule: '*/1 * * * * *'",
-    '  write_back:', '    glpi_status: true', `    close_problem: ${closeProblem}`,
+    '  write_back:', '    glpi_status: true', `    close_problem: ${closeProblem}`, `    mirror_followups: ${mirror}`,
   ].join('\n');
   const d = new Daemon({ glpiUrl: g.url, extra });
   glpi = g;
@@ -95,5 +95,23 @@ describe('GLPI → Zabbix: a ticket solved by a technician', () => {
     expect(z.problems.has('801')).toBe(true);
     await watchSweeps(g, 2);
     expect(readBacks(z)).toHaveLength(1);
+  });
+
+  it('mirror_followups: a technician\'s public follow-up becomes one message on the event; private ones and the bridge\'s own do not', async () => {
+    const { g, z, d } = await start(false, false, true);
+    expect((await d.post(zabbixBody('problem', common))).status).toBe(202);
+    await waitFor(() => g.tickets.size === 1 && z.count('event.acknowledge') === 1, 'the ticket and its link written back');
+    // The bridge's own follow-up (a recurrence of the problem) is not mirrored.
+    expect((await d.post(zabbixBody('problem', { ...common, event_id: '802' }))).status).toBe(202);
+    await waitFor(() => g.followupsOf(1).length === 1, 'the bridge\'s follow-up');
+    g.addTechnicianFollowup(1, 2, '<p>Rebooted the <b>switch</b>, watching.</p>');
+    g.addTechnicianFollowup(1, 2, '<p>internal note</p>', true);
+    const mirrored = () => z.calls.filter((c) => c.method === 'event.acknowledge' && String(c.params.message).includes('follow-up:'));
+    await waitFor(() => mirrored().length === 1, 'the follow-up mirrored');
+    expect(mirrored()[0]!.params).toMatchObject({ action: 4, message: '[glpi-bridge] GLPI ticket #1, follow-up: Rebooted the switch, watching.' });
+    expect((mirrored()[0]!.params.eventids as string[]).sort()).toEqual(['801', '802']);
+    await watchSweeps(g, 3);
+    expect(mirrored()).toHaveLength(1);
+    expect(z.calls.filter((c) => c.method === 'event.acknowledge' && String(c.params.message).includes('internal note'))).toHaveLength(0);
   });
 });

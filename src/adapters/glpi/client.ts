@@ -647,6 +647,16 @@ export class GlpiClient implements GlpiConnection {
     return since === undefined ? out.reverse() : out;
   }
 
+  /** Public follow-ups (is_private 0) of the ticket written by another user than the bridge's, oldest first (issue 14 item 5). */
+  async othersPublicFollowups(ticketId: number): Promise<{ id: number; content: string }[]> {
+    const me = await this.identity();
+    const body = await this.#call('listFollowups', 'GET', `Ticket/${ticketId}/ITILFollowup`, { params: { range: '0-999', expand_dropdowns: false, get_hateoas: false } });
+    const parsed = z.array(z.object({ id: z.number(), content: z.string().nullable().optional(), is_private: z.coerce.number(), users_id: z.coerce.number() })).safeParse(body);
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI follow-up list not understood');
+    const theirs = parsed.data.filter((f) => f.is_private === 0 && f.users_id !== me.id).sort((a, b) => a.id - b.id);
+    return Promise.all(theirs.map(async (f) => ({ id: f.id, content: await this.#asTyped(f.content ?? '') })));
+  }
+
   // ---- Problems and ITIL links (issue 14 item 1; core/ports.ts ProblemDesk) -----------------------------
 
   /**
