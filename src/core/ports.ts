@@ -130,6 +130,8 @@ export interface ProblemRow {
   readonly r_eventid?: string | undefined;
   readonly acknowledged?: string | undefined;
   readonly opdata?: string | undefined;
+  /** Zabbix 6.4+: the cause event of a symptom ("0" for a cause). */
+  readonly cause_eventid?: string | undefined;
   readonly tags: readonly { readonly tag: string; readonly value: string }[];
 }
 

@@ -200,7 +200,9 @@ export class Poller {
             }
           : {}),
       };
-      const alert = polledProblemAlert(polled);
+      const made = polledProblemAlert(polled);
+      // Zabbix 6.4+ gives a symptom's cause (problem.get cause_eventid): linked like the webhook's {EVENT.CAUSE.ID} (issue 14 item 1).
+      const alert = made && p.cause_eventid !== undefined && p.cause_eventid !== '0' && p.cause_eventid !== '' ? { ...made, causeEventId: p.cause_eventid } : made;
       if (alert) alerts.push(alert);
       else if (!this.#skipped.has(p.eventid)) {
         this.#skipped.add(p.eventid);

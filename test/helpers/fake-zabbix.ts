@@ -14,6 +14,8 @@ export interface FakeProblem {
   readonly opdata?: string;
   /** The problem's suppression by a maintenance (problem.get `suppressed` "1", `suppression_data`): left out of `suppressed: false`. */
   readonly suppressedBy?: { readonly maintenanceid: string; readonly suppress_until: string };
+  /** Zabbix 6.4+: the cause event of this symptom (problem.get cause_eventid; left out when undefined, as 6.0 does). */
+  readonly cause?: string;
   /** The trigger allows manual close (trigger.get manual_close "1"); event.acknowledge refuses to close it otherwise. */
   readonly manualClose?: boolean;
   /** The trigger's item (trigger.get selectItems), for value history. */
@@ -118,6 +120,7 @@ export class FakeZabbix {
           .map(([eventid, p]) => ({
             eventid, source: '0', object: '0', objectid: p.trigger, clock: '1795414091', name: `problem ${eventid}`, severity: '4', r_eventid: '0', tags: [],
             suppressed: p.suppressedBy ? '1' : '0',
+            ...(p.cause !== undefined ? { cause_eventid: p.cause } : {}),
             ...(p.opdata !== undefined ? { opdata: p.opdata } : {}),
             ...(rpc.params.selectSuppressionData !== undefined ? { suppression_data: p.suppressedBy ? [p.suppressedBy] : [] } : {}),
           }));

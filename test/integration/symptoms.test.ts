@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { Daemon, runCli, waitFor } from '../helpers/daemon.js';
 import { zabbixBody } from '../helpers/fixtures.js';
+import { FakeZabbix } from '../helpers/fake-zabbix.js';
 
 /**
  * Issue 14 item 1, Zabbix 6.4+ cause and symptom events through the built daemon: a symptom's ticket is
@@ -13,16 +14,19 @@ import { zabbixBody } from '../helpers/fixtures.js';
  */
 let glpi: FakeGlpi;
 let daemon: Daemon;
+let zabbix: FakeZabbix | undefined;
 
 afterEach(async () => {
   await daemon?.stop();
   await glpi?.close();
+  await zabbix?.close();
+  zabbix = undefined;
 });
 
-async function start(symptoms?: string): Promise<void> {
+async function start(symptoms?: string, extra?: string): Promise<void> {
   glpi = new FakeGlpi({ userTokens: ['user-token'] });
   await glpi.listen();
-  daemon = new Daemon({ glpiUrl: glpi.url });
+  daemon = new Daemon({ glpiUrl: glpi.url, ...(extra ? { extra } : {}) });
   const rulesFile = join(daemon.dataDir, 'rules.yaml');
   writeFileSync(rulesFile, `categories:\n  - name: cpu\n    match:\n      tags: [{ tag: component, value: cpu }]\n${symptoms ? `    symptoms: ${symptoms}\n` : ''}`);
   writeFileSync(daemon.configFile, readFileSync(daemon.configFile, 'utf8').replace(/^rules_file: .*$/m, `rules_file: ${rulesFile}`));
@@ -74,5 +78,19 @@ describe('cause and symptom events', () => {
     expect([...glpi.tickets.values()].map((t) => t.content).join('\n')).not.toMatch(/web-01/);
     expect([...glpi.tickets.values()].map((t) => t.content).join('\n')).toMatch(/db-01/);
     expect(glpi.itil.ticketTickets).toHaveLength(0);
+  });
+
+  it('a symptom the poller finds (problem.get cause_eventid, Zabbix 6.4+) is linked the same way', async () => {
+    zabbix = new FakeZabbix();
+    const url = await zabbix.listen();
+    await start(undefined, ['zabbix:', `  url: ${url}`, '  api_token: zbx-token', '  auth: body', '  write_back:', '    enabled: false', '  poll:', "    schedule: '*/1 * * * * *'"].join('\n'));
+    await waitFor(() => daemon.logs.some((l) => /^first sweep of this poll scope/.test(l.msg)), 'the baseline');
+    zabbix.problems.set('731', { trigger: '100', host: 'core-sw' });
+    await post(zabbixBody('problem', { ...onHost('core-sw', '100'), event_id: '731' }));
+    await waitFor(() => glpi.tickets.size === 1, 'the cause\'s ticket');
+    // Its symptom's webhook never arrived: the poller takes it in from problem.get.
+    zabbix.problems.set('732', { trigger: '200', host: 'web-01', cause: '731' });
+    await waitFor(() => glpi.itil.ticketTickets.length === 1, 'the polled symptom\'s ticket linked', 20_000);
+    expect(glpi.itil.linkedTickets(1)).toEqual([{ id: 2, link: 1 }]);
   });
 });

@@ -40,6 +40,8 @@ export const problemRow = z.object({
   r_eventid: z.string().optional(),
   acknowledged: z.string().optional(),
   opdata: z.string().optional(),
+  /** The cause of a symptom (6.4+, with output extend; "0" for a cause; absent before 6.4). */
+  cause_eventid: z.string().optional(),
   tags: z.array(tag).default([]),
 });
 
