@@ -3,7 +3,7 @@
  * links, as the legacy API creates and lists them. Only what the bridge uses, as strict as GLPI:
  *
  * - `Problem` is a CommonITILObject like Ticket: name, content (mandatory in the default template, as for
- *   tickets), status (1 incoming … 5 solved, 6 closed; 7 accepted and 8 observed exist on Problem only),
+ *   tickets), status (1 incoming … 5 solved, 6 closed; CommonITILObject also has 7 accepted and 8 observed, which Problem and Change use — still open to the bridge),
  *   urgency/impact, entities_id, users_id_recipient (the writer, search option 22), date_mod (option 19).
  *   The same CommonITILObject search options 1, 2, 12, 19, 21, 22, 80 apply.
  *   (glpi-project/glpi src/Problem.php, src/CommonITILObject.php @ 0042059c82075d3223c145cb3609a83019fc0cd2)
