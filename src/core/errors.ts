@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   GLPI_ASSET_MAP_UNRESOLVED: { status: 0, hint: 'An assets.map entry names an asset GLPI does not have exactly once. Fix the entry (prefer id).' },
   GLPI_ASSET_NOT_FOUND: { status: 0, hint: 'No GLPI asset matches the host: the ticket goes without one.' },
   GLPI_SOLUTION_REFUSED: { status: 0, hint: 'GLPI refused the recovery\'s solution (a template, a rule, the status matrix): glpi.recovery_fallback ran. Fix what glpi_reason names, or keep the fallback.' },
+  GLPI_PROBLEMS_UNSUPPORTED: { status: 0, hint: 'glpi.api: v2 has no Problem or ticket-link routes: problem and link jobs are skipped (logged once).' },
   SYSTEMD_NOTIFY_FAILED: { status: 0, hint: 'systemd-notify failed: readiness, status and watchdog pings may be lost, and a watchdog may restart the service. Check that the systemd package is installed and NOTIFY_SOCKET reachable.' },
 } as const;
 
