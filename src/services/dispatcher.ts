@@ -68,14 +68,9 @@ function isGlpiJob(job: Job): boolean {
   return laneOf(job.spec) === 'glpi';
 }
 
-/**
- * The GLPI client as every job uses it: no request is sent while GLPI's
- * Retry-After holds, and a Retry-After on any answer holds every GLPI request
- * of every job, not only the job that got it. (Zabbix's requests do not go
- * through here.)
- */
-function paced(desk: TicketDesk, window: RetryAfterWindow, clock: Clock): TicketDesk {
-  const send = async <T>(request: () => Promise<T>): Promise<T> => {
+/** Sends a GLPI request unless GLPI's Retry-After holds, and notes a Retry-After from any answer. */
+function retryAfterGate(window: RetryAfterWindow, clock: Clock): <T>(request: () => Promise<T>) => Promise<T> {
+  return async (request) => {
     if (!window.open(clock.now())) throw new NotSent('waiting for GLPI (Retry-After)');
     try {
       return await request();
@@ -84,6 +79,16 @@ function paced(desk: TicketDesk, window: RetryAfterWindow, clock: Clock): Ticket
       throw e;
     }
   };
+}
+
+/**
+ * The GLPI client as every job uses it: no request is sent while GLPI's
+ * Retry-After holds, and a Retry-After on any answer holds every GLPI request
+ * of every job, not only the job that got it. (Zabbix's requests do not go
+ * through here.)
+ */
+function paced(desk: TicketDesk, window: RetryAfterWindow, clock: Clock): TicketDesk {
+  const send = retryAfterGate(window, clock);
   return {
     findTicketByMarker: (marker) => send(() => desk.findTicketByMarker(marker)),
     createTicket: (t) => send(() => desk.createTicket(t)),
@@ -93,6 +98,21 @@ function paced(desk: TicketDesk, window: RetryAfterWindow, clock: Clock): Ticket
     updateTicket: (ticketId, fields) => send(() => desk.updateTicket(ticketId, fields)),
     ticketStatus: (ticketId) => send(() => desk.ticketStatus(ticketId)),
     ticketUrl: (id) => desk.ticketUrl(id),
+  };
+}
+
+/** Problems and ticket links are GLPI requests too: the same Retry-After holds them. */
+function pacedProblems(desk: ProblemDesk, window: RetryAfterWindow, clock: Clock): ProblemDesk {
+  const send = retryAfterGate(window, clock);
+  return {
+    findProblemsByMarker: (marker) => send(() => desk.findProblemsByMarker(marker)),
+    createProblem: (p) => send(() => desk.createProblem(p)),
+    problemTickets: (problemId) => send(() => desk.problemTickets(problemId)),
+    linkProblemTicket: (problemId, ticketId) => send(() => desk.linkProblemTicket(problemId, ticketId)),
+    addProblemFollowup: (problemId, content) => send(() => desk.addProblemFollowup(problemId, content)),
+    problemFollowupContents: (problemId) => send(() => desk.problemFollowupContents(problemId)),
+    linkedTickets: (ticketId) => send(() => desk.linkedTickets(ticketId)),
+    linkTickets: (ticketId, otherId) => send(() => desk.linkTickets(ticketId, otherId)),
   };
 }
 
@@ -130,7 +150,7 @@ export class Dispatcher {
   ) {
     const probeMax = Math.min(opt.probeMaxDelayMs ?? 30_000, Math.max(opt.backoffCapMs, opt.quickMinDelayMs));
     this.#breaker = new CircuitBreaker({ minDelayMs: opt.quickMinDelayMs, maxDelayMs: probeMax }, (c) => this.#breakerChanged(c));
-    this.#runner = new JobRunner(paced(desk, this.#retryAfter, clock), store, { solutionTypeId: opt.solutionTypeId, ...(opt.writeBack ? { writeBack: opt.writeBack } : {}), ...(opt.problems ? { problems: opt.problems } : {}), ...(opt.recoveryFallback ? { recoveryFallback: opt.recoveryFallback, logger, metrics } : {}) });
+    this.#runner = new JobRunner(paced(desk, this.#retryAfter, clock), store, { solutionTypeId: opt.solutionTypeId, ...(opt.writeBack ? { writeBack: opt.writeBack } : {}), ...(opt.problems ? { problems: pacedProblems(opt.problems, this.#retryAfter, clock) } : {}), ...(opt.recoveryFallback ? { recoveryFallback: opt.recoveryFallback, logger, metrics } : {}) });
     this.metrics.glpiCircuit.set(BREAKER_GAUGE.closed);
   }
 

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { MemoryStore } from '../../src/adapters/store/memory/memory-store.js';
 import type { JobSpec, TicketDraft } from '../../src/core/decide.js';
-import type { EventAcknowledger, Job, TicketDesk } from '../../src/core/ports.js';
+import type { EventAcknowledger, Job, ProblemDesk, TicketDesk } from '../../src/core/ports.js';
 import { RemoteError } from '../../src/core/remote-error.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { Dispatcher, type DispatcherOptions } from '../../src/services/dispatcher.js';
@@ -303,6 +303,43 @@ describe('GLPI\'s Retry-After holds the whole GLPI client, not only the job that
     await until(() => status(a) === 'done' && status(b) === 'done', 'both done');
     expect(world.sent('findTicketByMarker', '[zbx:b]')).toHaveLength(1);
     expect(world.tickets.size).toBe(2);
+  });
+
+  it('a problem or link request is a GLPI request too: its 429 Retry-After holds the other incidents\' tickets', async () => {
+    // GLPI answers the symptom's link lookup 429 Retry-After: 2 (Ticket_Ticket is GLPI, like Ticket).
+    const links: { linked: number[][]; calls: number } = { linked: [], calls: 0 };
+    const problems: ProblemDesk = {
+      findProblemsByMarker: () => Promise.resolve([]),
+      createProblem: () => Promise.resolve(1),
+      problemTickets: () => Promise.resolve([]),
+      linkProblemTicket: () => Promise.resolve(),
+      addProblemFollowup: () => Promise.resolve(),
+      problemFollowupContents: () => Promise.resolve([]),
+      linkedTickets: () => (links.calls++ === 0 ? Promise.reject(tooMany(2)) : Promise.resolve([])),
+      linkTickets: (a, b) => {
+        links.linked.push([a, b]);
+        return Promise.resolve();
+      },
+    };
+    store.putTicket('cause', 1, world.addTicket('[zbx:cause]'), '[zbx:cause]', now);
+    // Another incident's create is in flight: its search is sent before the 429 and answers after it.
+    const searchB = world.holdNext('findTicketByMarker', '[zbx:b]');
+    const b = queue('b', create('[zbx:b]'));
+    start({ problems });
+    await until(() => world.sent('findTicketByMarker', '[zbx:b]').length === 1, 'the other incident\'s search in flight');
+    const link = queue('symptom', { type: 'link_ticket', cause: { fingerprint: 'cause', cycle: 1, eventId: '7001' } }, world.addTicket('[zbx:symptom]'));
+    dispatcher?.wake();
+    await until(() => backInQueue(link), 'the 429 link job back in the queue');
+    searchB.resolve();
+    // Its POST is not sent before Retry-After is over: the link's 429 held the whole GLPI client.
+    await until(() => backInQueue(b), 'the other incident\'s create held back');
+    expect(world.sent('createTicket')).toHaveLength(0);
+    expect(store.job(b)).toMatchObject({ nextAttemptAt: T + 2_000, lastError: withLanding('waiting for GLPI (Retry-After)', false) });
+
+    await at(2_000);
+    await until(() => status(link) === 'done' && status(b) === 'done', 'both done after the wait');
+    expect(links.linked).toHaveLength(1);
+    expect(world.calls.filter((c) => c.op === 'createTicket').every((c) => c.at >= T + 2_000)).toBe(true);
   });
 
   it('Zabbix is another server: a write-back in flight is not held by GLPI\'s Retry-After, and Zabbix\'s own Retry-After holds no GLPI job', async () => {
