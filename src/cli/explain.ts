@@ -1,13 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { normalise } from '../core/normalise.js';
 import { parseWebhookBody } from '../adapters/zabbix/webhook-body.js';
-import { processingSettings } from '../composition/from-config.js';
-import { assessAlert, NO_STATE } from '../core/assess.js';
-import { readMarkerKey } from '../adapters/marker-key.js';
+import { explainAlert } from '../composition/explain.js';
 import { loadOrReport, UsageError } from './common.js';
 import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
-import { formatWindow, problemRule, symptomMode, type TicketDraft } from '../core/decide.js';
+import type { TicketDraft } from '../core/decide.js';
 import { NAMED_FIELDS, type NamedField } from '../core/rules.js';
 import { describeResolution, glpiClient, nameSettings, NameResolver } from '../composition/from-config.js';
 
@@ -50,22 +48,6 @@ async function resolveOnline(config: Config, draft: TicketDraft): Promise<Record
   return out;
 }
 
-/** What recurrence of this alert would link, in words (issue 14 item 1: the category's `problems` rule). */
-function problemLine(config: Config, category: string): string {
-  const rule = problemRule(config.rules, category);
-  if (!rule) return `none: category ${category} has no problems rule`;
-  return `after ${rule.afterCycles} ticket cycles of this fingerprint within ${formatWindow(rule.withinMs)}, its tickets are linked to one GLPI problem (Problem_Ticket), created by the bridge and never closed by it; one a human solved or closed collects no more, and the next recurrence opens another`;
-}
-
-/** What a symptom's ticket would be linked to (Zabbix 6.4+ {EVENT.CAUSE.ID}; the category's `symptoms`). */
-function symptomLine(config: Config, category: string, cause: string): string {
-  const mode = symptomMode(config.rules, category);
-  const when = `symptom of event ${cause} (symptoms: ${mode})`;
-  if (mode === 'skip') return `${when}: no ticket, when the bridge holds its cause`;
-  if (mode === 'ticket') return `${when}: a ticket of its own, not linked`;
-  return `${when}: its ticket would be linked to the cause's ticket (Ticket_Ticket, linked to), when the bridge holds one`;
-}
-
 /** `explain --config FILE [--online] [ALERT.json | -]`: what would this webhook body become? No side effects (GLPI is only read, for the names' ids and the asset). */
 export async function explainCommand(file: string | undefined, input: string | undefined, online = false): Promise<number> {
   const config = loadOrReport(file);
@@ -83,24 +65,8 @@ export async function explainCommand(file: string | undefined, input: string | u
     return 1;
   }
   const alert = normalise(parsed.event, 'webhook', config.zabbix.timezone_offset_minutes);
-  const { classification: c, fingerprint, decision } = assessAlert(processingSettings(config, readMarkerKey(config.data_dir) ?? 'no-marker-key-yet-0123456789abcdef'), alert, NO_STATE, Date.now());
-  const create = decision.jobs.find((j) => j.type === 'create_ticket');
-  const out = {
-    alert,
-    category: c.category,
-    matched_by: c.matchedBy,
-    severity: c.severity,
-    severity_reason: c.severityReason,
-    fingerprint,
-    action: decision.action,
-    reason: decision.reason,
-    glpi: c.glpi,
-    jobs: decision.jobs.map((j) => j.type),
-    problem: problemLine(config, c.category),
-    ...(alert.causeEventId !== undefined ? { symptom: symptomLine(config, c.category, alert.causeEventId) } : {}),
-    ...(create?.type === 'create_ticket' ? { ticket: { title: create.ticket.name, body: create.ticket.content, marker: create.ticket.marker, ...(online ? await resolveOnline(config, create.ticket) : create.ticket.names ? { names: create.ticket.names } : {}) } } : {}),
-    note: 'evaluated as if no incident were open for this fingerprint',
-  };
+  const { out, draft } = explainAlert(config, alert, Date.now());
+  if (online && draft) out.ticket = { ...(out.ticket as Record<string, unknown>), names: undefined, ...(await resolveOnline(config, draft)) };
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   return 0;
 }

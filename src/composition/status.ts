@@ -1,43 +1,18 @@
 import type { IntakeStore } from '../adapters/store/sqlite/index.js';
 import type { StatusSources, TryAnswer, TryInput } from '../adapters/http/status/routes.js';
-import { readMarkerKey } from '../adapters/marker-key.js';
 import { parseWebhookBody } from '../adapters/zabbix/webhook-body.js';
 import type { Config } from '../config/schema.js';
 import type { Alert } from '../core/alert.js';
-import { assessAlert, NO_STATE } from '../core/assess.js';
 import { normalise } from '../core/normalise.js';
 import type { Job } from '../core/ports.js';
-import { processingSettings } from './from-config.js';
 import { rerenderCreate } from './dead-letters.js';
+import { explainAlert } from './explain.js';
 import { openToolStore } from './store.js';
 
 /** GLPI's web page of a ticket, from the API URL (as the GLPI clients link tickets: apirest.php, api.php/v1 or api.php/v2 stripped). */
 export function glpiTicketUrl(apiUrl: string, id: number): string {
   const base = apiUrl.replace(/\/+$/, '').replace(/\/apirest\.php$/, '').replace(/\/api\.php(\/v\d+(\.\d+)*)?$/, '');
   return `${base}/front/ticket.form.php?id=${id}`;
-}
-
-/**
- * What the rules in force make of one alert, as if no incident were open for its fingerprint: the object
- * `zabbix-glpi-bridge explain` prints (same keys, same values), for the status page's "try a rule".
- */
-export function explainAlert(config: Config, alert: Alert, now: number): Record<string, unknown> {
-  const { classification: c, fingerprint, decision } = assessAlert(processingSettings(config, readMarkerKey(config.data_dir) ?? 'no-marker-key-yet-0123456789abcdef'), alert, NO_STATE, now);
-  const create = decision.jobs.find((j) => j.type === 'create_ticket');
-  return {
-    alert,
-    category: c.category,
-    matched_by: c.matchedBy,
-    severity: c.severity,
-    severity_reason: c.severityReason,
-    fingerprint,
-    action: decision.action,
-    reason: decision.reason,
-    glpi: c.glpi,
-    jobs: decision.jobs.map((j) => j.type),
-    ...(create?.type === 'create_ticket' ? { ticket: { title: create.ticket.name, body: create.ticket.content, marker: create.ticket.marker } } : {}),
-    note: 'evaluated as if no incident were open for this fingerprint',
-  };
 }
 
 /**
@@ -77,7 +52,7 @@ export function statusSources(config: () => Config, store: IntakeStore): StatusS
           if (!parsed.ok) return { ok: false, error: `BRIDGE_INVALID_FIELD: ${parsed.message}` };
           alert = normalise(parsed.event, 'webhook', c.zabbix.timezone_offset_minutes);
         }
-        return { ok: true, result: explainAlert(c, alert, now) };
+        return { ok: true, result: explainAlert(c, alert, now).out };
       } catch (e) {
         return { ok: false, error: (e as Error).message };
       }
