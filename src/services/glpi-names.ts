@@ -1,6 +1,7 @@
 import type { TicketDraft } from '../core/decide.js';
 import type { AssetRef, Clock, GlpiDirectory, TicketDesk } from '../core/ports.js';
 import { RemoteError } from '../core/remote-error.js';
+import { withDraftStep } from './draft-step.js';
 import { ACTOR_ROLES, NAMED_FIELDS, namesInRules, type ActorRole, type DirectoryItemtype, type NamedField, type Rules } from '../core/rules.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -286,16 +287,7 @@ export class NameResolver {
 
 /** The GLPI adapter with names resolved and the asset found before each create (composition/processing.ts wraps the dispatcher's desk). */
 export function routingDesk(desk: TicketDesk, resolver: NameResolver): TicketDesk {
-  return {
-    findTicketByMarker: (marker) => desk.findTicketByMarker(marker),
-    createTicket: async (t) => desk.createTicket(await resolver.resolveDraft(t)),
-    addFollowup: (ticketId, content, options) => desk.addFollowup(ticketId, content, options),
-    followupContents: (ticketId) => desk.followupContents(ticketId),
-    addSolution: (ticketId, content, solutionTypeId) => desk.addSolution(ticketId, content, solutionTypeId),
-    updateTicket: (ticketId, fields) => desk.updateTicket(ticketId, fields),
-    ticketStatus: (ticketId) => desk.ticketStatus(ticketId),
-    ticketUrl: (id) => desk.ticketUrl(id),
-  };
+  return withDraftStep(desk, (t) => resolver.resolveDraft(t));
 }
 
 export { describe as describeResolution };

@@ -1,6 +1,7 @@
 import type { TicketDraft } from '../core/decide.js';
 import { withValueHistory } from '../core/render.js';
 import type { TicketDesk, ValueHistoryReader } from '../core/ports.js';
+import { withDraftStep } from './draft-step.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -66,15 +67,6 @@ export class ValueHistory {
 
   /** The desk with value history added to every create. */
   desk(desk: TicketDesk): TicketDesk {
-    return {
-      findTicketByMarker: (marker) => desk.findTicketByMarker(marker),
-      createTicket: async (t) => desk.createTicket(await this.withHistory(t)),
-      addFollowup: (ticketId, content, options) => desk.addFollowup(ticketId, content, options),
-      followupContents: (ticketId) => desk.followupContents(ticketId),
-      addSolution: (ticketId, content, solutionTypeId) => desk.addSolution(ticketId, content, solutionTypeId),
-      updateTicket: (ticketId, fields) => desk.updateTicket(ticketId, fields),
-      ticketStatus: (ticketId) => desk.ticketStatus(ticketId),
-      ticketUrl: (id) => desk.ticketUrl(id),
-    };
+    return withDraftStep(desk, (t) => this.withHistory(t));
   }
 }
