@@ -4,7 +4,7 @@
 
 import type { Alert } from './alert.js';
 import type { LaneKind } from './coalesce.js';
-import type { EventChange, EventInfo, Incident, JobSpec, JobType, TicketDraft } from './decide.js';
+import type { EventChange, EventInfo, Incident, JobSpec, JobType, ProblemSpec, TicketDraft } from './decide.js';
 
 // ---------------------------------------------------------------------------
 // Time
@@ -44,15 +44,8 @@ export interface ProblemRef {
   readonly status: number;
 }
 
-/** What a Problem needs: name, content, and the fields it takes from the ticket that opened it. */
-export interface ProblemDraft {
-  readonly name: string;
-  readonly content: string;
-  readonly urgency: number;
-  readonly impact: number;
-  readonly entities_id: number;
-  readonly itilcategories_id: number;
-}
+/** What a Problem is created with: the core's ProblemSpec (name, content, and the fields it takes from the ticket that opened it). */
+export type ProblemDraft = ProblemSpec;
 
 /**
  * GLPI Problems and ITIL links (issue 14 item 1), apart from the TicketDesk so that the ticket adapters'
