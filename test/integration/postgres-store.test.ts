@@ -96,6 +96,10 @@ describe('store.backend: postgres', () => {
     const metrics = await d.get('/metrics');
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toMatch(/^zgb_alerts_received_total\{/m);
+    // The status page says why instead of failing with 500.
+    const status = await d.get('/status?format=json');
+    expect(status.status).toBe(503);
+    expect(((await status.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'BRIDGE_STORE_UNAVAILABLE', message: expect.stringMatching(/PostgreSQL is unreachable/) });
 
     // Zabbix keeps retrying; PostgreSQL comes back a few seconds later.
     const seen: number[] = [];

@@ -269,7 +269,15 @@ export function registerStatusRoutes(app: FastifyInstance, deps: StatusRouteDeps
         }
         return send(reply, 401, loginPage());
       }
-      const s = await summary(req.query);
+      let s: Awaited<ReturnType<typeof summary>>;
+      try {
+        s = await summary(req.query);
+      } catch (e) {
+        // The store cannot be read (PostgreSQL down, a file gone): say so, as /readyz does, instead of a 500.
+        const message = `the store cannot be read: ${(e as Error).message}`;
+        if (req.query.format === 'json') return reply.code(503).headers(SECURITY_HEADERS).send({ error: { code: 'BRIDGE_STORE_UNAVAILABLE', message } });
+        return send(reply, 503, messagePage('zabbix-glpi-bridge: store unavailable', `${message}. Webhooks are answered 503 meanwhile (Zabbix retries); /readyz says the same.`));
+      }
       if (req.query.format === 'json') return reply.headers(SECURITY_HEADERS).send(s);
       const flash =
         req.query.retried !== undefined
