@@ -109,7 +109,8 @@ export function normalise(e: ZabbixEvent, source: Alert['source'] = 'webhook', u
     occurredAt: zabbixTime(e.event_date, e.event_time, utcOffsetMinutes),
     recoveryEventId: present(e.event_recovery_id),
     // "0" or empty: the event is a cause (no cause of its own).
-    causeEventId: present(e.event_cause_id) === '0' ? undefined : present(e.event_cause_id),
+    // Only a cause's id: "0" (a cause itself), an unexpanded macro (6.0) or Zabbix's "*UNKNOWN*" (7.0, not a symptom) are absent.
+    causeEventId: /^[1-9]\d*$/.test(present(e.event_cause_id) ?? '') ? present(e.event_cause_id) : undefined,
     recoveredAt: zabbixTime(e.event_recovery_date, e.event_recovery_time, utcOffsetMinutes),
     update: kind === 'update' ? updateOf(e, utcOffsetMinutes) : undefined,
   };

@@ -18,6 +18,10 @@ describe('the cause event id in the webhook body', () => {
     expect(causeOf('{EVENT.CAUSE.ID}')).toBeUndefined();
   });
 
+  it('Zabbix 7.0 resolves it to "*UNKNOWN*" for an event that is no symptom (seen on a real 7.0.22): accepted, no cause', () => {
+    expect(causeOf('*UNKNOWN*')).toBeUndefined();
+  });
+
   it('anything else is refused, naming the parameter', () => {
     const r = parseWebhookBody(zabbixBody('problem', { event_cause_id: 'abc' }));
     expect(r).toMatchObject({ ok: false, field: 'event_cause_id' });
