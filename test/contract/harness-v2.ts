@@ -4,9 +4,9 @@
  * of test/fixtures/glpi/recorded-v2.ts replayed in order, failing on any request the recording does not
  * have (method, path, body, and the headers the recording names).
  */
-import http from 'node:http';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import type { V2Exchange, V2Request, V2Scenario } from '../fixtures/glpi/recorded-v2.js';
+import { httpExchange } from './harness.js';
 
 export interface Res {
   status: number;
@@ -39,33 +39,8 @@ function payload(req: V2Request): { data?: string; type?: string } {
 }
 
 function rawRequest(root: string, req: V2Request): Promise<Res> {
-  const url = new URL(`${root}/${req.path}`);
   const { data, type } = payload(req);
-  const headers: Record<string, string> = {
-    ...(data !== undefined ? { 'Content-Type': type!, 'Content-Length': String(Buffer.byteLength(data)) } : {}),
-    ...req.headers,
-  };
-  return new Promise((resolve, reject) => {
-    const r = http.request(url, { method: req.method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let body: unknown = text === '' ? undefined : text;
-        try {
-          if (text !== '') body = JSON.parse(text);
-        } catch {
-          /* HTML */
-        }
-        const h: Record<string, string> = {};
-        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h[k] = v;
-        resolve({ status: res.statusCode ?? 0, headers: h, body });
-      });
-    });
-    r.on('error', reject);
-    if (data !== undefined) r.write(data);
-    r.end();
-  });
+  return httpExchange(new URL(`${root}/${req.path}`), req.method, req.headers, data, type, undefined);
 }
 
 export const fakeV2Target: V2Target = {

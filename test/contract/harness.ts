@@ -39,22 +39,24 @@ export interface Target {
   open(s: Scenario): Promise<Glpi>;
 }
 
-function rawRequest(base: string, req: Req): Promise<Res> {
-  const url = new URL(`${base}/${req.path}`);
-  const payload = req.raw ?? (req.body === undefined ? undefined : JSON.stringify(req.body));
+/**
+ * One HTTP exchange over a fresh connection, as both API harnesses send them: the body sent with its
+ * Content-Type, the answer's text (JSON parsed when it is JSON; an empty text parsed as `empty`).
+ */
+export function httpExchange(url: URL, method: string, reqHeaders: Record<string, string> | undefined, data: string | undefined, type: string | undefined, empty: unknown): Promise<Res> {
   const headers: Record<string, string> = {
-    ...(payload !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(payload)) } : {}),
-    ...req.headers,
+    ...(data !== undefined ? { 'Content-Type': type ?? 'application/json', 'Content-Length': String(Buffer.byteLength(data)) } : {}),
+    ...reqHeaders,
   };
   return new Promise((resolve, reject) => {
-    const r = http.request(url, { method: req.method, headers, agent: false }, (res) => {
+    const r = http.request(url, { method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        let body: unknown = text;
+        let body: unknown = text === '' ? empty : text;
         try {
-          body = JSON.parse(text);
+          if (text !== '') body = JSON.parse(text);
         } catch {
           /* HTML */
         }
@@ -64,9 +66,15 @@ function rawRequest(base: string, req: Req): Promise<Res> {
       });
     });
     r.on('error', reject);
-    if (payload !== undefined) r.write(payload);
+    if (data !== undefined) r.write(data);
     r.end();
   });
+}
+
+function rawRequest(base: string, req: Req): Promise<Res> {
+  const payload = req.raw ?? (req.body === undefined ? undefined : JSON.stringify(req.body));
+  // The legacy harness keeps an empty answer as the empty string.
+  return httpExchange(new URL(`${base}/${req.path}`), req.method, req.headers, payload, 'application/json', '');
 }
 
 export const fakeTarget: Target = {
