@@ -11,6 +11,7 @@
 // Round trips per call are kept low: the decided position is read inside the statements that need it, batch
 // writes are one statement (unnest), writes inside a transaction travel with the next read or the COMMIT.
 
+import { decisionRecord } from '../decision-row.js';
 import type { Alert } from '../../../core/alert.js';
 import { laneOf, type LaneKind } from '../../../core/coalesce.js';
 import type { EventChange, EventInfo, Incident, JobSpec, JobType } from '../../../core/decide.js';
@@ -538,19 +539,7 @@ export class PgStorePorts
           ORDER BY id DESC LIMIT $4`,
         [filter.host ?? '', filter.category ?? '', filter.action ?? '', limit],
       )
-      .map((r) => ({
-        at: r.at,
-        ...(r.delivery_id !== null ? { deliveryId: r.delivery_id } : {}),
-        eventId: r.event_id,
-        kind: r.kind,
-        host: r.host,
-        fingerprint: r.fingerprint,
-        category: r.category,
-        severity: r.severity,
-        action: r.action,
-        reason: r.reason,
-        jobs: r.jobs,
-      }));
+      .map(decisionRecord);
   }
 
   // ---- OpenIncidentList

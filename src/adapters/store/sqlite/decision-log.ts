@@ -2,6 +2,7 @@
 // file. The log is written by the processing thread only, inside its batch's transaction; both are read by
 // the main thread (the status page) and by `status` on a stopped daemon.
 
+import { decisionRecord } from '../decision-row.js';
 import type Database from 'better-sqlite3';
 import type { DecisionFilter, DecisionLog, DecisionRecord, OpenIncidentList, OpenIncidentView, StateTransactions } from '../../../core/ports.js';
 
@@ -58,19 +59,7 @@ export class SqliteDecisionLog implements DecisionLog {
     const category = filter.category ?? '';
     const action = filter.action ?? '';
     const limit = Math.max(0, Math.min(MAX_READ, filter.limit ?? 300));
-    return this.#stmt.recent.all(host, host, category, category, action, action, limit).map((r) => ({
-      at: r.at,
-      ...(r.delivery_id !== null ? { deliveryId: r.delivery_id } : {}),
-      eventId: r.event_id,
-      kind: r.kind,
-      host: r.host,
-      fingerprint: r.fingerprint,
-      category: r.category,
-      severity: r.severity,
-      action: r.action,
-      reason: r.reason,
-      jobs: JSON.parse(r.jobs) as string[],
-    }));
+    return this.#stmt.recent.all(host, host, category, category, action, action, limit).map((r) => decisionRecord({ ...r, jobs: JSON.parse(r.jobs) as string[] }));
   }
 }
 
