@@ -74,9 +74,12 @@ export type Gate = { readonly run: 'all' } | { readonly run: 'one' } | { readonl
 
 /**
  * One circuit breaker for GLPI, shared by every job of the dispatcher.
- * Closed: jobs run. A failure that says GLPI is down (network error, 5xx,
- * 429) opens it: no job starts, and no job in flight tries again, until the
- * backoff has passed. Then exactly one job probes (half-open): any answer
+ * Closed: jobs run. `openAfter` failures in a row that say GLPI is down
+ * (network error, 5xx, 429), with no answer from GLPI between them, open it:
+ * no job starts, and no job in flight tries again, until the backoff has
+ * passed. (A GLPI that answers most requests and fails some, e.g. 500s under
+ * load, is not down: each failed job is retried on its own backoff, the
+ * others go on.) Then exactly one job probes (half-open): any answer
  * from GLPI closes the breaker, another "down" opens it again with twice the
  * backoff (capped; at least Retry-After).
  */
@@ -87,9 +90,11 @@ export class CircuitBreaker {
   #failedProbes = 0;
   #probes = 0;
   #probe: number | undefined;
+  /** "Down" failures in a row while closed. */
+  #downInARow = 0;
 
   constructor(
-    private readonly opt: { readonly minDelayMs: number; readonly maxDelayMs: number; readonly random?: () => number },
+    private readonly opt: { readonly minDelayMs: number; readonly maxDelayMs: number; readonly openAfter?: number; readonly random?: () => number },
     private readonly onChange: (change: BreakerChange) => void = () => undefined,
   ) {}
 
@@ -122,6 +127,7 @@ export class CircuitBreaker {
 
   /** GLPI answered (a success, or GLPI's own refusal): it is up. */
   answered(now: number): void {
+    this.#downInARow = 0;
     if (this.#state === 'closed') return;
     this.#probe = undefined;
     this.#set('closed', now);
@@ -133,6 +139,8 @@ export class CircuitBreaker {
   down(jobId: number, now: number, cause: RemoteError): void {
     const wait = cause.retryAfterMs ?? 0;
     if (this.#state === 'closed') {
+      if (++this.#downInARow < (this.opt.openAfter ?? 1)) return;
+      this.#downInARow = 0;
       this.#since = now;
       this.#failedProbes = 0;
       this.#probes = 0;

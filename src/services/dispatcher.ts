@@ -8,6 +8,13 @@ import type { Metrics } from '../observability/metrics.js';
 import { JobRunner, TicketMissing, runState, withLanding, type Outcome, type RunState } from './job-runner.js';
 import { queueJob } from './storm-control.js';
 
+/**
+ * Three "down" failures in a row open the breaker: a GLPI that is down fails
+ * every request (three come within milliseconds with jobs in flight, or from
+ * one job's quick retries), one that fails a request now and then is not down.
+ */
+export const BREAKER_OPEN_AFTER = 3;
+
 export interface DispatcherOptions {
   /** Jobs (so GLPI requests) in flight at once. */
   readonly concurrency: number;
@@ -34,6 +41,8 @@ export interface DispatcherOptions {
   readonly onTicketClosed?: (job: Job, ticketId: number) => void;
   /** Longest wait between two probes while GLPI is down (default 30 s, or backoffCapMs if lower). */
   readonly probeMaxDelayMs?: number;
+  /** "GLPI is down" failures in a row (no GLPI answer between) that open the circuit breaker (default BREAKER_OPEN_AFTER). */
+  readonly breakerOpenAfter?: number;
   /** Until when held-back creates may run: every alert received before then is decided (Processor.createHorizon). Default: now. */
   readonly createHorizon?: (now: number) => number;
 }
@@ -69,11 +78,13 @@ function isGlpiJob(job: Job): boolean {
 }
 
 /** Sends a GLPI request unless GLPI's Retry-After holds, and notes a Retry-After from any answer. */
-function retryAfterGate(window: RetryAfterWindow, clock: Clock): <T>(request: () => Promise<T>) => Promise<T> {
+function retryAfterGate(window: RetryAfterWindow, clock: Clock, answered: () => void): <T>(request: () => Promise<T>) => Promise<T> {
   return async (request) => {
     if (!window.open(clock.now())) throw new NotSent('waiting for GLPI (Retry-After)');
     try {
-      return await request();
+      const result = await request();
+      answered();
+      return result;
     } catch (e) {
       if (e instanceof RemoteError && e.retryAfterMs !== undefined) window.note(clock.now(), e.retryAfterMs);
       throw e;
@@ -84,11 +95,12 @@ function retryAfterGate(window: RetryAfterWindow, clock: Clock): <T>(request: ()
 /**
  * The GLPI client as every job uses it: no request is sent while GLPI's
  * Retry-After holds, and a Retry-After on any answer holds every GLPI request
- * of every job, not only the job that got it. (Zabbix's requests do not go
- * through here.)
+ * of every job, not only the job that got it. Each step GLPI answers tells
+ * the circuit breaker it is up (`answered`), before the job's other steps.
+ * (Zabbix's requests do not go through here.)
  */
-function paced(desk: TicketDesk, window: RetryAfterWindow, clock: Clock): TicketDesk {
-  const send = retryAfterGate(window, clock);
+function paced(desk: TicketDesk, window: RetryAfterWindow, clock: Clock, answered: () => void): TicketDesk {
+  const send = retryAfterGate(window, clock, answered);
   return {
     findTicketByMarker: (marker) => send(() => desk.findTicketByMarker(marker)),
     createTicket: (t) => send(() => desk.createTicket(t)),
@@ -102,8 +114,8 @@ function paced(desk: TicketDesk, window: RetryAfterWindow, clock: Clock): Ticket
 }
 
 /** Problems and ticket links are GLPI requests too: the same Retry-After holds them. */
-function pacedProblems(desk: ProblemDesk, window: RetryAfterWindow, clock: Clock): ProblemDesk {
-  const send = retryAfterGate(window, clock);
+function pacedProblems(desk: ProblemDesk, window: RetryAfterWindow, clock: Clock, answered: () => void): ProblemDesk {
+  const send = retryAfterGate(window, clock, answered);
   return {
     findProblemsByMarker: (marker) => send(() => desk.findProblemsByMarker(marker)),
     createProblem: (p) => send(() => desk.createProblem(p)),
@@ -149,8 +161,9 @@ export class Dispatcher {
     private readonly opt: DispatcherOptions,
   ) {
     const probeMax = Math.min(opt.probeMaxDelayMs ?? 30_000, Math.max(opt.backoffCapMs, opt.quickMinDelayMs));
-    this.#breaker = new CircuitBreaker({ minDelayMs: opt.quickMinDelayMs, maxDelayMs: probeMax }, (c) => this.#breakerChanged(c));
-    this.#runner = new JobRunner(paced(desk, this.#retryAfter, clock), store, { solutionTypeId: opt.solutionTypeId, ...(opt.writeBack ? { writeBack: opt.writeBack } : {}), ...(opt.problems ? { problems: pacedProblems(opt.problems, this.#retryAfter, clock) } : {}), ...(opt.recoveryFallback ? { recoveryFallback: opt.recoveryFallback, logger, metrics } : {}) });
+    this.#breaker = new CircuitBreaker({ minDelayMs: opt.quickMinDelayMs, maxDelayMs: probeMax, openAfter: opt.breakerOpenAfter ?? BREAKER_OPEN_AFTER }, (c) => this.#breakerChanged(c));
+    const answered = (): void => this.#breaker.answered(this.clock.now());
+    this.#runner = new JobRunner(paced(desk, this.#retryAfter, clock, answered), store, { solutionTypeId: opt.solutionTypeId, ...(opt.writeBack ? { writeBack: opt.writeBack } : {}), ...(opt.problems ? { problems: pacedProblems(opt.problems, this.#retryAfter, clock, answered) } : {}), ...(opt.recoveryFallback ? { recoveryFallback: opt.recoveryFallback, logger, metrics } : {}) });
     this.metrics.glpiCircuit.set(BREAKER_GAUGE.closed);
   }
 

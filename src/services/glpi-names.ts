@@ -57,6 +57,9 @@ type Source = 'cached' | 'found' | 'stale';
  * the next ticket. When GLPI cannot be reached, an expired entry is used (the
  * last good resolution) rather than failing.
  */
+/** How long GLPI's "no such name / no such asset" is believed (capped by the TTL). */
+export const NEGATIVE_TTL_MS = 60_000;
+
 export class LookupCache<T> {
   readonly #entries = new Map<string, { value: T[]; at: number }>();
 
@@ -77,12 +80,10 @@ export class LookupCache<T> {
       if (entry && e instanceof RemoteError && e.kind === 'retryable') return { value: entry.value, source: 'stale' };
       throw e;
     }
-    if (value.length > 0) {
-      if (this.#entries.size >= this.max && !this.#entries.has(key)) this.#entries.delete(this.#entries.keys().next().value as string);
-      this.#entries.set(key, { value, at: now });
-    } else {
-      this.#entries.delete(key);
-    }
+    if (this.#entries.size >= this.max && !this.#entries.has(key)) this.#entries.delete(this.#entries.keys().next().value as string);
+    // "Nothing" is kept too, for at most NEGATIVE_TTL_MS: a job's retry, or the next ticket of an asset-less host
+    // in a storm, does not ask GLPI again; an asset or a name added in GLPI is seen within a minute.
+    this.#entries.set(key, { value, at: value.length > 0 ? now : now - Math.max(0, this.ttlMs() - NEGATIVE_TTL_MS) });
     return { value, source: 'found' };
   }
 
@@ -245,8 +246,15 @@ export class NameResolver {
   }
 
   async #assetLookup(itemtypes: readonly string[], by: 'name' | 'ip', value: string): Promise<AssetRef[]> {
-    const key = `asset:${by}:${itemtypes.join(',')}:${value.toLowerCase()}`;
-    const { value: found, source } = await this.#assets.get(key, () => this.directory.findAssets(itemtypes, by, value));
+    // One cache entry per itemtype: an answer GLPI gave is kept when the next itemtype's search fails.
+    const found: AssetRef[] = [];
+    let source: Source = 'cached';
+    for (const itemtype of itemtypes) {
+      const key = `asset:${by}:${itemtype}:${value.toLowerCase()}`;
+      const answer = await this.#assets.get(key, () => this.directory.findAssets([itemtype], by, value));
+      found.push(...answer.value);
+      if (answer.source !== 'cached') source = answer.source;
+    }
     this.metrics?.glpiLookups.inc({ itemtype: 'asset', result: found.length === 0 ? 'unknown' : found.length > 1 ? 'ambiguous' : source });
     return found;
   }

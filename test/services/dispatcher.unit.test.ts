@@ -408,8 +408,8 @@ describe('which job runs when', () => {
     const tickets = [0, 1, 2].map((i) => world.addTicket(`[zbx:${i}]`));
     world.failNext('addFollowup', down503(), tickets[0]);
     const first = queue('fp-0', followup('zero'), tickets[0]);
-    // The first probe goes 500 ms (±20 %) after GLPI went down.
-    start({ quickMinDelayMs: 500 });
+    // The first probe goes 500 ms (±20 %) after GLPI went down (here one failure says it is).
+    start({ quickMinDelayMs: 500, breakerOpenAfter: 1 });
     await until(() => backInQueue(first), 'back in the queue');
     expect(dispatcher!.circuit).toBe('open');
     const others = [1, 2].map((i) => queue(`fp-${i}`, followup(`n ${i}`), tickets[i]));
@@ -426,6 +426,21 @@ describe('which job runs when', () => {
     await until(() => [first, ...others].every((id) => status(id) === 'done'), 'all done');
     expect(dispatcher!.circuit).toBe('closed');
     expect(world.calls).toHaveLength(4);
+  });
+
+  it('a GLPI that fails a request now and then is not down: the breaker opens after three failures in a row, an answer between resets the count', async () => {
+    const tickets = [0, 1, 2, 3, 4, 5].map((i) => world.addTicket(`[zbx:${i}]`));
+    for (const i of [0, 1]) world.failNext('addFollowup', down503(), tickets[i]);
+    start({ concurrency: 1 });
+    const [a, b] = [0, 1].map((i) => queue(`fp-${i}`, followup(`n ${i}`), tickets[i]));
+    await until(() => backInQueue(a!) && backInQueue(b!), 'both back in the queue');
+    expect(dispatcher!.circuit).toBe('closed');
+    const c = queue('fp-2', followup('n 2'), tickets[2]);
+    await until(() => status(c) === 'done', 'an answer');
+    for (const i of [3, 4, 5]) world.failNext('addFollowup', down503(), tickets[i]);
+    const rest = [3, 4, 5].map((i) => queue(`fp-${i}`, followup(`n ${i}`), tickets[i]));
+    await until(() => rest.every((id) => backInQueue(id)), 'three failures in a row');
+    expect(dispatcher!.circuit).toBe('open');
   });
 
   it('a refused login pauses all dispatch (write-backs too) for 30 s', async () => {

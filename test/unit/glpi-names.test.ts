@@ -5,7 +5,7 @@ import type { TicketDraft } from '../../src/core/decide.js';
 import type { AssetRef, GlpiDirectory } from '../../src/core/ports.js';
 import { RemoteError } from '../../src/core/remote-error.js';
 import { draftFields, namesInRules } from '../../src/core/rules.js';
-import { NameResolver, NO_ASSETS, type NameSettings } from '../../src/services/glpi-names.js';
+import { NameResolver, NEGATIVE_TTL_MS, NO_ASSETS, type NameSettings } from '../../src/services/glpi-names.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 
 /** A directory answering from a table; `down` makes every lookup fail as GLPI being unreachable. */
@@ -98,7 +98,7 @@ describe('NameResolver', () => {
     expect(counted).toEqual(expect.arrayContaining(['ITILCategory:found=1', 'Group:ambiguous=1', 'RequestType:unknown=1', 'User:found=1']));
   });
 
-  it('answers from the cache within the TTL, asks again after it, and never keeps a miss', async () => {
+  it('answers from the cache within the TTL, asks again after it, and keeps a miss for a minute at most', async () => {
     const dir = new TableDirectory({ 'ITILCategory:A': [1] });
     const { resolver, advance } = setup(dir);
     expect(await resolver.resolve('ITILCategory', 'A')).toMatchObject({ kind: 'found', id: 1, source: 'found' });
@@ -107,9 +107,13 @@ describe('NameResolver', () => {
     advance(61_000);
     dir.names['ITILCategory:A'] = [2];
     expect(await resolver.resolve('ITILCategory', 'A')).toMatchObject({ kind: 'found', id: 2, source: 'found' });
-    // A miss is asked again each time: a category created in GLPI is found at the next ticket.
+    // A miss is kept for a minute (a job's retries, a storm's tickets ask once): a category created in GLPI is found after it.
     expect(await resolver.resolve('ITILCategory', 'B')).toEqual({ kind: 'unknown' });
     dir.names['ITILCategory:B'] = [5];
+    const asked = dir.asked;
+    expect(await resolver.resolve('ITILCategory', 'B')).toEqual({ kind: 'unknown' });
+    expect(dir.asked).toBe(asked);
+    advance(NEGATIVE_TTL_MS);
     expect(await resolver.resolve('ITILCategory', 'B')).toMatchObject({ kind: 'found', id: 5 });
   });
 
@@ -142,6 +146,30 @@ describe('NameResolver', () => {
     expect(counted).toEqual(expect.arrayContaining(['name=1', 'ip=1', 'map=1', 'ambiguous=1', 'none=1']));
     const out = await resolver.resolveDraft(draft({ host: { name: 'web-01' } }));
     expect(out.asset).toEqual({ itemtype: 'Computer', id: 3 });
+  });
+
+  it('a retried lookup asks GLPI only what it did not answer: one cache entry per itemtype, a miss kept for a minute', async () => {
+    class FlakyDirectory extends TableDirectory {
+      failOn: string | undefined;
+      readonly log: string[] = [];
+      override async findAssets(itemtypes: readonly string[], by: 'name' | 'ip', value: string): Promise<AssetRef[]> {
+        this.log.push(`${itemtypes.join(',')} ${by}=${value}`);
+        if (itemtypes.includes(this.failOn ?? '')) throw new RemoteError('retryable', 'HTTP_500', '500', 500, undefined, { outage: true, mayHaveLanded: false });
+        return super.findAssets(itemtypes, by, value);
+      }
+    }
+    const dir = new FlakyDirectory({}, {});
+    dir.failOn = 'NetworkEquipment';
+    const assets = { enabled: true, itemtypes: ['Computer', 'NetworkEquipment'], by: ['name'] as ('name' | 'ip')[], map: {} };
+    const { resolver, advance } = setup(dir, { assets, ttlMs: 3_600_000 });
+    await expect(resolver.findAsset({ name: 'db-02' })).rejects.toMatchObject({ code: 'HTTP_500' });
+    dir.failOn = undefined;
+    expect(await resolver.findAsset({ name: 'db-02' })).toBeUndefined();
+    expect(await resolver.findAsset({ name: 'db-02' })).toBeUndefined();
+    expect(dir.log).toEqual(['Computer name=db-02', 'NetworkEquipment name=db-02', 'NetworkEquipment name=db-02']);
+    dir.assets['name:db-02'] = [{ itemtype: 'Computer', id: 12 }];
+    advance(NEGATIVE_TTL_MS);
+    expect(await resolver.findAsset({ name: 'db-02' })).toEqual({ itemtype: 'Computer', id: 12 });
   });
 
   it('an API without lookups: the ticket goes without the item, never fails', async () => {
