@@ -32,6 +32,8 @@ export interface FakeProblem {
   date: string;
   date_mod: string;
   is_deleted: number;
+  /** Not columns: Problem_User rows by role, as the high-level API's TeamMember route adds them (the writer is the requester). */
+  users?: { requester: number[]; assign: number[]; observer: number[] };
 }
 
 export interface FakeLink {

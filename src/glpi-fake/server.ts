@@ -325,6 +325,7 @@ export class FakeGlpi {
       tickets: this.tickets,
       followups: this.followups,
       solutions: this.solutions,
+      problems: this.itil.problems,
       sessionFor: (account) => ({ token: '', account, activeEntities: this.#visible(account) }),
       canSeeEntity: (session, id) => this.#canSeeEntity(ctx(session, this.language), id),
       canReopenClosed: () => this.#opt.canReopenClosed === true,
@@ -339,8 +340,26 @@ export class FakeGlpi {
         t.users_id_lastupdater = session.account.id;
         return true;
       },
+      addTeamUser: (session, item, userId, role) => {
+        const user = this.#userName(userId) !== null || this.directory.row('User', userId) !== undefined;
+        if (!user) return false;
+        const users = (item.users ??= { requester: [], assign: [], observer: [] });
+        // The writer is the requester of what it created (see the create): adding it again is a duplicate.
+        if (users[role].includes(userId) || (role === 'requester' && item.users_id_recipient === userId)) return false;
+        users[role].push(userId);
+        if (role === 'assign' && item.status === STATUS.INCOMING) item.status = STATUS.ASSIGNED;
+        item.date_mod = now();
+        if ('users_id_lastupdater' in item) item.users_id_lastupdater = session.account.id;
+        return true;
+      },
       itemExists: (itemtype, id) => known[itemtype]?.()?.includes(id) ?? true,
       userName: (id) => this.#userName(id),
+      user: (id) => {
+        const row = this.directory.row('User', id);
+        if (row) return { name: String(row.name), realname: typeof row.realname === 'string' ? row.realname : null, firstname: typeof row.firstname === 'string' ? row.firstname : null };
+        const name = this.#userName(id);
+        return name === null ? undefined : { name, realname: null, firstname: null };
+      },
       entityName: (id) => this.#entityName(id),
       directoryRows: (itemtype) => this.directory.rows(itemtype),
     };

@@ -10,10 +10,19 @@
  *   links": the legacy API answers ERROR_GLPI_ADD) and a ticket linked to itself; `link` defaults to LINK_TO (1).
  * - A follow-up on a Problem is an ITILFollowup with itemtype Problem, listed under Problem/:id/ITILFollowup.
  *   The message of a link's add answer is not pinned (unverified): the client never reads it.
+ *
+ * The high-level API client (GlpiV2Client, glpi.api: v2) on the fake GLPI 11, where it applies: Problems
+ * are served like Tickets under /Assistance/Problem (search with RSQL, create, timeline follow-ups, team
+ * members: src/Glpi/Api/HL/Controller/ITILController.php @ 03cf5b9a1637a5cc7bc4f139d1fa8181f82c7693), so
+ * finding by marker (a problem whose requester is not the bridge's user is not adopted) and follow-ups hold
+ * the same promises. No 2.x route links ITIL objects (Problem_Ticket, Ticket_Ticket: docs/glpi-api-v2.md):
+ * a link is a follow-up naming the ticket, read back as the link list, so the job runner's "read the links,
+ * add the missing ones" stays idempotent; GLPI_PROBLEMS_UNSUPPORTED is logged once.
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { GlpiClient } from '../../src/adapters/glpi/client.js';
+import { GlpiV2Client } from '../../src/adapters/glpi/v2/client.js';
 import { Secret } from '../../src/config/secret.js';
 import { RemoteError } from '../../src/core/remote-error.js';
 import { FakeGlpi, type GlpiVersion } from '../../src/glpi-fake/server.js';
@@ -111,5 +120,80 @@ describe.each(['10', '11'] as const)('problem desk (legacy API) on GLPI %s', (ve
     f.addTechnicianFollowup(mine, ALICE.id, '<p>private</p>', true);
     const theirs = await bridge.othersPublicFollowups(mine);
     expect(theirs.map((x) => x.content)).toEqual(['<p>Rebooted &amp; watching</p>']);
+  });
+});
+
+describe('problem desk (high-level API, GlpiV2Client) on GLPI 11', () => {
+  const BRIDGE2 = { ...BRIDGE, password: 'bridge-pass' };
+  const ALICE2 = { ...ALICE, password: 'alice-pass' };
+  const v2: GlpiV2Client[] = [];
+  afterEach(async () => {
+    for (const c of v2.splice(0)) await c.close();
+  });
+
+  async function open2(): Promise<{ fake: FakeGlpi; as: (u: typeof BRIDGE2) => GlpiV2Client; logs: Record<string, unknown>[] }> {
+    fake = new FakeGlpi({ version: '11', userTokens: [], accounts: [BRIDGE2, ALICE2] });
+    await fake.listen();
+    const f = fake;
+    const logs: Record<string, unknown>[] = [];
+    const capture = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
+    return {
+      fake: f,
+      logs,
+      as: (u) => {
+        const c = new GlpiV2Client({ url: f.url.replace(/\/apirest\.php$/, ''), clientId: new Secret('bridge-client'), clientSecret: new Secret('bridge-secret'), username: u.name, password: new Secret(u.password), timeoutMs: 3000, logger: capture });
+        v2.push(c);
+        return c;
+      },
+    };
+  }
+
+  it('finds the problems it created by marker, with their status, lowest id first; never one another user created', async () => {
+    const { fake: f, as } = await open2();
+    const bridge = as(BRIDGE2);
+    const alice = as(ALICE2);
+    expect(await bridge.findProblemsByMarker('[zbx:p0123456789abcdef0123]')).toEqual([]);
+    const spoof = await alice.createProblem(DRAFT);
+    const first = await bridge.createProblem(DRAFT);
+    f.itil.problems.get(first)!.status = 5; // a technician solved it
+    const second = await bridge.createProblem(DRAFT);
+    await bridge.createProblem({ ...DRAFT, name: 'Recurring: High CPU without the marker' });
+    expect(await bridge.findProblemsByMarker('[zbx:p0123456789abcdef0123]')).toEqual([{ id: first, status: 5 }, { id: second, status: 1 }]);
+    expect(spoof).toBeLessThan(first);
+    // The bridge's user is the problem's requester (what the marker search checks), once.
+    expect(f.itil.problems.get(second)).toMatchObject({ users_id_recipient: BRIDGE.id, name: DRAFT.name, content: DRAFT.content, urgency: 4, impact: 3 });
+    expect(f.itil.problems.get(second)!.users?.requester ?? []).toEqual([]);
+  });
+
+  it('adds follow-ups to a problem and lists them as written', async () => {
+    const { fake: f, as } = await open2();
+    const bridge = as(BRIDGE2);
+    const p = await bridge.createProblem(DRAFT);
+    await bridge.addProblemFollowup(p, 'ticket #4 & more <small>[zbx-job:9]</small>');
+    expect(await bridge.problemFollowupContents(p)).toEqual(['ticket #4 & more <small>[zbx-job:9]</small>']);
+    expect(f.followups.filter((x) => x.itemtype === 'Problem' && x.items_id === p)).toHaveLength(1);
+  });
+
+  it('no link route: a link is a follow-up naming the ticket (on the problem; private on a symptom\'s ticket), read back as the link list; said once', async () => {
+    const { fake: f, as, logs } = await open2();
+    const bridge = as(BRIDGE2);
+    const t1 = await bridge.createTicket(TICKET);
+    const t2 = await bridge.createTicket({ ...TICKET, marker: '[zbx:00000000000000000001]' });
+    const p = await bridge.createProblem(DRAFT);
+    expect(await bridge.problemTickets(p)).toEqual([]);
+    await bridge.linkProblemTicket(p, t1);
+    await bridge.linkProblemTicket(p, t2);
+    expect((await bridge.problemTickets(p)).sort()).toEqual([t1, t2]);
+    const notes = f.followups.filter((x) => x.itemtype === 'Problem' && x.items_id === p);
+    expect(notes.map((n) => n.content).join()).toContain(`/front/ticket.form.php?id=${t1}`);
+    expect(f.itil.problemTickets).toHaveLength(0);
+
+    await bridge.linkTickets(t2, t1);
+    expect(await bridge.linkedTickets(t2)).toEqual([t1]);
+    const onSymptom = f.followupsOf(t2);
+    expect(onSymptom).toHaveLength(1);
+    expect(onSymptom[0]!.is_private).toBe(1);
+    expect(f.itil.ticketTickets).toHaveLength(0);
+    expect(logs.filter((l) => l.code === 'GLPI_PROBLEMS_UNSUPPORTED')).toHaveLength(1);
   });
 });

@@ -39,7 +39,7 @@ interface DeskUnderTest {
   logins(fake: FakeGlpi): number;
   /** What GLPI does to logins after a while: sessions garbage-collected, tokens past their hour. */
   expire(fake: FakeGlpi): void;
-  /** Assets by name and IP, and actors / asset on create: the legacy API has them; v2 says GLPI_LOOKUP_UNSUPPORTED (docs/glpi-api-v2.md). Names: both. */
+  /** Assets by name and IP, and the asset on create: the legacy API has them; v2 says GLPI_LOOKUP_UNSUPPORTED (docs/glpi-api-v2.md). Names and users on create: both. */
   lookups: boolean;
 }
 
@@ -354,12 +354,22 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(await desk.findByName('ITILCategory', 'Nope')).toEqual([]);
   });
 
-  test('finds assets by name and by any of their IPs, not in the trash; links the asset and the actors on create', async () => {
+  test('adds the rules\' users to a new ticket by role (an assigned user makes it assigned); the bridge stays its requester', async () => {
+    const { desk, fake } = await start({ directory: DIRECTORY });
+    const t = draft({ users: { assign: [41], observer: [42], requester: [43] } });
+    const id = await desk.createTicket(t);
+    expect(fake.tickets.get(id)).toMatchObject({ users: { assign: [41], observer: [42], requester: [43] }, status: STATUS.ASSIGNED });
+    // The marker search still recognises the ticket as the bridge's own (a retry after a lost answer adopts it).
+    expect(await desk.findTicketByMarker(t.marker)).toBe(id);
+  });
+
+  test('finds assets by name and by any of their IPs, not in the trash; links the asset on create (v2: GLPI_LOOKUP_UNSUPPORTED, the ticket goes without)', async () => {
     const { desk, fake } = await start({ directory: DIRECTORY });
     if (!d.lookups) {
-      await expect(desk.findAssets(['Computer'], 'name', 'web-01')).rejects.toMatchObject({ code: 'GLPI_LOOKUP_UNSUPPORTED' });
-      // The ticket is still created, without what v2 cannot add yet.
-      const id = await desk.createTicket(draft({ asset: { itemtype: 'Computer', id: 101 }, users: { observer: [41] } }));
+      await expect(desk.findAssets(['Computer'], 'name', 'web-01')).rejects.toMatchObject({ code: 'GLPI_LOOKUP_UNSUPPORTED', kind: 'permanent' });
+      await expect(desk.findAssets(['Computer', 'NetworkEquipment'], 'ip', '192.0.2.254')).rejects.toMatchObject({ code: 'GLPI_LOOKUP_UNSUPPORTED' });
+      // An assets.map entry with an id: the ticket is still created, without the asset no v2 route can link.
+      const id = await desk.createTicket(draft({ asset: { itemtype: 'Computer', id: 101 } }));
       expect(fake.tickets.get(id)?.items).toBeUndefined();
       return;
     }
@@ -371,8 +381,8 @@ describe.each(DESKS)('ticket desk contract — $name', (d) => {
     expect(await desk.findAssets(both, 'name', 'old-web')).toEqual([]);
     expect(await desk.findAssets(both, 'name', 'twin')).toEqual([{ itemtype: 'Computer', id: 103 }, { itemtype: 'NetworkEquipment', id: 203 }]);
     expect(await desk.findAssets(['Computer'], 'name', 'core-sw')).toEqual([]);
-    const id = await desk.createTicket(draft({ asset: { itemtype: 'NetworkEquipment', id: 201 }, users: { assign: [41], observer: [42], requester: [43] } }));
-    expect(fake.tickets.get(id)).toMatchObject({ items: [{ itemtype: 'NetworkEquipment', items_id: 201 }], users: { assign: [41], observer: [42], requester: [43] }, status: STATUS.ASSIGNED });
+    const id = await desk.createTicket(draft({ asset: { itemtype: 'NetworkEquipment', id: 201 } }));
+    expect(fake.tickets.get(id)).toMatchObject({ items: [{ itemtype: 'NetworkEquipment', items_id: 201 }] });
   });
 
   describe('what the dispatcher builds on it (the job runner, services/job-runner.ts)', () => {

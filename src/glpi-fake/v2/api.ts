@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Language } from '../messages.js';
+import type { FakeProblem } from '../problems.js';
 import type { FakeAccount, FakeFollowup, FakeSession, FakeSolution, FakeTicket } from '../server.js';
 import type { V2Host } from './host.js';
 import { compile, RsqlError, type Lookup } from './rsql.js';
@@ -48,6 +49,10 @@ const API_VERSIONS = ['2.0.0', '2.1.0', '2.2.0'];
 const SCOPES = new Set(['email', 'user', 'api', 'inventory', 'status', 'graphql']);
 /** Ticket::getAllStatusArray() (en_GB). */
 const STATUS_NAMES: Record<number, string> = { 1: 'New', 2: 'Processing (assigned)', 3: 'Processing (planned)', 4: 'Pending', 5: 'Solved', 6: 'Closed' };
+/** Problem::getAllStatusArray() (en_GB): CommonITILObject's, with 7 and 8. */
+const PROBLEM_STATUS_NAMES: Record<number, string> = { ...STATUS_NAMES, 7: 'Accepted', 8: 'Under observation' };
+/** CommonITILActor: the numeric roles addTeamMember() stores (Team::ROLE_*), and getCleanTeam()'s names for them. */
+const ROLES: Record<number, { actor: 'requester' | 'assign' | 'observer'; name: string }> = { 1: { actor: 'requester', name: 'requester' }, 2: { actor: 'assign', name: 'assigned' }, 3: { actor: 'observer', name: 'observer' } };
 const CLOSED = 6;
 
 /** AbstractController::getErrorResponseBody(). */
@@ -99,6 +104,20 @@ const TICKET_INPUT: Record<string, string> = {
   category: 'itilcategories_id',
   location: 'locations_id',
   request_type: 'requesttypes_id',
+  status: 'status',
+  entity: 'entities_id',
+  is_deleted: 'is_deleted',
+};
+
+/** The same for a Problem: the ITIL base schema, status and entity (no type, external_id or request_type). */
+const PROBLEM_INPUT: Record<string, string> = {
+  name: 'name',
+  content: 'content',
+  urgency: 'urgency',
+  impact: 'impact',
+  priority: 'priority',
+  category: 'itilcategories_id',
+  location: 'locations_id',
   status: 'status',
   entity: 'entities_id',
   is_deleted: 'is_deleted',
@@ -289,6 +308,27 @@ export class FakeGlpiV2 {
       if (method === 'POST') return this.#createTicket(p, s, lang);
       return undefined;
     }
+    if (path === '/Assistance/Problem') {
+      if (method === 'GET') return this.#searchProblems(p, s);
+      if (method === 'POST') return this.#createProblem(p, s, lang);
+      return undefined;
+    }
+    const problem = /^\/Assistance\/Problem\/(\d+)(?:\/(Timeline\/Followup|TeamMember))?$/.exec(path);
+    if (problem) {
+      const pr = this.#host.problems.get(Number(problem[1]));
+      // CRUDRequestMiddleware: the parent item must exist.
+      if (!pr) return notFound();
+      const sub = problem[2];
+      if (sub === undefined) return method === 'GET' ? (this.#host.canSeeEntity(s, pr.entities_id) ? { status: 200, body: this.#problem(pr) } : notFound()) : undefined;
+      if (sub === 'TeamMember') {
+        if (method === 'GET') return { status: 200, body: this.#team(pr) };
+        if (method === 'POST') return this.#addTeamMember(pr, p, s);
+        return undefined;
+      }
+      if (method === 'GET') return { status: 200, body: this.#host.followups.filter((f) => f.itemtype === 'Problem' && f.items_id === pr.id).map((f) => ({ type: 'Followup', item: this.#followup(f) })) };
+      if (method === 'POST') return this.#addProblemFollowup(pr, p, s, lang);
+      return undefined;
+    }
     const one = /^\/Assistance\/Ticket\/(\d+)(?:\/(Timeline\/Followup|Timeline\/Solution|TeamMember))?$/.exec(path);
     if (!one) return undefined;
     // CRUDRequestMiddleware: the parent item must exist (whatever the rights).
@@ -401,14 +441,22 @@ export class FakeGlpiV2 {
   }
 
   /**
-   * ITILController::getCleanTeam(). The requester is the writer: GLPI makes the logged-in user the requester
-   * of a ticket created without one (the fake has no separate requester list).
+   * ITILController::getCleanTeam(): role (as text), name, realname, firstname, display_name, href. The requester
+   * is the writer: GLPI makes the logged-in user the requester of an item created without one; then the users
+   * the TeamMember route added, by role, then the assigned groups. (The order of CommonITILObject::getTeam() is
+   * not confirmed; the bridge never relies on it.)
    */
-  #team(t: FakeTicket): Record<string, unknown>[] {
+  #team(t: FakeTicket | FakeProblem): Record<string, unknown>[] {
     const team: Record<string, unknown>[] = [];
-    const writer = this.#host.userName(t.users_id_recipient);
-    if (writer !== null) team.push({ role: 'requester', name: writer, realname: null, firstname: null, display_name: writer, href: `/front/user.form.php?id=${t.users_id_recipient}` });
-    for (const g of t.groups_id_assign) team.push({ role: 'assigned', name: `Group ${g}`, href: `/front/group.form.php?id=${g}` });
+    const member = (role: string, id: number) => {
+      const u = this.#host.user(id);
+      if (!u) return;
+      const display = u.realname !== null ? [u.realname, u.firstname].filter((x) => x !== null && x !== '').join(' ') : u.name;
+      team.push({ role, name: u.name, realname: u.realname, firstname: u.firstname, display_name: display, href: `/front/user.form.php?id=${id}` });
+    };
+    member('requester', t.users_id_recipient);
+    for (const role of [1, 2, 3] as const) for (const id of t.users?.[ROLES[role]!.actor] ?? []) member(ROLES[role]!.name, id);
+    if ('groups_id_assign' in t) for (const g of t.groups_id_assign) team.push({ role: 'assigned', name: `Group ${g}`, href: `/front/group.form.php?id=${g}` });
     return team;
   }
 
@@ -518,16 +566,111 @@ export class FakeGlpiV2 {
     return { status: 200, body: { id: r.id, href }, headers: { Location: href }, committed: true };
   }
 
-  /** addTeamMember(): `role` handed to CommonITILObject::addTeamMember() as is (numeric: 1 requester, 2 assigned, 3 observer). */
-  #addTeamMember(t: FakeTicket, p: Record<string, unknown>, s: FakeSession): V2Answer {
+  /**
+   * addTeamMember(): `type`, `id` and `role` handed to CommonITILObject::addTeamMember() as sent; `role` must be
+   * CommonITILActor's number (1 requester, 2 assigned, 3 observer: the route does not translate "assigned");
+   * 201 without a body, or 400 "One or more parameters are invalid" when GLPI adds nothing.
+   */
+  #addTeamMember(t: FakeTicket | FakeProblem, p: Record<string, unknown>, s: FakeSession): V2Answer {
     const invalid = () => error(400, 'ERROR_INVALID_PARAMETER', 'One or more parameters are invalid');
-    const role = Number(p.role);
+    const role = typeof p.role === 'number' || (typeof p.role === 'string' && /^\d+$/.test(p.role)) ? Number(p.role) : NaN;
     const id = Number(p.id);
-    if (p.type !== 'Group' || role !== 2 || !Number.isInteger(id) || id <= 0) return invalid();
+    const known = ROLES[role];
+    if (!known || !Number.isInteger(id) || id <= 0) return invalid();
     if (!this.#host.canSeeEntity(s, t.entities_id)) return forbidden();
-    return this.#host.assignGroup(s, t, id) ? { status: 201, body: null } : invalid();
+    if (p.type === 'User') return this.#host.addTeamUser(s, t, id, known.actor) ? { status: 201, body: null } : invalid();
+    // Groups: the fake models assigned groups of tickets only (what the bridge adds).
+    if (p.type === 'Group' && role === 2 && 'groups_id_assign' in t) return this.#host.assignGroup(s, t, id) ? { status: 201, body: null } : invalid();
+    return invalid();
+  }
+
+  /** The Problem schema as a search row (ITILController: the ITIL base schema, status, entity, team). */
+  #problem(x: FakeProblem): Record<string, unknown> {
+    return {
+      id: x.id,
+      name: x.name,
+      content: x.content,
+      is_deleted: x.is_deleted === 1,
+      category: x.itilcategories_id > 0 ? { id: x.itilcategories_id, name: `ITILCategory ${x.itilcategories_id}` } : null,
+      location: null,
+      urgency: x.urgency,
+      impact: x.impact,
+      priority: x.priority,
+      actiontime: 0,
+      date_creation: rfc3339(x.date),
+      date_mod: rfc3339(x.date_mod),
+      date: rfc3339(x.date),
+      status: { id: x.status, name: PROBLEM_STATUS_NAMES[x.status] ?? String(x.status) },
+      entity: { id: x.entities_id, name: this.#host.entityName(x.entities_id), completename: this.#host.entityName(x.entities_id) },
+      team: this.#team(x),
+    };
+  }
+
+  /** `GET /Assistance/Problem`: the same search as tickets' over the Problem schema. */
+  #searchProblems(p: Record<string, unknown>, s: FakeSession): V2Answer {
+    let predicate: (row: Lookup) => boolean;
+    try {
+      predicate = compile(typeof p.filter === 'string' ? p.filter : '', (prop) => prop in PROBLEM_FILTERS, (prop) => prop === 'is_deleted');
+    } catch (e) {
+      if (e instanceof RsqlError) return error(400, 'ERROR_INVALID_PARAMETER', e.message);
+      throw e;
+    }
+    const rows = [...this.#host.problems.values()]
+      .filter((x) => this.#host.canSeeEntity(s, x.entities_id))
+      .filter((x) => predicate((prop) => PROBLEM_FILTERS[prop]?.(x)))
+      .sort((a, b) => a.id - b.id);
+    return page(rows.map((x) => this.#problem(x)), p);
+  }
+
+  /** createItem() for a Problem: only its schema's properties, the entity defaulting to the active one. */
+  #createProblem(p: Record<string, unknown>, s: FakeSession, lang: Language): V2Answer {
+    const input = this.#input(p, PROBLEM_INPUT);
+    input.entities_id ??= this.#host.activeEntity(s);
+    if (!this.#host.canSeeEntity(s, Number(input.entities_id))) return forbidden();
+    const r = this.#host.add(s, lang, 'Problem', input);
+    if (r.id === false) return failed('create', r.message);
+    const href = `/Assistance/Problem/${r.id}`;
+    return { status: 200, body: { id: r.id, href }, headers: { Location: href }, committed: true };
+  }
+
+  /** createTimelineItem() for a Problem's follow-up (ITILFollowup with itemtype Problem). */
+  #addProblemFollowup(x: FakeProblem, p: Record<string, unknown>, s: FakeSession, lang: Language): V2Answer {
+    if (!this.#host.canSeeEntity(s, x.entities_id)) return forbidden();
+    const flat = flatten(p);
+    const input: Record<string, unknown> = { itemtype: 'Problem', items_id: x.id };
+    if ('content' in flat) input.content = flat.content;
+    if ('is_private' in flat) input.is_private = bool(flat.is_private) ? 1 : 0;
+    const r = this.#host.add(s, lang, 'ITILFollowup', input);
+    // A closed problem: ITILFollowup::canCreateItem() is false (the fake's user may not reopen it).
+    if (r.id === false) return x.status === CLOSED ? forbidden() : failed('create', r.message);
+    const href = `/Assistance/Problem/${x.id}/Timeline/Followup/${r.id}`;
+    return { status: 200, body: { id: r.id, href }, headers: { Location: href }, committed: true };
   }
 }
+
+/** searchBySchema()'s paging: `start`/`limit`, 200 or 206 when more remain, Content-Range with GLPI's arithmetic. */
+function page(rows: readonly Record<string, unknown>[], p: Record<string, unknown>): V2Answer {
+  const start = Math.max(0, Number(p.start ?? 0) || 0);
+  const limit = Math.max(1, Number(p.limit ?? 100) || 100);
+  const total = rows.length;
+  let end = Math.max(0, start + limit - 1);
+  if (end > total) end = total - 1;
+  return { status: start + limit < total ? 206 : 200, body: rows.slice(start, start + limit), headers: { 'Content-Range': `${start}-${end}/${total}` } };
+}
+
+/** Problem properties a filter may name (the flattened schema), and their values in a row. */
+const PROBLEM_FILTERS: Record<string, (x: FakeProblem) => string | number | null> = {
+  id: (x) => x.id,
+  name: (x) => x.name,
+  content: (x) => x.content,
+  is_deleted: (x) => x.is_deleted,
+  urgency: (x) => x.urgency,
+  impact: (x) => x.impact,
+  priority: (x) => x.priority,
+  'status.id': (x) => x.status,
+  'category.id': (x) => x.itilcategories_id,
+  'entity.id': (x) => x.entities_id,
+};
 
 /** Ticket properties a filter may name (the flattened schema), and their values in a row. */
 const TICKET_FILTERS: Record<string, (t: FakeTicket) => string | number | null> = {

@@ -1,4 +1,5 @@
 import type { Language } from '../messages.js';
+import type { FakeProblem } from '../problems.js';
 import type { FakeAccount, FakeFollowup, FakeSession, FakeSolution, FakeTicket, GlpiVersion } from '../server.js';
 
 /**
@@ -15,6 +16,8 @@ export interface V2Host {
   readonly tickets: ReadonlyMap<number, FakeTicket>;
   readonly followups: readonly FakeFollowup[];
   readonly solutions: readonly FakeSolution[];
+  /** Problems (../problems.ts), the same rows the legacy API shows. */
+  readonly problems: ReadonlyMap<number, FakeProblem>;
   /** A session for a token's user (its visible entities), as `Session::init()` gives the temporary v2 session. */
   sessionFor(account: FakeAccount): FakeSession;
   /** `Session::haveAccessToEntity()` for this session. */
@@ -24,14 +27,21 @@ export interface V2Host {
   /** The active entity (where a create without an entity goes). */
   activeEntity(session: FakeSession): number;
   /** `CommonDBTM::add()` of the legacy fake, messages in `language`: the id, or false and GLPI's message. */
-  add(session: FakeSession, language: Language, itemtype: 'Ticket' | 'ITILFollowup' | 'ITILSolution', input: Record<string, unknown>): { id: number | false; message: string };
+  add(session: FakeSession, language: Language, itemtype: 'Ticket' | 'Problem' | 'ITILFollowup' | 'ITILSolution', input: Record<string, unknown>): { id: number | false; message: string };
   /** `CommonDBTM::update()` of a ticket. */
   update(session: FakeSession, language: Language, ticket: FakeTicket, input: Record<string, unknown>): { ok: boolean; message: string };
   /** Assign a group to a ticket (a Group_Ticket row of type assign; an incoming ticket becomes assigned). */
   assignGroup(session: FakeSession, ticket: FakeTicket, groupId: number): boolean;
+  /**
+   * `CommonITILObject::addTeamMember('User', id, ['role' => role])`: a Ticket_User / Problem_User row of that
+   * type; false for a user GLPI does not have or one already in that role. Assigning a user makes a new item assigned.
+   */
+  addTeamUser(session: FakeSession, item: FakeTicket | FakeProblem, userId: number, role: 'requester' | 'assign' | 'observer'): boolean;
   /** Whether a dropdown / group / entity id exists (the fake's configured ids; undefined lists: any). */
   itemExists(itemtype: string, id: number): boolean;
   userName(id: number): string | null;
+  /** A user's login, real name and first name (an account or a directory user); undefined when GLPI has no such user. */
+  user(id: number): { name: string; realname: string | null; firstname: string | null } | undefined;
   entityName(id: number): string;
   /** Named categories, groups, entities, request types and users as stored (../directory.ts; undefined: no such table). */
   directoryRows(itemtype: string): Record<string, unknown>[] | undefined;

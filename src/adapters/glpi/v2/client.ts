@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
 import type { TicketDraft } from '../../../core/decide.js';
-import type { Clock } from '../../../core/ports.js';
+import type { Clock, ProblemDesk, ProblemDraft, ProblemRef } from '../../../core/ports.js';
 import type { Secret } from '../../../config/secret.js';
 import type { Logger } from '../../../observability/logger.js';
 import type { Metrics } from '../../../observability/metrics.js';
@@ -47,6 +47,14 @@ export interface GlpiV2ClientOptions {
 const STATUS = { incoming: 1, assigned: 2, pending: 4, solved: 5, closed: 6 } as const;
 /** CommonITILActor::ASSIGN: the role addTeamMember() takes (numeric in 2.x). */
 const ROLE_ASSIGNED = 2;
+/**
+ * The rules' actor roles as addTeamMember() takes them: CommonITILActor's numbers (Team::ROLE_REQUESTER /
+ * ROLE_ASSIGNED / ROLE_OBSERVER are CommonITILActor::REQUESTER 1, ASSIGN 2, OBSERVER 3: glpi-project/glpi
+ * src/Glpi/Team/Team.php @ ce03b58ee31dc6aca1e40f6a0eeb56b8f16aeb0a). The route hands `role` to
+ * CommonITILObject::addTeamMember() as sent ("TODO Handle textual representations of roles", ITILController
+ * @ e934661da8fba4cca18135bde029560f38ac7f83), so the number is what works on every 2.x.
+ */
+const ACTOR_ROLE: Record<'requester' | 'assign' | 'observer', number> = { requester: 1, assign: 2, observer: 3 };
 
 const tokenAnswer = z.object({
   access_token: z.string().min(1),
@@ -82,6 +90,17 @@ type Ticket = z.infer<typeof ticketAnswer>;
 const ticketList = z.array(ticketAnswer);
 const timeline = z.array(z.object({ type: z.string().optional(), item: z.object({ id: z.coerce.number(), content: z.string().nullable().optional() }).passthrough() }));
 const teamList = z.array(member);
+/** A Problem as the search and the get give it (ITILController: the ITIL base schema, status {id,name}, team). */
+const problemAnswer = z
+  .object({
+    id: z.coerce.number(),
+    name: z.string().nullable().optional(),
+    status: z.object({ id: z.coerce.number() }),
+    is_deleted: z.union([z.boolean(), z.number().transform((n) => n !== 0)]).optional(),
+    team: z.array(member).optional(),
+  })
+  .passthrough();
+const problemList = z.array(problemAnswer);
 
 /** The GLPI root from what the operator configured. */
 export function glpiRoot(url: string): string {
@@ -136,7 +155,7 @@ export interface GlpiV2Identity {
  * answer saying the token is expired or unknown (400 "Invalid OAuth token") gets a new token and the request
  * once more.
  */
-export class GlpiV2Client implements GlpiConnection {
+export class GlpiV2Client implements GlpiConnection, ProblemDesk {
   readonly #http: AxiosInstance;
   readonly #agents: { readonly http: http.Agent; readonly https: https.Agent };
   readonly #opt: GlpiV2ClientOptions;
@@ -149,6 +168,8 @@ export class GlpiV2Client implements GlpiConnection {
   #lastLoginError: string | undefined;
   #identity: Promise<GlpiV2Identity> | undefined;
   #solutionTypeWarned = false;
+  #assetWarned = false;
+  #linkWarned = false;
 
   constructor(opt: GlpiV2ClientOptions) {
     this.#opt = opt;
@@ -425,11 +446,22 @@ export class GlpiV2Client implements GlpiConnection {
   }
 
   /**
-   * Assets are not looked up on the high-level API yet (docs/glpi-api-v2.md): GLPI_LOOKUP_UNSUPPORTED,
-   * which the bridge logs once and counts, then creates the ticket without an asset (never a dead letter).
+   * Not on the high-level API: GLPI_LOOKUP_UNSUPPORTED, which the bridge logs once and counts, then creates
+   * the ticket without an asset (never a dead letter). Finding an asset by name would work
+   * (`GET /Assets/{itemtype}?filter=name==…`, AssetController), but nothing could be done with it: no 2.x
+   * route or Ticket property links an asset to a ticket (Item_Ticket), and an asset's IP addresses are only
+   * searchable from API 2.3 (`/Network/IPAddress`, NetworkController @ 2512e7162d91e5f3b4605c7e4af04738c208f373),
+   * which no GLPI 11.0 release serves. docs/glpi-api-v2.md says where each fact comes from.
    */
   async findAssets(itemtypes: readonly string[], by: 'name' | 'ip', value: string): Promise<{ itemtype: string; id: number }[]> {
-    throw new RemoteError('permanent', 'GLPI_LOOKUP_UNSUPPORTED', `looking up an asset (${itemtypes.join(', ')}) by ${by} "${value}" is not supported with glpi.api: v2 yet: use glpi.api: v1 or the assets map with ids`, undefined, undefined, { mayHaveLanded: false });
+    throw new RemoteError(
+      'permanent',
+      'GLPI_LOOKUP_UNSUPPORTED',
+      `the host's asset (${itemtypes.join(', ')} by ${by} "${value}") cannot be linked to a ticket with glpi.api: v2: GLPI's high-level API has no route for a ticket's items (Item_Ticket); use glpi.api: v1 for assets on tickets`,
+      undefined,
+      undefined,
+      { mayHaveLanded: false },
+    );
   }
 
   async itemStatus(itemtype: string, id: number): Promise<'exists' | 'missing' | 'forbidden'> {
@@ -494,22 +526,7 @@ export class GlpiV2Client implements GlpiConnection {
    * without one). The team lists members with their form URL (`…/front/user.form.php?id=N`).
    */
   async #createdByMe(row: Ticket): Promise<'mine' | 'unknown' | { requesters: string[] }> {
-    let team = row.team;
-    if (team === undefined) {
-      // GLPI refusing to show the team is "unknown"; GLPI down is an error (a retry decides, not a new ticket).
-      const body = await this.#call('getTeam', 'GET', `Assistance/Ticket/${row.id}/TeamMember`, { action: 'read' }).catch((e: unknown) => {
-        if (e instanceof RemoteError && e.kind === 'permanent') return undefined;
-        throw e;
-      });
-      const parsed = teamList.safeParse(body);
-      if (!parsed.success) return 'unknown';
-      team = parsed.data;
-    }
-    const me = await this.identity();
-    const requesters = team.filter((m) => m.role === 'requester' || m.role === 1 || m.role === '1');
-    const userId = (m: z.infer<typeof member>) => Number(/user\.form\.php\?(?:.*&)?id=(\d+)/.exec(m.href ?? '')?.[1]);
-    if (requesters.some((m) => userId(m) === me.id)) return 'mine';
-    return { requesters: requesters.map((m) => m.name ?? String(userId(m))) };
+    return this.#requestedByMe('Ticket', row.id, row.team);
   }
 
   async createTicket(t: TicketDraft): Promise<number> {
@@ -524,9 +541,13 @@ export class GlpiV2Client implements GlpiConnection {
     };
     if (t.itilcategories_id > 0) body.category = { id: t.itilcategories_id };
     if (t.requesttypes_id > 0) body.request_type = { id: t.requesttypes_id };
-    if ((t.users && Object.keys(t.users).length > 0) || t.asset) {
-      this.#opt.logger.warn({ code: 'GLPI_V2_UNSUPPORTED', marker: t.marker }, 'glpi.api: v2 does not add the rules\' users or the host\'s asset to a ticket yet (docs/glpi-api-v2.md): the ticket is created without them');
-      this.#opt.metrics?.glpiLookups.inc({ itemtype: t.asset ? 'asset' : 'User', result: 'unsupported' });
+    if (t.asset) {
+      // An assets.map entry with an id: no route links it (findAssets() says why); logged once, counted each time.
+      if (!this.#assetWarned) {
+        this.#assetWarned = true;
+        this.#opt.logger.warn({ code: 'GLPI_LOOKUP_UNSUPPORTED', marker: t.marker, asset: t.asset }, 'glpi.api: v2 cannot link the host\'s asset to a ticket (GLPI\'s high-level API has no Item_Ticket route): tickets are created without it (logged once)');
+      }
+      this.#opt.metrics?.glpiLookups.inc({ itemtype: 'asset', result: 'unsupported' });
     }
     const parsed = created.safeParse(await this.#call('createTicket', 'POST', 'Assistance/Ticket', { data: body, action: 'create' }));
     if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI create answer has no ticket id');
@@ -535,7 +556,26 @@ export class GlpiV2Client implements GlpiConnection {
     // ticket whose external_id did not stick would be created twice).
     await this.#checkStored(id, t);
     if (t.groups_id_assign > 0) await this.#assignGroup(id, t.groups_id_assign);
+    await this.#addUsers(id, t.users);
     return id;
+  }
+
+  /**
+   * The rules' users (assign, observer, requester) as team members, added after the create like the group:
+   * the Ticket schema has no actor property (an `_users_id_assign` in the body would be dropped). A member
+   * is added, never replacing one, so the bridge's user stays a requester (what the marker search checks).
+   * A refusal keeps the ticket (a retry must not create a second one) and says so in the log.
+   */
+  async #addUsers(ticketId: number, users: TicketDraft['users']): Promise<void> {
+    for (const role of ['assign', 'observer', 'requester'] as const) {
+      for (const userId of new Set(users?.[role] ?? [])) {
+        try {
+          await this.#call('addTeamUser', 'POST', `Assistance/Ticket/${ticketId}/TeamMember`, { data: { type: 'User', id: userId, role: ACTOR_ROLE[role] }, action: 'create' });
+        } catch (e) {
+          this.#opt.logger.error({ ticket_id: ticketId, user_id: userId, role, err: (e as Error).message }, 'the GLPI ticket was created but GLPI refused to add this user to its team; add the user in GLPI');
+        }
+      }
+    }
   }
 
   /** GLPI drops properties it does not know without a word: read the ticket back and say what did not stick. */
@@ -665,4 +705,155 @@ export class GlpiV2Client implements GlpiConnection {
     const differ = Object.entries(fields).filter(([k, v]) => k !== 'content' && got[k] !== v).map(([field, sent]) => ({ field, sent, stored: got[field] ?? null }));
     if (differ.length > 0) this.#opt.logger.warn({ code: 'GLPI_FIELD_NOT_STORED', ticket_id: ticketId, fields: differ }, 'GLPI stored other values than sent in the ticket update');
   }
+
+  // ---- Problems and ITIL links (issue 14 item 1; core/ports.ts ProblemDesk) -----------------------------
+  //
+  // ITILController serves Problems like Tickets (`/Assistance/{itemtype}` with itemtype Ticket|Change|Problem:
+  // search, get, create, timeline, team) but has no route for the links between ITIL objects (Problem_Ticket,
+  // Ticket_Ticket) and its schemas no property for them (glpi-project/glpi src/Glpi/Api/HL/Controller/
+  // ITILController.php @ 03cf5b9a1637a5cc7bc4f139d1fa8181f82c7693 and @ e934661da8fba4cca18135bde029560f38ac7f83;
+  // glpi-project/glpi#23241 asks for one on GLPI 11.0.5 / API 2.2.0). So a recurring incident's Problem is
+  // created, found again and told of each ticket, but a link is a follow-up naming the ticket (on the problem,
+  // or private on the symptom's ticket) carrying a tag the bridge reads back instead of the link list; said
+  // once in the log (GLPI_PROBLEMS_UNSUPPORTED) and counted (zgb_glpi_problems_total{operation="unsupported"}).
+
+  /**
+   * Problems the bridge created whose name carries the marker, lowest id first. The RSQL filter narrows the
+   * search (`=like=`: `*` is SQL's `%`, RSQL Parser @ 03804c5eba82b64c531b7953bcffe3645db520ee) but GLPI ignores
+   * a filter it does not understand, so the name is checked here; a problem is the bridge's when its user is a
+   * requester (the Problem schema has no writer either: createProblem() makes sure of it).
+   */
+  async findProblemsByMarker(marker: string): Promise<ProblemRef[]> {
+    if (/["'\\*%]/.test(marker)) throw new Error(`marker ${marker} cannot be quoted in an RSQL filter`);
+    const body = await this.#call('searchProblem', 'GET', 'Assistance/Problem', { params: { filter: `name=like="*${marker}*";is_deleted==false`, start: 0, limit: 50 }, action: 'read' });
+    const parsed = problemList.safeParse(body);
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', `GLPI problem search answer not understood: ${parsed.error.issues[0]?.message ?? ''}`, undefined, undefined, { mayHaveLanded: false });
+    const out: ProblemRef[] = [];
+    for (const row of parsed.data) {
+      if (!(row.name ?? '').includes(marker) || row.is_deleted === true) continue;
+      const verdict = await this.#requestedByMe('Problem', row.id, row.team);
+      if (verdict === 'mine') {
+        out.push({ id: row.id, status: row.status.id });
+        continue;
+      }
+      this.#opt.logger.warn(
+        { code: 'GLPI_MARKER_SPOOFED', marker, problem_id: row.id, requesters: verdict === 'unknown' ? null : verdict.requesters },
+        'a GLPI problem carries this incident\'s marker but the bridge\'s GLPI user is not its requester: not adopted',
+      );
+    }
+    return out.sort((a, b) => a.id - b.id);
+  }
+
+  /**
+   * A Problem (the ITIL base schema: name, content, urgency, impact, category, entity). The bridge's user is
+   * then made a requester unless GLPI did it already, so that findProblemsByMarker() adopts it after a crash.
+   */
+  async createProblem(p: ProblemDraft): Promise<number> {
+    const body: Record<string, unknown> = { name: p.name, content: p.content, urgency: p.urgency, impact: p.impact, entity: { id: p.entities_id } };
+    if (p.itilcategories_id > 0) body.category = { id: p.itilcategories_id };
+    const parsed = created.safeParse(await this.#call('createProblem', 'POST', 'Assistance/Problem', { data: body, action: 'create' }));
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI create answer has no problem id');
+    const id = parsed.data.id;
+    // The problem exists: nothing below throws.
+    try {
+      const team = teamList.safeParse(await this.#call('getProblemTeam', 'GET', `Assistance/Problem/${id}/TeamMember`, { action: 'read' }));
+      const me = await this.identity();
+      if (!team.success || !team.data.some((m) => isRequester(m) && memberUserId(m) === me.id)) {
+        await this.#call('addProblemRequester', 'POST', `Assistance/Problem/${id}/TeamMember`, { data: { type: 'User', id: me.id, role: ACTOR_ROLE.requester }, action: 'create' });
+      }
+    } catch (e) {
+      this.#opt.logger.error({ problem_id: id, err: (e as Error).message }, 'the GLPI problem was created but the bridge could not make its user the requester: after a crash it would not recognise this problem');
+    }
+    return id;
+  }
+
+  /** Tickets the problem names in the bridge's link follow-ups (no Problem_Ticket route: see above). */
+  async problemTickets(problemId: number): Promise<number[]> {
+    return linkTags(await this.problemFollowupContents(problemId));
+  }
+
+  /** No Problem_Ticket route: a follow-up on the problem names the ticket, for a technician to link it. */
+  async linkProblemTicket(problemId: number, ticketId: number): Promise<void> {
+    this.#linksUnsupported('Problem_Ticket');
+    await this.addProblemFollowup(
+      problemId,
+      `Ticket #${ticketId}: <a href="${this.ticketUrl(ticketId)}">${this.ticketUrl(ticketId)}</a><br>\nGLPI's high-level API cannot link a ticket to a problem: link ticket #${ticketId} in this problem's Tickets tab.<br>\n<small>${linkTag(ticketId)}</small>`,
+    );
+  }
+
+  async addProblemFollowup(problemId: number, content: string): Promise<void> {
+    const parsed = created.safeParse(await this.#call('addProblemFollowup', 'POST', `Assistance/Problem/${problemId}/Timeline/Followup`, { data: { content, is_private: false }, action: 'create' }));
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI follow-up answer has no id');
+  }
+
+  async problemFollowupContents(problemId: number): Promise<string[]> {
+    const parsed = timeline.safeParse(await this.#call('listProblemFollowups', 'GET', `Assistance/Problem/${problemId}/Timeline/Followup`, { action: 'read' }));
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI follow-up list not understood', undefined, undefined, { mayHaveLanded: false });
+    return parsed.data.map((f) => f.item.content ?? '');
+  }
+
+  /** Tickets this one names in the bridge's link follow-ups (no Ticket_Ticket route: see above). */
+  async linkedTickets(ticketId: number): Promise<number[]> {
+    return linkTags(await this.followupContents(ticketId));
+  }
+
+  /** No Ticket_Ticket route: a private follow-up on the symptom's ticket names its cause's. */
+  async linkTickets(ticketId: number, otherId: number): Promise<void> {
+    this.#linksUnsupported('Ticket_Ticket');
+    await this.addFollowup(
+      ticketId,
+      `Linked to ticket #${otherId}: <a href="${this.ticketUrl(otherId)}">${this.ticketUrl(otherId)}</a><br>\nGLPI's high-level API cannot link tickets: link ticket #${otherId} in this ticket's Linked tickets.<br>\n<small>${linkTag(otherId)}</small>`,
+      { isPrivate: true },
+    );
+  }
+
+  #linksUnsupported(kind: 'Problem_Ticket' | 'Ticket_Ticket'): void {
+    this.#opt.metrics?.problems.inc({ operation: 'unsupported' });
+    if (this.#linkWarned) return;
+    this.#linkWarned = true;
+    this.#opt.logger.warn(
+      { code: 'GLPI_PROBLEMS_UNSUPPORTED', link: kind },
+      'glpi.api: v2 cannot link tickets to problems or to each other (GLPI\'s high-level API has no Problem_Ticket or Ticket_Ticket route): a follow-up names the ticket to link instead (logged once)',
+    );
+  }
+
+  /** Whether the bridge's user is a requester of this ticket or problem (its team, read when the row has none). */
+  async #requestedByMe(itemtype: 'Ticket' | 'Problem', id: number, rowTeam: z.infer<typeof member>[] | undefined): Promise<'mine' | 'unknown' | { requesters: string[] }> {
+    let team = rowTeam;
+    if (team === undefined) {
+      // GLPI refusing to show the team is "unknown"; GLPI down is an error (a retry decides, not a new item).
+      const body = await this.#call('getTeam', 'GET', `Assistance/${itemtype}/${id}/TeamMember`, { action: 'read' }).catch((e: unknown) => {
+        if (e instanceof RemoteError && e.kind === 'permanent') return undefined;
+        throw e;
+      });
+      const parsed = teamList.safeParse(body);
+      if (!parsed.success) return 'unknown';
+      team = parsed.data;
+    }
+    const me = await this.identity();
+    const requesters = team.filter(isRequester);
+    if (requesters.some((m) => memberUserId(m) === me.id)) return 'mine';
+    return { requesters: requesters.map((m) => m.name ?? String(memberUserId(m))) };
+  }
+}
+
+/** getCleanTeam(): the role as text ("requester"), or as stored when GLPI could not name it. */
+function isRequester(m: z.infer<typeof member>): boolean {
+  return m.role === 'requester' || m.role === 1 || m.role === '1';
+}
+
+/** A member's user id, from its form URL (`…/front/user.form.php?id=N`); NaN for a group or supplier. */
+function memberUserId(m: z.infer<typeof member>): number {
+  return Number(/user\.form\.php\?(?:.*&)?id=(\d+)/.exec(m.href ?? '')?.[1]);
+}
+
+/** The tag a link follow-up carries (the bridge reads it back as the link). */
+function linkTag(ticketId: number): string {
+  return `[zbx-link:ticket:${ticketId}]`;
+}
+
+function linkTags(contents: readonly string[]): number[] {
+  const ids = new Set<number>();
+  for (const c of contents) for (const m of c.matchAll(/\[zbx-link:ticket:(\d+)\]/g)) ids.add(Number(m[1]));
+  return [...ids];
 }
