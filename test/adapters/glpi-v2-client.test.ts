@@ -246,6 +246,90 @@ describe('talking to GLPI (nock)', () => {
     expect(scope.isDone()).toBe(true);
   });
 
+  it('adds the rules\' users as team members after the create, roles as CommonITILActor numbers; a refused one is logged and the ticket kept', async () => {
+    const { logger, logs } = logging();
+    const scope = nock(ROOT)
+      .post('/api.php/token')
+      .reply(200, tokenBody(1))
+      .post('/api.php/v2/Assistance/Ticket')
+      .reply(200, { id: 9, href: '/Assistance/Ticket/9' })
+      .get('/api.php/v2/Assistance/Ticket/9')
+      .reply(200, ticketRow(9))
+      .post('/api.php/v2/Assistance/Ticket/9/TeamMember', { type: 'User', id: 41, role: 2 })
+      .reply(201, '')
+      .post('/api.php/v2/Assistance/Ticket/9/TeamMember', { type: 'User', id: 42, role: 3 })
+      .reply(400, { status: 'ERROR_INVALID_PARAMETER', title: 'One or more parameters are invalid', detail: null })
+      .post('/api.php/v2/Assistance/Ticket/9/TeamMember', { type: 'User', id: 43, role: 1 })
+      .reply(201, '');
+    expect(await client(ROOT, { logger }).createTicket({ ...draft, users: { requester: [43], observer: [42], assign: [41, 41] } })).toBe(9);
+    expect(scope.isDone()).toBe(true);
+    expect(logs.filter((l) => l.user_id !== undefined)).toEqual([expect.objectContaining({ ticket_id: 9, user_id: 42, role: 'observer', level: 50 })]);
+  });
+
+  it('an asset from assets.map cannot be linked: the ticket goes without it, GLPI_LOOKUP_UNSUPPORTED once per process, counted each time', async () => {
+    const { logger, logs } = logging();
+    nock(ROOT)
+      .post('/api.php/token')
+      .reply(200, tokenBody(1))
+      .post('/api.php/v2/Assistance/Ticket', (body: Record<string, unknown>) => !('items_id' in body) && !('asset' in body))
+      .times(2)
+      .reply(200, { id: 9, href: '/Assistance/Ticket/9' })
+      .get('/api.php/v2/Assistance/Ticket/9')
+      .times(2)
+      .reply(200, ticketRow(9));
+    const counted: unknown[] = [];
+    const metrics = { glpiLookups: { inc: (l: unknown) => void counted.push(l) }, glpiRequests: { inc: () => undefined }, glpiLatency: { observe: () => undefined }, glpiSessions: { inc: () => undefined } };
+    const c = client(ROOT, { logger, metrics: metrics as unknown as GlpiV2ClientOptions['metrics'] });
+    await c.createTicket({ ...draft, asset: { itemtype: 'Computer', id: 101 } });
+    await c.createTicket({ ...draft, asset: { itemtype: 'Computer', id: 101 } });
+    expect(logs.filter((l) => l.code === 'GLPI_LOOKUP_UNSUPPORTED')).toHaveLength(1);
+    expect(counted).toEqual([{ itemtype: 'asset', result: 'unsupported' }, { itemtype: 'asset', result: 'unsupported' }]);
+    const e = await failure(c.findAssets(['Computer'], 'ip', '10.0.0.5'));
+    expect(e).toMatchObject({ kind: 'permanent', code: 'GLPI_LOOKUP_UNSUPPORTED', mayHaveLanded: false });
+    expect(e.message).toContain('Item_Ticket');
+  });
+
+  it('finds problems by marker with an RSQL like on the name, keeps only its own rows carrying the marker (GLPI ignores a filter it does not understand)', async () => {
+    const { logger, logs } = logging();
+    const P = '[zbx:p00000000000000000abc]';
+    const row = (id: number, name: string, requester: number, f: Record<string, unknown> = {}) => ({
+      id, name, status: { id: 1, name: 'New' }, is_deleted: false, team: [{ role: 'requester', name: `u${requester}`, href: `/front/user.form.php?id=${requester}` }], ...f,
+    });
+    nock(ROOT)
+      .post('/api.php/token')
+      .reply(200, tokenBody(1))
+      .get('/api.php/v2/Assistance/Problem')
+      .query({ filter: `name=like="*${P}*";is_deleted==false`, start: '0', limit: '50' })
+      .reply(200, [row(7, `${P} Recurring`, 12, { status: { id: 5, name: 'Solved' } }), row(3, `${P} Recurring`, 12), row(4, 'another problem', 12), row(5, `${P} spoof`, 13), row(6, `${P} trashed`, 12, { is_deleted: true })])
+      .get('/api.php/v2/session')
+      .reply(200, { user_id: 12, name: 'zabbix-bridge' });
+    expect(await client(ROOT, { logger }).findProblemsByMarker(P)).toEqual([{ id: 3, status: 1 }, { id: 7, status: 5 }]);
+    expect(logs.filter((l) => l.code === 'GLPI_MARKER_SPOOFED')).toEqual([expect.objectContaining({ problem_id: 5, requesters: ['u13'] })]);
+  });
+
+  it('a new problem: the bridge\'s user is made its requester when GLPI did not (the ownership the marker search checks), not twice', async () => {
+    const scope = nock(ROOT)
+      .post('/api.php/token')
+      .reply(200, tokenBody(1))
+      .post('/api.php/v2/Assistance/Problem', { name: 'p', content: 'c', urgency: 4, impact: 3, entity: { id: 2 }, category: { id: 5 } })
+      .reply(200, { id: 30, href: '/Assistance/Problem/30' })
+      .get('/api.php/v2/Assistance/Problem/30/TeamMember')
+      .reply(200, [])
+      .get('/api.php/v2/session')
+      .reply(200, { user_id: 12, name: 'zabbix-bridge' })
+      .post('/api.php/v2/Assistance/Problem/30/TeamMember', { type: 'User', id: 12, role: 1 })
+      .reply(201, '')
+      .post('/api.php/v2/Assistance/Problem')
+      .reply(200, { id: 31, href: '/Assistance/Problem/31' })
+      .get('/api.php/v2/Assistance/Problem/31/TeamMember')
+      .reply(200, [{ role: 'requester', name: 'zabbix-bridge', href: '/front/user.form.php?id=12' }]);
+    const c = client(ROOT);
+    const spec = { name: 'p', content: 'c', urgency: 4, impact: 3, entities_id: 2, itilcategories_id: 5 };
+    expect(await c.createProblem(spec)).toBe(30);
+    expect(await c.createProblem(spec)).toBe(31);
+    expect(scope.isDone()).toBe(true);
+  });
+
   it('a 500 that is not GLPI\'s refusal (a null body) is an unknown outcome: retryable, may have landed', async () => {
     nock(ROOT).post('/api.php/token').reply(200, tokenBody(1)).post('/api.php/v2/Assistance/Ticket').reply(500, 'null', { 'Content-Type': 'application/json' });
     const e = await failure(client(ROOT).createTicket(draft));
