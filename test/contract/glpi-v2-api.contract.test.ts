@@ -200,6 +200,54 @@ describe.each(targets)('GLPI high-level API (v2) contract — $name', (target) =
     expectError(await api.send('GET', 'Assistance/Ticket/999999/Timeline/Followup'), 404, 'ERROR_ITEM_NOT_FOUND', 'Not found');
   });
 
+  it('team: users join a ticket by role through TeamMember (201, no body; role as CommonITILActor\'s number), actor inputs on create are dropped, an unknown user is a 400', async () => {
+    const g = await open('team');
+    const api = new Api(g, (await login(g, BRIDGE)).access);
+    const id = await api.create('Assistance/Ticket', { name: 'CPU high on web1', content: 'load 40', _users_id_assign: 13, _users_id_observer: [13] });
+    const fresh = await api.ticket(id);
+    expect({ status: fresh.status, team: (fresh.team as { role: string; href: string }[]).map((m) => [m.role, m.href]) }).toEqual({ status: { id: 1, name: 'New' }, team: [['requester', '/front/user.form.php?id=12']] });
+    const observer = await api.send('POST', `Assistance/Ticket/${id}/TeamMember`, { type: 'User', id: 13, role: 3 });
+    expect({ status: observer.status, body: observer.body }).toEqual({ status: 201, body: null });
+    expectError(await api.send('POST', `Assistance/Ticket/${id}/TeamMember`, { type: 'User', id: 999999, role: 2 }), 400, 'ERROR_INVALID_PARAMETER', 'One or more parameters are invalid');
+    expect((await api.send('POST', `Assistance/Ticket/${id}/TeamMember`, { type: 'User', id: 13, role: 2 })).status).toBe(201);
+    const members = await api.send('GET', `Assistance/Ticket/${id}/TeamMember`);
+    expect(members.status).toBe(200);
+    const byRole = (members.body as { role: string; name: string; href: string }[]).map((m) => `${m.role} ${m.name} ${m.href}`).sort();
+    expect(byRole).toEqual(['assigned alice /front/user.form.php?id=13', 'observer alice /front/user.form.php?id=13', 'requester zabbix-bridge /front/user.form.php?id=12']);
+    expect((await api.ticket(id)).status).toEqual({ id: 2, name: 'Processing (assigned)' });
+  });
+
+  it('problems: served like tickets under /Assistance/Problem (create, get, RSQL like on the name, follow-ups, team); no external_id; no route links them to tickets', async () => {
+    const g = await open('problems');
+    const bridge = new Api(g, (await login(g, BRIDGE)).access);
+    const alice = new Api(g, (await login(g, ALICE)).access);
+    const P1 = '[zbx:p0123456789abcdef0123]';
+    const spoof = await alice.create('Assistance/Problem', { name: `${P1} spoof`, content: 'x' });
+    const mine = await bridge.create('Assistance/Problem', { name: `${P1} Recurring: Disk full`, content: 'recurring', urgency: 4, impact: 3, entity: { id: 0 }, _tickets_id: 4711, external_id: P1, type: 1 });
+    const got = await bridge.send('GET', `Assistance/Problem/${mine}`);
+    expect(got.status).toBe(200);
+    const row = got.body as Record<string, unknown>;
+    expect(row).toMatchObject({ id: mine, name: `${P1} Recurring: Disk full`, content: 'recurring', urgency: 4, impact: 3, status: { id: 1, name: 'New' }, entity: { id: 0 } });
+    expect(Object.keys(row)).not.toEqual(expect.arrayContaining(['external_id']));
+    expect(Object.keys(row)).not.toContain('type');
+    expect((row.team as { role: string; href: string }[]).map((m) => [m.role, m.href])).toEqual([['requester', '/front/user.form.php?id=12']]);
+    const like = await bridge.send('GET', `Assistance/Problem?filter=${encodeURIComponent(`name=like="*${P1}*"`)}`);
+    expect({ status: like.status, range: like.headers['content-range'], ids: (like.body as { id: number }[]).map((r) => r.id) }).toEqual({ status: 200, range: '0-1/2', ids: [spoof, mine] });
+    const ignored = await bridge.send('GET', `Assistance/Problem?filter=${encodeURIComponent(`external_id=="${P1}"`)}&limit=1`);
+    expect({ status: ignored.status, range: ignored.headers['content-range'] }).toEqual({ status: 206, range: '0-0/2' });
+    const note = 'Ticket #4711 <small>[zbx-link:ticket:4711]</small>';
+    const fup = await bridge.create(`Assistance/Problem/${mine}/Timeline/Followup`, { content: note, is_private: false });
+    const notes = await bridge.send('GET', `Assistance/Problem/${mine}/Timeline/Followup`);
+    expect(notes.body).toEqual([{ type: 'Followup', item: expect.objectContaining({ id: fup, itemtype: 'Problem', items_id: mine, content: note, is_private: false }) }]);
+    expect((await bridge.send('POST', `Assistance/Problem/${mine}/TeamMember`, { type: 'User', id: 13, role: 3 })).status).toBe(201);
+    const observed = (await bridge.send('GET', `Assistance/Problem/${mine}`)).body as { team: { role: string; href: string }[] };
+    expect(observed.team.map((m) => [m.role, m.href]).sort()).toEqual([['observer', '/front/user.form.php?id=13'], ['requester', '/front/user.form.php?id=12']]);
+    expectError(await bridge.send('GET', 'Assistance/Problem_Ticket'), 404, 'ERROR_ITEM_NOT_FOUND', 'Not found');
+    expectError(await bridge.send('GET', `Assistance/Problem/${mine}/Ticket`), 404, 'ERROR_ITEM_NOT_FOUND', 'Not found');
+    expectError(await bridge.send('POST', 'Assistance/Ticket_Ticket', { tickets_id_1: 1, tickets_id_2: 2, link: 1 }), 404, 'ERROR_ITEM_NOT_FOUND', 'Not found');
+    expectError(await bridge.send('GET', 'Assistance/Problem/999999'), 404, 'ERROR_ITEM_NOT_FOUND', 'Not found');
+  });
+
   it('a web server that strips Authorization: the token request works, every API call is "not authenticated"', async () => {
     const g = await open('authorization-stripped');
     const api = new Api(g, (await login(g, BRIDGE)).access);
