@@ -331,6 +331,12 @@ export interface IncidentState {
   latestOpenEvent(incident: IncidentRef, cycle: number): string | undefined;
   /** Problem events of open incidents (what the poller checks against Zabbix). */
   openIncidentEvents(): string[];
+  /**
+   * For each open problem event, the note keys its incident announced on it that start with `prefix` (the
+   * incident's `announced` entries `<event id>:<key>`, as keys, oldest first); events with none are left out.
+   * The poller's memory of the maintenances it announced, across restarts (services/poller.ts).
+   */
+  announcedOnOpenEvents(prefix: string): Map<string, string[]>;
   /** Fingerprint definitions of open incidents (correlation.fingerprint may have changed since they opened). */
   openIncidentDefinitions(): string[][];
   /** Forget incidents ended before `before` that have no job left; returns their fingerprints. */
@@ -408,6 +414,15 @@ export interface ActionQueue {
   /** Queue dead letters again (one, or all in order); returns how many. */
   retryDead(id: number | 'all', now: number): number;
   stats(): QueueStats;
+}
+
+/**
+ * Where the GLPI read-back stopped (services/glpi-watcher.ts): GLPI's date_mod of the newest ticket it read,
+ * kept in the state so that a restart resumes there.
+ */
+export interface WatchCursor {
+  glpiWatchCursor(): string | undefined;
+  putGlpiWatchCursor(dateMod: string): void;
 }
 
 /** Whether the last run stopped cleanly (a run that did not may have sent requests it has no record of). */
@@ -506,4 +521,4 @@ export type DecisionStore = InboxReader & DecisionCursor & IncidentState & Pick<
 export type DispatchStore = ActionQueue & Pick<IncidentState, 'putTicket' | 'ticketId'> & RunRecord & StateTransactions;
 
 /** The poller: which alerts the bridge holds already, and which events it keeps open. */
-export type PollerStore = Pick<InboxReader, 'hasDelivery' | 'deliveryAlert'> & Pick<IncidentState, 'openIncidentEvents'>;
+export type PollerStore = Pick<InboxReader, 'hasDelivery' | 'deliveryAlert'> & Pick<IncidentState, 'openIncidentEvents' | 'announcedOnOpenEvents'>;

@@ -76,7 +76,10 @@ export class Poller {
   readonly #skipped = new Set<string>();
   /** Open events already reported as unknown (logged and counted once each). */
   readonly #unknown = new Set<string>();
-  /** Open events whose host this process saw in a maintenance (the entry note's key), for the note when it ends. */
+  /**
+   * Open events whose host this process saw in a maintenance (the entry note's key), for the note when it ends.
+   * What an earlier run saw is read from the incidents (the entry notes they announced: announcedMaintenance).
+   */
   readonly #inMaintenance = new Map<string, { readonly key: string; readonly maintenanceid: string }>();
   /** Maintenance names, once asked (maintenance.get may be refused to a non-admin API user: then asked no more). */
   readonly #maintenanceNames = new Map<string, MaintenanceRow>();
@@ -275,7 +278,9 @@ export class Poller {
    * delivery, keyed by the change (`zbx:0:<event>:note:<change>`): the
    * intake counts it once, the decision core turns it into one follow-up (or
    * a solve, per zabbix.poll.on_maintenance / on_disabled) and remembers it
-   * on the incident, so neither the next sweep nor a restart repeats it.
+   * on the incident, so neither the next sweep nor a restart repeats it; and
+   * a maintenance that ends while the bridge is stopped still gets its end
+   * note, the entry being read back from the incident (announcedMaintenance).
    */
   async #notesOrNone(openEvents: readonly string[]): Promise<Alert[]> {
     // Notes are extra: their failing (a refused request, an answer of another shape) must not hold back the
@@ -297,6 +302,8 @@ export class Poller {
     const states = await this.api.problemStates(openEvents);
     if (states.length === 0) return [];
     const triggers = new Map((await this.api.triggerStates([...new Set(states.map((p) => p.objectid))])).map((t) => [t.triggerid, t]));
+    // The maintenances announced on the tickets and not ended there: an earlier run's memory (a restart, a kill -9).
+    const announced = this.store.announcedOnOpenEvents('maintenance');
     const found: {
       readonly problem: Alert;
       readonly note: Omit<AlertNote, 'text'>;
@@ -311,7 +318,7 @@ export class Poller {
       const host = t?.hosts.find((h) => h.host === problem.host) ?? t?.hosts[0];
       const hostName = host?.name ?? problem.hostName;
       const m = maintenanceOf(p, host);
-      const before = this.#inMaintenance.get(p.eventid);
+      const before = this.#inMaintenance.get(p.eventid) ?? announcedMaintenance(announced.get(p.eventid));
       if (m) {
         // The host's maintenance status and the problem's suppression are written apart (the timer): while this
         // process sees the same maintenance, it is the same entry whatever half of it a sweep caught.
@@ -455,6 +462,24 @@ export function maintenanceOf(p: ProblemState, host: TriggerState['hosts'][numbe
   }
   if (!hostIn || !host?.maintenanceid) return undefined;
   return { maintenanceid: host.maintenanceid, from: host.maintenance_from ?? '0', ...(host.maintenance_type !== undefined ? { type: host.maintenance_type } : {}) };
+}
+
+/**
+ * The maintenance an event's ticket was last told it entered and not told it left, from the note keys its
+ * incident announced (`maintenance:<id>:<from>`, `maintenance_end:<id>:<from>`, oldest first): what the poller
+ * saw before a restart. The decision core announces an end only after its entry (core/decide.ts onNote), so
+ * this is exactly the entry an end note may follow.
+ */
+export function announcedMaintenance(keys: readonly string[] | undefined): { readonly key: string; readonly maintenanceid: string } | undefined {
+  if (!keys) return undefined;
+  for (let i = keys.length - 1; i >= 0; i--) {
+    const key = keys[i] ?? '';
+    const m = /^maintenance:([^:]+):/.exec(key);
+    if (!m?.[1]) continue;
+    if (keys.includes(key.replace(/^maintenance:/, 'maintenance_end:'))) return undefined;
+    return { key, maintenanceid: m[1] };
+  }
+  return undefined;
 }
 
 function maintenanceName(id: string, m: MaintenanceRow | undefined): string {

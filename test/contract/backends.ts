@@ -12,12 +12,12 @@ import { MemoryStore } from '../../src/adapters/store/memory/memory-store.js';
 import { PostgresStore } from '../../src/adapters/store/postgres/index.js';
 import { PollCursor, SqliteStore } from '../../src/adapters/store/sqlite/index.js';
 import type {
-  ActionQueue, DecisionCursor, DecisionLog, IncidentState, InboxHousekeeping, InboxReader, InboxWriter, OpenIncidentList, PollMemory, RunRecord, StateTransactions,
+  ActionQueue, DecisionCursor, DecisionLog, IncidentState, InboxHousekeeping, InboxReader, InboxWriter, OpenIncidentList, PollMemory, RunRecord, StateTransactions, WatchCursor,
 } from '../../src/core/ports.js';
 import { releaseTestPostgres, testPostgres } from '../helpers/postgres.js';
 
 /** Every port of the store, as one object (both implementations are one class). */
-export type ContractStore = InboxWriter & InboxReader & DecisionCursor & IncidentState & ActionQueue & RunRecord & StateTransactions & InboxHousekeeping & DecisionLog & OpenIncidentList;
+export type ContractStore = InboxWriter & InboxReader & DecisionCursor & IncidentState & ActionQueue & RunRecord & StateTransactions & InboxHousekeeping & DecisionLog & OpenIncidentList & WatchCursor;
 
 export interface Opened<T> {
   readonly store: T;

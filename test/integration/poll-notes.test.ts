@@ -102,6 +102,28 @@ describe('poller notes on open tickets', () => {
     expect(glpi!.tickets.get(ticketId)!.status).not.toBe(5);
   });
 
+  it('a maintenance that ends while the bridge is down (kill -9): the ticket is told it ended, once', async () => {
+    const ticketId = await ticketFor52();
+    enterMaintenance(zabbix!);
+    await waitFor(() => contents(ticketId, /entered maintenance/).length === 1, 'the maintenance follow-up');
+    expect(await daemon!.stop('SIGKILL')).toBeNull();
+    // While the bridge is down, the maintenance ends; the problem stays open.
+    zabbix!.hosts.delete('db-01');
+    const { suppressedBy: _s, ...unsuppressed } = zabbix!.problems.get('52')!;
+    zabbix!.problems.set('52', unsuppressed);
+    daemon = await start([], daemon!.dataDir);
+    await waitFor(() => contents(ticketId, /left maintenance/).length === 1, 'the end-of-maintenance follow-up after the restart');
+    expect(contents(ticketId, /left maintenance/)[0]).toMatch(/^Host db-01 left maintenance .*Patch night.*; the problem is still open in Zabbix\./);
+    await sweeps(3);
+    expect(contents(ticketId, /left maintenance/)).toHaveLength(1);
+    expect(contents(ticketId, /entered maintenance/)).toHaveLength(1);
+    // And a second restart (clean this time) says nothing more.
+    expect(await daemon!.stop()).toBe(0);
+    daemon = await start([], daemon!.dataDir);
+    await sweeps(3);
+    expect(contents(ticketId, /left maintenance/)).toHaveLength(1);
+  });
+
   it('on_maintenance: solve → the ticket is solved with the maintenance as the reason', async () => {
     const ticketId = await ticketFor52(['on_maintenance: solve']);
     enterMaintenance(zabbix!);

@@ -121,6 +121,37 @@ describe('Poller notes', () => {
     expect(logs.filter((l) => /maintenance and disabled triggers failed/.test(l.msg))).toHaveLength(1);
   });
 
+  it('a restart between the maintenance\'s start and end: the new poller reads the entry announced on the incident and notes the end, once', async () => {
+    await open27();
+    // What the decision core remembered of the earlier run: the entry note announced on event 27's ticket.
+    store.putIncident({ fingerprint: 'db-01|#100', cycle: 1, status: 'open', marker: '[zbx:m]', category: 'database', severity: 'high', urgency: 4, impact: 4, openCount: 1, occurrences: 1, openedAt: 1, announced: ['27:maintenance:3:1799996400'] }, 1);
+    store.putEvents('db-01|#100', [{ eventId: '27', cycle: 1, open: true }]);
+    const out = { ...hostIn, maintenance_status: '0', maintenanceid: '0', maintenance_from: '0' };
+    zabbix({ 'problem.get': (p: Record<string, unknown>) => (p.eventids ? [{ ...suppressed, suppressed: '0', suppression_data: [] }] : []), 'event.get': [{ eventid: '27', value: '1', r_eventid: '0' }], 'trigger.get': [trigger('0', out)], 'maintenance.get': [{ maintenanceid: '3', name: 'Patch night', maintenance_type: '0' }] });
+    const p = poller();
+    expect(await p.sweep()).toMatchObject({ notes: 1 });
+    const end = store.deliveryAlert('zbx:0:27:note:maintenance_end:3:1799996400');
+    expect(end?.note).toMatchObject({ reason: 'maintenance_end', after: 'maintenance:3:1799996400', solve: false });
+    expect(end?.note?.text).toBe('Host db-01 left maintenance "Patch night"; the problem is still open in Zabbix.');
+    expect(await p.sweep()).toMatchObject({ notes: 0 });
+    // Once the end is announced too, a later run finds nothing to end.
+    store.putIncident({ ...store.getIncident('db-01|#100')!, announced: ['27:maintenance:3:1799996400', '27:maintenance_end:3:1799996400'] }, 2);
+    expect(await poller().sweep()).toMatchObject({ notes: 0 });
+  });
+
+  it('a restart during a maintenance: the same maintenance keeps its announced key, whatever half of it the first sweep sees', async () => {
+    await open27();
+    store.putIncident({ fingerprint: 'db-01|#100', cycle: 1, status: 'open', marker: '[zbx:m]', category: 'database', severity: 'high', urgency: 4, impact: 4, openCount: 1, occurrences: 1, openedAt: 1, announced: ['27:maintenance:3:1799996400'] }, 1);
+    store.putEvents('db-01|#100', [{ eventId: '27', cycle: 1, open: true }]);
+    // Only the problem's suppression says so (the host's maintenance status not written yet): its key would be maintenance:3:0.
+    const notYet = { ...hostIn, maintenance_status: '0', maintenanceid: '0', maintenance_from: '0' };
+    zabbix({ 'problem.get': (p: Record<string, unknown>) => (p.eventids ? [suppressed] : []), 'event.get': [{ eventid: '27', value: '1', r_eventid: '0' }], 'trigger.get': [trigger('0', notYet)], 'maintenance.get': [] });
+    await poller().sweep();
+    // The note goes under the key announced (the decision core ignores it: already announced), never as a new entry.
+    expect(store.hasDelivery('zbx:0:27:note:maintenance:3:1799996400')).toBe(true);
+    expect(store.hasDelivery('zbx:0:27:note:maintenance:3:0')).toBe(false);
+  });
+
   it('a problem whose check fails is still swept; the failure logged once across sweeps', async () => {
     await open27();
     zabbix({

@@ -4,9 +4,10 @@ import type { EventChange, EventInfo, Incident, JobSpec, JobType } from '../../.
 import { fingerprintKey, problemDeliveryKey, updateKeyPrefix } from '../../../core/fingerprint.js';
 import type {
   Accepted, ActionQueue, DecisionCursor, DecisionFilter, DecisionLog, DecisionRecord, Digests, Durability, IncidentRef, IncidentState, InboxReader, InboxWriter, Job, JobStatus, NewDelivery,
-  OpenIncidentList, OpenIncidentView, ParkedDelivery, PendingDelivery, QueuedJob, QueueStats, RunRecord, StateTransactions,
+  OpenIncidentList, OpenIncidentView, ParkedDelivery, PendingDelivery, QueuedJob, QueueStats, RunRecord, StateTransactions, WatchCursor,
 } from '../../../core/ports.js';
 import { nodeDigests } from '../../digests.js';
+import { announcedByEvent, announcedOn, type AnnouncedRow } from '../announced-rows.js';
 
 /**
  * The store's ports in memory, for fast tests of the services: the same semantics as the SQLite store
@@ -80,6 +81,8 @@ interface Meta {
   lastJobId: number;
   lastRowid: number;
   lastDecisionId: number;
+  /** The GLPI read-back's cursor (WatchCursor). */
+  glpiWatchCursor: string | undefined;
 }
 
 const ACTIVE: ReadonlySet<JobStatus> = new Set(['pending', 'running']);
@@ -89,7 +92,7 @@ export interface MemoryStoreOptions {
   readonly digests?: Digests;
 }
 
-export class MemoryStore implements InboxWriter, InboxReader, DecisionCursor, IncidentState, ActionQueue, RunRecord, StateTransactions, DecisionLog, OpenIncidentList {
+export class MemoryStore implements InboxWriter, InboxReader, DecisionCursor, IncidentState, ActionQueue, RunRecord, StateTransactions, DecisionLog, OpenIncidentList, WatchCursor {
   readonly #digests: Digests;
 
   // The inbox.
@@ -105,7 +108,7 @@ export class MemoryStore implements InboxWriter, InboxReader, DecisionCursor, In
   readonly #tickets = new Map<string, TicketRow>();
   readonly #jobs = new Map<number, JobRow>();
   readonly #parked = new Map<number, ParkedDelivery>();
-  readonly #meta: Meta = { processedThrough: 0, decidedOnDisk: 0, cleanStop: undefined, lastJobId: 0, lastRowid: 0, lastDecisionId: 0 };
+  readonly #meta: Meta = { processedThrough: 0, decidedOnDisk: 0, cleanStop: undefined, lastJobId: 0, lastRowid: 0, lastDecisionId: 0, glpiWatchCursor: undefined };
   /** The decision log, by id (ids only grow). */
   readonly #decisionLog = new Map<number, DecisionRecord>();
 
@@ -366,6 +369,16 @@ export class MemoryStore implements InboxWriter, InboxReader, DecisionCursor, In
     return [...this.#events].filter(([, e]) => e.open).map(([id]) => id);
   }
 
+  announcedOnOpenEvents(prefix: string): Map<string, string[]> {
+    const rows: AnnouncedRow[] = [];
+    for (const [id, e] of [...this.#events].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const row = e.open ? this.#incidents.get(e.key) : undefined;
+      const announced = row ? ((JSON.parse(row.state) as Incident).announced ?? []) : [];
+      for (const entry of announced) if (announcedOn(id, entry, prefix)) rows.push({ event_id: id, entry });
+    }
+    return announcedByEvent(rows);
+  }
+
   openIncidentDefinitions(): string[][] {
     const seen = new Map<string, string[]>();
     for (const row of this.#incidents.values()) {
@@ -596,6 +609,17 @@ export class MemoryStore implements InboxWriter, InboxReader, DecisionCursor, In
 
   recordCleanStop(): void {
     this.transaction(() => this.#setMeta('cleanStop', true));
+  }
+
+  // -------------------------------------------------------------------------
+  // WatchCursor
+
+  glpiWatchCursor(): string | undefined {
+    return this.#meta.glpiWatchCursor;
+  }
+
+  putGlpiWatchCursor(dateMod: string): void {
+    this.transaction(() => this.#setMeta('glpiWatchCursor', dateMod), 'crash-safe');
   }
 
   // -------------------------------------------------------------------------

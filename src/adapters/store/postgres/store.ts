@@ -11,6 +11,7 @@
 // Round trips per call are kept low: the decided position is read inside the statements that need it, batch
 // writes are one statement (unnest), writes inside a transaction travel with the next read or the COMMIT.
 
+import { announcedByEvent, type AnnouncedRow } from '../announced-rows.js';
 import { decisionRecord } from '../decision-row.js';
 import type { Alert } from '../../../core/alert.js';
 import { laneOf, type LaneKind } from '../../../core/coalesce.js';
@@ -19,7 +20,7 @@ import { fingerprintKey, problemDeliveryKey, updateKeyPrefix } from '../../../co
 import type {
   Accepted, ActionQueue, CursorState, DecisionCursor, DecisionFilter, DecisionLog, DecisionRecord, Durability, IncidentRef, IncidentState, InboxHousekeeping,
   InboxReader, InboxWriter, Job, JobStatus, NewDelivery, OpenIncidentList, OpenIncidentView, ParkedDelivery, PendingDelivery, PollMemory, QueuedJob, QueueStats,
-  RunRecord, StateTransactions,
+  RunRecord, StateTransactions, WatchCursor,
 } from '../../../core/ports.js';
 import { nodeDigests } from '../../digests.js';
 import type { Statement, SyncPg } from './bridge.js';
@@ -95,7 +96,7 @@ const toPending = (r: DeliveryRow): PendingDelivery => ({ id: r.id, alert: r.ale
 
 /** Every port of the store over one worker's two connections. */
 export class PgStorePorts
-  implements InboxWriter, InboxReader, InboxHousekeeping, DecisionCursor, IncidentState, ActionQueue, RunRecord, StateTransactions, DecisionLog, OpenIncidentList
+  implements InboxWriter, InboxReader, InboxHousekeeping, DecisionCursor, IncidentState, ActionQueue, RunRecord, StateTransactions, DecisionLog, OpenIncidentList, WatchCursor
 {
   readonly #s: PgSession;
   readonly #w: PgSession;
@@ -318,6 +319,17 @@ export class PgStorePorts
     return this.#s.query<{ event_id: string }>('SELECT event_id FROM incident_events WHERE open').map((r) => r.event_id);
   }
 
+  announcedOnOpenEvents(prefix: string): Map<string, string[]> {
+    return announcedByEvent(
+      this.#s.query<AnnouncedRow>(
+        `SELECT e.event_id, a.entry FROM incident_events e JOIN incidents i ON i.fp_key = e.fp_key
+           CROSS JOIN LATERAL jsonb_array_elements_text(COALESCE(i.state->'announced', '[]'::jsonb)) WITH ORDINALITY AS a(entry, n)
+          WHERE e.open AND starts_with(a.entry, e.event_id || ':' || $1) ORDER BY e.event_id, a.n`,
+        [prefix],
+      ),
+    );
+  }
+
   openIncidentDefinitions(): string[][] {
     return this.#s
       .query<{ fields: string[] | null }>("SELECT DISTINCT state->'fields' AS fields FROM incidents WHERE status = 'open'")
@@ -510,6 +522,16 @@ export class PgStorePorts
 
   recordCleanStop(): void {
     this.#s.transaction(() => this.#s.exec("INSERT INTO meta (key, value) VALUES ('clean_stop', '1') ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
+  }
+
+  // ---- WatchCursor
+
+  glpiWatchCursor(): string | undefined {
+    return this.#s.query<{ value: string }>("SELECT value FROM meta WHERE key = 'glpi_watch_cursor'")[0]?.value;
+  }
+
+  putGlpiWatchCursor(dateMod: string): void {
+    this.#s.transaction(() => this.#s.exec("INSERT INTO meta (key, value) VALUES ('glpi_watch_cursor', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [dateMod]), 'crash-safe');
   }
 
   // ---- DecisionLog

@@ -6,6 +6,7 @@ import type { EventChange, EventInfo, Incident } from '../../../core/decide.js';
 import { fingerprintKey } from '../../../core/fingerprint.js';
 import type { IncidentRef, IncidentState, StateTransactions } from '../../../core/ports.js';
 import { nodeDigests } from '../../digests.js';
+import { announcedByEvent, type AnnouncedRow } from '../announced-rows.js';
 
 /** The key an incident's rows are filed under (fingerprintKey of its readable fingerprint). */
 export function keyOf(ref: IncidentRef): string {
@@ -20,6 +21,12 @@ export class SqliteIncidents implements IncidentState {
     this.#tx = tx;
     this.#stmt = {
       openEvents: db.prepare<[], { event_id: string }>('SELECT event_id FROM incident_events WHERE open = 1'),
+      // The incident's announced entries on each open event (json_each keeps the array's order in its key).
+      announcedOnOpen: db.prepare<{ prefix: string }, AnnouncedRow>(
+        `SELECT e.event_id, a.value AS entry FROM incident_events e JOIN incidents i ON i.fp_key = e.fp_key, json_each(i.state, '$.announced') a
+          WHERE e.open = 1 AND a.type = 'text' AND substr(a.value, 1, length(e.event_id) + 1 + length(@prefix)) = e.event_id || ':' || @prefix
+          ORDER BY e.event_id, a.key`,
+      ),
       openDefinitions: db.prepare<[], { fields: string | null }>("SELECT DISTINCT json_extract(state, '$.fields') AS fields FROM incidents WHERE status = 'open'"),
       // An event is filed with its incident and forgotten with it: the readable fingerprint comes from the incident row.
       eventInfo: db.prepare<[string], { fingerprint: string; seq: number; open: number }>(
@@ -85,6 +92,10 @@ export class SqliteIncidents implements IncidentState {
   /** Problem event ids the bridge holds open (in every incident). */
   openIncidentEvents(): string[] {
     return this.#stmt.openEvents.all().map((r) => r.event_id);
+  }
+
+  announcedOnOpenEvents(prefix: string): Map<string, string[]> {
+    return announcedByEvent(this.#stmt.announcedOnOpen.all({ prefix }));
   }
 
   /** The distinct fingerprint definitions (field lists) of open incidents that recorded theirs. */

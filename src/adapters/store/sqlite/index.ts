@@ -16,7 +16,7 @@
 import type Database from 'better-sqlite3';
 import type {
   ActionQueue, DecisionCursor, DecisionLog, IncidentState, InboxHousekeeping, InboxReader, InboxWriter, OpenIncidentList, PollMemory, QueueStats, RunRecord,
-  StateTransactions,
+  StateTransactions, WatchCursor,
 } from '../../../core/ports.js';
 import { SqliteActionQueue, SqliteRunRecord } from './action-queue.js';
 import { SqliteDecisionLog, SqliteOpenIncidents } from './decision-log.js';
@@ -25,6 +25,7 @@ import { SqliteDecisionCursor, SqliteStateTransactions } from './decisions.js';
 import { checkpointInbox, SqliteInboxReader, SqliteInboxWriter } from './inbox.js';
 import { SqliteIncidents } from './incidents.js';
 import { PollCursor } from './poll-cursor.js';
+import { SqliteWatchCursor } from './watch-cursor.js';
 
 export { inboxFileOf, type StoreOptions } from './database.js';
 export { PollCursor, type PollCursorHost } from './poll-cursor.js';
@@ -44,6 +45,8 @@ export interface IntakeStore extends InboxWriter, InboxReader, InboxHousekeeping
   stats(): QueueStats;
   /** Problem events of open incidents (read only: what the poller checks against Zabbix). */
   openIncidentEvents(): string[];
+  /** The notes announced on them (read only: the poller's memory of the maintenances it announced). */
+  announcedOnOpenEvents: IncidentState['announcedOnOpenEvents'];
   /** The poller's memory, kept in the inbox file on this connection (one per IntakeStore). */
   pollMemory(): PollMemory;
   /** The status page's reads of the state (read only): the last decisions, open incidents, jobs, parked alerts. */
@@ -61,7 +64,7 @@ export interface IntakeStore extends InboxWriter, InboxReader, InboxHousekeeping
  * state — decisions, incidents, tickets, the action queue, the run record — in transactions spanning
  * all of them. It cannot append to the inbox, nor prune it.
  */
-export interface ProcessingStore extends InboxReader, DecisionCursor, IncidentState, ActionQueue, RunRecord, StateTransactions, DecisionLog, OpenIncidentList {
+export interface ProcessingStore extends InboxReader, DecisionCursor, IncidentState, ActionQueue, RunRecord, StateTransactions, DecisionLog, OpenIncidentList, WatchCursor {
   /** The state file (the inbox file is next to it). */
   readonly file: string;
   /** Copy the inbox's WAL into its file (the intake's connection never does). */
@@ -109,6 +112,7 @@ interface Parts {
   readonly incidents: SqliteIncidents;
   readonly queue: SqliteActionQueue;
   readonly run: SqliteRunRecord;
+  readonly watch: SqliteWatchCursor;
   readonly log: SqliteDecisionLog;
   readonly open: SqliteOpenIncidents;
   readonly reader: SqliteInboxReader;
@@ -126,11 +130,12 @@ function assemble(file: string, options: StoreOptions): Parts {
   const reader = new SqliteInboxReader(files.inbox, decisions);
   const queue = new SqliteActionQueue(state, tx, { undecided: () => reader.undecided().n, parked: () => decisions.parkedCount() });
   const run = new SqliteRunRecord(state, meta, tx);
+  const watch = new SqliteWatchCursor(meta, tx);
   const log = new SqliteDecisionLog(state, tx);
   const open = new SqliteOpenIncidents(state);
   const writer = new SqliteInboxWriter(files, { decided: decisions, reader, openIncidentEvents: () => incidents.openIncidentEvents() });
   return {
-    files, tx, decisions, incidents, queue, run, log, open, reader, writer,
+    files, tx, decisions, incidents, queue, run, watch, log, open, reader, writer,
     close() {
       writer.close();
       if (files.state.open) files.state.close();
@@ -146,7 +151,7 @@ function intakeStore(p: Parts): IntakeStore {
     ...methods(p.writer, ['acceptDeliveries', 'syncInbox', 'nearlyFull', 'pruneDeliveries', 'checkWritable']),
     ...methods(p.reader, ['hasDelivery', 'deliveryId', 'deliveryAlert', 'deliveryAlertById', 'earlierUpdates', 'unprocessedDeliveries', 'lastDeliveryId']),
     ...methods(p.queue, ['stats']),
-    ...methods(p.incidents, ['openIncidentEvents']),
+    ...methods(p.incidents, ['openIncidentEvents', 'announcedOnOpenEvents']),
     ...methods(p.log, ['recentDecisions']),
     ...methods(p.open, ['openIncidentCount', 'openIncidents']),
     ...methods(p.queue, ['job', 'jobs']),
@@ -163,7 +168,7 @@ function processingStore(p: Parts): ProcessingStore {
     ...methods(p.tx, ['transaction']),
     ...methods(p.decisions, ['processedThrough', 'markProcessed', 'syncDecided', 'parkDelivery', 'parkedDeliveries']),
     ...methods(p.incidents, [
-      'getIncident', 'putIncident', 'eventInfo', 'putEvents', 'moveOpenEvents', 'latestOpenEvent', 'openIncidentEvents', 'openIncidentDefinitions',
+      'getIncident', 'putIncident', 'eventInfo', 'putEvents', 'moveOpenEvents', 'latestOpenEvent', 'openIncidentEvents', 'announcedOnOpenEvents', 'openIncidentDefinitions',
       'pruneIncidents', 'putTicket', 'ticketId', 'cycleHasTicket',
     ]),
     ...methods(p.queue, [
@@ -171,6 +176,7 @@ function processingStore(p: Parts): ProcessingStore {
       'nextDueAt', 'pruneFinished', 'job', 'jobs', 'retryDead', 'stats',
     ]),
     ...methods(p.run, ['recordStart', 'recordCleanStop']),
+    ...methods(p.watch, ['glpiWatchCursor', 'putGlpiWatchCursor']),
     ...methods(p.log, ['recordDecisions', 'recentDecisions']),
     ...methods(p.open, ['openIncidentCount', 'openIncidents']),
     checkpointInbox: () => checkpointInbox(p.files.inbox),
