@@ -2,14 +2,18 @@ import { readMarkerKey } from '../adapters/marker-key.js';
 import type { Config } from '../config/schema.js';
 import type { Alert } from '../core/alert.js';
 import { assessAlert, NO_STATE } from '../core/assess.js';
-import { formatWindow, problemRule, symptomMode, type TicketDraft } from '../core/decide.js';
+import { formatWindow, problemGroup, problemRule, symptomMode, type TicketDraft } from '../core/decide.js';
 import { processingSettings } from './from-config.js';
 
-/** What recurrence of this alert would link, in words (the category's `problems` rule). */
-function problemLine(config: Config, category: string): string {
+/** What recurrence of this alert, or its group firing together, would link, in words (the category's `problems` rule). */
+function problemLine(config: Config, category: string, alert: Alert): string {
   const rule = problemRule(config.rules, category);
   if (!rule) return `none: category ${category} has no problems rule`;
-  return `after ${rule.afterCycles} ticket cycles of this fingerprint within ${formatWindow(rule.withinMs)}, its tickets are linked to one GLPI problem (Problem_Ticket), created by the bridge and never closed by it; one a human solved or closed collects no more, and the next recurrence opens another`;
+  const lines: string[] = [];
+  if (rule.afterCycles !== undefined && rule.withinMs !== undefined) lines.push(`after ${rule.afterCycles} ticket cycles of this fingerprint within ${formatWindow(rule.withinMs)}, its tickets are linked to one GLPI problem (Problem_Ticket)`);
+  const t = rule.together;
+  if (t) lines.push(`when ${t.fingerprints} incidents of ${t.by === 'host' ? `host ${alert.host}` : 'any host'} in category ${category} open tickets within ${formatWindow(t.withinMs)} of each other (group ${problemGroup(config.rules, alert, category) ?? ''}), all their tickets are linked to one GLPI problem of the group (Problem_Ticket)`);
+  return `${lines.join('; and ')}; created by the bridge and never closed by it; one a human solved or closed collects no more, and the next recurrence opens another`;
 }
 
 /** What a symptom's ticket would be linked to (Zabbix 6.4+ {EVENT.CAUSE.ID}; the category's `symptoms`). */
@@ -41,7 +45,7 @@ export function explainAlert(config: Config, alert: Alert, now: number): { reado
     reason: decision.reason,
     glpi: c.glpi,
     jobs: decision.jobs.map((j) => j.type),
-    problem: problemLine(config, c.category),
+    problem: problemLine(config, c.category, alert),
     ...(alert.causeEventId !== undefined ? { symptom: symptomLine(config, c.category, alert.causeEventId) } : {}),
     ...(draft ? { ticket: { title: draft.name, body: draft.content, marker: draft.marker, ...(draft.names ? { names: draft.names } : {}) } } : {}),
     note: 'evaluated as if no incident were open for this fingerprint',

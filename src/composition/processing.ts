@@ -11,7 +11,7 @@ import { Dispatcher } from '../services/dispatcher.js';
 import { Processor } from '../services/processor.js';
 import { dispatcherOptions, glpiClient, nameSettings, processingSettings, zabbixApi } from './from-config.js';
 import { openProcessingSideStore } from './store.js';
-import { NameResolver, routingDesk } from '../services/glpi-names.js';
+import { NameResolver, problemRoutingDesk, routingDesk } from '../services/glpi-names.js';
 import { ValueHistory } from '../services/value-history.js';
 import { GlpiWatcher } from '../services/glpi-watcher.js';
 
@@ -92,7 +92,7 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
   const dispatcher = new Dispatcher(store, history ? history.desk(desk) : desk, clock, logger.child({ component: 'dispatcher' }), metrics, {
     ...dispatcherOptions(config),
     // GLPI Problems (issue 14 item 1): the legacy API's routes; an adapter without them (v2) skips problem jobs.
-    ...(isProblemDesk(glpi) ? { problems: glpi } : {}),
+    ...(isProblemDesk(glpi) ? { problems: problemRoutingDesk(glpi, names) } : {}),
     ...(zabbix && config.zabbix.write_back.enabled ? { writeBack: { zabbix, prefix: config.zabbix.write_back_prefix, acknowledge: config.zabbix.write_back.acknowledge } } : {}),
     // Both run on this side: a closed ticket's new cycle is decided at once, and held creates wait for the decisions behind them.
     onTicketClosed: (job, ticketId) => processor.ticketClosed(job.fingerprint, job.cycle, ticketId),

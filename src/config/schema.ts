@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { SEVERITIES, type Severity } from '../core/alert.js';
 import { FINGERPRINT_FIELDS, type FingerprintField } from '../core/fingerprint.js';
 import { DEFAULT_BODY, TEMPLATE_VARIABLES, templateVariables } from '../core/render.js';
-import { compilePattern, NAMED_FIELDS, type CategoryRule, type GlpiFieldsPatch, type GlpiRef, type NamedField, type Rules, type TagMatcher, type Threshold } from '../core/rules.js';
+import { compilePattern, NAMED_FIELDS, type CategoryRule, type GlpiFieldsPatch, type GlpiRef, type NamedField, type ProblemRule, type Rules, type TagMatcher, type Threshold } from '../core/rules.js';
 import { parseQuantity } from '../core/units.js';
 import { Secret } from './secret.js';
 
@@ -119,12 +119,33 @@ const categoryRule = z.strictObject({
   thresholds: z.array(threshold).default([]),
   glpi: glpiPatch.optional(),
   severities: severityPatches,
-  /** Issue 14 item 1: a fingerprint opening after_cycles ticket cycles within `within` becomes a GLPI Problem. */
-  problems: z.strictObject({ after_cycles: z.number().int().min(2).max(50), within: duration }).optional(),
+  /**
+   * Issue 14 item 1: a fingerprint opening after_cycles ticket cycles within `within` becomes a GLPI Problem;
+   * `together`: so do `fingerprints` incidents of one host (by: host) or of the category (by: category) opening
+   * their tickets within its own `within` of each other.
+   */
+  problems: z
+    .strictObject({
+      after_cycles: z.number().int().min(2).max(50).optional(),
+      within: duration.optional(),
+      together: z.strictObject({ fingerprints: z.number().int().min(2).max(50), within: duration, by: z.enum(['host', 'category']).default('host') }).optional(),
+    })
+    .superRefine((p, ctx) => {
+      if ((p.after_cycles === undefined) !== (p.within === undefined)) ctx.addIssue({ code: 'custom', path: [p.after_cycles === undefined ? 'after_cycles' : 'within'], message: 'give after_cycles and within together (recurrence of one fingerprint), or neither' });
+      if (p.after_cycles === undefined && p.together === undefined) ctx.addIssue({ code: 'custom', message: 'give after_cycles and within, or together, or both' });
+    })
+    .optional(),
   /** Zabbix 6.4+ symptoms: link (their ticket to their cause's, the default), skip (no ticket), ticket (their own, unlinked). */
   symptoms: z.enum(['link', 'skip', 'ticket']).optional(),
 });
 type CategoryInput = z.infer<typeof categoryRule>;
+
+function toProblemRule(p: NonNullable<CategoryInput['problems']>): ProblemRule {
+  return {
+    ...(p.after_cycles !== undefined && p.within !== undefined ? { afterCycles: p.after_cycles, withinMs: p.within } : {}),
+    ...(p.together ? { together: { fingerprints: p.together.fingerprints, withinMs: p.together.within, by: p.together.by } } : {}),
+  };
+}
 
 function toCategory(c: CategoryInput): CategoryRule {
   const tags: TagMatcher[] = c.match.tags.map((t) =>
@@ -145,7 +166,7 @@ function toCategory(c: CategoryInput): CategoryRule {
     thresholds,
     glpi: toPatch(c.glpi),
     severities: toSeverityPatches(c.severities),
-    ...(c.problems ? { problems: { afterCycles: c.problems.after_cycles, withinMs: c.problems.within } } : {}),
+    ...(c.problems ? { problems: toProblemRule(c.problems) } : {}),
     ...(c.symptoms ? { symptoms: c.symptoms } : {}),
   };
 }
@@ -274,6 +295,10 @@ export const configSchema = z.strictObject({
           sslmode: z.enum(['disable', 'require', 'verify-ca', 'verify-full']).default('disable'),
           /** PEM file of the CA(s) that sign the server's certificate (relative to the configuration file); empty: the system's. */
           ca_file: z.string().default(''),
+          /** This bridge's name among those sharing the database (job claims, logs, metrics); empty: the host's name. */
+          node_name: z.string().max(100).default(''),
+          /** A job claim not renewed for this long (its node died or stalled) is retaken by another node; at least twice glpi.timeout is used. */
+          lease: duration.default(60_000).refine((v) => v >= 1000, { message: 'at least 1s' }),
         })
         .prefault({}),
     })

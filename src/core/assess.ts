@@ -1,6 +1,6 @@
 import type { Alert, Severity } from './alert.js';
 import { classify, type Classification } from './classify.js';
-import { decide, type DecideInput, type Decision, type EventInfo, type Incident, type Policy } from './decide.js';
+import { decide, problemGroup, type DecideInput, type Decision, type EventInfo, type Incident, type Policy } from './decide.js';
 import { fingerprint, type FingerprintField } from './fingerprint.js';
 import type { Rules } from './rules.js';
 
@@ -59,6 +59,7 @@ export function assessAlert(settings: ProcessingSettings, alert: Alert, state: D
       }
     }
   }
+  const group = alert.kind === 'problem' || alert.kind === 'recovery' || alert.kind === 'note' ? problemGroup(settings.rules, alert, incident?.category ?? classification.category) : undefined;
   const decision = decide({
     ...decisionBasis(settings, alert, classification, fp, incident, now),
     event,
@@ -66,6 +67,8 @@ export function assessAlert(settings: ProcessingSettings, alert: Alert, state: D
     recoveredEarlier: alert.kind === 'problem' && event === undefined && state.recoveredEarlier(alert),
     // A symptom (Zabbix 6.4+): its cause's event, to link their tickets (issue 14 item 1).
     ...(alert.causeEventId !== undefined && alert.causeEventId !== alert.eventId ? { cause: state.event(alert.causeEventId) } : {}),
+    // problems.together: the record of the incident's problem group, from the same state as the incident's (decide.ts groupRecord).
+    ...(group !== undefined ? { group: state.incident(group) } : {}),
   });
   return { classification, fingerprint: fp, decision };
 }

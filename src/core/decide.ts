@@ -3,7 +3,7 @@ import type { Classification } from './classify.js';
 import { ticketMarker } from './fingerprint.js';
 import type { Digests } from './ports.js';
 import { formatDuration, formatTime, htmlText, renderBody, renderTitle, variablesOf, type RenderContext } from './render.js';
-import { draftFields, type ActorRole, type DraftNames, type ProblemRule, type Rules, type SymptomMode } from './rules.js';
+import { draftFields, type ActorRole, type DraftNames, type ProblemRule, type Rules, type SymptomMode, type TogetherRule } from './rules.js';
 
 /** What the bridge knows about one incident (one fingerprint, one ticket cycle). */
 export interface Incident {
@@ -48,6 +48,18 @@ export interface Incident {
    * item 1). Kept only when the category has a `problems` rule; an optional field of the incident's JSON.
    */
   readonly recent?: readonly { readonly cycle: number; readonly at: number }[];
+  /**
+   * Only in a problem group's record (see groupRecord): the ticket cycles of the group's incidents that opened
+   * within `problems.together.within`, oldest first.
+   */
+  readonly members?: readonly GroupMember[];
+}
+
+/** An incident's ticket cycle counted in a problem group (`problems.together`), with when it opened (ms). */
+export interface GroupMember {
+  readonly fingerprint: string;
+  readonly cycle: number;
+  readonly at: number;
 }
 
 /** What the bridge knows about one Zabbix problem event: the incident cycle it belongs to, and whether it is still open. */
@@ -107,6 +119,15 @@ export type JobSpec =
    * lane; the cause's ticket is the one of `cause` (an incident by fingerprint, and its cycle).
    */
   | { readonly type: 'link_ticket'; readonly cause: { readonly fingerprint: string; readonly cycle: number; readonly eventId: string } }
+  /**
+   * `problems.together`: `fingerprints` incidents of one group opened their tickets within its window. The
+   * group's open GLPI Problem — found by its marker, created when none is open — gets every member's ticket
+   * linked and a follow-up naming the newest. Queued in the group's own GLPI lane (under the group's record,
+   * see groupRecord), so that two members firing at once can never both create a Problem; it runs after the
+   * members' hold-down (`delayMs`, counted from the alert's receipt), when their creates have run; it creates
+   * no Problem while fewer than `required` incidents of the members have a ticket (a flap, a dead create).
+   */
+  | { readonly type: 'problem_group'; readonly marker: string; readonly problem: ProblemSpec; readonly members: readonly { readonly fingerprint: string; readonly cycle: number }[]; readonly required: number; readonly lines: readonly string[]; readonly delayMs: number }
   /** Write the ticket link back to the Zabbix event (queued by the dispatcher after a create). */
   | { readonly type: 'zabbix_ack'; readonly eventIds: readonly string[]; readonly message: string; readonly acknowledge: boolean; readonly close?: boolean };
 
@@ -120,6 +141,8 @@ export interface ProblemSpec {
   readonly impact: number;
   readonly entities_id: number;
   readonly itilcategories_id: number;
+  /** The ticket's entity and ITIL category when the rules named them: resolved before the create, as a ticket's (services/glpi-names.ts). */
+  readonly names?: Pick<DraftNames, 'entities_id' | 'itilcategories_id'>;
 }
 
 /** Cycles an incident remembers for recurrence (far above any sensible after_cycles). */
@@ -133,6 +156,26 @@ export const RECENT_KEEP = 50;
  */
 export function problemMarker(digests: Digests, key: string, fp: string): string {
   return `[zbx:p${digests.hmacSha256Hex(key, `problem\n${fp}`).slice(0, 20)}]`;
+}
+
+/**
+ * The marker of a problem group's GLPI Problems (`problems.together`): an HMAC of the group's key, like a
+ * fingerprint's problem marker (`g` instead of `p`, so a group and a fingerprint never share one).
+ */
+export function groupProblemMarker(digests: Digests, key: string, group: string): string {
+  return `[zbx:g${digests.hmacSha256Hex(key, `group\n${group}`).slice(0, 20)}]`;
+}
+
+/**
+ * The group an alert's incident counts in for `problems.together` (undefined: its category has no such rule):
+ * one host's incidents of the category (by: host), or the category's across hosts (by: category). The key
+ * starts with `group:`, which no fingerprint does (fingerprint.ts: `field=value|…`), so the group's record
+ * never meets an incident's.
+ */
+export function problemGroup(rules: Rules, alert: Alert, category: string): string | undefined {
+  const rule = problemRule(rules, category)?.together;
+  if (!rule) return undefined;
+  return rule.by === 'host' ? `group:by=host|host=${alert.host}|category=${category}` : `group:by=category|category=${category}`;
 }
 
 /** A window as the rules write it: "7d", "36h", "90m", "45s". */
@@ -163,8 +206,97 @@ export function problemRule(rules: Rules, category: string): ProblemRule | undef
 }
 
 /** Cycles still within the window at `now`, this one added. */
-function recentCycles(incident: Incident | undefined, rule: ProblemRule, cycle: number, now: number): { cycle: number; at: number }[] {
-  return [...(incident?.recent ?? []), { cycle, at: now }].filter((c) => now - c.at <= rule.withinMs).slice(-RECENT_KEEP);
+function recentCycles(incident: Incident | undefined, withinMs: number, cycle: number, now: number): { cycle: number; at: number }[] {
+  return [...(incident?.recent ?? []), { cycle, at: now }].filter((c) => now - c.at <= withinMs).slice(-RECENT_KEEP);
+}
+
+/**
+ * A problem group's memory, kept as a record of its own in the incidents' table (no schema change): filed
+ * under the group's key (problemGroup), status `solved` and no events, so nothing that lists or checks open
+ * incidents (the status page, the poller, `/metrics`) ever sees it, and it is forgotten like an ended incident
+ * once quiet (Processor.prune: not while a job of its lane is left). It is read and written by the decisions
+ * themselves, in the processor's commit: the cross-fingerprint view a group needs comes from the same state, in
+ * the same order, as every decision — a decision taken again after a crash finds the record as committed.
+ */
+function groupRecord(group: string, previous: Incident | undefined, members: readonly GroupMember[], marker: string, c: Classification, now: number): Incident {
+  return {
+    fingerprint: group,
+    cycle: 0,
+    status: 'solved',
+    marker,
+    category: c.category,
+    severity: c.severity,
+    urgency: c.glpi.urgency,
+    impact: c.glpi.impact,
+    openCount: 0,
+    occurrences: (previous?.occurrences ?? 0) + 1,
+    openedAt: previous?.openedAt ?? now,
+    solvedAt: now,
+    members,
+  };
+}
+
+/**
+ * `problems.together` (issue 14 item 1): this new ticket cycle joins its group's members within the window; when
+ * they span `fingerprints` different incidents, the group's Problem job is queued (in the group's lane) naming
+ * every member to link — again for each later member while the burst lasts (the runner adds only the missing
+ * links). Returns the group's new record, and the job when the group is large enough. Pure.
+ */
+function groupProblem(input: DecideInput, rule: TogetherRule, cycle: number, ticket: TicketDraft): { group: NonNullable<Decision['group']>; why: string } | undefined {
+  const { alert, classification: c, fingerprint: fp, now, policy, rules } = input;
+  const key = problemGroup(rules, alert, c.category);
+  if (key === undefined) return undefined;
+  const previous = input.group;
+  const members = [...(previous?.members ?? []).filter((m) => now - m.at <= rule.withinMs && !(m.fingerprint === fp && m.cycle === cycle)), { fingerprint: fp, cycle, at: now }].slice(-RECENT_KEEP);
+  const distinct = new Set(members.map((m) => m.fingerprint)).size;
+  const marker = groupProblemMarker(policy.digests, policy.markerKey, key);
+  const record = groupRecord(key, previous, members, marker, c, now);
+  if (distinct < rule.fingerprints) return { group: { fingerprint: key, incident: record, jobs: [] }, why: '' };
+  const within = formatWindow(rule.withinMs);
+  const where = rule.by === 'host' ? `on ${alert.host}` : `across hosts`;
+  const title = `${distinct} ${c.category} incidents together ${where}`;
+  const ruleText = `rule: problems.together { fingerprints: ${rule.fingerprints}, within: ${within}, by: ${rule.by} }`;
+  const job: JobSpec = {
+    type: 'problem_group',
+    marker,
+    problem: {
+      name: `${marker} ${title}`,
+      content: htmlText([
+        `${distinct} incidents of category ${c.category} ${rule.by === 'host' ? `on host ${alert.host}` : 'across hosts'} opened their tickets within ${within} of each other (${ruleText}); their tickets are linked to this problem.`,
+        `Latest: ${alert.eventName} (host ${alert.host}, event ${alert.eventId}).`,
+        'Opened by the Zabbix bridge, which never solves or closes it: the root cause is for people to find. Once it is solved or closed, the next time the group fires together opens a new problem.',
+      ]),
+      urgency: c.glpi.urgency,
+      impact: c.glpi.impact,
+      entities_id: ticket.entities_id,
+      itilcategories_id: ticket.itilcategories_id,
+      ...problemNames(ticket),
+    },
+    members: members.map((m) => ({ fingerprint: m.fingerprint, cycle: m.cycle })),
+    required: rule.fingerprints,
+    lines: [`Fired together: ${alert.eventName} (host ${alert.host}, event ${alert.eventId}); ${distinct} incidents of the group within ${within}.`],
+    delayMs: policy.holdDownMs,
+  };
+  return {
+    group: { fingerprint: key, incident: record, jobs: [job] },
+    why: `; fired together (${distinct} incidents of ${key.slice('group:'.length)} within ${within}): GLPI problem, ${members.length} ticket(s) linked`,
+  };
+}
+
+/** A flap suppressed within the hold-down is no member of its problem group either (as it is no recurrence). */
+function withoutGroupMember(input: DecideInput, incident: Incident): Pick<Decision, 'group'> {
+  const g = input.group;
+  if (!g?.members?.some((m) => m.fingerprint === incident.fingerprint && m.cycle === incident.cycle)) return {};
+  const members = g.members.filter((m) => !(m.fingerprint === incident.fingerprint && m.cycle === incident.cycle));
+  return { group: { fingerprint: g.fingerprint, incident: { ...g, members }, jobs: [] } };
+}
+
+/** The names a Problem takes from its ticket's draft (entity and ITIL category), to resolve before its create. */
+function problemNames(ticket: TicketDraft): { names?: NonNullable<ProblemSpec['names']> } {
+  const n = ticket.names;
+  if (!n) return {};
+  const names = { ...(n.entities_id !== undefined ? { entities_id: n.entities_id } : {}), ...(n.itilcategories_id !== undefined ? { itilcategories_id: n.itilcategories_id } : {}) };
+  return Object.keys(names).length > 0 ? { names } : {};
 }
 
 export type ActionName = 'open' | 'follow_up' | 'update_severity' | 'reopen' | 'solve' | 'suppress' | 'ignore';
@@ -183,6 +315,11 @@ export interface Decision {
   readonly moveOpenEventsFrom?: number;
   /** The jobs act on the ticket of this (earlier) cycle, not the incident's current one. */
   readonly jobCycle?: number;
+  /**
+   * `problems.together`: the problem group's record after this decision (written with it), and the jobs queued in
+   * the group's own lane (under `fingerprint`, the group's key).
+   */
+  readonly group?: { readonly fingerprint: string; readonly incident: Incident; readonly jobs: readonly JobSpec[] };
 }
 
 export interface Policy {
@@ -213,6 +350,8 @@ export interface DecideInput {
   readonly cause?: EventInfo | undefined;
   /** A recovery of this event was received before this delivery (its problem arrives late). */
   readonly recoveredEarlier?: boolean;
+  /** The record of the alert's problem group (problemGroup; `problems.together`), undefined when none yet. */
+  readonly group?: Incident | undefined;
   /** When the alert was received: windows (hold-down, reopen) are judged on it, not on when it is decided. */
   readonly now: number;
   readonly policy: Policy;
@@ -292,10 +431,12 @@ function openNew(input: DecideInput, why: string, carried?: Incident): Decision 
   const fields = carried?.fields ?? incident?.fields ?? policy.fingerprintFields;
   // A cycle carried over from a closed ticket is the same outbreak, not a recurrence.
   const rule = carried === undefined ? problemRule(rules, c.category) : undefined;
-  const recent = rule ? recentCycles(incident, rule, cycle, now) : carried?.recent;
+  const recurrence = rule?.afterCycles !== undefined && rule.withinMs !== undefined ? { afterCycles: rule.afterCycles, withinMs: rule.withinMs } : undefined;
+  const recent = recurrence ? recentCycles(incident, recurrence.withinMs, cycle, now) : carried?.recent;
   const jobs: JobSpec[] = [{ type: 'create_ticket', ticket, delayMs: held ? policy.holdDownMs : 0, eventId: alert.eventId }];
   let recurs = '';
-  if (rule && recent && recent.length >= rule.afterCycles) {
+  if (recurrence && recent && recent.length >= recurrence.afterCycles) {
+    const rule = recurrence;
     const within = formatWindow(rule.withinMs);
     const title = ticket.name.startsWith(marker) ? ticket.name.slice(marker.length + 1) : ticket.name;
     const pm = problemMarker(policy.digests, policy.markerKey, fp);
@@ -313,12 +454,16 @@ function openNew(input: DecideInput, why: string, carried?: Incident): Decision 
         impact: c.glpi.impact,
         entities_id: ticket.entities_id,
         itilcategories_id: ticket.itilcategories_id,
+        ...problemNames(ticket),
       },
       cycles: recent.map((r) => r.cycle),
       lines: [`Occurred again: ${alert.eventName} (event ${alert.eventId}, ticket cycle ${cycle}; ${recent.length} cycles within ${within}).`],
     });
     recurs = `; recurring (${recent.length} ticket cycles within ${within}): GLPI problem, cycles ${recent.map((r) => r.cycle).join(', ')} linked`;
   }
+  // A new ticket cycle (not one carried over from a closed ticket: the same outbreak) counts in its problem group.
+  const together = carried === undefined && rule?.together ? groupProblem(input, rule.together, cycle, ticket) : undefined;
+  if (together) recurs += together.why;
   const link = carried === undefined ? causeLink(input) : undefined;
   if (link) {
     jobs.push(link.job);
@@ -346,6 +491,7 @@ function openNew(input: DecideInput, why: string, carried?: Incident): Decision 
     },
     jobs,
     ...(carried ? { moveOpenEventsFrom: carried.cycle } : { events: [{ eventId: alert.eventId, cycle, open: true }] }),
+    ...(together ? { group: together.group } : {}),
   };
 }
 
@@ -442,6 +588,7 @@ function onRecovery(input: DecideInput): Decision {
       events: closed,
       jobs: [],
       cancelCycle: true,
+      ...withoutGroupMember(input, incident),
     };
   }
   const lines = [
@@ -532,6 +679,7 @@ function onNote(input: DecideInput): Decision {
       events: [{ eventId: alert.eventId, cycle: event.cycle, open: false }],
       jobs: [],
       cancelCycle: true,
+      ...withoutGroupMember(input, incident),
     };
   }
   const lines = [n.text, `Ticket solved by the bridge: zabbix.poll.${setting} is solve.`, durationLine(incident, { ...alert, recoveredAt: undefined }, now)];

@@ -134,19 +134,33 @@ export interface Matcher {
 }
 
 /**
+ * The second trigger of a GLPI Problem (issue 14 item 1): `fingerprints` different incidents of one group open
+ * a ticket within `withinMs` of each other. `by: host`: the group is one host's incidents of the category (a
+ * server going wrong in several ways at once); `by: category`: the category's incidents across hosts (many
+ * hosts losing the same uplink). core/decide.ts `groupProblem`.
+ */
+export interface TogetherRule {
+  readonly fingerprints: number;
+  readonly withinMs: number;
+  readonly by: 'host' | 'category';
+}
+
+/**
  * When an incident becomes a GLPI Problem (issue 14 item 1): `afterCycles` ticket cycles of one fingerprint
- * within `withinMs` (core/decide.ts).
+ * within `withinMs`, and/or `together` (core/decide.ts). The recurrence pair is given both or neither
+ * (config/schema.ts); a rule has at least one of the two triggers.
  */
 export interface ProblemRule {
-  readonly afterCycles: number;
-  readonly withinMs: number;
+  readonly afterCycles?: number;
+  readonly withinMs?: number;
+  readonly together?: TogetherRule;
 }
 
 export type SymptomMode = 'link' | 'skip' | 'ticket';
 
 export interface CategoryRule {
   readonly name: string;
-  /** The category's recurrence rule (YAML `problems: { after_cycles, within }`); absent: never a Problem. */
+  /** The category's Problem rule (YAML `problems: { after_cycles, within, together }`); absent: never a Problem. */
   readonly problems?: ProblemRule;
   /** A symptom's ticket (Zabbix 6.4+ cause and symptom events): link (to its cause's ticket, the default), skip (none), ticket (on its own). */
   readonly symptoms?: SymptomMode;

@@ -95,8 +95,8 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
     }),
     problems: new Counter({
       name: 'zgb_glpi_problems_total',
-      help: 'GLPI Problems for recurring incidents (issue 14): created, linked (a ticket linked to a problem), ticket_linked (a symptom\'s ticket linked to its cause\'s), unsupported (the GLPI API in use has no problem routes: skipped).',
-      labelNames: ['operation'] as const,
+      help: 'GLPI Problems (issue 14) by operation — created, linked (a ticket linked to a problem), ticket_linked (a symptom\'s ticket linked to its cause\'s), ticket_unlinked (a symptom ranked as cause again), unsupported (the GLPI API in use has no problem routes: skipped) — and trigger: recurrence (problems.after_cycles), together (problems.together), symptom.',
+      labelNames: ['operation', 'trigger'] as const,
       registers: [registry],
     }),
     glpiReadBack: new Counter({

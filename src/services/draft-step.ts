@@ -1,5 +1,5 @@
-import type { TicketDraft } from '../core/decide.js';
-import type { TicketDesk } from '../core/ports.js';
+import type { ProblemSpec, TicketDraft } from '../core/decide.js';
+import type { ProblemDesk, TicketDesk } from '../core/ports.js';
 
 /**
  * The desk with one more step before every ticket creation (names resolved, the asset found, the value
@@ -16,5 +16,22 @@ export function withDraftStep(desk: TicketDesk, step: (draft: TicketDraft) => Pr
     updateTicket: (ticketId, fields) => desk.updateTicket(ticketId, fields),
     ticketStatus: (ticketId) => desk.ticketStatus(ticketId),
     ticketUrl: (id) => desk.ticketUrl(id),
+  };
+}
+
+/**
+ * The same for GLPI Problems (issue 14 item 1): the problem's draft completed (its names resolved) before its
+ * create; the marker search and everything else pass through.
+ */
+export function withProblemDraftStep(desk: ProblemDesk, step: (draft: ProblemSpec) => Promise<ProblemSpec>): ProblemDesk {
+  return {
+    findProblemsByMarker: (marker) => desk.findProblemsByMarker(marker),
+    createProblem: async (p) => desk.createProblem(await step(p)),
+    problemTickets: (problemId) => desk.problemTickets(problemId),
+    linkProblemTicket: (problemId, ticketId) => desk.linkProblemTicket(problemId, ticketId),
+    addProblemFollowup: (problemId, content) => desk.addProblemFollowup(problemId, content),
+    problemFollowupContents: (problemId) => desk.problemFollowupContents(problemId),
+    linkedTickets: (ticketId) => desk.linkedTickets(ticketId),
+    linkTickets: (ticketId, otherId) => desk.linkTickets(ticketId, otherId),
   };
 }

@@ -1,7 +1,7 @@
-import type { TicketDraft } from '../core/decide.js';
-import type { AssetRef, Clock, GlpiDirectory, TicketDesk } from '../core/ports.js';
+import type { ProblemSpec, TicketDraft } from '../core/decide.js';
+import type { AssetRef, Clock, GlpiDirectory, ProblemDesk, TicketDesk } from '../core/ports.js';
 import { RemoteError } from '../core/remote-error.js';
-import { withDraftStep } from './draft-step.js';
+import { withDraftStep, withProblemDraftStep } from './draft-step.js';
 import { ACTOR_ROLES, NAMED_FIELDS, namesInRules, type ActorRole, type DirectoryItemtype, type NamedField, type Rules } from '../core/rules.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -179,10 +179,30 @@ export class NameResolver {
     return out;
   }
 
-  #unresolved(t: TicketDraft, itemtype: string, name: string, r: Resolution): void {
+  /**
+   * A GLPI Problem's draft with its names (entity, ITIL category, taken from its ticket's rule) replaced by ids,
+   * through the same cache; a name that does not resolve is left out (GLPI's default applies), said and counted,
+   * as for a ticket: never a dead letter because of a name.
+   */
+  async resolveProblem(p: ProblemSpec): Promise<ProblemSpec> {
+    if (!p.names) return p;
+    const out: { -readonly [K in keyof ProblemSpec]: ProblemSpec[K] } = { ...p };
+    for (const field of ['entities_id', 'itilcategories_id'] as const) {
+      const name = p.names[field];
+      if (name === undefined) continue;
+      const itemtype = NAMED_FIELDS[field].itemtype;
+      const r = await this.resolve(itemtype, name);
+      if (r.kind === 'found') out[field] = r.id;
+      else this.#unresolved({ marker: problemMarkerOf(p.name) }, itemtype, name, r, 'problem');
+    }
+    delete out.names;
+    return out;
+  }
+
+  #unresolved(t: Pick<TicketDraft, 'marker'>, itemtype: string, name: string, r: Resolution, what: 'ticket' | 'problem' = 'ticket'): void {
     if (r.kind === 'unsupported' && this.#once()) return;
     const code = r.kind === 'ambiguous' ? 'GLPI_NAME_AMBIGUOUS' : r.kind === 'unknown' ? 'GLPI_NAME_UNKNOWN' : r.kind === 'unsupported' ? 'GLPI_LOOKUP_UNSUPPORTED' : 'GLPI_LOOKUP_FAILED';
-    this.logger.warn({ code, itemtype, name, marker: t.marker, reason: describe(r, itemtype) }, `the rules name ${itemtype} "${name}" but it does not resolve in GLPI: the ticket is created without it (check-config --online lists such names)`);
+    this.logger.warn({ code, itemtype, name, marker: t.marker, reason: describe(r, itemtype) }, `the rules name ${itemtype} "${name}" but it does not resolve in GLPI: the ${what} is created without it (check-config --online lists such names)`);
   }
 
   /**
@@ -296,6 +316,16 @@ export class NameResolver {
 /** The GLPI adapter with names resolved and the asset found before each create (composition/processing.ts wraps the dispatcher's desk). */
 export function routingDesk(desk: TicketDesk, resolver: NameResolver): TicketDesk {
   return withDraftStep(desk, (t) => resolver.resolveDraft(t));
+}
+
+/** The Problem desk whose creates resolve the rules' names first (the same resolver and cache as tickets). */
+export function problemRoutingDesk(desk: ProblemDesk, resolver: NameResolver): ProblemDesk {
+  return withProblemDraftStep(desk, (p) => resolver.resolveProblem(p));
+}
+
+/** The marker at the start of a Problem's name, for the log. */
+function problemMarkerOf(name: string): string {
+  return /^\[zbx:[^\]]*\]/.exec(name)?.[0] ?? '';
 }
 
 export { describe as describeResolution };

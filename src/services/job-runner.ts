@@ -50,6 +50,14 @@ export interface RunState {
 /** Thrown when a job refers to a ticket the bridge never got (its create is dead-lettered). */
 export class TicketMissing extends Error {}
 
+/** Runs a problem group's job waits for a member's create still queued (then links what exists). */
+export const GROUP_WAIT_ATTEMPTS = 8;
+
+/** Which rule a problem or link job comes from (zgb_glpi_problems_total{trigger}). */
+function triggerOf(spec: JobSpec): 'recurrence' | 'together' | 'symptom' {
+  return spec.type === 'problem_group' ? 'together' : spec.type === 'link_ticket' ? 'symptom' : 'recurrence';
+}
+
 const SOLVED = 5;
 const CLOSED = 6;
 /** GLPI's refusal of a solution (the legacy API's code; the v2 adapter answers the same: adapters/glpi/v2/outcome.ts). */
@@ -102,7 +110,11 @@ export class JobRunner {
 
   constructor(
     private readonly desk: TicketDesk,
-    private readonly tickets: Pick<IncidentState, 'ticketId'>,
+    /**
+     * The tickets the bridge recorded; `cycleHasTicket` (every store has it) tells a problem group's job that a
+     * member's create is still to run (core/ports.ts DispatchStore names only what the dispatcher itself uses).
+     */
+    private readonly tickets: Pick<IncidentState, 'ticketId'> & Partial<Pick<IncidentState, 'cycleHasTicket'>>,
     private readonly opt: JobRunnerOptions,
   ) {}
 
@@ -199,6 +211,8 @@ export class JobRunner {
         return this.#problem(job, spec);
       case 'link_ticket':
         return this.#linkToCause(job, spec);
+      case 'problem_group':
+        return this.#groupProblem(job, spec);
     }
   }
 
@@ -220,7 +234,7 @@ export class JobRunner {
     if (cause === own) return { operation: 'ticket_linked', ticketId: own };
     if (!(await desk.linkedTickets(own)).includes(cause)) {
       await desk.linkTickets(own, cause);
-      this.opt.metrics?.problems.inc({ operation: 'ticket_linked' });
+      this.opt.metrics?.problems.inc({ operation: 'ticket_linked', trigger: 'symptom' });
     }
     return { operation: 'ticket_linked', ticketId: own };
   }
@@ -230,7 +244,7 @@ export class JobRunner {
       this.#problemsUnsupportedLogged = true;
       this.opt.logger?.warn({ code: 'GLPI_PROBLEMS_UNSUPPORTED', incident: job.fingerprint }, 'GLPI problems and ticket links are not supported by the GLPI API in use (glpi.api): skipped (logged once)');
     }
-    this.opt.metrics?.problems.inc({ operation: 'unsupported' });
+    this.opt.metrics?.problems.inc({ operation: 'unsupported', trigger: triggerOf(job.spec) });
     return { operation: 'problem_unsupported', ticketId };
   }
 
@@ -259,7 +273,7 @@ export class JobRunner {
     if (problem === undefined) {
       problem = await desk.createProblem(spec.problem);
       created = true;
-      this.opt.metrics?.problems.inc({ operation: 'created' });
+      this.opt.metrics?.problems.inc({ operation: 'created', trigger: 'recurrence' });
       this.opt.logger?.info({ incident: job.fingerprint, problem_id: problem, replaces: found.map((p) => p.id) }, 'recurring incident: GLPI problem created');
     }
     const linked = created ? [] : await desk.problemTickets(problem);
@@ -268,7 +282,7 @@ export class JobRunner {
       if (linked.includes(t)) continue;
       await desk.linkProblemTicket(problem, t);
       added.push(t);
-      this.opt.metrics?.problems.inc({ operation: 'linked' });
+      this.opt.metrics?.problems.inc({ operation: 'linked', trigger: 'recurrence' });
     }
     // A problem that existed before this job hears of the new ticket (a new problem's content says it all).
     if (!created && current !== undefined) {
@@ -279,6 +293,56 @@ export class JobRunner {
       }
     }
     return { operation: created ? 'problem_opened' : 'problem_linked', ticketId: current ?? 0 };
+  }
+
+  /**
+   * A problem group's GLPI Problem (`problems.together`, issue 14 item 1), in the group's own lane: one job of
+   * the group at a time, so two members firing at once never both create one. Idempotent as #problem is (the
+   * group's problems by marker, the open one kept; the links read first; the follow-up by its job tag). The
+   * members' tickets come from their own lanes: a member whose create is still queued or running is waited
+   * for (a retryable wait, not sent to GLPI) for GROUP_WAIT_ATTEMPTS runs; one that never got a ticket (a flap
+   * suppressed in the hold-down, a dead create) is left out. No Problem is created while fewer than `required`
+   * incidents of the group have a ticket; an open one still gets the tickets that exist.
+   */
+  async #groupProblem(job: Job, spec: Extract<JobSpec, { type: 'problem_group' }>): Promise<Outcome> {
+    const desk = this.opt.problems;
+    const members = spec.members.map((m) => ({ ...m, ticket: this.tickets.ticketId(m.fingerprint, m.cycle) }));
+    const newest = members[members.length - 1]?.ticket;
+    if (!desk) return this.#problemsUnsupported(job, newest ?? 0);
+    const waiting = members.filter((m) => m.ticket === undefined && this.tickets.cycleHasTicket?.(m.fingerprint, m.cycle) === true);
+    if (waiting.length > 0 && job.attempts < GROUP_WAIT_ATTEMPTS) {
+      throw new RemoteError('retryable', 'GLPI_TICKET_PENDING', `problem group: waiting for the ticket of ${waiting.map((m) => `${m.fingerprint} #${m.cycle}`).join(', ')} (its create has not run yet)`, undefined, undefined, { mayHaveLanded: false });
+    }
+    const tickets = [...new Set(members.map((m) => m.ticket).filter((t): t is number => t !== undefined))];
+    const ticketed = new Set(members.filter((m) => m.ticket !== undefined).map((m) => m.fingerprint)).size;
+    const found = await desk.findProblemsByMarker(spec.marker);
+    let problem = found.find((p) => p.status !== SOLVED && p.status !== CLOSED)?.id;
+    let created = false;
+    if (problem === undefined) {
+      if (ticketed < spec.required) {
+        this.opt.logger?.info({ group: job.fingerprint, ticketed, required: spec.required }, 'problem group: fewer of its incidents have a ticket than the rule asks (a flap or a dead create); no problem');
+        return { operation: 'problem_group_below', ticketId: newest ?? 0 };
+      }
+      problem = await desk.createProblem(spec.problem);
+      created = true;
+      this.opt.metrics?.problems.inc({ operation: 'created', trigger: 'together' });
+      this.opt.logger?.info({ group: job.fingerprint, problem_id: problem, replaces: found.map((p) => p.id) }, 'incidents fired together: GLPI problem created');
+    }
+    const linked = created ? [] : await desk.problemTickets(problem);
+    for (const t of tickets) {
+      if (linked.includes(t)) continue;
+      await desk.linkProblemTicket(problem, t);
+      this.opt.metrics?.problems.inc({ operation: 'linked', trigger: 'together' });
+    }
+    // A problem that existed before this job hears of the newest member's ticket (a new problem's content says it all).
+    if (!created && newest !== undefined) {
+      const tag = jobTag(job.id);
+      const existing = await desk.problemFollowupContents(problem);
+      if (!existing.some((c) => c.includes(tag))) {
+        await desk.addProblemFollowup(problem, `${htmlText([...spec.lines, `Ticket #${newest}: ${this.desk.ticketUrl(newest)}`])}<br>\n<small>${tag}</small>`);
+      }
+    }
+    return { operation: created ? 'problem_opened' : 'problem_linked', ticketId: newest ?? 0 };
   }
 
   /**

@@ -205,6 +205,16 @@ export class Processor {
           logs.push(() => this.logger.info({ delivery_id: delivery.id, event_id: delivery.alert.eventId, fingerprint: fp, cycle: decision.jobCycle, reason: decision.reason }, 'update for a ticket cycle that has no ticket; dropped'));
           return;
         }
+        if (decision.group) {
+          // problems.together: the group's record and its jobs, in the group's own lane (core/decide.ts groupRecord says why).
+          const g = decision.group;
+          incidents.set(g.fingerprint, g.incident);
+          changed.add(g.fingerprint);
+          for (const job of g.jobs) {
+            const runAt = Math.max(now + s.coalesceWindowMs, job.type === 'problem_group' ? delivery.receivedAt + job.delayMs : 0);
+            writes.push(() => queueJob(this.store, g.fingerprint, 0, job, runAt, now, delivery.id));
+          }
+        }
         if (decision.events && decision.events.length > 0) {
           const changes = decision.events;
           for (const e of changes) events.set(e.eventId, { fingerprint: fp, cycle: e.cycle, open: e.open });
@@ -232,7 +242,7 @@ export class Processor {
           severity,
           action: decision.action,
           reason: decision.reason,
-          jobs: decision.jobs.map((j) => j.type),
+          jobs: [...decision.jobs, ...(decision.group?.jobs ?? [])].map((j) => j.type),
         });
         logs.push(() => {
           this.metrics.decisions.inc({ action: decision.action });

@@ -78,8 +78,8 @@ describe('recurring incidents become GLPI problems', () => {
     expect(problems()).toHaveLength(1);
     expect(p.status).toBe(1);
     const metrics = await (await daemon.get('/metrics')).text();
-    expect(metrics).toMatch(/zgb_glpi_problems_total\{operation="created"\} 1/);
-    expect(metrics).toMatch(/zgb_glpi_problems_total\{operation="linked"\} 4/);
+    expect(metrics).toMatch(/zgb_glpi_problems_total\{operation="created",trigger="recurrence"\} 1/);
+    expect(metrics).toMatch(/zgb_glpi_problems_total\{operation="linked",trigger="recurrence"\} 4/);
     // explain says what recurrence would link.
     const explained = await runCli(['explain', '--config', daemon.configFile, '-'], undefined, JSON.stringify(zabbixBody('problem', { ...common, event_id: '699' })));
     expect(explained.code).toBe(0);

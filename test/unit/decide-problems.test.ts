@@ -1,7 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Alert } from '../../src/core/alert.js';
 import { classify } from '../../src/core/classify.js';
-import { decide, problemMarker, type Incident, type JobSpec, type Policy } from '../../src/core/decide.js';
+import { assessAlert, type DecisionState, type ProcessingSettings } from '../../src/core/assess.js';
+import { decide, groupProblemMarker, problemMarker, type Incident, type JobSpec, type Policy } from '../../src/core/decide.js';
+import { rulesSchema } from '../../src/config/schema.js';
 import type { Rules } from '../../src/core/rules.js';
 import { cpuAlert, exampleRules } from '../helpers/fixtures.js';
 import { nodeDigests } from '../../src/adapters/digests.js';
@@ -119,5 +121,138 @@ describe('cause and symptom events (Zabbix 6.4+)', () => {
     const unknown = decide({ alert: symptom, classification: classify(base, symptom), fingerprint: FP, incident: undefined, now: T0, policy, rules: base, reclassify: (s) => classify(base, { ...symptom, severity: s }) });
     expect(unknown.jobs.map((j) => j.type)).toEqual(['create_ticket']);
     expect(decideSymptom(withMode('skip'), { ...cause, fingerprint: FP }).jobs.map((j) => j.type)).toEqual(['create_ticket']);
+  });
+});
+
+describe('incidents of one group firing together become one GLPI problem (problems.together)', () => {
+  const MIN = 60_000;
+  const settingsWith = (together: { fingerprints: number; withinMs: number; by: 'host' | 'category' }, glpi = {}, p: Policy = policy): ProcessingSettings => {
+    const r: Rules = { ...base, categories: base.categories.map((c) => ({ ...c, problems: { together }, glpi: { ...c.glpi, ...glpi } })) };
+    return { rules: r, policy: p, fingerprintFields: ['host', 'trigger'], coalesceWindowMs: 0 };
+  };
+  const byHost = settingsWith({ fingerprints: 3, withinMs: 10 * MIN, by: 'host' });
+
+  /** The processor's view in miniature: decisions applied to one map of incidents (the group's record among them). */
+  function harness(s: ProcessingSettings) {
+    const incidents = new Map<string, Incident>();
+    const events = new Map<string, { fingerprint: string; cycle: number; open: boolean }>();
+    const state: DecisionState = { incident: (fp) => incidents.get(fp), event: (id) => events.get(id), recoveredEarlier: () => false };
+    return {
+      incidents,
+      fire(a: Alert, now: number) {
+        const r = assessAlert(s, a, state, now);
+        if (r.decision.incident) incidents.set(r.fingerprint, r.decision.incident);
+        for (const e of r.decision.events ?? []) events.set(e.eventId, { fingerprint: r.fingerprint, cycle: e.cycle, open: e.open });
+        if (r.decision.group) incidents.set(r.decision.group.fingerprint, r.decision.group.incident);
+        return r;
+      },
+    };
+  }
+  const onHost = (host: string, trigger: string, eventId: string) => cpuAlert('problem', { host, hostName: host, triggerId: trigger, eventId });
+  const groupJobs = (d: { decision: { group?: { jobs: readonly JobSpec[] } } }) => (d.decision.group?.jobs ?? []).filter((j): j is Extract<JobSpec, { type: 'problem_group' }> => j.type === 'problem_group');
+
+  it('the third incident of one host within the window queues the group\'s problem job naming the three tickets; the fourth names four', () => {
+    const h = harness(byHost);
+    expect(groupJobs(h.fire(onHost('srv', '1', 'e1'), T0))).toHaveLength(0);
+    expect(groupJobs(h.fire(onHost('srv', '2', 'e2'), T0 + 2 * MIN))).toHaveLength(0);
+    // Another host's incident of the same category is another group.
+    expect(groupJobs(h.fire(onHost('other', '3', 'e0'), T0 + 3 * MIN))).toHaveLength(0);
+    const third = h.fire(onHost('srv', '3', 'e3'), T0 + 4 * MIN);
+    expect(third.decision.action).toBe('open');
+    expect(third.decision.jobs.map((j) => j.type)).toEqual(['create_ticket']);
+    const job = groupJobs(third)[0]!;
+    const key = 'group:by=host|host=srv|category=cpu';
+    expect(third.decision.group?.fingerprint).toBe(key);
+    expect(job.marker).toBe(groupProblemMarker(nodeDigests, policy.markerKey, key));
+    expect(job.marker).not.toBe(problemMarker(nodeDigests, policy.markerKey, key));
+    expect(job.problem.name).toBe(`${job.marker} 3 cpu incidents together on srv`);
+    expect(job.problem.content).toMatch(/never solves or closes it/);
+    expect(job.members).toEqual([
+      { fingerprint: 'host=srv|trigger=#1', cycle: 1 },
+      { fingerprint: 'host=srv|trigger=#2', cycle: 1 },
+      { fingerprint: 'host=srv|trigger=#3', cycle: 1 },
+    ]);
+    expect(job.required).toBe(3);
+    expect(third.decision.reason).toMatch(/fired together \(3 incidents of by=host\|host=srv\|category=cpu within 10m\)/);
+    const fourth = h.fire(onHost('srv', '4', 'e4'), T0 + 5 * MIN);
+    expect(groupJobs(fourth)[0]!.members.map((m) => m.fingerprint)).toEqual(['host=srv|trigger=#1', 'host=srv|trigger=#2', 'host=srv|trigger=#3', 'host=srv|trigger=#4']);
+    // The group's record is no incident anyone lists as open.
+    expect(h.incidents.get(key)?.status).toBe('solved');
+  });
+
+  it('incidents further apart than the window do not fire together', () => {
+    const h = harness(byHost);
+    h.fire(onHost('srv', '1', 'e1'), T0);
+    h.fire(onHost('srv', '2', 'e2'), T0 + 8 * MIN);
+    expect(groupJobs(h.fire(onHost('srv', '3', 'e3'), T0 + 16 * MIN))).toHaveLength(0);
+    expect(h.incidents.get('group:by=host|host=srv|category=cpu')?.members?.map((m) => m.fingerprint)).toEqual(['host=srv|trigger=#2', 'host=srv|trigger=#3']);
+  });
+
+  it('one incident opening new tickets again and again is one fingerprint, not several', () => {
+    const h = harness({ ...byHost, policy: { ...policy, reopenWindowMs: 0 } });
+    h.fire(onHost('srv', '1', 'e1'), T0);
+    h.fire(cpuAlert('recovery', { triggerId: '1', eventId: 'e1' }), T0 + MIN);
+    h.fire(onHost('srv', '1', 'e2'), T0 + 2 * MIN);
+    h.fire(cpuAlert('recovery', { triggerId: '1', eventId: 'e2' }), T0 + 3 * MIN);
+    expect(groupJobs(h.fire(onHost('srv', '2', 'e3'), T0 + 4 * MIN))).toHaveLength(0);
+    const third = h.fire(onHost('srv', '3', 'e4'), T0 + 5 * MIN);
+    // Both ticket cycles of trigger 1 are linked.
+    expect(groupJobs(third)[0]!.members).toHaveLength(4);
+  });
+
+  it('by: category groups the category\'s incidents across hosts (many hosts losing the same uplink)', () => {
+    const h = harness(settingsWith({ fingerprints: 3, withinMs: 10 * MIN, by: 'category' }));
+    h.fire(onHost('a', '7', 'e1'), T0);
+    h.fire(onHost('b', '8', 'e2'), T0 + MIN);
+    const third = h.fire(onHost('c', '9', 'e3'), T0 + 2 * MIN);
+    const job = groupJobs(third)[0]!;
+    expect(third.decision.group?.fingerprint).toBe('group:by=category|category=cpu');
+    expect(job.members.map((m) => m.fingerprint)).toEqual(['host=a|trigger=#7', 'host=b|trigger=#8', 'host=c|trigger=#9']);
+    expect(job.problem.name).toMatch(/3 cpu incidents together across hosts$/);
+  });
+
+  it('a flap suppressed within the hold-down leaves the group; the job waits out the hold-down', () => {
+    const held: Policy = { ...policy, holdDownMs: MIN };
+    const h = harness({ ...byHost, policy: held });
+    h.fire(onHost('srv', '1', 'e1'), T0);
+    h.fire(onHost('srv', '2', 'e2'), T0 + 1_000);
+    const flap = h.fire(cpuAlert('recovery', { triggerId: '2', eventId: 'e2' }), T0 + 2_000);
+    expect(flap.decision.action).toBe('suppress');
+    expect(h.incidents.get('group:by=host|host=srv|category=cpu')?.members?.map((m) => m.fingerprint)).toEqual(['host=srv|trigger=#1']);
+    expect(groupJobs(h.fire(onHost('srv', '3', 'e3'), T0 + 3_000))).toHaveLength(0);
+    const job = groupJobs(h.fire(onHost('srv', '4', 'e4'), T0 + 4_000))[0]!;
+    expect(job.members.map((m) => m.fingerprint)).toEqual(['host=srv|trigger=#1', 'host=srv|trigger=#3', 'host=srv|trigger=#4']);
+    expect(job.delayMs).toBe(MIN);
+  });
+
+  it('names the rules give for the entity and ITIL category go to the problem, to be resolved before its create', () => {
+    const named = harness(settingsWith({ fingerprints: 2, withinMs: 10 * MIN, by: 'host' }, { itilcategories_id: { name: 'Monitoring > CPU' }, entities_id: { name: 'Paris' } }));
+    named.fire(onHost('srv', '1', 'e1'), T0);
+    const job = groupJobs(named.fire(onHost('srv', '2', 'e2'), T0 + MIN))[0]!;
+    expect(job.problem.names).toEqual({ itilcategories_id: 'Monitoring > CPU', entities_id: 'Paris' });
+    expect(job.problem.itilcategories_id).toBe(0);
+    // The recurrence trigger carries them too.
+    const r: Rules = { ...base, categories: base.categories.map((c) => ({ ...c, problems: { afterCycles: 2, withinMs: DAY }, glpi: { ...c.glpi, itilcategories_id: { name: 'Monitoring > CPU' } } })) };
+    const first = cycle(undefined, T0, '1', r);
+    const second = cycle(first.incident, T0 + DAY, '2', r);
+    expect(problemJobs(second.jobs)[0]!.problem.names).toEqual({ itilcategories_id: 'Monitoring > CPU' });
+  });
+});
+
+describe('problems rule in the YAML', () => {
+  const parse = (problems: unknown) => rulesSchema.safeParse({ categories: [{ name: 'net', problems }] });
+
+  it('together alone, recurrence alone, or both; by defaults to host', () => {
+    const both = parse({ after_cycles: 3, within: '7d', together: { fingerprints: 3, within: '10m' } });
+    expect(both.success).toBe(true);
+    expect(both.data?.categories[0]?.problems).toEqual({ afterCycles: 3, withinMs: 7 * DAY, together: { fingerprints: 3, withinMs: 600_000, by: 'host' } });
+    expect(parse({ together: { fingerprints: 5, within: '5m', by: 'category' } }).data?.categories[0]?.problems).toEqual({ together: { fingerprints: 5, withinMs: 300_000, by: 'category' } });
+  });
+
+  it('refuses half a recurrence, an empty rule, one fingerprint "together", an unknown grouping', () => {
+    expect(parse({ after_cycles: 3 }).error?.issues[0]?.path).toEqual(['categories', 0, 'problems', 'within']);
+    expect(parse({}).success).toBe(false);
+    expect(parse({ together: { fingerprints: 1, within: '5m' } }).success).toBe(false);
+    expect(parse({ together: { fingerprints: 3, within: '5m', by: 'site' } }).success).toBe(false);
   });
 });

@@ -1,9 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
-import type { JobSpec } from '../../src/core/decide.js';
-import type { Job, TicketDesk } from '../../src/core/ports.js';
+import type { JobSpec, ProblemSpec } from '../../src/core/decide.js';
+import type { GlpiDirectory, Job, ProblemDesk, ProblemRef, TicketDesk } from '../../src/core/ports.js';
+import { RemoteError } from '../../src/core/remote-error.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { JobRunner } from '../../src/services/job-runner.js';
+import { GROUP_WAIT_ATTEMPTS, JobRunner } from '../../src/services/job-runner.js';
+import { NameResolver, problemRoutingDesk } from '../../src/services/glpi-names.js';
 
 /**
  * A problem job on a GLPI API without Problem routes (the v2 adapter, glpi.api: v2: docs/glpi-api-v2.md
@@ -39,6 +41,140 @@ describe('problem jobs without Problem routes', () => {
     expect(await runner.run(job(2), { uncertain: false })).toEqual({ operation: 'problem_unsupported', ticketId: 30 });
     expect(lines.filter((l) => l.code === 'GLPI_PROBLEMS_UNSUPPORTED')).toHaveLength(1);
     const counted = (await metrics.registry.getSingleMetric('zgb_glpi_problems_total')!.get()).values;
-    expect(counted).toEqual([{ labels: { operation: 'unsupported' }, value: 2 }]);
+    expect(counted).toEqual([{ labels: { operation: 'unsupported', trigger: 'recurrence' }, value: 2 }]);
+  });
+});
+
+/** A ProblemDesk in memory, as strict as GLPI where the runner relies on it (a link twice is refused). */
+class MemoryProblems implements ProblemDesk {
+  readonly problems: { id: number; status: number; draft: ProblemSpec }[] = [];
+  readonly links = new Map<number, number[]>();
+  readonly followups = new Map<number, string[]>();
+  readonly calls: string[] = [];
+  async findProblemsByMarker(marker: string): Promise<ProblemRef[]> {
+    this.calls.push('find');
+    return this.problems.filter((p) => p.draft.name.includes(marker)).map(({ id, status }) => ({ id, status }));
+  }
+  async createProblem(p: ProblemSpec): Promise<number> {
+    this.calls.push('create');
+    const id = this.problems.length + 1;
+    this.problems.push({ id, status: 1, draft: p });
+    return id;
+  }
+  async problemTickets(problemId: number): Promise<number[]> {
+    return [...(this.links.get(problemId) ?? [])];
+  }
+  async linkProblemTicket(problemId: number, ticketId: number): Promise<void> {
+    const l = this.links.get(problemId) ?? [];
+    if (l.includes(ticketId)) throw new RemoteError('permanent', 'ERROR_GLPI_ADD', 'link exists');
+    this.links.set(problemId, [...l, ticketId]);
+  }
+  async addProblemFollowup(problemId: number, content: string): Promise<void> {
+    this.followups.set(problemId, [...(this.followups.get(problemId) ?? []), content]);
+  }
+  async problemFollowupContents(problemId: number): Promise<string[]> {
+    return [...(this.followups.get(problemId) ?? [])];
+  }
+  async linkedTickets(): Promise<number[]> {
+    return [];
+  }
+  async linkTickets(): Promise<void> {}
+}
+
+describe('a problem group\'s job (problems.together)', () => {
+  const marker = '[zbx:g0123]';
+  const members = [
+    { fingerprint: 'host=srv|trigger=#1', cycle: 1 },
+    { fingerprint: 'host=srv|trigger=#2', cycle: 1 },
+    { fingerprint: 'host=srv|trigger=#3', cycle: 2 },
+  ];
+  const groupSpec = (m = members): JobSpec => ({
+    type: 'problem_group',
+    marker,
+    problem: { name: `${marker} 3 cpu incidents together on srv`, content: 'x', urgency: 3, impact: 3, entities_id: 0, itilcategories_id: 0 },
+    members: m,
+    required: 3,
+    lines: ['Fired together: High CPU'],
+    delayMs: 0,
+  });
+  const groupJob = (id: number, spec: JobSpec, attempts = 1): Job => ({ id, fingerprint: 'group:by=host|host=srv|category=cpu', key: 'g', lane: 'glpi:g', cycle: 0, type: 'problem_group', spec, status: 'running', attempts, nextAttemptAt: 0, createdAt: 0 });
+  /** Tickets of the members: trigger n's cycle c has ticket n*10+c; `pending` ones have a create still queued. */
+  const tickets = (missing: string[] = [], pending: string[] = []) => ({
+    ticketId: (ref: string | { key: string }, c: number) => {
+      const fp = typeof ref === 'string' ? ref : ref.key;
+      return missing.includes(fp) || pending.includes(fp) ? undefined : Number(fp.slice(-1)) * 10 + c;
+    },
+    cycleHasTicket: (ref: string | { key: string }) => pending.includes(typeof ref === 'string' ? ref : ref.key),
+  });
+
+  it('creates one problem with every member\'s ticket; a later job links the new one and says so once on the problem; by trigger in the metrics', async () => {
+    const glpi = new MemoryProblems();
+    const metrics = createMetrics({ processMetrics: false });
+    const runner = new JobRunner(desk, tickets(), { solutionTypeId: 0, problems: glpi, metrics });
+    expect(await runner.run(groupJob(1, groupSpec()), { uncertain: false })).toEqual({ operation: 'problem_opened', ticketId: 32 });
+    expect(glpi.problems).toHaveLength(1);
+    expect(glpi.links.get(1)).toEqual([11, 21, 32]);
+    expect(glpi.followups.get(1)).toBeUndefined();
+    const later = groupJob(2, groupSpec([...members, { fingerprint: 'host=srv|trigger=#4', cycle: 1 }]));
+    expect(await runner.run(later, { uncertain: false })).toEqual({ operation: 'problem_linked', ticketId: 41 });
+    // Run again (a claim lost to a crash): nothing twice.
+    await runner.run(later, { uncertain: true });
+    expect(glpi.problems).toHaveLength(1);
+    expect(glpi.links.get(1)).toEqual([11, 21, 32, 41]);
+    expect(glpi.followups.get(1)).toHaveLength(1);
+    expect(glpi.followups.get(1)![0]).toMatch(/Fired together: High CPU<br>\nTicket #41: #41<br>\n<small>\[zbx-job:2\]<\/small>/);
+    const counted = (await metrics.registry.getSingleMetric('zgb_glpi_problems_total')!.get()).values;
+    expect(counted).toEqual(
+      expect.arrayContaining([
+        { labels: { operation: 'created', trigger: 'together' }, value: 1 },
+        { labels: { operation: 'linked', trigger: 'together' }, value: 4 },
+      ]),
+    );
+  });
+
+  it('a problem a human solved or closed collects no more: the group opens a new one', async () => {
+    const glpi = new MemoryProblems();
+    const runner = new JobRunner(desk, tickets(), { solutionTypeId: 0, problems: glpi });
+    await runner.run(groupJob(1, groupSpec()), { uncertain: false });
+    glpi.problems[0]!.status = 6;
+    expect((await runner.run(groupJob(2, groupSpec()), { uncertain: false })).operation).toBe('problem_opened');
+    expect(glpi.problems.map((p) => p.id)).toEqual([1, 2]);
+    expect(glpi.links.get(2)).toEqual([11, 21, 32]);
+  });
+
+  it('waits for a member\'s create still queued (nothing sent to GLPI), then links what exists', async () => {
+    const glpi = new MemoryProblems();
+    const runner = new JobRunner(desk, tickets([], ['host=srv|trigger=#2']), { solutionTypeId: 0, problems: glpi });
+    const waiting = runner.run(groupJob(1, groupSpec()), { uncertain: false });
+    await expect(waiting).rejects.toMatchObject({ kind: 'retryable', code: 'GLPI_TICKET_PENDING', mayHaveLanded: false });
+    expect(glpi.calls).toEqual([]);
+    // The wait is bounded: a create that never runs (a dead letter) leaves that member out.
+    const relaxed = { ...groupSpec(), required: 2 } as JobSpec;
+    expect((await runner.run(groupJob(1, relaxed, GROUP_WAIT_ATTEMPTS), { uncertain: false })).operation).toBe('problem_opened');
+    expect(glpi.links.get(1)).toEqual([11, 32]);
+  });
+
+  it('creates no problem while fewer members than the rule asks have a ticket (a flap suppressed, a dead create)', async () => {
+    const glpi = new MemoryProblems();
+    const runner = new JobRunner(desk, tickets(['host=srv|trigger=#2']), { solutionTypeId: 0, problems: glpi });
+    expect((await runner.run(groupJob(1, groupSpec()), { uncertain: false })).operation).toBe('problem_group_below');
+    expect(glpi.problems).toHaveLength(0);
+  });
+});
+
+describe('a problem\'s names (issue 14 item 3 for problems)', () => {
+  it('resolved through the same resolver as tickets; an unknown one is left out and said, never a dead letter', async () => {
+    const directory: GlpiDirectory = {
+      findByName: async (itemtype, name) => (itemtype === 'ITILCategory' && name === 'Monitoring > CPU' ? [14] : []),
+      findAssets: async () => [],
+    };
+    const lines: { code?: string; name?: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as { code?: string }) });
+    const resolver = new NameResolver(directory, { now: () => 0 }, logger, undefined, () => ({ ttlMs: 60_000, assets: { enabled: false, itemtypes: [], by: [], map: {} } }));
+    const glpi = new MemoryProblems();
+    const routed = problemRoutingDesk(glpi, resolver);
+    await routed.createProblem({ name: '[zbx:g1] x', content: 'x', urgency: 3, impact: 3, entities_id: 0, itilcategories_id: 0, names: { itilcategories_id: 'Monitoring > CPU', entities_id: 'Nowhere' } });
+    expect(glpi.problems[0]!.draft).toEqual({ name: '[zbx:g1] x', content: 'x', urgency: 3, impact: 3, entities_id: 0, itilcategories_id: 14 });
+    expect(lines.find((l) => l.code === 'GLPI_NAME_UNKNOWN')).toMatchObject({ name: 'Nowhere', marker: '[zbx:g1]' });
   });
 });
