@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { FakeGlpi, STATUS } from '../../src/glpi-fake/server.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FakeGlpi, STATUS, type FakeGlpiOptions } from '../../src/glpi-fake/server.js';
 import { CONFIG_ENV, Daemon, runCli, waitFor } from '../helpers/daemon.js';
 import { zabbixBody } from '../helpers/fixtures.js';
 
@@ -123,4 +125,74 @@ describe('GLPI 11 high-level API (glpi.api: v2) through the daemon', () => {
     expect(good.stdout).toContain('GLPI: high-level API (v2): OAuth2 token obtained');
     expect(good.stdout).toContain('GLPI 11');
   }, 30_000);
+
+  it('issue 14 on v2: names in the rules resolved, the rules\' users on the ticket as team members, the host\'s asset not linked (said once, counted); three cycles open a Problem that names each ticket; no dead letter', async () => {
+    const DIRECTORY: FakeGlpiOptions['directory'] = {
+      categories: [{ id: 20, name: 'Monitoring' }, { id: 21, name: 'CPU', parent: 20 }, { id: 30, name: 'Hardware' }, { id: 31, name: 'CPU', parent: 30 }],
+      groups: [{ id: 5, name: 'Linux admins' }],
+      users: [{ id: 41, name: 'noc', realname: 'Martin', firstname: 'Alice' }],
+      assets: [{ itemtype: 'Computer', id: 101, name: 'v2-web-01', ips: ['10.0.0.11'] }],
+    };
+    const g = new FakeGlpi({ version: '11', oauthClients: [{ id: CLIENT.id, secret: CLIENT.secret }], accounts: [{ ...BRIDGE_USER }], directory: DIRECTORY });
+    glpi = g;
+    await g.listen();
+    daemon = new Daemon({
+      glpiUrl: `${rootOf(g)}/api.php/v2`,
+      glpiAuth: ['  api: v2', '  client_id: ${GLPI_CLIENT_ID}', '  client_secret: ${GLPI_CLIENT_SECRET}', `  username: ${BRIDGE_USER.name}`, '  password: ${GLPI_PASSWORD}'].join('\n'),
+      env: { GLPI_CLIENT_ID: CLIENT.id, GLPI_CLIENT_SECRET: CLIENT.secret, GLPI_PASSWORD: BRIDGE_USER.password },
+      // reopen_window 0: each problem after a recovery is a new ticket cycle (a recurrence).
+      correlation: '  coalesce_window: 0\n  reopen_window: 0',
+    });
+    const d = daemon;
+    const rulesFile = join(d.dataDir, 'rules.yaml');
+    writeFileSync(
+      rulesFile,
+      [
+        'categories:',
+        '  - name: cpu',
+        '    match:',
+        '      tags: [{ tag: component, value: cpu }]',
+        '    glpi:',
+        '      itilcategory: "Monitoring > CPU"',
+        '      group_assign: "Linux admins"',
+        '      users: { observer: ["Alice Martin"] }',
+        '    problems: { after_cycles: 3, within: 7d }',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(d.configFile, readFileSync(d.configFile, 'utf8').replace(/^rules_file: .*$/m, `rules_file: ${rulesFile}`));
+    await d.start();
+    const web = { host_host: 'v2-web-01', host_name: 'v2-web-01', host_ip: '10.0.0.11', trigger_id: '7401' };
+    for (const n of [1, 2, 3]) {
+      const id = String(74000 + n);
+      expect((await d.post(zabbixBody('problem', { ...web, event_id: id }))).status).toBe(202);
+      await waitFor(() => g.tickets.size === n, `ticket ${n}`);
+      expect((await d.post(zabbixBody('recovery', { ...web, event_id: id, event_recovery_id: `9${id}` }))).status).toBe(202);
+      await waitFor(() => [...g.tickets.values()][n - 1]?.status === STATUS.SOLVED, `ticket ${n} solved`);
+    }
+    for (const t of g.tickets.values()) {
+      expect(t.itilcategories_id).toBe(21); // "Monitoring > CPU", not "Hardware > CPU"
+      expect(t.groups_id_assign).toEqual([5]);
+      expect(t.users?.observer).toEqual([41]);
+      expect(t.items).toBeUndefined();
+    }
+    await waitFor(() => g.itil.problems.size === 1 && g.followups.filter((f) => f.itemtype === 'Problem').length === 3, 'a problem naming the three tickets');
+    const problem = [...g.itil.problems.values()][0]!;
+    expect(problem.name).toMatch(/^\[zbx:p[0-9a-f]{20}\] Recurring: /);
+    expect(problem.users_id_recipient).toBe(BRIDGE_USER.id);
+    const notes = g.followups.filter((f) => f.itemtype === 'Problem').map((f) => f.content).join('\n');
+    for (const t of g.tickets.keys()) expect(notes).toContain(`[zbx-link:ticket:${t}]`);
+    expect(g.itil.problemTickets).toHaveLength(0); // no v2 route links them: the follow-ups say which to link
+    await waitFor(() => d.logs.some((l) => l.code === 'GLPI_PROBLEMS_UNSUPPORTED'), 'links said unsupported');
+    expect(d.logs.filter((l) => l.code === 'GLPI_PROBLEMS_UNSUPPORTED')).toHaveLength(1);
+    expect(d.logs.filter((l) => l.code === 'GLPI_LOOKUP_UNSUPPORTED')).toHaveLength(1);
+    const m = await (await d.get('/metrics')).text();
+    expect(m).toMatch(/zgb_glpi_assets_total\{result="unsupported"\} 3/);
+    expect(m).toMatch(/zgb_glpi_problems_total\{operation="created"[^}]*\} 1\n/);
+    expect(m).toMatch(/zgb_glpi_problems_total\{operation="unsupported"\} 3\n/);
+    expect(g.sessionsOpened).toBe(0);
+    expect(g.v2.passwordLogins).toBe(1);
+    const stats = await runCli(['queue', '--config', d.configFile], { ...ENV, GLPI_CLIENT_SECRET: CLIENT.secret });
+    expect(stats.stdout).toMatch(/^dead letters: 0$/m);
+  }, 60_000);
 });
