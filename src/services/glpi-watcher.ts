@@ -1,6 +1,6 @@
 import cron, { type ScheduledTask } from 'node-cron';
 import { decideFollowupsMirrored, decideTicketResolvedInGlpi } from '../core/decide.js';
-import type { ActionQueue, Clock, IncidentState, StateTransactions, TicketWatch } from '../core/ports.js';
+import type { ActionQueue, Clock, IncidentState, ModifiedTicket, StateTransactions, TicketWatch, WatchCursor } from '../core/ports.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -25,12 +25,16 @@ import type { Metrics } from '../observability/metrics.js';
  * and the bridge's own solves happen after Zabbix recovered the problem — the
  * events are no longer open, so nothing is said.
  *
- * The cursor (GLPI's date_mod of the newest ticket seen) lives in memory: at
- * start the 200 most recent tickets of the bridge are read, and what was
- * already said is known from the incidents, so a restart repeats nothing.
+ * The cursor (GLPI's date_mod of the newest ticket read) is kept in the state
+ * (WatchCursor, the meta table), written after the sweep's decisions: a
+ * restart, even after a kill -9, resumes where the last sweep stopped, so a
+ * ticket solved while the bridge was down is read at the first sweep. Only
+ * the very first sweep of a store (no cursor yet) reads the 200 most recent
+ * tickets. Reading a ticket twice repeats nothing: what was already said is
+ * known from the incidents.
  */
 
-export type WatchStore = Pick<IncidentState, 'openIncidentEvents' | 'eventInfo' | 'getIncident' | 'putIncident' | 'ticketId'> & Pick<ActionQueue, 'enqueue'> & StateTransactions;
+export type WatchStore = Pick<IncidentState, 'openIncidentEvents' | 'eventInfo' | 'getIncident' | 'putIncident' | 'ticketId'> & Pick<ActionQueue, 'enqueue'> & StateTransactions & WatchCursor;
 
 export interface WatchSettings {
   readonly writeBackPrefix: string;
@@ -63,7 +67,6 @@ export function secondBefore(dateMod: string): string {
 
 export class GlpiWatcher {
   #task: ScheduledTask | undefined;
-  #cursor: string | undefined;
   #lastError: string | undefined;
 
   constructor(
@@ -87,9 +90,10 @@ export class GlpiWatcher {
 
   /** One sweep: returns how many write-backs it queued. Failures are logged (once per distinct error) and retried next sweep. */
   async sweep(): Promise<number> {
-    let rows;
+    const cursor = this.store.glpiWatchCursor();
+    let rows: ModifiedTicket[];
     try {
-      rows = await this.glpi.ticketsModifiedSince(this.#cursor === undefined ? undefined : secondBefore(this.#cursor));
+      rows = await this.glpi.ticketsModifiedSince(cursor === undefined ? undefined : secondBefore(cursor));
       this.#lastError = undefined;
     } catch (e) {
       const message = (e as Error).message;
@@ -97,7 +101,17 @@ export class GlpiWatcher {
       this.#lastError = message;
       return 0;
     }
-    for (const r of rows) if (this.#cursor === undefined || r.dateMod > this.#cursor) this.#cursor = r.dateMod;
+    const queued = await this.#readBack(rows);
+    // After the decisions (each committed with its incident): a crash before this line reads the same tickets again, which repeats nothing.
+    let next = cursor;
+    for (const r of rows) if (next === undefined || r.dateMod > next) next = r.dateMod;
+    if (next !== undefined && next !== cursor) this.store.putGlpiWatchCursor(next);
+    if (queued > 0) this.wake();
+    return queued;
+  }
+
+  /** What the modified tickets say to Zabbix: the write-backs queued (how many). */
+  async #readBack(rows: readonly ModifiedTicket[]): Promise<number> {
     const s = this.settings();
     const resolved = rows.filter((r) => r.status === 5 || r.status === 6);
     if (resolved.length === 0 && !(s.mirrorFollowups && rows.length > 0)) return 0;
@@ -153,7 +167,6 @@ export class GlpiWatcher {
       this.metrics.glpiReadBack.inc({ status: r.status === 5 ? 'solved' : 'closed', close: s.closeProblem ? 'yes' : 'no' });
       this.logger.info({ ticket_id: r.id, incident: t.fingerprint, events: t.events, status: r.status }, 'GLPI ticket solved or closed by a technician while the Zabbix problem is open: message queued for the Zabbix event');
     }
-    if (queued > 0) this.wake();
     return queued;
   }
 }

@@ -50,6 +50,15 @@ async function watchSweeps(g: FakeGlpi, n: number): Promise<void> {
   await waitFor(() => g.count('GET', 'search/Ticket') >= seen + n, `${n} more GLPI watch sweeps`);
 }
 
+/** `n` tickets written in GLPI by the bridge's own user (what the read-back searches), straight through the legacy API. */
+async function ticketsByTheBridgeUser(g: FakeGlpi, n: number): Promise<number> {
+  const session = (await (await fetch(`${g.url}/initSession`, { headers: { Authorization: 'user_token user-token' } })).json()) as { session_token: string };
+  const input = Array.from({ length: n }, (_v, i) => ({ name: `other ticket ${i}`, content: 'not from Zabbix' }));
+  const res = await fetch(`${g.url}/Ticket`, { method: 'POST', headers: { 'Session-Token': session.session_token, 'Content-Type': 'application/json' }, body: JSON.stringify({ input }) });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as unknown[]).length;
+}
+
 describe('GLPI → Zabbix: a ticket solved by a technician', () => {
   it('one message on the open event, the problem closed (manual close allowed); no repeat, no loop', async () => {
     const { g, z, d } = await start(true, true);
@@ -70,6 +79,30 @@ describe('GLPI → Zabbix: a ticket solved by a technician', () => {
     expect(g.followupsOf(1)).toHaveLength(0);
     const metrics = await (await d.get('/metrics')).text();
     expect(metrics).toMatch(/zgb_glpi_read_back_total\{status="solved",close="yes"\} 1/);
+  });
+
+  it('a ticket solved while the bridge is down (kill -9) is read after the restart, from where the last sweep stopped: one message', async () => {
+    const { g, z, d } = await start(false, false);
+    expect((await d.post(zabbixBody('problem', common))).status).toBe(202);
+    await waitFor(() => g.tickets.size === 1 && z.count('event.acknowledge') === 1, 'the ticket and its link written back');
+    await watchSweeps(g, 2); // the cursor is past ticket #1's creation
+    expect(await d.stop('SIGKILL')).toBeNull();
+    g.setTicketStatus(1, 5); // solved by a technician while the bridge is down
+    // Then more than the 200 most recent tickets of the bridge's user change (GLPI's date_mod has seconds):
+    // a read-back that forgot where it stopped would not see ticket #1 among them.
+    const solvedAt = g.tickets.get(1)!.date_mod;
+    await waitFor(() => new Date().toISOString().slice(0, 19).replace('T', ' ') > solvedAt, 'a second later in GLPI');
+    expect(await ticketsByTheBridgeUser(g, 201)).toBe(201);
+    await d.start();
+    await waitFor(() => readBacks(z).length === 1, 'the message on the Zabbix event after the restart');
+    expect(readBacks(z)[0]!.params).toMatchObject({ eventids: ['801'], action: 4 });
+    expect(String(readBacks(z)[0]!.params.message)).toBe('[glpi-bridge] GLPI ticket #1 was solved in GLPI while the problem is still open in Zabbix.');
+    await watchSweeps(g, 2);
+    // A clean restart now: nothing said twice.
+    expect(await d.stop()).toBe(0);
+    await d.start();
+    await watchSweeps(g, 3);
+    expect(readBacks(z)).toHaveLength(1);
   });
 
   it('a ticket the bridge itself solves on recovery says nothing back to Zabbix', async () => {
