@@ -3,6 +3,7 @@
 // (`queue`, `status`, the status page's Retry). The thread layout is the same with either backend.
 
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { openPostgresIntakeStore, openPostgresProcessingStore, PostgresStore, type PgConnectionConfig, type PgStoreOptions } from '../adapters/store/postgres/index.js';
 import { openIntakeStore, openProcessingStore, SqliteStore, type IntakeStore, type ProcessingStore } from '../adapters/store/sqlite/index.js';
@@ -37,8 +38,14 @@ export function storeLabel(c: Config): string {
   return `postgresql://${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.host}${u.pathname}`;
 }
 
+/** This bridge's name among those sharing the database: store.postgres.node_name, or the host's name. */
+export function nodeName(c: Config): string {
+  return c.store.postgres.node_name !== '' ? c.store.postgres.node_name : hostname();
+}
+
 function pgOptions(c: Config): PgStoreOptions {
-  return { connection: pgConnection(c), label: storeLabel(c) };
+  // A claim outlives any one GLPI request (it is renewed while its job runs): a lease is never lost to a slow answer.
+  return { connection: pgConnection(c), label: storeLabel(c), node: nodeName(c), leaseMs: Math.max(c.store.postgres.lease, 2 * c.glpi.timeout) };
 }
 
 /** The main thread's store. */

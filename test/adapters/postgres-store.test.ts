@@ -7,7 +7,9 @@
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { PgUnavailable, PostgresStore, SyncPg, migrate, PG_MIGRATIONS } from '../../src/adapters/store/postgres/index.js';
 import { PgSession } from '../../src/adapters/store/postgres/session.js';
-import { alert, incident, T } from '../contract/store-samples.js';
+import { LeaseLost, PgStorePorts } from '../../src/adapters/store/postgres/store.js';
+import { queueJob } from '../../src/services/storm-control.js';
+import { alert, create, followup, incident, T } from '../contract/store-samples.js';
 import { releaseTestPostgres, testConnection, testPostgres, type TestDatabase } from '../helpers/postgres.js';
 
 const opened: { close(): void }[] = [];
@@ -119,5 +121,125 @@ describe('PostgreSQL store', () => {
     expect(s.processedThrough()).toBe(0);
     s.markProcessed(3);
     expect(s.processedThrough()).toBe(3);
+  });
+});
+
+/**
+ * Several bridges on one database (issue 15, phase 2): each node's processing store claims jobs as leases with
+ * a fencing epoch. The nodes here are stores without the lease renewal timer (PgStorePorts), so that a test can
+ * let one node's lease lapse as a paused or partitioned node's would.
+ */
+describe('PostgreSQL store, several nodes: job claims are leases with fencing', () => {
+  const none = new Set<string>();
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  function node(db: TestDatabase, name: string, leaseMs = 60_000): PgStorePorts {
+    const pg = syncPg(db);
+    migrate(pg, 'state');
+    return new PgStorePorts(pg, { node: name, leaseMs });
+  }
+
+  it('hands each job to one node only, and holds an incident lane on the node that runs its head', () => {
+    const db = database();
+    const a = node(db, 'a');
+    const b = node(db, 'b');
+    const heads = ['A', 'B', 'C', 'D'].map((fp) => a.enqueue(fp, 1, followup(`${fp}1`), T, T));
+    const behind = a.enqueue('A', 1, followup('A2'), T, T);
+    const onA = a.claimReady(T, 2, none).map((j) => j.id);
+    const onB = b.claimReady(T, 10, none).map((j) => j.id);
+    expect([...onA, ...onB].sort((x, y) => x - y)).toEqual(heads);
+    expect(b.claimReady(T, 10, none)).toEqual([]); // A2 waits behind A1, whichever node runs A1
+    expect(a.claimReady(T, 10, none)).toEqual([]);
+    const holder = onA.includes(heads[0]!) ? a : b;
+    holder.completeJob(heads[0]!, T + 1);
+    const other = holder === a ? b : a;
+    expect(other.claimReady(T + 1, 10, none).map((j) => j.id)).toEqual([behind]);
+  });
+
+  it('lets any node retake a claim whose lease expired; the stale node cannot record its outcome over the newer claim', async () => {
+    const db = database();
+    const a = node(db, 'a', 200);
+    const b = node(db, 'b', 60_000);
+    const [x, y, z] = ['A', 'B', 'C'].map((fp) => a.enqueue(fp, 1, followup(fp), T, T)) as [number, number, number];
+    const next = a.enqueue('A', 1, followup('A2'), T, T);
+    expect(a.claimReady(T, 10, none).map((j) => j.id)).toEqual([x, y, z]);
+    expect(b.claimReady(T, 10, none)).toEqual([]); // a's leases are live
+    await sleep(400); // a stalls past its lease (no renewal)
+    const retaken = b.claimReady(T, 10, none);
+    // Retaken as the heads of their lanes, one more attempt each, flagged so that their runs check GLPI before sending again.
+    expect(retaken.map((j) => j.id)).toEqual([x, y, z]);
+    expect(retaken[0]).toMatchObject({ status: 'running', attempts: 2, lastError: 'the lease of a expired: retaken by b' });
+    expect(() => a.completeJob(x, T + 1)).toThrow(LeaseLost);
+    expect(() => a.rescheduleJob(y, T + 5, 'GLPI_TIMEOUT', T + 1)).toThrow(/job \d+: this node's claim \(epoch 1\) expired and was taken over by a newer claim/);
+    expect(() => a.buryJob(z, 'GLPI_PERMANENT', T + 1)).toThrow(LeaseLost);
+    expect([x, y, z].map((id) => a.job(id)?.status)).toEqual(['running', 'running', 'running']);
+    expect(a.stats()).toMatchObject({ dead: 0, running: 3 });
+    expect(a.claimReady(T, 10, none)).toEqual([]); // lane A still waits for b's run
+    b.completeJob(x, T + 2);
+    expect(a.job(x)).toMatchObject({ status: 'done' });
+    expect(a.claimReady(T + 2, 10, none).map((j) => j.id)).toEqual([next]);
+  });
+
+  it('keeps a claim while its node renews the lease', async () => {
+    const db = database();
+    const a = node(db, 'a', 300);
+    const b = node(db, 'b');
+    const id = a.enqueue('A', 1, followup('x'), T, T);
+    a.claimReady(T, 10, none);
+    for (let i = 0; i < 6; i++) {
+      await sleep(100);
+      expect(a.renewLeases()).toBe(1);
+    }
+    expect(b.claimReady(T, 10, none)).toEqual([]);
+    a.completeJob(id, T + 1);
+    expect(a.renewLeases()).toBe(0);
+  });
+
+  it('at start, requeues only its own claims and expired ones, never another node\'s live claim', async () => {
+    const db = database();
+    const a = node(db, 'a');
+    const b = node(db, 'b', 200);
+    const live = a.enqueue('A', 1, followup('a'), T, T);
+    const lapsed = a.enqueue('B', 1, followup('b'), T, T);
+    expect(a.claimReady(T, 1, none).map((j) => j.id)).toEqual([live]);
+    expect(b.claimReady(T, 1, none).map((j) => j.id)).toEqual([lapsed]);
+    await sleep(400);
+    // A restarted c: its dispatcher reschedules what it finds running, and requeues the rest.
+    const c = node(db, 'c');
+    for (const j of c.jobs('running')) c.rescheduleJob(j.id, T, 'interrupted', T);
+    expect(c.requeueRunning(T)).toBe(0);
+    expect([c.job(live)?.status, c.job(lapsed)?.status]).toEqual(['running', 'pending']);
+    a.completeJob(live, T + 1);
+    expect(c.job(live)?.status).toBe('done');
+  });
+
+  it('keeps each node\'s run record: one node\'s clean stop does not hide another\'s crash', () => {
+    const db = database();
+    const a = node(db, 'a');
+    const b = node(db, 'b');
+    expect(a.recordStart(T)).toBe(false);
+    expect(b.recordStart(T)).toBe(false);
+    b.recordCleanStop(); // a is killed meanwhile
+    const created = a.enqueue('A', 1, create(), T, T);
+    expect(node(db, 'a').recordStart(T)).toBe(true);
+    expect(a.job(created)?.attempts).toBe(1); // its create searches GLPI for its marker first
+    expect(node(db, 'b').recordStart(T)).toBe(false);
+  });
+
+  it('storm control on one node never rewrites a job another node is claiming: the merge waits in the lock, the claim passes it over', () => {
+    const db = database();
+    const decider = node(db, 'a');
+    const other = node(db, 'b');
+    const first = decider.enqueue('A', 1, followup('one'), T, T);
+    let claimedMeanwhile: number[] = [];
+    decider.transaction(() => {
+      expect(queueJob(decider, 'A', 1, followup('two'), T, T)).toBe(first);
+      claimedMeanwhile = other.claimReady(T, 10, none).map((j) => j.id);
+    }, 'crash-safe');
+    expect(claimedMeanwhile).toEqual([]);
+    const [job] = other.claimReady(T, 10, none);
+    expect(job?.spec).toEqual({ type: 'followup', lines: ['one', 'two'], isPrivate: false });
+    // Claimed now: the next alert is queued behind it, not merged into what is being sent.
+    expect(decider.transaction(() => queueJob(decider, 'A', 1, followup('three'), T, T), 'crash-safe')).not.toBe(first);
   });
 });

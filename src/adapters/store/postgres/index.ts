@@ -3,8 +3,8 @@
 // Each open store is one worker thread with two connections (bridge.ts, store.ts); the schema is created or
 // migrated forward when a store opens (schema.ts, under an advisory lock).
 //
-// Phase 1 of issue 15: one bridge per database. Several bridges on one database need the decider's and the
-// claims' leases (phase 2); until then a second node would decide the same deliveries twice.
+// Several bridges on one database (issue 15, phase 2): job claims are leases with fencing epochs (store.ts),
+// renewed here while their jobs run.
 
 import type { PollMemory } from '../../../core/ports.js';
 import type { IntakeStore, ProcessingStore } from '../sqlite/index.js';
@@ -14,11 +14,16 @@ import { PgPollMemory, PgStorePorts } from './store.js';
 
 export { PgError, PgUnavailable, SyncPg, type PgConnectionConfig } from './bridge.js';
 export { migrate, PG_MIGRATIONS } from './schema.js';
+export { DEFAULT_LEASE_MS, LeaseLost } from './store.js';
 
 export interface PgStoreOptions {
   readonly connection: PgConnectionConfig;
   /** What logs and the status say the store is (the database's address, never its password). */
   readonly label: string;
+  /** This bridge's name among those sharing the database (store.postgres.node_name, or the host's name). */
+  readonly node?: string;
+  /** How long a job claim is leased (store.postgres.lease): longer than a GLPI request, renewed while it runs. */
+  readonly leaseMs?: number;
 }
 
 /** Every port of both threads' stores over one worker (tools, `queue`, `status`, tests). */
@@ -28,6 +33,7 @@ export class PostgresStore extends PgStorePorts {
   readonly file: string;
   readonly #pg: SyncPg;
   #poll: PollMemory | undefined;
+  readonly #renewal: NodeJS.Timeout;
 
   constructor(options: PgStoreOptions) {
     const pg = new SyncPg(options.connection);
@@ -37,9 +43,19 @@ export class PostgresStore extends PgStorePorts {
       pg.close();
       throw e;
     }
-    super(pg);
+    super(pg, { ...(options.node !== undefined ? { node: options.node } : {}), ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}) });
     this.#pg = pg;
     this.file = options.label;
+    // The leases of the jobs this store claimed are renewed while they run (a run may take several GLPI requests
+    // and quick retries). A node that stalls stops renewing: its claims lapse and another node retakes them.
+    this.#renewal = setInterval(() => {
+      try {
+        this.renewLeases();
+      } catch {
+        // PostgreSQL unreachable: the next tick tries again; a claim that lapsed meanwhile is fenced (LeaseLost).
+      }
+    }, Math.max(100, Math.floor(this.leaseMs / 3)));
+    this.#renewal.unref();
   }
 
   pollMemory(): PollMemory {
@@ -50,6 +66,7 @@ export class PostgresStore extends PgStorePorts {
   checkpointInbox(): void {}
 
   close(): void {
+    clearInterval(this.#renewal);
     this.#pg.close();
   }
 }

@@ -6,7 +6,7 @@
 // One database holds what the SQLite store keeps in two files: the inbox (deliveries, the poller's memory)
 // and the state. Ids come from identity columns; JSON is jsonb. Designed for several nodes later (issue 15,
 // phase 2): deliveries are unique by key across nodes; the job claim selects with FOR UPDATE SKIP LOCKED;
-// leases and fencing epochs on jobs, and the decider's lease, are new migrations then.
+// version 2 adds the claims' leases and fencing epochs, and the fence of the decider's and poller's locks.
 
 import type { SyncPg } from './bridge.js';
 
@@ -101,6 +101,31 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     );
     CREATE TABLE poll_cursor (key text PRIMARY KEY, value jsonb NOT NULL);
     CREATE TABLE poll_baseline (eventid text PRIMARY KEY, recorded_at bigint NOT NULL);
+    `,
+  },
+  {
+    // Several bridges on one database (issue 15, phase 2). A claim is a lease: `lease_until` on the
+    // database's clock (the nodes' clocks may disagree), renewed while the job runs; `epoch` counts claims,
+    // so a node whose lease expired and was taken over cannot record its outcome over the newer claim
+    // (store.ts). zgb_assert_lock fences a commit on a session advisory lock held by a given backend
+    // (the decider's and the poller's, leader.ts): a node that lost its lock fails the commit, clearly.
+    version: 2,
+    name: 'pg-002-leases',
+    sql: `
+    ALTER TABLE jobs ADD COLUMN epoch bigint NOT NULL DEFAULT 0, ADD COLUMN lease_until timestamptz, ADD COLUMN claimed_by text;
+    CREATE INDEX jobs_leased ON jobs (lease_until) WHERE status = 'running';
+    CREATE FUNCTION zgb_assert_lock(lock_key bigint, holder integer, what text) RETURNS boolean LANGUAGE plpgsql AS $fn$
+    BEGIN
+      IF NOT EXISTS (SELECT 1 FROM pg_locks
+                      WHERE locktype = 'advisory' AND granted AND pid = holder AND objsubid = 1
+                        AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                        AND ((classid::bigint << 32) | objid::bigint) = lock_key) THEN
+        RAISE EXCEPTION 'this node no longer holds the % lock (its session ended): another node may have taken over', what
+          USING ERRCODE = 'ZG001';
+      END IF;
+      RETURN true;
+    END
+    $fn$;
     `,
   },
 ];

@@ -94,16 +94,93 @@ function json(value: unknown): string {
 type DeliveryRow = { id: number; alert: Alert; received_at: number };
 const toPending = (r: DeliveryRow): PendingDelivery => ({ id: r.id, alert: r.alert, receivedAt: r.received_at });
 
+/** A job claim is a lease of this long unless told otherwise (store.postgres.lease; longer than a GLPI request). */
+export const DEFAULT_LEASE_MS = 60_000;
+
+/**
+ * A node recorded the outcome of a job whose claim it no longer holds: its lease expired (the node was paused,
+ * partitioned or PostgreSQL unreachable longer than the lease) and another claim took the job over. Nothing was
+ * recorded; the newer claim's run decides (it checks GLPI before sending again).
+ */
+export class LeaseLost extends Error {
+  readonly code = 'PG_LEASE_LOST';
+  constructor(
+    readonly jobId: number,
+    readonly epoch: number,
+  ) {
+    super(`job ${jobId}: this node's claim (epoch ${epoch}) expired and was taken over by a newer claim; its outcome is not recorded`);
+    this.name = 'LeaseLost';
+  }
+}
+
+export interface PgNodeOptions {
+  /** Who claims (jobs.claimed_by, logs, metrics): store.postgres.node_name or the host's name. */
+  readonly node?: string;
+  /** How long a claim is leased, renewed while its job runs (renewLeases). */
+  readonly leaseMs?: number;
+}
+
 /** Every port of the store over one worker's two connections. */
 export class PgStorePorts
   implements InboxWriter, InboxReader, InboxHousekeeping, DecisionCursor, IncidentState, ActionQueue, RunRecord, StateTransactions, DecisionLog, OpenIncidentList, WatchCursor
 {
   readonly #s: PgSession;
   readonly #w: PgSession;
+  readonly node: string;
+  readonly leaseMs: number;
+  /**
+   * The claims this store holds: job id → epoch of its claim. The fencing token: an outcome is recorded only
+   * while the job's row still carries this epoch (no other claim since). The ports stay those of the SQLite
+   * store (one node, no epoch to pass): the store that claimed is the one that completes.
+   */
+  readonly #held = new Map<number, number>();
 
-  constructor(pg: SyncPg) {
+  constructor(pg: SyncPg, options: PgNodeOptions = {}) {
     this.#s = new PgSession(pg, 'state', (d) => (d === 'power-safe' ? [RECORD_DECIDED_ON_DISK] : []));
     this.#w = new PgSession(pg, 'inbox');
+    this.node = options.node ?? 'bridge';
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  }
+
+  /** Jobs this store has claimed and not yet recorded an outcome for. */
+  get heldClaims(): number {
+    return this.#held.size;
+  }
+
+  /**
+   * Extend the lease of every claim this store holds (called every third of a lease while jobs run). A claim
+   * already taken over is left as it is: its outcome will fail with LeaseLost. Returns how many were renewed.
+   */
+  renewLeases(): number {
+    if (this.#held.size === 0) return 0;
+    const ids = [...this.#held.keys()];
+    return this.#s.count(
+      `UPDATE jobs j SET lease_until = clock_timestamp() + $3 * interval '1 millisecond'
+         FROM unnest($1::bigint[], $2::bigint[]) AS h(id, epoch)
+        WHERE j.id = h.id AND j.epoch = h.epoch AND j.status = 'running'`,
+      [ids, ids.map((id) => this.#held.get(id)), this.leaseMs],
+    );
+  }
+
+  /**
+   * Record a job's outcome (`set`: the columns, from parameter $3 on). Claimed by this store: only while its
+   * claim stands (same epoch), else LeaseLost. Not claimed by this store (a job a stopped run left running,
+   * found at start): only once no live lease holds it, so another node's running job is never touched.
+   */
+  #finish(id: number, set: string, params: readonly unknown[]): void {
+    const epoch = this.#held.get(id);
+    // Whatever happens to this commit, the lease is no longer renewed: a failed commit lets it lapse and the
+    // job is retaken (and checked in GLPI before anything is sent again).
+    this.#held.delete(id);
+    this.#s.transaction(() => {
+      if (epoch === undefined) {
+        // $2 (no epoch) keeps the parameters' numbering of the statement below.
+        this.#s.exec(`UPDATE jobs SET ${set}, lease_until = NULL WHERE id = $1 AND NOT (status = 'running' AND COALESCE(lease_until, '-infinity') >= clock_timestamp() AND epoch IS DISTINCT FROM $2::bigint)`, [id, null, ...params]);
+        return;
+      }
+      const n = this.#s.count(`UPDATE jobs SET ${set}, lease_until = NULL WHERE id = $1 AND status = 'running' AND epoch = $2`, [id, epoch, ...params]);
+      if (n === 0) throw new LeaseLost(id, epoch);
+    }, 'crash-safe');
   }
 
   /** The inbox's connection (the poller's memory lives there, as in the SQLite inbox file). */
@@ -397,10 +474,22 @@ export class PgStorePorts
   }
 
   lastQueued(incident: IncidentRef, lane: LaneKind): QueuedJob | undefined {
-    const last = this.#s.query<{ id: number; seq: number; payload: JobSpec; status: string; attempts: number }>(
-      "SELECT id, seq, payload, status, attempts FROM jobs WHERE fp_key = $1 AND lane = $2 AND status IN ('pending', 'running') ORDER BY id DESC LIMIT 1",
-      [keyOf(incident), lane],
-    )[0];
+    type Row = { id: number; seq: number; payload: JobSpec; status: string; attempts: number };
+    // Inside a transaction (storm control, which may merge into it), a pending newest job is locked until the
+    // commit: another node's claim passes it over (SKIP LOCKED) instead of sending it while it is rewritten.
+    // A claim that got there first leaves nothing pending to lock: the plain read then says it is running.
+    const params = [keyOf(incident), lane];
+    const locked = this.#s.inTransaction
+      ? this.#s.query<Row>(
+          `SELECT id, seq, payload, status, attempts FROM jobs
+            WHERE id = (SELECT max(id) FROM jobs WHERE fp_key = $1 AND lane = $2 AND status IN ('pending', 'running')) AND status = 'pending'
+            FOR UPDATE`,
+          params,
+        )[0]
+      : undefined;
+    const last =
+      locked ??
+      this.#s.query<Row>("SELECT id, seq, payload, status, attempts FROM jobs WHERE fp_key = $1 AND lane = $2 AND status IN ('pending', 'running') ORDER BY id DESC LIMIT 1", params)[0];
     if (!last) return undefined;
     return { id: last.id, cycle: last.seq, spec: last.payload, status: last.status === 'running' ? 'running' : 'pending', attempts: last.attempts };
   }
@@ -412,35 +501,52 @@ export class PgStorePorts
     );
   }
 
+  /**
+   * Storm control merges into a job not tried yet: with several nodes another one may claim it meanwhile, so
+   * the merge lands only on a job not running (lastQueued locked it for the caller's transaction); a job
+   * claimed before the lock fails the merge loudly rather than losing what was merged.
+   */
   replaceJobSpec(id: number, spec: JobSpec, now: number): void {
-    this.#s.transaction(() => this.#s.exec('UPDATE jobs SET type = $1, payload = $2::jsonb, updated_at = $3 WHERE id = $4', [spec.type, json(spec), now, id]));
+    this.#s.transaction(() => {
+      const n = this.#s.count("UPDATE jobs SET type = $1, payload = $2::jsonb, updated_at = $3 WHERE id = $4 AND status <> 'running'", [spec.type, json(spec), now, id]);
+      if (n === 0 && this.#s.query<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE id = $1 AND status = 'running'", [id])[0]?.n) {
+        throw new Error(`job ${id} was claimed while its content was being replaced`);
+      }
+    });
   }
 
   /**
    * The due heads of their lanes (nothing earlier pending or running), not busy, no create held back past
-   * the horizon, marked running with attempts + 1 in one power-safe commit before any runs. FOR UPDATE SKIP
-   * LOCKED: a claim another connection is making is passed over, not waited for (several dispatchers later).
+   * the horizon, marked running with attempts + 1 in one short power-safe commit before any runs. FOR UPDATE
+   * SKIP LOCKED: a claim another node is making is passed over, not waited for. Each claim is a lease (on the
+   * database's clock) with a new epoch; a job whose lease expired (its node died or stalled) is due again for
+   * any node, as the head of its lane — the jobs behind it wait, so an incident's order holds across nodes.
+   * A retaken job's last error says so without a landing note: its run checks GLPI before sending again.
    */
   claimReady(now: number, limit: number, busy: ReadonlySet<string>, createHorizon = now): Job[] {
     if (limit <= 0) return [];
     const rows = this.#s.transaction(
       () =>
-        this.#s.query<JobRow>(
+        this.#s.query<JobRow & { epoch: number }>(
           `WITH ready AS (
-             SELECT j.id FROM jobs j
-              WHERE j.status = 'pending' AND j.next_attempt_at <= $1
+             SELECT j.id, j.status AS was FROM jobs j
+              WHERE ((j.status = 'pending' AND j.next_attempt_at <= $1) OR (j.status = 'running' AND COALESCE(j.lease_until, '-infinity') < clock_timestamp()))
                 AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.fp_key = j.fp_key AND k.lane = j.lane AND k.status IN ('pending', 'running') AND k.id < j.id)
                 AND NOT (j.lane || ':' || j.fp_key = ANY($3::text[]))
                 AND (j.type <> 'create_ticket' OR j.next_attempt_at <= $4 OR j.attempts > 0)
               ORDER BY j.next_attempt_at, j.id LIMIT $2
               FOR UPDATE OF j SKIP LOCKED),
            claimed AS (
-             UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = $1 FROM ready WHERE jobs.id = ready.id RETURNING jobs.*)
-           SELECT ${JOB_COLUMNS} FROM claimed j ORDER BY j.next_attempt_at, j.id`,
-          [now, limit, [...busy], createHorizon],
+             UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = $1, epoch = jobs.epoch + 1,
+                    lease_until = clock_timestamp() + $5 * interval '1 millisecond', claimed_by = $6,
+                    last_error = CASE WHEN ready.was = 'running' THEN 'the lease of ' || COALESCE(jobs.claimed_by, 'another node') || ' expired: retaken by ' || $6 ELSE jobs.last_error END
+               FROM ready WHERE jobs.id = ready.id RETURNING jobs.*)
+           SELECT ${JOB_COLUMNS}, j.epoch FROM claimed j ORDER BY j.next_attempt_at, j.id`,
+          [now, limit, [...busy], createHorizon, this.leaseMs, this.node],
         ),
       'power-safe',
     );
+    for (const r of rows) this.#held.set(r.id, r.epoch);
     return rows.map(toJob);
   }
 
@@ -448,23 +554,32 @@ export class PgStorePorts
     return this.#s.query<{ t: number | null }>("SELECT MIN(next_attempt_at) AS t FROM jobs WHERE status = 'pending'")[0]?.t ?? undefined;
   }
 
+  /** Throws LeaseLost when this store's claim was taken over (see #finish). */
   completeJob(id: number, now: number): void {
-    this.#s.transaction(() => this.#s.exec("UPDATE jobs SET status = 'done', last_error = NULL, updated_at = $1 WHERE id = $2", [now, id]), 'crash-safe');
+    this.#finish(id, "status = 'done', last_error = NULL, updated_at = $3", [now]);
   }
 
   rescheduleJob(id: number, at: number, error: string, now: number): void {
-    this.#s.transaction(
-      () => this.#s.exec("UPDATE jobs SET status = 'pending', next_attempt_at = $1, last_error = $2, updated_at = $3 WHERE id = $4", [at, error, now, id]),
-      'crash-safe',
-    );
+    this.#finish(id, "status = 'pending', next_attempt_at = $3, last_error = $4, updated_at = $5", [at, error, now]);
   }
 
   buryJob(id: number, reason: string, now: number): void {
-    this.#s.transaction(() => this.#s.exec("UPDATE jobs SET status = 'dead', last_error = $1, updated_at = $2 WHERE id = $3", [reason, now, id]), 'crash-safe');
+    this.#finish(id, "status = 'dead', last_error = $3, updated_at = $4", [reason, now]);
   }
 
+  /** This store's own claims, and claims whose lease expired (their node is gone); never another node's live claim. */
   requeueRunning(now: number): number {
-    return this.#s.transaction(() => this.#s.count("UPDATE jobs SET status = 'pending', updated_at = $1 WHERE status = 'running'", [now]));
+    const ids = [...this.#held.keys()];
+    const epochs = ids.map((id) => this.#held.get(id));
+    this.#held.clear();
+    return this.#s.transaction(() =>
+      this.#s.count(
+        `UPDATE jobs SET status = 'pending', updated_at = $1, lease_until = NULL
+          WHERE status = 'running'
+            AND (COALESCE(lease_until, '-infinity') < clock_timestamp() OR (id, epoch) IN (SELECT * FROM unnest($2::bigint[], $3::bigint[])))`,
+        [now, ids, epochs],
+      ),
+    );
   }
 
   pruneFinished(before: number): number {
@@ -511,17 +626,19 @@ export class PgStorePorts
 
   // ---- RunRecord
 
+  /** Each node's own run record (meta `clean_stop:<node>`; the one-node key `clean_stop` of version 1 is read as a fallback). */
   recordStart(now: number): boolean {
+    const key = `clean_stop:${this.node}`;
     return this.#s.transaction(() => {
-      const clean = this.#s.query<{ value: string }>("SELECT value FROM meta WHERE key = 'clean_stop'")[0]?.value !== '0';
+      const clean = this.#s.query<{ value: string }>("SELECT COALESCE((SELECT value FROM meta WHERE key = $1), (SELECT value FROM meta WHERE key = 'clean_stop')) AS value", [key])[0]?.value !== '0';
       if (!clean) this.#s.exec("UPDATE jobs SET attempts = GREATEST(attempts, 1), updated_at = $1 WHERE type = 'create_ticket' AND status IN ('pending', 'running')", [now]);
-      this.#s.exec("INSERT INTO meta (key, value) VALUES ('clean_stop', '0') ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+      this.#s.exec("INSERT INTO meta (key, value) VALUES ($1, '0') ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key]);
       return !clean;
     });
   }
 
   recordCleanStop(): void {
-    this.#s.transaction(() => this.#s.exec("INSERT INTO meta (key, value) VALUES ('clean_stop', '1') ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
+    this.#s.transaction(() => this.#s.exec("INSERT INTO meta (key, value) VALUES ($1, '1') ON CONFLICT (key) DO UPDATE SET value = excluded.value", [`clean_stop:${this.node}`]));
   }
 
   // ---- WatchCursor
