@@ -31,13 +31,13 @@ export const ERROR_CODES = {
   GLPI_STATUS_NOT_SET: { status: 0, hint: 'GLPI (v2) took the follow-up but not the status the bridge set afterwards (keep it pending, or reopen it): check the bridge user\'s status rights (ticket status matrix).' },
   GLPI_NAME_UNKNOWN: { status: 0, hint: 'A name in the rules matches no GLPI item: the ticket goes without that field. Fix the name (complete name "Parent > Child") or create the item; check-config --online lists them.' },
   GLPI_NAME_AMBIGUOUS: { status: 0, hint: 'A name in the rules matches several GLPI items: the ticket goes without that field. Give the complete name or the id.' },
-  GLPI_LOOKUP_UNSUPPORTED: { status: 0, hint: 'glpi.api: v2 cannot look up assets (or add the rules\' users) yet: the ticket goes without them.' },
+  GLPI_LOOKUP_UNSUPPORTED: { status: 0, hint: 'glpi.api: v2 cannot link the host\'s asset to a ticket (GLPI\'s high-level API has no Item_Ticket route): the ticket goes without it.' },
   GLPI_NAMES_KEPT: { status: 0, hint: 'GLPI could not be asked for the rules\' names at start or reload: the last resolution is kept.' },
   GLPI_ASSET_AMBIGUOUS: { status: 0, hint: 'Several GLPI assets match a host by name or IP: none is linked. Add the host to assets.map.' },
   GLPI_ASSET_MAP_UNRESOLVED: { status: 0, hint: 'An assets.map entry names an asset GLPI does not have exactly once. Fix the entry (prefer id).' },
   GLPI_ASSET_NOT_FOUND: { status: 0, hint: 'No GLPI asset matches the host: the ticket goes without one.' },
   GLPI_SOLUTION_REFUSED: { status: 0, hint: 'GLPI refused the recovery\'s solution (a template, a rule, the status matrix): glpi.recovery_fallback ran. Fix what glpi_reason names, or keep the fallback.' },
-  GLPI_PROBLEMS_UNSUPPORTED: { status: 0, hint: 'glpi.api: v2 has no Problem or ticket-link routes: problem and link jobs are skipped (logged once).' },
+  GLPI_PROBLEMS_UNSUPPORTED: { status: 0, hint: 'glpi.api: v2 cannot link tickets to a problem or to each other (no Problem_Ticket / Ticket_Ticket route): problems are created, and a follow-up names each ticket to link by hand (logged once).' },
   SYSTEMD_NOTIFY_FAILED: { status: 0, hint: 'systemd-notify failed: readiness, status and watchdog pings may be lost, and a watchdog may restart the service. Check that the systemd package is installed and NOTIFY_SOCKET reachable.' },
 } as const;
 
