@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FakeGlpi } from '../../src/glpi-fake/server.js';
+import { FakeGlpi, type FakeGlpiOptions } from '../../src/glpi-fake/server.js';
 import { Daemon, runCli, waitFor } from '../helpers/daemon.js';
 import { zabbixBody } from '../helpers/fixtures.js';
 
@@ -28,13 +28,13 @@ categories:
     problems: { after_cycles: 3, within: 7d }
 `;
 
-async function start(): Promise<void> {
-  glpi = new FakeGlpi({ userTokens: ['user-token'] });
+async function start(rules = RULES, options: Omit<FakeGlpiOptions, 'userTokens'> = {}): Promise<void> {
+  glpi = new FakeGlpi({ userTokens: ['user-token'], ...options });
   await glpi.listen();
   // reopen_window 0: each problem after a recovery opens a new ticket cycle (a recurrence), not a reopening.
   daemon = new Daemon({ glpiUrl: glpi.url, correlation: '  coalesce_window: 0\n  reopen_window: 0' });
   const rulesFile = join(daemon.dataDir, 'rules.yaml');
-  writeFileSync(rulesFile, RULES);
+  writeFileSync(rulesFile, rules);
   writeFileSync(daemon.configFile, readFileSync(daemon.configFile, 'utf8').replace(/^rules_file: .*$/m, `rules_file: ${rulesFile}`));
   await daemon.start();
 }
@@ -115,5 +115,86 @@ describe('recurring incidents become GLPI problems', () => {
     expect(glpi.itil.ticketsOfProblem(1).sort()).toEqual([1, 2, 3]);
     expect(glpi.itil.problems.get(1)!.status).toBe(5);
     expect(glpi.followups.filter((f) => f.itemtype === 'Problem')).toHaveLength(0);
+  });
+});
+
+/*
+ * problems.together: incidents of one host and category opening their tickets within the window of each
+ * other (here 3 within 10 minutes) become one GLPI Problem of the group, named and routed by the rules' names.
+ */
+const TOGETHER = `
+categories:
+  - name: cpu
+    match:
+      tags: [{ tag: component, value: cpu }]
+    glpi:
+      itilcategory: "Monitoring > CPU"
+    problems: { together: { fingerprints: 3, within: 10m, by: host } }
+`;
+const DIRECTORY: FakeGlpiOptions['directory'] = { categories: [{ id: 20, name: 'Monitoring' }, { id: 21, name: 'CPU', parent: 20 }] };
+
+const onHost = (host: string, trigger: string, eventId: string) => zabbixBody('problem', { host_host: host, host_name: host, trigger_id: trigger, event_id: eventId, trigger_name: `Check ${trigger} on ${host}` });
+const groupProblems = () => problems().filter((p) => /^\[zbx:g[0-9a-f]{20}\] /.test(p.name));
+
+describe('incidents of one host firing together become one GLPI problem', () => {
+  it('the third incident within the window opens one problem linking the three tickets; a fourth is linked with a follow-up; other hosts are not', async () => {
+    await start(TOGETHER, { directory: DIRECTORY });
+    await post(onHost('sw-01', '1', '701'));
+    await post(onHost('sw-01', '2', '702'));
+    await post(onHost('sw-02', '3', '703')); // another host: another group
+    await waitFor(() => glpi.tickets.size === 3, 'three tickets');
+    expect(problems()).toHaveLength(0);
+    await post(onHost('sw-01', '3', '704'));
+    await waitFor(() => glpi.tickets.size === 4, 'the fourth ticket');
+    await waitFor(() => glpi.itil.ticketsOfProblem(1).length === 3, 'three tickets linked to the group\'s problem');
+    const p = groupProblems()[0]!;
+    expect(p.name).toMatch(/ 3 cpu incidents together on sw-01$/);
+    // Named in the rules, resolved in GLPI like the tickets' category.
+    expect(p.itilcategories_id).toBe(21);
+    const ticketOf = (host: string, trigger: string) => [...glpi.tickets.values()].find((t) => t.name.endsWith(`Check ${trigger} on ${host}`))!.id;
+    expect(glpi.itil.ticketsOfProblem(1).sort()).toEqual([ticketOf('sw-01', '1'), ticketOf('sw-01', '2'), ticketOf('sw-01', '3')].sort());
+    expect(glpi.itil.ticketsOfProblem(1)).not.toContain(ticketOf('sw-02', '3'));
+    await post(onHost('sw-01', '4', '705'));
+    await waitFor(() => glpi.itil.ticketsOfProblem(1).length === 4, 'the fourth ticket of the host linked');
+    await waitFor(() => glpi.followups.filter((f) => f.itemtype === 'Problem' && f.items_id === 1).length === 1, 'a follow-up on the problem');
+    expect(glpi.followups.find((f) => f.itemtype === 'Problem')!.content).toMatch(new RegExp(`Fired together: .*Ticket #${ticketOf('sw-01', '4')}`, 's'));
+    expect(problems()).toHaveLength(1);
+    expect(glpi.itil.problems.get(1)!.status).toBe(1);
+    const metrics = await (await daemon.get('/metrics')).text();
+    expect(metrics).toMatch(/zgb_glpi_problems_total\{operation="created",trigger="together"\} 1/);
+    expect(metrics).toMatch(/zgb_glpi_problems_total\{operation="linked",trigger="together"\} 4/);
+    const explained = await runCli(['explain', '--config', daemon.configFile, '-'], undefined, JSON.stringify(onHost('sw-09', '1', '799')));
+    expect(explained.code).toBe(0);
+    expect((JSON.parse(explained.stdout) as { problem: string }).problem).toMatch(/^when 3 incidents of host sw-09 in category cpu open tickets within 10m of each other \(group group:by=host\|host=sw-09\|category=cpu\), all their tickets are linked to one GLPI problem of the group/);
+  });
+
+  it('a connection dropped after GLPI committed the problem, then kill -9: one problem, every ticket linked, no dead letter', async () => {
+    await start(TOGETHER, { directory: DIRECTORY });
+    await post(onHost('sw-01', '1', '711'));
+    await post(onHost('sw-01', '2', '712'));
+    await waitFor(() => glpi.tickets.size === 2, 'two tickets');
+    glpi.setFaults({ dropAfterCommitNext: 2 }); // the third ticket's create and the problem's lose their answer
+    await post(onHost('sw-01', '3', '713'));
+    await waitFor(() => glpi.count('POST', 'Problem', 0) === 1, 'the problem created (its answer lost)', 20_000);
+    await daemon.stop('SIGKILL');
+    await daemon.start();
+    await waitFor(() => glpi.itil.ticketsOfProblem(1).length === 3, 'three tickets linked to the one problem', 20_000);
+    expect(glpi.tickets.size).toBe(3);
+    expect(problems()).toHaveLength(1);
+    expect(glpi.count('POST', 'Problem', 0)).toBe(1);
+    const queue = await runCli(['queue', '--config', daemon.configFile]);
+    expect(queue.stdout).toMatch(/dead letters: 0/);
+  });
+
+  it('a problem a human closed stops collecting: the group firing together again opens a new one', async () => {
+    await start(TOGETHER, { directory: DIRECTORY });
+    for (const [t, e] of [['1', '721'], ['2', '722'], ['3', '723']] as const) await post(onHost('sw-01', t, e));
+    await waitFor(() => glpi.itil.ticketsOfProblem(1).length === 3, 'the first problem');
+    glpi.itil.problems.get(1)!.status = 6; // closed by a technician
+    await post(onHost('sw-01', '4', '724'));
+    await waitFor(() => problems().length === 2, 'a second problem');
+    await waitFor(() => glpi.itil.ticketsOfProblem(2).length === 4, 'the group\'s tickets linked to the new problem');
+    expect(glpi.itil.ticketsOfProblem(1)).toHaveLength(3);
+    expect(glpi.itil.problems.get(1)!.status).toBe(6);
   });
 });
