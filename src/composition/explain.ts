@@ -26,6 +26,37 @@ function symptomLine(config: Config, category: string, cause: string): string {
 }
 
 /**
+ * What the poller adds to this alert's ticket while it is open when Zabbix changes something it sends no
+ * webhook for (zabbix.poll.on_maintenance / on_disabled; services/poller.ts), and whether the ticket is solved.
+ */
+function pollerNotesLine(config: Config, alert: Alert, ticket: boolean): Record<string, string> | string {
+  const zb = config.zabbix;
+  if (!ticket) return 'none: this alert opens no ticket';
+  if (zb.url === '' || !zb.poll.enabled) return `none: the poller is off (${zb.url === '' ? 'no zabbix.url' : 'zabbix.poll.enabled: false'}), and Zabbix sends no webhook when a host enters a maintenance or a trigger is disabled`;
+  const host = alert.hostName || alert.host;
+  const hold = config.correlation.hold_down > 0 ? '; a ticket still held back by correlation.hold_down is never created' : '';
+  const maintenance =
+    zb.poll.on_maintenance === 'solve'
+      ? `host ${host} enters a maintenance while the ticket is open: the ticket is solved with a solution saying so ("Host ${host} entered maintenance <name> (…)", "Ticket solved by the bridge: zabbix.poll.on_maintenance is solve.", and how long the incident lasted)${hold} (zabbix.poll.on_maintenance: solve)`
+      : `host ${host} enters a maintenance while the ticket is open: one follow-up ("Host ${host} entered maintenance <name> (with or without data collection, until …)"), the ticket stays open; when the maintenance ends and the problem is still open, one more ("Host ${host} left maintenance <name>; the problem is still open in Zabbix.") (zabbix.poll.on_maintenance: note)`;
+  const what = `its trigger, host ${host}${alert.itemKey ? ` or item ${alert.itemKey}` : ' or item'} disabled in Zabbix while the ticket is open (Zabbix then never recovers the problem)`;
+  const disabled =
+    zb.poll.on_disabled === 'solve'
+      ? `${what}: the ticket is solved with a solution saying what was disabled, by whom when the audit log says so, and "Ticket solved by the bridge: zabbix.poll.on_disabled is solve."${hold} (zabbix.poll.on_disabled: solve)`
+      : `${what}: one follow-up per thing disabled saying so (and by whom, when the audit log says), the ticket stays open (zabbix.poll.on_disabled: note)`;
+  return { maintenance, disabled, schedule: `checked on zabbix.poll.schedule (${zb.poll.schedule}); each change said once per event, also across restarts` };
+}
+
+/** The item's last values in the ticket body (zabbix.value_history; services/value-history.ts). */
+function valueHistoryLine(config: Config, alert: Alert, ticket: boolean): string {
+  const vh = config.zabbix.value_history;
+  if (!ticket) return 'none: this alert opens no ticket';
+  if (!vh.enabled) return 'off (zabbix.value_history.enabled: false): no value history in the ticket body';
+  if (!alert.itemId) return 'none: the alert names no item (item_id), so the ticket body carries no value history';
+  return `the last ${vh.count} values of item ${alert.itemId}${alert.itemKey ? ` (${alert.itemKey})` : ''}, newest first, read from the Zabbix API when the create runs and added to the ticket body; waited for at most ${formatWindow(vh.timeout)}, then the ticket is created without them`;
+}
+
+/**
  * What the rules in force make of one alert, as if no incident were open for its fingerprint: the object
  * `zabbix-glpi-bridge explain` prints and the status page's "try a rule" shows (one builder, so they cannot
  * differ). `draft` is the ticket draft itself, for `explain --online` to resolve its names; it is not printed.
@@ -47,6 +78,8 @@ export function explainAlert(config: Config, alert: Alert, now: number): { reado
     jobs: decision.jobs.map((j) => j.type),
     problem: problemLine(config, c.category, alert),
     ...(alert.causeEventId !== undefined ? { symptom: symptomLine(config, c.category, alert.causeEventId) } : {}),
+    poller_notes: pollerNotesLine(config, alert, draft !== undefined),
+    value_history: valueHistoryLine(config, alert, draft !== undefined),
     ...(draft ? { ticket: { title: draft.name, body: draft.content, marker: draft.marker, ...(draft.names ? { names: draft.names } : {}) } } : {}),
     note: 'evaluated as if no incident were open for this fingerprint',
   };
