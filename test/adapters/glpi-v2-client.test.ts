@@ -330,6 +330,51 @@ describe('talking to GLPI (nock)', () => {
     expect(scope.isDone()).toBe(true);
   });
 
+  it('reads back the bridge\'s tickets modified after the cursor in one search: marker like, date_mod=gt, sorted; RFC 3339 back to the column\'s text; only its own rows', async () => {
+    const mine = (id: number, date: string, f: Record<string, unknown> = {}) => ticketRow(id, { date_mod: date, status: { id: 5, name: 'Solved' }, ...f });
+    nock(ROOT)
+      .post('/api.php/token')
+      .reply(200, tokenBody(1))
+      .get('/api.php/v2/Assistance/Ticket')
+      .query({ filter: 'external_id=like="[zbx:*";is_deleted==false;date_mod=gt="2026-03-04 10:15:01"', sort: 'date_mod:asc', start: '0', limit: '1000' })
+      .reply(200, [
+        mine(7, '2026-03-04T12:00:00+02:00'),
+        mine(3, '2026-03-04T10:15:02+02:00'),
+        mine(4, '2026-03-04T10:15:01+02:00'), // not after the cursor (GLPI ignoring the filter): left out
+        mine(5, '2026-03-04T11:00:00+02:00', { external_id: 'ext-9' }),
+        mine(6, '2026-03-04T11:00:00+02:00', { team: [{ role: 'requester', name: 'alice', href: '/front/user.form.php?id=13' }] }),
+      ])
+      .get('/api.php/v2/session')
+      .reply(200, { user_id: 12, name: 'zabbix-bridge' })
+      .get('/api.php/v2/Assistance/Ticket')
+      .query({ filter: 'external_id=like="[zbx:*";is_deleted==false', sort: 'date_mod:desc', start: '0', limit: '200' })
+      .reply(200, [mine(7, '2026-03-04T12:00:00+02:00'), mine(3, '2026-03-04T10:15:02+02:00')]);
+    const c = client(ROOT);
+    expect(await c.ticketsModifiedSince('2026-03-04 10:15:01')).toEqual([{ id: 3, status: 5, dateMod: '2026-03-04 10:15:02' }, { id: 7, status: 5, dateMod: '2026-03-04 12:00:00' }]);
+    expect((await c.ticketsModifiedSince(undefined)).map((t) => t.id)).toEqual([3, 7]);
+    await expect(c.ticketsModifiedSince('2026-03-04T10:15:01+00:00')).rejects.toThrow(/YYYY-MM-DD/);
+  });
+
+  it('others\' public follow-ups by their `user`; a GLPI whose Followup schema has no `user` mirrors nothing and says so once', async () => {
+    const { logger, logs } = logging();
+    const item = (id: number, user: unknown, isPrivate = false) => ({ type: 'Followup', item: { id, content: `c${id}`, is_private: isPrivate, ...(user === undefined ? {} : { user }) } });
+    nock(ROOT)
+      .post('/api.php/token')
+      .reply(200, tokenBody(1))
+      .get('/api.php/v2/Assistance/Ticket/5/Timeline/Followup')
+      .reply(200, [item(9, { id: 13, name: 'alice' }), item(3, { id: 13, name: 'alice' }), item(4, { id: 12, name: 'zabbix-bridge' }), item(5, { id: 13, name: 'alice' }, true), item(6, null)])
+      .get('/api.php/v2/session')
+      .reply(200, { user_id: 12, name: 'zabbix-bridge' })
+      .get('/api.php/v2/Assistance/Ticket/6/Timeline/Followup')
+      .times(2)
+      .reply(200, [item(1, undefined)]);
+    const c = client(ROOT, { logger });
+    expect(await c.othersPublicFollowups(5)).toEqual([{ id: 3, content: 'c3' }, { id: 9, content: 'c9' }]);
+    expect(await c.othersPublicFollowups(6)).toEqual([]);
+    expect(await c.othersPublicFollowups(6)).toEqual([]);
+    expect(logs.filter((l) => String(l.msg).includes('does not say who wrote a follow-up'))).toHaveLength(1);
+  });
+
   it('a 500 that is not GLPI\'s refusal (a null body) is an unknown outcome: retryable, may have landed', async () => {
     nock(ROOT).post('/api.php/token').reply(200, tokenBody(1)).post('/api.php/v2/Assistance/Ticket').reply(500, 'null', { 'Content-Type': 'application/json' });
     const e = await failure(client(ROOT).createTicket(draft));

@@ -186,7 +186,7 @@ describe.each(targets)('GLPI high-level API (v2) contract — $name', (target) =
     const again = await api.send('POST', `Assistance/Ticket/${id}/Timeline/Solution`, { content: 'again' });
     expect({ status: again.status, body: again.body }).toEqual({ status: 500, body: { status: 'ERROR', title: FAILED_CREATE, detail: null, additional_messages: [{ priority: 'error', message: 'The item is already solved, did anyone pushed a solution before you?' }] } });
     const solutions = await api.send('GET', `Assistance/Ticket/${id}/Timeline/Solution`);
-    expect(solutions.body).toEqual([{ type: 'Solution', item: { id: sol, itemtype: 'Ticket', items_id: id, content: 'recovered' } }]);
+    expect(solutions.body).toEqual([{ type: 'Solution', item: { id: sol, itemtype: 'Ticket', items_id: id, content: 'recovered', user: { id: 12, name: 'zabbix-bridge' }, user_editor: null } }]);
     // Accept-Language sets the session's language: GLPI's message translated, the title not.
     const french = await api.send('POST', `Assistance/Ticket/${id}/Timeline/Solution`, { content: 'encore' }, { headers: { 'Accept-Language': 'fr-FR,fr;q=0.9' } });
     expect({ status: french.status, title: (french.body as { title: string }).title, messages: (french.body as { additional_messages: unknown }).additional_messages }).toEqual({
@@ -246,6 +246,23 @@ describe.each(targets)('GLPI high-level API (v2) contract — $name', (target) =
     expectError(await bridge.send('GET', `Assistance/Problem/${mine}/Ticket`), 404, 'ERROR_ITEM_NOT_FOUND', 'Not found');
     expectError(await bridge.send('POST', 'Assistance/Ticket_Ticket', { tickets_id_1: 1, tickets_id_2: 2, link: 1 }), 404, 'ERROR_ITEM_NOT_FOUND', 'Not found');
     expectError(await bridge.send('GET', 'Assistance/Problem/999999'), 404, 'ERROR_ITEM_NOT_FOUND', 'Not found');
+  });
+
+  it('read-back: the bridge\'s markers by like, modified after a date (the column\'s text), sorted by date_mod; a follow-up says who wrote it', async () => {
+    const g = await open('readback');
+    const bridge = new Api(g, (await login(g, BRIDGE)).access);
+    const alice = new Api(g, (await login(g, ALICE)).access);
+    const mine = await bridge.create('Assistance/Ticket', { name: 'Disk full on db1', content: 'x', external_id: M1 });
+    await alice.create('Assistance/Ticket', { name: 'Printer', content: 'y', external_id: 'ext-123' });
+    const q = (after: string) => `Assistance/Ticket?filter=${encodeURIComponent(`external_id=like="[zbx:*";is_deleted==false;date_mod=gt="${after}"`)}&sort=${encodeURIComponent('date_mod:asc')}&start=0&limit=1000`;
+    const recent = await bridge.send('GET', q('2026-01-01 00:00:00'));
+    expect({ status: recent.status, ids: (recent.body as { id: number }[]).map((r) => r.id), range: recent.headers['content-range'] }).toEqual({ status: 200, ids: [mine], range: '0-0/1' });
+    expect((recent.body as { date_mod: string }[])[0]!.date_mod).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$/);
+    const none = await bridge.send('GET', q('2099-01-01 00:00:00'));
+    expect({ status: none.status, body: none.body }).toEqual({ status: 200, body: [] });
+    const fup = await alice.create(`Assistance/Ticket/${mine}/Timeline/Followup`, { content: 'Rebooted & watching', is_private: false });
+    const list = await bridge.send('GET', `Assistance/Ticket/${mine}/Timeline/Followup`);
+    expect(list.body).toEqual([{ type: 'Followup', item: expect.objectContaining({ id: fup, content: 'Rebooted & watching', is_private: false, user: { id: 13, name: 'alice' } }) }]);
   });
 
   it('a web server that strips Authorization: the token request works, every API call is "not authenticated"', async () => {

@@ -104,6 +104,24 @@ describe.each(['10', '11'] as const)('problem desk (legacy API) on GLPI %s', (ve
     expect((twice as RemoteError).code).toBe('ERROR_GLPI_ADD');
   });
 
+  it('removes a link between two tickets from either side (a relation is purged, no trash); none left: false', async () => {
+    const { fake: f, as } = await open(version);
+    const bridge = as(BRIDGE);
+    const cause = await bridge.createTicket(TICKET);
+    const symptom = await bridge.createTicket(TICKET);
+    const other = await bridge.createTicket(TICKET);
+    await bridge.linkTickets(symptom, cause);
+    await bridge.linkTickets(symptom, other);
+    expect(await bridge.unlinkTickets(cause, symptom)).toBe(true);
+    expect(await bridge.linkedTickets(symptom)).toEqual([other]);
+    expect(await bridge.linkedTickets(cause)).toEqual([]);
+    expect(f.itil.ticketTickets).toHaveLength(1);
+    expect(await bridge.unlinkTickets(symptom, cause)).toBe(false);
+    // Linked again later (ranked as a symptom once more): GLPI takes the link as new.
+    await bridge.linkTickets(symptom, cause);
+    expect((await bridge.linkedTickets(symptom)).sort()).toEqual([cause, other].sort());
+  });
+
   it('reads back the tickets it wrote, modified after a date (GLPI\'s clock), and the public follow-ups others wrote on one', async () => {
     const { fake: f, as } = await open(version);
     const bridge = as(BRIDGE);
@@ -195,5 +213,23 @@ describe('problem desk (high-level API, GlpiV2Client) on GLPI 11', () => {
     expect(onSymptom[0]!.is_private).toBe(1);
     expect(f.itil.ticketTickets).toHaveLength(0);
     expect(logs.filter((l) => l.code === 'GLPI_PROBLEMS_UNSUPPORTED')).toHaveLength(1);
+  });
+
+  it('reads back the tickets it wrote, modified after a date (GLPI\'s clock), and the public follow-ups others wrote on one', async () => {
+    const { fake: f, as } = await open2();
+    const bridge = as(BRIDGE2);
+    const alice = as(ALICE2);
+    const mine = await bridge.createTicket(TICKET);
+    await alice.createTicket({ ...TICKET, marker: '[zbx:00000000000000000002]' }); // carries a marker, but not the bridge's: never read back
+    const all = await bridge.ticketsModifiedSince(undefined);
+    expect(all.map((t) => [t.id, t.status])).toEqual([[mine, 1]]);
+    expect(all[0]!.dateMod).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+    expect(await bridge.ticketsModifiedSince(all[0]!.dateMod)).toEqual([]);
+    expect((await bridge.ticketsModifiedSince('2000-01-01 00:00:00')).map((t) => t.id)).toEqual([mine]);
+    await bridge.addFollowup(mine, 'the bridge speaking', { isPrivate: false });
+    f.addTechnicianFollowup(mine, ALICE.id, '<p>Rebooted &amp; watching</p>');
+    f.addTechnicianFollowup(mine, ALICE.id, '<p>private</p>', true);
+    const theirs = await bridge.othersPublicFollowups(mine);
+    expect(theirs.map((x) => x.content)).toEqual(['<p>Rebooted &amp; watching</p>']);
   });
 });

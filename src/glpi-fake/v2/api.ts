@@ -471,10 +471,12 @@ export class FakeGlpiV2 {
       if (e instanceof RsqlError) return error(400, 'ERROR_INVALID_PARAMETER', e.message);
       throw e;
     }
+    const sorter = sortBy(p.sort, TICKET_FILTERS);
+    if (typeof sorter === 'string') return error(400, 'ERROR', sorter);
     const rows = [...this.#host.tickets.values()]
       .filter((t) => this.#host.canSeeEntity(s, t.entities_id))
       .filter((t) => predicate((prop) => TICKET_FILTERS[prop]?.(t)))
-      .sort((a, b) => a.id - b.id);
+      .sort((a, b) => sorter(a, b) || a.id - b.id);
     const total = rows.length;
     const page = rows.slice(start, start + limit).map((t) => this.#ticket(t));
     let end = Math.max(0, start + limit - 1);
@@ -521,6 +523,7 @@ export class FakeGlpiV2 {
     return { status: 200, body: items.map((item) => ({ type: kind, item })) };
   }
 
+  /** The Followup schema of the newest 2.x read (ITILController @ e934661d: `user` the writer, `user_editor` the last editor; empty: null). */
   #followup(f: FakeFollowup): Record<string, unknown> {
     return {
       id: f.id,
@@ -528,6 +531,8 @@ export class FakeGlpiV2 {
       items_id: f.items_id,
       content: f.content,
       is_private: f.is_private === 1,
+      user: this.#userRef(f.users_id),
+      user_editor: null,
       request_type: f.requesttypes_id > 0 ? { id: f.requesttypes_id, name: `RequestType ${f.requesttypes_id}` } : null,
       date_creation: rfc3339(f.date),
       date_mod: rfc3339(f.date),
@@ -535,7 +540,13 @@ export class FakeGlpiV2 {
   }
 
   #solution(x: FakeSolution): Record<string, unknown> {
-    return { id: x.id, itemtype: x.itemtype, items_id: x.items_id, content: x.content };
+    return { id: x.id, itemtype: x.itemtype, items_id: x.items_id, content: x.content, user: this.#userRef(x.users_id), user_editor: null };
+  }
+
+  /** A User dropdown as the search gives it: {id, name} (the login), or null when empty. */
+  #userRef(id: number): { id: number; name: string } | null {
+    const u = id > 0 ? this.#host.user(id) : undefined;
+    return u ? { id, name: u.name } : null;
   }
 
   /** createTimelineItem(): the Followup schema (content, is_private, request_type); the parent from the URL. */
@@ -615,10 +626,12 @@ export class FakeGlpiV2 {
       if (e instanceof RsqlError) return error(400, 'ERROR_INVALID_PARAMETER', e.message);
       throw e;
     }
+    const sorter = sortBy(p.sort, PROBLEM_FILTERS);
+    if (typeof sorter === 'string') return error(400, 'ERROR', sorter);
     const rows = [...this.#host.problems.values()]
       .filter((x) => this.#host.canSeeEntity(s, x.entities_id))
       .filter((x) => predicate((prop) => PROBLEM_FILTERS[prop]?.(x)))
-      .sort((a, b) => a.id - b.id);
+      .sort((a, b) => sorter(a, b) || a.id - b.id);
     return page(rows.map((x) => this.#problem(x)), p);
   }
 
@@ -670,6 +683,8 @@ const PROBLEM_FILTERS: Record<string, (x: FakeProblem) => string | number | null
   'status.id': (x) => x.status,
   'category.id': (x) => x.itilcategories_id,
   'entity.id': (x) => x.entities_id,
+  date: (x) => x.date,
+  date_mod: (x) => x.date_mod,
 };
 
 /** Ticket properties a filter may name (the flattened schema), and their values in a row. */
@@ -687,5 +702,36 @@ const TICKET_FILTERS: Record<string, (t: FakeTicket) => string | number | null> 
   'category.id': (t) => t.itilcategories_id,
   'request_type.id': (t) => t.requesttypes_id,
   'entity.id': (t) => t.entities_id,
+  // Dates as the column holds them ('YYYY-MM-DD HH:MM:SS'): RSQL compares the SQL column (Parser: the value as sent).
+  date: (t) => t.date,
+  date_creation: (t) => t.date_creation,
+  date_mod: (t) => t.date_mod,
 };
+
+/**
+ * Search::getSearchCriteria()'s `sort`: `property[:asc|desc]`, comma-separated, properties of the flattened
+ * schema; an unknown one fails the request with 400 "Invalid property for sorting: …" (an APIException; the
+ * body's `status` is not confirmed). (src/Glpi/Api/HL/Search.php @ 0042059c82075d3223c145cb3609a83019fc0cd2)
+ */
+function sortBy<T>(raw: unknown, props: Record<string, (row: T) => string | number | null>): ((a: T, b: T) => number) | string {
+  if (typeof raw !== 'string') return () => 0;
+  const keys: { get: (row: T) => string | number | null; dir: number }[] = [];
+  for (const part of raw.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    const [prop = '', dir = 'asc'] = part.split(':');
+    const get = props[prop];
+    if (!get) return `Invalid property for sorting: ${prop}`;
+    keys.push({ get, dir: dir.toUpperCase() === 'DESC' ? -1 : 1 });
+  }
+  return (a, b) => {
+    for (const k of keys) {
+      const x = k.get(a);
+      const y = k.get(b);
+      if (x === y) continue;
+      if (x === null) return -k.dir;
+      if (y === null) return k.dir;
+      return (x < y ? -1 : 1) * k.dir;
+    }
+    return 0;
+  };
+}
 

@@ -110,15 +110,24 @@ function list(v: string): string[] {
   return m[1]!.split(',').map((s) => unquote(s.trim()));
 }
 
+/**
+ * SQL's `<`/`>`: numbers as numbers; otherwise the column's text — a DATETIME column compared with a
+ * 'YYYY-MM-DD HH:MM:SS' string compares as dates, which that format's text order is.
+ */
+function order(a: string | number, b: string): number {
+  if (typeof a === 'number' || (/^-?\d+(\.\d+)?$/.test(String(a)) && /^-?\d+(\.\d+)?$/.test(b))) return Number(a) - Number(b);
+  return String(a) < b ? -1 : String(a) > b ? 1 : 0;
+}
+
 const OPERATORS: Record<string, (a: string | number | null, b: string) => boolean> = {
   '==': (a, b) => sqlEq(a, b),
   '!=': (a, b) => a !== null && !sqlEq(a, b),
   '=in=': (a, b) => list(b).some((x) => sqlEq(a, x)),
   '=out=': (a, b) => a !== null && !list(b).some((x) => sqlEq(a, x)),
-  '=lt=': (a, b) => a !== null && Number(a) < Number(b),
-  '=le=': (a, b) => a !== null && Number(a) <= Number(b),
-  '=gt=': (a, b) => a !== null && Number(a) > Number(b),
-  '=ge=': (a, b) => a !== null && Number(a) >= Number(b),
+  '=lt=': (a, b) => a !== null && order(a, b) < 0,
+  '=le=': (a, b) => a !== null && order(a, b) <= 0,
+  '=gt=': (a, b) => a !== null && order(a, b) > 0,
+  '=ge=': (a, b) => a !== null && order(a, b) >= 0,
   '=like=': (a, b) => like(a, b, true),
   '=ilike=': (a, b) => like(a, b, false),
   '=notlike=': (a, b) => a !== null && !like(a, b, true),

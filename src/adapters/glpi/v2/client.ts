@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
 import type { TicketDraft } from '../../../core/decide.js';
-import type { Clock, ProblemDesk, ProblemDraft, ProblemRef } from '../../../core/ports.js';
+import type { Clock, ModifiedTicket, ProblemDesk, ProblemDraft, ProblemRef, TicketWatch } from '../../../core/ports.js';
 import type { Secret } from '../../../config/secret.js';
 import type { Logger } from '../../../observability/logger.js';
 import type { Metrics } from '../../../observability/metrics.js';
@@ -80,6 +80,7 @@ const ticketAnswer = z
     type: z.coerce.number().nullable().optional(),
     external_id: z.string().nullable().optional(),
     is_deleted: z.union([z.boolean(), z.number().transform((n) => n !== 0)]).optional(),
+    date_mod: z.string().nullable().optional(),
     category: ref,
     entity: ref,
     request_type: ref,
@@ -89,6 +90,19 @@ const ticketAnswer = z
 type Ticket = z.infer<typeof ticketAnswer>;
 const ticketList = z.array(ticketAnswer);
 const timeline = z.array(z.object({ type: z.string().optional(), item: z.object({ id: z.coerce.number(), content: z.string().nullable().optional() }).passthrough() }));
+/** Follow-ups with who wrote them (`user`: in the Followup schema of ITILController @ e934661d, not of 03cf5b9a) and whether private. */
+const followupItems = z.array(
+  z.object({
+    item: z
+      .object({
+        id: z.coerce.number(),
+        content: z.string().nullable().optional(),
+        is_private: z.union([z.boolean(), z.number().transform((n) => n !== 0)]).optional(),
+        user: z.union([z.object({ id: z.coerce.number() }).passthrough(), z.array(z.unknown()), z.null()]).optional(),
+      })
+      .passthrough(),
+  }),
+);
 const teamList = z.array(member);
 /** A Problem as the search and the get give it (ITILController: the ITIL base schema, status {id,name}, team). */
 const problemAnswer = z
@@ -155,7 +169,7 @@ export interface GlpiV2Identity {
  * answer saying the token is expired or unknown (400 "Invalid OAuth token") gets a new token and the request
  * once more.
  */
-export class GlpiV2Client implements GlpiConnection, ProblemDesk {
+export class GlpiV2Client implements GlpiConnection, ProblemDesk, TicketWatch {
   readonly #http: AxiosInstance;
   readonly #agents: { readonly http: http.Agent; readonly https: https.Agent };
   readonly #opt: GlpiV2ClientOptions;
@@ -170,6 +184,7 @@ export class GlpiV2Client implements GlpiConnection, ProblemDesk {
   #solutionTypeWarned = false;
   #assetWarned = false;
   #linkWarned = false;
+  #authorWarned = false;
 
   constructor(opt: GlpiV2ClientOptions) {
     this.#opt = opt;
@@ -706,6 +721,62 @@ export class GlpiV2Client implements GlpiConnection, ProblemDesk {
     if (differ.length > 0) this.#opt.logger.warn({ code: 'GLPI_FIELD_NOT_STORED', ticket_id: ticketId, fields: differ }, 'GLPI stored other values than sent in the ticket update');
   }
 
+  // ---- Reading the bridge's tickets back (issue 14 item 5; core/ports.ts TicketWatch) ---------------------
+
+  /**
+   * Tickets the bridge wrote modified after `since` (GLPI's "YYYY-MM-DD HH:MM:SS"), oldest first; without
+   * `since`, the 200 most recent. One search: `filter=external_id=like="[zbx:*";date_mod=gt="…"` (the Ticket
+   * schema has no writer and the team cannot be filtered on — a mapped property, RSQL Parser — so the
+   * bridge's markers select its tickets and the rows' team says whose they are) with
+   * `sort=date_mod:asc|desc` (Search::getSearchCriteria() @ 0042059c82075d3223c145cb3609a83019fc0cd2:
+   * `property:direction`, comma-separated). GLPI answers dates in RFC 3339 written from the column in PHP's
+   * timezone (Doc\Schema::castProperties() @ 6e2cc4c861a8e30f920cf124d3efd6a1f9e1f344: date(DATE_RFC3339,
+   * strtotime(...))), so the column's own text is its first 19 characters with a space: what the cursor
+   * keeps and what the `=gt=` compares the column with (the value goes to SQL as sent, Parser).
+   */
+  async ticketsModifiedSince(since: string | undefined): Promise<ModifiedTicket[]> {
+    if (since !== undefined && !/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(since)) throw new Error(`ticketsModifiedSince: ${since} is not GLPI's YYYY-MM-DD HH:MM:SS`);
+    const filter = `external_id=like="[zbx:*";is_deleted==false${since === undefined ? '' : `;date_mod=gt="${since}"`}`;
+    const params = { filter, sort: since === undefined ? 'date_mod:desc' : 'date_mod:asc', start: 0, limit: since === undefined ? 200 : 1000 };
+    const parsed = ticketList.safeParse(await this.#call('searchModifiedTickets', 'GET', 'Assistance/Ticket', { params, action: 'read' }));
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', `GLPI search answer not understood: ${parsed.error.issues[0]?.message ?? ''}`, undefined, undefined, { mayHaveLanded: false });
+    const me = await this.identity();
+    const out: ModifiedTicket[] = [];
+    for (const row of parsed.data) {
+      const dateMod = glpiDate(row.date_mod);
+      if (dateMod === undefined || !(row.external_id ?? '').startsWith('[zbx:') || row.is_deleted === true) continue;
+      // Rows carry their team: no request per ticket. A row without one is skipped (never a guess).
+      if (!(row.team ?? []).some((m) => isRequester(m) && memberUserId(m) === me.id)) continue;
+      if (since !== undefined && dateMod <= since) continue;
+      out.push({ id: row.id, status: row.status.id, dateMod });
+    }
+    return out.sort((a, b) => (a.dateMod < b.dateMod ? -1 : a.dateMod > b.dateMod ? 1 : a.id - b.id));
+  }
+
+  /**
+   * Public follow-ups someone else than the bridge's user wrote, oldest first, as typed. Who wrote one is the
+   * Followup schema's `user` (ITILController @ e934661da8fba4cca18135bde029560f38ac7f83); a GLPI whose
+   * schema lacks it (the copy @ 03cf5b9a) cannot tell them apart: nothing is mirrored, said once.
+   */
+  async othersPublicFollowups(ticketId: number): Promise<{ id: number; content: string }[]> {
+    const parsed = followupItems.safeParse(await this.#call('listFollowups', 'GET', `Assistance/Ticket/${ticketId}/Timeline/Followup`, { action: 'read' }));
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI follow-up list not understood', undefined, undefined, { mayHaveLanded: false });
+    const items = parsed.data.map((f) => f.item);
+    if (items.some((f) => f.user === undefined)) {
+      if (!this.#authorWarned) {
+        this.#authorWarned = true;
+        this.#opt.logger.warn({ ticket_id: ticketId }, 'this GLPI\'s high-level API does not say who wrote a follow-up (no `user` in its Followup schema): technicians\' follow-ups are not mirrored to Zabbix with glpi.api: v2 (logged once)');
+      }
+      return [];
+    }
+    const me = await this.identity();
+    const author = (f: (typeof items)[number]) => (f.user !== null && f.user !== undefined && !Array.isArray(f.user) ? f.user.id : undefined);
+    return items
+      .filter((f) => f.is_private !== true && author(f) !== undefined && author(f) !== me.id)
+      .sort((a, b) => a.id - b.id)
+      .map((f) => ({ id: f.id, content: f.content ?? '' }));
+  }
+
   // ---- Problems and ITIL links (issue 14 item 1; core/ports.ts ProblemDesk) -----------------------------
   //
   // ITILController serves Problems like Tickets (`/Assistance/{itemtype}` with itemtype Ticket|Change|Problem:
@@ -856,4 +927,10 @@ function linkTags(contents: readonly string[]): number[] {
   const ids = new Set<number>();
   for (const c of contents) for (const m of c.matchAll(/\[zbx-link:ticket:(\d+)\]/g)) ids.add(Number(m[1]));
   return [...ids];
+}
+
+/** GLPI's date column as text ("YYYY-MM-DD HH:MM:SS") from the RFC 3339 the high-level API writes (or that text itself). */
+function glpiDate(v: string | null | undefined): string | undefined {
+  const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})/.exec(v ?? '');
+  return m ? `${m[1]} ${m[2]}` : undefined;
 }
