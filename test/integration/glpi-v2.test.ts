@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeGlpi, STATUS, type FakeGlpiOptions } from '../../src/glpi-fake/server.js';
-import { CONFIG_ENV, Daemon, runCli, waitFor } from '../helpers/daemon.js';
+import { CONFIG_ENV, currentTestFailed, Daemon, runCli, waitFor } from '../helpers/daemon.js';
+import { FakeZabbix } from '../helpers/fake-zabbix.js';
 import { zabbixBody } from '../helpers/fixtures.js';
 
 /**
@@ -13,11 +14,16 @@ import { zabbixBody } from '../helpers/fixtures.js';
 let glpi: FakeGlpi | undefined;
 let daemon: Daemon | undefined;
 
+let zabbix: FakeZabbix | undefined;
+
 afterEach(async () => {
   await daemon?.stop();
   await glpi?.close();
+  if (zabbix && currentTestFailed() !== false) process.stderr.write(`\n===== fake Zabbix calls =====\n${zabbix.calls.map((c) => JSON.stringify(c)).join('\n')}\n`);
+  await zabbix?.close();
   daemon = undefined;
   glpi = undefined;
+  zabbix = undefined;
 });
 
 const CLIENT = { id: 'zgb-client-id', secret: 'zgb-client-secret-0123' };
@@ -194,5 +200,45 @@ describe('GLPI 11 high-level API (glpi.api: v2) through the daemon', () => {
     expect(g.v2.passwordLogins).toBe(1);
     const stats = await runCli(['queue', '--config', d.configFile], { ...ENV, GLPI_CLIENT_SECRET: CLIENT.secret });
     expect(stats.stdout).toMatch(/^dead letters: 0$/m);
+  }, 60_000);
+
+  it('read-back on v2: a technician\'s public follow-up and solve reach the open Zabbix event once each, with one GLPI search per sweep; the bridge\'s own follow-ups and private notes do not', async () => {
+    const TECH = { id: 22, name: 'tech', password: 'tech-password' };
+    const g = new FakeGlpi({ version: '11', oauthClients: [{ id: CLIENT.id, secret: CLIENT.secret }], accounts: [{ ...BRIDGE_USER }, TECH] });
+    glpi = g;
+    await g.listen();
+    const z = new FakeZabbix();
+    zabbix = z;
+    const url = await z.listen();
+    z.problems.set('75001', { trigger: '7501', host: 'v2-app-01', manualClose: false });
+    const extra = [
+      'zabbix:', `  url: ${url}`, '  api_token: zbx-token', '  auth: body',
+      '  poll:', '    enabled: false', "    schedule: '*/1 * * * * *'",
+      '  write_back:', '    glpi_status: true', '    close_problem: false', '    mirror_followups: true',
+    ].join('\n');
+    daemon = v2Daemon(g, CLIENT.secret, extra);
+    const d = daemon;
+    await d.start();
+    const common = { host_host: 'v2-app-01', host_name: 'v2-app-01', trigger_id: '7501', event_id: '75001' };
+    expect((await d.post(zabbixBody('problem', common))).status).toBe(202);
+    await waitFor(() => g.tickets.size === 1 && z.count('event.acknowledge') === 1, 'the ticket and its link written back');
+    const id = [...g.tickets.keys()][0]!;
+    // The bridge's own follow-up (the problem again) is not mirrored.
+    expect((await d.post(zabbixBody('problem', { ...common, event_id: '75002' }))).status).toBe(202);
+    await waitFor(() => g.followupsOf(id).length === 1, 'the bridge\'s follow-up');
+    g.addTechnicianFollowup(id, TECH.id, '<p>Rebooted the <b>switch</b>, watching.</p>');
+    g.addTechnicianFollowup(id, TECH.id, '<p>internal note</p>', true);
+    const acks = (text: string) => z.calls.filter((c) => c.method === 'event.acknowledge' && String(c.params.message).includes(text));
+    await waitFor(() => acks('follow-up:').length === 1, 'the follow-up mirrored');
+    expect(acks('follow-up:')[0]!.params).toMatchObject({ action: 4, message: `[glpi-bridge] GLPI ticket #${id}, follow-up: Rebooted the switch, watching.` });
+    g.setTicketStatus(id, STATUS.SOLVED);
+    await waitFor(() => acks('in GLPI while the problem is still open').length === 1, 'the solve said on the event');
+    const sweeps = g.requests.filter((r) => r.method === 'GET' && r.path === '/api.php/v2/Assistance/Ticket').length;
+    await waitFor(() => g.requests.filter((r) => r.method === 'GET' && r.path === '/api.php/v2/Assistance/Ticket').length >= sweeps + 3, 'three more sweeps');
+    expect(acks('follow-up:')).toHaveLength(1);
+    expect(acks('in GLPI while the problem is still open')).toHaveLength(1);
+    expect(acks('internal note')).toHaveLength(0);
+    expect(g.followupsOf(id).filter((f) => f.users_id === BRIDGE_USER.id)).toHaveLength(1);
+    expect(g.requests.some((r) => r.path === '/apirest.php/search/Ticket' || r.path === 'search/Ticket')).toBe(false);
   }, 60_000);
 });
