@@ -42,11 +42,18 @@ export interface ZabbixEvent {
 
 const MACRO = /^\{[A-Z0-9._]+\}$/;
 
-/** A value that is still an unexpanded macro ("{EVENT.RECOVERY.ID}") or blank means absent. */
+/**
+ * What Zabbix writes for a macro it knows but cannot resolve for this event: a real 7.0.22 sends it for
+ * {HOST.IP} of a host without interfaces (trapper items) and {EVENT.CAUSE.ID} of an event that is no symptom
+ * (test/fixtures/zabbix/7.0/). Absent, like an unexpanded macro: never an IP to search GLPI for.
+ */
+export const UNRESOLVED_MACRO = '*UNKNOWN*';
+
+/** A value that is still an unexpanded macro ("{EVENT.RECOVERY.ID}"), Zabbix's "*UNKNOWN*", or blank means absent. */
 export function present(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const trimmed = value.trim();
-  if (trimmed === '' || MACRO.test(trimmed)) return undefined;
+  if (trimmed === '' || trimmed === UNRESOLVED_MACRO || MACRO.test(trimmed)) return undefined;
   return trimmed;
 }
 

@@ -10,8 +10,13 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export type Body = Record<string, string>;
 
-/** A real webhook body recorded from Zabbix 6.0 (see shared/reference/zabbix.md). */
-export function zabbixBody(name: 'problem' | 'update-acknowledged' | 'recovery', overrides: Partial<Body> = {}): Body {
+type Recorded = 'problem' | 'update-acknowledged' | 'recovery';
+
+/**
+ * A real webhook body: recorded from Zabbix 6.0 (see shared/reference/zabbix.md), or, as `7.0/<name>`, from the
+ * real Zabbix 7.0.22 of the end-to-end test with config/zabbix-media-type-7.0.yaml (test/fixtures/zabbix/7.0/README.md).
+ */
+export function zabbixBody(name: Recorded | `7.0/${Recorded}`, overrides: Partial<Body> = {}): Body {
   const body = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'zabbix', `${name}.json`), 'utf8')) as Body;
   return { ...body, ...overrides } as Body;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { parseWebhookBody } from '../../src/adapters/zabbix/webhook-body.js';
+import { normalise } from '../../src/core/normalise.js';
 import { zabbixBody } from '../helpers/fixtures.js';
 
 describe('webhook body validation names the offending field', () => {
@@ -45,5 +46,27 @@ describe('webhook body validation names the offending field', () => {
     const r = parseWebhookBody({ ...base, custom_param: 'x', event_recovery_id: '{EVENT.RECOVERY.ID}', event_tags: '{EVENT.TAGSJSON}' });
     expect(r.ok).toBe(true);
     if (r.ok) expect(r.event.tags).toEqual([]);
+  });
+});
+
+describe('bodies a real Zabbix 7.0.22 sent (test/fixtures/zabbix/7.0/, recorded from the end-to-end scenario)', () => {
+  it.each([
+    ['problem', 'problem'],
+    ['update-acknowledged', 'update'],
+    ['recovery', 'recovery'],
+  ] as const)('%s: accepted, and what Zabbix could not resolve ("*UNKNOWN*") is absent', (name, kind) => {
+    const body = zabbixBody(`7.0/${name}`);
+    // What the recording shows: a host without interfaces, an event that is no symptom.
+    expect([body.host_ip, body.event_cause_id]).toEqual(['*UNKNOWN*', '*UNKNOWN*']);
+    const r = parseWebhookBody(body);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const alert = normalise(r.event);
+    expect(alert.kind).toBe(kind);
+    expect(alert.hostIp).toBeUndefined();
+    expect(alert.causeEventId).toBeUndefined();
+    expect(alert.host).toBe(body.host_host);
+    if (kind === 'update') expect(alert.update).toMatchObject({ message: 'Looking into it', acknowledged: true, user: 'Zabbix Administrator (Admin)' });
+    if (kind === 'recovery') expect(alert.recoveryEventId).toMatch(/^\d+$/);
   });
 });

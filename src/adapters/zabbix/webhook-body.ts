@@ -17,8 +17,6 @@ const within = (field: LimitedField) => (v: string | undefined): boolean => fits
 const id = (field: LimitedField) => text.regex(DIGITS, NUMERIC_MESSAGE).refine(within(field), longerThan(field));
 /** A parameter that may also be absent: empty, or a macro Zabbix left unexpanded. */
 const macroOr = (pattern: RegExp, message: string) => optionalText.refine((v) => present(v) === undefined || pattern.test((v as string).trim()), message);
-/** What Zabbix puts in place of a macro it cannot resolve for this event. */
-export const UNRESOLVED = '*UNKNOWN*';
 const optionalId = (field: LimitedField) => macroOr(DIGITS, NUMERIC_MESSAGE).refine(within(field), longerThan(field));
 /** Text Zabbix bounds (host names, event name, item key): longer is refused, naming the parameter. */
 const boundedText = (field: LimitedField) => optionalText.refine(within(field), longerThan(field));
@@ -67,7 +65,7 @@ export const webhookBody = z
     event_recovery_id: optionalId('recoveryEventId'),
     // {EVENT.CAUSE.ID} exists from Zabbix 6.4; 6.0 sends the macro unexpanded (absent, like the other macros), and a
     // real 7.0.22 sends "*UNKNOWN*" (Zabbix's text for a macro it cannot resolve) for an event that is not a symptom.
-    event_cause_id: z.union([z.literal(UNRESOLVED), optionalId('eventId')]).optional(),
+    event_cause_id: optionalId('eventId'),
     trigger_id: optionalId('triggerId'),
     item_id: optionalId('itemId'),
     host_host: text.refine((v) => present(v) !== undefined, 'must name the host ({HOST.HOST})').refine(within('host'), longerThan('host')),
