@@ -1,6 +1,6 @@
 import type { Alert, Severity } from './alert.js';
 import { classify, type Classification } from './classify.js';
-import { decide, problemGroup, type DecideInput, type Decision, type EventInfo, type Incident, type Policy } from './decide.js';
+import { decide, problemGroup, rankedAsCause, type DecideInput, type Decision, type EventInfo, type Incident, type Policy } from './decide.js';
 import { fingerprint, type FingerprintField } from './fingerprint.js';
 import type { Rules } from './rules.js';
 
@@ -30,6 +30,8 @@ export interface DecisionState {
   event(eventId: string): EventInfo | undefined;
   /** Whether a recovery of this alert's event was received before it. */
   recoveredEarlier(alert: Alert): boolean;
+  /** The problem of this alert's event as delivered, if the inbox holds it (a symptom skipped, ranked as cause later). */
+  problemAlert?(alert: Alert): Alert | undefined;
   /** Fingerprint definitions of incidents still open that differ from the one in force (a reload changed it). */
   readonly otherDefinitions?: readonly (readonly FingerprintField[])[];
 }
@@ -67,6 +69,10 @@ export function assessAlert(settings: ProcessingSettings, alert: Alert, state: D
     recoveredEarlier: alert.kind === 'problem' && event === undefined && state.recoveredEarlier(alert),
     // A symptom (Zabbix 6.4+): its cause's event, to link their tickets (issue 14 item 1).
     ...(alert.causeEventId !== undefined && alert.causeEventId !== alert.eventId ? { cause: state.event(alert.causeEventId) } : {}),
+    // Ranked as cause in Zabbix, an event without a ticket: the skipped symptom's problem, to open its ticket now.
+    ...(alert.kind === 'update' && event === undefined && rankedAsCause(alert)
+      ? { skippedSymptom: state.problemAlert?.(alert), recoveredEarlier: state.recoveredEarlier(alert) }
+      : {}),
     // problems.together: the record of the incident's problem group, from the same state as the incident's (decide.ts groupRecord).
     ...(group !== undefined ? { group: state.incident(group) } : {}),
   });

@@ -53,6 +53,18 @@ export interface Incident {
    * within `problems.together.within`, oldest first.
    */
   readonly members?: readonly GroupMember[];
+  /**
+   * The cause whose ticket this cycle's ticket was linked to (symptoms: link), so that the link can be removed
+   * when Zabbix ranks the event as a cause again. An optional field of the incident's JSON: no migration.
+   */
+  readonly linkedTo?: CauseRef;
+}
+
+/** A symptom's cause: its incident (fingerprint and ticket cycle) and event. */
+export interface CauseRef {
+  readonly fingerprint: string;
+  readonly cycle: number;
+  readonly eventId: string;
 }
 
 /** An incident's ticket cycle counted in a problem group (`problems.together`), with when it opened (ms). */
@@ -118,7 +130,12 @@ export type JobSpec =
    * A symptom's ticket linked to its cause's ("linked to", Ticket_Ticket), after the symptom's create in its
    * lane; the cause's ticket is the one of `cause` (an incident by fingerprint, and its cycle).
    */
-  | { readonly type: 'link_ticket'; readonly cause: { readonly fingerprint: string; readonly cycle: number; readonly eventId: string } }
+  | { readonly type: 'link_ticket'; readonly cause: CauseRef }
+  /**
+   * Zabbix ranked a symptom as a cause again ("ranked as cause"): the link its ticket got to its former cause's
+   * ticket is removed (Ticket_Ticket), or, where the API cannot remove it, a follow-up says it no longer holds.
+   */
+  | { readonly type: 'unlink_ticket'; readonly cause: CauseRef }
   /**
    * `problems.together`: `fingerprints` incidents of one group opened their tickets within its window. The
    * group's open GLPI Problem — found by its marker, created when none is open — gets every member's ticket
@@ -182,6 +199,15 @@ export function problemGroup(rules: Rules, alert: Alert, category: string): stri
 export function formatWindow(ms: number): string {
   for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   return `${ms}ms`;
+}
+
+/**
+ * Whether a Zabbix update ranks its event as a cause (event.acknowledge action 128, ZBX_PROBLEM_UPDATE_RANK_TO_CAUSE;
+ * the server writes "ranked as cause" into {EVENT.UPDATE.ACTION}: zabbix/zabbix src/libs/zbxexpression,
+ * the problem update actions' text; frontend "Convert to cause", 0x80).
+ */
+export function rankedAsCause(alert: Alert): boolean {
+  return alert.kind === 'update' && alert.update !== undefined && /\branked as cause\b/i.test(alert.update.action);
 }
 
 /** What the category does with a symptom's ticket (rules.ts `symptoms`; default link). */
@@ -350,6 +376,11 @@ export interface DecideInput {
   readonly cause?: EventInfo | undefined;
   /** A recovery of this event was received before this delivery (its problem arrives late). */
   readonly recoveredEarlier?: boolean;
+  /**
+   * An update ranking as cause an event the bridge holds no ticket for: the event's problem as delivered (a
+   * symptom skipped by `symptoms: skip` then gets its ticket). Undefined otherwise.
+   */
+  readonly skippedSymptom?: Alert | undefined;
   /** The record of the alert's problem group (problemGroup; `problems.together`), undefined when none yet. */
   readonly group?: Incident | undefined;
   /** When the alert was received: windows (hold-down, reopen) are judged on it, not on when it is decided. */
@@ -488,6 +519,7 @@ function openNew(input: DecideInput, why: string, carried?: Incident): Decision 
       ...(held ? { holdUntil: now + policy.holdDownMs } : {}),
       ...(fields ? { fields } : {}),
       ...(recent ? { recent } : {}),
+      ...(link?.job.type === 'link_ticket' ? { linkedTo: link.job.cause } : {}),
     },
     jobs,
     ...(carried ? { moveOpenEventsFrom: carried.cycle } : { events: [{ eventId: alert.eventId, cycle, open: true }] }),
@@ -700,11 +732,36 @@ export function decide(input: DecideInput): Decision {
     case 'recovery':
       return onRecovery(input);
     case 'update': {
-      // Zabbix 6.4+ ranks events by hand (event.acknowledge, action 128 "change to symptom"): the update
-      // carries the new cause; the ticket of the event's current cycle is linked to the cause's.
+      const skipped = input.skippedSymptom;
+      if (!input.event && skipped?.causeEventId !== undefined && rankedAsCause(input.alert) && symptomMode(input.rules, input.classification.category) === 'skip') {
+        // A symptom skipped (symptoms: skip) that Zabbix now ranks as a cause: it gets its ticket now, from its problem as delivered.
+        const { causeEventId: _former, ...problem } = skipped;
+        const d = onProblem({ ...input, alert: problem, cause: undefined });
+        return { ...d, reason: `ranked as cause in Zabbix (was a symptom of event ${_former}, skipped): ${d.reason}` };
+      }
+      // Zabbix 6.4+ ranks events by hand (event.acknowledge action 256, "ranked as symptom" in {EVENT.UPDATE.ACTION}):
+      // the update carries the new cause; the ticket of the event's current cycle is linked to the cause's.
+      // Action 128, "ranked as cause": {EVENT.CAUSE.ID} is then empty, and the link the ticket got is removed.
       const d = onUpdate(input);
-      const link = d.action !== 'ignore' && d.jobCycle === undefined && input.incident?.status === 'open' && input.event?.cycle === input.incident.cycle ? causeLink(input) : undefined;
-      return link ? { ...d, reason: d.reason + link.why, jobs: [...d.jobs, link.job] } : d;
+      const current = d.action !== 'ignore' && d.jobCycle === undefined && input.incident?.status === 'open' && input.event?.cycle === input.incident.cycle ? input.incident : undefined;
+      if (!current) return d;
+      const link = causeLink(input);
+      const former = current.linkedTo;
+      const base = d.incident ?? current;
+      if (link?.job.type === 'link_ticket') {
+        const unlink: JobSpec[] = former && former.eventId !== link.job.cause.eventId ? [{ type: 'unlink_ticket', cause: former }] : [];
+        return { ...d, reason: d.reason + link.why, incident: { ...base, linkedTo: link.job.cause }, jobs: [...d.jobs, ...unlink, link.job] };
+      }
+      if (former && rankedAsCause(input.alert)) {
+        const { linkedTo: _gone, ...unlinked } = base;
+        return {
+          ...d,
+          reason: `${d.reason}; ranked as cause: no longer a symptom of event ${former.eventId}, its ticket unlinked from that event's (ticket cycle ${former.cycle} of ${former.fingerprint})`,
+          incident: unlinked,
+          jobs: [...d.jobs, { type: 'unlink_ticket', cause: former }],
+        };
+      }
+      return d;
     }
     case 'note':
       return onNote(input);

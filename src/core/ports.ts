@@ -65,6 +65,11 @@ export interface ProblemDesk {
   linkedTickets(ticketId: number): Promise<number[]>;
   /** Link two tickets, "linked to" (Ticket_Ticket, link 1). */
   linkTickets(ticketId: number, otherId: number): Promise<void>;
+  /**
+   * Remove the link between two tickets (Ticket_Ticket, either side); false when there was none. An API
+   * without the route leaves it out (the job runner then says on the ticket that the link no longer holds).
+   */
+  unlinkTickets?(ticketId: number, otherId: number): Promise<boolean>;
 }
 
 /** A GLPI asset (Computer, NetworkEquipment, …) by itemtype and id. */

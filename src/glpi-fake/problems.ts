@@ -11,6 +11,9 @@
  *   before): prepareInputForAdd() refuses a link without both ids, a self-link (Ticket_Ticket), and a link
  *   that exists already ("no multiple links": the add answers false → the API's ERROR_GLPI_ADD); `link`
  *   defaults to LINK_TO (1). Adding a link touches both items' date_mod (updateParentItems()).
+ * - Removing a Ticket_Ticket (DELETE Ticket_Ticket/:id) purges it: a relation has no is_deleted, so
+ *   CommonDBTM::delete() purges; the form's "purge" and the "delete" massive action do the same
+ *   (front/ticket_ticket.form.php, CommonITILObject_CommonITILObject::processMassiveActionsForOneItemtype()).
  *   (src/Problem_Ticket.php, src/CommonITILObject_CommonITILObject.php @ 0042059c82075d3223c145cb3609a83019fc0cd2)
  */
 
@@ -71,6 +74,15 @@ export class FakeProblemStore {
     const row = { id: this.#next.link++, a, b, link };
     list.push(row);
     return row;
+  }
+
+  /** A relation purged (CommonITILObject_CommonITILObject has no trash); false when there is none. */
+  removeLink(kind: 'Problem_Ticket' | 'Ticket_Ticket', id: number): boolean {
+    const list = kind === 'Problem_Ticket' ? this.problemTickets : this.ticketTickets;
+    const at = list.findIndex((l) => l.id === id);
+    if (at < 0) return false;
+    list.splice(at, 1);
+    return true;
   }
 
   ticketsOfProblem(problemId: number): number[] {

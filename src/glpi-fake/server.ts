@@ -1462,6 +1462,17 @@ export class FakeGlpi {
     for (const o of objects) {
       if (!isset(o.id)) continue;
       const id = intval(o.id, 0);
+      if (itemtype === 'Ticket_Ticket') {
+        // A relation has no trash: delete() purges it (CommonDBTM::delete(), no is_deleted); its right is
+        // the linked tickets' (CommonDBRelation::canPurgeItem()). problems.ts says where this comes from.
+        const link = this.itil.ticketTickets.find((l) => l.id === id);
+        const first = link ? this.tickets.get(link.a) : undefined;
+        const ok = link !== undefined && first !== undefined && this.#canSeeEntity(ctx, first.entities_id);
+        if (ok) this.itil.removeLink('Ticket_Ticket', id);
+        else failed++;
+        results.push({ [String(id)]: ok, message: ok ? '' : link ? this.#rights(ctx) : this.#t(ctx, 'Item not found') });
+        continue;
+      }
       const t = itemtype === 'Ticket' ? this.tickets.get(id) : undefined;
       if (!t) {
         failed++;

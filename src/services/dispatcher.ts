@@ -125,6 +125,7 @@ function pacedProblems(desk: ProblemDesk, window: RetryAfterWindow, clock: Clock
     problemFollowupContents: (problemId) => send(() => desk.problemFollowupContents(problemId)),
     linkedTickets: (ticketId) => send(() => desk.linkedTickets(ticketId)),
     linkTickets: (ticketId, otherId) => send(() => desk.linkTickets(ticketId, otherId)),
+    ...(desk.unlinkTickets ? { unlinkTickets: (ticketId: number, otherId: number) => send(() => desk.unlinkTickets!(ticketId, otherId)) } : {}),
   };
 }
 

@@ -33,5 +33,6 @@ export function withProblemDraftStep(desk: ProblemDesk, step: (draft: ProblemSpe
     problemFollowupContents: (problemId) => desk.problemFollowupContents(problemId),
     linkedTickets: (ticketId) => desk.linkedTickets(ticketId),
     linkTickets: (ticketId, otherId) => desk.linkTickets(ticketId, otherId),
+    ...(desk.unlinkTickets ? { unlinkTickets: (ticketId: number, otherId: number) => desk.unlinkTickets!(ticketId, otherId) } : {}),
   };
 }

@@ -213,6 +213,8 @@ export class JobRunner {
         return this.#linkToCause(job, spec);
       case 'problem_group':
         return this.#groupProblem(job, spec);
+      case 'unlink_ticket':
+        return this.#unlinkFromCause(job, state, spec);
     }
   }
 
@@ -237,6 +239,38 @@ export class JobRunner {
       this.opt.metrics?.problems.inc({ operation: 'ticket_linked', trigger: 'symptom' });
     }
     return { operation: 'ticket_linked', ticketId: own };
+  }
+
+  /**
+   * Zabbix ranked a symptom as a cause again: the link its ticket got to its former cause's ticket is removed
+   * (GLPI purges a Ticket_Ticket; reading the links first makes a retry harmless: none left, nothing to do).
+   * Where the API in use cannot remove it (no route: glpi.api v2, whose links are follow-ups) or GLPI refuses
+   * (rights), the ticket gets a follow-up saying the link no longer holds, once (its job tag). Never a dead letter.
+   */
+  async #unlinkFromCause(job: Job, state: RunState, spec: Extract<JobSpec, { type: 'unlink_ticket' }>): Promise<Outcome> {
+    const own = this.#ticketOf(job);
+    const cause = this.tickets.ticketId(spec.cause.fingerprint, spec.cause.cycle);
+    if (cause === undefined || cause === own) return { operation: 'ticket_unlinked', ticketId: own };
+    const desk = this.opt.problems;
+    let why: string;
+    if (desk?.unlinkTickets) {
+      try {
+        if (await desk.unlinkTickets(own, cause)) this.opt.metrics?.problems.inc({ operation: 'ticket_unlinked', trigger: 'symptom' });
+        return { operation: 'ticket_unlinked', ticketId: own };
+      } catch (e) {
+        if (!(e instanceof RemoteError) || e.kind !== 'permanent') throw e;
+        why = `GLPI refused to remove the link (${e.message})`;
+      }
+    } else {
+      why = 'the GLPI API in use cannot remove a link between tickets';
+    }
+    const lines = [`Zabbix ranked the event of this ticket as a cause: it is no longer a symptom of event ${spec.cause.eventId} (ticket #${cause}). ${why}: remove the link to ticket #${cause} by hand if it is in the way.`];
+    await this.#onTicket(own, async () => {
+      await this.#followupOnce(job, state, own, lines, { isPrivate: true });
+      return { operation: 'followed_up', ticketId: own };
+    });
+    this.opt.logger?.info({ incident: job.fingerprint, ticket_id: own, cause_ticket: cause, reason: why }, 'symptom ranked as cause: link to its former cause\'s ticket not removed; said on the ticket');
+    return { operation: 'ticket_unlink_noted', ticketId: own };
   }
 
   #problemsUnsupported(job: Job, ticketId: number): Outcome {

@@ -172,6 +172,8 @@ export class Processor {
         return id !== undefined && current !== undefined && id < current.id;
       },
       otherDefinitions: this.#otherDefinitions(s),
+      // A symptom skipped (symptoms: skip) and ranked as cause later gets its ticket from its problem as delivered.
+      problemAlert: (alert) => this.store.deliveryAlert(problemDeliveryKey(alert.eventSource, alert.eventId)),
     };
     const writes: (() => void)[] = [];
     /** Metrics and log lines, once the batch is committed. */

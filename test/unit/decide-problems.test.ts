@@ -256,3 +256,48 @@ describe('problems rule in the YAML', () => {
     expect(parse({ together: { fingerprints: 3, within: '5m', by: 'site' } }).success).toBe(false);
   });
 });
+
+describe('a symptom ranked as cause again (Zabbix 6.4+ "ranked as cause")', () => {
+  const CAUSE_FP = 'host=core|trigger=#1';
+  const cause = { fingerprint: CAUSE_FP, cycle: 2, open: true };
+  const rank = (action: string, over: Partial<Alert> = {}) =>
+    cpuAlert('update', { eventId: '20', update: { action, user: 'Admin', acknowledged: false, severityChanged: false, closed: false }, ...over });
+  const decideWith = (a: Alert, incident: Incident | undefined, extra: Partial<Parameters<typeof decide>[0]> = {}, r: Rules = base) =>
+    decide({ alert: a, classification: classify(r, a), fingerprint: FP, incident, now: T0 + 60_000, policy, rules: r, reclassify: (s) => classify(r, { ...a, severity: s }), ...extra });
+
+  it('the ticket linked to its cause\'s is unlinked, and the incident forgets the link', () => {
+    const opened = decideWith(cpuAlert('problem', { eventId: '20', causeEventId: '19' }), undefined, { cause });
+    expect(opened.incident?.linkedTo).toEqual({ fingerprint: CAUSE_FP, cycle: 2, eventId: '19' });
+    const ranked = decideWith(rank('ranked as cause'), opened.incident, { event: { fingerprint: FP, cycle: 1, open: true } });
+    expect(ranked.jobs.map((j) => j.type)).toEqual(['followup', 'unlink_ticket']);
+    expect(ranked.jobs[1]).toEqual({ type: 'unlink_ticket', cause: { fingerprint: CAUSE_FP, cycle: 2, eventId: '19' } });
+    expect(ranked.incident?.linkedTo).toBeUndefined();
+    expect(ranked.reason).toMatch(/ranked as cause: no longer a symptom of event 19/);
+    // Nothing linked, nothing to unlink: a plain follow-up.
+    expect(decideWith(rank('ranked as cause'), ranked.incident, { event: { fingerprint: FP, cycle: 1, open: true } }).jobs.map((j) => j.type)).toEqual(['followup']);
+  });
+
+  it('ranked as the symptom of another cause: the old link goes, the new one comes', () => {
+    const opened = decideWith(cpuAlert('problem', { eventId: '20', causeEventId: '19' }), undefined, { cause });
+    const other = { fingerprint: 'host=edge|trigger=#7', cycle: 1, open: true };
+    const moved = decideWith(rank('ranked as symptom', { causeEventId: '55' }), opened.incident, { event: { fingerprint: FP, cycle: 1, open: true }, cause: other });
+    expect(moved.jobs.map((j) => j.type)).toEqual(['followup', 'unlink_ticket', 'link_ticket']);
+    expect(moved.incident?.linkedTo).toEqual({ fingerprint: 'host=edge|trigger=#7', cycle: 1, eventId: '55' });
+  });
+
+  it('a symptom skipped (symptoms: skip) gets its ticket when ranked as cause, from its problem as delivered', () => {
+    const skip: Rules = { ...base, fallback: { ...base.fallback, symptoms: 'skip' }, categories: base.categories.map((c) => ({ ...c, symptoms: 'skip' })) };
+    const problem = cpuAlert('problem', { eventId: '20', causeEventId: '19', itemValue: '99 %' });
+    expect(decideWith(problem, undefined, { cause }, skip).action).toBe('ignore');
+    const d = decideWith(rank('ranked as cause'), undefined, { skippedSymptom: problem }, skip);
+    expect(d.action).toBe('open');
+    expect(d.jobs.map((j) => j.type)).toEqual(['create_ticket']);
+    expect(d.events).toEqual([{ eventId: '20', cycle: 1, open: true }]);
+    expect(d.reason).toMatch(/^ranked as cause in Zabbix \(was a symptom of event 19, skipped\): new fingerprint/);
+    // Its recovery received already: nothing to open.
+    expect(decideWith(rank('ranked as cause'), undefined, { skippedSymptom: problem, recoveredEarlier: true }, skip).action).toBe('ignore');
+    // Under symptoms: link (the symptom had its ticket) or without the problem delivered: nothing opens from an update.
+    expect(decideWith(rank('ranked as cause'), undefined, { skippedSymptom: problem }).action).toBe('ignore');
+    expect(decideWith(rank('ranked as cause'), undefined, {}, skip).action).toBe('ignore');
+  });
+});

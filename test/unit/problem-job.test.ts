@@ -79,6 +79,7 @@ class MemoryProblems implements ProblemDesk {
     return [];
   }
   async linkTickets(): Promise<void> {}
+  unlinkTickets?: (ticketId: number, otherId: number) => Promise<boolean>;
 }
 
 describe('a problem group\'s job (problems.together)', () => {
@@ -176,5 +177,43 @@ describe('a problem\'s names (issue 14 item 3 for problems)', () => {
     await routed.createProblem({ name: '[zbx:g1] x', content: 'x', urgency: 3, impact: 3, entities_id: 0, itilcategories_id: 0, names: { itilcategories_id: 'Monitoring > CPU', entities_id: 'Nowhere' } });
     expect(glpi.problems[0]!.draft).toEqual({ name: '[zbx:g1] x', content: 'x', urgency: 3, impact: 3, entities_id: 0, itilcategories_id: 14 });
     expect(lines.find((l) => l.code === 'GLPI_NAME_UNKNOWN')).toMatchObject({ name: 'Nowhere', marker: '[zbx:g1]' });
+  });
+});
+
+describe('a symptom ranked as cause: its ticket unlinked from its former cause\'s', () => {
+  const spec: JobSpec = { type: 'unlink_ticket', cause: { fingerprint: 'host=core|trigger=#1', cycle: 2, eventId: '19' } };
+  const job = (id: number): Job => ({ id, fingerprint: 'host=srv|trigger=#100', key: 'k', lane: 'glpi:k', cycle: 1, type: 'unlink_ticket', spec, status: 'running', attempts: 1, nextAttemptAt: 0, createdAt: 0 });
+  const tickets = { ticketId: (ref: string | { key: string }, c: number) => (typeof ref === 'string' ? 70 + c : 50 + c) };
+  const followups: string[] = [];
+  const withFollowups: TicketDesk = { ...desk, addFollowup: async (_t, content) => { followups.push(content); return 1; }, followupContents: async () => [...followups] };
+
+  it('removes the link where the API can; a retry finds none and is done', async () => {
+    const glpi = new MemoryProblems();
+    const links = new Set(['51-72']);
+    glpi.unlinkTickets = async (a: number, b: number) => links.delete(`${a}-${b}`) || links.delete(`${b}-${a}`);
+    const metrics = createMetrics({ processMetrics: false });
+    const runner = new JobRunner(desk, tickets, { solutionTypeId: 0, problems: glpi, metrics });
+    expect(await runner.run(job(1), { uncertain: false })).toEqual({ operation: 'ticket_unlinked', ticketId: 51 });
+    expect(links.size).toBe(0);
+    expect(await runner.run(job(1), { uncertain: true })).toEqual({ operation: 'ticket_unlinked', ticketId: 51 });
+    const counted = (await metrics.registry.getSingleMetric('zgb_glpi_problems_total')!.get()).values;
+    expect(counted).toEqual([{ labels: { operation: 'ticket_unlinked', trigger: 'symptom' }, value: 1 }]);
+  });
+
+  it('where the API cannot (no route) or GLPI refuses, a private follow-up says the link no longer holds, once', async () => {
+    followups.length = 0;
+    const runner = new JobRunner(withFollowups, tickets, { solutionTypeId: 0, problems: new MemoryProblems() });
+    expect((await runner.run(job(2), { uncertain: false })).operation).toBe('ticket_unlink_noted');
+    await runner.run(job(2), { uncertain: true });
+    expect(followups).toHaveLength(1);
+    expect(followups[0]).toMatch(/no longer a symptom of event 19 \(ticket #72\)\. the GLPI API in use cannot remove a link between tickets/);
+    const refusing = new MemoryProblems();
+    refusing.unlinkTickets = async () => {
+      throw new RemoteError('permanent', 'ERROR_GLPI_DELETE', 'You don\'t have permission to perform this action.');
+    };
+    followups.length = 0;
+    const strict = new JobRunner(withFollowups, tickets, { solutionTypeId: 0, problems: refusing });
+    expect((await strict.run(job(3), { uncertain: false })).operation).toBe('ticket_unlink_noted');
+    expect(followups[0]).toMatch(/GLPI refused to remove the link \(You don&#39;t have permission/);
   });
 });

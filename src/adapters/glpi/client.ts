@@ -737,6 +737,23 @@ export class GlpiClient implements GlpiConnection {
     return parsed.data.map((r) => (r.tickets_id_1 === ticketId ? r.tickets_id_2 : r.tickets_id_1));
   }
 
+  /**
+   * Ticket_Ticket between the two tickets removed (either side): the link's id read from the ticket's links,
+   * then DELETE Ticket_Ticket/:id. A relation has no trash (CommonDBTM::delete() purges an item without
+   * is_deleted), as the form's "purge" and the "delete" massive action do
+   * (glpi-project/glpi front/ticket_ticket.form.php, src/CommonITILObject_CommonITILObject.php
+   * processMassiveActionsForOneItemtype() @ 0042059c82075d3223c145cb3609a83019fc0cd2). False: no link.
+   */
+  async unlinkTickets(ticketId: number, otherId: number): Promise<boolean> {
+    const body = await this.#call('listTicketLinks', 'GET', `Ticket/${ticketId}/Ticket_Ticket`, { params: { range: '0-999', expand_dropdowns: false, get_hateoas: false } });
+    const parsed = z.array(z.object({ id: z.coerce.number(), tickets_id_1: z.coerce.number(), tickets_id_2: z.coerce.number() })).safeParse(body);
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI Ticket_Ticket list not understood');
+    const link = parsed.data.find((r) => (r.tickets_id_1 === ticketId && r.tickets_id_2 === otherId) || (r.tickets_id_1 === otherId && r.tickets_id_2 === ticketId));
+    if (!link) return false;
+    await this.#call('unlinkTickets', 'DELETE', `Ticket_Ticket/${link.id}`, { params: { force_purge: true } });
+    return true;
+  }
+
   /** Ticket_Ticket "linked to" (CommonITILObject_CommonITILObject::LINK_TO = 1). */
   async linkTickets(ticketId: number, otherId: number): Promise<void> {
     await this.#call('linkTickets', 'POST', 'Ticket_Ticket', { data: { input: { tickets_id_1: ticketId, tickets_id_2: otherId, link: 1 } } });
