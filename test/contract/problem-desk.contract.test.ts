@@ -212,6 +212,13 @@ describe('problem desk (high-level API, GlpiV2Client) on GLPI 11', () => {
     expect(onSymptom).toHaveLength(1);
     expect(onSymptom[0]!.is_private).toBe(1);
     expect(f.itil.ticketTickets).toHaveLength(0);
+    // Unlinked (a symptom ranked as a cause again): a second private note; the link list forgets it, a relink names it again.
+    expect(await bridge.unlinkTickets(t2, t1)).toBe(true);
+    expect(await bridge.linkedTickets(t2)).toEqual([]);
+    expect(await bridge.unlinkTickets(t2, t1)).toBe(false);
+    await bridge.linkTickets(t2, t1);
+    expect(await bridge.linkedTickets(t2)).toEqual([t1]);
+    expect(f.followupsOf(t2).map((x) => x.is_private)).toEqual([1, 1, 1]);
     expect(logs.filter((l) => l.code === 'GLPI_PROBLEMS_UNSUPPORTED')).toHaveLength(1);
   });
 

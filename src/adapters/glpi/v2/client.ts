@@ -863,9 +863,30 @@ export class GlpiV2Client implements GlpiConnection, ProblemDesk, TicketWatch {
     return parsed.data.map((f) => f.item.content ?? '');
   }
 
-  /** Tickets this one names in the bridge's link follow-ups (no Ticket_Ticket route: see above). */
+  /** Tickets this one names in the bridge's link follow-ups, less those a later unlink follow-up names (no Ticket_Ticket route: see above). */
   async linkedTickets(ticketId: number): Promise<number[]> {
-    return linkTags(await this.followupContents(ticketId));
+    const parsed = timeline.safeParse(await this.#call('listFollowups', 'GET', `Assistance/Ticket/${ticketId}/Timeline/Followup`, { action: 'read' }));
+    if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI follow-up list not understood', undefined, undefined, { mayHaveLanded: false });
+    const linked = new Set<number>();
+    for (const f of [...parsed.data].sort((a, b) => a.item.id - b.item.id)) {
+      for (const m of (f.item.content ?? '').matchAll(/\[zbx-(link|unlink):ticket:(\d+)\]/g)) {
+        if (m[1] === 'link') linked.add(Number(m[2]));
+        else linked.delete(Number(m[2]));
+      }
+    }
+    return [...linked];
+  }
+
+  /** No Ticket_Ticket route: a private follow-up says the link named before no longer holds; false when none was named. */
+  async unlinkTickets(ticketId: number, otherId: number): Promise<boolean> {
+    if (!(await this.linkedTickets(ticketId)).includes(otherId)) return false;
+    this.#linksUnsupported('Ticket_Ticket');
+    await this.addFollowup(
+      ticketId,
+      `No longer linked to ticket #${otherId}: <a href="${this.ticketUrl(otherId)}">${this.ticketUrl(otherId)}</a><br>\nIf you linked it in GLPI, remove the link.<br>\n<small>[zbx-unlink:ticket:${otherId}]</small>`,
+      { isPrivate: true },
+    );
+    return true;
   }
 
   /** No Ticket_Ticket route: a private follow-up on the symptom's ticket names its cause's. */
