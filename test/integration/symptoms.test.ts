@@ -66,6 +66,36 @@ describe('cause and symptom events', () => {
     expect(glpi.itil.linkedTickets(1)).toEqual([{ id: 2, link: 1 }]);
   });
 
+  it('a symptom ranked as cause again (update "ranked as cause", {EVENT.CAUSE.ID} 0) has its ticket unlinked from the cause\'s', async () => {
+    await start();
+    await post(zabbixBody('problem', { ...onHost('core-sw', '100'), event_id: '741' }));
+    await waitFor(() => glpi.tickets.size === 1, 'the cause\'s ticket');
+    await post(zabbixBody('problem', { ...onHost('web-01', '200'), event_id: '742', event_cause_id: '741' }));
+    await waitFor(() => glpi.itil.ticketTickets.length === 1, 'the symptom\'s ticket linked');
+    // Zabbix's server writes "ranked as cause" into {EVENT.UPDATE.ACTION}; the event has no cause any more.
+    await post(zabbixBody('update-acknowledged', { ...onHost('web-01', '200'), event_id: '742', event_update_action: 'ranked as cause', event_update_message: '', event_cause_id: '0' }));
+    await waitFor(() => glpi.itil.ticketTickets.length === 0, 'the link removed');
+    expect(glpi.count('DELETE', 'Ticket_Ticket')).toBe(1);
+    await waitFor(async () => /ticket_unlinked/.test(await (await daemon.get('/metrics')).text()), 'counted');
+    expect(await (await daemon.get('/metrics')).text()).toMatch(/zgb_glpi_problems_total\{operation="ticket_unlinked",trigger="symptom"\} 1/);
+    expect(daemon.decisions().some((d) => /ranked as cause: no longer a symptom of event 741/.test(String(d.reason)))).toBe(true);
+  });
+
+  it('a symptom skipped (symptoms: skip) and ranked as cause later gets its ticket then', async () => {
+    await start('skip');
+    await post(zabbixBody('problem', { ...onHost('core-sw', '100'), event_id: '751' }));
+    await waitFor(() => glpi.tickets.size === 1, 'the cause\'s ticket');
+    await post(zabbixBody('problem', { ...onHost('web-01', '200'), event_id: '752', event_cause_id: '751' }));
+    await waitFor(() => daemon.decisions().some((d) => String(d.reason).includes('symptoms: skip')), 'the symptom skipped');
+    await post(zabbixBody('update-acknowledged', { ...onHost('web-01', '200'), event_id: '752', event_update_action: 'ranked as cause', event_update_message: '', event_cause_id: '0' }));
+    await waitFor(() => glpi.tickets.size === 2, 'the former symptom\'s ticket');
+    expect(glpi.tickets.get(2)!.content).toMatch(/web-01/);
+    expect(glpi.itil.ticketTickets).toHaveLength(0);
+    // It is an incident like any other now: its recovery solves the ticket.
+    await post(zabbixBody('recovery', { ...onHost('web-01', '200'), event_id: '752', event_recovery_id: '9752' }));
+    await waitFor(() => glpi.tickets.get(2)?.status === 5, 'its ticket solved');
+  });
+
   it('symptoms: skip opens no ticket for a symptom', async () => {
     await start('skip');
     await post(zabbixBody('problem', { ...onHost('core-sw', '100'), event_id: '721' }));
