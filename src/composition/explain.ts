@@ -2,7 +2,7 @@ import { readMarkerKey } from '../adapters/marker-key.js';
 import type { Config } from '../config/schema.js';
 import type { Alert } from '../core/alert.js';
 import { assessAlert, NO_STATE } from '../core/assess.js';
-import { formatWindow, problemGroup, problemRule, symptomMode, type TicketDraft } from '../core/decide.js';
+import { formatWindow, problemGroup, problemRule, rankedAsCause, symptomMode, type TicketDraft } from '../core/decide.js';
 import { processingSettings } from './from-config.js';
 
 /** What recurrence of this alert, or its group firing together, would link, in words (the category's `problems` rule). */
@@ -78,6 +78,7 @@ export function explainAlert(config: Config, alert: Alert, now: number): { reado
     jobs: decision.jobs.map((j) => j.type),
     problem: problemLine(config, c.category, alert),
     ...(alert.causeEventId !== undefined ? { symptom: symptomLine(config, c.category, alert.causeEventId) } : {}),
+    ...(rankedAsCause(alert) ? { symptom: `ranked as cause (symptoms: ${symptomMode(config.rules, c.category)}): a ticket the bridge linked to its former cause's would be unlinked (Ticket_Ticket removed; where the API cannot, a follow-up says so); a symptom skipped earlier would get its ticket now` } : {}),
     poller_notes: pollerNotesLine(config, alert, draft !== undefined),
     value_history: valueHistoryLine(config, alert, draft !== undefined),
     ...(draft ? { ticket: { title: draft.name, body: draft.content, marker: draft.marker, ...(draft.names ? { names: draft.names } : {}) } } : {}),

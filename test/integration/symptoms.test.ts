@@ -79,6 +79,9 @@ describe('cause and symptom events', () => {
     await waitFor(async () => /ticket_unlinked/.test(await (await daemon.get('/metrics')).text()), 'counted');
     expect(await (await daemon.get('/metrics')).text()).toMatch(/zgb_glpi_problems_total\{operation="ticket_unlinked",trigger="symptom"\} 1/);
     expect(daemon.decisions().some((d) => /ranked as cause: no longer a symptom of event 741/.test(String(d.reason)))).toBe(true);
+    // explain says what ranking as cause would undo.
+    const explained = await runCli(['explain', '--config', daemon.configFile, '-'], undefined, JSON.stringify(zabbixBody('update-acknowledged', { ...onHost('web-01', '200'), event_id: '742', event_update_action: 'ranked as cause', event_cause_id: '0' })));
+    expect((JSON.parse(explained.stdout) as { symptom: string }).symptom).toMatch(/^ranked as cause \(symptoms: link\): a ticket the bridge linked to its former cause's would be unlinked/);
   });
 
   it('a symptom skipped (symptoms: skip) and ranked as cause later gets its ticket then', async () => {
