@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { isMap, isSeq, parseDocument } from 'yaml';
 import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
@@ -30,10 +31,29 @@ function style(tty: boolean): Style {
   return { bold: (s) => wrap(1, s), dim: (s) => wrap(2, s), color: (n, s) => wrap(codes[n], s) };
 }
 
+/**
+ * The example rules, with a Problem rule on the cpu category (commented out in the example): a CPU incident
+ * that comes back three times within the hour becomes a GLPI Problem linking its tickets (issue 14 item 1).
+ */
+function demoRules(): string {
+  const doc = parseDocument(readFileSync(RULES, 'utf8'));
+  const categories = doc.get('categories');
+  const cpu = isSeq(categories) ? categories.items.find((c) => isMap(c) && c.get('name') === 'cpu') : undefined;
+  if (!isMap(cpu)) throw new Error(`${RULES} has no cpu category: the demo's recurring incident needs one`);
+  cpu.set('problems', doc.createNode({ after_cycles: 3, within: '1h' }, { flow: true }));
+  return String(doc);
+}
+
+/** What a GLPI job did, in the demo's words. */
+const OPERATION_WORDS: Readonly<Record<string, string>> = {
+  problem_opened: 'opened a GLPI Problem for the recurring incident and linked its tickets, up to',
+  problem_linked: 'linked to the GLPI Problem of the recurring incident:',
+};
+
 const ACTION_COLOR = { open: 'green', follow_up: 'cyan', update_severity: 'magenta', reopen: 'yellow', solve: 'blue', suppress: 'yellow', ignore: 'yellow' } as const;
 
 /** Renders the daemon's JSON log lines as readable demo output. */
-function narrator(out: NodeJS.WritableStream, st: Style): Writable {
+function narrator(out: NodeJS.WritableStream, st: Style, narrated: Set<string>): Writable {
   let pending = '';
   return new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -52,7 +72,8 @@ function narrator(out: NodeJS.WritableStream, st: Style): Writable {
           const action = String(l.action) as keyof typeof ACTION_COLOR;
           out.write(`   ${st.dim('bridge')}  ${st.color(ACTION_COLOR[action] ?? 'cyan', action.padEnd(15))} ${String(l.kind).padEnd(8)} ${st.bold(String(l.category))}/${l.severity}  ${st.dim(`${fp} — ${String(l.reason)}`)}\n`);
         } else if (l.msg === 'GLPI job done') {
-          const what = String(l.operation);
+          narrated.add(String(l.operation));
+          const what = OPERATION_WORDS[String(l.operation)] ?? String(l.operation);
           const ticket = Number(l.ticket_id) > 0 ? ` ticket #${String(l.ticket_id)}` : '';
           out.write(`   ${st.dim('GLPI  ')}  ${st.color('green', `✔ ${what}`)}${ticket}${l.ticket_url ? st.dim(`  ${String(l.ticket_url)}`) : ''}\n`);
         } else if (l.msg === 'job moved to dead letters' || l.level === 'error') {
@@ -119,6 +140,11 @@ function body(p: Problem, eventId: string, kind: 'problem' | 'recovery' | 'updat
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Until `check` holds, or `maxMs` passed. */
+async function until(check: () => boolean, maxMs: number): Promise<void> {
+  for (let waited = 0; waited < maxMs && !check(); waited += 50) await sleep(50);
+}
+
 export async function demoCommand(out: NodeJS.WritableStream = process.stdout, pace = 1): Promise<number> {
   const st = style(Boolean((out as NodeJS.WriteStream).isTTY) && !process.env.NO_COLOR);
   const dir = mkdtempSync(join(tmpdir(), 'zabbix-glpi-bridge-demo-'));
@@ -135,6 +161,8 @@ export async function demoCommand(out: NodeJS.WritableStream = process.stdout, p
   });
   const glpiUrl = await glpi.listen();
   const configFile = join(dir, 'bridge.yaml');
+  const rulesFile = join(dir, 'rules.yaml');
+  writeFileSync(rulesFile, demoRules());
   writeFileSync(
     configFile,
     [
@@ -148,12 +176,15 @@ export async function demoCommand(out: NodeJS.WritableStream = process.stdout, p
       'correlation:',
       `  hold_down: ${Math.round(3000 * pace)}ms`,
       `  coalesce_window: ${Math.round(500 * pace)}ms`,
-      '  reopen_window: 1h',
-      `rules_file: ${RULES}`,
+      // Short, so that each CPU spike after a solved one is a new ticket cycle (a recurrence), not a reopening.
+      `  reopen_window: ${Math.round(1000 * pace)}ms`,
+      `rules_file: ${rulesFile}`,
     ].join('\n'),
   );
   const config = loadConfig(configFile, {});
-  const destination = narrator(out, st);
+  /** The GLPI operations narrated so far. */
+  const narrated = new Set<string>();
+  const destination = narrator(out, st, narrated);
   const app = buildApp(config, { logger: createLogger('info', destination), logDestination: destination });
   const address = await app.start();
   const post = async (b: Record<string, string>) => {
@@ -171,14 +202,19 @@ export async function demoCommand(out: NodeJS.WritableStream = process.stdout, p
   };
 
   out.write(`${st.bold('zabbix-glpi-bridge demo')} — bridge on ${address}, GLPI fake on ${glpiUrl}, store in ${dir}\n`);
-  out.write(st.dim('Hold-down 3 s (flaps never become tickets); follow-ups and solutions wait 0.5 s to merge.\n'));
+  out.write(st.dim('Hold-down 3 s (flaps never become tickets); follow-ups and solutions wait 0.5 s to merge; reopen window 1 s, and a\n'));
+  out.write(st.dim('cpu incident back for a third ticket within the hour becomes a GLPI Problem (problems: { after_cycles: 3, within: 1h }).\n'));
 
   try {
     const cpu: Problem = { host: 'web-01', trigger: 'High CPU utilization on web-01', triggerId: '101', itemKey: 'system.cpu.util', value: '97 %', severity: 4, tags: { component: 'cpu' } };
-    say('A CPU spike on web-01 that recovers');
-    const cpuEvent = String(nextEvent++);
-    await send('problem  High CPU utilization on web-01, 97 % (Zabbix: High)', body(cpu, cpuEvent, 'problem'), 4500);
-    await send('recovery CPU back to 12 %', body({ ...cpu, value: '12 %' }, cpuEvent, 'recovery'), 1500);
+    say('CPU spikes on web-01 that recover, and come back: a recurring incident becomes a GLPI Problem');
+    for (let i = 1; i <= 3; i++) {
+      const cpuEvent = String(nextEvent++);
+      await send(`problem  High CPU utilization on web-01, 97 % (Zabbix: High)${i > 1 ? ` — again (${i})` : ''}`, body(cpu, cpuEvent, 'problem'), 3500);
+      // The recovery once GLPI has the ticket (and, the third time, the Problem), so that the story reads in order.
+      await until(() => glpi.tickets.size >= i && (i < 3 || narrated.has('problem_opened')), 10_000);
+      await send('recovery CPU back to 12 %', body({ ...cpu, value: '12 %' }, cpuEvent, 'recovery'), 1500);
+    }
 
     const disk: Problem = { host: 'db-01', trigger: 'Free disk space is low on db-01:/var', triggerId: '202', itemKey: 'vfs.fs.size[/var,pused]', value: '91 %', severity: 2, tags: { component: 'storage' } };
     say('A disk filling up on db-01');
@@ -215,6 +251,13 @@ export async function demoCommand(out: NodeJS.WritableStream = process.stdout, p
       return a ? `${a.itemtype} "${a.name}" (found by ${a.name === 'core-switch-2' ? 'IP' : 'name'})` : 'none in GLPI (counted in zgb_glpi_assets_total{result="none"})';
     };
     out.write(`\n${st.bold('GLPI now holds')}\n`);
+    for (const p of glpi.itil.problems.values()) {
+      const linked = glpi.itil.ticketsOfProblem(p.id).sort((a, b) => a - b).map((id) => `#${id}`);
+      out.write(
+        `   Problem #${p.id}  ${st.bold((status[p.status] ?? String(p.status)).padEnd(8))} ${p.name}\n` +
+          st.dim(`        links tickets ${linked.join(', ')}; opened by the bridge, never solved or closed by it (root cause is for humans)\n`),
+      );
+    }
     for (const t of glpi.tickets.values()) {
       out.write(
         `   #${t.id}  ${st.bold((status[t.status] ?? String(t.status)).padEnd(8))} urgency ${t.urgency}  category ${String(t.itilcategories_id).padEnd(3)} ${t.name}\n` +
@@ -222,7 +265,8 @@ export async function demoCommand(out: NodeJS.WritableStream = process.stdout, p
       );
     }
     const sent = glpi.requests.length;
-    out.write(`\n${glpi.tickets.size} tickets from ${nextEvent - 5000} Zabbix events and their updates; ${sent} GLPI requests in all (one session).\n`);
+    const problems = glpi.itil.problems.size;
+    out.write(`\n${glpi.tickets.size} tickets and ${problems} problem${problems === 1 ? '' : 's'} from ${nextEvent - 5000} Zabbix events and their updates; ${sent} GLPI requests in all (one session).\n`);
     out.write(st.dim(`Next: point the bridge at your GLPI and Zabbix — see README.md (Quick start, Zabbix setup, GLPI setup).\n`));
     return 0;
   } finally {

@@ -157,13 +157,19 @@ describe('demo', () => {
   it('runs the whole flow against the built-in GLPI fake and says what each alert became', async () => {
     const r = await runCli(['demo', '--pace', '0.4'], {});
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('▶ A CPU spike on web-01 that recovers');
+    expect(r.stdout).toContain('▶ CPU spikes on web-01 that recover, and come back: a recurring incident becomes a GLPI Problem');
     expect(r.stdout.match(/suppress /g)).toHaveLength(4);
-    expect(r.stdout).toMatch(/#1 {2}solved +urgency 5 {2}category 11 +\[zbx:[0-9a-f]{20}\] \[cpu\]/);
-    expect(r.stdout).toMatch(/#2 {2}assigned urgency 5 {2}category 13 +\[zbx:[0-9a-f]{20}\] \[disk\]/);
-    expect(r.stdout).toMatch(/#3 {2}assigned urgency 3 {2}category 14 +\[zbx:[0-9a-f]{20}\] \[network\]/);
-    expect(r.stdout).toMatch(/#4 {2}solved +urgency 5 {2}category 15 +\[zbx:[0-9a-f]{20}\] \[temperature\]/);
-    expect(r.stdout).toMatch(/^4 tickets from 8 Zabbix events/m);
+    for (const n of [1, 2, 3]) expect(r.stdout).toMatch(new RegExp(`#${n} {2}solved +urgency 5 {2}category 11 +\\[zbx:[0-9a-f]{20}\\] \\[cpu\\]`));
+    expect(r.stdout).toMatch(/#4 {2}assigned urgency 5 {2}category 13 +\[zbx:[0-9a-f]{20}\] \[disk\]/);
+    expect(r.stdout).toMatch(/#5 {2}assigned urgency 3 {2}category 14 +\[zbx:[0-9a-f]{20}\] \[network\]/);
+    expect(r.stdout).toMatch(/#6 {2}solved +urgency 5 {2}category 15 +\[zbx:[0-9a-f]{20}\] \[temperature\]/);
+    // The third CPU ticket cycle within the hour: one GLPI Problem linking the three tickets, left open for humans.
+    expect(r.stdout).toContain('✔ opened a GLPI Problem for the recurring incident and linked its tickets, up to ticket #3');
+    expect(r.stdout).toMatch(/Problem #1 {2}new +\[zbx:p[0-9a-f]{20}\] Recurring: \[cpu\] High CPU utilization on web-01\n +links tickets #1, #2, #3;/);
+    // The host's asset on its tickets: by name, by IP (the switch GLPI knows under another name), or none.
+    expect(r.stdout).toMatch(/\[cpu\] High CPU utilization on web-01\n +0 follow-up\(s\), 1 solution\(s\), asset: Computer "web-01" \(found by name\)/);
+    expect(r.stdout).toMatch(/\[network\] Interface Gi0\/12: Link down\n +0 follow-up\(s\), 0 solution\(s\), asset: NetworkEquipment "core-switch-2" \(found by IP\)/);
+    expect(r.stdout).toMatch(/^6 tickets and 1 problem from 10 Zabbix events/m);
     expect(r.stdout).not.toMatch(/\u001b\[/);
   }, 60_000);
 });
