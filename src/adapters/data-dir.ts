@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Modes of the data directory and of every file in it: the inbox holds alert text, the marker key and the webhook token are secrets. */
@@ -35,4 +35,26 @@ export function secureDataDir(dir: string): { changed: string[]; refused: string
     if (entry.isFile()) tighten(join(dir, entry.name), DATA_FILE_MODE);
   }
   return { changed, refused };
+}
+
+/**
+ * A command run as root (`sudo zabbix-glpi-bridge queue`) on the data directory of the service's user acts as
+ * that user from here on: SQLite creates its -wal and -shm files (and the database, on a first run) as the
+ * process, and files root made there would keep the service from writing its own store at its next start.
+ * Called after the configuration (and its root-only secrets) is read, before the store is opened. Returns the
+ * uid taken, or undefined when nothing changed (not root, no such directory, or root's own directory).
+ */
+export function actAsDataDirOwner(dir: string): number | undefined {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return undefined;
+  let owner: { uid: number; gid: number };
+  try {
+    owner = statSync(dir);
+  } catch {
+    return undefined;
+  }
+  if (owner.uid === 0) return undefined;
+  process.setgroups?.([owner.gid]);
+  process.setgid?.(owner.gid);
+  process.setuid?.(owner.uid);
+  return owner.uid;
 }

@@ -17,7 +17,7 @@ function parkedLine(p: ParkedDelivery): string {
 export function queueListCommand(file: string | undefined, json: boolean): number {
   const config = loadOrReport(file);
   if (!config) return 1;
-  const store = openToolStore(config);
+  const store = openToolStore(config, { cli: true });
   try {
     const pending = [...store.jobs('running'), ...store.jobs('pending')];
     const dead = store.jobs('dead');
@@ -43,7 +43,7 @@ export function queueRetryCommand(file: string | undefined, target: string | und
   if (!all && (target === undefined || !/^\d+$/.test(target))) throw new UsageError('queue retry needs a job ID or --all');
   const config = loadOrReport(file);
   if (!config) return 1;
-  const store = openToolStore(config);
+  const store = openToolStore(config, { cli: true });
   try {
     const now = Date.now();
     const targets = all ? store.jobs('dead', 100_000) : [store.job(Number(target))].filter((j): j is Job => j?.status === 'dead');

@@ -35,7 +35,7 @@ async function askDaemon(config: Config): Promise<Asked> {
 
 function readStore(config: Config): StatusSummary | undefined {
   if (!storeExists(config)) return undefined;
-  const store = openToolStore(config);
+  const store = openToolStore(config, { cli: true });
   try {
     return statusSummary(store, { page: 1, filter: {} }, { now: Date.now(), source: 'store', ticketUrl: (id) => glpiTicketUrl(config.glpi.url, id) });
   } finally {

@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { actAsDataDirOwner } from '../adapters/data-dir.js';
 import { openPostgresIntakeStore, openPostgresProcessingStore, PostgresStore, type PgConnectionConfig, type PgStoreOptions } from '../adapters/store/postgres/index.js';
 import { openIntakeStore, openProcessingStore, SqliteStore, type IntakeStore, type ProcessingStore } from '../adapters/store/sqlite/index.js';
 import type { Config } from '../config/schema.js';
@@ -43,27 +44,29 @@ export function nodeName(c: Config): string {
   return c.store.postgres.node_name !== '' ? c.store.postgres.node_name : hostname();
 }
 
-function pgOptions(c: Config): PgStoreOptions {
+function pgOptions(c: Config, role?: PgStoreOptions['role']): PgStoreOptions {
   // A claim outlives any one GLPI request (it is renewed while its job runs): a lease is never lost to a slow answer.
-  return { connection: pgConnection(c), label: storeLabel(c), node: nodeName(c), leaseMs: Math.max(c.store.postgres.lease, 2 * c.glpi.timeout) };
+  return { connection: pgConnection(c), label: storeLabel(c), node: nodeName(c), leaseMs: Math.max(c.store.postgres.lease, 2 * c.glpi.timeout), ...(role ? { role } : {}) };
 }
 
 /** The main thread's store. */
 export function openIntakeSideStore(c: Config): IntakeStore {
-  if (c.store.backend === 'postgres') return openPostgresIntakeStore(pgOptions(c));
+  if (c.store.backend === 'postgres') return openPostgresIntakeStore(pgOptions(c, 'poller'));
   // The intake writes the inbox file; the processing side checkpoints it (so this thread never copies WAL pages).
   return openIntakeStore(storeFile(c), { synchronous: c.store.synchronous, maxSizeBytes: c.store.max_size });
 }
 
 /** The processing thread's store. */
 export function openProcessingSideStore(c: Config): ProcessingStore {
-  if (c.store.backend === 'postgres') return openPostgresProcessingStore(pgOptions(c));
+  if (c.store.backend === 'postgres') return openPostgresProcessingStore(pgOptions(c, 'decider'));
   return openProcessingStore(storeFile(c), { synchronous: c.store.synchronous, maxSizeBytes: c.store.max_size });
 }
 
 /** Both over one connection, for a tool's short use. */
-export function openToolStore(c: Config): ToolStore {
+export function openToolStore(c: Config, opt: { readonly cli?: boolean } = {}): ToolStore {
   if (c.store.backend === 'postgres') return new PostgresStore(pgOptions(c));
+  // A command line tool (`sudo zabbix-glpi-bridge queue …`): the store's files stay the service user's (adapters/data-dir.ts).
+  if (opt.cli) actAsDataDirOwner(dirname(storeFile(c)));
   return new SqliteStore(storeFile(c), { synchronous: c.store.synchronous });
 }
 

@@ -69,6 +69,8 @@ block() { # block NAME: the fenced block after <!-- install-script: NAME -->
 # already in the scratch root (one a block wrote into a drop-in) stays as it is.
 relocate() {
   sed -e "s#$ROOT/#/#g" \
+    -e "s#sudo /usr/local/sbin/$NAME#sudo env ZGB_ETC=/etc/$NAME ZGB_OPT=/opt/$NAME BRIDGE_DATA_DIR=/var/lib/$NAME /usr/local/sbin/$NAME#g" \
+    -e "s# /usr/local/sbin/$NAME# $ROOT/usr/local/sbin/$NAME#g" \
     -e "s#/opt/$NAME#$ROOT/opt/$NAME#g" \
     -e "s#/etc/$NAME#$ROOT/etc/$NAME#g" \
     -e "s#/etc/systemd/system#$ROOT/etc/systemd/system#g" \
@@ -94,7 +96,7 @@ id "$NAME" >/dev/null 2>&1 || USER_CREATED=1
 if [ "$USER_CREATED" = 0 ]; then say "note: user $NAME exists already; it is kept"; fi
 
 # What the scratch root starts with: the directories a Debian system has.
-install -d -m 0755 "$ROOT" "$ROOT/opt" "$ROOT/etc" "$ROOT/etc/systemd" "$ROOT/etc/systemd/system" "$ROOT/var" "$ROOT/var/lib" "$ROOT/run" "$ROOT/run/credentials"
+install -d -m 0755 "$ROOT" "$ROOT/usr" "$ROOT/usr/local" "$ROOT/usr/local/sbin" "$ROOT/opt" "$ROOT/etc" "$ROOT/etc/systemd" "$ROOT/etc/systemd/system" "$ROOT/var" "$ROOT/var/lib" "$ROOT/run" "$ROOT/run/credentials"
 
 # The source tree as a git clone has it (no node_modules, no dist).
 mkdir -m 0755 "$SRC"
@@ -162,6 +164,7 @@ check_install() {
     [ -s "$f" ] || fail "$f is empty"
   done
   expect_stat "$UNIT" root:root 644
+  expect_stat "$ROOT/usr/local/sbin/$NAME" root:root 755
   as_user cat "$ETC/bridge.yaml" "$ETC/rules.example.yaml" "$OPT/dist/src/main.js" >/dev/null || fail "$NAME cannot read its configuration or program"
   if as_user cat "$CREDS/GLPI_USER_TOKEN" >/dev/null 2>&1; then fail "$NAME can read the credentials store"; fi
   # The unit as installed, with its drop-ins: clean, and no worse than the repository's rating.
@@ -365,6 +368,15 @@ run_service() { # run_service HOST: configure, check-config (README block), star
   check_limits
   stop_service
   say "SIGTERM: exit 0"
+  # The operator's commands as root on the stopped service's store: its files stay the service user's
+  # (the next start, scenario 2, would fail on a root-owned -wal or -shm file).
+  run_blocks operate >"$SCRATCH/operate.log" 2>&1 || {
+    cat "$SCRATCH/operate.log" >&2
+    fail "operate block"
+  }
+  grep -q "not answering: read from the store" "$SCRATCH/operate.log" || fail "status did not read the stopped service's store: $(cat "$SCRATCH/operate.log")"
+  [ -z "$(find "$STATE" ! -user "$NAME" -print -quit)" ] || fail "the operate block left files not owned by $NAME in $STATE: $(find "$STATE" ! -user "$NAME")"
+  say "status and queue as root: the store's files are still $NAME's"
 }
 
 say "scenario 1: GLPI without an app token"
