@@ -61,7 +61,8 @@ export function assessAlert(settings: ProcessingSettings, alert: Alert, state: D
       }
     }
   }
-  const group = alert.kind === 'problem' || alert.kind === 'recovery' || alert.kind === 'note' ? problemGroup(settings.rules, alert, incident?.category ?? classification.category) : undefined;
+  // A new cycle joins the group of its category as classified now; a recovery or note (a flap leaving it) the one its cycle joined.
+  const group = alert.kind === 'problem' ? problemGroup(settings.rules, alert, classification.category) : alert.kind === 'recovery' || alert.kind === 'note' ? problemGroup(settings.rules, alert, incident?.category ?? classification.category) : undefined;
   const decision = decide({
     ...decisionBasis(settings, alert, classification, fp, incident, now),
     event,
