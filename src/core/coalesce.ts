@@ -43,6 +43,10 @@ export function coalesce(queued: JobSpec, next: JobSpec): Coalesced {
   if (queued.type === 'followup' && next.type === 'update_ticket' && queued.isPrivate === next.isPrivate) {
     return { kind: 'replace', spec: { ...next, lines: capLines([...queued.lines, ...next.lines]) } };
   }
+  if (queued.type === 'problem_group' && next.type === 'problem_group' && queued.marker === next.marker) {
+    // A burst of the group's members: the newer job names every member (a superset), the lines say each firing.
+    return { kind: 'merge', spec: { ...next, lines: capLines([...queued.lines, ...next.lines]) } };
+  }
   if (queued.type === 'solve' && next.type === 'reopen') {
     // The solution was never sent: the ticket simply stays open.
     return { kind: 'replace', spec: { type: 'followup', lines: capLines([...queued.lines, ...next.lines]), isPrivate: false } };

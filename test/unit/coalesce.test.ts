@@ -29,3 +29,23 @@ describe('coalesce (storm control)', () => {
     expect(spec.lines.slice(0, 3)).toEqual(['line 0', 'line 1', 'line 2']);
   });
 });
+
+describe('coalesce: a problem group\'s burst (problems.together)', () => {
+  const group = (members: number, line: string): JobSpec => ({
+    type: 'problem_group',
+    marker: '[zbx:g1]',
+    problem: { name: '[zbx:g1] x', content: 'x', urgency: 3, impact: 3, entities_id: 0, itilcategories_id: 0 },
+    members: Array.from({ length: members }, (_, i) => ({ fingerprint: `host=h${i}|trigger=#1`, cycle: 1 })),
+    required: 3,
+    lines: [line],
+    delayMs: 0,
+  });
+
+  it('a job not sent yet takes the newer one\'s members and keeps every firing\'s line: one GLPI round for the burst', () => {
+    const merged = coalesce(group(3, 'third'), group(4, 'fourth'));
+    expect(merged.kind).toBe('merge');
+    const spec = (merged as { spec: Extract<JobSpec, { type: 'problem_group' }> }).spec;
+    expect(spec.members).toHaveLength(4);
+    expect(spec.lines).toEqual(['third', 'fourth']);
+  });
+});
