@@ -43,8 +43,9 @@ export function coalesce(queued: JobSpec, next: JobSpec): Coalesced {
   if (queued.type === 'followup' && next.type === 'update_ticket' && queued.isPrivate === next.isPrivate) {
     return { kind: 'replace', spec: { ...next, lines: capLines([...queued.lines, ...next.lines]) } };
   }
-  if (queued.type === 'problem_group' && next.type === 'problem_group' && queued.marker === next.marker) {
+  if (queued.type === 'problem_group' && next.type === 'problem_group' && queued.marker === next.marker && next.delayMs === 0) {
     // A burst of the group's members: the newer job names every member (a superset), the lines say each firing.
+    // Not under a hold-down: the queued job is due when the earlier member's ends, before the newer one's ticket exists.
     return { kind: 'merge', spec: { ...next, lines: capLines([...queued.lines, ...next.lines]) } };
   }
   if (queued.type === 'solve' && next.type === 'reopen') {

@@ -47,5 +47,7 @@ describe('coalesce: a problem group\'s burst (problems.together)', () => {
     const spec = (merged as { spec: Extract<JobSpec, { type: 'problem_group' }> }).spec;
     expect(spec.members).toHaveLength(4);
     expect(spec.lines).toEqual(['third', 'fourth']);
+    // Under a hold-down each waits for its own member's.
+    expect(coalesce(group(3, 'third'), { ...group(4, 'fourth'), delayMs: 60_000 } as JobSpec).kind).toBe('append');
   });
 });
