@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { systemClock } from './adapters/clock.js';
 import { buildServer } from './adapters/http/server.js';
 import type { IntakeStore } from './adapters/store/sqlite/index.js';
+import { pollerRole } from './composition/cluster.js';
 import { buildIntakeSide } from './composition/intake.js';
 import type { ProcessingStatus } from './composition/processing.js';
 import { readinessProbe } from './composition/readiness.js';
@@ -84,6 +85,8 @@ export function buildApp(initial: Config, deps: AppDeps): App {
       processing?.wake(through);
     },
   });
+  // Several bridges on one PostgreSQL: the poller runs on one node at a time (composition/cluster.ts); one node: as is.
+  const polling = poller && pollerRole(store, poller, logger, metrics);
   const readiness = readinessProbe({
     clock,
     checkWritable: (now) => store.checkWritable(now),
@@ -160,7 +163,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     pruneTimer.unref();
     const [host, port] = splitListen(config.listen);
     const address = await server.listen({ host, port });
-    poller?.start(config.zabbix.poll.schedule);
+    polling?.start(config.zabbix.poll.schedule);
     logger.info({ address, webhook: config.webhook.path, store: store.file, glpi: config.glpi.url, zabbix_api: config.zabbix.url || undefined }, 'bridge started');
     return address;
   };
@@ -205,7 +208,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
       };
       if (pruneTimer) clearInterval(pruneTimer);
       await step('close listener', () => server.close());
-      await step('stop poller', () => poller?.stop());
+      await step('stop poller', () => polling?.stop());
       // Decides on the rest of the inbox, drains GLPI jobs, closes the GLPI session, records the clean stop.
       await step('stop processing thread', async () => {
         if (!processing) return;

@@ -14,6 +14,7 @@ import { openProcessingSideStore } from './store.js';
 import { NameResolver, problemRoutingDesk, routingDesk } from '../services/glpi-names.js';
 import { ValueHistory } from '../services/value-history.js';
 import { GlpiWatcher } from '../services/glpi-watcher.js';
+import { deciderRole } from './cluster.js';
 
 /** What the processing side reports for /readyz. */
 export interface ProcessingStatus {
@@ -95,12 +96,13 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
     ...(isProblemDesk(glpi) ? { problems: problemRoutingDesk(glpi, names) } : {}),
     ...(zabbix && config.zabbix.write_back.enabled ? { writeBack: { zabbix, prefix: config.zabbix.write_back_prefix, acknowledge: config.zabbix.write_back.acknowledge } } : {}),
     // Both run on this side: a closed ticket's new cycle is decided at once, and held creates wait for the decisions behind them.
-    onTicketClosed: (job, ticketId) => processor.ticketClosed(job.fingerprint, job.cycle, ticketId),
+    onTicketClosed: (job, ticketId) => (decider ? decider.ticketClosed(job.fingerprint, job.cycle, ticketId, clock.now()) : processor.ticketClosed(job.fingerprint, job.cycle, ticketId)),
     createHorizon: (now) => processor.decidedHorizon(now),
   });
   const processor: Processor = new Processor(store, () => settings, clock, logger.child({ component: 'processor' }), metrics, () => dispatcher.wake());
 
   const pruneTimer = setInterval(() => {
+    if (decider && !decider.holds()) return;
     try {
       processor.prune(clock.now(), config.store.retention);
     } catch (e) {
@@ -125,11 +127,17 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
       : undefined;
   if (wb.glpi_status && !watcher) logger.warn({ zabbix_api: Boolean(zabbix), write_back: wb.enabled, glpi_api: config.glpi.api }, 'zabbix.write_back.glpi_status is on but cannot run: it needs zabbix.url, zabbix.write_back.enabled and the legacy GLPI API (glpi.api: v1)');
 
+  // Several bridges on one PostgreSQL: decisions, closed tickets' handovers, the read-back and housekeeping on one node at a time (composition/cluster.ts).
+  const decider = deciderRole(store, {
+    logger, metrics, schedule: () => processor.schedule(), forget: () => processor.forget(), ticketClosed: (fp, cycle, ticketId) => processor.ticketClosed(fp, cycle, ticketId),
+    ...(watcher ? { bound: { task: watcher, schedule: config.zabbix.poll.schedule } } : {}),
+  });
+
   if (options.lowPriority) lowerPriority();
   dispatcher.start();
   processor.admit(options.durableThrough);
   processor.schedule();
-  watcher?.start(config.zabbix.poll.schedule);
+  if (!decider) watcher?.start(config.zabbix.poll.schedule);
 
   return {
     wake(durableThrough) {
@@ -151,6 +159,7 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
       let jobsLeft = 0;
       try {
         processor.drain();
+        await decider?.stop(); // the other nodes need not wait for this one's jobs to take over the decisions
         jobsLeft = await dispatcher.stop(timeoutMs);
         if (jobsLeft > 0) logger.warn({ jobs: jobsLeft }, 'jobs still in flight at shutdown; they are retried at next start');
         await glpi.close();

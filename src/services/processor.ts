@@ -63,6 +63,15 @@ export class Processor {
   }
 
   /**
+   * Forget the incidents remembered from earlier batches: another bridge sharing the database may have
+   * decided since (composition/cluster.ts calls it when this node becomes the decider again).
+   */
+  forget(): void {
+    this.#committed.clear();
+    this.#definitionsFor = undefined;
+  }
+
+  /**
    * Decide on new deliveries soon: after GATHER_MS, or at the next turn when
    * a backlog is being worked through (one batch per event-loop turn, so GLPI
    * answers are handled in between).

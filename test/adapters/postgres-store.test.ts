@@ -7,6 +7,7 @@
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { PgUnavailable, PostgresStore, SyncPg, migrate, PG_MIGRATIONS } from '../../src/adapters/store/postgres/index.js';
 import { PgSession } from '../../src/adapters/store/postgres/session.js';
+import { DECIDER_LOCK } from '../../src/adapters/store/postgres/leader.js';
 import { LeaseLost, PgStorePorts } from '../../src/adapters/store/postgres/store.js';
 import { queueJob } from '../../src/services/storm-control.js';
 import { alert, create, followup, incident, T } from '../contract/store-samples.js';
@@ -241,5 +242,67 @@ describe('PostgreSQL store, several nodes: job claims are leases with fencing', 
     expect(job?.spec).toEqual({ type: 'followup', lines: ['one', 'two'], isPrivate: false });
     // Claimed now: the next alert is queued behind it, not merged into what is being sent.
     expect(decider.transaction(() => queueJob(decider, 'A', 1, followup('three'), T, T), 'crash-safe')).not.toBe(first);
+  });
+});
+
+describe('PostgreSQL store, several nodes: one decider at a time', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  function decider(db: TestDatabase, node: string): PostgresStore {
+    const s = new PostgresStore({ connection: db.connection, label: db.name, node, role: 'decider' });
+    opened.push(s);
+    return s;
+  }
+
+  it('hands the deliveries to the node holding the decider lock only, all of them whichever node took them, and to another once it lets go', () => {
+    const db = database();
+    const a = decider(db, 'a');
+    const b = decider(db, 'b');
+    let aTenures = 0;
+    let bTenures = 0;
+    a.onNewTenure(() => aTenures++);
+    b.onNewTenure(() => bTenures++);
+    const [d1] = a.acceptDeliveries([{ key: 'k1', receivedAt: T, alert: alert('problem', '1') }]);
+    b.acceptDeliveries([{ key: 'k2', receivedAt: T, alert: alert('problem', '2') }]);
+    // a's own intake has told it of d1 only: the shared inbox is durable as committed, so k2 is decided too.
+    expect(a.unprocessedDeliveries(10, d1!.deliveryId).map((d) => d.alert.eventId)).toEqual(['1', '2']);
+    expect(b.unprocessedDeliveries(10)).toEqual([]);
+    expect([a.lock?.held, b.lock?.held, aTenures, bTenures]).toEqual([true, false, 1, 0]);
+    a.lock?.release(); // a stops
+    expect(b.unprocessedDeliveries(10).length).toBe(2);
+    expect([b.lock?.held, bTenures]).toEqual([true, 1]);
+    expect(a.unprocessedDeliveries(10)).toEqual([]);
+  });
+
+  it('fences the decisions of a node that lost its lock without knowing (its session ended): its commit fails, the new decider\'s goes through', async () => {
+    const db = database();
+    const admin = syncPg(db);
+    const a = decider(db, 'a');
+    const b = decider(db, 'b');
+    a.acceptDeliveries([{ key: 'k1', receivedAt: T, alert: alert('problem', '1') }]);
+    expect(a.holdRole()).toBe(true);
+    // a's lock session ends (a partition the server noticed, an administrator): a has not looked since.
+    admin.run('admin', [{ sql: "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = $1", params: [DECIDER_LOCK] }]);
+    for (let i = 0; i < 40 && !b.holdRole(); i++) await sleep(50);
+    expect(b.lock?.held).toBe(true);
+    // a's connections come back (the worker reconnects); its decision's commit is refused by the fence.
+    let refused: unknown;
+    for (let i = 0; i < 40; i++) {
+      try {
+        a.markProcessed(1);
+        refused = undefined;
+        break;
+      } catch (e) {
+        refused = e;
+        if (!(e instanceof PgUnavailable)) break;
+        await sleep(100);
+      }
+    }
+    expect(String(refused)).toMatch(/this node no longer holds the decider lock/);
+    expect(a.processedThrough()).toBe(0);
+    b.markProcessed(1);
+    expect(a.processedThrough()).toBe(1);
+    expect(a.unprocessedDeliveries(10)).toEqual([]); // a finds out, and b holds the lock
+    expect(a.lock?.held).toBe(false);
   });
 });

@@ -6,15 +6,17 @@
 // Several bridges on one database (issue 15, phase 2): job claims are leases with fencing epochs (store.ts),
 // renewed here while their jobs run.
 
-import type { PollMemory } from '../../../core/ports.js';
+import type { PendingDelivery, PollMemory } from '../../../core/ports.js';
 import type { IntakeStore, ProcessingStore } from '../sqlite/index.js';
-import { SyncPg, type PgConnectionConfig } from './bridge.js';
+import { SyncPg, type PgConnectionConfig, type Statement } from './bridge.js';
+import { DECIDER_LOCK, PgLeaderLock, POLLER_LOCK } from './leader.js';
 import { migrate } from './schema.js';
 import { PgPollMemory, PgStorePorts } from './store.js';
 
 export { PgError, PgUnavailable, SyncPg, type PgConnectionConfig } from './bridge.js';
 export { migrate, PG_MIGRATIONS } from './schema.js';
 export { DEFAULT_LEASE_MS, LeaseLost } from './store.js';
+export { PgLeaderLock } from './leader.js';
 
 export interface PgStoreOptions {
   readonly connection: PgConnectionConfig;
@@ -24,6 +26,11 @@ export interface PgStoreOptions {
   readonly node?: string;
   /** How long a job claim is leased (store.postgres.lease): longer than a GLPI request, renewed while it runs. */
   readonly leaseMs?: number;
+  /**
+   * The one-at-a-time role this store's thread plays when it holds its lock (leader.ts): `decider` (the
+   * processing thread: decisions, and the GLPI read-back), `poller` (the main thread: the Zabbix poller).
+   */
+  readonly role?: 'decider' | 'poller';
 }
 
 /** Every port of both threads' stores over one worker (tools, `queue`, `status`, tests). */
@@ -34,6 +41,10 @@ export class PostgresStore extends PgStorePorts {
   readonly #pg: SyncPg;
   #poll: PollMemory | undefined;
   readonly #renewal: NodeJS.Timeout;
+  /** The lock of this store's role, if it has one. */
+  readonly lock: PgLeaderLock | undefined;
+  readonly #tenureListeners: (() => void)[] = [];
+  #tenureSeen = 0;
 
   constructor(options: PgStoreOptions) {
     const pg = new SyncPg(options.connection);
@@ -46,6 +57,7 @@ export class PostgresStore extends PgStorePorts {
     super(pg, { ...(options.node !== undefined ? { node: options.node } : {}), ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}) });
     this.#pg = pg;
     this.file = options.label;
+    this.lock = options.role === undefined ? undefined : new PgLeaderLock(pg, options.role, options.role === 'decider' ? DECIDER_LOCK : POLLER_LOCK);
     // The leases of the jobs this store claimed are renewed while they run (a run may take several GLPI requests
     // and quick retries). A node that stalls stops renewing: its claims lapse and another node retakes them.
     this.#renewal = setInterval(() => {
@@ -65,8 +77,39 @@ export class PostgresStore extends PgStorePorts {
   /** PostgreSQL checkpoints itself. */
   checkpointInbox(): void {}
 
+  /** Called when this node becomes the decider again: what it remembers from an earlier tenure may be stale. */
+  onNewTenure(listener: () => void): void {
+    this.#tenureListeners.push(listener);
+  }
+
+  /**
+   * The decider's store: deliveries are handed out only while this node holds the decider lock (checked on
+   * every batch), and every one committed is durable (synchronous_commit on), whichever node took it, so the
+   * caller's `throughId` (its own intake's) does not bound them. A new tenure is announced first, before the
+   * batch reads anything.
+   */
+  override unprocessedDeliveries(limit: number, throughId?: number): PendingDelivery[] {
+    if (this.lock?.what !== 'decider') return super.unprocessedDeliveries(limit, throughId);
+    return this.holdRole() ? super.unprocessedDeliveries(limit) : [];
+  }
+
+  /** Take or confirm this store's role (false: another node holds it, or PostgreSQL is unreachable); a new tenure is announced first. */
+  holdRole(): boolean {
+    if (!this.lock?.hold()) return false;
+    if (this.#tenureSeen !== this.lock.tenure) {
+      this.#tenureSeen = this.lock.tenure;
+      for (const l of this.#tenureListeners) l();
+    }
+    return true;
+  }
+
+  protected override decisionFence(): Statement | undefined {
+    return this.lock?.what === 'decider' ? this.lock.fenceStatement() : undefined;
+  }
+
   close(): void {
     clearInterval(this.#renewal);
+    this.lock?.release();
     this.#pg.close();
   }
 }
@@ -79,4 +122,9 @@ export function openPostgresIntakeStore(options: PgStoreOptions): IntakeStore {
 /** The processing thread's store. */
 export function openPostgresProcessingStore(options: PgStoreOptions): ProcessingStore {
   return new PostgresStore(options);
+}
+
+/** The cluster role of a store (undefined: SQLite, or a PostgreSQL store opened without one). */
+export function clusterRole(store: object): PostgresStore | undefined {
+  return store instanceof PostgresStore && store.lock !== undefined ? store : undefined;
 }

@@ -128,6 +128,22 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     $fn$;
     `,
   },
+  {
+    // A job that finds its ticket closed in GLPI hands the incident over to a new cycle: a decision, so the
+    // decider's (leader.ts). A node that is not the decider leaves it here; the decider takes it (store.ts).
+    version: 3,
+    name: 'pg-003-handovers',
+    sql: `
+    CREATE TABLE handovers (
+      id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      fingerprint text NOT NULL,
+      seq integer NOT NULL,
+      ticket_id bigint NOT NULL,
+      node text NOT NULL,
+      created_at bigint NOT NULL
+    );
+    `,
+  },
 ];
 
 /** Create or migrate the schema; returns the versions this call applied (none when another node did). */

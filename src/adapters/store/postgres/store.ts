@@ -134,6 +134,8 @@ export class PgStorePorts
    * store (one node, no epoch to pass): the store that claimed is the one that completes.
    */
   readonly #held = new Map<number, number>();
+  /** Jobs this store claimed since it opened (zgb_job_claims_total, by node). */
+  claimsMade = 0;
 
   constructor(pg: SyncPg, options: PgNodeOptions = {}) {
     this.#s = new PgSession(pg, 'state', (d) => (d === 'power-safe' ? [RECORD_DECIDED_ON_DISK] : []));
@@ -301,15 +303,39 @@ export class PgStorePorts
   }
 
   markProcessed(id: number): void {
-    this.#s.transaction(
-      () =>
-        this.#s.exec(
-          `INSERT INTO meta (key, value) VALUES ('processed_through', $1::bigint::text)
-           ON CONFLICT (key) DO UPDATE SET value = GREATEST(meta.value::bigint, excluded.value::bigint)::text`,
-          [id],
-        ),
-      'crash-safe',
-    );
+    this.#s.transaction(() => {
+      // Several nodes: a decision commits only while its node is the decider (PostgresStore, leader.ts).
+      const fence = this.decisionFence();
+      if (fence) this.#s.exec(fence.sql, fence.params);
+      this.#s.exec(
+        `INSERT INTO meta (key, value) VALUES ('processed_through', $1::bigint::text)
+         ON CONFLICT (key) DO UPDATE SET value = GREATEST(meta.value::bigint, excluded.value::bigint)::text`,
+        [id],
+      );
+    }, 'crash-safe');
+  }
+
+  /** A statement failing the decision's commit unless this node may decide (none: one node, or a tool). */
+  protected decisionFence(): Statement | undefined {
+    return undefined;
+  }
+
+  // ---- Handovers (several nodes: a ticket found closed by a node that is not the decider)
+
+  /** Leave the incident's handover to the decider. */
+  deferHandover(fingerprint: string, cycle: number, ticketId: number, now: number): void {
+    this.#s.exec('INSERT INTO handovers (fingerprint, seq, ticket_id, node, created_at) VALUES ($1, $2, $3, $4, $5)', [fingerprint, cycle, ticketId, this.node, now]);
+  }
+
+  /** Handovers left by any node, oldest first. */
+  pendingHandovers(limit = 100): { id: number; fingerprint: string; cycle: number; ticketId: number }[] {
+    return this.#s
+      .query<{ id: number; fingerprint: string; seq: number; ticket_id: number }>('SELECT id, fingerprint, seq, ticket_id FROM handovers ORDER BY id LIMIT $1', [limit])
+      .map((r) => ({ id: r.id, fingerprint: r.fingerprint, cycle: r.seq, ticketId: r.ticket_id }));
+  }
+
+  dropHandover(id: number): void {
+    this.#s.exec('DELETE FROM handovers WHERE id = $1', [id]);
   }
 
   syncDecided(): void {
@@ -542,12 +568,23 @@ export class PgStorePorts
                     last_error = CASE WHEN ready.was = 'running' THEN 'the lease of ' || COALESCE(jobs.claimed_by, 'another node') || ' expired: retaken by ' || $6 ELSE jobs.last_error END
                FROM ready WHERE jobs.id = ready.id RETURNING jobs.*)
            SELECT ${JOB_COLUMNS}, j.epoch FROM claimed j ORDER BY j.next_attempt_at, j.id`,
-          [now, limit, [...busy], createHorizon, this.leaseMs, this.node],
+          [now, limit, [...busy], this.#createHorizon(createHorizon), this.leaseMs, this.node],
         ),
       'power-safe',
     );
+    this.claimsMade += rows.length;
     for (const r of rows) this.#held.set(r.id, r.epoch);
     return rows.map(toJob);
+  }
+
+  /**
+   * A held-back create may run once every alert received before its hold-down ended is decided. The caller
+   * knows its own node's deliveries; with several nodes the inbox is shared, so the first delivery not decided
+   * yet, whichever node took it, bounds the horizon too.
+   */
+  #createHorizon(given: number): number {
+    const first = this.#s.query<{ received_at: number }>(`SELECT received_at FROM deliveries WHERE id > ${DECIDED} ORDER BY id LIMIT 1`)[0]?.received_at;
+    return first === undefined ? given : Math.min(given, first);
   }
 
   nextDueAt(): number | undefined {

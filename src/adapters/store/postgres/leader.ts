@@ -1,0 +1,101 @@
+// One node at a time for the work that must not run twice across bridges sharing a database (issue 15,
+// phase 2): the decider (decisions in order per incident, cluster-wide) and the poller (Zabbix poller and
+// the GLPI read-back sweep). Each is a session-level advisory lock held on a connection of its own:
+//
+// - Held for as long as that session lives. A node that dies (kill -9, crash, power cut of its host) loses
+//   it when PostgreSQL sees the connection close: at once for a dead process (its kernel closes the socket),
+//   within the TCP keepalive settings below for a host that vanished. Another node takes it at its next try.
+// - A session, so never through a transaction pooler (PgBouncer in transaction or statement mode hands the
+//   server session to other clients between transactions: the lock would be held by the wrong client, or
+//   released by a DISCARD ALL). Session pooling, or a direct connection, only.
+// - Whether it is still held is checked on the same connection (hold()): the worker reconnects a dropped
+//   connection on its own, so the backend's pid is compared with the one that took the lock — a new pid is a
+//   new session, which does not hold it.
+// - A node can believe it holds the lock a moment after it lost it (a partition): a commit that must not
+//   happen then is fenced in SQL (fenceStatement(): zgb_assert_lock, schema.ts), which fails unless the
+//   backend that took the lock still holds it.
+
+import { PgUnavailable, type Statement, type SyncPg } from './bridge.js';
+
+/** The advisory lock keys (ASCII 'zgbd' and 'zgbp' as numbers; fixed, shared by every node). */
+export const DECIDER_LOCK = 0x7a676264;
+export const POLLER_LOCK = 0x7a676270;
+
+/**
+ * Server-side keepalives of the lock's session (settable per session): a host that vanished without closing
+ * its connection releases the lock within about idle + interval × count seconds, and tcp_user_timeout bounds
+ * unacknowledged writes the same way. Ignored on a Unix socket (a local process that dies closes it anyway).
+ */
+const KEEPALIVES = 'SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3; SET tcp_user_timeout = 25000';
+
+export class PgLeaderLock {
+  readonly #pg: SyncPg;
+  readonly #conn: string;
+  readonly #key: number;
+  readonly what: string;
+  /** The backend holding the lock for this node (undefined: not held). */
+  #pid: number | undefined;
+  #tenure = 0;
+
+  constructor(pg: SyncPg, what: 'decider' | 'poller', key: number) {
+    this.#pg = pg;
+    this.what = what;
+    this.#key = key;
+    this.#conn = `lock:${what}`;
+  }
+
+  /** Whether this node held the lock at the last hold(). */
+  get held(): boolean {
+    return this.#pid !== undefined;
+  }
+
+  /** How many times this node took the lock (a new tenure: what was remembered from an earlier one may be stale). */
+  get tenure(): number {
+    return this.#tenure;
+  }
+
+  /**
+   * Take the lock if nobody holds it, or confirm this node still holds it: one round trip on the lock's own
+   * connection. False while another node holds it, or while PostgreSQL cannot be reached.
+   */
+  hold(): boolean {
+    try {
+      if (this.#pid !== undefined) {
+        const [r] = this.#pg.run(this.#conn, [{ sql: 'SELECT pg_backend_pid() AS pid' }]);
+        if (Number(r?.rows[0]?.pid) === this.#pid) return true;
+        this.#pid = undefined; // the session ended (the worker reconnected): the lock went with it
+      }
+      const [, r] = this.#pg.run(this.#conn, [{ sql: KEEPALIVES }, { sql: 'SELECT pg_try_advisory_lock($1) AS got, pg_backend_pid() AS pid', params: [this.#key] }]);
+      const row = r?.rows[0];
+      if (row?.got === true) {
+        this.#pid = Number(row.pid);
+        this.#tenure++;
+        return true;
+      }
+      return false;
+    } catch (e) {
+      this.#pid = undefined;
+      // Unreachable: not held (PostgreSQL drops the session's lock when it notices). Anything else: close the
+      // connection, which releases whatever it held, and start again from a fresh session.
+      if (!(e instanceof PgUnavailable)) this.#pg.drop(this.#conn);
+      return false;
+    }
+  }
+
+  /** A statement that fails its transaction unless this node's session still holds the lock (see above). */
+  fenceStatement(): Statement | undefined {
+    if (this.#pid === undefined) return undefined;
+    return { sql: 'SELECT zgb_assert_lock($1, $2, $3)', params: [this.#key, this.#pid, this.what] };
+  }
+
+  /** Give the lock up (a graceful stop): the other nodes need not wait for anything. */
+  release(): void {
+    if (this.#pid === undefined) return;
+    this.#pid = undefined;
+    try {
+      this.#pg.drop(this.#conn);
+    } catch {
+      // closing: nothing to do
+    }
+  }
+}

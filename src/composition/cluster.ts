@@ -1,0 +1,182 @@
+// Several bridges on one PostgreSQL (issue 15, phase 2): who does the work that must run on one node at a
+// time. Intake and GLPI dispatch run on every node (job claims are leases with fencing epochs:
+// adapters/store/postgres/store.ts). Two roles are held by one node each, through a session advisory lock
+// on a dedicated connection (adapters/store/postgres/leader.ts):
+//
+// - the decider (processing thread): decisions in delivery order, so in order per incident cluster-wide;
+//   the handover of an incident whose ticket was found closed in GLPI; the GLPI read-back sweep; housekeeping;
+// - the poller (main thread): the Zabbix poller.
+//
+// A node that is not the holder tries every ROLE_TRY_MS, so a dead holder is replaced within about a second
+// of PostgreSQL seeing its connection close. With SQLite (one node) none of this exists: the roles are
+// always this node's, as before.
+
+import { Counter, Gauge } from 'prom-client';
+import { clusterRole, type PostgresStore } from '../adapters/store/postgres/index.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+
+/** How often a node that does not hold a role tries to take it, and the holder checks it still has it. */
+export const ROLE_TRY_MS = 250;
+
+function roleGauge(metrics: Metrics): Gauge<'role' | 'node'> {
+  const name = 'zgb_cluster_role';
+  const existing = metrics.registry.getSingleMetric(name);
+  if (existing) return existing as Gauge<'role' | 'node'>;
+  return new Gauge({
+    name,
+    help: 'Several bridges on one PostgreSQL: 1 on the node that holds the role (decider: decisions and the GLPI read-back; poller: the Zabbix poller), 0 on the others.',
+    labelNames: ['role', 'node'] as const,
+    registers: [metrics.registry],
+  });
+}
+
+/** Something started and stopped with a role (the GLPI read-back sweep, the Zabbix poller). */
+export interface RoleBound {
+  start(schedule: string): void;
+  stop(): Promise<void>;
+}
+
+export interface DeciderDeps {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Decide now (the other nodes' deliveries do not wake this node's processor). */
+  readonly schedule: () => void;
+  /** Forget what was remembered of the incidents: another node may have decided since. */
+  readonly forget: () => void;
+  /** The processor's handover of a closed ticket's incident (Processor.ticketClosed). */
+  readonly ticketClosed: (fingerprint: string, cycle: number, ticketId: number) => void;
+  /** Runs on the decider only, with this schedule (the GLPI read-back). */
+  readonly bound?: { readonly task: RoleBound; readonly schedule: string };
+}
+
+export interface DeciderRole {
+  /** This node may decide now (always true with one node). */
+  holds(): boolean;
+  /** A job found its ticket closed: handed over now on the decider, else left for it. */
+  ticketClosed(fingerprint: string, cycle: number, ticketId: number, now: number): void;
+  stop(): Promise<void>;
+}
+
+/** The processing side's role (undefined: one node, SQLite; the caller does as before). */
+export function deciderRole(store: object, d: DeciderDeps): DeciderRole | undefined {
+  const pg = clusterRole(store);
+  if (!pg?.lock || pg.lock.what !== 'decider') return undefined;
+  const lock = pg.lock;
+  const log = d.logger.child({ component: 'cluster', role: 'decider', node: pg.node });
+  const gauge = roleGauge(d.metrics);
+  gauge.set({ role: 'decider', node: pg.node }, 0);
+  let counted = 0;
+  const claims = new Counter({
+    name: 'zgb_job_claims_total',
+    help: 'Jobs claimed by this node (several bridges on one PostgreSQL: who runs the queue).',
+    labelNames: ['node'] as const,
+    registers: [d.metrics.registry],
+    collect() {
+      const total = pg.claimsMade;
+      const seen = counted;
+      if (total > seen) this.inc({ node: pg.node }, total - seen);
+      counted = total;
+    },
+  });
+  claims.inc({ node: pg.node }, 0);
+  pg.onNewTenure(() => d.forget());
+  let was = false;
+  let stopped = false;
+
+  const handOver = (): void => {
+    for (const h of pg.pendingHandovers()) {
+      d.ticketClosed(h.fingerprint, h.cycle, h.ticketId);
+      pg.dropHandover(h.id);
+    }
+  };
+
+  const tick = (): void => {
+    if (stopped) return;
+    const held = pg.holdRole();
+    if (held !== was) {
+      was = held;
+      gauge.set({ role: 'decider', node: pg.node }, held ? 1 : 0);
+      if (held) {
+        log.info({ tenure: lock.tenure }, 'this node is the decider now');
+        d.bound?.task.start(d.bound.schedule);
+      } else {
+        log.warn('this node is no longer the decider');
+        void d.bound?.task.stop();
+      }
+    }
+    if (!held) return;
+    try {
+      handOver();
+    } catch (e) {
+      log.warn({ err: (e as Error).message }, 'handing over closed tickets failed; retried');
+    }
+    d.schedule();
+  };
+  const timer = setInterval(tick, ROLE_TRY_MS);
+  timer.unref();
+  tick();
+
+  return {
+    holds: () => lock.held,
+    ticketClosed(fingerprint, cycle, ticketId, now) {
+      if (lock.held) return d.ticketClosed(fingerprint, cycle, ticketId);
+      pg.deferHandover(fingerprint, cycle, ticketId, now);
+      log.info({ fingerprint, cycle, ticket_id: ticketId }, 'ticket closed in GLPI: handed over to the decider');
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      if (was) await d.bound?.task.stop();
+      was = false;
+      lock.release();
+    },
+  };
+}
+
+export interface PollerRole {
+  start(schedule: string): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * The Zabbix poller on one node at a time: started when this node takes the poller lock (its first sweep
+ * runs at once), stopped when it loses it. One node (SQLite): started and stopped as before.
+ */
+export function pollerRole(store: object, poller: RoleBound, logger: Logger, metrics: Metrics): PollerRole {
+  const pg: PostgresStore | undefined = clusterRole(store);
+  const lock = pg?.lock;
+  if (!pg || !lock || lock.what !== 'poller') return { start: (s) => poller.start(s), stop: () => poller.stop() };
+  const log = logger.child({ component: 'cluster', role: 'poller', node: pg.node });
+  const gauge = roleGauge(metrics);
+  gauge.set({ role: 'poller', node: pg.node }, 0);
+  let timer: NodeJS.Timeout | undefined;
+  let was = false;
+  return {
+    start(schedule) {
+      const tick = (): void => {
+        const held = lock.hold();
+        if (held === was) return;
+        was = held;
+        gauge.set({ role: 'poller', node: pg.node }, held ? 1 : 0);
+        if (held) {
+          log.info({ tenure: lock.tenure }, 'this node is the poller now');
+          poller.start(schedule);
+        } else {
+          log.warn('this node is no longer the poller');
+          void poller.stop();
+        }
+      };
+      timer = setInterval(tick, ROLE_TRY_MS);
+      timer.unref();
+      tick();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      if (was) await poller.stop();
+      was = false;
+      lock.release();
+    },
+  };
+}
