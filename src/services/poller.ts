@@ -79,8 +79,9 @@ export class Poller {
   /**
    * Open events whose host this process saw in a maintenance (the entry note's key), for the note when it ends.
    * What an earlier run saw is read from the incidents (the entry notes they announced: announcedMaintenance).
+   * null: this process saw the maintenance end (the incident may not say so yet, its end note still undecided).
    */
-  readonly #inMaintenance = new Map<string, { readonly key: string; readonly maintenanceid: string }>();
+  readonly #inMaintenance = new Map<string, { readonly key: string; readonly maintenanceid: string } | null>();
   /** Maintenance names, once asked (maintenance.get may be refused to a non-admin API user: then asked no more). */
   readonly #maintenanceNames = new Map<string, MaintenanceRow>();
   #maintenanceGetRefused = false;
@@ -318,7 +319,8 @@ export class Poller {
       const host = t?.hosts.find((h) => h.host === problem.host) ?? t?.hosts[0];
       const hostName = host?.name ?? problem.hostName;
       const m = maintenanceOf(p, host);
-      const before = this.#inMaintenance.get(p.eventid) ?? announcedMaintenance(announced.get(p.eventid));
+      const seen = this.#inMaintenance.get(p.eventid);
+      const before = seen === null ? undefined : (seen ?? announcedMaintenance(announced.get(p.eventid)));
       if (m) {
         // The host's maintenance status and the problem's suppression are written apart (the timer): while this
         // process sees the same maintenance, it is the same entry whatever half of it a sweep caught.
@@ -330,7 +332,7 @@ export class Poller {
           text: (names) => maintenanceText(hostName, m, names.get(m.maintenanceid)),
         });
       } else if (before) {
-        this.#inMaintenance.delete(p.eventid);
+        this.#inMaintenance.set(p.eventid, null);
         found.push({
           problem,
           note: { reason: 'maintenance_end', key: before.key.replace(/^maintenance:/, 'maintenance_end:'), after: before.key, solve: false },

@@ -152,6 +152,28 @@ describe('Poller notes', () => {
     expect(store.hasDelivery('zbx:0:27:note:maintenance:3:0')).toBe(false);
   });
 
+  it('a maintenance seen ending by this process is over, even while the incident does not say so yet: its next period is a new entry', async () => {
+    await open27();
+    // The entry was announced on the ticket; the end note this process is about to send is not decided yet.
+    store.putIncident({ fingerprint: 'db-01|#100', cycle: 1, status: 'open', marker: '[zbx:m]', category: 'database', severity: 'high', urgency: 4, impact: 4, openCount: 1, occurrences: 1, openedAt: 1, announced: ['27:maintenance:3:1799996400'] }, 1);
+    store.putEvents('db-01|#100', [{ eventId: '27', cycle: 1, open: true }]);
+    let inMaintenance = false;
+    const next = { ...hostIn, maintenance_from: '1800082800' };
+    const out = { ...hostIn, maintenance_status: '0', maintenanceid: '0', maintenance_from: '0' };
+    zabbix({
+      'problem.get': (p: Record<string, unknown>) => (p.eventids ? [inMaintenance ? suppressed : { ...suppressed, suppressed: '0', suppression_data: [] }] : []),
+      'event.get': [{ eventid: '27', value: '1', r_eventid: '0' }],
+      'trigger.get': () => [trigger('0', inMaintenance ? next : out)],
+      'maintenance.get': [{ maintenanceid: '3', name: 'Patch night', maintenance_type: '0' }],
+    });
+    const p = poller();
+    expect(await p.sweep()).toMatchObject({ notes: 1 });
+    expect(store.hasDelivery('zbx:0:27:note:maintenance_end:3:1799996400')).toBe(true);
+    inMaintenance = true;
+    expect(await p.sweep()).toMatchObject({ notes: 1 });
+    expect(store.deliveryAlert('zbx:0:27:note:maintenance:3:1800082800')?.note).toMatchObject({ reason: 'maintenance' });
+  });
+
   it('a problem whose check fails is still swept; the failure logged once across sweeps', async () => {
     await open27();
     zabbix({
