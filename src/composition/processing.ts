@@ -92,7 +92,7 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
   const desk = routingDesk(glpi, names);
   const dispatcher = new Dispatcher(store, history ? history.desk(desk) : desk, clock, logger.child({ component: 'dispatcher' }), metrics, {
     ...dispatcherOptions(config),
-    // GLPI Problems (issue 14 item 1): the legacy API's routes; an adapter without them (v2) skips problem jobs.
+    // GLPI Problems (issue 14 item 1): both APIs create and find them; v2 has no link routes (the adapter says the links in follow-ups, docs/glpi-api-v2.md).
     ...(isProblemDesk(glpi) ? { problems: problemRoutingDesk(glpi, names) } : {}),
     ...(zabbix && config.zabbix.write_back.enabled ? { writeBack: { zabbix, prefix: config.zabbix.write_back_prefix, acknowledge: config.zabbix.write_back.acknowledge } } : {}),
     // Both run on this side: a closed ticket's new cycle is decided at once, and held creates wait for the decisions behind them.
@@ -125,7 +125,7 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
     zabbix && wb.enabled && wb.glpi_status && isTicketWatch(glpi)
       ? new GlpiWatcher(glpi, store, clock, logger.child({ component: 'glpi-watch' }), metrics, () => ({ writeBackPrefix: config.zabbix.write_back_prefix, closeProblem: config.zabbix.write_back.close_problem, mirrorFollowups: config.zabbix.write_back.mirror_followups }), () => dispatcher.wake())
       : undefined;
-  if (wb.glpi_status && !watcher) logger.warn({ zabbix_api: Boolean(zabbix), write_back: wb.enabled, glpi_api: config.glpi.api }, 'zabbix.write_back.glpi_status is on but cannot run: it needs zabbix.url, zabbix.write_back.enabled and the legacy GLPI API (glpi.api: v1)');
+  if (wb.glpi_status && !watcher) logger.warn({ zabbix_api: Boolean(zabbix), write_back: wb.enabled, glpi_api: config.glpi.api }, 'zabbix.write_back.glpi_status is on but cannot run: it needs zabbix.url and zabbix.write_back.enabled');
 
   // Several bridges on one PostgreSQL: decisions, closed tickets' handovers, the read-back and housekeeping on one node at a time (composition/cluster.ts).
   const decider = deciderRole(store, {
