@@ -11,8 +11,9 @@ import type { Metrics } from '../observability/metrics.js';
  * crash or a power cut), so every write that may have landed is looked for
  * before it is sent again — a create by its ticket marker, a follow-up by its
  * job tag, a write-back by its message. When and how often a job runs is the
- * dispatcher's business (services/dispatcher.ts); this file never waits,
- * retries later, or records anything: it reports an Outcome or throws.
+ * dispatcher's business (services/dispatcher.ts); this file never retries
+ * later or records anything (and waits only for a problem group's member
+ * ticket under way, sending nothing meanwhile): it reports an Outcome or throws.
  */
 
 export interface JobRunnerOptions {
@@ -25,6 +26,8 @@ export interface JobRunnerOptions {
   readonly problems?: ProblemDesk;
   readonly logger?: Logger;
   readonly metrics?: Metrics;
+  /** Between two looks of a problem group's job for a member's ticket under way (default PENDING_LOOK_MS; tests shorten it). */
+  readonly pendingLookMs?: number;
 }
 
 /** What a job did; a create also carries what to record with its completion. */
@@ -52,6 +55,9 @@ export class TicketMissing extends Error {}
 
 /** Runs a problem group's job waits for a member's create still queued (then links what exists). */
 export const GROUP_WAIT_ATTEMPTS = 8;
+/** How long, and how often, a problem group's job looks again for a member's ticket whose create is under way. */
+const PENDING_LOOK_MS = 250;
+const PENDING_LOOKS = 12;
 
 /** Which rule a problem or link job comes from (zgb_glpi_problems_total{trigger}). */
 function triggerOf(spec: JobSpec): 'recurrence' | 'together' | 'symptom' {
@@ -340,13 +346,22 @@ export class JobRunner {
    */
   async #groupProblem(job: Job, spec: Extract<JobSpec, { type: 'problem_group' }>): Promise<Outcome> {
     const desk = this.opt.problems;
-    const members = spec.members.map((m) => ({ ...m, ticket: this.tickets.ticketId(m.fingerprint, m.cycle) }));
-    const newest = members[members.length - 1]?.ticket;
-    if (!desk) return this.#problemsUnsupported(job, newest ?? 0);
-    const waiting = members.filter((m) => m.ticket === undefined && this.tickets.cycleHasTicket?.(m.fingerprint, m.cycle) === true);
-    if (waiting.length > 0 && job.attempts < GROUP_WAIT_ATTEMPTS) {
-      throw new RemoteError('retryable', 'GLPI_TICKET_PENDING', `problem group: waiting for the ticket of ${waiting.map((m) => `${m.fingerprint} #${m.cycle}`).join(', ')} (its create has not run yet)`, undefined, undefined, { mayHaveLanded: false });
+    const look = () => spec.members.map((m) => ({ ...m, ticket: this.tickets.ticketId(m.fingerprint, m.cycle) }));
+    let members = look();
+    if (!desk) return this.#problemsUnsupported(job, members[members.length - 1]?.ticket ?? 0);
+    const pending = () => members.filter((m) => m.ticket === undefined && this.tickets.cycleHasTicket?.(m.fingerprint, m.cycle) === true);
+    // A member's create runs in its own lane, usually at this very moment (the group's job is due with it): the
+    // job looks again a few times, briefly, before it gives its run up (the one wait in this file: no GLPI
+    // request is made meanwhile, so nothing can have landed). A create that keeps failing sends the job back to
+    // the queue (retryable, logged) for GROUP_WAIT_ATTEMPTS runs; after them, what exists is linked.
+    for (let looked = 0; pending().length > 0 && job.attempts < GROUP_WAIT_ATTEMPTS; looked++) {
+      if (looked >= PENDING_LOOKS) {
+        throw new RemoteError('retryable', 'GLPI_TICKET_PENDING', `problem group: waiting for the ticket of ${pending().map((m) => `${m.fingerprint} #${m.cycle}`).join(', ')} (its create has not run yet)`, undefined, undefined, { mayHaveLanded: false });
+      }
+      await new Promise((r) => setTimeout(r, this.opt.pendingLookMs ?? PENDING_LOOK_MS));
+      members = look();
     }
+    const newest = members[members.length - 1]?.ticket;
     const tickets = [...new Set(members.map((m) => m.ticket).filter((t): t is number => t !== undefined))];
     const ticketed = new Set(members.filter((m) => m.ticket !== undefined).map((m) => m.fingerprint)).size;
     const found = await desk.findProblemsByMarker(spec.marker);

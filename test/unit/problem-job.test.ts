@@ -143,9 +143,18 @@ describe('a problem group\'s job (problems.together)', () => {
     expect(glpi.links.get(2)).toEqual([11, 21, 32]);
   });
 
+  it('a member\'s create under way meanwhile: looked for again, then linked, all in one run', async () => {
+    const glpi = new MemoryProblems();
+    const pending = ['host=srv|trigger=#2'];
+    const runner = new JobRunner(desk, tickets([], pending), { solutionTypeId: 0, problems: glpi, pendingLookMs: 1 });
+    setTimeout(() => pending.splice(0), 5); // its create lands
+    expect((await runner.run(groupJob(1, groupSpec()), { uncertain: false })).operation).toBe('problem_opened');
+    expect(glpi.links.get(1)).toEqual([11, 21, 32]);
+  });
+
   it('waits for a member\'s create still queued (nothing sent to GLPI), then links what exists', async () => {
     const glpi = new MemoryProblems();
-    const runner = new JobRunner(desk, tickets([], ['host=srv|trigger=#2']), { solutionTypeId: 0, problems: glpi });
+    const runner = new JobRunner(desk, tickets([], ['host=srv|trigger=#2']), { solutionTypeId: 0, problems: glpi, pendingLookMs: 1 });
     const waiting = runner.run(groupJob(1, groupSpec()), { uncertain: false });
     await expect(waiting).rejects.toMatchObject({ kind: 'retryable', code: 'GLPI_TICKET_PENDING', mayHaveLanded: false });
     expect(glpi.calls).toEqual([]);
