@@ -48,6 +48,8 @@ export interface DispatcherOptions {
 }
 
 const IDLE_POLL_MS = 2_000;
+/** How soon to look again when due jobs all wait behind a held create of their lane. */
+const BLOCKED_POLL_MS = 200;
 
 /**
  * A GLPI request held back before it was sent: the circuit breaker is open,
@@ -227,6 +229,7 @@ export class Dispatcher {
     if (gate.run === 'none') return this.#arm(gate.until - now);
     let free = this.opt.concurrency - this.#inflight.size;
     if (gate.run === 'one') free = Math.min(free, 1);
+    let claimed = 0;
     if (free > 0) {
       let jobs: Job[] = [];
       try {
@@ -235,6 +238,7 @@ export class Dispatcher {
         this.logger.error({ err: (e as Error).message }, 'cannot read the job queue');
         return this.#arm(1000);
       }
+      claimed = jobs.length;
       for (const job of jobs) {
         // The probe is chosen now, before another pump in this turn could pick a second one.
         if (gate.run === 'one' && isGlpiJob(job)) this.#breaker.admit(job.id, now);
@@ -243,8 +247,11 @@ export class Dispatcher {
     }
     // Also look again when idle: `queue retry` puts dead letters back from another process.
     const due = this.store.nextDueAt();
-    // Jobs due now but not claimed wait for a slot: finishing jobs pump again, no busy timer needed.
-    this.#arm(due !== undefined && due > now ? due - now : IDLE_POLL_MS);
+    // Jobs due now but not claimed wait for a slot: finishing jobs pump again, no busy timer needed. With a slot
+    // free and nothing claimed, a due job waits behind its lane's held create (hold-down, decisions behind it),
+    // whose time the queue does not give: look again soon rather than at the idle poll.
+    const blocked = due !== undefined && due <= now && free > 0 && claimed === 0;
+    this.#arm(due !== undefined && due > now ? due - now : blocked ? BLOCKED_POLL_MS : IDLE_POLL_MS);
   }
 
   /** What may start now, as GLPI allows: its Retry-After first, then the circuit breaker. */
