@@ -202,9 +202,11 @@ export function formatWindow(ms: number): string {
 }
 
 /**
- * Whether a Zabbix update ranks its event as a cause (event.acknowledge action 128, ZBX_PROBLEM_UPDATE_RANK_TO_CAUSE;
- * the server writes "ranked as cause" into {EVENT.UPDATE.ACTION}: zabbix/zabbix src/libs/zbxexpression,
- * the problem update actions' text; frontend "Convert to cause", 0x80).
+ * Whether a Zabbix update ranks its event as a cause (event.acknowledge action 0x80, ZBX_PROBLEM_UPDATE_RANK_TO_CAUSE;
+ * 0x100 ranks it as a symptom). Every acknowledge operation gets a server-side acknowledge task "regardless of its
+ * action", so a rank change runs the action's update operations: the webhook arrives with {EVENT.UPDATE.ACTION}
+ * "ranked as cause" (the server's problem-update action text) and {EVENT.CAUSE.ID} empty
+ * (zabbix/zabbix ui/include/classes/api/services/CEvent.php acknowledge() @ 5417729eabc3f1d141fe3a79e9140f30caa7189a).
  */
 export function rankedAsCause(alert: Alert): boolean {
   return alert.kind === 'update' && alert.update !== undefined && /\branked as cause\b/i.test(alert.update.action);
