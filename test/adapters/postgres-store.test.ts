@@ -7,7 +7,10 @@
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { PgUnavailable, PostgresStore, SyncPg, migrate, PG_MIGRATIONS } from '../../src/adapters/store/postgres/index.js';
 import { PgSession } from '../../src/adapters/store/postgres/session.js';
+import { pino } from 'pino';
 import { DECIDER_LOCK } from '../../src/adapters/store/postgres/leader.js';
+import { deciderRole, pollerRole, ROLE_TRY_MS } from '../../src/composition/cluster.js';
+import { createMetrics } from '../../src/observability/metrics.js';
 import { LeaseLost, PgStorePorts } from '../../src/adapters/store/postgres/store.js';
 import { queueJob } from '../../src/services/storm-control.js';
 import { alert, create, followup, incident, T } from '../contract/store-samples.js';
@@ -304,5 +307,66 @@ describe('PostgreSQL store, several nodes: one decider at a time', () => {
     expect(a.processedThrough()).toBe(1);
     expect(a.unprocessedDeliveries(10)).toEqual([]); // a finds out, and b holds the lock
     expect(a.lock?.held).toBe(false);
+  });
+});
+
+/** composition/cluster.ts over real stores: who holds each role, the hand-over of closed tickets, the take-over. */
+describe('PostgreSQL store, several nodes: the roles (composition/cluster.ts)', () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const quiet = pino({ level: 'silent' });
+
+  function roleStore(db: TestDatabase, node: string, role: 'decider' | 'poller'): PostgresStore {
+    const s = new PostgresStore({ connection: db.connection, label: db.name, node, role });
+    opened.push(s);
+    return s;
+  }
+
+  async function gauge(metrics: ReturnType<typeof createMetrics>, role: string, node: string): Promise<number | undefined> {
+    const m = (await metrics.registry.getMetricsAsJSON()).find((x) => x.name === 'zgb_cluster_role');
+    return m?.values.find((v) => v.labels.role === role && v.labels.node === node)?.value;
+  }
+
+  it('the decider: one node holds it; a closed ticket found on another node is handed to it; when it stops, another takes over and forgets what it remembered', async () => {
+    const db = database();
+    const seen = { a: [] as string[], b: [] as string[] };
+    const forgot = { a: 0, b: 0 };
+    const metrics = { a: createMetrics({ processMetrics: false }), b: createMetrics({ processMetrics: false }) };
+    const role = (name: 'a' | 'b') =>
+      deciderRole(roleStore(db, name, 'decider'), {
+        logger: quiet, metrics: metrics[name], schedule: () => undefined, forget: () => forgot[name]++,
+        ticketClosed: (fp, cycle, ticketId) => seen[name].push(`${fp}/${cycle}/${ticketId}`),
+      })!;
+    const a = role('a');
+    const b = role('b');
+    expect([a.holds(), b.holds()]).toEqual([true, false]);
+    expect([await gauge(metrics.a, 'decider', 'a'), await gauge(metrics.b, 'decider', 'b')]).toEqual([1, 0]);
+    b.ticketClosed('host=x', 2, 77, T); // b's job found the ticket closed: a decides the new cycle
+    for (let i = 0; i < 20 && seen.a.length === 0; i++) await sleep(ROLE_TRY_MS);
+    expect(seen).toEqual({ a: ['host=x/2/77'], b: [] });
+    a.ticketClosed('host=y', 1, 78, T); // on the decider: at once
+    expect(seen.a).toEqual(['host=x/2/77', 'host=y/1/78']);
+    const before = forgot.b;
+    await a.stop();
+    for (let i = 0; i < 20 && !b.holds(); i++) await sleep(ROLE_TRY_MS);
+    expect(b.holds()).toBe(true);
+    expect(forgot.b).toBe(before + 1);
+    expect(await gauge(metrics.b, 'decider', 'b')).toBe(1);
+    await b.stop();
+  });
+
+  it('the poller: started on the node that takes the lock only, and on another once that one stops', async () => {
+    const db = database();
+    const runs: string[] = [];
+    const task = (name: string) => ({ start: () => void runs.push(`${name} start`), stop: async () => void runs.push(`${name} stop`) });
+    const a = pollerRole(roleStore(db, 'a', 'poller'), task('a'), quiet, createMetrics({ processMetrics: false }));
+    const b = pollerRole(roleStore(db, 'b', 'poller'), task('b'), quiet, createMetrics({ processMetrics: false }));
+    a.start('* * * * *');
+    b.start('* * * * *');
+    await sleep(3 * ROLE_TRY_MS);
+    expect(runs).toEqual(['a start']);
+    await a.stop();
+    for (let i = 0; i < 20 && runs.length < 3; i++) await sleep(ROLE_TRY_MS);
+    expect(runs).toEqual(['a start', 'a stop', 'b start']);
+    await b.stop();
   });
 });
