@@ -4,9 +4,11 @@
  * process over loopback. Prints one table and writes it into
  * bench/last-results.md (each scenario replaces its own section there).
  *
- * Scenarios: none given = intake, storm, storm with a GLPI outage (about 4
- * minutes, hostile text included); `npm run bench -- intake` = the intake alone, next to the bare ceiling
- * (bench/ceiling.ts) run alternately in the same run; `npm run bench -- longrun` = the long run alone (minutes: see
+ * Scenarios: none given = intake, storm, storm with a GLPI outage, hostile text, restart (about 6
+ * minutes); `npm run bench -- intake` = the intake alone, next to the bare ceiling
+ * (bench/ceiling.ts) run alternately in the same run; `npm run bench -- storm` = the storm alone, then the same
+ * storm against the ceiling; `npm run bench -- restart` = startup, and draining an inbox a kill -9 left full
+ * (BENCH_RESTART_ALERTS, 100000); `npm run bench -- longrun` = the long run alone (minutes: see
  * longrun() below); `npm run bench -- hostile` = the hostile-text ratio alone (BENCH_HOSTILE_ALERTS, 300).
  *
  * Options (environment): BENCH_LATENCY_MS (30), BENCH_CONCURRENCY (8),
@@ -78,8 +80,14 @@ interface DaemonTuning {
   readonly rulesFile?: string;
 }
 
-async function startDaemon(glpiUrl: string, tuning: DaemonTuning = {}): Promise<Proc & { dir: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'zgb-bench-'));
+/** A started daemon: its data folder, and how long from spawning it until /healthz answered (webhooks are taken from then on). */
+interface Daemon extends Proc {
+  readonly dir: string;
+  readonly startupMs: number;
+}
+
+async function startDaemon(glpiUrl: string, tuning: DaemonTuning & { dir?: string } = {}): Promise<Daemon> {
+  const dir = tuning.dir ?? mkdtempSync(join(tmpdir(), 'zgb-bench-'));
   const port = await freePort();
   const config = join(dir, 'bridge.yaml');
   writeFileSync(
@@ -108,14 +116,15 @@ async function startDaemon(glpiUrl: string, tuning: DaemonTuning = {}): Promise<
     ].join('\n'),
   );
   // Logs go where an operator's would (a pipe), and are drained.
+  const started = performance.now();
   const child = spawn(process.execPath, [join(DIST, 'src', 'main.js'), 'run', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
   child.stdout!.resume();
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 3000; i++) {
     try {
-      if ((await fetch(`${url}/healthz`)).ok) return { child, url, dir };
+      if ((await fetch(`${url}/healthz`)).ok) return { child, url, dir, startupMs: performance.now() - started };
     } catch {
-      await sleep(50);
+      await sleep(10);
     }
   }
   throw new Error('daemon did not start');
@@ -136,6 +145,49 @@ async function load(job: LoadJob): Promise<LoadResult> {
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * CPU seconds of a process by thread: the main thread (HTTP intake), the processing thread (decisions, GLPI;
+ * the one thread the daemon runs at nice 19) and the others (libuv's pool running the inbox's fdatasync, V8's
+ * garbage collection and compiler threads).
+ */
+function threadCpu(pid: number): { main: number; processing: number; other: number } {
+  const out = { main: 0, processing: 0, other: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      const cpu = (Number(f[11]) + Number(f[12])) / 100;
+      if (tid === String(pid)) out.main += cpu;
+      else if (Number(f[16]) === 19) out.processing += cpu;
+      else out.other += cpu;
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
+function cpuSplit(before: ReturnType<typeof threadCpu>, after: ReturnType<typeof threadCpu>, alerts: number): string {
+  const per = (k: keyof typeof before) => ((after[k] - before[k]) / (alerts / 1000)).toFixed(3);
+  return `main ${per('main')}, processing ${per('processing')}, other threads ${per('other')}`;
+}
+
+/** Largest V8 heap of each thread (zgb_thread_heap_bytes) seen by the samples, in MB. */
+class HeapPeaks {
+  main = { used: 0, total: 0 };
+  processing = { used: 0, total: 0 };
+  sample(text: string): void {
+    for (const m of text.matchAll(/^zgb_thread_heap_bytes\{thread="(main|processing)",state="(used|total)"\} ([0-9.eE+]+)$/gm)) {
+      const t = this[m[1] as 'main' | 'processing'];
+      const k = m[2] as 'used' | 'total';
+      t[k] = Math.max(t[k], Number(m[3]) / 1_048_576);
+    }
+  }
+  toString(): string {
+    const f = (x: { used: number; total: number }) => `${x.used.toFixed(0)} / ${x.total.toFixed(0)}`;
+    return `main ${f(this.main)}, processing ${f(this.processing)} MB`;
+  }
 }
 
 function peakRssMb(pid: number): number {
@@ -175,9 +227,18 @@ async function backlog(url: string): Promise<number> {
   return n(/^zgb_queue_depth\{state="pending"\} (\d+)/m) + n(/^zgb_queue_depth\{state="running"\} (\d+)/m) + n(/^zgb_inbox_depth (\d+)/m);
 }
 
+/** backlog(), and the threads' heaps from the same scrape. */
+async function backlogAndHeaps(url: string, heaps: HeapPeaks): Promise<number> {
+  const text = await metricsText(url);
+  heaps.sample(text);
+  const n = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
+  return n(/^zgb_queue_depth\{state="pending"\} (\d+)/m) + n(/^zgb_queue_depth\{state="running"\} (\d+)/m) + n(/^zgb_inbox_depth (\d+)/m);
+}
+
 async function caughtUp(url: string): Promise<number> {
   const started = Date.now();
-  while ((await backlog(url)) > 0) await sleep(100);
+  // Every scrape costs the daemon (both threads gather their metrics): often enough to time, not to weigh.
+  while ((await backlog(url)) > 0) await sleep(250);
   return (Date.now() - started) / 1000;
 }
 
@@ -243,8 +304,11 @@ async function intake(): Promise<void> {
   };
   await ceilingRound(20_000_000);
   const d = await startDaemon(glpi.url);
+  const heaps = new HeapPeaks();
+  const heapSampler = setInterval(() => void metricsText(d.url).then((t) => heaps.sample(t), () => undefined), 500);
   try {
     const cpu0 = cpuSeconds(d.child.pid!);
+    const threads0 = threadCpu(d.child.pid!);
     const daemon = await intakeRound(`${d.url}/zabbix/webhook`, d.child.pid!, 1);
     await ceilingRound(40_000_000);
     const best = (pick: (f: IntakeFigures) => number, lowest = false) => ceilingRounds.map(pick).reduce((a, b) => (lowest ? Math.min(a, b) : Math.max(a, b)));
@@ -264,8 +328,12 @@ async function intake(): Promise<void> {
     const alerts = fixed.accepted + RATE * WARMUP_SECONDS + sat.accepted;
     const ceilingCpu = ceilingRounds.map((f) => f.cpuSeconds / ((f.rate.accepted + RATE * WARMUP_SECONDS + f.saturation.accepted) / 1000));
     row('intake: CPU seconds per 1,000 alerts, daemon (all work, caught up) / ceiling', `${(cpu / (alerts / 1000)).toFixed(3)} / ${Math.min(...ceilingCpu).toFixed(3)}`);
+    row('intake: daemon CPU seconds per 1,000 alerts by thread', cpuSplit(threads0, threadCpu(d.child.pid!), alerts));
     row('intake: peak RSS, daemon / ceiling', `${peakRssMb(d.child.pid!)} / ${Math.max(...ceilingRounds.map((f) => f.peakRssMb))} MB`);
+    row('intake: daemon peak V8 heap used / reserved, by thread', heaps.toString());
+    row('startup: process start until webhooks are taken (/healthz answers), fresh store', `${d.startupMs.toFixed(0)} ms`);
   } finally {
+    clearInterval(heapSampler);
     await stop(d);
     await stop(glpi);
     rmSync(d.dir, { recursive: true, force: true });
@@ -278,6 +346,8 @@ async function stormRun(outage: boolean): Promise<void> {
   const label = outage ? `storm + GLPI down ${OUTAGE_SECONDS} s` : 'storm';
   try {
     const cpu0 = cpuSeconds(d.child.pid!);
+    const threads0 = threadCpu(d.child.pid!);
+    const heaps = new HeapPeaks();
     let maxBacklog = 0;
     let outageStarted = 0;
     let outageEnded = 0;
@@ -285,7 +355,7 @@ async function stormRun(outage: boolean): Promise<void> {
     let drainedAt = 0;
     const sampler = setInterval(
       () =>
-        void backlog(d.url).then(
+        void backlogAndHeaps(d.url, heaps).then(
           (b) => {
             maxBacklog = Math.max(maxBacklog, b);
             if (outageStarted === 0) baseline = Math.max(baseline, b);
@@ -342,11 +412,32 @@ async function stormRun(outage: boolean): Promise<void> {
     }
     row(`${label}: 202 latency p50 / p99 / max`, `${result.latenciesMs.p50.toFixed(2)} / ${result.latenciesMs.p99.toFixed(2)} / ${result.latenciesMs.max.toFixed(1)} ms`);
     row(`${label}: daemon CPU seconds per 1,000 alerts`, (cpu / (result.accepted / 1000)).toFixed(3));
+    row(`${label}: daemon CPU seconds per 1,000 alerts by thread`, cpuSplit(threads0, threadCpu(d.child.pid!), result.accepted));
     row(`${label}: daemon peak RSS`, `${peakRssMb(d.child.pid!)} MB`);
+    row(`${label}: daemon peak V8 heap used / reserved, by thread`, heaps.toString());
   } finally {
     await stop(d);
     await stop(glpi);
     rmSync(d.dir, { recursive: true, force: true });
+  }
+  if (!outage) await stormCeiling();
+}
+
+/**
+ * The same storm against the bare ceiling (bench/ceiling.ts), after the daemon's: what answering and storing
+ * the storm's webhooks costs at least on this machine today, to read the daemon's figures against.
+ */
+async function stormCeiling(): Promise<void> {
+  const c = await startCeiling();
+  try {
+    const cpu0 = cpuSeconds(c.child.pid!);
+    const r = await load({ mode: 'storm', url: `${c.url}/zabbix/webhook`, token: TOKEN, fingerprints: FINGERPRINTS, events: STORM_EVENTS, seconds: STORM_SECONDS, firstEventId: 1 });
+    const cpu = cpuSeconds(c.child.pid!) - cpu0;
+    row('storm, bare ceiling (same load): CPU seconds per 1,000 alerts / peak RSS', `${(cpu / (r.accepted / 1000)).toFixed(3)} / ${peakRssMb(c.child.pid!)} MB`);
+    row('storm, bare ceiling: 202 latency p50 / p99 / max', `${r.latenciesMs.p50.toFixed(2)} / ${r.latenciesMs.p99.toFixed(2)} / ${r.latenciesMs.max.toFixed(1)} ms`);
+  } finally {
+    await stop(c);
+    rmSync(c.dir, { recursive: true, force: true });
   }
 }
 
@@ -384,11 +475,89 @@ async function defaultRun(): Promise<void> {
   await stormRun(false);
   await stormRun(true);
   await hostile();
+  await restart();
   writeResults(
     'default',
     `Last run: ${DATE} on ${MACHINE}; GLPI fake latency ${LATENCY} ms, max_concurrency ${CONCURRENCY}, storm ${STORM_EVENTS} events over ${STORM_SECONDS} s across ${FINGERPRINTS} fingerprints.\n\n${table(rows)}\n`,
   );
   process.stdout.write('\nwritten to bench/last-results.md\n');
+}
+
+// ---------------------------------------------------------------------------
+// Restart after kill -9 (issue 16 item 4): npm run bench -- restart
+
+const RESTART_ALERTS = env('BENCH_RESTART_ALERTS', 100_000);
+
+/**
+ * A daemon in use is killed (SIGKILL) with RESTART_ALERTS alerts accepted but not decided: they are written
+ * into its inbox while it is down, through the daemon's own intake store (the rows a crashed daemon leaves:
+ * committed, fsynced, undecided). Then it is started again on the same folder. Reports the time until
+ * webhooks are taken (/healthz) and until the inbox is decided (zgb_inbox_depth 0); GLPI's share (the jobs
+ * those decisions queued, at 30 ms a request) is not waited for.
+ */
+async function restart(): Promise<void> {
+  const glpi = await startGlpi();
+  let d: Daemon | undefined;
+  try {
+    d = await startDaemon(glpi.url);
+    row('startup: process start until webhooks are taken (/healthz answers), fresh store', `${d.startupMs.toFixed(0)} ms`);
+    await load({ mode: 'storm', url: `${d.url}/zabbix/webhook`, token: TOKEN, fingerprints: FINGERPRINTS, events: 500, seconds: 2, firstEventId: 1 });
+    await caughtUp(d.url);
+    d.child.kill('SIGKILL');
+    await new Promise((r) => (d!.child.exitCode !== null || d!.child.signalCode !== null ? r(undefined) : d!.child.once('exit', r)));
+    const filled = await fillInbox(join(d.dir, 'bridge.db'), RESTART_ALERTS);
+    row(`restart: alerts left undecided in the inbox by kill -9`, `${RESTART_ALERTS} (${filled.fingerprints} fingerprints; written in ${filled.seconds.toFixed(1)} s)`);
+    const dir = d.dir;
+    d = await startDaemon(glpi.url, { dir });
+    const started = performance.now() - d.startupMs;
+    row('restart: process start until webhooks are taken again', `${d.startupMs.toFixed(0)} ms`);
+    for (;;) {
+      const text = await metricsText(d.url);
+      if (sumMetric(text, 'zgb_inbox_depth') === 0 && sumMetric(text, 'zgb_decisions_total') > 0) break;
+      await sleep(250);
+    }
+    const drained = (performance.now() - started) / 1000;
+    row(`restart: process start until the ${RESTART_ALERTS} alerts are decided (inbox drained)`, `${drained.toFixed(1)} s (${(RESTART_ALERTS / drained).toFixed(0)} decisions/s)`);
+    row('restart: peak RSS while draining', `${peakRssMb(d.child.pid!)} MB`);
+  } finally {
+    if (d) {
+      await stop(d);
+      rmSync(d.dir, { recursive: true, force: true });
+    }
+    await stop(glpi);
+  }
+}
+
+/** Commit `count` storm-like alerts (problem, update, recovery per incident, over 500 fingerprints) to a stopped daemon's inbox. */
+async function fillInbox(stateFile: string, count: number): Promise<{ fingerprints: number; seconds: number }> {
+  const { openIntakeStore } = await import('../src/adapters/store/sqlite/index.js');
+  const { parseWebhookBody } = await import('../src/adapters/zabbix/webhook-body.js');
+  const { normalise } = await import('../src/core/normalise.js');
+  const { deliveryKey } = await import('../src/core/fingerprint.js');
+  const { nodeDigests } = await import('../src/adapters/digests.js');
+  const lanes = 500;
+  const started = performance.now();
+  const store = openIntakeStore(stateFile);
+  try {
+    for (let i = 0; i < count; i += 1000) {
+      const batch = [];
+      for (let j = i; j < Math.min(count, i + 1000); j++) {
+        const lane = j % lanes;
+        const step = Math.floor(j / lanes);
+        const kind = (['problem', 'update', 'recovery'] as const)[step % 3]!;
+        const eventId = 90_000_000 + lane * 10_000 + Math.floor(step / 3) * 2;
+        const parsed = parseWebhookBody(JSON.parse(benchBody(`restart-${lane}`, String(400_000 + lane), eventId, kind, j)));
+        if (!parsed.ok) throw new Error(`bench body refused: ${parsed.message}`);
+        const alert = normalise(parsed.event, 'webhook');
+        batch.push({ key: deliveryKey(alert, nodeDigests), receivedAt: Date.now(), alert });
+      }
+      store.acceptDeliveries(batch);
+      await store.syncInbox();
+    }
+  } finally {
+    store.close();
+  }
+  return { fingerprints: lanes, seconds: (performance.now() - started) / 1000 };
 }
 
 // ---------------------------------------------------------------------------
@@ -456,7 +625,7 @@ async function hostile(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'zgb-bench-rules-'));
   const rulesFile = join(dir, 'rules.yaml');
   writeFileSync(rulesFile, HOSTILE_RULES);
-  let d: (Proc & { dir: string }) | undefined;
+  let d: Daemon | undefined;
   try {
     d = await startDaemon(glpi.url, { rulesFile });
     const daemon = d;
@@ -715,12 +884,22 @@ async function main(): Promise<void> {
     writeResults('hostile', `Last run: ${DATE} on ${MACHINE}.\n\n${table(rows)}\n`);
     return;
   }
+  if (scenario === 'restart') {
+    await restart();
+    writeResults('restart', `Last run: ${DATE} on ${MACHINE}; GLPI fake latency ${LATENCY} ms.\n\n${table(rows)}\n`);
+    return;
+  }
+  if (scenario === 'storm') {
+    await stormRun(false);
+    writeResults('storm', `Last run: ${DATE} on ${MACHINE}; GLPI fake latency ${LATENCY} ms, max_concurrency ${CONCURRENCY}, storm ${STORM_EVENTS} events over ${STORM_SECONDS} s across ${FINGERPRINTS} fingerprints.\n\n${table(rows)}\n`);
+    return;
+  }
   if (scenario === 'intake') {
     await intake();
     writeResults('intake', `Last run: ${DATE} on ${MACHINE}.\n\n${table(rows)}\n`);
     return;
   }
-  throw new Error(`unknown scenario "${scenario}" (none: the default run; intake; longrun; hostile)`);
+  throw new Error(`unknown scenario "${scenario}" (none: the default run; intake; storm; restart; longrun; hostile)`);
 }
 
 void main().catch((e: unknown) => {

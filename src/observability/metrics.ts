@@ -1,3 +1,5 @@
+import { getHeapStatistics } from 'node:v8';
+import { isMainThread } from 'node:worker_threads';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
 export type MetricsSnapshot = MetricObjectWithValues<MetricValue<string>>[];
@@ -169,6 +171,22 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       registers: [registry],
     }),
   };
+  // Each thread is a V8 isolate with its own heap; the process's resident memory (zgb_process_resident_memory_bytes)
+  // holds both. Registered by the main thread's set and by a processing thread's own (not by an in-process one).
+  if (opts.processMetrics !== false || !isMainThread) {
+    const thread = isMainThread ? 'main' : 'processing';
+    new Gauge({
+      name: 'zgb_thread_heap_bytes',
+      help: 'V8 heap of each thread (main: HTTP intake and poller; processing: decisions and GLPI), by state: used (live objects and garbage not yet collected) and total (reserved from the system).',
+      labelNames: ['thread', 'state'] as const,
+      registers: [registry],
+      collect() {
+        const h = getHeapStatistics();
+        this.set({ thread, state: 'used' }, h.used_heap_size);
+        this.set({ thread, state: 'total' }, h.total_heap_size);
+      },
+    });
+  }
   return m;
 }
 

@@ -82,13 +82,22 @@ export class Intake implements AlertIntake {
     this.store.syncInbox().then(
       () => {
         this.#storeError = undefined;
+        // Counted once per label set and batch: prom-client hashes the labels at every inc().
+        const counts = new Map<string, { source: string; kind: string; outcome: string; n: number }>();
+        let through = 0;
         batch.forEach((w, i) => {
           const r = results[i] as Accepted;
           const a = w.delivery.alert;
-          this.metrics.alertsReceived.inc({ source: a.source, kind: a.kind, outcome: r.duplicate ? 'duplicate' : 'accepted' });
+          const outcome = r.duplicate ? 'duplicate' : 'accepted';
+          const key = `${a.source}|${a.kind}|${outcome}`;
+          const c = counts.get(key);
+          if (c) c.n++;
+          else counts.set(key, { source: a.source, kind: a.kind, outcome, n: 1 });
+          if (r.deliveryId > through) through = r.deliveryId;
           w.resolve(r);
         });
-        this.onCommitted(Math.max(...results.map((r) => r.deliveryId)));
+        for (const { n, ...labels } of counts.values()) this.metrics.alertsReceived.inc(labels, n);
+        this.onCommitted(through);
       },
       (e: unknown) => this.#refuse(batch, e as Error),
     );

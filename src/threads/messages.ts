@@ -9,13 +9,60 @@ export interface ProcessingInit {
   readonly durableThrough: number;
   /** Write log lines to file descriptor 1 directly (the daemon), or send them to the main thread's logger stream (demo, tests). */
   readonly logToStdout: boolean;
+  /** How far the inbox is on disk, shared with the main thread (see WakeSignal). */
+  readonly wake: SharedArrayBuffer;
 }
+
+/**
+ * How the main thread tells the processing thread that deliveries are on disk without a message per commit
+ * (issue 16: a message per group commit was a wake-up of the thread per alert at storm rates). The main thread
+ * stores the durable position after each commit and posts a 'wake' message only when the processing thread
+ * said it sleeps; while deliveries keep coming the processing thread reads the position itself every
+ * WAKE_POLL_MS, and says it sleeps once a read found nothing new.
+ */
+export class WakeSignal {
+  /** [0]: deliveries up to this id are on disk. */
+  readonly #through: BigInt64Array;
+  /** [0]: 1 while the processing thread waits for a 'wake' message. */
+  readonly #asleep: Int32Array;
+
+  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(16)) {
+    this.#through = new BigInt64Array(buffer, 0, 1);
+    this.#asleep = new Int32Array(buffer, 8, 1);
+  }
+
+  /** Main thread: deliveries up to `through` are on disk; true when the processing thread must be sent a 'wake'. */
+  advance(through: number): boolean {
+    if (BigInt(through) > Atomics.load(this.#through, 0)) Atomics.store(this.#through, 0, BigInt(through));
+    return Atomics.exchange(this.#asleep, 0, 0) === 1;
+  }
+
+  /** Processing thread: how far the inbox is on disk. */
+  through(): number {
+    return Number(Atomics.load(this.#through, 0));
+  }
+
+  /**
+   * Processing thread: nothing new since `seen`; sleep until a 'wake' message. Returns false when a delivery
+   * came meanwhile and no message will (the caller reads on), true when it may sleep.
+   */
+  sleep(seen: number): boolean {
+    Atomics.store(this.#asleep, 0, 1);
+    if (this.through() <= seen) return true;
+    // The main thread stored a newer position: if it has not taken the flag yet, take it back and read on;
+    // if it has, its message is on the way.
+    return Atomics.exchange(this.#asleep, 0, 0) === 0;
+  }
+}
+
+/** While deliveries keep coming, the processing thread reads how far the inbox is on disk this often. */
+export const WAKE_POLL_MS = 20;
 
 export type { ProcessingStatus };
 
 /** Main thread → processing thread. */
 export type ToProcessing =
-  | { readonly t: 'wake'; readonly durableThrough: number }
+  | { readonly t: 'wake' }
   | { readonly t: 'reload'; readonly config: TransferableConfig }
   | { readonly t: 'metrics'; readonly id: number }
   | { readonly t: 'status'; readonly id: number }

@@ -4,12 +4,21 @@ import { toTransferable } from '../config/thread-transfer.js';
 import type { Logger } from '../observability/logger.js';
 import type { MetricsSnapshot } from '../observability/metrics.js';
 import type { LogSink, ProcessingHandle } from './handle.js';
-import type { FromProcessing, ProcessingInit, ProcessingStatus, ToProcessing } from './messages.js';
+import { WakeSignal, type FromProcessing, type ProcessingInit, type ProcessingStatus, type ToProcessing } from './messages.js';
 
 /** A question to the thread (metrics, status) not answered by then gets the fallback answer. */
 const ANSWER_TIMEOUT_MS = 2_000;
 
 export type { LogSink };
+
+/**
+ * The processing thread's V8 heap (issue 16: the footprint). Its young generation is what a storm churns
+ * through (parsed alerts, rendered jobs, GLPI answers): V8's default lets it grow to tens of megabytes before
+ * collecting; 8 MB keeps the thread's resident memory low for a few more (cheap) scavenges. The old
+ * generation holds the incident cache and a batch of up to 512 alerts (a 64 KiB body each at worst): no cap
+ * below what a hostile batch needs.
+ */
+const PROCESSING_HEAP = { maxYoungGenerationSizeMb: 8 } as const;
 
 /**
  * The main thread's handle on the processing thread (see
@@ -22,6 +31,8 @@ export class ProcessingThread implements ProcessingHandle {
   /** Questions waiting for their answer, by id. */
   readonly #waiting = new Map<number, (answer: unknown) => void>();
   #nextId = 1;
+  /** How far the inbox is on disk, shared with the thread: a 'wake' message only when it sleeps. */
+  readonly #wake = new WakeSignal();
   /** Set by stop(): resolves its promise (a thread that dies while stopping resolves it with code 1). */
   #stopped: ((r: { code: number; jobsLeft: number }) => void) | undefined;
   #exitReason: string | undefined;
@@ -36,9 +47,11 @@ export class ProcessingThread implements ProcessingHandle {
     onDeath: (reason: string) => void,
     script: URL = new URL('./processing-worker.js', import.meta.url),
   ) {
-    const init: ProcessingInit = { config: toTransferable(config), durableThrough, logToStdout: sink === 'stdout' };
+    this.#wake.advance(durableThrough);
+    const init: ProcessingInit = { config: toTransferable(config), durableThrough, logToStdout: sink === 'stdout', wake: this.#wake.buffer };
     this.#worker = new Worker(script, {
       workerData: init,
+      resourceLimits: PROCESSING_HEAP,
       stdout: false,
       stderr: false,
     });
@@ -124,9 +137,9 @@ export class ProcessingThread implements ProcessingHandle {
     if (this.#exitReason === undefined) this.#worker.postMessage(m);
   }
 
-  /** New deliveries are on disk, up to this id. */
+  /** New deliveries are on disk, up to this id: a message only when the thread sleeps (see WakeSignal). */
   wake(durableThrough: number): void {
-    this.#send({ t: 'wake', durableThrough });
+    if (this.#wake.advance(durableThrough)) this.#send({ t: 'wake' });
   }
 
   reload(config: Config): void {

@@ -5,11 +5,10 @@
  * itself (the daemon) or to the main thread's logger destination.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { pino } from 'pino';
 import { startProcessing } from '../composition/processing.js';
 import { fromTransferable } from '../config/thread-transfer.js';
-import { createLogger } from '../observability/logger.js';
-import type { FromProcessing, ProcessingInit, ToProcessing } from './messages.js';
+import { batchedStdout, createLogger } from '../observability/logger.js';
+import { WAKE_POLL_MS, WakeSignal, type FromProcessing, type ProcessingInit, type ToProcessing } from './messages.js';
 
 if (!parentPort) throw new Error('processing-worker.js runs as a worker thread of the bridge; start the bridge with "zabbix-glpi-bridge run"');
 const port = parentPort;
@@ -35,13 +34,34 @@ function batchedLines(): { write(line: string): void; flush(): void } {
 const init = workerData as ProcessingInit;
 const config = fromTransferable(init.config);
 const relay = batchedLines();
-const logger = createLogger(config.log_level, init.logToStdout ? pino.destination({ dest: 1, sync: true }) : relay);
+const stdout = init.logToStdout ? batchedStdout() : undefined;
+const logger = createLogger(config.log_level, stdout ?? relay);
 const side = startProcessing(config, { logger, durableThrough: init.durableThrough, lowPriority: true });
+
+/**
+ * Deliveries on disk, read from the shared position: on a 'wake' message, then every WAKE_POLL_MS while new
+ * ones keep coming; once a read finds nothing new the thread sleeps until the next message (WakeSignal).
+ */
+const signal = new WakeSignal(init.wake);
+let admitted = init.durableThrough;
+let polling: NodeJS.Timeout | undefined;
+let stopping = false;
+function readPosition(): void {
+  polling = undefined;
+  if (stopping) return;
+  const through = signal.through();
+  if (through > admitted) {
+    admitted = through;
+    side.wake(through);
+  } else if (signal.sleep(admitted)) return;
+  polling = setTimeout(readPosition, WAKE_POLL_MS);
+}
+readPosition();
 
 port.on('message', (m: ToProcessing) => {
   switch (m.t) {
     case 'wake':
-      side.wake(m.durableThrough);
+      if (polling === undefined) readPosition();
       break;
     case 'reload':
       side.reload(fromTransferable(m.config));
@@ -53,8 +73,13 @@ port.on('message', (m: ToProcessing) => {
       send({ t: 'status', id: m.id, status: side.status() });
       break;
     case 'stop':
+      // What the intake committed last is decided before the stop, not at the next start.
+      stopping = true;
+      clearTimeout(polling);
+      side.wake(signal.through());
       void side.stop(m.timeoutMs).then(({ code, jobsLeft }) => {
         relay.flush();
+        stdout?.flush();
         send({ t: 'stopped', code, jobsLeft });
         port.close();
       });

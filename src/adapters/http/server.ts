@@ -113,6 +113,9 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     loggerInstance: log as FastifyBaseLogger,
     // One log line per decision, not per request: the rejected ones are logged by reject().
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request (fastify's default builds one, its bindings serialised, for every webhook):
+    // the few lines a request logs (errors, a rejected reload) name their path themselves.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: deps.bodyLimit,
     return503OnClosing: true,
     // Connections are closed by the preClose hook below (all but those carrying accepted work).
@@ -189,7 +192,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
       return reject(reply, req, 'BRIDGE_INVALID_FIELD', err.message);
     }
-    req.log.error({ err, path: pathOf(req.url) }, 'unexpected error answering a request');
+    req.log.error({ err, path: pathOf(req.url), req_id: req.id }, 'unexpected error answering a request');
     return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error; see the bridge log' } });
   });
 
