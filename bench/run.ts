@@ -844,13 +844,17 @@ async function longrun(o: LongrunOptions): Promise<void> {
   const sizeRatio = ratio(last.state + last.inbox, first.state + first.inbox);
   const rateRatio = ratio(last.decisionRate, first.decisionRate);
   const verdict = (ok: boolean) => (ok ? 'within 2x' : 'NOT within 2x');
+  // Issue 16 item 3: with history in the store, intake and decision rates within 20 % of the fresh store's.
+  const within20 = (r: number) => `${r.toFixed(2)} (${r >= 0.8 ? 'within 20 %' : 'NOT within 20 %'})`;
+  const intakeRatio = ratio(last.intakeRate, first.intakeRate);
   const lr: [string, string][] = [
     ['long run: alerts sent / fingerprints / steps', `${last.sent} / ${o.fingerprints} (${last.result.touched} had a problem) / ${o.steps}, in ${minutes} min`],
     ['long run: state file + WAL at the start / at the end', `${mb(first.state)} / ${mb(last.state)} MB`],
     ['long run: inbox + WAL at the start / at the end', `${mb(first.inbox)} / ${mb(last.inbox)} MB`],
     ['long run: store size (both) end / start (goal within 2x)', `${sizeRatio.toFixed(2)} (${verdict(sizeRatio <= 2)})`],
     ['long run: decisions per second at the start / at the end', `${first.decisionRate.toFixed(0)} / ${last.decisionRate.toFixed(0)}`],
-    ['long run: decision rate end / start (goal within 2x)', `${rateRatio.toFixed(2)} (${verdict(rateRatio >= 0.5)})`],
+    ['long run: decision rate end / start (goal within 2x; issue 16: within 20 %)', `${rateRatio.toFixed(2)} (${verdict(rateRatio >= 0.5)}); ${within20(rateRatio)}`],
+    ['long run: intake rate end / start (issue 16: within 20 %)', within20(intakeRatio)],
     ['long run: intake accepted per second at the start / at the end', `${first.intakeRate.toFixed(0)} / ${last.intakeRate.toFixed(0)}`],
     ['long run: daemon peak RSS at the start / at the end', `${first.rss} / ${last.rss} MB`],
     ['long run: rows at the start', first.rows],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -7,8 +7,9 @@ import { Counter, Registry } from 'prom-client';
 import { loadConfig } from '../../src/config/load.js';
 import { Secret } from '../../src/config/secret.js';
 import { fromTransferable, toTransferable } from '../../src/config/thread-transfer.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { BatchedLines, createLogger } from '../../src/observability/logger.js';
 import { createMetrics, mergedExposition } from '../../src/observability/metrics.js';
+import { WakeSignal } from '../../src/threads/messages.js';
 import { ProcessingThread } from '../../src/threads/processing-thread.js';
 import { ROOT } from '../helpers/fixtures.js';
 
@@ -78,5 +79,69 @@ describe('ProcessingThread', () => {
     expect(t.exitReason).toBe('boom after delivery 42');
     await expect(t.status()).resolves.toBeUndefined();
     await expect(t.stop(1000)).rejects.toThrow(/boom after delivery 42/);
+  });
+});
+
+describe('waking the processing thread (no message per commit)', () => {
+  it('a commit while the thread reads on needs no message; the thread sees its position', () => {
+    const main = new WakeSignal();
+    const thread = new WakeSignal(main.buffer);
+    expect(main.advance(10)).toBe(false);
+    expect(main.advance(12)).toBe(false);
+    expect(thread.through()).toBe(12);
+  });
+
+  it('once the thread sleeps, the next commit sends one message, and the ones after it none', () => {
+    const main = new WakeSignal();
+    const thread = new WakeSignal(main.buffer);
+    main.advance(5);
+    expect(thread.sleep(5)).toBe(true);
+    expect(main.advance(6)).toBe(true);
+    expect(main.advance(7)).toBe(false);
+    expect(thread.through()).toBe(7);
+  });
+
+  it('a commit between the thread’s last read and its sleep is never lost: the thread reads on instead', () => {
+    const main = new WakeSignal();
+    const thread = new WakeSignal(main.buffer);
+    main.advance(5);
+    const seen = thread.through();
+    main.advance(6); // after the read, before sleep(): the thread is not asleep yet, so no message
+    expect(thread.sleep(seen)).toBe(false);
+    expect(thread.through()).toBe(6);
+    // It did not stay asleep: the next commit needs no message either.
+    expect(main.advance(7)).toBe(false);
+  });
+});
+
+describe('log lines', () => {
+  it('are written whole and in order, once per turn or on flush, however many and however long', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'zgb-log-')), 'out.log');
+    const fd = openSync(file, 'w');
+    try {
+      const out = new BatchedLines(fd);
+      const lines = Array.from({ length: 300 }, (_, i) => `${JSON.stringify({ n: i, text: 'x'.repeat(i % 7 === 0 ? 5000 : 40), é: 'ü' })}\n`);
+      for (const l of lines) out.write(l);
+      out.flush();
+      expect(readFileSync(file, 'utf8')).toBe(lines.join(''));
+      out.flush(); // nothing pending: nothing written twice
+      expect(readFileSync(file, 'utf8')).toBe(lines.join(''));
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('a logger writes through them: the line is there after the turn', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'zgb-log-')), 'out.log');
+    const fd = openSync(file, 'w');
+    try {
+      const logger = createLogger('info', new BatchedLines(fd));
+      logger.info({ delivery_id: 1 }, 'decision');
+      await new Promise((r) => setImmediate(r));
+      const line = JSON.parse(readFileSync(file, 'utf8')) as { msg: string; delivery_id: number };
+      expect(line).toMatchObject({ msg: 'decision', delivery_id: 1 });
+    } finally {
+      closeSync(fd);
+    }
   });
 });
