@@ -754,6 +754,8 @@ export function decide(input: DecideInput): Decision {
         const unlink: JobSpec[] = former && former.eventId !== link.job.cause.eventId ? [{ type: 'unlink_ticket', cause: former }] : [];
         return { ...d, reason: d.reason + link.why, incident: { ...base, linkedTo: link.job.cause }, jobs: [...d.jobs, ...unlink, link.job] };
       }
+      // The poller sees a rank change too (problem.get): after the webhook's, or a second time, nothing is left to undo.
+      if (!former && rankedAsCause(input.alert) && input.alert.source === 'poller') return ignore('ranked as cause (seen by the poller): no link of this ticket left to undo');
       if (former && rankedAsCause(input.alert)) {
         const { linkedTo: _gone, ...unlinked } = base;
         return {

@@ -48,6 +48,21 @@ export function vanished(openEvents: readonly string[], current: ReadonlySet<str
 }
 
 /** The recovery alert for a problem alert the bridge received earlier. */
+/**
+ * Zabbix 6.4+ "Rank as cause" seen by the poller (problem.get's cause_eventid "0" for an event that arrived as a
+ * symptom): the update the webhook would have sent ("ranked as cause", core/decide.ts rankedAsCause). Its message
+ * names the former cause, so its delivery key is the same at every sweep (taken in once).
+ */
+export function rankedAsCauseOf(problem: Alert): Alert {
+  const { causeEventId, ...rest } = problem;
+  return {
+    ...rest,
+    source: 'poller',
+    kind: 'update',
+    update: { action: 'ranked as cause', message: `No longer a symptom of event ${causeEventId ?? '?'} (problem.get lists it as a cause).`, acknowledged: false, severityChanged: false, closed: false },
+  };
+}
+
 export function recoveryOf(problem: Alert, recoveryEventId: string | undefined, recoveredAt: string | undefined): Alert {
   return {
     ...problem,

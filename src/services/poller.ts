@@ -2,7 +2,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { SEVERITIES, type Alert, type AlertNote, type Severity } from '../core/alert.js';
 import { deliveryKey, problemDeliveryKey } from '../core/fingerprint.js';
 import { boundAlert, truncate } from '../core/limits.js';
-import { polledProblemAlert, recoveryOf, vanished, type PolledProblem } from '../core/reconcile.js';
+import { polledProblemAlert, rankedAsCauseOf, recoveryOf, vanished, type PolledProblem } from '../core/reconcile.js';
 import { formatTime } from '../core/render.js';
 import type { AlertIntake, BaselineMode, CursorState, Digests, EventRow, MaintenanceRow, PollerStore, PollMemory, ProblemRow, ProblemState, TriggerState, ZabbixReader } from '../core/ports.js';
 import type { Logger } from '../observability/logger.js';
@@ -76,6 +76,8 @@ export class Poller {
   readonly #skipped = new Set<string>();
   /** Open events already reported as unknown (logged and counted once each). */
   readonly #unknown = new Set<string>();
+  /** Open events that arrived as causes: nothing to compare with problem.get's cause_eventid (their delivery is read once). */
+  readonly #ranked = new Set<string>();
   /**
    * Open events whose host this process saw in a maintenance (the entry note's key), for the note when it ends.
    * What an earlier run saw is read from the incidents (the entry notes they announced: announcedMaintenance).
@@ -215,6 +217,15 @@ export class Poller {
     }
     const current = new Set(problems.map((p) => p.eventid));
     const openEvents = this.store.openIncidentEvents();
+    // Zabbix 6.4+ "Rank as cause": a symptom with a ticket that problem.get now lists as a cause (issue 14 item 1).
+    const ticketed = new Set(openEvents);
+    for (const p of problems) {
+      if (p.cause_eventid !== '0' || !ticketed.has(p.eventid) || this.#ranked.has(p.eventid)) continue;
+      const problem = this.store.deliveryAlert(problemDeliveryKey(p.source, p.eventid));
+      // One that arrived as a cause is read once; a re-ranked one is handed on at each sweep (the inbox keeps it once).
+      if (problem?.causeEventId !== undefined) alerts.push(rankedAsCauseOf(problem));
+      else this.#ranked.add(p.eventid);
+    }
     const gone = vanished(openEvents, current);
     // Baseline events out of the list may be resolved (forget them) or only hidden (maintenance, permissions): ask.
     const goneBaseline = [...baseline].filter((id) => !current.has(id));
@@ -241,6 +252,7 @@ export class Poller {
     // Remember unknown events only while their incident is open.
     const stillOpen = new Set(openEvents);
     for (const id of this.#unknown) if (!stillOpen.has(id)) this.#unknown.delete(id);
+    for (const id of this.#ranked) if (!stillOpen.has(id)) this.#ranked.delete(id);
     for (const id of this.#inMaintenance.keys()) if (!stillOpen.has(id)) this.#inMaintenance.delete(id);
     // Recoveries go first: a problem that recovered needs no note.
     const recovered = new Set(alerts.filter((a) => a.kind === 'recovery').map((a) => a.eventId));
@@ -257,7 +269,7 @@ export class Poller {
         this.metrics.pollNotes.inc({ reason: a.note?.reason ?? 'unknown' });
         this.logger.info({ event_id: a.eventId, reason: a.note?.reason, note: a.note?.key, solve: a.note?.solve }, 'open problem changed in Zabbix: noted for its ticket');
         return;
-      } else result.recoveries++;
+      } else if (a.kind === 'recovery') result.recoveries++;
       this.metrics.polledAlerts.inc({ kind: a.kind });
       this.logger.info({ event_id: a.eventId, kind: a.kind }, 'alert caught up by the poller');
     });

@@ -126,4 +126,27 @@ describe('cause and symptom events', () => {
     await waitFor(() => glpi.itil.ticketTickets.length === 1, 'the polled symptom\'s ticket linked', 20_000);
     expect(glpi.itil.linkedTickets(1)).toEqual([{ id: 2, link: 1 }]);
   });
+
+  it('a symptom the poller sees ranked as cause (problem.get cause_eventid "0") has its ticket unlinked, once', async () => {
+    zabbix = new FakeZabbix();
+    const url = await zabbix.listen();
+    await start(undefined, ['zabbix:', `  url: ${url}`, '  api_token: zbx-token', '  auth: body', '  write_back:', '    enabled: false', '  poll:', "    schedule: '*/1 * * * * *'"].join('\n'));
+    await waitFor(() => daemon.logs.some((l) => /^first sweep of this poll scope/.test(l.msg)), 'the baseline');
+    zabbix.problems.set('761', { trigger: '100', host: 'core-sw', cause: '0' });
+    zabbix.problems.set('762', { trigger: '200', host: 'web-01', cause: '761' });
+    await post(zabbixBody('problem', { ...onHost('core-sw', '100'), event_id: '761' }));
+    await post(zabbixBody('problem', { ...onHost('web-01', '200'), event_id: '762', event_cause_id: '761' }));
+    await waitFor(() => glpi.itil.ticketTickets.length === 1, 'the symptom\'s ticket linked');
+    // "Rank as cause" in the frontend; its update webhook never arrived (the action has no update operation).
+    zabbix.problems.set('762', { trigger: '200', host: 'web-01', cause: '0' });
+    await waitFor(() => glpi.itil.ticketTickets.length === 0, 'the link removed', 20_000);
+    const unlinked = daemon.decisions().filter((d) => /ranked as cause: no longer a symptom of event 761/.test(String(d.reason)));
+    expect(unlinked).toHaveLength(1);
+    // Later sweeps see the same: nothing more is decided for it.
+    const sweeps = () => zabbix!.calls.filter((c) => c.method === 'problem.get').length;
+    const seen = sweeps();
+    await waitFor(() => sweeps() >= seen + 3, 'more sweeps', 20_000);
+    expect(daemon.decisions().filter((d) => d.kind === 'update' && d.event_id === '762')).toHaveLength(1);
+    expect(glpi.count('DELETE', 'Ticket_Ticket')).toBe(1);
+  });
 });

@@ -4,6 +4,8 @@ import { classify } from '../../src/core/classify.js';
 import { assessAlert, type DecisionState, type ProcessingSettings } from '../../src/core/assess.js';
 import { decide, groupProblemMarker, problemMarker, type Incident, type JobSpec, type Policy } from '../../src/core/decide.js';
 import { rulesSchema } from '../../src/config/schema.js';
+import { deliveryKey } from '../../src/core/fingerprint.js';
+import { rankedAsCauseOf } from '../../src/core/reconcile.js';
 import type { Rules } from '../../src/core/rules.js';
 import { cpuAlert, exampleRules } from '../helpers/fixtures.js';
 import { nodeDigests } from '../../src/adapters/digests.js';
@@ -299,5 +301,23 @@ describe('a symptom ranked as cause again (Zabbix 6.4+ "ranked as cause")', () =
     // Under symptoms: link (the symptom had its ticket) or without the problem delivered: nothing opens from an update.
     expect(decideWith(rank('ranked as cause'), undefined, { skippedSymptom: problem }).action).toBe('ignore');
     expect(decideWith(rank('ranked as cause'), undefined, {}, skip).action).toBe('ignore');
+  });
+});
+
+describe('a rank change the poller sees (problem.get cause_eventid "0")', () => {
+  it('is the webhook\'s "ranked as cause": the link goes; seen again (or after the webhook), nothing more', () => {
+    const CAUSE_FP = 'host=core|trigger=#1';
+    const problem = cpuAlert('problem', { eventId: '20', causeEventId: '19' });
+    const opened = decide({ alert: problem, classification: classify(base, problem), fingerprint: FP, incident: undefined, cause: { fingerprint: CAUSE_FP, cycle: 1, open: true }, now: T0, policy, rules: base, reclassify: (s) => classify(base, { ...problem, severity: s }) });
+    const polled = rankedAsCauseOf(problem);
+    expect(polled).toMatchObject({ kind: 'update', source: 'poller', update: { action: 'ranked as cause' } });
+    expect(polled.causeEventId).toBeUndefined();
+    // The same change at every sweep is one delivery.
+    expect(deliveryKey(rankedAsCauseOf(problem), nodeDigests)).toBe(deliveryKey(polled, nodeDigests));
+    const event = { fingerprint: FP, cycle: 1, open: true };
+    const first = decide({ alert: polled, classification: classify(base, polled), fingerprint: FP, incident: opened.incident, event, now: T0 + 1, policy, rules: base, reclassify: (s) => classify(base, { ...polled, severity: s }) });
+    expect(first.jobs.map((j) => j.type)).toEqual(['followup', 'unlink_ticket']);
+    const again = decide({ alert: polled, classification: classify(base, polled), fingerprint: FP, incident: first.incident, event, now: T0 + 2, policy, rules: base, reclassify: (s) => classify(base, { ...polled, severity: s }) });
+    expect(again.action).toBe('ignore');
   });
 });
