@@ -12,7 +12,7 @@
 // always this node's, as before.
 
 import { Counter, Gauge } from 'prom-client';
-import { clusterRole, type PostgresStore } from '../adapters/store/postgres/index.js';
+import { clusterRole, type PgLeaderLock, type PostgresStore } from '../adapters/store/postgres/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -29,6 +29,13 @@ function roleGauge(metrics: Metrics): Gauge<'role' | 'node'> {
     labelNames: ['role', 'node'] as const,
     registers: [metrics.registry],
   });
+}
+
+/** When this node ended a stuck holder's session to take the role: whose, and how long it had been silent. */
+function takenFrom(lock: PgLeaderLock): { stuck_holder_pid?: number; stuck_for_ms?: number } {
+  const t = lock.lastTakeover;
+  lock.lastTakeover = undefined;
+  return t ? { stuck_holder_pid: t.pid, stuck_for_ms: t.silentMs } : {};
 }
 
 /** Something started and stopped with a role (the GLPI read-back sweep, the Zabbix poller). */
@@ -98,7 +105,7 @@ export function deciderRole(store: object, d: DeciderDeps): DeciderRole | undefi
       was = held;
       gauge.set({ role: 'decider', node: pg.node }, held ? 1 : 0);
       if (held) {
-        log.info({ tenure: lock.tenure }, 'this node is the decider now');
+        log.info({ tenure: lock.tenure, ...takenFrom(lock) }, 'this node is the decider now');
         d.bound?.task.start(d.bound.schedule);
       } else {
         log.warn('this node is no longer the decider');
@@ -160,7 +167,7 @@ export function pollerRole(store: object, poller: RoleBound, logger: Logger, met
         was = held;
         gauge.set({ role: 'poller', node: pg.node }, held ? 1 : 0);
         if (held) {
-          log.info({ tenure: lock.tenure }, 'this node is the poller now');
+          log.info({ tenure: lock.tenure, ...takenFrom(lock) }, 'this node is the poller now');
           poller.start(schedule);
         } else {
           log.warn('this node is no longer the poller');

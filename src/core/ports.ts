@@ -405,6 +405,12 @@ export interface ActionQueue {
    * only, none of a lane in `busy`, and no create held back past `createHorizon`.
    */
   claimReady(now: number, limit: number, busy: ReadonlySet<string>, createHorizon?: number): Job[];
+  /**
+   * Several bridges on one store (PostgreSQL): whether this node's claim on the job may have lapsed (its lease
+   * not renewed in time: the node was stopped or cut off), so that no request is sent for it; another node may
+   * run it under a newer claim. Absent: a claim never lapses (one node).
+   */
+  claimLapsed?(id: number): boolean;
   completeJob(id: number, now: number): void;
   rescheduleJob(id: number, at: number, error: string, now: number): void;
   /** A dead letter: kept with its reason until `queue retry`. */

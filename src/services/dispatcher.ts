@@ -401,6 +401,8 @@ export class Dispatcher {
     let waitMs = 0;
     return pRetry(
       async (n: number) => {
+        // Several bridges on one PostgreSQL: a claim that may have lapsed (this node was stopped) sends nothing more.
+        if (this.store.claimLapsed?.(job.id)) throw new AbortError(new NotSent("this node's claim on the job lapsed (its lease was not renewed in time): another node may run it"));
         if (glpi) {
           const now = this.clock.now();
           // Retry-After first: a job it holds must not take the breaker's probe.

@@ -195,8 +195,15 @@ describe('PostgreSQL store, several nodes: job claims are leases with fencing', 
       expect(a.renewLeases()).toBe(1);
     }
     expect(b.claimReady(T, 10, none)).toEqual([]);
+    expect(a.claimLapsed!(id)).toBe(false);
+    // Not renewed for two thirds of a lease (this node was stopped): no request may be sent for the job any more.
+    await sleep(250);
+    expect(a.claimLapsed!(id)).toBe(true);
+    expect(a.renewLeases()).toBe(1);
+    expect(a.claimLapsed!(id)).toBe(false);
     a.completeJob(id, T + 1);
     expect(a.renewLeases()).toBe(0);
+    expect(a.claimLapsed!(id)).toBe(true);
   });
 
   it('at start, requeues only its own claims and expired ones, never another node\'s live claim', async () => {
@@ -275,6 +282,41 @@ describe('PostgreSQL store, several nodes: one decider at a time', () => {
     expect(b.unprocessedDeliveries(10).length).toBe(2);
     expect([b.lock?.held, bTenures]).toEqual([true, 1]);
     expect(a.unprocessedDeliveries(10)).toEqual([]);
+  });
+
+  it('takes the role over from a holder that is alive but stuck (its session open, silent for longer than a lease)', async () => {
+    const db = database();
+    const open = (node: string) => {
+      const s = new PostgresStore({ connection: db.connection, label: db.name, node, role: 'decider', leaseMs: 1000 });
+      opened.push(s);
+      return s;
+    };
+    const a = open('a');
+    const b = open('b');
+    expect(a.holdRole()).toBe(true);
+    await sleep(300);
+    expect(b.holdRole()).toBe(false); // a checked its lock 300 ms ago: alive
+    expect(b.lock?.lastTakeover).toBeUndefined();
+    await sleep(1200); // a is stopped (SIGSTOP, a frozen VM): its connection stays open, it checks nothing
+    expect(b.holdRole()).toBe(false); // this try ends a's session…
+    expect(b.lock?.lastTakeover?.silentMs).toBeGreaterThan(1000);
+    for (let i = 0; i < 40 && !b.holdRole(); i++) await sleep(50); // …and a later one takes the lock
+    expect(b.lock?.held).toBe(true);
+    // a runs again: its decisions are refused, and it finds out it is no longer the decider.
+    let refused: unknown;
+    for (let i = 0; i < 40; i++) {
+      try {
+        a.markProcessed(1);
+        refused = undefined;
+        break;
+      } catch (e) {
+        refused = e;
+        if (!(e instanceof PgUnavailable)) break;
+        await sleep(100);
+      }
+    }
+    expect(String(refused)).toMatch(/no longer holds the decider lock/);
+    expect(a.holdRole()).toBe(false);
   });
 
   it('fences the decisions of a node that lost its lock without knowing (its session ended): its commit fails, the new decider\'s goes through', async () => {

@@ -57,7 +57,8 @@ export class PostgresStore extends PgStorePorts {
     super(pg, { ...(options.node !== undefined ? { node: options.node } : {}), ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}) });
     this.#pg = pg;
     this.file = options.label;
-    this.lock = options.role === undefined ? undefined : new PgLeaderLock(pg, options.role, options.role === 'decider' ? DECIDER_LOCK : POLLER_LOCK);
+    // A holder silent for a lease is stuck: taken over (leader.ts), as its jobs' claims would be.
+    this.lock = options.role === undefined ? undefined : new PgLeaderLock(pg, options.role, options.role === 'decider' ? DECIDER_LOCK : POLLER_LOCK, this.leaseMs);
     // The leases of the jobs this store claimed are renewed while they run (a run may take several GLPI requests
     // and quick retries). A node that stalls stops renewing: its claims lapse and another node retakes them.
     this.#renewal = setInterval(() => {

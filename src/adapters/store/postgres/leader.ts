@@ -14,6 +14,12 @@
 // - A node can believe it holds the lock a moment after it lost it (a partition): a commit that must not
 //   happen then is fenced in SQL (fenceStatement(): zgb_assert_lock, schema.ts), which fails unless the
 //   backend that took the lock still holds it.
+// - A holder that is alive but stuck (a stopped process, a frozen VM: its connection stays open) would keep
+//   the lock forever. The holder checks its lock every few hundred milliseconds, which PostgreSQL shows as
+//   the session's query_start; a node that finds the holder silent for longer than `stallMs` (a job lease)
+//   ends that session (pg_terminate_backend: the bridges share one role, which may signal its own
+//   sessions) and takes the lock at its next try. The stuck holder, once it runs again, finds its session
+//   gone: the fence refuses its commits, and it becomes a standby.
 
 import { PgUnavailable, type Statement, type SyncPg } from './bridge.js';
 
@@ -36,12 +42,16 @@ export class PgLeaderLock {
   /** The backend holding the lock for this node (undefined: not held). */
   #pid: number | undefined;
   #tenure = 0;
+  readonly #stallMs: number;
+  /** The stuck holder this node ended last (for the log): its backend pid and how long it had been silent. */
+  lastTakeover: { readonly pid: number; readonly silentMs: number } | undefined;
 
-  constructor(pg: SyncPg, what: 'decider' | 'poller', key: number) {
+  constructor(pg: SyncPg, what: 'decider' | 'poller', key: number, stallMs = 60_000) {
     this.#pg = pg;
     this.what = what;
     this.#key = key;
     this.#conn = `lock:${what}`;
+    this.#stallMs = stallMs;
   }
 
   /** Whether this node held the lock at the last hold(). */
@@ -72,6 +82,7 @@ export class PgLeaderLock {
         this.#tenure++;
         return true;
       }
+      this.#endStuckHolder();
       return false;
     } catch (e) {
       this.#pid = undefined;
@@ -80,6 +91,32 @@ export class PgLeaderLock {
       if (!(e instanceof PgUnavailable)) this.#pg.drop(this.#conn);
       return false;
     }
+  }
+
+  /** The holder has not checked its lock for longer than stallMs: end its session (the next hold() takes the lock). */
+  #endStuckHolder(): void {
+    try {
+      this.#endIfStuck();
+    } catch {
+      // Not allowed to see or end the holder's session (another role): it keeps the lock until it dies.
+    }
+  }
+
+  #endIfStuck(): void {
+    const [r] = this.#pg.run(this.#conn, [
+      {
+        sql: `SELECT a.pid, (extract(epoch FROM clock_timestamp() - a.query_start) * 1000)::bigint AS silent_ms
+                FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+               WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.classid = 0 AND l.objid = $1
+                 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        params: [this.#key],
+      },
+    ]);
+    const holder = r?.rows[0];
+    if (!holder || holder.silent_ms === null || Number(holder.silent_ms) <= this.#stallMs) return;
+    const pid = Number(holder.pid);
+    const [t] = this.#pg.run(this.#conn, [{ sql: 'SELECT pg_terminate_backend($1) AS done', params: [pid] }]);
+    if (t?.rows[0]?.done === true) this.lastTakeover = { pid, silentMs: Number(holder.silent_ms) };
   }
 
   /** A statement that fails its transaction unless this node's session still holds the lock (see above). */

@@ -134,6 +134,8 @@ export class PgStorePorts
    * store (one node, no epoch to pass): the store that claimed is the one that completes.
    */
   readonly #held = new Map<number, number>();
+  /** When each held claim's lease was last set (this node's clock, taken before asking: the lease runs from a later instant). */
+  readonly #leasedFrom = new Map<number, number>();
   /** Jobs this store claimed since it opened (zgb_job_claims_total, by node). */
   claimsMade = 0;
 
@@ -156,12 +158,26 @@ export class PgStorePorts
   renewLeases(): number {
     if (this.#held.size === 0) return 0;
     const ids = [...this.#held.keys()];
-    return this.#s.count(
+    const asked = Date.now();
+    const renewed = this.#s.query<{ id: number }>(
       `UPDATE jobs j SET lease_until = clock_timestamp() + $3 * interval '1 millisecond'
          FROM unnest($1::bigint[], $2::bigint[]) AS h(id, epoch)
-        WHERE j.id = h.id AND j.epoch = h.epoch AND j.status = 'running'`,
+        WHERE j.id = h.id AND j.epoch = h.epoch AND j.status = 'running' RETURNING j.id`,
       [ids, ids.map((id) => this.#held.get(id)), this.leaseMs],
     );
+    for (const r of renewed) if (this.#held.has(r.id)) this.#leasedFrom.set(r.id, asked);
+    return renewed.length;
+  }
+
+  /**
+   * Whether this store's claim on the job may have lapsed: not renewed for two thirds of a lease by this
+   * node's clock (a node that was stopped, or cut off from PostgreSQL). No request may then be sent for the
+   * job: another node may be running it under a newer claim. Renewal every third of a lease keeps a live
+   * node's claims well within this.
+   */
+  claimLapsed?(id: number): boolean {
+    const from = this.#leasedFrom.get(id);
+    return !this.#held.has(id) || from === undefined || Date.now() - from > (this.leaseMs * 2) / 3;
   }
 
   /**
@@ -174,6 +190,7 @@ export class PgStorePorts
     // Whatever happens to this commit, the lease is no longer renewed: a failed commit lets it lapse and the
     // job is retaken (and checked in GLPI before anything is sent again).
     this.#held.delete(id);
+    this.#leasedFrom.delete(id);
     this.#s.transaction(() => {
       if (epoch === undefined) {
         // $2 (no epoch) keeps the parameters' numbering of the statement below.
@@ -551,6 +568,7 @@ export class PgStorePorts
    */
   claimReady(now: number, limit: number, busy: ReadonlySet<string>, createHorizon = now): Job[] {
     if (limit <= 0) return [];
+    const asked = Date.now();
     const rows = this.#s.transaction(
       () =>
         this.#s.query<JobRow & { epoch: number }>(
@@ -573,7 +591,10 @@ export class PgStorePorts
       'power-safe',
     );
     this.claimsMade += rows.length;
-    for (const r of rows) this.#held.set(r.id, r.epoch);
+    for (const r of rows) {
+      this.#held.set(r.id, r.epoch);
+      this.#leasedFrom.set(r.id, asked);
+    }
     return rows.map(toJob);
   }
 
@@ -609,6 +630,7 @@ export class PgStorePorts
     const ids = [...this.#held.keys()];
     const epochs = ids.map((id) => this.#held.get(id));
     this.#held.clear();
+    this.#leasedFrom.clear();
     return this.#s.transaction(() =>
       this.#s.count(
         `UPDATE jobs SET status = 'pending', updated_at = $1, lease_until = NULL
