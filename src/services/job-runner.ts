@@ -383,12 +383,16 @@ export class JobRunner {
       await desk.linkProblemTicket(problem, t);
       this.opt.metrics?.problems.inc({ operation: 'linked', trigger: 'together' });
     }
-    // A problem that existed before this job hears of the newest member's ticket (a new problem's content says it all).
-    if (!created && newest !== undefined) {
+    // A problem that existed before this job hears of the members that fired since (a new problem's content says it
+    // all): one line per firing, the newest members last, so the job's last members are the ones its lines name
+    // (one, or a burst merged by storm control). Named from the job, not from what this run linked: a retry after
+    // the links landed still says it.
+    const fresh = [...new Set(members.slice(-Math.max(1, spec.lines.length)).map((m) => m.ticket).filter((t): t is number => t !== undefined))];
+    if (!created && fresh.length > 0) {
       const tag = jobTag(job.id);
       const existing = await desk.problemFollowupContents(problem);
       if (!existing.some((c) => c.includes(tag))) {
-        await desk.addProblemFollowup(problem, `${htmlText([...spec.lines, `Ticket #${newest}: ${this.desk.ticketUrl(newest)}`])}<br>\n<small>${tag}</small>`);
+        await desk.addProblemFollowup(problem, `${htmlText([...spec.lines, ...fresh.map((t) => `Ticket #${t}: ${this.desk.ticketUrl(t)}`)])}<br>\n<small>${tag}</small>`);
       }
     }
     return { operation: created ? 'problem_opened' : 'problem_linked', ticketId: newest ?? 0 };

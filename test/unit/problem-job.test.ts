@@ -133,6 +133,17 @@ describe('a problem group\'s job (problems.together)', () => {
     );
   });
 
+  it('a burst merged into one job (two firings) names both new tickets in its one follow-up', async () => {
+    const glpi = new MemoryProblems();
+    const runner = new JobRunner(desk, tickets(), { solutionTypeId: 0, problems: glpi });
+    await runner.run(groupJob(1, groupSpec()), { uncertain: false });
+    const burst = { ...groupSpec([...members, { fingerprint: 'host=srv|trigger=#4', cycle: 1 }, { fingerprint: 'host=srv|trigger=#5', cycle: 1 }]), lines: ['Fired together: 4', 'Fired together: 5'] } as JobSpec;
+    await runner.run(groupJob(2, burst), { uncertain: false });
+    expect(glpi.links.get(1)).toEqual([11, 21, 32, 41, 51]);
+    expect(glpi.followups.get(1)).toHaveLength(1);
+    expect(glpi.followups.get(1)![0]).toMatch(/Fired together: 4<br>\nFired together: 5<br>\nTicket #41: #41<br>\nTicket #51: #51/);
+  });
+
   it('a problem a human solved or closed collects no more: the group opens a new one', async () => {
     const glpi = new MemoryProblems();
     const runner = new JobRunner(desk, tickets(), { solutionTypeId: 0, problems: glpi });
