@@ -246,7 +246,13 @@ export class Dispatcher {
       }
     }
     // Also look again when idle: `queue retry` puts dead letters back from another process.
-    const due = this.store.nextDueAt();
+    let due: number | undefined;
+    try {
+      due = this.store.nextDueAt();
+    } catch {
+      // The store cannot be read right now (PostgreSQL restarting): look again soon; an uncaught throw here would end the thread.
+      return this.#arm(1000);
+    }
     // Jobs due now but not claimed wait for a slot: finishing jobs pump again, no busy timer needed. With a slot
     // free and nothing claimed, a due job waits behind its lane's held create (hold-down, decisions behind it),
     // whose time the queue does not give: look again soon rather than at the idle poll.

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SyncPg } from '../../src/adapters/store/postgres/index.js';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
-import { Daemon, waitFor, type LogLine } from '../helpers/daemon.js';
+import { Daemon, TOKEN, waitFor, type LogLine } from '../helpers/daemon.js';
 import { FakeZabbix } from '../helpers/fake-zabbix.js';
 import { zabbixBody } from '../helpers/fixtures.js';
 import { PgCluster, testConnection } from '../helpers/postgres.js';
@@ -112,19 +112,19 @@ async function node(name: string): Promise<Daemon> {
 }
 
 /** N incidents: a problem each, an acknowledgement for even ones, a recovery for every third, in that order per incident. */
-function incidents(n: number): { sequences: Record<string, string>[][]; solved: number; acked: number } {
+function incidents(n: number, prefix = 'ha', base = 0): { sequences: Record<string, string>[][]; solved: number; acked: number } {
   const sequences: Record<string, string>[][] = [];
   let solved = 0;
   let acked = 0;
   for (let i = 0; i < n; i++) {
-    const common = { host_host: `ha-${i}`, host_name: `ha-${i}`, event_id: String(41_000 + i), trigger_id: String(61_000 + i) };
+    const common = { host_host: `${prefix}-${i}`, host_name: `${prefix}-${i}`, event_id: String(41_000 + base + i), trigger_id: String(61_000 + base + i) };
     const seq = [zabbixBody('problem', common)];
     if (i % 2 === 0) {
-      seq.push(zabbixBody('update-acknowledged', { ...common, event_update_message: `ha ack ${i}` }));
+      seq.push(zabbixBody('update-acknowledged', { ...common, event_update_message: `${prefix} ack ${i}` }));
       acked++;
     }
     if (i % 3 === 0) {
-      seq.push(zabbixBody('recovery', { ...common, event_recovery_id: String(91_000 + i) }));
+      seq.push(zabbixBody('recovery', { ...common, event_recovery_id: String(91_000 + base + i) }));
       solved++;
     }
     sequences.push(seq);
@@ -136,7 +136,16 @@ function incidents(n: number): { sequences: Record<string, string>[][]; solved: 
 async function deliver(all: readonly Daemon[], first: number, body: Record<string, string>): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const d = all[(first + attempt) % all.length]!;
-    const res = d.running && d.url !== '' ? await d.post(body).catch(() => undefined) : undefined;
+    // A node that does not answer in time (stopped) is given up on, as Zabbix's HTTP timeout would.
+    const res =
+      d.running && d.url !== ''
+        ? await fetch(`${d.url}/zabbix/webhook`, {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${TOKEN}` },
+            body: JSON.stringify(body),
+            signal: AbortSignal.timeout(2000),
+          }).catch(() => undefined)
+        : undefined;
     if (res?.status === 202) return;
     if (attempt % all.length === all.length - 1) await new Promise((r) => setTimeout(r, 100));
   }
@@ -242,5 +251,84 @@ describe('two bridges on one PostgreSQL', () => {
 
     expect(await a.stop()).toBe(0);
     expect(await b.stop()).toBe(0);
+  }, 240_000);
+
+  it('a node stopped (SIGSTOP) while it holds both roles and has jobs in flight: the other takes the roles and the jobs over; resumed, it sends nothing twice and records nothing over the newer claims', async () => {
+    // A GLPI of this test's own (the first test's tickets stay in the database, under other hosts).
+    await glpi.close();
+    glpi = new FakeGlpi({ userTokens: ['user-token'] });
+    await glpi.listen();
+    const c = await node('node-c');
+    await c.start();
+    await waitFor(() => logged(c, 'this node is the decider now').length === 1 && logged(c, 'this node is the poller now').length === 1, 'node-c holds both roles');
+    const d = await node('node-d');
+    await d.start();
+    glpi.setFaults({ errorRate: 0.2, latencyMs: 250 });
+    const db = new SyncPg(testConnection(cluster.url('postgres')));
+    const runningOn = (name: string): number[] =>
+      (db.run('q', [{ sql: "SELECT id FROM jobs WHERE status = 'running' AND claimed_by = $1 ORDER BY id", params: [name] }])[0]?.rows ?? []).map((r) => Number(r.id));
+
+    const { sequences, solved, acked } = incidents(18, 'hs', 1000);
+    const total = sequences.reduce((n, s) => n + s.length, 0);
+    let accepted = 0;
+    let cutOff: number[] = [];
+    const pauser = (async () => {
+      await waitFor(() => accepted >= total / 3 && runningOn('node-c').length > 0, 'a third accepted, node-c with jobs in flight', 60_000);
+      cutOff = runningOn('node-c');
+      process.kill(c.pid, 'SIGSTOP');
+      // Lease 3 s: node-d ends node-c's silent sessions and takes both roles, and retakes node-c's jobs.
+      await waitFor(() => logged(d, 'this node is the decider now').length === 1 && logged(d, 'this node is the poller now').length === 1, 'node-d takes the roles', 30_000);
+      await waitFor(() => cutOff.every((id) => !runningOn('node-c').includes(id)), 'node-c\'s jobs retaken', 30_000);
+      process.kill(c.pid, 'SIGCONT');
+    })();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        for (let i = next++; i < sequences.length; i = next++) {
+          for (const [k, body] of sequences[i]!.entries()) {
+            await deliver([c, d], i + k, body);
+            accepted++;
+          }
+        }
+      }),
+    );
+    await pauser;
+    glpi.setFaults({ errorRate: 0, latencyMs: 0 });
+
+    const n = sequences.length;
+    await waitFor(
+      () => glpi.tickets.size >= n && glpi.solutions.length >= solved && glpi.followups.filter((f) => f.content.includes('Message: hs ack ')).length >= acked,
+      'every incident in GLPI',
+      90_000,
+    );
+    await waitFor(async () => {
+      const ready = (await (await d.get('/readyz')).json()) as { checks: { queue: { detail: string } } };
+      return ready.checks.queue.detail.startsWith('0 pending, 0 running');
+    }, 'the shared queue drained', 60_000);
+    await waitFor(() => sequences.every((_, i) => messages.has(String(42_000 + i))), 'every ticket written back', 30_000);
+    await new Promise((r) => setTimeout(r, 1000)); // anything node-c still had to say has reached GLPI
+
+    const tickets = [...glpi.tickets.values()];
+    expect(tickets).toHaveLength(n);
+    expect(new Set(tickets.map((t) => t.name)).size).toBe(n);
+    expect(glpi.solutions).toHaveLength(solved);
+    const acks = glpi.followups.filter((f) => f.content.includes('Message: hs ack '));
+    expect(acks).toHaveLength(acked);
+    expect(new Set(acks.map((f) => f.content)).size).toBe(acked);
+    for (let i = 0; i < n; i++) expect(messages.get(String(42_000 + i))).toHaveLength(1);
+    expect(await metric(d, /^zgb_queue_depth\{state="dead"\} (\d+)$/)).toEqual([0]);
+    const retaken = db.run('q', [{ sql: 'SELECT status, epoch FROM jobs WHERE id = ANY($1::bigint[])', params: [cutOff] }])[0]?.rows ?? [];
+    expect(retaken.map((r) => r.status)).toEqual(cutOff.map(() => 'done'));
+    expect(retaken.every((r) => Number(r.epoch) >= 2)).toBe(true);
+    db.close();
+    // node-d took the roles from a holder it found silent; node-c, running again, is a standby.
+    expect(logged(d, 'this node is the decider now')[0]).toHaveProperty('stuck_holder_pid');
+    await waitFor(() => logged(c, 'this node is no longer the decider').length === 1 && logged(c, 'this node is no longer the poller').length === 1, 'node-c finds out', 15_000);
+    for (const x of [c, d]) {
+      expect(await metric(x, /^zgb_cluster_role\{role="decider",node="node-[cd]"\} (\d+)$/)).toEqual(x === d ? [1] : [0]);
+      expect(await metric(x, /^zgb_cluster_role\{role="poller",node="node-[cd]"\} (\d+)$/)).toEqual(x === d ? [1] : [0]);
+    }
+    expect(await c.stop()).toBe(0);
+    expect(await d.stop()).toBe(0);
   }, 240_000);
 });
