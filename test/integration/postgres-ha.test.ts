@@ -331,4 +331,69 @@ describe('two bridges on one PostgreSQL', () => {
     expect(await c.stop()).toBe(0);
     expect(await d.stop()).toBe(0);
   }, 240_000);
+
+  it('PostgreSQL stopped mid-storm for longer than a lease: both nodes answer 503 meanwhile, and afterwards every incident is handled exactly once, with one decider and one poller', async () => {
+    await glpi.close();
+    glpi = new FakeGlpi({ userTokens: ['user-token'] });
+    await glpi.listen();
+    const e = await node('node-e');
+    const f = await node('node-f');
+    await e.start();
+    await f.start();
+    glpi.setFaults({ errorRate: 0.2, latencyMs: 100 });
+    const { sequences, solved, acked } = incidents(18, 'hp', 2000);
+    const total = sequences.reduce((n, s) => n + s.length, 0);
+    let accepted = 0;
+    const outage = (async () => {
+      await waitFor(() => accepted >= total / 3, 'a third accepted', 60_000);
+      cluster.stop('fast');
+      await waitFor(async () => (await e.get('/readyz')).status === 503 && (await f.get('/readyz')).status === 503, 'both nodes not ready', 15_000);
+      await new Promise((r) => setTimeout(r, 5000)); // longer than the 3 s lease: claims lapse, roles are lost
+      cluster.start();
+    })();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        for (let i = next++; i < sequences.length; i = next++) {
+          for (const [k, body] of sequences[i]!.entries()) {
+            await deliver([e, f], i + k, body);
+            accepted++;
+          }
+        }
+      }),
+    );
+    await outage;
+    glpi.setFaults({ errorRate: 0, latencyMs: 0 });
+
+    const n = sequences.length;
+    await waitFor(
+      () => glpi.tickets.size >= n && glpi.solutions.length >= solved && glpi.followups.filter((x) => x.content.includes('Message: hp ack ')).length >= acked,
+      'every incident in GLPI',
+      90_000,
+    );
+    await waitFor(async () => {
+      const ready = (await (await e.get('/readyz')).json()) as { checks: { queue: { detail: string } } };
+      return ready.checks.queue.detail.startsWith('0 pending, 0 running');
+    }, 'the shared queue drained', 60_000);
+    await waitFor(() => sequences.every((_, i) => messages.has(String(43_000 + i))), 'every ticket written back', 30_000);
+    await new Promise((r) => setTimeout(r, 1000));
+
+    const tickets = [...glpi.tickets.values()];
+    expect(tickets).toHaveLength(n);
+    expect(new Set(tickets.map((t) => t.name)).size).toBe(n);
+    expect(glpi.solutions).toHaveLength(solved);
+    const acks = glpi.followups.filter((x) => x.content.includes('Message: hp ack '));
+    expect(acks).toHaveLength(acked);
+    expect(new Set(acks.map((x) => x.content)).size).toBe(acked);
+    for (let i = 0; i < n; i++) expect(messages.get(String(43_000 + i))).toHaveLength(1);
+    expect(await metric(e, /^zgb_queue_depth\{state="dead"\} (\d+)$/)).toEqual([0]);
+    expect(e.running && f.running).toBe(true);
+    // One decider and one poller again, whichever nodes took them.
+    await waitFor(async () => {
+      const roles = await Promise.all([e, f].map(async (x) => [...(await metric(x, /^zgb_cluster_role\{role="decider",node="node-[ef]"\} (\d+)$/)), ...(await metric(x, /^zgb_cluster_role\{role="poller",node="node-[ef]"\} (\d+)$/))]));
+      return roles[0]![0]! + roles[1]![0]! === 1 && roles[0]![1]! + roles[1]![1]! === 1;
+    }, 'one decider and one poller', 15_000);
+    expect(await e.stop()).toBe(0);
+    expect(await f.stop()).toBe(0);
+  }, 240_000);
 });
