@@ -54,7 +54,8 @@ function answer(method: string, path: string, raw: string): [number, unknown] {
   if (path === 'getFullSession') return [200, { session: IDENTITY }];
   if (path === 'getGlpiConfig') return [200, { cfg_glpi: { version: '10.0.18' } }];
   if (path === 'killSession') return [200, {}];
-  if (path.startsWith('search/Ticket')) return [200, { totalcount: 0, count: 0, data: [] }];
+  // Marker searches, and the hosts' assets (assets.*: search/Computer, search/NetworkEquipment): none found.
+  if (path.startsWith('search/')) return [200, { totalcount: 0, count: 0, data: [] }];
   let m = /^Ticket\/(\d+)\/ITILFollowup$/.exec(path);
   if (m) {
     const id = Number(m[1]);

@@ -23,6 +23,8 @@ const BUSY_GIVE_UP_MS = 5_000;
 export class Intake implements AlertIntake {
   #waiting: Waiting[] = [];
   #scheduled = false;
+  /** A committed batch waits for its fsync: the next batch gathers meanwhile and is committed once it is done. */
+  #syncing = false;
   #storeError: string | undefined;
   /** When the waiting alerts first found the inbox held by a checkpoint (0: they did not). */
   #busySince = 0;
@@ -58,6 +60,10 @@ export class Intake implements AlertIntake {
 
   #flush(): void {
     this.#scheduled = false;
+    // One commit per fsync, as the bare ceiling does (issue 16): committing every event-loop turn while an fsync
+    // ran wrote the same inbox pages into the WAL once per turn, and the next fsync had all of them to flush.
+    // A request arriving now waits for this fsync either way; it is committed with the others when it ends.
+    if (this.#syncing) return;
     const batch = this.#waiting;
     this.#waiting = [];
     if (batch.length === 0) return;
@@ -79,8 +85,14 @@ export class Intake implements AlertIntake {
       return this.#refuse(batch, e as Error);
     }
     // Answer once the commit is on disk; requests keep arriving (and form the next batch) meanwhile.
+    this.#syncing = true;
+    const synced = () => {
+      this.#syncing = false;
+      if (this.#waiting.length > 0) this.#schedule();
+    };
     this.store.syncInbox().then(
       () => {
+        synced();
         this.#storeError = undefined;
         // Counted once per label set and batch: prom-client hashes the labels at every inc().
         const counts = new Map<string, { source: string; kind: string; outcome: string; n: number }>();
@@ -99,7 +111,10 @@ export class Intake implements AlertIntake {
         for (const { n, ...labels } of counts.values()) this.metrics.alertsReceived.inc(labels, n);
         this.onCommitted(through);
       },
-      (e: unknown) => this.#refuse(batch, e as Error),
+      (e: unknown) => {
+        synced();
+        this.#refuse(batch, e as Error);
+      },
     );
   }
 
