@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pRetry, { AbortError } from 'p-retry';
 import { laneOf } from '../core/coalesce.js';
 import type { Clock, DispatchStore, EventAcknowledger, Job, ProblemDesk, TicketDesk } from '../core/ports.js';
@@ -60,6 +61,25 @@ class NotSent extends RemoteError {
   constructor(why: string) {
     super('retryable', 'GLPI_NOT_SENT', why, undefined, undefined, { mayHaveLanded: false });
   }
+}
+
+const LAPSED = "this node's claim on the job lapsed (its lease was not renewed in time): another node may run it";
+
+/** The job whose run is sending (several bridges on one PostgreSQL: no request goes out for a claim that lapsed). */
+const sendingFor = new AsyncLocalStorage<number>();
+
+/** Every method of `target` runs `check` first (called on the target itself: adapters keep private fields). */
+function checkedFirst<T extends object>(target: T, check: () => void): T {
+  return new Proxy(target, {
+    get(t, key) {
+      const v: unknown = Reflect.get(t, key, t);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]): unknown => {
+        check();
+        return (v as (...a: unknown[]) => unknown).apply(t, args);
+      };
+    },
+  });
 }
 
 function asError(e: unknown): Error {
@@ -166,7 +186,14 @@ export class Dispatcher {
     const probeMax = Math.min(opt.probeMaxDelayMs ?? 30_000, Math.max(opt.backoffCapMs, opt.quickMinDelayMs));
     this.#breaker = new CircuitBreaker({ minDelayMs: opt.quickMinDelayMs, maxDelayMs: probeMax, openAfter: opt.breakerOpenAfter ?? BREAKER_OPEN_AFTER }, (c) => this.#breakerChanged(c));
     const answered = (): void => this.#breaker.answered(this.clock.now());
-    this.#runner = new JobRunner(paced(desk, this.#retryAfter, clock, answered), store, { solutionTypeId: opt.solutionTypeId, ...(opt.writeBack ? { writeBack: opt.writeBack } : {}), ...(opt.problems ? { problems: pacedProblems(opt.problems, this.#retryAfter, clock, answered) } : {}), ...(opt.recoveryFallback ? { recoveryFallback: opt.recoveryFallback, logger, metrics } : {}) });
+    // Several bridges on one PostgreSQL: every GLPI and Zabbix request of a job checks first that this node's claim
+    // has not lapsed (it was stopped between two requests of one run); one node (no claimLapsed): nothing changes.
+    const claimHeld = (): void => {
+      const id = sendingFor.getStore();
+      if (id !== undefined && store.claimLapsed?.(id)) throw new NotSent(LAPSED);
+    };
+    const held = <T extends object>(x: T): T => (store.claimLapsed ? checkedFirst(x, claimHeld) : x);
+    this.#runner = new JobRunner(paced(held(desk), this.#retryAfter, clock, answered), store, { solutionTypeId: opt.solutionTypeId, ...(opt.writeBack ? { writeBack: { ...opt.writeBack, zabbix: held(opt.writeBack.zabbix) } } : {}), ...(opt.problems ? { problems: pacedProblems(held(opt.problems), this.#retryAfter, clock, answered) } : {}), ...(opt.recoveryFallback ? { recoveryFallback: opt.recoveryFallback, logger, metrics } : {}) });
     this.metrics.glpiCircuit.set(BREAKER_GAUGE.closed);
   }
 
@@ -408,7 +435,7 @@ export class Dispatcher {
     return pRetry(
       async (n: number) => {
         // Several bridges on one PostgreSQL: a claim that may have lapsed (this node was stopped) sends nothing more.
-        if (this.store.claimLapsed?.(job.id)) throw new AbortError(new NotSent("this node's claim on the job lapsed (its lease was not renewed in time): another node may run it"));
+        if (this.store.claimLapsed?.(job.id)) throw new AbortError(new NotSent(LAPSED));
         if (glpi) {
           const now = this.clock.now();
           // Retry-After first: a job it holds must not take the breaker's probe.
@@ -416,7 +443,7 @@ export class Dispatcher {
           if (held !== undefined) throw new AbortError(last === undefined ? new NotSent(held) : asError(last));
         }
         try {
-          const outcome = await this.#runner.run(job, state);
+          const outcome = await sendingFor.run(job.id, () => this.#runner.run(job, state));
           if (glpi) this.#breaker.answered(this.clock.now());
           return outcome;
         } catch (e) {

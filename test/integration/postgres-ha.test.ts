@@ -396,4 +396,84 @@ describe('two bridges on one PostgreSQL', () => {
     expect(await e.stop()).toBe(0);
     expect(await f.stop()).toBe(0);
   }, 240_000);
+
+  it('three nodes, the poller\'s holder killed -9 twice and restarted: every incident exactly once, and the poller changed hands only when its holder died', async () => {
+    await glpi.close();
+    glpi = new FakeGlpi({ userTokens: ['user-token'] });
+    await glpi.listen();
+    const all = [await node('node-g'), await node('node-h'), await node('node-i')];
+    for (const x of all) await x.start();
+    glpi.setFaults({ errorRate: 0.2, latencyMs: 150 });
+    const holder = async (role: string): Promise<Daemon | undefined> => {
+      for (const x of all) {
+        if (!x.running) continue;
+        const v = await metric(x, new RegExp(`^zgb_cluster_role\\{role="${role}",node="node-[ghi]"\\} (\\d+)$`)).catch(() => []);
+        if (v[0] === 1) return x;
+      }
+      return undefined;
+    };
+    const name = (x: Daemon): string => String(/node_name: (\S+)/.exec(x.opt.extra ?? '')?.[1]);
+    const { sequences, solved, acked } = incidents(24, 'h3', 3000);
+    const total = sequences.reduce((n, s) => n + s.length, 0);
+    let accepted = 0;
+    const kills: { node: string; at: number }[] = [];
+    const killer = (async () => {
+      for (const share of [0.25, 0.6]) {
+        await waitFor(() => accepted >= total * share, `${share * 100} % accepted`, 60_000);
+        let victim: Daemon | undefined;
+        await waitFor(async () => (victim = await holder('poller')) !== undefined, 'a poller', 15_000);
+        kills.push({ node: name(victim!), at: Date.now() });
+        await victim!.stop('SIGKILL');
+        await new Promise((r) => setTimeout(r, 1500));
+        await victim!.start();
+      }
+    })();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        for (let i = next++; i < sequences.length; i = next++) {
+          for (const [k, body] of sequences[i]!.entries()) {
+            await deliver(all, i + k, body);
+            accepted++;
+          }
+        }
+      }),
+    );
+    await killer;
+    glpi.setFaults({ errorRate: 0, latencyMs: 0 });
+
+    const n = sequences.length;
+    await waitFor(
+      () => glpi.tickets.size >= n && glpi.solutions.length >= solved && glpi.followups.filter((x) => x.content.includes('Message: h3 ack ')).length >= acked,
+      'every incident in GLPI',
+      90_000,
+    );
+    await waitFor(async () => {
+      const ready = (await (await all[0]!.get('/readyz')).json()) as { checks: { queue: { detail: string } } };
+      return ready.checks.queue.detail.startsWith('0 pending, 0 running');
+    }, 'the shared queue drained', 60_000);
+    await waitFor(() => sequences.every((_, i) => messages.has(String(44_000 + i))), 'every ticket written back', 30_000);
+    await new Promise((r) => setTimeout(r, 1000));
+
+    const tickets = [...glpi.tickets.values()];
+    expect(tickets).toHaveLength(n);
+    expect(new Set(tickets.map((t) => t.name)).size).toBe(n);
+    expect(glpi.solutions).toHaveLength(solved);
+    const acks = glpi.followups.filter((x) => x.content.includes('Message: h3 ack '));
+    expect(acks).toHaveLength(acked);
+    expect(new Set(acks.map((x) => x.content)).size).toBe(acked);
+    for (let i = 0; i < n; i++) expect(messages.get(String(44_000 + i))).toHaveLength(1);
+    expect(await metric(all[0]!, /^zgb_queue_depth\{state="dead"\} (\d+)$/)).toEqual([0]);
+    // The poller's sweeps, by node, from the start of this test: a new node only after the previous one was killed.
+    const first = kills.length > 0 ? Math.min(...all.map((x) => Date.parse(String(logged(x, 'bridge started')[0]?.time)))) : 0;
+    const polls = zabbixCalls.filter((c) => c.method === 'problem.get' && c.at >= first && /node-[ghi]/.test(c.node)).sort((x, y) => x.at - y.at);
+    const segments = polls.filter((c, i) => i === 0 || polls[i - 1]!.node !== c.node);
+    expect(segments.length).toBeLessThanOrEqual(kills.length + 1);
+    for (let i = 1; i < segments.length; i++) {
+      expect(kills.some((k) => k.node === segments[i - 1]!.node && k.at <= segments[i]!.at)).toBe(true);
+    }
+    expect(await holder('decider')).toBeDefined();
+    expect(await holder('poller')).toBeDefined();
+    for (const x of all) expect(await x.stop()).toBe(0);
+  }, 300_000);
 });
