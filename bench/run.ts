@@ -23,7 +23,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -451,7 +451,9 @@ const RESULTS = join(ROOT, 'bench', 'last-results.md');
 function writeResults(section: string, text: string): void {
   const begin = `<!-- bench:${section} -->`;
   const end = `<!-- /bench:${section} -->`;
-  const block = `${begin}\n${text.trimEnd()}\n${end}`;
+  // Under what load: on a shared machine the figures describe the day (README, Performance).
+  const load = `\nLoad average (1, 5, 15 min) when written: ${loadavg().map((x) => x.toFixed(1)).join(', ')} on ${cpus().length} cores.`;
+  const block = `${begin}\n${text.trimEnd()}\n${load}\n${end}`;
   const old = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '';
   const i = old.indexOf(begin);
   const j = old.indexOf(end);
