@@ -19,4 +19,7 @@ export default {
     ...(process.env.ZABBIX7_E2E_URL ? [] : ['<rootDir>/test/e2e/zabbix7/']),
   ],
   testTimeout: 30000,
+  // Two workers on the 2-core CI machine (jest's default there is one): the real-Zabbix end-to-end files spend
+  // most of their minutes waiting for Zabbix's clocks, and the other files run beside them.
+  maxWorkers: 2,
 };
