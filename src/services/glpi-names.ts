@@ -57,6 +57,17 @@ type Source = 'cached' | 'found' | 'stale';
  * the next ticket. When GLPI cannot be reached, an expired entry is used (the
  * last good resolution) rather than failing.
  */
+/**
+ * Whether the ticket goes without the name or asset a lookup failed to give; otherwise the failure holds the
+ * create back (it is retried): GLPI down or busy, the session or the login. GLPI's refusal goes without; so does
+ * an answer GLPI gave but the bridge cannot read (BAD_ANSWER: a plugin, a proxy's page, another version's shape),
+ * which will not read better on the next try: said and counted, instead of waiting forever.
+ */
+function goesWithout(e: unknown): e is RemoteError {
+  if (!(e instanceof RemoteError) || e.kind === 'session' || e.kind === 'login') return false;
+  return e.kind !== 'retryable' || e.code === 'BAD_ANSWER';
+}
+
 /** How long GLPI's "no such name / no such asset" is believed (capped by the TTL). */
 export const NEGATIVE_TTL_MS = 60_000;
 
@@ -135,7 +146,7 @@ export class NameResolver {
       const ids = [...new Set(value)];
       r = ids.length === 1 ? { kind: 'found', id: ids[0]!, source } : ids.length === 0 ? { kind: 'unknown' } : { kind: 'ambiguous', ids };
     } catch (e) {
-      if (!(e instanceof RemoteError) || e.kind === 'retryable' || e.kind === 'session' || e.kind === 'login') throw e;
+      if (!goesWithout(e)) throw e;
       r = { kind: e.code === 'GLPI_LOOKUP_UNSUPPORTED' ? 'unsupported' : 'error', message: e.message };
     }
     this.metrics?.glpiLookups.inc({ itemtype, result: r.kind === 'found' ? r.source : r.kind });
@@ -249,7 +260,7 @@ export class NameResolver {
       count('none');
       return undefined;
     } catch (e) {
-      if (!(e instanceof RemoteError) || e.kind === 'retryable' || e.kind === 'session' || e.kind === 'login') throw e;
+      if (!goesWithout(e)) throw e;
       const unsupported = e.code === 'GLPI_LOOKUP_UNSUPPORTED';
       count(unsupported ? 'unsupported' : 'error');
       if (unsupported && this.#once()) return undefined;

@@ -172,6 +172,21 @@ describe('NameResolver', () => {
     expect(await resolver.findAsset({ name: 'db-02' })).toEqual({ itemtype: 'Computer', id: 12 });
   });
 
+  it('an answer GLPI gave but the bridge cannot read costs the asset or the name, not the ticket; GLPI down still holds the create', async () => {
+    const unreadable = new RemoteError('retryable', 'BAD_ANSWER', 'GLPI Computer search answer not understood', undefined, undefined, { mayHaveLanded: false });
+    let failure: RemoteError = unreadable;
+    const dir: GlpiDirectory = {
+      findByName: async () => { throw failure; },
+      findAssets: async () => { throw failure; },
+    };
+    const metrics = createMetrics({ processMetrics: false });
+    const resolver = new NameResolver(dir, { now: () => 0 }, silent, metrics, () => ({ ttlMs: 1000, assets: { enabled: true, itemtypes: ['Computer'], by: ['name'], map: {} } }));
+    const out = await resolver.resolveDraft(draft({ names: { itilcategories_id: 'X' }, host: { name: 'h' } }));
+    expect([out.itilcategories_id, out.asset]).toEqual([0, undefined]);
+    failure = new RemoteError('retryable', 'HTTP_500', '500', 500, undefined, { outage: true, mayHaveLanded: false });
+    await expect(resolver.findAsset({ name: 'h2' })).rejects.toMatchObject({ code: 'HTTP_500' });
+  });
+
   it('an API without lookups: the ticket goes without the item, never fails', async () => {
     const dir: GlpiDirectory = {
       findByName: async () => { throw new RemoteError('permanent', 'GLPI_LOOKUP_UNSUPPORTED', 'not with v2', undefined, undefined, { mayHaveLanded: false }); },
