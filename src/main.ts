@@ -4,6 +4,7 @@ import { checkConfigCommand } from './cli/check-config.js';
 import { UsageError } from './cli/common.js';
 import { demoCommand } from './cli/demo.js';
 import { explainCommand } from './cli/explain.js';
+import { migrateStoreCommand } from './cli/migrate-store.js';
 import { queueListCommand, queueRetryCommand } from './cli/queue.js';
 import { runCommand } from './cli/run.js';
 import { statusCommand } from './cli/status.js';
@@ -20,6 +21,7 @@ Commands:
   queue --config FILE [--json]      list pending jobs and dead letters
   queue retry --config FILE ID|--all  put dead letters back in the queue
   status --config FILE [--json]     the daemon's state: connections, open incidents, queue, dead letters, last decisions
+  migrate-store --config FILE [--from DATA_DIR]  copy a stopped bridge's SQLite store into the configured PostgreSQL
   demo                              run the whole flow locally against a built-in GLPI fake (about 30 s)
 
 Run "zabbix-glpi-bridge <command> --help" for a command's options.`,
@@ -29,6 +31,8 @@ Run "zabbix-glpi-bridge <command> --help" for a command's options.`,
   demo: 'Usage: zabbix-glpi-bridge demo [--pace N]\n\n--pace 0.5 runs twice as fast (timers and hold-down scaled alike).\nStarts the bridge on a temporary embedded store against a built-in GLPI fake, replays a CPU spike that recovers, a disk that fills, a flapping network link and a temperature alarm acknowledged by an operator, and prints what each alert became. Needs nothing else; leaves nothing behind.',
   status:
     'Usage: zabbix-glpi-bridge status --config FILE [--json]\n\nAsks the running daemon (GET /status?format=json on its listen address, with admin.token when set) and prints its connection state, counts, open incidents, dead letters and last decisions; --json prints the whole summary. When the daemon does not answer, reads the same from the store (no connection state, no per-minute history).',
+  'migrate-store':
+    "Usage: zabbix-glpi-bridge migrate-store --config FILE [--from DATA_DIR]\n\nCopies the SQLite store (bridge.db and bridge.inbox.db in DATA_DIR, default the config's data_dir) into the PostgreSQL database the config names (store.backend: postgres): incidents, tickets, pending jobs and dead letters, the inbox with its delivery keys and the decided position, parked alerts, the poller's memory, the GLPI read-back cursor and the decision log, in one transaction; copies the marker key into data_dir when it is another folder. Stop the bridge first. Refuses a database that already holds incidents, jobs or deliveries. The SQLite files are left as they are.",
   queue: 'Usage: zabbix-glpi-bridge queue --config FILE [--json]\n       zabbix-glpi-bridge queue retry --config FILE ID|--all\n\nLists pending GLPI jobs and dead letters (permanent failures with their reason), or queues dead letters again once the cause is fixed.',
 };
 
@@ -44,6 +48,7 @@ async function main(argv: readonly string[]): Promise<number> {
       version: { type: 'boolean' },
       pace: { type: 'string' },
       online: { type: 'boolean' },
+      from: { type: 'string' },
     },
   });
   const [command = '', ...rest] = positionals;
@@ -65,6 +70,8 @@ async function main(argv: readonly string[]): Promise<number> {
       if (rest[0] === 'retry') return queueRetryCommand(values.config, rest[1], values.all ?? false);
       if (rest[0] !== undefined) throw new UsageError(`unknown queue subcommand "${rest[0]}"`);
       return queueListCommand(values.config, values.json ?? false);
+    case 'migrate-store':
+      return migrateStoreCommand(values.config, values.from);
     case 'status':
       return statusCommand(values.config, values.json ?? false);
     case 'demo': {
