@@ -2,9 +2,13 @@ import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { PostgresStore } from '../../src/adapters/store/postgres/index.js';
+import { SqliteStore } from '../../src/adapters/store/sqlite/index.js';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { Daemon, runCli, waitFor } from '../helpers/daemon.js';
-import { ROOT, zabbixBody } from '../helpers/fixtures.js';
+import { cpuAlert, ROOT, zabbixBody } from '../helpers/fixtures.js';
 import { releaseTestPostgres, testPostgres, type TestDatabase } from '../helpers/postgres.js';
 
 /**
@@ -151,5 +155,68 @@ describe('migrate-store: SQLite to PostgreSQL', () => {
     const missing = await runCli(['migrate-store', '--config', next.configFile, '--from', sqlite.dataDir]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/bridge\.db does not exist/);
+  });
+
+  it('keeps the decided position: decided deliveries are not handed out again, undecided ones are; new ids follow the highest ever given, also when the inbox was pruned', async () => {
+    const now = Date.now();
+    const delivery = (i: number, at: number) => ({ key: `k${i}`, receivedAt: at, alert: cpuAlert('problem', { eventId: String(100 + i), host: `h${i}`, hostName: `h${i}` }) });
+    const stopped = (fill: (s: SqliteStore) => void): string => {
+      const dir = mkdtempSync(join(tmpdir(), 'zgb-migrate-'));
+      const s = new SqliteStore(join(dir, 'bridge.db'));
+      s.recordStart(now);
+      fill(s);
+      s.recordCleanStop();
+      s.close();
+      return dir;
+    };
+    const migrateInto = async (dir: string): Promise<PostgresStore> => {
+      const db = testPostgres().database();
+      const cfg = pgDaemon('http://127.0.0.1:9', db);
+      const r = await runCli(['migrate-store', '--config', cfg.configFile, '--from', dir]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      return new PostgresStore({ connection: db.connection, label: 'test' });
+    };
+
+    // Deliveries 1-4 decided and pruned from the inbox, 5 decided, 6 not yet.
+    const partly = await migrateInto(
+      stopped((s) => {
+        s.acceptDeliveries([1, 2, 3, 4].map((i) => delivery(i, now - 60_000)));
+        s.markProcessed(4);
+        s.syncDecided();
+        expect(s.pruneDeliveries(now, 0)).toBe(4);
+        s.acceptDeliveries([delivery(5, now), delivery(6, now)]);
+        s.markProcessed(5);
+      }),
+    );
+    try {
+      expect(partly.processedThrough()).toBe(5);
+      expect(partly.unprocessedDeliveries(10).map((d) => d.id)).toEqual([6]);
+      // A redelivery keeps its id; a new delivery comes after every id the SQLite store gave (PostgreSQL may skip some).
+      const [again, fresh] = partly.acceptDeliveries([delivery(5, now), delivery(7, now)]);
+      expect(again).toEqual({ deliveryId: 5, duplicate: true });
+      expect(fresh?.duplicate).toBe(false);
+      expect(fresh?.deliveryId).toBeGreaterThan(6);
+      expect(partly.unprocessedDeliveries(10).map((d) => d.alert.eventId)).toEqual(['106', '107']);
+    } finally {
+      partly.close();
+    }
+
+    // Everything decided and pruned: the inbox is empty, yet the next delivery must come after the decided position.
+    const pruned = await migrateInto(
+      stopped((s) => {
+        s.acceptDeliveries([1, 2, 3].map((i) => delivery(i, now - 60_000)));
+        s.markProcessed(3);
+        s.syncDecided();
+        expect(s.pruneDeliveries(now, 0)).toBe(3);
+      }),
+    );
+    try {
+      const [next] = pruned.acceptDeliveries([delivery(4, now)]);
+      expect(next?.deliveryId).toBeGreaterThan(3);
+      expect(pruned.unprocessedDeliveries(10).map((d) => d.alert.eventId)).toEqual(['104']);
+    } finally {
+      pruned.close();
+    }
   });
 });
