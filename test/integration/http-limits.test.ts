@@ -223,10 +223,11 @@ describe('/readyz', () => {
     const d = await setup();
     expect((await d.get('/readyz')).status).toBe(200);
     // The first probe may write (at most one write per 30 s), and the processing thread checkpoints the inbox's
-    // WAL a moment after any write: the files are measured once they have stopped changing.
+    // WAL every second (composition/processing.ts) after any write: the files are measured once they have not
+    // changed for longer than that.
     let before = snapshot(d);
     await waitFor(async () => {
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, 1_500));
       const now = snapshot(d);
       const quiet = JSON.stringify(now) === JSON.stringify(before);
       before = now;
