@@ -144,17 +144,31 @@ describe('migrate-store: SQLite to PostgreSQL', () => {
     expect(await next.stop()).toBe(0);
   });
 
-  it('refuses a configuration that is not on PostgreSQL, and a SQLite store that does not exist', async () => {
+  it('refuses a configuration that is not on PostgreSQL, a SQLite store that does not exist, and a marker key that differs from the one in data_dir', async () => {
     glpi = new FakeGlpi({ userTokens: ['user-token'] });
     await glpi.listen();
     const sqlite = new Daemon({ glpiUrl: glpi.url });
     const notPg = await runCli(['migrate-store', '--config', sqlite.configFile]);
     expect(notPg.code).toBe(1);
     expect(notPg.stderr).toMatch(/store\.backend is sqlite/);
-    const next = pgDaemon(glpi.url, testPostgres().database());
+    const target = testPostgres().database();
+    const next = pgDaemon(glpi.url, target);
     const missing = await runCli(['migrate-store', '--config', next.configFile, '--from', sqlite.dataDir]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/bridge\.db does not exist/);
+
+    // A stopped SQLite store whose marker key differs from the one already in the PostgreSQL bridge's data_dir:
+    // the tickets in GLPI carry markers of the former, so copying would lead to duplicates; nothing is written.
+    const store = new SqliteStore(join(sqlite.dataDir, 'bridge.db'));
+    store.recordStart(Date.now());
+    store.recordCleanStop();
+    store.close();
+    writeFileSync(join(sqlite.dataDir, 'marker-key'), `${'a'.repeat(43)}\n`);
+    writeFileSync(join(next.dataDir, 'marker-key'), `${'b'.repeat(43)}\n`);
+    const otherKey = await runCli(['migrate-store', '--config', next.configFile, '--from', sqlite.dataDir]);
+    expect(otherKey.code).toBe(1);
+    expect(otherKey.stderr).toMatch(/marker-key differs from .*marker-key/);
+    expect(await query(target.url, 'SELECT count(*)::int AS n FROM incidents')).toEqual([{ n: 0 }]);
   });
 
   it('keeps the decided position: decided deliveries are not handed out again, undecided ones are; new ids follow the highest ever given, also when the inbox was pruned', async () => {
