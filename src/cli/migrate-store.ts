@@ -2,8 +2,9 @@
 // database its configuration names (store.backend: postgres), so that the bridge goes on there with nothing
 // lost and nothing done twice (adapters/store/sqlite-to-postgres.ts copies; this checks and reports).
 
-import { closeSync, constants, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { actAsDataDirOwner } from '../adapters/data-dir.js';
 import { MARKER_KEY_FILE, readMarkerKey } from '../adapters/marker-key.js';
 import { SyncPg } from '../adapters/store/postgres/bridge.js';
 import { copySqliteToPostgres, MigrateStoreRefused, SqliteSource } from '../adapters/store/sqlite-to-postgres.js';
@@ -31,6 +32,7 @@ function markerKeyPlan(fromDir: string, dataDir: string): { copy?: string; note:
 }
 
 function writeKey(dataDir: string, key: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const fd = openSync(join(dataDir, MARKER_KEY_FILE), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
     writeSync(fd, `${key}\n`);
@@ -48,10 +50,14 @@ export function migrateStoreCommand(file: string | undefined, from: string | und
   }
   const fromDir = from ?? config.data_dir;
   const sqliteFile = join(fromDir, config.store.file);
+  // Read as root (`sudo zabbix-glpi-bridge migrate-store`: the CA file may be root's), then act as the service's
+  // user: the marker key written into data_dir, and SQLite's -shm of the files read, must stay the service's.
+  const connection = pgConnection(config);
+  actAsDataDirOwner(config.data_dir);
   const source = new SqliteSource(sqliteFile);
   try {
     const key = markerKeyPlan(fromDir, config.data_dir);
-    const pg = new SyncPg(pgConnection(config));
+    const pg = new SyncPg(connection);
     try {
       if (key.copy !== undefined) writeKey(config.data_dir, key.copy);
       const s = copySqliteToPostgres(source, pg);
