@@ -60,7 +60,7 @@ export function migrateStoreCommand(file: string | undefined, from: string | und
     const pg = new SyncPg(connection);
     try {
       if (key.copy !== undefined) writeKey(config.data_dir, key.copy);
-      const s = copySqliteToPostgres(source, pg);
+      const s = copySqliteToPostgres(source, pg, 'migrate', readMarkerKey(fromDir));
       out.write(
         [
           `copied ${sqliteFile} (and its inbox) into ${storeLabel(config)} in one transaction:`,

@@ -73,15 +73,26 @@ function isTicketWatch(glpi: object): glpi is TicketWatch {
   return 'ticketsModifiedSince' in glpi;
 }
 
+/**
+ * The marker key: this data_dir's, or, with several bridges on one PostgreSQL, the one the cluster stores (the
+ * first node's, or the SQLite bridge's that migrate-store copied), so that every node renders the same markers.
+ */
+function clusterMarkerKey(store: object, local: string, logger: Logger): string {
+  if (!('sharedMarkerKey' in store) || typeof store.sharedMarkerKey !== 'function') return local;
+  const shared = (store.sharedMarkerKey as (offered: string) => string)(local);
+  if (shared !== local) logger.warn({ code: 'MARKER_KEY_FROM_DATABASE' }, "this node's data_dir marker-key differs from the one the bridges on this database share: the database's is used (markers stay the same on every node)");
+  return shared;
+}
+
 /** Build the processing side from the configuration and start it. */
 export function startProcessing(initial: Config, options: ProcessingOptions): ProcessingSide {
   const { logger } = options;
   const clock = options.clock ?? systemClock;
   let config = initial;
-  const markerKey = ensureMarkerKey(config.data_dir);
-  let settings = processingSettings(config, markerKey);
   const metrics: Metrics = createMetrics({ processMetrics: false });
   const store = openProcessingSideStore(config);
+  const markerKey = clusterMarkerKey(store, ensureMarkerKey(config.data_dir), logger);
+  let settings = processingSettings(config, markerKey);
   const glpi = glpiClient(config, logger.child({ component: 'glpi' }), metrics);
   const zabbix = zabbixApi(config, logger.child({ component: 'zabbix' }));
   // Rules' names and hosts' assets are resolved when a create runs, through a cache (services/glpi-names.ts says why); warmed at start and reload.

@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   GLPI_NAMES_KEPT: { status: 0, hint: 'GLPI could not be asked for the rules\' names at start or reload: the last resolution is kept.' },
   GLPI_ASSET_AMBIGUOUS: { status: 0, hint: 'Several GLPI assets match a host by name or IP: none is linked. Add the host to assets.map.' },
   GLPI_ASSET_MAP_UNRESOLVED: { status: 0, hint: 'An assets.map entry names an asset GLPI does not have exactly once. Fix the entry (prefer id).' },
+  MARKER_KEY_FROM_DATABASE: { status: 0, hint: 'Bridges on one PostgreSQL share the marker key stored in the database; this node\'s data_dir/marker-key differs and is not used. Nothing to fix; replace the file with the shared key to silence it.' },
   GLPI_ASSET_NOT_FOUND: { status: 0, hint: 'No GLPI asset matches the host: the ticket goes without one.' },
   GLPI_SOLUTION_REFUSED: { status: 0, hint: 'GLPI refused the recovery\'s solution (a template, a rule, the status matrix): glpi.recovery_fallback ran. Fix what glpi_reason names, or keep the fallback.' },
   GLPI_PROBLEMS_UNSUPPORTED: { status: 0, hint: 'glpi.api: v2 cannot link tickets to a problem or to each other (no Problem_Ticket / Ticket_Ticket route): problems are created, and a follow-up names each ticket to link by hand (logged once).' },

@@ -237,6 +237,14 @@ describe('PostgreSQL store, several nodes: job claims are leases with fencing', 
     expect(node(db, 'b').recordStart(T)).toBe(false);
   });
 
+  it('share one marker key: the first node\'s, whatever key the next ones offer from their own data_dir', () => {
+    const db = database();
+    const first = 'k'.repeat(43);
+    expect(node(db, 'a').sharedMarkerKey(first)).toBe(first);
+    expect(node(db, 'b').sharedMarkerKey('o'.repeat(43))).toBe(first);
+    expect(node(db, 'a').sharedMarkerKey(first)).toBe(first);
+  });
+
   it('storm control on one node never rewrites a job another node is claiming: the merge waits in the lock, the claim passes it over', () => {
     const db = database();
     const decider = node(db, 'a');

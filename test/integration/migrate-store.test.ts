@@ -102,6 +102,8 @@ describe('migrate-store: SQLite to PostgreSQL', () => {
     expect(moved.stdout).toMatch(/tickets\s+2\b/);
     expect(moved.stdout).toMatch(/jobs\s+1 pending, 1 dead letters/);
     expect(moved.stdout).toMatch(/marker key: copied/);
+    // The cluster shares the key from the database (every node, whatever its own data_dir holds).
+    expect(moved.stdout).toMatch(/^  meta .*\bmarker_key\b/m);
     expect(moved.stdout).toMatch(/were not changed/);
     expect(readFileSync(join(next.dataDir, 'marker-key'), 'utf8')).toBe(readFileSync(join(old.dataDir, 'marker-key'), 'utf8'));
     expect(readFileSync(join(old.dataDir, 'bridge.db')).equals(sqliteBytes)).toBe(true);

@@ -149,7 +149,7 @@ const MUST_BE_EMPTY = ['incidents', 'jobs', 'deliveries', 'tickets'] as const;
  * Copy the SQLite store into PostgreSQL, on connection `conn` of `pg` (its schema migrated first, as a
  * daemon does). Refuses a database that already holds any incident, job, delivery or ticket.
  */
-export function copySqliteToPostgres(src: SqliteSource, pg: SyncPg, conn = 'migrate'): CopySummary {
+export function copySqliteToPostgres(src: SqliteSource, pg: SyncPg, conn = 'migrate', markerKey?: string): CopySummary {
   migrate(pg, conn);
   const { state, inbox } = src;
 
@@ -202,6 +202,9 @@ export function copySqliteToPostgres(src: SqliteSource, pg: SyncPg, conn = 'migr
   });
   const decidedThrough = Number(src.meta('processed_through') ?? 0);
   if (decidedThrough > 0) meta.push({ key: 'processed_through_on_disk', value: String(decidedThrough) });
+  // The SQLite bridge's marker key becomes the cluster's (PgStorePorts.sharedMarkerKey): every node, whatever its
+  // data_dir holds, renders the markers already in GLPI.
+  if (markerKey !== undefined) meta.push({ key: 'marker_key', value: markerKey });
 
   const lastDelivery = Math.max(src.lastId(inbox, 'deliveries'), decidedThrough, ...parked.map((p) => p.delivery_id), ...allJobs.map((j) => j.delivery_id ?? 0));
 

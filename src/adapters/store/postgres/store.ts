@@ -700,6 +700,21 @@ export class PgStorePorts
     this.#s.transaction(() => this.#s.exec("INSERT INTO meta (key, value) VALUES ($1, '1') ON CONFLICT (key) DO UPDATE SET value = excluded.value", [`clean_stop:${this.node}`]));
   }
 
+  // ---- The marker key, one for the cluster
+
+  /**
+   * The key every node renders ticket markers with (adapters/marker-key.ts): the first node to start offers its
+   * data_dir's key (or migrate-store puts the SQLite bridge's here) and every node uses the one stored. Each node
+   * keeping its own file would render other markers than the node that opened a ticket, and a marker search
+   * after a decider change would miss it and open a second one.
+   */
+  sharedMarkerKey(offered: string): string {
+    return this.#s.transaction(() => {
+      this.#s.exec("INSERT INTO meta (key, value) VALUES ('marker_key', $1) ON CONFLICT (key) DO NOTHING", [offered]);
+      return this.#s.query<{ value: string }>("SELECT value FROM meta WHERE key = 'marker_key'")[0]!.value;
+    }, 'crash-safe');
+  }
+
   // ---- WatchCursor
 
   glpiWatchCursor(): string | undefined {
