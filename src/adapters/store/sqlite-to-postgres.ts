@@ -12,7 +12,7 @@
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import type { Statement, SyncPg } from './postgres/bridge.js';
-import { migrate } from './postgres/schema.js';
+import { abandon, migrate } from './postgres/schema.js';
 import { inboxFileOf } from './sqlite/database.js';
 import { INBOX_MIGRATIONS, STATE_MIGRATIONS } from './sqlite/migrations/index.js';
 
@@ -254,11 +254,7 @@ export function copySqliteToPostgres(src: SqliteSource, pg: SyncPg, conn = 'migr
       { sql: 'COMMIT' },
     ]);
   } catch (e) {
-    try {
-      pg.run(conn, [{ sql: 'ROLLBACK' }]);
-    } catch {
-      pg.drop(conn);
-    }
+    abandon(pg, conn);
     throw e;
   }
   const dead = jobs.filter((j) => j.status === 'dead').length;

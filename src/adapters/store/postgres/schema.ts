@@ -169,11 +169,16 @@ export function migrate(pg: SyncPg, conn: string, migrations: readonly PgMigrati
     ]);
     return todo.map((m) => m.version);
   } catch (e) {
-    try {
-      pg.run(conn, [{ sql: 'ROLLBACK' }]);
-    } catch {
-      pg.drop(conn);
-    }
+    abandon(pg, conn);
     throw e;
+  }
+}
+
+/** A transaction of several round trips that failed half-way: rolled back, or, when even that fails, the connection dropped. */
+export function abandon(pg: SyncPg, conn: string): void {
+  try {
+    pg.run(conn, [{ sql: 'ROLLBACK' }]);
+  } catch {
+    pg.drop(conn);
   }
 }
