@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   GLPI_NAMES_KEPT: { status: 0, hint: 'GLPI could not be asked for the rules\' names at start or reload: the last resolution is kept.' },
   GLPI_ASSET_AMBIGUOUS: { status: 0, hint: 'Several GLPI assets match a host by name or IP: none is linked. Add the host to assets.map.' },
   GLPI_ASSET_MAP_UNRESOLVED: { status: 0, hint: 'An assets.map entry names an asset GLPI does not have exactly once. Fix the entry (prefer id).' },
+  PG_LEASE_LOST: { status: 0, hint: 'Several bridges on one PostgreSQL: this node\'s claim on a job lapsed while it ran (paused, partitioned, or PostgreSQL unreachable longer than store.postgres.lease) and another node took the job over; nothing is recorded twice. Frequent: raise store.postgres.lease or find what pauses the node.' },
   MARKER_KEY_FROM_DATABASE: { status: 0, hint: 'Bridges on one PostgreSQL share the marker key stored in the database; this node\'s data_dir/marker-key differs and is not used. Nothing to fix; replace the file with the shared key to silence it.' },
   GLPI_ASSET_NOT_FOUND: { status: 0, hint: 'No GLPI asset matches the host: the ticket goes without one.' },
   GLPI_SOLUTION_REFUSED: { status: 0, hint: 'GLPI refused the recovery\'s solution (a template, a rule, the status matrix): glpi.recovery_fallback ran. Fix what glpi_reason names, or keep the fallback.' },

@@ -320,6 +320,12 @@ export class Dispatcher {
           this.store.completeJob(job.id, now);
         }, 'crash-safe');
       } catch (storeError) {
+        // Several bridges on one PostgreSQL: the claim lapsed while the job ran and another node holds the job now;
+        // its run checks GLPI before sending, so this outcome is found there, not at this node's next start.
+        if ((storeError as { code?: unknown }).code === 'PG_LEASE_LOST') {
+          log.warn({ code: 'PG_LEASE_LOST', err: (storeError as Error).message, ticket_id: outcome.ticketId }, 'GLPI job done, but another node has taken the job over meanwhile: its run finds this outcome in GLPI');
+          return;
+        }
         log.error({ err: (storeError as Error).message, ticket_id: outcome.ticketId }, 'GLPI job done but not recorded; it will be checked again at next start');
         return;
       }
