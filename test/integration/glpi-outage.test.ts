@@ -1,14 +1,17 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { FakeGlpi } from '../../src/glpi-fake/server.js';
+import { BREAKER_OPEN_AFTER } from '../../src/services/dispatcher.js';
 import { type Daemon, startWithGlpi, waitFor } from '../helpers/daemon.js';
 import { zabbixBody } from '../helpers/fixtures.js';
 
 /**
  * The real daemon during a GLPI outage: the requests GLPI receives while it
  * is down are counted. The circuit breaker's design bounds them: the jobs in
- * flight when GLPI went down (at most glpi.max_concurrency, 4 by default),
- * then one request per probe, never a follow-up list read for an attempt
- * that never reached GLPI.
+ * flight when GLPI went down (at most glpi.max_concurrency, 4 by default) and
+ * the requests the first failures let start before the breaker opens (it
+ * opens at the BREAKER_OPEN_AFTER-th failure in a row: at most that many
+ * minus one), then one request per probe, never a follow-up list read for an
+ * attempt that never reached GLPI.
  */
 let glpi: FakeGlpi;
 let daemon: Daemon;
@@ -54,7 +57,7 @@ describe('GLPI outage', () => {
     }, 'queue drained after the outage', 30_000);
 
     // The design's bound: the first wave, then one request per probe.
-    expect(during.length).toBeLessThanOrEqual(4 + probes);
+    expect(during.length).toBeLessThanOrEqual(4 + (BREAKER_OPEN_AFTER - 1) + probes);
     // Probes are spaced by a doubling backoff (capped at retry.backoff_cap = 500 ms here, ±20 %): at most one per 400 ms once capped.
     expect(probes).toBeLessThanOrEqual(6_000 / 400 + 6);
     expect(during.filter((r) => /ITILFollowup$/.test(r.path) && r.method === 'GET')).toHaveLength(0);
