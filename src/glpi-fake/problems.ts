@@ -16,24 +16,12 @@
  *   (front/ticket_ticket.form.php, CommonITILObject_CommonITILObject::processMassiveActionsForOneItemtype()).
  *   (src/Problem_Ticket.php, src/CommonITILObject_CommonITILObject.php @ 0042059c82075d3223c145cb3609a83019fc0cd2)
  */
+import type { SearchableTicket } from './search.js';
 
 export const PROBLEM_STATUS = { INCOMING: 1, ASSIGNED: 2, PLANNED: 3, WAITING: 4, SOLVED: 5, CLOSED: 6, ACCEPTED: 7, OBSERVED: 8 } as const;
 
-export interface FakeProblem {
-  id: number;
-  name: string;
-  content: string;
-  status: number;
-  priority: number;
-  urgency: number;
-  impact: number;
-  /** Problems have no type; 0 keeps the search rows' shape (search.ts). */
-  type: number;
-  itilcategories_id: number;
-  entities_id: number;
-  users_id_recipient: number;
-  date: string;
-  date_mod: string;
+/** A Problem has a ticket's searchable columns (search.ts reads both the same way), without the external id. Problems have no type: 0 keeps the search rows' shape. */
+export interface FakeProblem extends Omit<SearchableTicket, 'externalid'> {
   is_deleted: number;
   /** Not columns: Problem_User rows by role, as the high-level API's TeamMember route adds them (the writer is the requester). */
   users?: { requester: number[]; assign: number[]; observer: number[] };
