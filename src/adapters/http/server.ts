@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type ServerOptions, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { LogController, type ConnectionError, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { BridgeError, ERROR_CODES, type ErrorCode } from '../../core/errors.js';
@@ -11,6 +11,7 @@ import { parseWebhookBody } from '../zabbix/webhook-body.js';
 import { Connections } from './connections.js';
 import { RejectionLog, pathOf, type RejectionLogOptions } from './rejection-log.js';
 import { registerStatusRoutes, type StatusSources } from './status/routes.js';
+import { WebhookFront } from './webhook.js';
 
 export interface ReadinessCheck {
   readonly ok: boolean;
@@ -109,7 +110,42 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
     rejections.record({ code, message, ip, ...(req ? { method: req.method, path: pathOf(req.url) } : {}), ...(field !== undefined ? { field } : {}) });
   };
 
+  let connections: Connections | undefined;
+  // The webhook's common case is served by node:http directly (webhook.ts); everything else goes to fastify.
+  const front = new WebhookFront({
+    path: deps.webhookPath,
+    bodyLimit: deps.bodyLimit,
+    maxRequestsPerSocket: limits.maxRequestsPerSocket,
+    intake: deps.intake,
+    token: deps.token,
+    isStopping: deps.isStopping,
+    timezoneOffsetMinutes: deps.timezoneOffsetMinutes,
+    bearerMatches,
+    errorBody,
+    rejected: (code, message, ip, req, field) => {
+      deps.metrics.webhookRejected.inc({ code });
+      rejections.record({ code, message, ip, method: req.method, path: req.path, ...(field !== undefined ? { field } : {}) });
+    },
+    connections: () => connections as Connections,
+    log,
+  });
+
   const app = Fastify({
+    // The listener as fastify would make it (lib/server.js: node:http with the same options and timeouts), with
+    // the webhook's fast path in front of fastify's handler. Called again for each extra address of "localhost".
+    serverFactory: (handler, options) => {
+      const opts = options as { http?: ServerOptions; keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number };
+      const server = createServer(opts.http ?? {}, (req: IncomingMessage, res: ServerResponse) => {
+        if (front.takes(req)) front.serve(req, res);
+        else handler(req, res);
+      });
+      // fastify has filled in its defaults for the options below (a 0 here means Node's default).
+      server.keepAliveTimeout = opts.keepAliveTimeout ?? 0;
+      server.requestTimeout = opts.requestTimeout ?? 0;
+      server.setTimeout(opts.connectionTimeout ?? 0);
+      if ((opts.maxRequestsPerSocket ?? 0) > 0) server.maxRequestsPerSocket = opts.maxRequestsPerSocket ?? 0;
+      return server;
+    },
     loggerInstance: log as FastifyBaseLogger,
     // One log line per decision, not per request: the rejected ones are logged by reject().
     logController: new LogController({ disableRequestLogging: true }),
@@ -148,18 +184,19 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.server.maxConnections = limits.maxConnections;
   app.server.on('drop', (d) => rejected('BRIDGE_TOO_MANY_CONNECTIONS', `connection closed at accept: ${limits.maxConnections} connections open (webhook.max_connections)`, d?.remoteAddress));
 
-  const connections = new Connections(app.server);
+  connections = new Connections(app.server);
+  const tracked = connections;
   // Stop: idle and slow connections are closed at once; accepted webhooks are answered, then their connection closed.
   app.addHook('preClose', async () => {
-    const closed = connections.closeIdle();
+    const closed = tracked.closeIdle();
     rejections.flush();
     if (closed > 0) log.info({ closed }, 'closed idle and unfinished connections');
   });
   app.addHook('onSend', async (req, reply) => {
     // Node answers a request over max_requests_per_socket with 503 but leaves the connection open until the
     // keep-alive timeout: close it after the last answer it may carry instead.
-    const answered = connections.answered(req.raw.socket);
-    if (connections.closing || (limits.maxRequestsPerSocket > 0 && answered >= limits.maxRequestsPerSocket)) reply.header('connection', 'close');
+    const answered = tracked.answered(req.raw.socket);
+    if (tracked.closing || (limits.maxRequestsPerSocket > 0 && answered >= limits.maxRequestsPerSocket)) reply.header('connection', 'close');
   });
 
   // Zabbix sends JSON; anything else is refused with 415 rather than guessed at.
@@ -212,8 +249,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       const alert = normalise(parsed.event, 'webhook', deps.timezoneOffsetMinutes());
       // Accepted work: a stop waits for its answer instead of cutting its connection.
       const socket = req.raw.socket;
-      connections.busy(socket);
-      reply.raw.once('close', () => connections.done(socket));
+      tracked.busy(socket);
+      reply.raw.once('close', () => tracked.done(socket));
       const accepted = await deps.intake.accept(alert);
       return reply.code(202).send({ status: accepted.duplicate ? 'duplicate' : 'accepted', delivery_id: accepted.deliveryId });
     },
