@@ -12,7 +12,9 @@
 // always this node's, as before.
 
 import { Counter, Gauge } from 'prom-client';
-import { clusterRole, type PgLeaderLock, type PostgresStore } from '../adapters/store/postgres/index.js';
+import type { ReadinessCheck } from '../adapters/http/server.js';
+import type { ClusterSummary } from '../adapters/http/status/summary.js';
+import { clusterRole, PostgresStore, type PgLeaderLock } from '../adapters/store/postgres/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -91,10 +93,15 @@ export function deciderRole(store: object, d: DeciderDeps): DeciderRole | undefi
   let was = false;
   let stopped = false;
 
+  // A hand-over is a decision (a new cycle and its jobs): it commits, with the removal of its row, only
+  // while this node holds the decider lock, fenced in SQL as every decision is (PostgresStore.deciderTransaction).
+  // A node that lost the lock after its last check commits nothing: the row stays for the new decider.
   const handOver = (): void => {
     for (const h of pg.pendingHandovers()) {
-      d.ticketClosed(h.fingerprint, h.cycle, h.ticketId);
-      pg.dropHandover(h.id);
+      pg.deciderTransaction(() => {
+        d.ticketClosed(h.fingerprint, h.cycle, h.ticketId);
+        pg.dropHandover(h.id);
+      });
     }
   };
 
@@ -127,7 +134,14 @@ export function deciderRole(store: object, d: DeciderDeps): DeciderRole | undefi
   return {
     holds: () => lock.held,
     ticketClosed(fingerprint, cycle, ticketId, now) {
-      if (lock.held) return d.ticketClosed(fingerprint, cycle, ticketId);
+      if (lock.held) {
+        try {
+          return pg.deciderTransaction(() => d.ticketClosed(fingerprint, cycle, ticketId));
+        } catch (e) {
+          // The lock was lost meanwhile (the fence refused the commit): the new decider takes it from the table.
+          log.warn({ err: (e as Error).message, fingerprint, cycle, ticket_id: ticketId }, 'handing over a closed ticket on this node failed; left to the decider');
+        }
+      }
       pg.deferHandover(fingerprint, cycle, ticketId, now);
       log.info({ fingerprint, cycle, ticket_id: ticketId }, 'ticket closed in GLPI: handed over to the decider');
     },
@@ -186,4 +200,42 @@ export function pollerRole(store: object, poller: RoleBound, logger: Logger, met
       lock.release();
     },
   };
+}
+
+/**
+ * Who is who on the shared database (the status page, `status`, /readyz): this node's name, the roles it
+ * holds now and every node heard from within the hour, read from the database (presence.ts: a role shown is
+ * a lock held now). Undefined with SQLite (one node). PostgreSQL unreachable: `error`, and no rows.
+ */
+export function clusterSummary(store: object): ClusterSummary | undefined {
+  if (!(store instanceof PostgresStore)) return undefined;
+  try {
+    const view = store.clusterView();
+    const self = view.nodes.find((n) => n.name === view.node);
+    return {
+      node: view.node,
+      roles: self && !self.stopped && !view.nameLostTo ? self.roles : [],
+      nodes: view.nodes.map((n) => ({
+        name: n.name,
+        host: n.host,
+        pid: n.pid,
+        startedAt: new Date(n.startedAt).toISOString(),
+        heardFromSecondsAgo: Math.round(n.heartbeatAgeMs / 1000),
+        stopped: n.stopped,
+        roles: n.roles,
+      })),
+      ...(view.nameLostTo ? { nameLostTo: view.nameLostTo } : {}),
+    };
+  } catch (e) {
+    return { node: store.node, roles: [], nodes: [], error: (e as Error).message };
+  }
+}
+
+/** /readyz's `cluster` check: this node's name and roles; not ok when its name was taken, or the nodes cannot be read. */
+export function clusterCheck(c: ClusterSummary): ReadinessCheck {
+  const roles = c.roles.length ? c.roles.join(', ') : 'standby (neither decider nor poller)';
+  if (c.nameLostTo) return { ok: false, detail: `NODE_NAME_IN_USE: node ${c.node}: another bridge (host ${c.nameLostTo.host}, pid ${c.nameLostTo.pid}) took this name while this one was not heard from` };
+  if (c.error !== undefined) return { ok: false, detail: `node ${c.node}: roles unknown: ${c.error}` };
+  const others = c.nodes.filter((n) => n.name !== c.node && !n.stopped).map((n) => `${n.name} ${n.roles.length ? n.roles.join('+') : 'standby'}`);
+  return { ok: true, detail: `node ${c.node}: ${roles}${others.length ? `; other nodes: ${others.join(', ')}` : '; no other node running'}` };
 }

@@ -8,8 +8,9 @@
 
 import type { PendingDelivery, PollMemory } from '../../../core/ports.js';
 import type { IntakeStore, ProcessingStore } from '../sqlite/index.js';
-import { SyncPg, type PgConnectionConfig, type Statement } from './bridge.js';
+import { PgError, SyncPg, type PgConnectionConfig, type Statement } from './bridge.js';
 import { DECIDER_LOCK, PgLeaderLock, POLLER_LOCK } from './leader.js';
+import { clusterNodes, NodePresence, type ClusterNode } from './presence.js';
 import { migrate } from './schema.js';
 import { PgPollMemory, PgStorePorts } from './store.js';
 
@@ -17,6 +18,46 @@ export { PgError, PgUnavailable, SyncPg, type PgConnectionConfig } from './bridg
 export { migrate, PG_MIGRATIONS } from './schema.js';
 export { DEFAULT_LEASE_MS, LeaseLost } from './store.js';
 export { PgLeaderLock } from './leader.js';
+export { NodeNameInUse, type ClusterNode } from './presence.js';
+
+/** This node and the others the database knows (the status page, `status`, /readyz). */
+export interface ClusterView {
+  /** This node's name (store.postgres.node_name, or the host's name). */
+  readonly node: string;
+  /** Every node heard from within the last hour, this one included, with the roles it holds now. */
+  readonly nodes: readonly ClusterNode[];
+  /** Another instance took this node's name while this one was not heard from (stopped longer than a lease). */
+  readonly nameLostTo?: { readonly host: string; readonly pid: number };
+}
+
+/** The marker key the bridges on a database share (meta marker_key: the first node's, or migrate-store's). */
+const STORED_MARKER_KEY: Statement = { sql: "SELECT value FROM meta WHERE key = 'marker_key'" };
+
+/**
+ * The marker key stored in the database, read only (no schema made, nothing written: `explain`): undefined
+ * when no bridge has started on it yet (no schema, or no key). PostgreSQL unreachable: thrown.
+ */
+export function readStoredMarkerKey(connection: PgConnectionConfig): string | undefined {
+  const pg = new SyncPg(connection);
+  try {
+    const [r] = pg.run('read', [STORED_MARKER_KEY]);
+    const v = r?.rows[0]?.value;
+    return typeof v === 'string' ? v : undefined;
+  } catch (e) {
+    if (e instanceof PgError && e.code === '42P01') return undefined; // undefined_table: no bridge has made the schema yet
+    throw e;
+  } finally {
+    pg.close();
+  }
+}
+
+/** A decider-only commit was asked of a node that does not hold the decider lock (it was not committed). */
+export class NotTheDecider extends Error {
+  constructor() {
+    super('this node does not hold the decider lock: not committed (the decider does it)');
+    this.name = 'NotTheDecider';
+  }
+}
 
 export interface PgStoreOptions {
   readonly connection: PgConnectionConfig;
@@ -31,6 +72,12 @@ export interface PgStoreOptions {
    * processing thread: decisions, and the GLPI read-back), `poller` (the main thread: the Zabbix poller).
    */
   readonly role?: 'decider' | 'poller';
+  /**
+   * Take this node's name among the bridges on the database and keep it with a heartbeat (presence.ts): a
+   * name another running bridge holds is refused (NodeNameInUse). Default: with the `poller` role (the main
+   * thread: one per process).
+   */
+  readonly presence?: boolean;
 }
 
 /** Every port of both threads' stores over one worker (tools, `queue`, `status`, tests). */
@@ -45,6 +92,11 @@ export class PostgresStore extends PgStorePorts {
   readonly lock: PgLeaderLock | undefined;
   readonly #tenureListeners: (() => void)[] = [];
   #tenureSeen = 0;
+  /** This node's name held in the database (the main thread's store), with its heartbeat. */
+  readonly presence: NodePresence | undefined;
+  readonly #heartbeat: NodeJS.Timeout | undefined;
+  /** The instance this node's start took its name over from (gone: not heard from, or its session ended), for the log. */
+  readonly nameTakenOver: { readonly host: string; readonly pid: number; readonly why: string } | undefined;
 
   constructor(options: PgStoreOptions) {
     const pg = new SyncPg(options.connection);
@@ -58,7 +110,28 @@ export class PostgresStore extends PgStorePorts {
     this.#pg = pg;
     this.file = options.label;
     // A holder silent for a lease is stuck: taken over (leader.ts), as its jobs' claims would be.
-    this.lock = options.role === undefined ? undefined : new PgLeaderLock(pg, options.role, options.role === 'decider' ? DECIDER_LOCK : POLLER_LOCK, this.leaseMs);
+    this.lock = options.role === undefined ? undefined : new PgLeaderLock(pg, options.role, options.role === 'decider' ? DECIDER_LOCK : POLLER_LOCK, this.leaseMs, this.node);
+    // Before anything of this node runs (the processing thread's requeue at start reads claims by name):
+    // a name another running bridge holds is refused here, and the process does not start.
+    if (options.presence ?? options.role === 'poller') {
+      const presence = new NodePresence(pg, 'state', this.node, this.leaseMs);
+      try {
+        this.nameTakenOver = presence.claim();
+      } catch (e) {
+        pg.close();
+        throw e;
+      }
+      this.presence = presence;
+      // Every few seconds, well within a lease (a node silent for a lease may lose its name to a new start).
+      this.#heartbeat = setInterval(() => {
+        try {
+          presence.beat();
+        } catch {
+          // PostgreSQL unreachable: the next beat tries again (a killed node's session ends; this one's is back).
+        }
+      }, Math.min(5000, Math.max(250, Math.floor(this.leaseMs / 4))));
+      this.#heartbeat.unref();
+    }
     // The leases of the jobs this store claimed are renewed while they run (a run may take several GLPI requests
     // and quick retries). A node that stalls stops renewing: its claims lapse and another node retakes them.
     this.#renewal = setInterval(() => {
@@ -108,9 +181,40 @@ export class PostgresStore extends PgStorePorts {
     return this.lock?.what === 'decider' ? this.lock.fenceStatement() : undefined;
   }
 
+  /**
+   * fn in one state transaction that commits only while this node holds the decider lock, fenced as a
+   * decision is (zgb_assert_lock in the same transaction): the hand-over of a closed ticket's incident (a new
+   * cycle, its jobs) is a decision. A node that lost the lock without knowing fails the commit, and nothing
+   * of fn is kept; one that knows it does not hold the lock throws NotTheDecider before running fn.
+   *
+   * The fence rides on markProcessed: recording the decided position again, unchanged (GREATEST keeps it),
+   * is the store's one fenced write (store.ts), and it joins this transaction.
+   */
+  deciderTransaction<T>(fn: () => T): T {
+    if (this.lock?.what !== 'decider' || this.lock.fenceStatement() === undefined) throw new NotTheDecider();
+    return this.transaction(() => {
+      this.markProcessed(this.processedThrough());
+      return fn();
+    }, 'crash-safe');
+  }
+
+  /** The marker key the bridges on this database share, read only (undefined: none stored yet). */
+  storedMarkerKey(): string | undefined {
+    const v = this.#pg.run('state', [STORED_MARKER_KEY])[0]?.rows[0]?.value;
+    return typeof v === 'string' ? v : undefined;
+  }
+
+  /** This node and the others on the database, with their roles now (one query, on the state connection). */
+  clusterView(): ClusterView {
+    const lost = this.presence?.lost;
+    return { node: this.node, nodes: clusterNodes(this.#pg, 'state'), ...(lost ? { nameLostTo: { host: lost.host, pid: lost.pid } } : {}) };
+  }
+
   close(): void {
     clearInterval(this.#renewal);
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.lock?.release();
+    this.presence?.release();
     this.#pg.close();
   }
 }

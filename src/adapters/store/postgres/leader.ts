@@ -21,6 +21,7 @@
 //   sessions) and takes the lock at its next try. The stuck holder, once it runs again, finds its session
 //   gone: the fence refuses its commits, and it becomes a standby.
 
+import { hostname } from 'node:os';
 import { PgUnavailable, type Statement, type SyncPg } from './bridge.js';
 
 /** The advisory lock keys (ASCII 'zgbd' and 'zgbp' as numbers; fixed, shared by every node). */
@@ -46,9 +47,13 @@ export class PgLeaderLock {
   /** The stuck holder this node ended last (for the log): its backend pid and how long it had been silent. */
   lastTakeover: { readonly pid: number; readonly silentMs: number } | undefined;
 
-  constructor(pg: SyncPg, what: 'decider' | 'poller', key: number, stallMs = 60_000) {
+  /** This node's name (store.postgres.node_name): the session that takes the lock is written in its `nodes` row (presence.ts). */
+  readonly #node: string | undefined;
+
+  constructor(pg: SyncPg, what: 'decider' | 'poller', key: number, stallMs = 60_000, node?: string) {
     this.#pg = pg;
     this.what = what;
+    this.#node = node;
     this.#key = key;
     this.#conn = `lock:${what}`;
     this.#stallMs = stallMs;
@@ -80,6 +85,7 @@ export class PgLeaderLock {
       if (row?.got === true) {
         this.#pid = Number(row.pid);
         this.#tenure++;
+        this.#recordHolder();
         return true;
       }
       this.#endStuckHolder();
@@ -90,6 +96,25 @@ export class PgLeaderLock {
       // connection, which releases whatever it held, and start again from a fresh session.
       if (!(e instanceof PgUnavailable)) this.#pg.drop(this.#conn);
       return false;
+    }
+  }
+
+  /**
+   * Which session of this node holds the lock, in its `nodes` row (presence.ts): the status joins it with
+   * pg_locks to show who holds each role. The row is this process's (its host and pid: the main thread took
+   * the name, this may be the processing thread). Informational: a failure here does not cost the lock.
+   */
+  #recordHolder(): void {
+    if (this.#node === undefined) return;
+    try {
+      this.#pg.run(this.#conn, [
+        {
+          sql: `UPDATE nodes SET ${this.what === 'decider' ? 'decider_backend' : 'poller_backend'} = pg_backend_pid() WHERE name = $1 AND host = $2 AND pid = $3`,
+          params: [this.#node, hostname(), process.pid],
+        },
+      ]);
+    } catch {
+      // The next tenure writes it again; the status shows the role missing meanwhile.
     }
   }
 

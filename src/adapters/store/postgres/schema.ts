@@ -144,6 +144,32 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
     );
     `,
   },
+  {
+    // Which bridges share the database (issue 15, gaps): one row per store.postgres.node_name, held by one
+    // running instance at a time (presence.ts). A node writes its instance id, host, pid and start, and a
+    // heartbeat on its main thread's state connection; a node starting under a name another live instance
+    // holds refuses to start (NODE_NAME_IN_USE). backend_pid/backend_start are the heartbeat's session (a
+    // killed node's session ends at once: its name is free before its heartbeat ages). decider_backend and
+    // poller_backend are the sessions that took those locks (leader.ts): the status joins them with pg_locks,
+    // so a role shown is a lock held now, not one remembered.
+    version: 4,
+    name: 'pg-004-nodes',
+    sql: `
+    CREATE TABLE nodes (
+      name text PRIMARY KEY,
+      instance text NOT NULL,
+      host text NOT NULL,
+      pid integer NOT NULL,
+      started_at timestamptz NOT NULL,
+      heartbeat timestamptz NOT NULL,
+      stopped_at timestamptz,
+      backend_pid integer,
+      backend_start timestamptz,
+      decider_backend integer,
+      poller_backend integer
+    );
+    `,
+  },
 ];
 
 /** Create or migrate the schema; returns the versions this call applied (none when another node did). */
