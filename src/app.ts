@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { systemClock } from './adapters/clock.js';
 import { buildServer } from './adapters/http/server.js';
 import type { IntakeStore } from './adapters/store/sqlite/index.js';
-import { pollerRole } from './composition/cluster.js';
+import { clusterSummary, pollerRole } from './composition/cluster.js';
 import { buildIntakeSide } from './composition/intake.js';
 import type { ProcessingStatus } from './composition/processing.js';
 import { readinessProbe } from './composition/readiness.js';
@@ -95,6 +95,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     processing: () => processing,
     poller: () => poller,
     stopping: () => stopping,
+    cluster: () => clusterSummary(store),
   });
   const server = buildServer({
     logger,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { normalise } from '../core/normalise.js';
 import { parseWebhookBody } from '../adapters/zabbix/webhook-body.js';
-import { explainAlert } from '../composition/explain.js';
+import { explainAlert, explainMarkerKey } from '../composition/explain.js';
 import { loadOrReport, UsageError } from './common.js';
 import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -65,7 +65,10 @@ export async function explainCommand(file: string | undefined, input: string | u
     return 1;
   }
   const alert = normalise(parsed.event, 'webhook', config.zabbix.timezone_offset_minutes);
-  const { out, draft } = explainAlert(config, alert, Date.now());
+  // On PostgreSQL the marker is the one the bridges render: with the key stored in the database.
+  const marker = explainMarkerKey(config);
+  const { out, draft } = explainAlert(config, alert, Date.now(), marker.key);
+  if (marker.note !== undefined && draft) out.marker_key = marker.note;
   if (online && draft) out.ticket = { ...(out.ticket as Record<string, unknown>), names: undefined, ...(await resolveOnline(config, draft)) };
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   return 0;

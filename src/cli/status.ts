@@ -1,6 +1,7 @@
 import { age } from '../adapters/http/status/html.js';
-import { statusSummary, type StatusSummary } from '../adapters/http/status/summary.js';
+import { statusSummary, type ClusterSummary, type StatusSummary } from '../adapters/http/status/summary.js';
 import { splitListen } from '../app.js';
+import { clusterSummary } from '../composition/cluster.js';
 import { glpiTicketUrl } from '../composition/status.js';
 import { openToolStore, storeExists, storeLabel } from '../composition/store.js';
 import type { Config } from '../config/schema.js';
@@ -37,16 +38,31 @@ function readStore(config: Config): StatusSummary | undefined {
   if (!storeExists(config)) return undefined;
   const store = openToolStore(config, { cli: true });
   try {
-    return statusSummary(store, { page: 1, filter: {} }, { now: Date.now(), source: 'store', ticketUrl: (id) => glpiTicketUrl(config.glpi.url, id) });
+    // PostgreSQL: the nodes as the database knows them (this configuration's node_name is "this node").
+    const cluster = clusterSummary(store);
+    return statusSummary(store, { page: 1, filter: {} }, { now: Date.now(), source: 'store', ticketUrl: (id) => glpiTicketUrl(config.glpi.url, id), ...(cluster ? { cluster } : {}) });
   } finally {
     store.close();
   }
+}
+
+/** Several bridges on one PostgreSQL: this node and its roles, then every node seen in the last hour. */
+function clusterLines(c: ClusterSummary): string[] {
+  const roles = (r: readonly string[]) => (r.length ? r.join(', ') : 'standby');
+  const out = [`cluster: this node ${c.node}: ${roles(c.roles)}`];
+  if (c.nameLostTo) out.push(`  NODE_NAME_IN_USE: another bridge (host ${c.nameLostTo.host}, pid ${c.nameLostTo.pid}) took this node's name while it was not heard from`);
+  if (c.error !== undefined) out.push(`  the nodes could not be read: ${c.error}`);
+  for (const n of c.nodes) {
+    out.push(`  ${n.name}${n.name === c.node ? ' (this node)' : ''}: ${n.stopped ? `stopped ${age(n.heardFromSecondsAgo)} ago` : `${roles(n.roles)}, heard from ${age(n.heardFromSecondsAgo)} ago`} · host ${n.host}, pid ${n.pid}, started ${n.startedAt}`);
+  }
+  return out;
 }
 
 function text(s: StatusSummary, file: string, why: string | undefined): string {
   const out: string[] = [];
   out.push(s.source === 'daemon' ? `running: asked the daemon (${s.generatedAt})` : `not answering: read from the store (${s.generatedAt}); ${why ?? ''}`);
   if (s.connections) out.push(`connections: ${Object.entries(s.connections).map(([k, c]) => `${k} ${c.ok ? 'ok' : 'FAILING'} (${c.detail})`).join('; ')}`);
+  if (s.cluster) out.push(...clusterLines(s.cluster));
   const c = s.counts;
   out.push(`open incidents ${c.openIncidents} · pending jobs ${c.pending} · running ${c.running} · dead letters ${c.dead} · parked alerts ${c.parked} · alerts to decide ${c.undecided}${c.oldestPendingAgeSeconds !== undefined ? ` · oldest pending ${age(c.oldestPendingAgeSeconds)}` : ''}`);
   if (s.history) {

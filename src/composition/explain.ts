@@ -3,7 +3,9 @@ import type { Config } from '../config/schema.js';
 import type { Alert } from '../core/alert.js';
 import { assessAlert, NO_STATE } from '../core/assess.js';
 import { formatWindow, problemGroup, problemRule, rankedAsCause, symptomMode, type TicketDraft } from '../core/decide.js';
+import { readStoredMarkerKey } from '../adapters/store/postgres/index.js';
 import { processingSettings } from './from-config.js';
+import { pgConnection } from './store.js';
 
 /** What recurrence of this alert, or its group firing together, would link, in words (the category's `problems` rule). */
 function problemLine(config: Config, category: string, alert: Alert): string {
@@ -57,12 +59,28 @@ function valueHistoryLine(config: Config, alert: Alert, ticket: boolean): string
 }
 
 /**
+ * The key ticket markers are rendered with, as the daemon renders them: on PostgreSQL the one the bridges on
+ * the database share (meta marker_key; a node's own data_dir/marker-key may differ and is then not used:
+ * MARKER_KEY_FROM_DATABASE), else data_dir/marker-key. `note` says when the database's could not be used.
+ */
+export function explainMarkerKey(config: Config): { readonly key?: string; readonly note?: string } {
+  if (config.store.backend !== 'postgres') return {};
+  try {
+    const key = readStoredMarkerKey(pgConnection(config));
+    return key !== undefined ? { key } : { note: 'no marker key stored in the database yet (no bridge has started on it): the marker is rendered with data_dir/marker-key, which the first bridge to start offers' };
+  } catch (e) {
+    return { note: `the database's marker key could not be read (${(e as Error).message}): the marker is rendered with data_dir/marker-key, which may differ from the one the bridges use` };
+  }
+}
+
+/**
  * What the rules in force make of one alert, as if no incident were open for its fingerprint: the object
  * `zabbix-glpi-bridge explain` prints and the status page's "try a rule" shows (one builder, so they cannot
  * differ). `draft` is the ticket draft itself, for `explain --online` to resolve its names; it is not printed.
  */
-export function explainAlert(config: Config, alert: Alert, now: number): { readonly out: Record<string, unknown>; readonly draft?: TicketDraft } {
-  const { classification: c, fingerprint, decision } = assessAlert(processingSettings(config, readMarkerKey(config.data_dir) ?? 'no-marker-key-yet-0123456789abcdef'), alert, NO_STATE, now);
+export function explainAlert(config: Config, alert: Alert, now: number, markerKey?: string): { readonly out: Record<string, unknown>; readonly draft?: TicketDraft } {
+  const key = markerKey ?? readMarkerKey(config.data_dir) ?? 'no-marker-key-yet-0123456789abcdef';
+  const { classification: c, fingerprint, decision } = assessAlert(processingSettings(config, key), alert, NO_STATE, now);
   const create = decision.jobs.find((j) => j.type === 'create_ticket');
   const draft = create?.type === 'create_ticket' ? create.ticket : undefined;
   const out = {

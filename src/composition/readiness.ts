@@ -1,4 +1,6 @@
 import type { ReadinessCheck } from '../adapters/http/server.js';
+import type { ClusterSummary } from '../adapters/http/status/summary.js';
+import { clusterCheck } from './cluster.js';
 import type { Clock, QueueStats } from '../core/ports.js';
 import type { ProcessingStatus } from './processing.js';
 
@@ -23,11 +25,14 @@ export interface ReadinessSources {
   readonly processing: () => { status(): Promise<ProcessingStatus | undefined>; readonly exitReason: string | undefined } | undefined;
   readonly poller: () => { readonly lastError: string | undefined; readonly lastSuccessAt: number | undefined } | undefined;
   readonly stopping: () => boolean;
+  /** Several bridges on one PostgreSQL: this node's name and roles (composition/cluster.ts clusterSummary); undefined with SQLite. */
+  readonly cluster?: () => ClusterSummary | undefined;
 }
 
 /**
- * /readyz: the store, the GLPI session, the queue, the intake and (for
- * information) the poller. Probes do not write: the last commit, or a write
+ * /readyz: the store, the GLPI session, the queue, the intake, (for
+ * information) the poller, and on PostgreSQL the cluster: this node's name and
+ * the roles it holds (not ok when another bridge took its name). Probes do not write: the last commit, or a write
  * check made at most every WRITE_CHECK_EVERY_MS, answers for the store.
  * `committed()` records a commit (it proves the inbox writable).
  */
@@ -83,6 +88,8 @@ export function readinessProbe(src: ReadinessSources): { check(): Promise<Record
       const checks: Record<string, ReadinessCheck> = { store, glpi, queue, intake: stopping ? { ok: false, detail: 'stopping' } : { ok: true, detail: 'accepting' } };
       // Informational: the webhook keeps working while the Zabbix API is unreachable.
       const poller = src.poller();
+      const cluster = src.cluster?.();
+      if (cluster) checks.cluster = clusterCheck(cluster);
       if (poller) checks.zabbix_poll = { ok: true, detail: poller.lastError ? `last sweep failed: ${poller.lastError}` : poller.lastSuccessAt ? `last sweep ${new Date(poller.lastSuccessAt).toISOString()}` : 'no sweep yet' };
       return checks;
     },

@@ -1,10 +1,12 @@
 import type { IntakeStore } from '../adapters/store/sqlite/index.js';
 import type { StatusSources, TryAnswer, TryInput } from '../adapters/http/status/routes.js';
+import { PostgresStore } from '../adapters/store/postgres/index.js';
 import { parseWebhookBody } from '../adapters/zabbix/webhook-body.js';
 import type { Config } from '../config/schema.js';
 import type { Alert } from '../core/alert.js';
 import { normalise } from '../core/normalise.js';
 import type { Job } from '../core/ports.js';
+import { clusterSummary } from './cluster.js';
 import { rerenderCreate } from './dead-letters.js';
 import { explainAlert } from './explain.js';
 import { openToolStore } from './store.js';
@@ -52,11 +54,14 @@ export function statusSources(config: () => Config, store: IntakeStore): StatusS
           if (!parsed.ok) return { ok: false, error: `BRIDGE_INVALID_FIELD: ${parsed.message}` };
           alert = normalise(parsed.event, 'webhook', c.zabbix.timezone_offset_minutes);
         }
-        return { ok: true, result: explainAlert(c, alert, now).out };
+        // PostgreSQL: the markers the bridges render are keyed with the database's key (not this data_dir's).
+        const shared = store instanceof PostgresStore ? store.storedMarkerKey() : undefined;
+        return { ok: true, result: explainAlert(c, alert, now, shared).out };
       } catch (e) {
         return { ok: false, error: (e as Error).message };
       }
     },
     retry: (id, now) => retryDeadLetter(config(), id, now),
+    cluster: () => clusterSummary(store),
   };
 }

@@ -4,7 +4,7 @@
 
 import type { DecisionRecord } from '../../../core/ports.js';
 import type { MinuteRates } from './history.js';
-import type { JobRow, StatusSummary } from './summary.js';
+import type { ClusterSummary, JobRow, StatusSummary } from './summary.js';
 
 export function esc(value: unknown): string {
   return String(value).replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -79,6 +79,25 @@ function connections(s: StatusSummary): string {
     .map(([name, c]) => `<tr><th scope="row">${esc(name)}</th><td class="${c.ok ? 'ok' : 'bad'}">${c.ok ? 'ok' : 'failing'}</td><td>${esc(c.detail)}</td></tr>`)
     .join('');
   return `<table class="conn"><tbody>${rows}</tbody></table>`;
+}
+
+/** Several bridges on one PostgreSQL: who holds the decider and the poller, and the nodes seen in the last hour. */
+function cluster(c: ClusterSummary): string {
+  const roles = (r: readonly string[]) => (r.length ? r.join(', ') : 'standby');
+  const lost = c.nameLostTo
+    ? `<p class="error" role="alert">Another bridge (host ${esc(c.nameLostTo.host)}, pid ${esc(c.nameLostTo.pid)}) took this node's name while it was not heard from: NODE_NAME_IN_USE. Stop this one, or give it its own <code>store.postgres.node_name</code>.</p>`
+    : '';
+  const error = c.error !== undefined ? `<p class="error">The nodes could not be read: ${esc(c.error)}</p>` : '';
+  const rows = c.nodes
+    .map(
+      (n) =>
+        `<tr${n.name === c.node ? ' class="self"' : ''}><td>${esc(n.name)}${n.name === c.node ? ' <span class="note">(this node)</span>' : ''}</td><td class="roles">${n.stopped ? '<span class="note">stopped</span>' : esc(roles(n.roles))}</td><td>${esc(n.host)}</td><td class="num">${esc(n.pid)}</td><td>${time(Date.parse(n.startedAt))}</td><td>${esc(age(n.heardFromSecondsAgo))} ago</td></tr>`,
+    )
+    .join('');
+  const table = c.nodes.length
+    ? `<table id="cluster-table"><thead><tr><th>Node</th><th>Roles</th><th>Host</th><th>PID</th><th>Started</th><th>Heard from</th></tr></thead><tbody>${rows}</tbody></table>`
+    : '';
+  return `<h3>Bridges on this database</h3><p id="cluster-self">This node: <strong>${esc(c.node)}</strong> — ${esc(roles(c.roles))}.</p>${lost}${error}${table}`;
 }
 
 function counts(s: StatusSummary): string {
@@ -200,7 +219,7 @@ export function statusPage(s: StatusSummary, o: PageOptions): string {
     o.canLogout ? `<form method="post" action="/status/logout" class="logout">${hidden(o.csrf)}<button type="submit">Sign out</button></form>` : ''
   }</header><main>
 ${o.flash ? `<p class="flash" id="flash" role="status">${esc(o.flash)}</p>` : ''}
-<section id="overview"><h2>Connections</h2>${connections(s)}${counts(s)}${s.history ? chart(s.history) : ''}</section>
+<section id="overview"><h2>Connections</h2>${connections(s)}${s.cluster ? `<div id="cluster">${cluster(s.cluster)}</div>` : ''}${counts(s)}${s.history ? chart(s.history) : ''}</section>
 <section id="incidents"><h2>Open incidents (${s.counts.openIncidents})</h2>${incidents(s, filter)}</section>
 <section id="decisions"><h2>Last decisions</h2>${decisions(s, o)}</section>
 <section id="queue"><h2>Queue</h2>${queue(s, o)}</section>

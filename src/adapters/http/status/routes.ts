@@ -17,7 +17,7 @@ import type { ErrorCode } from '../../../core/errors.js';
 import type { Logger } from '../../../observability/logger.js';
 import { countersFromExposition, RateHistory } from './history.js';
 import { age, loginPage, messagePage, statusPage, STYLESHEET, type TryOutcome } from './html.js';
-import { statusSummary, type ConnectionState, type StatusStoreView, type StatusSummary } from './summary.js';
+import { statusSummary, type ClusterSummary, type ConnectionState, type StatusStoreView, type StatusSummary } from './summary.js';
 
 export type TryInput = { readonly body: unknown } | { readonly deliveryId: number };
 export type TryAnswer = { readonly ok: true; readonly result: Readonly<Record<string, unknown>> } | { readonly ok: false; readonly error: string };
@@ -33,6 +33,8 @@ export interface StatusSources {
   tryRule(input: TryInput, now: number): TryAnswer;
   /** Queue a dead letter again (a creation rendered again with the rules in force); how many were queued. */
   retry(id: number, now: number): { queued: number; rerendered: boolean };
+  /** Several bridges on one PostgreSQL: this node, its roles and the other nodes (undefined with SQLite). */
+  cluster?(): ClusterSummary | undefined;
 }
 
 export interface StatusRouteDeps {
@@ -233,10 +235,11 @@ export function registerStatusRoutes(app: FastifyInstance, deps: StatusRouteDeps
     // What Zabbix's webhook last delivered (informational: a quiet hour is not a fault).
     const last = history.lastAlertAt;
     connections.zabbix_webhook = { ok: true, detail: last === undefined ? 'no alert accepted since the bridge started' : `last alert accepted ${age(Math.max(0, Math.round((t - last) / 1000)))} ago` };
+    const cluster = deps.sources.cluster?.();
     return statusSummary(
       deps.sources.store,
       { page: q.page ?? 1, filter: { host: q.host, category: q.category, action: q.action } as { host?: string; category?: string; action?: string } },
-      { now: t, source: 'daemon', ticketUrl: (id) => deps.sources.ticketUrl(id), connections, history: history.rates(t) },
+      { now: t, source: 'daemon', ticketUrl: (id) => deps.sources.ticketUrl(id), connections, history: history.rates(t), ...(cluster ? { cluster } : {}) },
     );
   };
 

@@ -50,6 +50,32 @@ export interface JobRow {
   readonly createdAt: number;
 }
 
+/** One bridge on the shared PostgreSQL, as the database knows it. */
+export interface ClusterNodeRow {
+  readonly name: string;
+  readonly host: string;
+  readonly pid: number;
+  readonly startedAt: string;
+  /** Seconds since its last heartbeat (since its stop, for a node that stopped). */
+  readonly heardFromSecondsAgo: number;
+  readonly stopped: boolean;
+  /** The roles whose lock it holds now: decider, poller (none: a standby). */
+  readonly roles: readonly string[];
+}
+
+/** Several bridges on one PostgreSQL: this node, its roles, and the nodes seen within the last hour (absent with SQLite). */
+export interface ClusterSummary {
+  /** This node's name (store.postgres.node_name, or the host's name). */
+  readonly node: string;
+  /** The roles this node holds now, read from the database. */
+  readonly roles: readonly string[];
+  readonly nodes: readonly ClusterNodeRow[];
+  /** Another instance took this node's name while this one was not heard from (NODE_NAME_IN_USE). */
+  readonly nameLostTo?: { readonly host: string; readonly pid: number };
+  /** The database could not be asked (PostgreSQL unreachable). */
+  readonly error?: string;
+}
+
 export interface StatusSummary {
   readonly generatedAt: string;
   /** 'daemon': asked the running daemon; 'store': read from the files (the daemon is not running or not answering). */
@@ -72,6 +98,8 @@ export interface StatusSummary {
   readonly parked: readonly ParkedDelivery[];
   /** Alerts received, tickets opened, GLPI requests per minute, oldest first (the daemon only: kept in memory). */
   readonly history?: MinuteRates;
+  /** Several bridges on one PostgreSQL: who is who (absent with SQLite). */
+  readonly cluster?: ClusterSummary;
 }
 
 function jobRow(j: Job): JobRow {
@@ -94,6 +122,7 @@ export interface SummaryContext {
   readonly ticketUrl: (id: number) => string;
   readonly connections?: Readonly<Record<string, ConnectionState>>;
   readonly history?: MinuteRates;
+  readonly cluster?: ClusterSummary;
 }
 
 /** Gather the summary: a bounded number of rows of each kind, whatever the store holds. */
@@ -131,5 +160,6 @@ export function statusSummary(store: StatusStoreView, q: SummaryQuery, ctx: Summ
     dead: store.jobs('dead', JOBS_SHOWN).map(jobRow),
     parked: store.parkedDeliveries(JOBS_SHOWN),
     ...(ctx.history ? { history: ctx.history } : {}),
+    ...(ctx.cluster ? { cluster: ctx.cluster } : {}),
   };
 }
