@@ -1,5 +1,5 @@
 import { severityFromNumber, type Alert, type AlertKind, type AlertUpdate, type Severity, type Tag } from './alert.js';
-import { truncateAlert } from './limits.js';
+import { LIMITS, truncateAlert, type LimitedField } from './limits.js';
 
 /**
  * The fields of our media type's webhook body, already checked for type by
@@ -62,8 +62,19 @@ export function kindOf(e: Pick<ZabbixEvent, 'event_value' | 'event_update_status
   return e.event_value === '0' ? 'recovery' : 'problem';
 }
 
+/** The last zabbixTime() asked and its answer: the alerts of one burst mostly share their second. */
+let lastTime: { date: string | undefined; time: string | undefined; offset: number; iso: string | undefined } | undefined;
+
 /** "2026.11.23" + "06:18:41" → ISO 8601, read as UTC (Zabbix sends no zone). */
 export function zabbixTime(date: string | undefined, time: string | undefined, utcOffsetMinutes = 0): string | undefined {
+  const last = lastTime;
+  if (last !== undefined && last.date === date && last.time === time && last.offset === utcOffsetMinutes) return last.iso;
+  const iso = readZabbixTime(date, time, utcOffsetMinutes);
+  lastTime = { date, time, offset: utcOffsetMinutes, iso };
+  return iso;
+}
+
+function readZabbixTime(date: string | undefined, time: string | undefined, utcOffsetMinutes: number): string | undefined {
   const d = present(date);
   const t = present(time);
   if (!d || !t) return undefined;
@@ -103,36 +114,61 @@ function updateOf(e: ZabbixEvent, utcOffsetMinutes: number): AlertUpdate {
 export function normalise(e: ZabbixEvent, source: Alert['source'] = 'webhook', utcOffsetMinutes = 0): Alert {
   const kind = kindOf(e);
   const host = e.host_host.trim();
-  const triggerName = present(e.trigger_name) ?? present(e.event_name) ?? '(unnamed trigger)';
-  const optional = {
-    hostIp: present(e.host_ip),
-    triggerId: present(e.trigger_id),
-    triggerDescription: present(e.trigger_description),
-    itemName: present(e.item_name),
-    itemKey: present(e.item_key),
-    itemId: present(e.item_id),
-    itemValue: present(e.item_value),
-    opdata: present(e.event_opdata),
-    occurredAt: zabbixTime(e.event_date, e.event_time, utcOffsetMinutes),
-    recoveryEventId: present(e.event_recovery_id),
-    // "0" or empty: the event is a cause (no cause of its own).
-    // Only a cause's id: "0" (a cause itself), an unexpanded macro (6.0) or Zabbix's "*UNKNOWN*" (7.0, not a symptom) are absent.
-    causeEventId: /^[1-9]\d*$/.test(present(e.event_cause_id) ?? '') ? present(e.event_cause_id) : undefined,
-    recoveredAt: zabbixTime(e.event_recovery_date, e.event_recovery_time, utcOffsetMinutes),
-    update: kind === 'update' ? updateOf(e, utcOffsetMinutes) : undefined,
-  };
-  const defined = Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined));
-  return truncateAlert({
+  const eventName = present(e.event_name);
+  const triggerName = present(e.trigger_name) ?? eventName ?? '(unnamed trigger)';
+  const alert: Record<string, unknown> = {
     source,
     eventSource: present(e.event_source) ?? '0',
     eventId: e.event_id.trim(),
     kind,
     severity: severityOf(e),
-    eventName: present(e.event_name) ?? triggerName,
+    eventName: eventName ?? triggerName,
     host,
     hostName: present(e.host_name) ?? host,
     triggerName,
     tags: e.tags,
-    ...defined,
-  });
+  };
+  // The optional fields, in this order, each only when present (an absent one is no key: alerts are stored as JSON).
+  const put = (key: string, value: unknown) => {
+    if (value !== undefined) alert[key] = value;
+  };
+  put('hostIp', present(e.host_ip));
+  put('triggerId', present(e.trigger_id));
+  put('triggerDescription', present(e.trigger_description));
+  put('itemName', present(e.item_name));
+  put('itemKey', present(e.item_key));
+  put('itemId', present(e.item_id));
+  put('itemValue', present(e.item_value));
+  put('opdata', present(e.event_opdata));
+  put('occurredAt', zabbixTime(e.event_date, e.event_time, utcOffsetMinutes));
+  put('recoveryEventId', present(e.event_recovery_id));
+  // "0" or empty: the event is a cause (no cause of its own).
+  // Only a cause's id: "0" (a cause itself), an unexpanded macro (6.0) or Zabbix's "*UNKNOWN*" (7.0, not a symptom) are absent.
+  const cause = present(e.event_cause_id);
+  put('causeEventId', cause !== undefined && CAUSE_ID.test(cause) ? cause : undefined);
+  put('recoveredAt', zabbixTime(e.event_recovery_date, e.event_recovery_time, utcOffsetMinutes));
+  put('update', kind === 'update' ? updateOf(e, utcOffsetMinutes) : undefined);
+  const a = alert as unknown as Alert;
+  return withinTruncationLimits(a) ? a : truncateAlert(a);
+}
+
+const CAUSE_ID = /^[1-9]\d*$/;
+
+/**
+ * Whether truncateAlert() would return the alert as it is (it does when every text it cuts is at most its
+ * maximum in UTF-16 units, and there are at most tagCount tags): the common case, without its copy.
+ */
+function withinTruncationLimits(a: Alert): boolean {
+  const short = (v: string | undefined, field: LimitedField) => v === undefined || v.length <= LIMITS[field].max;
+  const u = a.update;
+  return (
+    short(a.triggerName, 'triggerName') &&
+    short(a.triggerDescription, 'triggerDescription') &&
+    short(a.itemName, 'itemName') &&
+    short(a.hostIp, 'hostIp') &&
+    short(a.itemValue, 'itemValue') &&
+    short(a.opdata, 'opdata') &&
+    a.tags.length <= LIMITS.tagCount.max &&
+    (u === undefined || (short(u.action, 'updateAction') && short(u.message, 'updateMessage') && short(u.user, 'updateUser')))
+  );
 }
