@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerOptions, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -61,8 +62,11 @@ export interface ErrorBody {
   readonly error: { readonly code: ErrorCode; readonly message: string; readonly field?: string; readonly hint: string };
 }
 
+/** crypto.hash (Node 20.12+): a one-shot digest without a Hash object, about half the cost per request (issue 16). */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
+
 function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
+  return oneShot !== undefined ? oneShot('sha256', s, 'buffer') : createHash('sha256').update(s).digest();
 }
 
 /** Digests of the configured tokens (the webhook's and the admin's; a reload may add one): computed once, not per request. */
