@@ -62,22 +62,22 @@ export function kindOf(e: Pick<ZabbixEvent, 'event_value' | 'event_update_status
   return e.event_value === '0' ? 'recovery' : 'problem';
 }
 
-/** The last zabbixTime() asked and its answer: the alerts of one burst mostly share their second. */
-let lastTime: { date: string | undefined; time: string | undefined; offset: number; iso: string | undefined } | undefined;
+/** The last date and time converted, and how: the alerts of one burst mostly share their second. */
+let lastTime: { d: string; t: string; offset: number; iso: string | undefined } | undefined;
 
 /** "2026.11.23" + "06:18:41" → ISO 8601, read as UTC (Zabbix sends no zone). */
 export function zabbixTime(date: string | undefined, time: string | undefined, utcOffsetMinutes = 0): string | undefined {
-  const last = lastTime;
-  if (last !== undefined && last.date === date && last.time === time && last.offset === utcOffsetMinutes) return last.iso;
-  const iso = readZabbixTime(date, time, utcOffsetMinutes);
-  lastTime = { date, time, offset: utcOffsetMinutes, iso };
-  return iso;
-}
-
-function readZabbixTime(date: string | undefined, time: string | undefined, utcOffsetMinutes: number): string | undefined {
   const d = present(date);
   const t = present(time);
   if (!d || !t) return undefined;
+  const last = lastTime;
+  if (last !== undefined && last.d === d && last.t === t && last.offset === utcOffsetMinutes) return last.iso;
+  const iso = readZabbixTime(d, t, utcOffsetMinutes);
+  lastTime = { d, t, offset: utcOffsetMinutes, iso };
+  return iso;
+}
+
+function readZabbixTime(d: string, t: string, utcOffsetMinutes: number): string | undefined {
   const m = /^(\d{4})\.(\d{2})\.(\d{2})$/.exec(d);
   const n = /^(\d{2}):(\d{2}):(\d{2})$/.exec(t);
   if (!m || !n) return undefined;
