@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { systemClock } from './adapters/clock.js';
 import { buildServer } from './adapters/http/server.js';
 import type { IntakeStore } from './adapters/store/sqlite/index.js';
-import { clusterSummary, pollerRole } from './composition/cluster.js';
+import { announceNode, clusterSummary, pollerRole } from './composition/cluster.js';
 import { buildIntakeSide } from './composition/intake.js';
 import type { ProcessingStatus } from './composition/processing.js';
 import { readinessProbe } from './composition/readiness.js';
@@ -86,6 +86,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     },
   });
   // Several bridges on one PostgreSQL: the poller runs on one node at a time (composition/cluster.ts); one node: as is.
+  announceNode(store, logger);
   const polling = poller && pollerRole(store, poller, logger, metrics);
   const readiness = readinessProbe({
     clock,

@@ -203,6 +203,24 @@ export function pollerRole(store: object, poller: RoleBound, logger: Logger, met
 }
 
 /**
+ * Say at start under which name this node runs among the bridges on the database, and whose name it took
+ * over (a bridge that is gone: not heard from for a lease, or its session ended). Nothing with SQLite.
+ */
+export function announceNode(store: object, logger: Logger): void {
+  if (!(store instanceof PostgresStore) || !store.presence) return;
+  const log = logger.child({ component: 'cluster', node: store.node });
+  const from = store.nameTakenOver;
+  if (from) log.warn({ instance: store.presence.instance, previous_host: from.host, previous_pid: from.pid, why: from.why }, 'this node took over its name from a bridge that is gone');
+  else log.info({ instance: store.presence.instance }, 'this node runs under its name on the shared database');
+  store.onNameLost((to) =>
+    log.error(
+      { code: 'NODE_NAME_IN_USE', other_host: to.host, other_pid: to.pid },
+      "another bridge took this node's name while this one was not heard from (stopped longer than a lease): /readyz fails; stop this bridge, or give it its own store.postgres.node_name",
+    ),
+  );
+}
+
+/**
  * Who is who on the shared database (the status page, `status`, /readyz): this node's name, the roles it
  * holds now and every node heard from within the hour, read from the database (presence.ts: a role shown is
  * a lock held now). Undefined with SQLite (one node). PostgreSQL unreachable: `error`, and no rows.

@@ -84,7 +84,11 @@ describe('PostgreSQL cluster: one running bridge per node name', () => {
     rows(pg, "UPDATE nodes SET heartbeat = clock_timestamp() - interval '1 hour' WHERE name = 'alpha'");
     const next = open(db, 'alpha', 'poller', 1000);
     expect(next.nameTakenOver).toMatchObject({ host: hostname(), pid: process.pid, why: expect.stringMatching(/not heard from for \d+ s/) });
-    // The old one runs again: its heartbeat finds the name is another instance's, and /readyz says so.
+    // The old one runs again: its heartbeat finds the name is another instance's (the log says so), and /readyz too.
+    const lostTo: { host: string; pid: number }[] = [];
+    old.onNameLost((to) => lostTo.push(to));
+    for (let i = 0; i < 40 && lostTo.length === 0; i++) await sleep(50);
+    expect(lostTo).toEqual([expect.objectContaining({ host: hostname(), pid: process.pid })]);
     expect(old.presence?.beat()).toBe(false);
     const check = clusterCheck(clusterSummary(old)!);
     expect(check.ok).toBe(false);

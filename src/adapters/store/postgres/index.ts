@@ -91,6 +91,7 @@ export class PostgresStore extends PgStorePorts {
   /** The lock of this store's role, if it has one. */
   readonly lock: PgLeaderLock | undefined;
   readonly #tenureListeners: (() => void)[] = [];
+  readonly #nameLostListeners: ((to: { readonly host: string; readonly pid: number }) => void)[] = [];
   #tenureSeen = 0;
   /** This node's name held in the database (the main thread's store), with its heartbeat. */
   readonly presence: NodePresence | undefined;
@@ -125,7 +126,8 @@ export class PostgresStore extends PgStorePorts {
       // Every few seconds, well within a lease (a node silent for a lease may lose its name to a new start).
       this.#heartbeat = setInterval(() => {
         try {
-          presence.beat();
+          const had = presence.lost;
+          if (!presence.beat() && !had) for (const l of this.#nameLostListeners) l(presence.lost!);
         } catch {
           // PostgreSQL unreachable: the next beat tries again (a killed node's session ends; this one's is back).
         }
@@ -150,6 +152,11 @@ export class PostgresStore extends PgStorePorts {
 
   /** PostgreSQL checkpoints itself. */
   checkpointInbox(): void {}
+
+  /** Called when the heartbeat finds this node's name taken by another instance (it was not heard from for a lease). */
+  onNameLost(listener: (to: { readonly host: string; readonly pid: number }) => void): void {
+    this.#nameLostListeners.push(listener);
+  }
 
   /** Called when this node becomes the decider again: what it remembers from an earlier tenure may be stale. */
   onNewTenure(listener: () => void): void {
