@@ -1,13 +1,9 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { checkConfigCommand } from './cli/check-config.js';
 import { UsageError } from './cli/common.js';
-import { demoCommand } from './cli/demo.js';
-import { explainCommand } from './cli/explain.js';
-import { migrateStoreCommand } from './cli/migrate-store.js';
-import { queueListCommand, queueRetryCommand } from './cli/queue.js';
-import { runCommand } from './cli/run.js';
-import { statusCommand } from './cli/status.js';
+
+// Each command's modules are loaded when it runs: the daemon's main thread does not carry the demo (with its
+// GLPI fake), migrate-store or the command-line tools (heap and start-up time, issue 16).
 
 const HELP: Readonly<Record<string, string>> = {
   '': `zabbix-glpi-bridge — Zabbix alerts in, one well-kept GLPI ticket per incident out.
@@ -58,25 +54,37 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   switch (command) {
     case 'run': {
+      const { runCommand } = await import('./cli/run.js');
       const code = await runCommand(values.config);
       // Idle keep-alive sockets and timers must not hold a stopped daemon.
       process.exit(code);
     }
-    case 'check-config':
+    case 'check-config': {
+      const { checkConfigCommand } = await import('./cli/check-config.js');
       return checkConfigCommand(values.config, values.online ?? false);
-    case 'explain':
+    }
+    case 'explain': {
+      const { explainCommand } = await import('./cli/explain.js');
       return explainCommand(values.config, rest[0], values.online ?? false);
-    case 'queue':
+    }
+    case 'queue': {
+      const { queueListCommand, queueRetryCommand } = await import('./cli/queue.js');
       if (rest[0] === 'retry') return queueRetryCommand(values.config, rest[1], values.all ?? false);
       if (rest[0] !== undefined) throw new UsageError(`unknown queue subcommand "${rest[0]}"`);
       return queueListCommand(values.config, values.json ?? false);
-    case 'migrate-store':
+    }
+    case 'migrate-store': {
+      const { migrateStoreCommand } = await import('./cli/migrate-store.js');
       return migrateStoreCommand(values.config, values.from);
-    case 'status':
+    }
+    case 'status': {
+      const { statusCommand } = await import('./cli/status.js');
       return statusCommand(values.config, values.json ?? false);
+    }
     case 'demo': {
       const pace = values.pace === undefined ? 1 : Number(values.pace);
       if (!(pace > 0 && pace <= 10)) throw new UsageError('--pace takes a number between 0 and 10 (1 = normal speed)');
+      const { demoCommand } = await import('./cli/demo.js');
       const code = await demoCommand(process.stdout, pace);
       process.exit(code);
     }
