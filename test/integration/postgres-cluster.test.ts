@@ -116,6 +116,9 @@ describe('bridges on one PostgreSQL: who is who', () => {
     await a.stop('SIGKILL');
     await a.start();
     expect(a.pid).not.toBe(killedPid);
+    expect(logged(a, 'this node took over its name from a bridge that is gone')).toEqual([
+      expect.objectContaining({ node: 'alpha', previous_pid: killedPid, why: 'its session to PostgreSQL has ended' }),
+    ]);
     await waitFor(async () => (await clusterCheck(b))?.detail === 'node beta: decider, poller; other nodes: alpha standby', 'beta holds both roles, alpha is a standby', 20_000);
     expect(await clusterCheck(a)).toEqual({ ok: true, detail: 'node alpha: standby (neither decider nor poller); other nodes: beta decider+poller' });
 
