@@ -125,6 +125,14 @@ describe.each(backends)('ActionQueue ($name)', (backend) => {
       expect(s.claimReady(T + 60_000, 10, none, T).map((j) => j.id)).toEqual([held]);
     });
 
+    it('finds due jobs behind any number of held creates earlier in the queue (a storm of new incidents starves no lane)', () => {
+      const s = store();
+      // More held creates than the claim's limit, all due earlier than the follow-up: it must still be found.
+      for (let i = 0; i < 40; i++) s.enqueue(`new-${i}`, 1, create(30_000), T + 30_000, T);
+      const due = s.enqueue('B', 1, followup('b'), T + 30_001, T);
+      expect(s.claimReady(T + 60_000, 4, none, T + 29_999).map((j) => j.id)).toEqual([due]);
+    });
+
     it('claims nothing from an empty queue, and a claim of zero jobs changes nothing', () => {
       const s = store();
       expect(s.claimReady(T, 10, none)).toEqual([]);

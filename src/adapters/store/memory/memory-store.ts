@@ -479,11 +479,11 @@ export class MemoryStore implements InboxWriter, InboxReader, DecisionCursor, In
       if (ACTIVE.has(j.status) && !heads.has(lane)) heads.set(lane, j);
     }
     const rows = [...heads.values()]
-      .filter((j) => j.status === 'pending' && j.nextAttemptAt <= now)
+      .filter((j) => j.status === 'pending' && j.nextAttemptAt <= now && (j.type !== 'create_ticket' || j.nextAttemptAt <= createHorizon || j.attempts > 0))
       .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.id - b.id)
-      // As SqliteStore: the due heads are read `limit + busy.size` at a time, then filtered.
+      // As SqliteStore: the due heads (held creates left out) are read `limit + busy.size` at a time, then the busy lanes.
       .slice(0, Math.max(0, limit + busy.size))
-      .filter((j) => !busy.has(laneName(j)) && (j.type !== 'create_ticket' || j.nextAttemptAt <= createHorizon || j.attempts > 0))
+      .filter((j) => !busy.has(laneName(j)))
       .slice(0, Math.max(0, limit));
     if (rows.length === 0) return [];
     return this.transaction(() => {

@@ -71,10 +71,13 @@ export class SqliteActionQueue implements ActionQueue {
       updatePayload: db.prepare('UPDATE jobs SET type = ?, payload = ?, updated_at = ? WHERE id = ?'),
       cancelCycle: db.prepare("UPDATE jobs SET status = 'cancelled', updated_at = ? WHERE fp_key = ? AND lane = 'glpi' AND seq = ? AND status = 'pending'"),
       // Walks due jobs in order and stops after LIMIT heads: no per-lane aggregate over the whole queue.
-      ready: db.prepare<[number, number], JobRow>(
+      // A held-back create (untried, due after the create horizon) is skipped here, not after LIMIT: a storm of new
+      // incidents would otherwise fill every LIMIT with held creates and starve the due jobs queued behind them.
+      ready: db.prepare<[number, number, number], JobRow>(
         `SELECT j.*, json_extract(i.state, '$.fingerprint') AS fingerprint FROM jobs j INDEXED BY jobs_ready
           LEFT JOIN incidents i ON i.fp_key = j.fp_key
           WHERE j.status = 'pending' AND j.next_attempt_at <= ?
+            AND (j.type <> 'create_ticket' OR j.next_attempt_at <= ? OR j.attempts > 0)
             AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.fp_key = j.fp_key AND k.lane = j.lane AND k.status IN ('pending', 'running') AND k.id < j.id)
           ORDER BY j.next_attempt_at, j.id LIMIT ?`,
       ),
@@ -137,8 +140,8 @@ export class SqliteActionQueue implements ActionQueue {
   claimReady(now: number, limit: number, busy: ReadonlySet<string>, createHorizon = now): Job[] {
     // A held-back create is due only once every delivery received before its hold-down ended is decided (one of them may cancel it).
     const rows = this.#stmt.ready
-      .all(now, limit + busy.size)
-      .filter((r) => !busy.has(laneName(r)) && (r.type !== 'create_ticket' || r.next_attempt_at <= createHorizon || r.attempts > 0))
+      .all(now, createHorizon, limit + busy.size)
+      .filter((r) => !busy.has(laneName(r)))
       .slice(0, limit);
     if (rows.length === 0) return [];
     // Fsynced (one flush per batch of claims): a job reaches GLPI only once its claim — and with it the
