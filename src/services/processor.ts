@@ -187,6 +187,8 @@ export class Processor {
     const writes: (() => void)[] = [];
     /** Metrics and log lines, once the batch is committed. */
     const logs: (() => void)[] = [];
+    /** Decisions by action, counted once per batch (prom-client hashes the labels at every inc()). */
+    const actions = new Map<string, number>();
     /** The decision log's entries, committed with the decisions (one entry per decision, even if taken again after a crash). */
     const decided: DecisionRecord[] = [];
     for (const d of deliveries) {
@@ -255,8 +257,8 @@ export class Processor {
           reason: decision.reason,
           jobs: [...decision.jobs, ...(decision.group?.jobs ?? [])].map((j) => j.type),
         });
+        actions.set(decision.action, (actions.get(decision.action) ?? 0) + 1);
         logs.push(() => {
-          this.metrics.decisions.inc({ action: decision.action });
           this.logger.info(
             {
               delivery_id: delivery.id,
@@ -300,6 +302,7 @@ export class Processor {
     this.#decidedThrough = last.id;
     this.#decidedReceivedAt = last.receivedAt;
     for (const l of logs) l();
+    for (const [action, n] of actions) this.metrics.decisions.inc({ action }, n);
     return deliveries.length;
   }
 

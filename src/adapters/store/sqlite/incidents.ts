@@ -8,9 +8,20 @@ import type { IncidentRef, IncidentState, StateTransactions } from '../../../cor
 import { nodeDigests } from '../../digests.js';
 import { announcedByEvent, type AnnouncedRow } from '../announced-rows.js';
 
+/** Keys of the fingerprints seen lately: one decision looks its incident up five or six times (a SHA-256 each). */
+const recentKeys = new Map<string, string>();
+const RECENT_KEYS_MAX = 4096;
+
 /** The key an incident's rows are filed under (fingerprintKey of its readable fingerprint). */
 export function keyOf(ref: IncidentRef): string {
-  return typeof ref === 'string' ? fingerprintKey(ref, nodeDigests) : ref.key;
+  if (typeof ref !== 'string') return ref.key;
+  let key = recentKeys.get(ref);
+  if (key === undefined) {
+    if (recentKeys.size >= RECENT_KEYS_MAX) recentKeys.clear();
+    key = fingerprintKey(ref, nodeDigests);
+    recentKeys.set(ref, key);
+  }
+  return key;
 }
 
 export class SqliteIncidents implements IncidentState {
@@ -62,7 +73,7 @@ export class SqliteIncidents implements IncidentState {
 
   /** The incident's row, filed under its key; its state (JSON) is the one place its readable fingerprint is kept. */
   putIncident(incident: Incident, now: number): void {
-    this.#tx.transaction(() => this.#stmt.putIncident.run(fingerprintKey(incident.fingerprint, nodeDigests), incident.status, JSON.stringify(incident), now), 'crash-safe');
+    this.#tx.transaction(() => this.#stmt.putIncident.run(keyOf(incident.fingerprint), incident.status, JSON.stringify(incident), now), 'crash-safe');
   }
 
   /** Which incident cycle a problem event belongs to (by its readable fingerprint), and whether it is still open. */
