@@ -34,17 +34,18 @@ afterAll(async () => {
   cluster?.remove();
 });
 
-function node(name: string): Daemon {
+function node(name: string, lease = '60s'): Daemon {
   const d = new Daemon({
     glpiUrl: glpi.url,
+    glpiExtra: '  timeout: 1s',
     extra: [
       'store:',
       '  backend: postgres',
       '  postgres:',
       `    url: ${cluster.url('postgres')}`,
       `    node_name: ${name}`,
-      // Far longer than the test: a name freed in it is freed by its holder's ended session, not by age.
-      '    lease: 60s',
+      // 60 s, far longer than the first test: a name freed in it is freed by its holder's ended session, not by age.
+      `    lease: ${lease}`,
       '    connect_timeout: 1s',
       'zabbix:',
       `  url: ${zabbix.url!}`,
@@ -136,4 +137,26 @@ describe('bridges on one PostgreSQL: who is who', () => {
     expect(out.marker_key).toBeUndefined();
     expect(ticket!.name.startsWith(`${out.ticket.marker} `)).toBe(true);
   }, 180_000);
+
+  it('takes over the name of a bridge stopped for longer than a lease; that one, running again, says its name was taken and is not ready', async () => {
+    const first = node('gamma', '3s');
+    await first.start();
+    process.kill(first.pid, 'SIGSTOP');
+    try {
+      await new Promise((r) => setTimeout(r, 4500)); // its heartbeat is older than the lease; its session stays open
+      const second = node('gamma', '3s');
+      await second.start();
+      expect(logged(second, 'this node took over its name from a bridge that is gone')).toEqual([
+        expect.objectContaining({ node: 'gamma', previous_pid: first.pid, why: expect.stringMatching(/^not heard from for \d+ s$/) }),
+      ]);
+    } finally {
+      process.kill(first.pid, 'SIGCONT');
+    }
+    await waitFor(() => logged(first, "another bridge took this node's name while this one was not heard from (stopped longer than a lease): /readyz fails; stop this bridge, or give it its own store.postgres.node_name").length === 1, 'the first one finds out', 20_000);
+    const ready = await first.get('/readyz');
+    expect(ready.status).toBe(503);
+    const check = ((await ready.json()) as { checks: Record<string, Check> }).checks.cluster;
+    expect(check).toEqual({ ok: false, detail: expect.stringMatching(/^NODE_NAME_IN_USE: node gamma: another bridge \(host .+, pid \d+\) took this name/) });
+    expect(await first.stop()).toBe(0);
+  }, 120_000);
 });
