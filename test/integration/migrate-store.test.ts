@@ -144,7 +144,7 @@ describe('migrate-store: SQLite to PostgreSQL', () => {
     expect(new Set(names).size).toBe(4);
     expect(await query(db.url, 'SELECT delivery_id FROM decision_log WHERE delivery_id IS NOT NULL GROUP BY delivery_id HAVING count(*) > 1')).toEqual([]);
     expect(await next.stop()).toBe(0);
-  });
+  }, 90_000); // two daemons one after the other on PostgreSQL: about 30 s on a loaded machine
 
   it('refuses a configuration that is not on PostgreSQL, a SQLite store that does not exist, and a marker key that differs from the one in data_dir', async () => {
     glpi = new FakeGlpi({ userTokens: ['user-token'] });
