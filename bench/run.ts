@@ -10,6 +10,7 @@
  * storm against the ceiling; `npm run bench -- restart` = startup, and draining an inbox a kill -9 left full
  * (BENCH_RESTART_ALERTS, 100000); `npm run bench -- longrun` = the long run alone (minutes: see
  * longrun() below); `npm run bench -- hostile` = the hostile-text ratio alone (BENCH_HOSTILE_ALERTS, 300).
+ * `npm run bench -- postgres` = PostgreSQL, one and two nodes, against SQLite (bench/postgres.ts; not in the default run).
  *
  * Options (environment): BENCH_LATENCY_MS (30), BENCH_CONCURRENCY (8),
  * BENCH_STORM_SECONDS (60), BENCH_STORM_EVENTS (10000), BENCH_OUTAGE_SECONDS (30),
@@ -900,12 +901,18 @@ async function main(): Promise<void> {
     writeResults('storm', `Last run: ${DATE} on ${MACHINE}; GLPI fake latency ${LATENCY} ms, max_concurrency ${CONCURRENCY}, storm ${STORM_EVENTS} events over ${STORM_SECONDS} s across ${FINGERPRINTS} fingerprints.\n\n${table(rows)}\n`);
     return;
   }
+  if (scenario === 'postgres') {
+    // Issue 15: bridges on PostgreSQL against one on SQLite, and a storm with a node killed (bench/postgres.ts; about 7 minutes, on request only).
+    writeResults('postgres', await (await import('./postgres.js')).postgres());
+    process.stdout.write('\nwritten to bench/last-results.md\n');
+    return;
+  }
   if (scenario === 'intake') {
     await intake();
     writeResults('intake', `Last run: ${DATE} on ${MACHINE}.\n\n${table(rows)}\n`);
     return;
   }
-  throw new Error(`unknown scenario "${scenario}" (none: the default run; intake; storm; restart; longrun; hostile)`);
+  throw new Error(`unknown scenario "${scenario}" (none: the default run; intake; storm; restart; longrun; hostile; postgres)`);
 }
 
 void main().catch((e: unknown) => {
