@@ -288,14 +288,20 @@ export class PgStorePorts
 
   /**
    * Flush the WAL through every intake commit made so far, without blocking the thread: a transaction that
-   * takes a transaction id commits with synchronous_commit on, which writes a commit record and waits until
-   * the WAL up to it is flushed (and, with synchronous standbys, replicated), every earlier commit included.
+   * writes (this node's row in meta) commits with synchronous_commit on, which waits until the WAL up to its
+   * commit record is flushed (and, with synchronous standbys, replicated), every earlier commit included.
    * Rejects when PostgreSQL could not confirm it (nothing of those batches may be answered 202).
    */
   async syncInbox(): Promise<void> {
     if (!this.#committedSinceFlush) return;
     this.#committedSinceFlush = false;
-    const run = this.#pg.start('inbox', [{ sql: 'BEGIN; SET LOCAL synchronous_commit TO on; SELECT txid_current(); COMMIT' }]);
+    const run = this.#pg.start('inbox', [
+      { sql: 'BEGIN; SET LOCAL synchronous_commit TO on' },
+      // A commit flushes only when its transaction wrote WAL (a bare xid would not): one row per node (a shared
+      // one would make the nodes' flushes wait for each other's row lock).
+      { sql: "INSERT INTO meta (key, value) VALUES ($1, '') ON CONFLICT (key) DO UPDATE SET value = excluded.value", params: [`intake_flush:${this.node}`.replace(/\u0000/g, '\ufffd')] },
+      { sql: 'COMMIT' },
+    ]);
     await run.done;
     try {
       run.result();
