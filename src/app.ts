@@ -92,7 +92,6 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     clock,
     checkWritable: (now) => store.checkWritable(now),
     storeError: () => intake.storeError,
-    stats: () => store.stats(),
     processing: () => processing,
     poller: () => poller,
     stopping: () => stopping,
@@ -118,24 +117,8 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     timezoneOffsetMinutes: () => config.zabbix.timezone_offset_minutes,
     readiness: () => readiness.check(),
     isStopping: () => stopping,
-    scrape: async () => {
-      // A store that cannot be read (PostgreSQL down, a checkpoint) leaves the queue gauges at their last values:
-      // the scrape still answers, so monitoring is not blinded by the outage it should show (/readyz says why).
-      let s: ReturnType<typeof store.stats> | undefined;
-      try {
-        s = store.stats();
-      } catch {
-        s = undefined;
-      }
-      if (s) {
-        metrics.queueDepth.set({ state: 'pending' }, s.pending);
-        metrics.queueDepth.set({ state: 'running' }, s.running);
-        metrics.queueDepth.set({ state: 'dead' }, s.dead);
-        metrics.inboxDepth.set(s.unprocessed);
-        metrics.oldestPendingAge.set(s.oldestPendingAt !== undefined ? (clock.now() - s.oldestPendingAt) / 1000 : 0);
-      }
-      return mergedExposition(metrics.registry, processing ? [await processing.metrics()] : []);
-    },
+    // The queue gauges are set by the processing side (composition/processing.ts), which reads the queue off this thread.
+    scrape: async () => mergedExposition(metrics.registry, processing ? [await processing.metrics()] : []),
     status: statusSources(() => config, store),
   });
 

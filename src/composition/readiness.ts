@@ -21,7 +21,6 @@ export interface ReadinessSources {
   readonly checkWritable: (now: number) => void;
   /** Why the intake's last commit failed, until the next one succeeds. */
   readonly storeError: () => string | undefined;
-  readonly stats: () => QueueStats;
   readonly processing: () => { status(): Promise<ProcessingStatus | undefined>; readonly exitReason: string | undefined } | undefined;
   readonly poller: () => { readonly lastError: string | undefined; readonly lastSuccessAt: number | undefined } | undefined;
   readonly stopping: () => boolean;
@@ -67,14 +66,9 @@ export function readinessProbe(src: ReadinessSources): { check(): Promise<Record
         : status.session === 'login_failed'
           ? { ok: false, detail: loginFailedDetail(status.lastLoginError) }
           : { ok: true, detail: `session ${status.session}` };
-      // A store that cannot be read (PostgreSQL unreachable) is reported, not a 500: the store check says why.
-      let stats: QueueStats | undefined;
-      let statsError = '';
-      try {
-        stats = src.stats();
-      } catch (e) {
-        statsError = (e as Error).message;
-      }
+      // Read by the processing side. A store that cannot be read (PostgreSQL unreachable) is reported, not a 500.
+      const stats: QueueStats | undefined = status?.queue.ok ? status.queue.stats : undefined;
+      const statsError = !status ? 'the processing thread does not answer' : status.queue.ok ? '' : status.queue.error;
       const age = stats?.oldestPendingAt !== undefined ? now - stats.oldestPendingAt : 0;
       const stopping = src.stopping();
       const queue: ReadinessCheck =
