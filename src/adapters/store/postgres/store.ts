@@ -1,8 +1,8 @@
 // Every port the SQLite store implements, over one PostgreSQL database (schema.ts), with the same contract
 // (test/contract/*). Each thread that opens it gets its own worker and two connections (bridge.ts):
 //
-// - `inbox`: the intake's commits of deliveries (each one statement, committed, then flushed by syncInbox()
-//   before the 202: acceptDeliveries), the readiness write, pruning, the poller's memory. Separate from the state's
+// - `inbox`: the intake's commits of deliveries (each one statement, committed with synchronous_commit on,
+//   so on disk before the 202), the readiness write, pruning, the poller's memory. Separate from the state's
 //   connection as the SQLite inbox is a separate file: a delivery accepted while a state transaction is open
 //   is not part of it.
 // - `state`: everything else, and the state transactions (StateTransactions), whose durability maps to
@@ -23,7 +23,7 @@ import type {
   RunRecord, StateTransactions, WatchCursor,
 } from '../../../core/ports.js';
 import { nodeDigests } from '../../digests.js';
-import { PgUnavailable, type Statement, type SyncPg } from './bridge.js';
+import type { Statement, SyncPg } from './bridge.js';
 import { PgSession } from './session.js';
 
 /** The key an incident's rows are filed under (as the SQLite store). */
@@ -126,7 +126,6 @@ export class PgStorePorts
 {
   readonly #s: PgSession;
   readonly #w: PgSession;
-  readonly #pg: SyncPg;
   readonly node: string;
   readonly leaseMs: number;
   /**
@@ -143,7 +142,6 @@ export class PgStorePorts
   constructor(pg: SyncPg, options: PgNodeOptions = {}) {
     this.#s = new PgSession(pg, 'state', (d) => (d === 'power-safe' ? [RECORD_DECIDED_ON_DISK] : []));
     this.#w = new PgSession(pg, 'inbox');
-    this.#pg = pg;
     this.node = options.node ?? 'bridge';
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   }
@@ -217,44 +215,19 @@ export class PgStorePorts
 
   // ---- InboxWriter
 
-  /**
-   * One statement, one commit. The advisory lock makes intake commits take turns, so a delivery id is visible
-   * before any later one (the decided position is a cursor over ids), across nodes too. Rows of the snapshot
-   * (`old_id`) are earlier deliveries; `new_id` this one's.
-   *
-   * Committed with synchronous_commit off, flushed by syncInbox() — as the SQLite store commits, then
-   * fdatasyncs off the event loop: the thread waits for the commit, not for the disk, and parses the next
-   * requests while the WAL is flushed; the lock is held until the commit record is written, not through the
-   * flush, so two nodes' intake commits no longer queue behind each other's fsync. A delivery may be seen
-   * (decided, recognised as a redelivery) before it is flushed; anything that depends on it comes later in the
-   * WAL, so nothing of it outlives the delivery: a flushed decision or job claim (every GLPI request follows
-   * one) has flushed the delivery too, and a node answering "duplicate" flushes before its 202.
-   */
   acceptDeliveries(items: readonly NewDelivery[]): Accepted[] {
     if (items.length === 0) return [];
-    // As PgSession does with every text parameter (a NUL is kept as U+FFFD), so that look-ups by key find it.
-    const keys = items.map((d) => (d.key.includes('\u0000') ? d.key.replace(/\u0000/g, '\ufffd') : d.key));
-    const steps: Statement[] = [
-      { sql: 'BEGIN; SET LOCAL synchronous_commit TO off' },
-      {
-        sql: `WITH lock AS (SELECT pg_advisory_xact_lock($5)),
+    const keys = items.map((d) => d.key);
+    // One statement, one commit (synchronous_commit on: flushed before it answers). The advisory lock makes
+    // intake commits take turns, so a delivery id is visible before any later one (the decided position is a
+    // cursor over ids). Rows of the snapshot (`old_id`) are earlier deliveries; `new_id` this one's.
+    const rows = this.#w.query<{ k: string; new_id: number | null; old_id: number | null }>(
+      `WITH lock AS (SELECT pg_advisory_xact_lock($5)),
        input AS (SELECT t.k, t.r, t.s, t.a, t.n FROM lock, unnest($1::text[], $2::bigint[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS t(k, r, s, a, n)),
        ins AS (INSERT INTO deliveries (delivery_key, received_at, source, alert) SELECT k, r, s, a FROM input ORDER BY n ON CONFLICT (delivery_key) DO NOTHING RETURNING id, delivery_key)
        SELECT input.k, ins.id AS new_id, d.id AS old_id FROM input LEFT JOIN ins ON ins.delivery_key = input.k LEFT JOIN deliveries d ON d.delivery_key = input.k ORDER BY input.n`,
-        params: [keys, items.map((d) => d.receivedAt), items.map((d) => d.alert.source), items.map((d) => json(d.alert)), INBOX_LOCK],
-      },
-      { sql: 'COMMIT' },
-    ];
-    let results;
-    try {
-      // One hop to the worker for the three.
-      results = this.#pg.run('inbox', steps);
-    } catch (e) {
-      if (!(e instanceof PgUnavailable)) this.#abandonInbox();
-      throw e;
-    }
-    this.#committedSinceFlush = true;
-    const rows = results[1]?.rows as { k: string; new_id: number | null; old_id: number | null }[];
+      [keys, items.map((d) => d.receivedAt), items.map((d) => d.alert.source), items.map((d) => json(d.alert)), INBOX_LOCK],
+    );
     const seen = new Set<string>();
     const out = rows.map((r): Accepted | undefined => {
       if (r.old_id !== null) return { deliveryId: r.old_id, duplicate: true };
@@ -274,42 +247,9 @@ export class PgStorePorts
     });
   }
 
-  /** A refused statement leaves its transaction open on the server: roll it back, or drop the connection. */
-  #abandonInbox(): void {
-    try {
-      this.#pg.run('inbox', [{ sql: 'ROLLBACK' }]);
-    } catch {
-      this.#pg.drop('inbox');
-    }
-  }
-
-  /** An intake commit was made since the last flush began. */
-  #committedSinceFlush = false;
-
-  /**
-   * Flush the WAL through every intake commit made so far, without blocking the thread: a transaction that
-   * writes (this node's row in meta) commits with synchronous_commit on, which waits until the WAL up to its
-   * commit record is flushed (and, with synchronous standbys, replicated), every earlier commit included.
-   * Rejects when PostgreSQL could not confirm it (nothing of those batches may be answered 202).
-   */
-  async syncInbox(): Promise<void> {
-    if (!this.#committedSinceFlush) return;
-    this.#committedSinceFlush = false;
-    const run = this.#pg.start('inbox', [
-      { sql: 'BEGIN; SET LOCAL synchronous_commit TO on' },
-      // A commit flushes only when its transaction wrote WAL (a bare xid would not): one row per node (a shared
-      // one would make the nodes' flushes wait for each other's row lock).
-      { sql: "INSERT INTO meta (key, value) VALUES ($1, '') ON CONFLICT (key) DO UPDATE SET value = excluded.value", params: [`intake_flush:${this.node}`.replace(/\u0000/g, '\ufffd')] },
-      { sql: 'COMMIT' },
-    ]);
-    await run.done;
-    try {
-      run.result();
-    } catch (e) {
-      this.#committedSinceFlush = true; // not confirmed: the next sync flushes again
-      if (!(e instanceof PgUnavailable)) this.#abandonInbox();
-      throw e;
-    }
+  /** Every commit of a delivery was flushed before it answered (synchronous_commit on): nothing left to sync. */
+  syncInbox(): Promise<void> {
+    return Promise.resolve();
   }
 
   /** store.max_size caps the SQLite files only: PostgreSQL's disk is the database administrator's. */

@@ -15,8 +15,6 @@ const pg = require(workerData.pgPath);
 const RETRY_MS = 250;
 const signal = new Int32Array(workerData.signal);
 const reply = workerData.reply;
-// Answers to requests the caller did not block on (SyncPg.start): no wake-up needed.
-const asyncReply = workerData.asyncReply;
 // Ids and times are bigint columns: within 2^53, read them as numbers.
 pg.types.setTypeParser(20, (v) => Number(v));
 const { ssl, ...given } = workerData.connection;
@@ -104,8 +102,6 @@ async function client(name) {
 }
 
 async function run(req) {
-  // Answered after every request before it (one queue): the caller's sign that those are answered too.
-  if (req.op === 'barrier') return { id: req.id, ok: true, results: [] };
   if (req.op === 'close') {
     await Promise.all([...clients.values()].map((c) => c.end().catch(() => undefined)));
     clients.clear();
@@ -147,10 +143,9 @@ async function run(req) {
   return { id: req.id, ok: true, results };
 }
 
-// One queue, in arrival order: a blocking call waits behind a request sent without blocking (SyncPg.start).
+// Requests come one at a time (the caller blocks until answered), but keep their order regardless.
 let chain = Promise.resolve();
 parentPort.on('message', (req) => {
-  const send = req.async ? (m) => asyncReply.postMessage(m) : answer;
-  chain = chain.then(() => run(req)).then(send, (e) => send({ id: req.id, ok: false, error: errorOf(e) }));
+  chain = chain.then(() => run(req)).then(answer, (e) => answer({ id: req.id, ok: false, error: errorOf(e) }));
 });
 `;
