@@ -55,11 +55,15 @@ export function openDatabase(file: string, maxSizeBytes: number): Database.Datab
 
 /** Bytes of a file's pages in use (free pages excluded). */
 export function usedBytes(db: Database.Database): number {
-  const pages = db.pragma('page_count', { simple: true }) as number;
-  const free = db.pragma('freelist_count', { simple: true }) as number;
-  const size = db.pragma('page_size', { simple: true }) as number;
-  return (pages - free) * size;
+  // Prepared once per connection (db.pragma() prepares its statement at every call; the intake asks per batch).
+  let q = sizeQueries.get(db);
+  if (!q) {
+    q = db.prepare<[], number>('SELECT (page_count - freelist_count) * page_size FROM pragma_page_count(), pragma_freelist_count(), pragma_page_size()').pluck();
+    sizeQueries.set(db, q);
+  }
+  return q.get() ?? 0;
 }
+const sizeQueries = new WeakMap<Database.Database, Database.Statement<[], number>>();
 
 /** Run the steps a file has not had yet (by its user_version), each in its own transaction with its version. */
 export function migrate(db: Database.Database, migrations: readonly Migration[], inboxFile: string): void {

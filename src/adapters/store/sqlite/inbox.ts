@@ -110,6 +110,9 @@ export interface InboxWriterContext {
  * On the intake's connection (StoreOptions.inboxCheckpoint 'external'), a
  * commit meeting a checkpoint throws StoreBusy at once instead of waiting.
  */
+/** How often nearlyFull() reads the size of the undecided alerts. */
+const BACKLOG_READ_EVERY_MS = 1_000;
+
 export class SqliteInboxWriter implements InboxWriter {
   readonly #files: StoreFiles;
   readonly #inbox: Database.Database;
@@ -119,6 +122,8 @@ export class SqliteInboxWriter implements InboxWriter {
   #inboxWal: number | undefined;
   #syncing = false;
   #syncWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** The undecided alerts' size as nearlyFull() last read it. */
+  #backlog: { at: number; bytes: number } | undefined;
   /** The intake's transaction, built once: it runs for every batch of webhooks. */
   readonly #insertTx: Database.Transaction<(items: readonly NewDelivery[]) => Accepted[]>;
 
@@ -212,8 +217,11 @@ export class SqliteInboxWriter implements InboxWriter {
   nearlyFull(): boolean {
     if (this.#files.maxBytes <= 0) return false;
     // Deciding on an alert stores about as much again (the ticket draft in its job): keep room for the inbox's backlog.
-    const backlog = this.#ctx.reader.undecided().bytes;
-    return usedBytes(this.#inbox) + usedBytes(this.#files.state) + INBOX_GROWTH * backlog > this.#files.maxBytes * 0.9;
+    // Its size is a sum over every undecided row: read at most once a second (under a backlog, once per batch of
+    // webhooks read the whole backlog each time); the files' own sizes are read at every batch.
+    const now = Date.now();
+    if (this.#backlog === undefined || now - this.#backlog.at >= BACKLOG_READ_EVERY_MS) this.#backlog = { at: now, bytes: this.#ctx.reader.undecided().bytes };
+    return usedBytes(this.#inbox) + usedBytes(this.#files.state) + INBOX_GROWTH * this.#backlog.bytes > this.#files.maxBytes * 0.9;
   }
 
   /**
