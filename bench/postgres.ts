@@ -1,7 +1,7 @@
 /**
  * npm run bench -- postgres (issue 15): the intake of bridges on PostgreSQL against one bridge on SQLite, and a
- * storm across two PostgreSQL nodes with one of them killed (SIGKILL) half-way. Not in the default run (about
- * 7 minutes with the defaults).
+ * storm across two PostgreSQL nodes with one of them killed (SIGKILL) half-way. Not in the default run (6 to 8
+ * minutes with the defaults).
  *
  * It starts its own PostgreSQL 15 (initdb into a temp folder, a free port on 127.0.0.1, Debian's binaries from
  * ZGB_TEST_PG_BIN or /usr/lib/postgresql/15/bin, run as `postgres` when we are root) with the durability of a
