@@ -11,8 +11,9 @@ import { pino } from 'pino';
 import { DECIDER_LOCK } from '../../src/adapters/store/postgres/leader.js';
 import { deciderRole, pollerRole, ROLE_TRY_MS } from '../../src/composition/cluster.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { LeaseLost, PgStorePorts } from '../../src/adapters/store/postgres/store.js';
+import { EARLIER_UPDATES_SQL, LeaseLost, PgStorePorts } from '../../src/adapters/store/postgres/store.js';
 import { queueJob } from '../../src/services/storm-control.js';
+import { updateKeyPrefix } from '../../src/core/fingerprint.js';
 import { alert, create, followup, incident, T } from '../contract/store-samples.js';
 import { releaseTestPostgres, testConnection, testPostgres, type TestDatabase } from '../helpers/postgres.js';
 
@@ -55,6 +56,20 @@ describe('PostgreSQL store', () => {
     pg.run('c', [{ sql: 'ALTER DATABASE ' + db.name + ' SET synchronous_commit = off' }]);
     const fresh = new PgSession(syncPg(db), 'c');
     expect(fresh.query<{ synchronous_commit: string }>('SHOW synchronous_commit')[0]?.synchronous_commit).toBe('on');
+  });
+
+  it("reads an event's earlier updates through an index whatever the database's collation (no scan of the inbox per decision)", () => {
+    const db = database();
+    const s = store(db);
+    s.acceptDeliveries(Array.from({ length: 300 }, (_, i) => ({ key: `${updateKeyPrefix('0', String(i))}${'a'.repeat(16)}`, receivedAt: T, alert: alert('problem', String(i)) })));
+    const pg = syncPg(db);
+    const [, plan] = pg.run('x', [
+      { sql: 'SET enable_seqscan = off' },
+      { sql: `EXPLAIN ${EARLIER_UPDATES_SQL}`, params: [updateKeyPrefix('0', '7'), `${updateKeyPrefix('0', '7').slice(0, -1)};`, 1_000] },
+    ]);
+    const text = (plan?.rows ?? []).map((r) => String((r as Record<string, unknown>)['QUERY PLAN'])).join('\n');
+    expect(text).toMatch(/Index (Only )?Scan (using|on) deliveries_key_c/);
+    expect(s.earlierUpdates('0', '7', 1_000).map((d) => d.alert.eventId)).toEqual(['7']);
   });
 
   it('answers a redelivery to another store on the same database with the first delivery id', () => {

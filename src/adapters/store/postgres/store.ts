@@ -120,6 +120,10 @@ export interface PgNodeOptions {
   readonly leaseMs?: number;
 }
 
+/** An event's updates delivered before a delivery, by their keys' prefix (earlierUpdates): a range on the "C" index. */
+export const EARLIER_UPDATES_SQL =
+  'SELECT id, alert, received_at FROM deliveries WHERE delivery_key COLLATE "C" >= $1 AND delivery_key COLLATE "C" < $2 AND id < $3 ORDER BY id';
+
 /** Every port of the store over one worker's two connections. */
 export class PgStorePorts
   implements InboxWriter, InboxReader, InboxHousekeeping, DecisionCursor, IncidentState, ActionQueue, RunRecord, StateTransactions, DecisionLog, OpenIncidentList, WatchCursor
@@ -301,9 +305,11 @@ export class PgStorePorts
 
   earlierUpdates(eventSource: string, eventId: string, beforeId: number): PendingDelivery[] {
     const prefix = updateKeyPrefix(eventSource, eventId);
-    // starts_with: a prefix of the key (the SQLite store's range of its index; the same rows).
+    // The keys that start with the prefix, as a range in byte order: the "C" index (migration 5) serves it whatever
+    // the database's collation (the SQLite store's range of its index; the same rows).
+    const after = `${prefix.slice(0, -1)}${String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)}`;
     return this.#s
-      .query<DeliveryRow>('SELECT id, alert, received_at FROM deliveries WHERE starts_with(delivery_key, $1) AND id < $2 ORDER BY id', [prefix, beforeId])
+      .query<DeliveryRow>(EARLIER_UPDATES_SQL, [prefix, after, beforeId])
       .map(toPending);
   }
 
