@@ -21,57 +21,16 @@
  * BENCH_LONGRUN_REOPEN_WINDOW (15s), BENCH_LONGRUN_RETENTION (20s), BENCH_LONGRUN_LATENCY_MS (0),
  * BENCH_LONGRUN_SEED (1).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 import { body as benchBody, type LoadJob, type LoadResult, type LongrunResult } from './load.js';
+import { CONCURRENCY, CONNECTIONS, cpuSeconds, DIST, env, FINGERPRINTS, freePort, glpiState, HERE, INTAKE_SECONDS, LATENCY, load, metricsText, type Proc, RATE, ROOT, sleep, startGlpi, stop, STORM_EVENTS, STORM_SECONDS, sumMetric, TOKEN, WARMUP_SECONDS } from './common.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url)); // dist/bench
-const DIST = join(HERE, '..');
-const ROOT = join(DIST, '..');
-const env = (name: string, d: number) => Number(process.env[name] ?? d);
-const LATENCY = env('BENCH_LATENCY_MS', 30);
-const CONCURRENCY = env('BENCH_CONCURRENCY', 8);
-const STORM_SECONDS = env('BENCH_STORM_SECONDS', 60);
-const STORM_EVENTS = env('BENCH_STORM_EVENTS', 10_000);
 const OUTAGE_SECONDS = env('BENCH_OUTAGE_SECONDS', 30);
-const INTAKE_SECONDS = env('BENCH_INTAKE_SECONDS', 10);
-const RATE = env('BENCH_RATE', 1000);
-const WARMUP_SECONDS = env('BENCH_WARMUP_SECONDS', 5);
-const CONNECTIONS = env('BENCH_CONNECTIONS', 64);
-const FINGERPRINTS = 50;
-const TOKEN = 'bench-token-0123456789';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-interface Proc {
-  child: ChildProcess;
-  url: string;
-}
-
-async function startGlpi(): Promise<Proc> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [join(DIST, 'src', 'glpi-fake', 'server.js'), String(port)], {
-    env: { ...process.env, GLPI_USER_TOKEN: 'bench-user', FAKE_GLPI_LATENCY_MS: String(LATENCY) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
-  return { child, url: `http://127.0.0.1:${port}` };
-}
 
 /** Extra keys of the store and correlation sections (indented YAML lines). */
 interface DaemonTuning {
@@ -131,22 +90,7 @@ async function startDaemon(glpiUrl: string, tuning: DaemonTuning & { dir?: strin
   throw new Error('daemon did not start');
 }
 
-async function stop(p: Proc): Promise<void> {
-  if (p.child.exitCode !== null) return;
-  p.child.kill('SIGTERM');
-  await new Promise((r) => p.child.once('exit', r));
-}
-
-async function load(job: LoadJob): Promise<LoadResult> {
-  const { stdout } = await promisify(execFile)(process.execPath, [join(DIST, 'bench', 'load.js'), JSON.stringify(job)], { maxBuffer: 1 << 20 });
-  return JSON.parse(stdout) as LoadResult;
-}
-
 /** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /**
  * CPU seconds of a process by thread: the main thread (HTTP intake), the processing thread (decisions, GLPI;
@@ -197,16 +141,6 @@ function peakRssMb(pid: number): number {
 }
 
 /** Sum of a metric's samples whose labels contain every given label (none: all samples). */
-function sumMetric(text: string, name: string, labels: Record<string, string> = {}): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const m = /^([a-z_]+)(\{[^}]*\})? ([0-9.eE+-]+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    if (Object.entries(labels).every(([k, v]) => (m[2] ?? '').includes(`${k}="${v}"`))) total += Number(m[3]);
-  }
-  return total;
-}
 
 /** A counter's samples by one label (e.g. GLPI requests by operation). */
 function byLabel(text: string, name: string, label: string): Map<string, number> {
@@ -216,10 +150,6 @@ function byLabel(text: string, name: string, label: string): Map<string, number>
     if (m) out.set(m[1]!, (out.get(m[1]!) ?? 0) + Number(m[2]));
   }
   return out;
-}
-
-async function metricsText(url: string): Promise<string> {
-  return (await fetch(`${url}/metrics`)).text();
 }
 
 async function backlog(url: string): Promise<number> {
@@ -241,15 +171,6 @@ async function caughtUp(url: string): Promise<number> {
   // Every scrape costs the daemon (both threads gather their metrics): often enough to time, not to weigh.
   while ((await backlog(url)) > 0) await sleep(250);
   return (Date.now() - started) / 1000;
-}
-
-interface GlpiState {
-  tickets: { id: number; name: string; status: number }[];
-  requests: number;
-}
-
-async function glpiState(url: string): Promise<GlpiState> {
-  return (await (await fetch(`${url}/_fake/state`)).json()) as GlpiState;
 }
 
 async function faults(url: string, f: Record<string, unknown>): Promise<void> {
