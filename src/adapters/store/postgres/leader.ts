@@ -140,7 +140,19 @@ export class PgLeaderLock {
     const holder = r?.rows[0];
     if (!holder || holder.silent_ms === null || Number(holder.silent_ms) <= this.#stallMs) return;
     const pid = Number(holder.pid);
-    const [t] = this.#pg.run(this.#conn, [{ sql: 'SELECT pg_terminate_backend($1) AS done', params: [pid] }]);
+    // The stuck node's other sessions go too (named after their node: composition/store.ts pgApplicationName): a
+    // transaction it left open holds row locks the new holder would wait on, and a frozen process would then
+    // find the new holder silent in its turn. Only names of that form: a shared name would reach other nodes.
+    const [t] = this.#pg.run(this.#conn, [
+      {
+        sql: `WITH stuck AS (SELECT application_name AS app FROM pg_stat_activity WHERE pid = $1)
+              SELECT pg_terminate_backend($1) AS done,
+                     (SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a, stuck
+                       WHERE stuck.app ~ '^zabbix-glpi-bridge/.+/[0-9a-f]{8}$' AND a.application_name = stuck.app
+                         AND a.pid <> $1 AND a.pid <> pg_backend_pid() AND a.datname = current_database()) AS others`,
+        params: [pid],
+      },
+    ]);
     if (t?.rows[0]?.done === true) this.lastTakeover = { pid, silentMs: Number(holder.silent_ms) };
   }
 
