@@ -5,7 +5,7 @@
  * closed ticket's incident fenced as a decision (a node that lost the decider lock applies none).
  * Real PostgreSQL (test/helpers/postgres.ts); the two daemons' version is test/integration/postgres-cluster.test.ts.
  */
-import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { hostname } from 'node:os';
 import { pino } from 'pino';
 import { NodeNameInUse, PgUnavailable, PostgresStore, readStoredMarkerKey, SyncPg } from '../../src/adapters/store/postgres/index.js';
@@ -14,24 +14,11 @@ import { clusterCheck, clusterSummary, deciderRole } from '../../src/composition
 import { createMetrics } from '../../src/observability/metrics.js';
 import { queueJob } from '../../src/services/storm-control.js';
 import { followup, T } from '../contract/store-samples.js';
-import { releaseTestPostgres, testPostgres, type TestDatabase } from '../helpers/postgres.js';
+import { databasesPerTest, type TestDatabase } from '../helpers/postgres.js';
 
-const opened: { close(): void }[] = [];
-const dbs: TestDatabase[] = [];
-
-afterEach(() => {
-  for (const o of opened.splice(0)) o.close();
-  for (const d of dbs.splice(0)) d.drop();
-});
-afterAll(() => releaseTestPostgres());
+const { opened, database } = databasesPerTest();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function database(): TestDatabase {
-  const db = testPostgres().database();
-  dbs.push(db);
-  return db;
-}
 
 function open(db: TestDatabase, node: string, role?: 'decider' | 'poller', leaseMs = 3000): PostgresStore {
   const s = new PostgresStore({ connection: db.connection, label: db.name, node, leaseMs, ...(role ? { role } : {}) });
@@ -211,8 +198,7 @@ describe('PostgreSQL cluster: hand-overs are decisions, fenced', () => {
 
 describe('PostgreSQL cluster: the shared marker key, read only', () => {
   it('is read from the database without making a schema or writing anything; none before the first bridge started', () => {
-    const empty = testPostgres().emptyDatabase();
-    dbs.push(empty);
+    const empty = database(true);
     expect(readStoredMarkerKey(empty.connection)).toBeUndefined();
     expect(rows(admin(empty), "SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public'")[0]?.n).toBe(0);
     const db = database();

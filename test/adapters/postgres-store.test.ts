@@ -4,7 +4,7 @@
  * node later), the schema migrated once and refused when newer, and an unreachable server failing
  * calls with the reason instead of hanging.
  */
-import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { PgUnavailable, PostgresStore, SyncPg, migrate, PG_MIGRATIONS } from '../../src/adapters/store/postgres/index.js';
 import { PgSession } from '../../src/adapters/store/postgres/session.js';
 import { pino } from 'pino';
@@ -16,22 +16,9 @@ import { EARLIER_UPDATES_SQL, LeaseLost, PgStorePorts } from '../../src/adapters
 import { queueJob } from '../../src/services/storm-control.js';
 import { updateKeyPrefix } from '../../src/core/fingerprint.js';
 import { alert, create, followup, incident, T } from '../contract/store-samples.js';
-import { releaseTestPostgres, testConnection, testPostgres, type TestDatabase } from '../helpers/postgres.js';
+import { databasesPerTest, testConnection, type TestDatabase } from '../helpers/postgres.js';
 
-const opened: { close(): void }[] = [];
-const dbs: TestDatabase[] = [];
-
-afterEach(() => {
-  for (const o of opened.splice(0)) o.close();
-  for (const d of dbs.splice(0)) d.drop();
-});
-afterAll(() => releaseTestPostgres());
-
-function database(empty = false): TestDatabase {
-  const db = empty ? testPostgres().emptyDatabase() : testPostgres().database();
-  dbs.push(db);
-  return db;
-}
+const { opened, database } = databasesPerTest();
 
 function store(db: TestDatabase): PostgresStore {
   const s = new PostgresStore({ connection: db.connection, label: db.name });

@@ -9,6 +9,7 @@
  * Everything is synchronous (execFileSync, and SyncPg for SQL): the contract suites open stores
  * synchronously.
  */
+import { afterAll, afterEach } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { chownSync, cpSync, existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -195,4 +196,26 @@ function withDatabase(url: string, database: string): string {
   const u = new URL(url);
   u.pathname = `/${database}`;
   return u.toString();
+}
+
+/**
+ * A test file's fresh databases and open handles: `database()` gives each test its own (dropped after it), what is
+ * pushed on `opened` is closed after each test, and the shared server is released after the file.
+ */
+export function databasesPerTest(): { readonly opened: { close(): void }[]; database(empty?: boolean): TestDatabase } {
+  const opened: { close(): void }[] = [];
+  const dbs: TestDatabase[] = [];
+  afterEach(() => {
+    for (const o of opened.splice(0)) o.close();
+    for (const d of dbs.splice(0)) d.drop();
+  });
+  afterAll(() => releaseTestPostgres());
+  return {
+    opened,
+    database(empty = false) {
+      const db = empty ? testPostgres().emptyDatabase() : testPostgres().database();
+      dbs.push(db);
+      return db;
+    },
+  };
 }
