@@ -117,8 +117,27 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     timezoneOffsetMinutes: () => config.zabbix.timezone_offset_minutes,
     readiness: () => readiness.check(),
     isStopping: () => stopping,
-    // The queue gauges are set by the processing side (composition/processing.ts), which reads the queue off this thread.
-    scrape: async () => mergedExposition(metrics.registry, processing ? [await processing.metrics()] : []),
+    scrape: async () => {
+      const snapshot = processing ? await processing.metrics() : [];
+      // The queue gauges are set by the processing side (composition/processing.ts), which reads the queue off this
+      // thread. When it does not answer in time (overloaded), they are read here: an empty queue must not be shown.
+      metrics.queueDepth.reset();
+      metrics.inboxDepth.set(0);
+      metrics.oldestPendingAge.set(0);
+      if (snapshot.length === 0) {
+        try {
+          const s = store.stats();
+          metrics.queueDepth.set({ state: 'pending' }, s.pending);
+          metrics.queueDepth.set({ state: 'running' }, s.running);
+          metrics.queueDepth.set({ state: 'dead' }, s.dead);
+          metrics.inboxDepth.set(s.unprocessed);
+          metrics.oldestPendingAge.set(s.oldestPendingAt !== undefined ? (clock.now() - s.oldestPendingAt) / 1000 : 0);
+        } catch {
+          // The store cannot be read either (PostgreSQL down): /readyz says why.
+        }
+      }
+      return mergedExposition(metrics.registry, snapshot.length > 0 ? [snapshot] : []);
+    },
     status: statusSources(() => config, store),
   });
 
