@@ -2,7 +2,6 @@
 // thread's IntakeStore, the processing thread's ProcessingStore, or both over one connection for the tools
 // (`queue`, `status`, the status page's Retry). The thread layout is the same with either backend.
 
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -27,19 +26,8 @@ export function pgConnection(c: Config): PgConnectionConfig {
     statement_timeout: p.statement_timeout,
     // The client gives up a little after the server would have cancelled: a server that stopped answering.
     query_timeout: p.statement_timeout + 2000,
-    application_name: pgApplicationName(nodeName(c)),
+    application_name: 'zabbix-glpi-bridge',
   };
-}
-
-/**
- * What this node's sessions are called in pg_stat_activity: the node's name (readable, cut to what PostgreSQL
- * keeps) and a digest of it, so that two nodes never share one. A node taking a role over from a stuck
- * holder ends that node's other sessions by it too (leader.ts): an open transaction of the frozen process would
- * otherwise keep its row locks and block the new holder.
- */
-export function pgApplicationName(node: string): string {
-  const readable = node.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 30);
-  return `zabbix-glpi-bridge/${readable}/${createHash('sha256').update(node).digest('hex').slice(0, 8)}`;
 }
 
 /** What logs and `status` call the store: the file, or the database's address (never its password). */

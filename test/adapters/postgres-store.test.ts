@@ -10,7 +10,6 @@ import { PgSession } from '../../src/adapters/store/postgres/session.js';
 import { pino } from 'pino';
 import { DECIDER_LOCK } from '../../src/adapters/store/postgres/leader.js';
 import { deciderRole, pollerRole, ROLE_TRY_MS } from '../../src/composition/cluster.js';
-import { pgApplicationName } from '../../src/composition/store.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { EARLIER_UPDATES_SQL, LeaseLost, PgStorePorts } from '../../src/adapters/store/postgres/store.js';
 import { queueJob } from '../../src/services/storm-control.js';
@@ -328,37 +327,6 @@ describe('PostgreSQL store, several nodes: one decider at a time', () => {
     }
     expect(String(refused)).toMatch(/no longer holds the decider lock/);
     expect(a.holdRole()).toBe(false);
-  });
-
-  it('ends the stuck holder\'s other sessions too: a transaction it left open does not keep its row locks from the new holder', async () => {
-    const db = database();
-    const as = (node: string) => ({ ...db.connection, application_name: pgApplicationName(node) });
-    const open = (node: string) => {
-      const s = new PostgresStore({ connection: as(node), label: db.name, node, role: 'decider', leaseMs: 1000 });
-      opened.push(s);
-      return s;
-    };
-    const a = open('a');
-    const b = open('b');
-    expect(a.holdRole()).toBe(true);
-    // a (frozen mid-work) has a transaction open on another connection, holding a row lock.
-    const aWork = syncPg({ ...db, connection: as('a') } as TestDatabase);
-    aWork.run('w', [{ sql: 'BEGIN' }, { sql: "SELECT * FROM meta WHERE key = 'marker_key' FOR UPDATE" }]);
-    // Another node's session with an ordinary transaction open is left alone.
-    const other = syncPg({ ...db, connection: as('c') } as TestDatabase);
-    other.run('w', [{ sql: 'BEGIN' }, { sql: 'SELECT 1' }]);
-    await sleep(1200);
-    expect(b.holdRole()).toBe(false); // ends a's sessions…
-    expect(b.lock?.lastTakeover).toBeDefined();
-    const inTransaction = (app: string) =>
-      Number(syncPg(db).run('q', [{ sql: "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND state LIKE 'idle in transaction%'", params: [app] }])[0]?.rows[0]?.n);
-    for (let i = 0; i < 40 && inTransaction(pgApplicationName('a')) > 0; i++) await sleep(50);
-    expect(inTransaction(pgApplicationName('a'))).toBe(0);
-    expect(inTransaction(pgApplicationName('c'))).toBe(1);
-    // The row a had locked is free for the new holder at once.
-    expect(() => syncPg(db).run('l', [{ sql: 'BEGIN' }, { sql: "SELECT * FROM meta WHERE key = 'marker_key' FOR UPDATE NOWAIT" }, { sql: 'COMMIT' }])).not.toThrow();
-    for (let i = 0; i < 40 && !b.holdRole(); i++) await sleep(50); // …and takes the lock
-    expect(b.lock?.held).toBe(true);
   });
 
   it('fences the decisions of a node that lost its lock without knowing (its session ended): its commit fails, the new decider\'s goes through', async () => {

@@ -130,7 +130,7 @@ export class PgLeaderLock {
   #endIfStuck(): void {
     const [r] = this.#pg.run(this.#conn, [
       {
-        sql: `SELECT a.pid, a.application_name AS app, (extract(epoch FROM clock_timestamp() - a.query_start) * 1000)::bigint AS silent_ms
+        sql: `SELECT a.pid, (extract(epoch FROM clock_timestamp() - a.query_start) * 1000)::bigint AS silent_ms
                 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
                WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.classid = 0 AND l.objid = $1
                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
@@ -140,20 +140,7 @@ export class PgLeaderLock {
     const holder = r?.rows[0];
     if (!holder || holder.silent_ms === null || Number(holder.silent_ms) <= this.#stallMs) return;
     const pid = Number(holder.pid);
-    // The stuck node's other sessions go too (named after their node: composition/store.ts pgApplicationName): a
-    // transaction it left open holds row locks the new holder would wait on, and a frozen process would then
-    // find the new holder silent in its turn. Only names of that form: a shared name would reach other nodes.
-    // Its name is read with the holder (above), before anything is ended: once its backend is gone, so is its row.
-    const app = String(holder.app ?? '');
-    const [t] = this.#pg.run(this.#conn, [
-      {
-        sql: `SELECT pg_terminate_backend($1) AS done,
-                     (SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a
-                       WHERE $2 ~ '^zabbix-glpi-bridge/.+/[0-9a-f]{8}$' AND a.application_name = $2
-                         AND a.pid <> $1 AND a.pid <> pg_backend_pid() AND a.datname = current_database()) AS others`,
-        params: [pid, app],
-      },
-    ]);
+    const [t] = this.#pg.run(this.#conn, [{ sql: 'SELECT pg_terminate_backend($1) AS done', params: [pid] }]);
     if (t?.rows[0]?.done === true) this.lastTakeover = { pid, silentMs: Number(holder.silent_ms) };
   }
 
