@@ -198,8 +198,11 @@ export interface RetryPolicy {
 
 /** What went wrong, as the decision needs it. */
 export type Failure =
-  /** Nothing was sent: the circuit breaker or GLPI's Retry-After held the job back. Not a failure of the job. */
-  | { readonly kind: 'not-sent' }
+  /**
+   * Nothing was sent: the circuit breaker or GLPI's Retry-After held the job back, or (`waitMs`) the job waits
+   * that long for another lane's work (services/job-runner.ts NotYet). Not a failure of the job.
+   */
+  | { readonly kind: 'not-sent'; readonly waitMs?: number }
   /** The job acts on a ticket the bridge never got (its create is a dead letter). */
   | { readonly kind: 'ticket-missing' }
   /** The remote system's failure, sorted by its adapter. */
@@ -244,7 +247,7 @@ export type RetryDecision =
 export function decideRetry(failure: Failure, ctx: RetryContext, policy: RetryPolicy): RetryDecision {
   if (failure.kind === 'not-sent') {
     const glpiWait = ctx.glpi ? Math.max(ctx.breakerRetryAt, ctx.glpiNotBefore) : 0;
-    return { do: 'retry-later', at: Math.max(ctx.now + NOT_SENT_MIN_DELAY_MS, glpiWait), failed: false, pauseDispatch: false };
+    return { do: 'retry-later', at: Math.max(ctx.now + Math.max(NOT_SENT_MIN_DELAY_MS, failure.waitMs ?? 0), glpiWait), failed: false, pauseDispatch: false };
   }
   if (failure.kind === 'ticket-missing') return { do: 'dead-letter', code: 'GLPI_TICKET_MISSING' };
   if (failure.kind === 'permanent') return { do: 'dead-letter', code: 'GLPI_PERMANENT' };

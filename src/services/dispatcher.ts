@@ -6,7 +6,7 @@ import { RemoteError } from '../core/remote-error.js';
 import { BREAKER_GAUGE, CircuitBreaker, RetryAfterWindow, decideRetry, type BreakerChange, type BreakerState, type Failure, type Gate, type RetryDecision } from '../core/retry-policy.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { JobRunner, TicketMissing, runState, withLanding, type Outcome, type RunState } from './job-runner.js';
+import { JobRunner, NotYet, TicketMissing, runState, withLanding, type Outcome, type RunState } from './job-runner.js';
 import { queueJob } from './storm-control.js';
 
 /**
@@ -89,6 +89,8 @@ function asError(e: unknown): Error {
 /** The failure as the retry policy sees it. */
 function failureOf(e: unknown): Failure {
   if (e instanceof NotSent) return { kind: 'not-sent' };
+  // The job waits for another lane's work (a symptom's link for its cause's create): nothing was sent either.
+  if (e instanceof NotYet) return { kind: 'not-sent', waitMs: e.retryInMs };
   if (e instanceof TicketMissing) return { kind: 'ticket-missing' };
   if (e instanceof RemoteError) return { kind: e.kind, retryAfterMs: e.retryAfterMs, outage: e.outage };
   return { kind: 'unexpected' };

@@ -1,6 +1,6 @@
 import { htmlText } from '../core/render.js';
 import type { JobSpec } from '../core/decide.js';
-import type { EventAcknowledger, IncidentState, Job, ProblemDesk, TicketDesk } from '../core/ports.js';
+import type { ActionQueue, EventAcknowledger, IncidentState, Job, ProblemDesk, TicketDesk } from '../core/ports.js';
 import { RemoteError } from '../core/remote-error.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -13,7 +13,8 @@ import type { Metrics } from '../observability/metrics.js';
  * job tag, a write-back by its message. When and how often a job runs is the
  * dispatcher's business (services/dispatcher.ts); this file never retries
  * later or records anything (and waits only for a problem group's member
- * ticket under way, sending nothing meanwhile): it reports an Outcome or throws.
+ * ticket under way, sending nothing meanwhile): it reports an Outcome or throws
+ * (NotYet: the job's work waits for another lane's, and nothing was sent).
  */
 
 export interface JobRunnerOptions {
@@ -53,11 +54,42 @@ export interface RunState {
 /** Thrown when a job refers to a ticket the bridge never got (its create is dead-lettered). */
 export class TicketMissing extends Error {}
 
+/**
+ * Thrown when a job cannot do its work yet because what it needs is under way in another lane (a symptom's
+ * link waits for its cause's create), before anything was sent. Not a failure: the dispatcher puts the job
+ * back in the queue `retryInMs` from now, as it does a job held back by the circuit breaker (retry policy
+ * 'not-sent'): the breaker hears nothing, no retry is counted and no backoff grows.
+ */
+export class NotYet extends Error {
+  constructor(
+    message: string,
+    readonly retryInMs: number,
+  ) {
+    super(message);
+    this.name = 'NotYet';
+  }
+}
+
 /** Runs a problem group's job waits for a member's create still queued (then links what exists). */
 export const GROUP_WAIT_ATTEMPTS = 8;
 /** How long, and how often, a problem group's job looks again for a member's ticket whose create is under way. */
 const PENDING_LOOK_MS = 250;
 const PENDING_LOOKS = 12;
+
+/**
+ * A symptom's link job whose cause's create is under way looks again after LINK_LOOK_MIN_MS, doubling up to
+ * LINK_LOOK_MAX_MS (a create usually lands within the first look; one GLPI keeps failing is retried on its own
+ * backoff, minutes apart). LINK_WAIT_RUNS bounds the waiting (about an hour of looks) should the cause's lane
+ * never drain; the cause's create ending (done, dead, cancelled) ends it long before.
+ */
+export const LINK_LOOK_MIN_MS = 250;
+export const LINK_LOOK_MAX_MS = 10_000;
+export const LINK_WAIT_RUNS = 400;
+
+/** How long a link job waits before its next look, after `attempts` runs (this one included). */
+export function linkLookDelay(attempts: number): number {
+  return Math.min(LINK_LOOK_MAX_MS, LINK_LOOK_MIN_MS * 2 ** Math.min(16, Math.max(0, attempts - 1)));
+}
 
 /** Which rule a problem or link job comes from (zgb_glpi_problems_total{trigger}). */
 function triggerOf(spec: JobSpec): 'recurrence' | 'together' | 'symptom' {
@@ -120,7 +152,7 @@ export class JobRunner {
      * The tickets the bridge recorded; `cycleHasTicket` (every store has it) tells a problem group's job that a
      * member's create is still to run (core/ports.ts DispatchStore names only what the dispatcher itself uses).
      */
-    private readonly tickets: Pick<IncidentState, 'ticketId'> & Partial<Pick<IncidentState, 'cycleHasTicket'>>,
+    private readonly tickets: Pick<IncidentState, 'ticketId'> & Partial<Pick<IncidentState, 'cycleHasTicket'> & Pick<ActionQueue, 'lastQueued'>>,
     private readonly opt: JobRunnerOptions,
   ) {}
 
@@ -226,17 +258,32 @@ export class JobRunner {
 
   /**
    * A symptom's ticket linked to its cause's (Ticket_Ticket "linked to"), once:
-   * GLPI refuses a second link, so the links are read first. A cause whose
-   * ticket the bridge does not have (its create held back and suppressed, or
-   * a dead letter) leaves the symptom's ticket unlinked: said in the log, never retried.
+   * GLPI refuses a second link, so the links are read first. The cause's create
+   * runs in its own lane, often at the same moment as the symptom's: while it is
+   * under way the job goes back to the queue (NotYet, nothing sent) and looks
+   * again. A cause whose ticket the bridge does not have and will not get (its
+   * create held back and suppressed, a dead letter, the incident forgotten)
+   * leaves the symptom's ticket unlinked: said in the log, never retried.
    */
   async #linkToCause(job: Job, spec: Extract<JobSpec, { type: 'link_ticket' }>): Promise<Outcome> {
     const own = this.#ticketOf(job);
     const desk = this.opt.problems;
     if (!desk) return this.#problemsUnsupported(job, own);
-    const cause = this.tickets.ticketId(spec.cause.fingerprint, spec.cause.cycle);
+    let cause = this.tickets.ticketId(spec.cause.fingerprint, spec.cause.cycle);
     if (cause === undefined) {
-      this.opt.logger?.info({ incident: job.fingerprint, ticket_id: own, cause_event: spec.cause.eventId }, 'symptom: its cause has no GLPI ticket; not linked');
+      const underWay = this.#createUnderWay(spec.cause.fingerprint, spec.cause.cycle);
+      // Read again: the create may have been recorded between the two reads (another node, on PostgreSQL).
+      cause = this.tickets.ticketId(spec.cause.fingerprint, spec.cause.cycle);
+      if (cause === undefined && underWay && job.attempts < LINK_WAIT_RUNS) {
+        const wait = linkLookDelay(job.attempts);
+        this.opt.logger?.[job.attempts === 1 ? 'info' : 'debug']({ incident: job.fingerprint, ticket_id: own, cause_event: spec.cause.eventId, cause_incident: spec.cause.fingerprint, look_again_in_ms: wait }, "symptom: its cause's ticket is being created; linked once it exists");
+        throw new NotYet(`waiting for the ticket of its cause ${spec.cause.fingerprint} #${spec.cause.cycle} (event ${spec.cause.eventId}): its create has not finished`, wait);
+      }
+    }
+    if (cause === undefined) {
+      const fields = { incident: job.fingerprint, ticket_id: own, cause_event: spec.cause.eventId, cause_incident: spec.cause.fingerprint, runs: job.attempts };
+      if (job.attempts >= LINK_WAIT_RUNS) this.opt.logger?.warn(fields, `symptom: its cause's create is still not done after ${job.attempts} looks; not linked`);
+      else this.opt.logger?.info(fields, 'symptom: its cause has no GLPI ticket; not linked');
       return { operation: 'cause_without_ticket', ticketId: own };
     }
     if (cause === own) return { operation: 'ticket_linked', ticketId: own };
@@ -245,6 +292,19 @@ export class JobRunner {
       this.opt.metrics?.problems.inc({ operation: 'ticket_linked', trigger: 'symptom' });
     }
     return { operation: 'ticket_linked', ticketId: own };
+  }
+
+  /**
+   * Whether a cycle's ticket may still come: it has a create queued, running or dead (cycleHasTicket), and its
+   * incident's GLPI lane still holds work of that cycle or a later one (a pending or running create heads it;
+   * behind a dead create, what is left of its cycle soon ends as dead letters too). A store that cannot say
+   * (a test's) counts as under way: LINK_WAIT_RUNS bounds the wait.
+   */
+  #createUnderWay(fingerprint: string, cycle: number): boolean {
+    if (this.tickets.cycleHasTicket?.(fingerprint, cycle) !== true) return false;
+    if (!this.tickets.lastQueued) return true;
+    const last = this.tickets.lastQueued(fingerprint, 'glpi');
+    return last !== undefined && last.cycle >= cycle;
   }
 
   /**
