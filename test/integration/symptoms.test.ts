@@ -136,7 +136,7 @@ describe('cause and symptom events', () => {
     zabbix.problems.set('762', { trigger: '200', host: 'web-01', cause: '761' });
     await post(zabbixBody('problem', { ...onHost('core-sw', '100'), event_id: '761' }));
     // The cause's ticket first: this case is about the unlink. (A symptom whose own create finishes before its
-    // cause's is left unlinked: a known race of the link job, seen once in CI, not fixed yet.)
+    // cause's waits for it: test/integration/symptom-race.test.ts.)
     await waitFor(() => glpi.tickets.size === 1, 'the cause\'s ticket');
     await post(zabbixBody('problem', { ...onHost('web-01', '200'), event_id: '762', event_cause_id: '761' }));
     await waitFor(() => glpi.itil.ticketTickets.length === 1, 'the symptom\'s ticket linked');
