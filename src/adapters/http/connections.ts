@@ -15,8 +15,11 @@ export class Connections {
   /** Answers sent on each socket (for webhook.max_requests_per_socket). */
   readonly #answers = new Map<Socket, number>();
   #closing = false;
+  readonly #maxRequestsPerSocket: number;
 
-  constructor(server: Server) {
+  /** maxRequestsPerSocket: answers one connection may carry (webhook.max_requests_per_socket; 0: no cap). */
+  constructor(server: Server, maxRequestsPerSocket: number) {
+    this.#maxRequestsPerSocket = maxRequestsPerSocket;
     server.on('connection', (socket: Socket) => {
       // Accepted after closeIdle() (between the preClose hook and the listener's close): not served.
       if (this.#closing) {
@@ -51,11 +54,15 @@ export class Connections {
     else this.#busy.delete(socket);
   }
 
-  /** One more answer goes out on the socket; returns how many have. */
-  answered(socket: Socket): number {
+  /**
+   * One more answer goes out on the socket; whether it must close the connection: the bridge is stopping, or it
+   * is the last answer the connection may carry. Node answers a request over max_requests_per_socket with 503 but
+   * leaves the connection open until the keep-alive timeout: it is closed after the last answer instead.
+   */
+  answer(socket: Socket): boolean {
     const n = (this.#answers.get(socket) ?? 0) + 1;
     if (this.#open.has(socket)) this.#answers.set(socket, n);
-    return n;
+    return this.#closing || (this.#maxRequestsPerSocket > 0 && n >= this.#maxRequestsPerSocket);
   }
 
   /** Stop: close every connection that carries no accepted work, now and as they come. Returns how many were closed. */

@@ -1,5 +1,3 @@
-import * as crypto from 'node:crypto';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, STATUS_CODES, type IncomingMessage, type ServerOptions, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { LogController, type ConnectionError, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -9,6 +7,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import type { AlertIntake } from '../../core/ports.js';
 import { parseWebhookBody } from '../zabbix/webhook-body.js';
+import { bearerMatches, errorBody, INTERNAL_ERROR_BODY } from './answers.js';
 import { Connections } from './connections.js';
 import { RejectionLog, pathOf, type RejectionLogOptions } from './rejection-log.js';
 import { registerStatusRoutes, type StatusSources } from './status/routes.js';
@@ -58,39 +57,11 @@ export interface ServerDeps {
   readonly status?: StatusSources;
 }
 
-export interface ErrorBody {
-  readonly error: { readonly code: ErrorCode; readonly message: string; readonly field?: string; readonly hint: string };
-}
-
-/** crypto.hash (Node 20.12+): a one-shot digest without a Hash object, about half the cost per request (issue 16). */
-const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 'buffer') => Buffer }).hash;
-
-function digest(s: string): Buffer {
-  return oneShot !== undefined ? oneShot('sha256', s, 'buffer') : createHash('sha256').update(s).digest();
-}
-
-/** Digests of the configured tokens (the webhook's and the admin's; a reload may add one): computed once, not per request. */
-const expectedDigests = new Map<string, Buffer>();
-function expectedDigest(token: string): Buffer {
-  let d = expectedDigests.get(token);
-  if (!d) {
-    if (expectedDigests.size >= 8) expectedDigests.clear();
-    d = digest(token);
-    expectedDigests.set(token, d);
-  }
-  return d;
-}
-
-/** Bearer token check in constant time (compares fixed-length digests). */
-export function bearerMatches(header: string | undefined, expected: string): boolean {
-  if (!header || expected === '') return false;
-  const m = /^Bearer\s+(.+)$/i.exec(header.trim());
-  if (!m) return false;
-  return timingSafeEqual(digest(m[1] ?? ''), expectedDigest(expected));
-}
-
-export function errorBody(code: ErrorCode, message: string, field?: string): ErrorBody {
-  return { error: { code, message, ...(field !== undefined ? { field } : {}), hint: ERROR_CODES[code].hint } };
+/** A refused request, as the rejection log names it. */
+export interface RequestLine {
+  readonly method: string;
+  /** Without its query string (pathOf). */
+  readonly path: string;
 }
 
 /** How often Node checks the request and header timeouts (its default, 30 s, would let a 1 s timeout run 30 s). */
@@ -109,34 +80,17 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   const log = deps.logger.child({ component: 'http' });
   const limits = deps.limits;
   const rejections = new RejectionLog(log, deps.rejectionLog);
-  const rejected = (code: ErrorCode, message: string, ip: string | undefined, req?: FastifyRequest, field?: string): void => {
+  /** Counts a refusal (zgb_webhook_rejected_total) and logs it through the rate limit; both webhook paths use it. */
+  const rejected = (code: ErrorCode, message: string, ip: string | undefined, request?: RequestLine, field?: string): void => {
     deps.metrics.webhookRejected.inc({ code });
-    rejections.record({ code, message, ip, ...(req ? { method: req.method, path: pathOf(req.url) } : {}), ...(field !== undefined ? { field } : {}) });
+    rejections.record({ code, message, ip, ...(request ? { method: request.method, path: request.path } : {}), ...(field !== undefined ? { field } : {}) });
   };
-
-  let connections: Connections | undefined;
-  // The webhook's common case is served by node:http directly (webhook.ts); everything else goes to fastify.
-  const front = new WebhookFront({
-    path: deps.webhookPath,
-    bodyLimit: deps.bodyLimit,
-    maxRequestsPerSocket: limits.maxRequestsPerSocket,
-    intake: deps.intake,
-    token: deps.token,
-    isStopping: deps.isStopping,
-    timezoneOffsetMinutes: deps.timezoneOffsetMinutes,
-    bearerMatches,
-    errorBody,
-    rejected: (code, message, ip, req, field) => {
-      deps.metrics.webhookRejected.inc({ code });
-      rejections.record({ code, message, ip, method: req.method, path: req.path, ...(field !== undefined ? { field } : {}) });
-    },
-    connections: () => connections as Connections,
-    log,
-  });
+  const requestLine = (req: FastifyRequest): RequestLine => ({ method: req.method, path: pathOf(req.url) });
 
   const app = Fastify({
     // The listener as fastify would make it (lib/server.js: node:http with the same options and timeouts), with
-    // the webhook's fast path in front of fastify's handler. Called again for each extra address of "localhost".
+    // the webhook's fast path (`front`, below) in front of fastify's handler. Called again for each extra address
+    // of "localhost".
     serverFactory: (handler, options) => {
       const opts = options as { http?: ServerOptions; keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number };
       const server = createServer(opts.http ?? {}, (req: IncomingMessage, res: ServerResponse) => {
@@ -188,26 +142,25 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
   app.server.maxConnections = limits.maxConnections;
   app.server.on('drop', (d) => rejected('BRIDGE_TOO_MANY_CONNECTIONS', `connection closed at accept: ${limits.maxConnections} connections open (webhook.max_connections)`, d?.remoteAddress));
 
-  connections = new Connections(app.server);
-  const tracked = connections;
+  const connections = new Connections(app.server, limits.maxRequestsPerSocket);
+  // The webhook's common case is served by node:http directly (webhook.ts); everything else goes to fastify.
+  const front = new WebhookFront({ ...deps, connections, rejected, log });
+
   // Stop: idle and slow connections are closed at once; accepted webhooks are answered, then their connection closed.
   app.addHook('preClose', async () => {
-    const closed = tracked.closeIdle();
+    const closed = connections.closeIdle();
     rejections.flush();
     if (closed > 0) log.info({ closed }, 'closed idle and unfinished connections');
   });
   app.addHook('onSend', async (req, reply) => {
-    // Node answers a request over max_requests_per_socket with 503 but leaves the connection open until the
-    // keep-alive timeout: close it after the last answer it may carry instead.
-    const answered = tracked.answered(req.raw.socket);
-    if (tracked.closing || (limits.maxRequestsPerSocket > 0 && answered >= limits.maxRequestsPerSocket)) reply.header('connection', 'close');
+    if (connections.answer(req.raw.socket)) reply.header('connection', 'close');
   });
 
   // Zabbix sends JSON; anything else is refused with 415 rather than guessed at.
   app.removeContentTypeParser('text/plain');
 
   const reject = (reply: FastifyReply, req: FastifyRequest, code: ErrorCode, message: string, field?: string) => {
-    rejected(code, message, req.ip, req, field);
+    rejected(code, message, req.ip, requestLine(req), field);
     // The body may not have been read (refused before it): a client still sending it is not kept.
     return reply.code(ERROR_CODES[code].status).header('connection', 'close').send(errorBody(code, message, field));
   };
@@ -234,7 +187,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       return reject(reply, req, 'BRIDGE_INVALID_FIELD', err.message);
     }
     req.log.error({ err, path: pathOf(req.url), req_id: req.id }, 'unexpected error answering a request');
-    return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error; see the bridge log' } });
+    return reply.code(500).send(INTERNAL_ERROR_BODY);
   });
 
   app.setNotFoundHandler((req, reply) => reply.code(404).send(errorBody('BRIDGE_NOT_FOUND', `no route ${req.method} ${pathOf(req.url)}`)));
@@ -253,8 +206,8 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       const alert = normalise(parsed.event, 'webhook', deps.timezoneOffsetMinutes());
       // Accepted work: a stop waits for its answer instead of cutting its connection.
       const socket = req.raw.socket;
-      tracked.busy(socket);
-      reply.raw.once('close', () => tracked.done(socket));
+      connections.busy(socket);
+      reply.raw.once('close', () => connections.done(socket));
       const accepted = await deps.intake.accept(alert);
       return reply.code(202).send({ status: accepted.duplicate ? 'duplicate' : 'accepted', delivery_id: accepted.deliveryId });
     },
@@ -293,7 +246,7 @@ export function buildServer(deps: ServerDeps): FastifyInstance {
       readiness: deps.readiness,
       scrape: deps.scrape,
       bodyLimit: deps.bodyLimit,
-      rejected: (code, message, req) => rejected(code, message, req.ip, req),
+      rejected: (code, message, req) => rejected(code, message, req.ip, requestLine(req)),
       logger: log,
     });
   }

@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BridgeError, ERROR_CODES, type ErrorCode } from '../../core/errors.js';
 import { normalise } from '../../core/normalise.js';
-import type { AlertIntake } from '../../core/ports.js';
 import type { Logger } from '../../observability/logger.js';
 import { parseWebhookBody } from '../zabbix/webhook-body.js';
+import { bearerMatches, errorBody, INTERNAL_ERROR_BODY } from './answers.js';
 import type { Connections } from './connections.js';
 import { pathOf } from './rejection-log.js';
+import type { RequestLine, ServerDeps } from './server.js';
 
 /**
  * The webhook served by node:http directly, in front of fastify (issue 16: fastify's body reading, content-type
@@ -63,23 +64,16 @@ function poisoned(root: object): boolean {
   return false;
 }
 
-export interface WebhookFrontDeps {
-  readonly path: string;
-  readonly bodyLimit: number;
-  readonly maxRequestsPerSocket: number;
-  readonly intake: AlertIntake;
-  readonly token: () => string;
-  readonly isStopping: () => boolean;
-  readonly timezoneOffsetMinutes: () => number;
-  readonly bearerMatches: (header: string | undefined, expected: string) => boolean;
-  readonly errorBody: (code: ErrorCode, message: string, field?: string) => unknown;
+/** The server's webhook settings (ServerDeps), and what buildServer shares between this path and the fastify route. */
+export interface WebhookFrontDeps extends Pick<ServerDeps, 'webhookPath' | 'bodyLimit' | 'intake' | 'token' | 'isStopping' | 'timezoneOffsetMinutes'> {
   /** Counts and logs a refusal (zgb_webhook_rejected_total, the rejection log). */
-  readonly rejected: (code: ErrorCode, message: string, ip: string | undefined, request: { method: string; path: string }, field?: string) => void;
-  readonly connections: () => Connections;
+  readonly rejected: (code: ErrorCode, message: string, ip: string | undefined, request: RequestLine, field?: string) => void;
+  readonly connections: Connections;
   readonly log: Logger;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+const INTERNAL_ERROR = JSON.stringify(INTERNAL_ERROR_BODY);
 
 /** The webhook's fast path; `takes` says whether a request is its, `serve` answers it. */
 export class WebhookFront {
@@ -89,24 +83,24 @@ export class WebhookFront {
 
   constructor(deps: WebhookFrontDeps) {
     this.#d = deps;
-    this.#plain = PLAIN_PATH.test(deps.path);
-    this.#prefix = `${deps.path}?`;
+    this.#plain = PLAIN_PATH.test(deps.webhookPath);
+    this.#prefix = `${deps.webhookPath}?`;
   }
 
   /** POST to the webhook path with JSON as Zabbix sends it, while the listener is open; the rest is fastify's. */
   takes(req: IncomingMessage): boolean {
     if (req.method !== 'POST' || !this.#plain) return false;
     const url = req.url ?? '';
-    if (url !== this.#d.path && !url.startsWith(this.#prefix)) return false;
+    if (url !== this.#d.webhookPath && !url.startsWith(this.#prefix)) return false;
     const type = req.headers['content-type'];
-    return type !== undefined && FAST_CONTENT_TYPES.has(type) && !this.#d.connections().closing;
+    return type !== undefined && FAST_CONTENT_TYPES.has(type) && !this.#d.connections.closing;
   }
 
   serve(req: IncomingMessage, res: ServerResponse): void {
     const d = this.#d;
     // The fastify route's onRequest hook: stopping, then the bearer token, before any of the body is read.
     if (d.isStopping()) return this.#reject(req, res, 'BRIDGE_SHUTTING_DOWN', 'the bridge is stopping');
-    if (!d.bearerMatches(req.headers.authorization, d.token())) return this.#reject(req, res, 'BRIDGE_UNAUTHORIZED', 'missing or wrong bearer token');
+    if (!bearerMatches(req.headers.authorization, d.token())) return this.#reject(req, res, 'BRIDGE_UNAUTHORIZED', 'missing or wrong bearer token');
     // fastify's body reading: an announced length over the limit is refused unread; a body growing past it is dropped.
     const declared = Number(req.headers['content-length']);
     if (declared > d.bodyLimit) return this.#reject(req, res, 'BRIDGE_BODY_TOO_LARGE', `body larger than ${d.bodyLimit} bytes`);
@@ -151,7 +145,7 @@ export class WebhookFront {
     const alert = normalise(parsed.event, 'webhook', d.timezoneOffsetMinutes());
     // Accepted work: a stop waits for its answer instead of cutting its connection.
     const socket = req.socket;
-    const connections = d.connections();
+    const connections = d.connections;
     connections.busy(socket);
     res.once('close', () => connections.done(socket));
     d.intake.accept(alert).then(
@@ -162,7 +156,7 @@ export class WebhookFront {
       (err: unknown) => {
         if (err instanceof BridgeError && err.code in ERROR_CODES && ERROR_CODES[err.code].status > 0) return this.#reject(req, res, err.code, err.message);
         d.log.error({ err, path: pathOf(req.url) }, 'unexpected error answering a request');
-        this.#send(req, res, 500, '{"error":{"code":"INTERNAL","message":"internal error; see the bridge log"}}', false);
+        this.#send(req, res, 500, INTERNAL_ERROR, false);
       },
     );
   }
@@ -170,17 +164,14 @@ export class WebhookFront {
   /** A refusal: counted, logged through the rate limit, answered with Connection: close (the body may be unread). */
   #reject(req: IncomingMessage, res: ServerResponse, code: ErrorCode, message: string, field?: string): void {
     this.#d.rejected(code, message, req.socket.remoteAddress, { method: req.method ?? '', path: pathOf(req.url) }, field);
-    const body = JSON.stringify(this.#d.errorBody(code, message, field));
+    const body = JSON.stringify(errorBody(code, message, field));
     this.#send(req, res, ERROR_CODES[code].status, body, true);
   }
 
   #send(req: IncomingMessage, res: ServerResponse, status: number, body: string, close: boolean): void {
     if (res.headersSent || res.destroyed) return;
-    const connections = this.#d.connections();
     // As the fastify route's onSend hook: the last answer a connection may carry, or any once stopping, closes it.
-    const answered = connections.answered(req.socket);
-    const max = this.#d.maxRequestsPerSocket;
-    if (!close && (connections.closing || (max > 0 && answered >= max))) close = true;
+    if (this.#d.connections.answer(req.socket)) close = true;
     const length = String(Buffer.byteLength(body));
     res.writeHead(status, close ? ['connection', 'close', 'content-type', JSON_TYPE, 'content-length', length] : ['content-type', JSON_TYPE, 'content-length', length]);
     res.end(body);
