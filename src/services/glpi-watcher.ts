@@ -32,7 +32,18 @@ import type { Metrics } from '../observability/metrics.js';
  * the very first sweep of a store (no cursor yet) reads the 200 most recent
  * tickets. Reading a ticket twice repeats nothing: what was already said is
  * known from the incidents.
+ *
+ * A ticket whose follow-ups could not be read holds the cursor at its date_mod
+ * (the sweeps' answer is oldest first): the next sweep reads it, and what came
+ * after it, again, instead of stepping past a change never seen. One that
+ * still fails after UNREAD_SWEEPS sweeps is given up (said in the log with
+ * GLPI_WATCH_TICKET_SKIPPED), so a ticket GLPI never lets the bridge read does
+ * not hold every later change back. The count is kept in memory: a restart
+ * gives such a ticket its sweeps again.
  */
+
+/** Sweeps in a row a ticket may fail to be read, holding the cursor, before it is given up. */
+export const UNREAD_SWEEPS = 5;
 
 export type WatchStore = Pick<IncidentState, 'openIncidentEvents' | 'eventInfo' | 'getIncident' | 'putIncident' | 'ticketId'> & Pick<ActionQueue, 'enqueue'> & StateTransactions & WatchCursor;
 
@@ -68,6 +79,8 @@ export function secondBefore(dateMod: string): string {
 export class GlpiWatcher {
   #task: ScheduledTask | undefined;
   #lastError: string | undefined;
+  /** Tickets whose read failed: sweeps in a row (cleared once read, or given up). */
+  readonly #unread = new Map<number, number>();
 
   constructor(
     private readonly glpi: TicketWatch,
@@ -101,17 +114,40 @@ export class GlpiWatcher {
       this.#lastError = message;
       return 0;
     }
-    const queued = await this.#readBack(rows);
+    const unread: ModifiedTicket[] = [];
+    const queued = await this.#readBack(rows, unread);
     // After the decisions (each committed with its incident): a crash before this line reads the same tickets again, which repeats nothing.
     let next = cursor;
     for (const r of rows) if (next === undefined || r.dateMod > next) next = r.dateMod;
+    // Not past a ticket that could not be read: the next sweep asks from its date_mod again (never behind the cursor).
+    for (const r of unread) if (next !== undefined && r.dateMod < next && (cursor === undefined || r.dateMod >= cursor)) next = r.dateMod;
     if (next !== undefined && next !== cursor) this.store.putGlpiWatchCursor(next);
     if (queued > 0) this.wake();
     return queued;
   }
 
-  /** What the modified tickets say to Zabbix: the write-backs queued (how many). */
-  async #readBack(rows: readonly ModifiedTicket[]): Promise<number> {
+  /**
+   * A ticket's read failed this sweep: whether it holds the cursor (false once it has failed UNREAD_SWEEPS sweeps
+   * in a row: given up, logged).
+   */
+  #failedRead(r: ModifiedTicket, err: string): boolean {
+    const sweeps = (this.#unread.get(r.id) ?? 0) + 1;
+    if (sweeps >= UNREAD_SWEEPS) {
+      this.#unread.delete(r.id);
+      this.logger.error(
+        { code: 'GLPI_WATCH_TICKET_SKIPPED', ticket_id: r.id, date_mod: r.dateMod, sweeps, err },
+        `GLPI watch: the ticket's follow-ups could not be read in ${sweeps} sweeps in a row; skipped (its technicians' follow-ups until now are not mirrored to Zabbix; a later change of the ticket is read again)`,
+      );
+      return false;
+    }
+    this.#unread.set(r.id, sweeps);
+    if (this.#unread.size > 10_000) this.#unread.delete(this.#unread.keys().next().value!);
+    this.logger.warn({ ticket_id: r.id, date_mod: r.dateMod, sweeps, err }, `GLPI watch: reading the ticket's follow-ups failed; read again next sweep (${sweeps} of ${UNREAD_SWEEPS})`);
+    return true;
+  }
+
+  /** What the modified tickets say to Zabbix: the write-backs queued (how many); tickets that could not be read go to `unread`. */
+  async #readBack(rows: readonly ModifiedTicket[], unread: ModifiedTicket[]): Promise<number> {
     const s = this.settings();
     const resolved = rows.filter((r) => r.status === 5 || r.status === 6);
     if (resolved.length === 0 && !(s.mirrorFollowups && rows.length > 0)) return 0;
@@ -135,8 +171,9 @@ export class GlpiWatcher {
         let followups;
         try {
           followups = (await this.glpi.othersPublicFollowups(r.id)).map((f) => ({ id: f.id, text: plainText(f.content) }));
+          this.#unread.delete(r.id);
         } catch (e) {
-          this.logger.warn({ ticket_id: r.id, err: (e as Error).message }, 'GLPI watch: reading the ticket\'s follow-ups failed; next sweep on schedule');
+          if (this.#failedRead(r, (e as Error).message)) unread.push(r);
           continue;
         }
         const now = this.clock.now();
@@ -153,7 +190,8 @@ export class GlpiWatcher {
     }
     for (const r of resolved) {
       const t = byTicket.get(r.id);
-      if (!t) continue;
+      // A ticket whose follow-ups are read again next sweep is decided then, after them, in order.
+      if (!t || unread.some((u) => u.id === r.id)) continue;
       const now = this.clock.now();
       const done = this.store.transaction(() => {
         const d = decideTicketResolvedInGlpi(this.store.getIncident(t.fingerprint), t.cycle, r.id, r.status, t.events, { writeBackPrefix: s.writeBackPrefix }, s.closeProblem);
