@@ -250,6 +250,12 @@ export interface InboxWriter {
    * once syncInbox() resolves.
    */
   acceptDeliveries(items: readonly NewDelivery[]): Accepted[];
+  /**
+   * Optional: acceptDeliveries() without blocking the calling thread, for a store whose commit is a round trip
+   * to a server (PostgreSQL). Resolves once the deliveries are committed and durable (no syncInbox() needed),
+   * with the same answers; rejects when nothing was committed. The intake uses it when present.
+   */
+  acceptDeliveriesAsync?(items: readonly NewDelivery[]): Promise<Accepted[]>;
   /** Flush every commit made so far to disk (one flush shared by every caller waiting meanwhile). */
   syncInbox(): Promise<void>;
   /** The store is close to its size cap: new webhooks are refused (503) so that accepted alerts can still be decided. */

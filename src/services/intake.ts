@@ -67,10 +67,13 @@ export class Intake implements AlertIntake {
     const batch = this.#waiting;
     this.#waiting = [];
     if (batch.length === 0) return;
-    let results: Accepted[];
+    let results: Accepted[] = [];
+    /** A store that commits without blocking (PostgreSQL): its answers once durable, instead of syncInbox(). */
+    let durable: Promise<Accepted[]> | undefined;
     try {
       if (this.store.nearlyFull()) throw new Error('the state file is over 90 % of store.max_size; the rest is kept for alerts already accepted');
-      results = this.store.acceptDeliveries(batch.map((w) => w.delivery));
+      if (this.store.acceptDeliveriesAsync) durable = this.store.acceptDeliveriesAsync(batch.map((w) => w.delivery));
+      else results = this.store.acceptDeliveries(batch.map((w) => w.delivery));
       this.#busySince = 0;
     } catch (e) {
       const now = Date.now();
@@ -84,14 +87,16 @@ export class Intake implements AlertIntake {
       this.#busySince = 0;
       return this.#refuse(batch, e as Error);
     }
-    // Answer once the commit is on disk; requests keep arriving (and form the next batch) meanwhile.
+    // Answer once the commit is on disk; requests keep arriving (and form the next batch) meanwhile (with
+    // acceptDeliveriesAsync, while the commit itself is in flight too).
     this.#syncing = true;
     const synced = () => {
       this.#syncing = false;
       if (this.#waiting.length > 0) this.#schedule();
     };
-    this.store.syncInbox().then(
-      () => {
+    (durable ?? this.store.syncInbox()).then(
+      (committed) => {
+        if (committed) results = committed;
         synced();
         this.#storeError = undefined;
         // Counted once per label set and batch: prom-client hashes the labels at every inc().

@@ -18,6 +18,8 @@ import { alert, create, followup, incident, T } from '../contract/store-samples.
 import { databasesPerTest, testConnection, type TestDatabase } from '../helpers/postgres.js';
 
 const { opened, database } = databasesPerTest();
+/** The intake's advisory lock (store.ts INBOX_LOCK, 'zgbi'): shared by intake commits, exclusive for the decider's instant. */
+const INBOX_LOCK_KEY = 0x7a676269;
 
 function store(db: TestDatabase): PostgresStore {
   const s = new PostgresStore({ connection: db.connection, label: db.name });
@@ -292,6 +294,68 @@ describe('PostgreSQL store, several nodes: one decider at a time', () => {
     expect(b.unprocessedDeliveries(10).length).toBe(2);
     expect([b.lock?.held, bTenures]).toEqual([true, 1]);
     expect(a.unprocessedDeliveries(10)).toEqual([]);
+  });
+
+  /** An intake commit of another node still in flight: the shared intake lock held and a delivery inserted, not committed. */
+  function commitInFlight(db: TestDatabase, key: string): { pg: SyncPg; id: number } {
+    const pg = syncPg(db);
+    const [, , ins] = pg.run('other-node', [
+      { sql: 'BEGIN' },
+      { sql: 'SELECT pg_advisory_xact_lock_shared($1)', params: [INBOX_LOCK_KEY] },
+      { sql: "INSERT INTO deliveries (delivery_key, received_at, source, alert) VALUES ($1, $2, 'zabbix', $3::jsonb) RETURNING id", params: [key, T, JSON.stringify(alert('problem', key))] },
+    ]);
+    return { pg, id: Number(ins?.rows[0]?.id) };
+  }
+
+  it("does not wait for another node's intake commit in flight to commit its own (the nodes' commits run side by side)", () => {
+    const db = database();
+    const a = store(db);
+    const other = commitInFlight(db, 'k1');
+    // A client-side timeout: were the intake commits to take turns, this one would wait for the other's end.
+    const b = new PostgresStore({ connection: { ...db.connection, query_timeout: 3000 }, label: db.name });
+    opened.push(b);
+    const [d2] = b.acceptDeliveries([{ key: 'k2', receivedAt: T, alert: alert('problem', '2') }]);
+    expect(d2!.deliveryId).toBeGreaterThan(other.id);
+    expect(a.hasDelivery('k1')).toBe(false); // still in flight
+    other.pg.run('other-node', [{ sql: 'COMMIT' }]);
+    expect(a.hasDelivery('k1')).toBe(true);
+  });
+
+  it("decides a delivery committed after a later one only in id order: the decider waits for the other node's commit in flight, never skips it", async () => {
+    const db = database();
+    const a = decider(db, 'a');
+    const b = store(db);
+    const [d0] = b.acceptDeliveries([{ key: 'k0', receivedAt: T, alert: alert('problem', '0') }]);
+    expect(a.unprocessedDeliveries(10).map((d) => d.id)).toEqual([d0!.deliveryId]);
+    a.markProcessed(d0!.deliveryId);
+    // Node c drew id d1 and has not committed yet; node b then commits d2 (a later id) at once.
+    const c = commitInFlight(db, 'k1');
+    const [d2] = b.acceptDeliveries([{ key: 'k2', receivedAt: T, alert: alert('problem', '2') }]);
+    // c's commit lands a moment later, while the decider waits (sent now, without blocking this thread).
+    const landed = c.pg.runAsync('other-node', [{ sql: 'SELECT pg_sleep(0.3)' }, { sql: 'COMMIT' }]);
+    // Visible alone, d2 would be decided and the decided position moved past d1: d1 never decided.
+    expect(a.unprocessedDeliveries(10).map((d) => d.id)).toEqual([c.id, d2!.deliveryId]);
+    await landed;
+  });
+
+  it('commits a batch without blocking the calling thread, answering once it is committed, and a redelivery with the first id', async () => {
+    const db = database();
+    const a = store(db);
+    const b = store(db);
+    // The decider holds the intake lock exclusively for a moment (intakeHorizon): the commit waits for it.
+    const admin = syncPg(db);
+    admin.run('decider', [{ sql: 'BEGIN' }, { sql: 'SELECT pg_advisory_xact_lock($1)', params: [INBOX_LOCK_KEY] }]);
+    let answered: { deliveryId: number; duplicate: boolean }[] | undefined;
+    const committing = a.acceptDeliveriesAsync([{ key: 'k1', receivedAt: T, alert: alert('problem', '1') }]).then((r) => (answered = r));
+    // This thread goes on meanwhile (a timer fires), and nothing is answered before the commit.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(answered).toBeUndefined();
+    expect(b.hasDelivery('k1')).toBe(false);
+    admin.run('decider', [{ sql: 'COMMIT' }]);
+    await committing;
+    expect(answered).toEqual([{ deliveryId: answered![0]!.deliveryId, duplicate: false }]);
+    expect(b.hasDelivery('k1')).toBe(true);
+    expect(await b.acceptDeliveriesAsync([{ key: 'k1', receivedAt: T + 1, alert: alert('problem', '1') }])).toEqual([{ deliveryId: answered![0]!.deliveryId, duplicate: true }]);
   });
 
   it('takes the role over from a holder that is alive but stuck (its session open, silent for longer than a lease)', async () => {

@@ -82,7 +82,8 @@ export interface PgStoreOptions {
 
 /** Every port of both threads' stores over one worker (tools, `queue`, `status`, tests). */
 // The methods are those of PgStorePorts (declaration merging: the interface adds IntakeStore's and ProcessingStore's extras).
-export interface PostgresStore extends IntakeStore, ProcessingStore {}
+// acceptDeliveriesAsync: optional in the port, always there here.
+export interface PostgresStore extends Omit<IntakeStore, 'acceptDeliveriesAsync'>, ProcessingStore {}
 export class PostgresStore extends PgStorePorts {
   readonly file: string;
   readonly #pg: SyncPg;
@@ -123,14 +124,23 @@ export class PostgresStore extends PgStorePorts {
         throw e;
       }
       this.presence = presence;
-      // Every few seconds, well within a lease (a node silent for a lease may lose its name to a new start).
+      // Every few seconds, well within a lease (a node silent for a lease may lose its name to a new start);
+      // sent without blocking the thread (its webhooks), one at a time.
+      let beating = false;
       this.#heartbeat = setInterval(() => {
-        try {
-          const had = presence.lost;
-          if (!presence.beat() && !had) for (const l of this.#nameLostListeners) l(presence.lost!);
-        } catch {
-          // PostgreSQL unreachable: the next beat tries again (a killed node's session ends; this one's is back).
-        }
+        if (beating) return;
+        beating = true;
+        const had = presence.lost;
+        presence.beatAsync().then(
+          (held) => {
+            beating = false;
+            if (!held && !had) for (const l of this.#nameLostListeners) l(presence.lost!);
+          },
+          () => {
+            // PostgreSQL unreachable: the next beat tries again (a killed node's session ends; this one's is back).
+            beating = false;
+          },
+        );
       }, Math.min(5000, Math.max(250, Math.floor(this.leaseMs / 4))));
       this.#heartbeat.unref();
     }
@@ -166,12 +176,13 @@ export class PostgresStore extends PgStorePorts {
   /**
    * The decider's store: deliveries are handed out only while this node holds the decider lock (checked on
    * every batch), and every one committed is durable (synchronous_commit on), whichever node took it, so the
-   * caller's `throughId` (its own intake's) does not bound them. A new tenure is announced first, before the
-   * batch reads anything.
+   * caller's `throughId` (its own intake's) does not bound them; they are bounded instead by the ids every
+   * node's intake has finished committing below (store.ts, deliveriesOfEveryNode). A new tenure is announced
+   * first, before the batch reads anything.
    */
   override unprocessedDeliveries(limit: number, throughId?: number): PendingDelivery[] {
     if (this.lock?.what !== 'decider') return super.unprocessedDeliveries(limit, throughId);
-    return this.holdRole() ? super.unprocessedDeliveries(limit) : [];
+    return this.holdRole() ? this.deliveriesOfEveryNode(limit) : [];
   }
 
   /** Take or confirm this store's role (false: another node holds it, or PostgreSQL is unreachable); a new tenure is announced first. */

@@ -28,6 +28,9 @@ import { PgUnavailable, type Statement, type SyncPg } from './bridge.js';
 export const DECIDER_LOCK = 0x7a676264;
 export const POLLER_LOCK = 0x7a676270;
 
+/** A standby looks for a stuck holder at most this often (a holder is stuck after a lease: tens of seconds). */
+const STUCK_CHECK_MS = 250;
+
 /**
  * Server-side keepalives of the lock's session (settable per session): a host that vanished without closing
  * its connection releases the lock within about idle + interval × count seconds, and tcp_user_timeout bounds
@@ -44,6 +47,8 @@ export class PgLeaderLock {
   #pid: number | undefined;
   #tenure = 0;
   readonly #stallMs: number;
+  /** When this node last looked for a stuck holder (#endStuckHolder). */
+  #stuckCheckedAt = 0;
   /** The stuck holder this node ended last (for the log): its backend pid and how long it had been silent. */
   lastTakeover: { readonly pid: number; readonly silentMs: number } | undefined;
 
@@ -120,6 +125,11 @@ export class PgLeaderLock {
 
   /** The holder has not checked its lock for longer than stallMs: end its session (the next hold() takes the lock). */
   #endStuckHolder(): void {
+    // Asked at most every STUCK_CHECK_MS: a standby's processing thread tries the lock at each batch it is woken
+    // for (every few tens of milliseconds under load), and this query reads every backend's lock and activity.
+    const now = Date.now();
+    if (now - this.#stuckCheckedAt < Math.min(STUCK_CHECK_MS, this.#stallMs / 4)) return;
+    this.#stuckCheckedAt = now;
     try {
       this.#endIfStuck();
     } catch {

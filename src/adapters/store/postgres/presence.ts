@@ -19,7 +19,7 @@
 
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { PgUnavailable, type SyncPg } from './bridge.js';
+import { PgUnavailable, type Statement, type SyncPg } from './bridge.js';
 import { DECIDER_LOCK, POLLER_LOCK } from './leader.js';
 
 /** How long a session that outlived its killed process may take to go, before a start is refused. */
@@ -162,19 +162,43 @@ export class NodePresence {
    * name is no longer this instance's (`lost` says whose it is). PostgreSQL unreachable: thrown.
    */
   beat(): boolean {
-    const [r] = this.#pg.run(this.#conn, [
-      {
-        sql: `UPDATE nodes SET heartbeat = clock_timestamp(), backend_pid = pg_backend_pid(), backend_start = ${MY_SESSION}
-               WHERE name = $1 AND instance = $2`,
-        params: [this.node, this.instance],
-      },
-    ]);
+    const [r] = this.#pg.run(this.#conn, [this.#beatStatement()]);
     if ((r?.rowCount ?? 0) === 1) {
       this.lost = undefined;
       return true;
     }
-    const [o] = this.#pg.run(this.#conn, [{ sql: 'SELECT instance, host, pid FROM nodes WHERE name = $1', params: [this.node] }]);
-    const other = o?.rows[0] as { instance: string; host: string; pid: number } | undefined;
+    const [o] = this.#pg.run(this.#conn, [this.#holderStatement()]);
+    return this.#lostTo(o?.rows[0]);
+  }
+
+  /**
+   * beat() without blocking the calling thread (the main thread's webhooks go on meanwhile): its commit waits
+   * for a WAL flush, which took tens of milliseconds behind the intake's commits under load.
+   */
+  async beatAsync(): Promise<boolean> {
+    const [r] = await this.#pg.runAsync(this.#conn, [this.#beatStatement()]);
+    if ((r?.rowCount ?? 0) === 1) {
+      this.lost = undefined;
+      return true;
+    }
+    const [o] = await this.#pg.runAsync(this.#conn, [this.#holderStatement()]);
+    return this.#lostTo(o?.rows[0]);
+  }
+
+  #beatStatement(): Statement {
+    return {
+      sql: `UPDATE nodes SET heartbeat = clock_timestamp(), backend_pid = pg_backend_pid(), backend_start = ${MY_SESSION}
+             WHERE name = $1 AND instance = $2`,
+      params: [this.node, this.instance],
+    };
+  }
+
+  #holderStatement(): Statement {
+    return { sql: 'SELECT instance, host, pid FROM nodes WHERE name = $1', params: [this.node] };
+  }
+
+  #lostTo(row: Record<string, unknown> | undefined): false {
+    const other = row as { instance: string; host: string; pid: number } | undefined;
     this.lost = other ? { instance: other.instance, host: other.host, pid: Number(other.pid) } : { instance: '(none)', host: '(none)', pid: 0 };
     return false;
   }

@@ -51,6 +51,16 @@ export class PgSession {
     return this.#send({ sql, ...(params ? { params: params.map(textSafe) } : {}) }).rows as R[];
   }
 
+  /**
+   * Rows of a statement, without blocking the calling thread (SyncPg.runAsync): for a connection that holds
+   * no transaction open across calls (the intake's), so a statement is its own commit.
+   */
+  async queryAsync<R>(sql: string, params?: readonly unknown[]): Promise<R[]> {
+    if (this.#inTx) throw new Error('queryAsync inside a transaction');
+    const results = await this.#pg.runAsync(this.#conn, [{ sql, ...(params ? { params: params.map(textSafe) } : {}) }]);
+    return (results[results.length - 1]?.rows ?? []) as R[];
+  }
+
   /** How many rows a statement changed (sent now). */
   count(sql: string, params?: readonly unknown[]): number {
     return this.#send({ sql, ...(params ? { params: params.map(textSafe) } : {}) }).rowCount;

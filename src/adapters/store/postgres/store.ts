@@ -23,7 +23,7 @@ import type {
   RunRecord, StateTransactions, WatchCursor,
 } from '../../../core/ports.js';
 import { nodeDigests } from '../../digests.js';
-import type { Statement, SyncPg } from './bridge.js';
+import { PgError, type Result, type Statement, type SyncPg } from './bridge.js';
 import { PgSession } from './session.js';
 
 /** The key an incident's rows are filed under (as the SQLite store). */
@@ -31,8 +31,55 @@ function keyOf(ref: IncidentRef): string {
   return typeof ref === 'string' ? fingerprintKey(ref, nodeDigests) : ref.key;
 }
 
-/** pg_advisory_xact_lock key held by each intake commit ('zgbi'): ids then become visible in id order, across nodes too. */
+/**
+ * The intake's advisory lock ('zgbi'): the decider's cursor over delivery ids needs every id at or below the
+ * position it decides through to be visible by then (or never to come). Each intake commit holds the lock in
+ * SHARED mode from before it draws ids until after its commit is visible, so commits of every node run side
+ * by side and share WAL flushes; the decider takes it EXCLUSIVE for an instant (intakeHorizon()), which waits
+ * for the commits in flight: every id drawn before that instant is then committed or rolled back, and the
+ * largest id it then sees is safe to decide through. (Held exclusive by every commit, the nodes' intake
+ * commits took turns, each through its WAL flush: two nodes accepted less than one; issue 15's benchmark.)
+ */
 const INBOX_LOCK = 0x7a676269;
+
+/**
+ * One intake commit of a batch: one statement (its own transaction, synchronous_commit on: flushed before it
+ * answers). The shared lock is taken before the insert draws any id (the CTE is materialised: a volatile
+ * function). Rows of the snapshot (`old_id`) are earlier deliveries; `new_id` this one's.
+ */
+const ACCEPT_SQL = `WITH lock AS (SELECT pg_advisory_xact_lock_shared($5)),
+       input AS (SELECT t.k, t.r, t.s, t.a, t.n FROM lock, unnest($1::text[], $2::bigint[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS t(k, r, s, a, n)),
+       ins AS (INSERT INTO deliveries (delivery_key, received_at, source, alert) SELECT k, r, s, a FROM input ORDER BY n ON CONFLICT (delivery_key) DO NOTHING RETURNING id, delivery_key)
+       SELECT input.k, ins.id AS new_id, d.id AS old_id FROM input LEFT JOIN ins ON ins.delivery_key = input.k LEFT JOIN deliveries d ON d.delivery_key = input.k ORDER BY input.n`;
+/** Deliveries another node committed while this one's insert waited on their key (read in a later snapshot). */
+const IDS_OF_KEYS_SQL = 'SELECT delivery_key, id FROM deliveries WHERE delivery_key = ANY($1::text[])';
+type AcceptRow = { k: string; new_id: number | null; old_id: number | null };
+
+function acceptParams(items: readonly NewDelivery[]): unknown[] {
+  return [items.map((d) => d.key), items.map((d) => d.receivedAt), items.map((d) => d.alert.source), items.map((d) => json(d.alert)), INBOX_LOCK];
+}
+
+/** The answers of an intake commit; `missing`: the keys whose ids must be read again (committed by another node meanwhile). */
+function acceptedOf(rows: readonly AcceptRow[]): { out: (Accepted | undefined)[]; missing: string[] } {
+  const seen = new Set<string>();
+  const out = rows.map((r): Accepted | undefined => {
+    if (r.old_id !== null) return { deliveryId: r.old_id, duplicate: true };
+    if (r.new_id === null) return undefined; // committed by another node meanwhile: read again
+    const duplicate = seen.has(r.k);
+    seen.add(r.k);
+    return { deliveryId: r.new_id, duplicate };
+  });
+  return { out, missing: rows.filter((_, i) => out[i] === undefined).map((r) => r.k) };
+}
+
+function completed(rows: readonly AcceptRow[], out: readonly (Accepted | undefined)[], ids: ReadonlyMap<string, number>): Accepted[] {
+  return out.map((a, i) => {
+    if (a) return a;
+    const id = ids.get(rows[i]?.k ?? '');
+    if (id === undefined) throw new Error(`delivery ${rows[i]?.k} vanished`);
+    return { deliveryId: id, duplicate: true };
+  });
+}
 /** The status page asks for a few hundred; more than this is never read at once. */
 const MAX_READ = 1000;
 
@@ -130,6 +177,11 @@ export class PgStorePorts
 {
   readonly #s: PgSession;
   readonly #w: PgSession;
+  /** The intake's commits sent without blocking (acceptDeliveriesAsync): a connection of their own. */
+  readonly #intake: PgSession;
+  readonly #pg: SyncPg;
+  /** The largest delivery id the decider may decide through (intakeHorizon()). */
+  #horizon = 0;
   readonly node: string;
   readonly leaseMs: number;
   /**
@@ -146,6 +198,8 @@ export class PgStorePorts
   constructor(pg: SyncPg, options: PgNodeOptions = {}) {
     this.#s = new PgSession(pg, 'state', (d) => (d === 'power-safe' ? [RECORD_DECIDED_ON_DISK] : []));
     this.#w = new PgSession(pg, 'inbox');
+    this.#intake = new PgSession(pg, 'intake');
+    this.#pg = pg;
     this.node = options.node ?? 'bridge';
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   }
@@ -221,34 +275,24 @@ export class PgStorePorts
 
   acceptDeliveries(items: readonly NewDelivery[]): Accepted[] {
     if (items.length === 0) return [];
-    const keys = items.map((d) => d.key);
-    // One statement, one commit (synchronous_commit on: flushed before it answers). The advisory lock makes
-    // intake commits take turns, so a delivery id is visible before any later one (the decided position is a
-    // cursor over ids). Rows of the snapshot (`old_id`) are earlier deliveries; `new_id` this one's.
-    const rows = this.#w.query<{ k: string; new_id: number | null; old_id: number | null }>(
-      `WITH lock AS (SELECT pg_advisory_xact_lock($5)),
-       input AS (SELECT t.k, t.r, t.s, t.a, t.n FROM lock, unnest($1::text[], $2::bigint[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS t(k, r, s, a, n)),
-       ins AS (INSERT INTO deliveries (delivery_key, received_at, source, alert) SELECT k, r, s, a FROM input ORDER BY n ON CONFLICT (delivery_key) DO NOTHING RETURNING id, delivery_key)
-       SELECT input.k, ins.id AS new_id, d.id AS old_id FROM input LEFT JOIN ins ON ins.delivery_key = input.k LEFT JOIN deliveries d ON d.delivery_key = input.k ORDER BY input.n`,
-      [keys, items.map((d) => d.receivedAt), items.map((d) => d.alert.source), items.map((d) => json(d.alert)), INBOX_LOCK],
-    );
-    const seen = new Set<string>();
-    const out = rows.map((r): Accepted | undefined => {
-      if (r.old_id !== null) return { deliveryId: r.old_id, duplicate: true };
-      if (r.new_id === null) return undefined; // committed by another node meanwhile: read below
-      const duplicate = seen.has(r.k);
-      seen.add(r.k);
-      return { deliveryId: r.new_id, duplicate };
-    });
-    const missing = rows.filter((_, i) => out[i] === undefined).map((r) => r.k);
+    const rows = this.#w.query<AcceptRow>(ACCEPT_SQL, acceptParams(items));
+    const { out, missing } = acceptedOf(rows);
     if (missing.length === 0) return out as Accepted[];
-    const ids = new Map(this.#w.query<{ delivery_key: string; id: number }>('SELECT delivery_key, id FROM deliveries WHERE delivery_key = ANY($1::text[])', [missing]).map((r) => [r.delivery_key, r.id]));
-    return out.map((a, i) => {
-      if (a) return a;
-      const id = ids.get(rows[i]?.k ?? '');
-      if (id === undefined) throw new Error(`delivery ${rows[i]?.k} vanished`);
-      return { deliveryId: id, duplicate: true };
-    });
+    return completed(rows, out, new Map(this.#w.query<{ delivery_key: string; id: number }>(IDS_OF_KEYS_SQL, [missing]).map((r) => [r.delivery_key, r.id])));
+  }
+
+  /**
+   * acceptDeliveries() without blocking the calling thread (the webhook thread parses and batches meanwhile),
+   * on the intake's own connection, so a blocking call of the same thread never waits behind it. Resolves
+   * once the batch is committed and flushed (synchronous_commit on), as acceptDeliveries() returns.
+   */
+  async acceptDeliveriesAsync(items: readonly NewDelivery[]): Promise<Accepted[]> {
+    if (items.length === 0) return [];
+    const rows = await this.#intake.queryAsync<AcceptRow>(ACCEPT_SQL, acceptParams(items));
+    const { out, missing } = acceptedOf(rows);
+    if (missing.length === 0) return out as Accepted[];
+    const again = await this.#intake.queryAsync<{ delivery_key: string; id: number }>(IDS_OF_KEYS_SQL, [missing]);
+    return completed(rows, out, new Map(again.map((r) => [r.delivery_key, r.id])));
   }
 
   /** Every commit of a delivery was flushed before it answered (synchronous_commit on): nothing left to sync. */
@@ -314,9 +358,54 @@ export class PgStorePorts
   }
 
   unprocessedDeliveries(limit: number, throughId = Number.MAX_SAFE_INTEGER): PendingDelivery[] {
+    return this.#undecided(limit, throughId);
+  }
+
+  #undecided(limit: number, throughId: number): PendingDelivery[] {
     return this.#s
       .query<DeliveryRow>(`SELECT id, alert, received_at FROM deliveries WHERE id > ${DECIDED} AND id <= $1 ORDER BY id LIMIT $2`, [throughId, limit])
       .map(toPending);
+  }
+
+  /**
+   * Deliveries after the decided position, from every node's intake, only up to an id below which none can
+   * still appear (INBOX_LOCK): intake commits run side by side, so a later id may be visible before an
+   * earlier one is. The position is moved on when nothing is in flight (a try, no wait), and otherwise only
+   * once everything below it is decided: then the decider waits for the commits in flight (a few
+   * milliseconds; new intake commits queue behind it meanwhile).
+   */
+  protected deliveriesOfEveryNode(limit: number): PendingDelivery[] {
+    this.#intakeHorizon(false);
+    const ready = this.#undecided(limit, this.#horizon);
+    if (ready.length > 0) return ready;
+    return this.#intakeHorizon(true) ? this.#undecided(limit, this.#horizon) : [];
+  }
+
+  /** Moves #horizon on (true when it moved); `wait`: for the intake commits in flight, else only if there is none. */
+  #intakeHorizon(wait: boolean): boolean {
+    if (this.#s.inTransaction) return false;
+    const lock = wait ? 'SELECT true AS got FROM pg_advisory_xact_lock($1)' : 'SELECT pg_try_advisory_xact_lock($1) AS got';
+    // In one transaction (one hop): the lock, then a new snapshot (read committed) that sees every commit that
+    // held it; the lock goes at COMMIT. Nothing is written.
+    let got: Result<Record<string, unknown>> | undefined;
+    let last: Result<Record<string, unknown>> | undefined;
+    try {
+      [, got, last] = this.#pg.run('state', [
+        { sql: 'BEGIN' },
+        { sql: lock, params: [INBOX_LOCK] },
+        { sql: 'SELECT COALESCE(MAX(id), 0)::bigint AS id FROM deliveries' },
+        { sql: 'COMMIT' },
+      ]);
+    } catch (e) {
+      // A statement failed inside the transaction (a timeout): end it, so that the connection can be used again.
+      if (e instanceof PgError) this.#pg.run('state', [{ sql: 'ROLLBACK' }]);
+      throw e;
+    }
+    if (got?.rows[0]?.got !== true) return false;
+    const through = Number(last?.rows[0]?.id ?? 0);
+    if (through <= this.#horizon) return false;
+    this.#horizon = through;
+    return true;
   }
 
   // ---- DecisionCursor

@@ -3,9 +3,12 @@
 // transforms the test's modules but not a worker's file); `pg` is required by the absolute path the caller
 // resolved (an eval'd worker resolves from the process's working directory otherwise).
 //
-// What it does: holds the named connections (one per kind of work: the inbox's, the state's), runs each
-// request's statements in order on one of them, and answers on the reply port, then wakes the caller
-// blocked in Atomics.wait (bridge.ts). While PostgreSQL is unreachable, every request fails at once with
+// What it does: holds the named connections (one per kind of work: the inbox's, the state's, the intake's),
+// runs each request's statements in order on one of them, and answers on the reply port, then wakes the
+// caller blocked in Atomics.wait (bridge.ts); a request the caller did not block on (SyncPg.runAsync) is
+// answered on a port of its own, without the wake-up. Requests on one connection run in arrival order;
+// requests on different connections run side by side, so a blocking call never waits behind the intake's
+// commit on its own connection. While PostgreSQL is unreachable, every request fails at once with
 // PG_UNAVAILABLE and the reason, and a probe reconnects in the background every RETRY_MS.
 
 export const WORKER_SOURCE = String.raw`
@@ -15,6 +18,8 @@ const pg = require(workerData.pgPath);
 const RETRY_MS = 250;
 const signal = new Int32Array(workerData.signal);
 const reply = workerData.reply;
+// Answers to requests the caller did not block on (SyncPg.runAsync): no wake-up, nobody waits in Atomics.wait for them.
+const asyncReply = workerData.asyncReply;
 // Ids and times are bigint columns: within 2^53, read them as numbers.
 pg.types.setTypeParser(20, (v) => Number(v));
 const { ssl, ...given } = workerData.connection;
@@ -143,9 +148,19 @@ async function run(req) {
   return { id: req.id, ok: true, results };
 }
 
-// Requests come one at a time (the caller blocks until answered), but keep their order regardless.
-let chain = Promise.resolve();
+// One queue per connection, in arrival order (a transaction's statements come in several requests on one
+// connection); the queues of different connections run side by side. 'close' waits for every queue.
+const chains = new Map();
 parentPort.on('message', (req) => {
-  chain = chain.then(() => run(req)).then(answer, (e) => answer({ id: req.id, ok: false, error: errorOf(e) }));
+  const send = req.async ? (m) => asyncReply.postMessage(m) : answer;
+  const key = req.op === 'close' ? undefined : req.conn;
+  const before = key === undefined ? Promise.all([...chains.values()]) : chains.get(key) || Promise.resolve();
+  const done = before.then(() => run(req)).then(send, (e) => send({ id: req.id, ok: false, error: errorOf(e) }));
+  if (key === undefined) chains.clear();
+  else {
+    chains.set(key, done);
+    // A finished queue is forgotten (names are few, but a queue's promise need not be kept).
+    done.then(() => { if (chains.get(key) === done) chains.delete(key); });
+  }
 });
 `;
