@@ -1,13 +1,10 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import type { FastifyInstance } from 'fastify';
-import { Writable } from 'node:stream';
-import { buildServer, type HttpLimits, type ServerDeps } from '../../src/adapters/http/server.js';
 import { RejectionLog, pathOf } from '../../src/adapters/http/rejection-log.js';
 import type { Accepted } from '../../src/core/ports.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
+import type { Metrics } from '../../src/observability/metrics.js';
 import { zabbixBody } from '../helpers/fixtures.js';
-import { destroyRawSockets, postHead, rawConnect, trickle, within } from '../helpers/raw-http.js';
+import { captureLogger, startServer as start, stopServer, WEBHOOK_TOKEN as TOKEN, type ServerHarness as Harness } from '../helpers/http-server.js';
+import { postHead, rawConnect, trickle, within } from '../helpers/raw-http.js';
 
 /**
  * The HTTP listener on a real loopback socket (free port): timeouts, the
@@ -15,75 +12,9 @@ import { destroyRawSockets, postHead, rawConnect, trickle, within } from '../hel
  * and accepted requests, the admin token, and rate-limited rejection logs.
  */
 
-const TOKEN = 'webhook-token-0123456789';
 const ADMIN = 'admin-token-9876543210';
 
-interface LogLine {
-  readonly level: string;
-  readonly msg: string;
-  readonly [key: string]: unknown;
-}
-
-function captureLogger(): { logger: ReturnType<typeof createLogger>; lines: LogLine[]; raw: string[] } {
-  const lines: LogLine[] = [];
-  const raw: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString().split('\n')) {
-        if (l === '') continue;
-        raw.push(l);
-        lines.push(JSON.parse(l) as LogLine);
-      }
-      done();
-    },
-  });
-  return { logger: createLogger('info', sink), lines, raw };
-}
-
-const LIMITS: HttpLimits = { requestTimeoutMs: 30_000, headerTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxRequestsPerSocket: 1000, maxConnections: 256 };
-
-interface Harness {
-  readonly app: FastifyInstance;
-  readonly port: number;
-  readonly metrics: Metrics;
-  readonly lines: LogLine[];
-  readonly raw: string[];
-}
-
-let current: FastifyInstance | undefined;
-
-afterEach(async () => {
-  destroyRawSockets();
-  await current?.close();
-  current = undefined;
-});
-
-async function start(over: Partial<ServerDeps> = {}, limits: Partial<HttpLimits> = {}): Promise<Harness> {
-  const { logger, lines, raw } = captureLogger();
-  const metrics = createMetrics({ processMetrics: false });
-  let id = 0;
-  const app = buildServer({
-    logger,
-    metrics,
-    intake: { accept: async () => ({ deliveryId: ++id, duplicate: false }) },
-    webhookPath: '/zabbix/webhook',
-    bodyLimit: 64 * 1024,
-    limits: { ...LIMITS, ...limits },
-    token: () => TOKEN,
-    adminToken: () => '',
-    metricsAuth: () => false,
-    timezoneOffsetMinutes: () => 0,
-    readiness: async () => ({ store: { ok: true, detail: 'writable' } }),
-    scrape: async () => metrics.registry.metrics(),
-    isStopping: () => false,
-    ...over,
-  });
-  current = app;
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return { app, port: address.port, metrics, lines, raw };
-}
+afterEach(stopServer);
 
 async function counter(metrics: Metrics, code: string): Promise<number> {
   const m = (await metrics.webhookRejected.get()).values.find((v) => v.labels.code === code);
@@ -213,7 +144,6 @@ describe('stop', () => {
     expect(accepted.received()).toMatch(/^HTTP\/1\.1 202 /);
     expect(accepted.received()).toContain('"delivery_id":7');
     expect(accepted.received().toLowerCase()).toContain('connection: close');
-    current = undefined;
   });
 });
 
@@ -272,7 +202,6 @@ describe('rejection logs', () => {
       expect(r.status).toBe(401);
     }
     await h.app.close();
-    current = undefined;
     expect(await counter(h.metrics, 'BRIDGE_UNAUTHORIZED')).toBe(500);
     const warn = h.lines.filter((l) => l.level === 'warn');
     expect(warn.length).toBeLessThanOrEqual(3);

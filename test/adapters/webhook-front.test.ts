@@ -1,16 +1,14 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import type { FastifyInstance } from 'fastify';
 import { connect } from 'node:net';
-import { Writable } from 'node:stream';
-import { buildServer, type HttpLimits, type ServerDeps } from '../../src/adapters/http/server.js';
+import type { HttpLimits, ServerDeps } from '../../src/adapters/http/server.js';
 import { parseJsonText } from '../../src/adapters/http/webhook.js';
 import type { Alert } from '../../src/core/alert.js';
 import { BridgeError } from '../../src/core/errors.js';
 import type { Accepted } from '../../src/core/ports.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
+import type { Metrics } from '../../src/observability/metrics.js';
 import { zabbixBody } from '../helpers/fixtures.js';
-import { destroyRawSockets, rawConnect, within } from '../helpers/raw-http.js';
+import { startServer, stopServer, WEBHOOK_TOKEN as TOKEN, type ServerHarness } from '../helpers/http-server.js';
+import { rawConnect, within } from '../helpers/raw-http.js';
 
 /**
  * The webhook's fast path (src/adapters/http/webhook.ts: node:http in front of fastify) answers exactly as the
@@ -21,78 +19,42 @@ import { destroyRawSockets, rawConnect, within } from '../helpers/raw-http.js';
  * rejection log lines must be the same.
  */
 
-const TOKEN = 'webhook-token-0123456789';
-const LIMITS: HttpLimits = { requestTimeoutMs: 30_000, headerTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxRequestsPerSocket: 1000, maxConnections: 256 };
 const BODY_LIMIT = 16 * 1024;
 
-interface LogLine {
-  readonly level: string;
-  readonly msg: string;
-  readonly [key: string]: unknown;
-}
-
-interface Harness {
-  readonly app: FastifyInstance;
-  readonly port: number;
-  readonly metrics: Metrics;
-  readonly lines: LogLine[];
+interface Harness extends ServerHarness {
   /** Alerts handed to the intake, in order. */
   readonly accepted: Alert[];
   /** Requests that went through fastify (its onRequest hook saw them). */
   readonly viaFastify: string[];
 }
 
-let current: FastifyInstance | undefined;
-
-afterEach(async () => {
-  destroyRawSockets();
-  await current?.close();
-  current = undefined;
-});
+afterEach(stopServer);
 
 async function start(over: Partial<ServerDeps> = {}, limits: Partial<HttpLimits> = {}): Promise<Harness> {
-  const lines: LogLine[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString().split('\n')) if (l !== '') lines.push(JSON.parse(l) as LogLine);
-      done();
-    },
-  });
-  const metrics = createMetrics({ processMetrics: false });
   const accepted: Alert[] = [];
-  const app = buildServer({
-    logger: createLogger('info', sink),
-    metrics,
-    intake: {
-      accept: async (alert) => {
-        accepted.push(alert);
-        // Three digits for the whole test (the two answers compared have bodies of the same length).
-        return { deliveryId: 100 + accepted.length, duplicate: alert.eventId === '777' };
-      },
-    },
-    webhookPath: '/zabbix/webhook',
-    bodyLimit: BODY_LIMIT,
-    limits: { ...LIMITS, ...limits },
-    token: () => TOKEN,
-    adminToken: () => '',
-    metricsAuth: () => false,
-    timezoneOffsetMinutes: () => 60,
-    readiness: async () => ({ store: { ok: true, detail: 'writable' } }),
-    scrape: async () => metrics.registry.metrics(),
-    isStopping: () => false,
-    // Every rejection logged in full, so that each one's log line can be compared.
-    rejectionLog: { windowMs: 0 },
-    ...over,
-  });
   const viaFastify: string[] = [];
-  app.addHook('onRequest', async (req) => {
-    viaFastify.push(`${req.method} ${req.url}`);
-  });
-  current = app;
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return { app, port: address.port, metrics, lines, accepted, viaFastify };
+  const h = await startServer(
+    {
+      intake: {
+        accept: async (alert) => {
+          accepted.push(alert);
+          // Three digits for the whole test (the two answers compared have bodies of the same length).
+          return { deliveryId: 100 + accepted.length, duplicate: alert.eventId === '777' };
+        },
+      },
+      bodyLimit: BODY_LIMIT,
+      timezoneOffsetMinutes: () => 60,
+      // Every rejection logged in full, so that each one's log line can be compared.
+      rejectionLog: { windowMs: 0 },
+      ...over,
+    },
+    limits,
+    (app) =>
+      app.addHook('onRequest', async (req) => {
+        viaFastify.push(`${req.method} ${req.url}`);
+      }),
+  );
+  return { ...h, accepted, viaFastify };
 }
 
 interface Answer {
