@@ -6,6 +6,7 @@ import type { Alert } from '../../src/core/alert.js';
 import { BridgeError } from '../../src/core/errors.js';
 import type { Accepted } from '../../src/core/ports.js';
 import type { Metrics } from '../../src/observability/metrics.js';
+import { bodyVariants, RECORDED_BODIES as fixtures } from '../helpers/body-variants.js';
 import { zabbixBody } from '../helpers/fixtures.js';
 import { startServer, stopServer, WEBHOOK_TOKEN as TOKEN, type ServerHarness } from '../helpers/http-server.js';
 import { rawConnect, within } from '../helpers/raw-http.js';
@@ -167,17 +168,6 @@ async function same(h: Harness, body: string, opts: { token?: string | null; len
   return fast.answer;
 }
 
-const fixtures = ['problem', 'recovery', 'update-acknowledged', '7.0/problem', '7.0/recovery', '7.0/update-acknowledged'] as const;
-
-/** A small deterministic generator (the fuzzed variants are the same on every run). */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
 const oddValues: unknown[] = [
   '',
   '  ',
@@ -208,20 +198,8 @@ const oddValues: unknown[] = [
 ];
 
 function fuzzed(count: number): string[] {
-  const next = rng(16);
-  const out: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const base: Record<string, unknown> = { ...zabbixBody(fixtures[Math.floor(next() * fixtures.length)]!) };
-    const keys = [...Object.keys(base), 'made_up_param'];
-    const changes = 1 + Math.floor(next() * 3);
-    for (let c = 0; c < changes; c++) {
-      const key = keys[Math.floor(next() * keys.length)]!;
-      if (next() < 0.2) delete base[key];
-      else base[key] = oddValues[Math.floor(next() * oddValues.length)];
-    }
-    out.push(JSON.stringify(base));
-  }
-  return out;
+  const variants = bodyVariants(count, 16, { keys: (base) => [...Object.keys(base), 'made_up_param'], values: oddValues, changes: { min: 1, spread: 3 }, deleteShare: 0.2 });
+  return variants.map((b) => JSON.stringify(b));
 }
 
 describe('the webhook fast path answers as the fastify route', () => {

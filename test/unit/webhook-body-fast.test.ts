@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { FIELD_MAX, parseWebhookBody, quickParse, slowParse } from '../../src/adapters/zabbix/webhook-body.js';
 import { normalise } from '../../src/core/normalise.js';
+import { bodyVariants, RECORDED_BODIES as fixtures } from '../helpers/body-variants.js';
 import { zabbixBody } from '../helpers/fixtures.js';
 
 /**
@@ -9,16 +10,6 @@ import { zabbixBody } from '../helpers/fixtures.js';
  * normalise — on the recorded bodies and on many variants of them; a body the quick path is not sure of goes
  * to zod, which decides and names the field.
  */
-
-const fixtures = ['problem', 'recovery', 'update-acknowledged', '7.0/problem', '7.0/recovery', '7.0/update-acknowledged'] as const;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 const tagsOf = (...t: unknown[]) => JSON.stringify(t);
 
@@ -119,21 +110,7 @@ const params = [
   'made_up_param',
 ];
 
-function variants(count: number, seed: number): Record<string, unknown>[] {
-  const next = rng(seed);
-  const out: Record<string, unknown>[] = [];
-  for (let i = 0; i < count; i++) {
-    const b: Record<string, unknown> = { ...zabbixBody(fixtures[Math.floor(next() * fixtures.length)]!) };
-    const changes = Math.floor(next() * 4);
-    for (let c = 0; c < changes; c++) {
-      const k = params[Math.floor(next() * params.length)]!;
-      if (next() < 0.15) delete b[k];
-      else b[k] = values[Math.floor(next() * values.length)];
-    }
-    out.push(b);
-  }
-  return out;
-}
+const variants = (count: number, seed: number) => bodyVariants(count, seed, { keys: () => params, values, changes: { min: 0, spread: 4 }, deleteShare: 0.15 });
 
 function expectSame(b: Record<string, unknown>): boolean {
   const zod = slowParse(b);
