@@ -11,24 +11,32 @@ import { zabbixBody } from '../helpers/fixtures.js';
  * Issue 14 item 1, the race between a cause's create and its symptom's link (the built daemon against the
  * GLPI fake): Zabbix sends a cause and its symptom together, their creates run in parallel lanes, and the
  * symptom's create lands first. Its link job must wait for the cause's ticket, not give up for good.
- * The cause's create is made slower than the symptom's by a proxy in front of the fake that holds the cause's
- * POST /Ticket a while before passing it on (the fake has no per-request delay; its latency fault delays all).
+ * The cause's create is made slower than the symptom's by a proxy in front of the fake that holds the causes'
+ * POST /Ticket until the test lets them go, once every symptom's link job has run (the fake has no per-request
+ * hold; its latency fault delays every request alike): the race is made to happen every time, not by timing.
  */
 let glpi: FakeGlpi | undefined;
 let daemon: Daemon | undefined;
 let proxy: Server | undefined;
+/** Lets the held creates go (also when a test fails before it does). */
+let letGo: (() => void) | undefined;
 
 afterEach(async () => {
+  letGo?.();
   await daemon?.stop();
   await glpi?.close();
-  if (proxy) await new Promise((r) => proxy!.close(r));
+  if (proxy) {
+    proxy.closeAllConnections();
+    await new Promise((r) => proxy!.close(r));
+  }
+  letGo = undefined;
   daemon = undefined;
   glpi = undefined;
   proxy = undefined;
 });
 
-/** Holds every ticket create whose body matches `slow` for `holdMs`, then forwards it; everything else goes straight through. */
-async function slowCreates(target: string, slow: RegExp, holdMs: number, held: string[]): Promise<string> {
+/** Holds every ticket create whose body matches `slow` until `release` settles, then forwards it; everything else goes straight through. */
+async function slowCreates(target: string, slow: RegExp, release: Promise<void>, held: string[]): Promise<string> {
   const upstream = new URL(target);
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -39,7 +47,7 @@ async function slowCreates(target: string, slow: RegExp, holdMs: number, held: s
         const text = body.toString('utf8');
         if (req.method === 'POST' && /\/Ticket\/?$/.test(new URL(req.url ?? '/', 'http://p').pathname) && slow.test(text)) {
           held.push(slow.exec(text)?.[0] ?? '?');
-          await new Promise((r) => setTimeout(r, holdMs));
+          await release;
         }
         const headers: Record<string, string> = {};
         for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'connection' && k !== 'content-length') headers[k] = v;
@@ -68,9 +76,10 @@ describe('a cause and its symptom sent together', () => {
     glpi = new FakeGlpi({ userTokens: ['user-token'] });
     await glpi.listen();
     const held: string[] = [];
-    const url = await slowCreates(glpi.url, /cause-host-\d+/, 600, held);
-    // Enough GLPI requests at once that every create runs at the same time, as independent incidents do.
-    daemon = new Daemon({ glpiUrl: url, glpiExtra: '  timeout: 5s\n  max_concurrency: 32' });
+    const url = await slowCreates(glpi.url, /cause-host-\d+/, new Promise<void>((r) => (letGo = r)), held);
+    // Enough GLPI requests at once that every create runs at the same time, as independent incidents do; a timeout
+    // longer than the causes' creates are held.
+    daemon = new Daemon({ glpiUrl: url, glpiExtra: '  timeout: 30s\n  max_concurrency: 32' });
     const rulesFile = join(daemon.dataDir, 'rules.yaml');
     writeFileSync(rulesFile, 'categories:\n  - name: cpu\n    match:\n      tags: [{ tag: component, value: cpu }]\n');
     writeFileSync(daemon.configFile, readFileSync(daemon.configFile, 'utf8').replace(/^rules_file: .*$/m, `rules_file: ${rulesFile}`));
@@ -82,9 +91,12 @@ describe('a cause and its symptom sent together', () => {
       const symptom = await daemon.post(zabbixBody('problem', { host_host: `symptom-host-${i}`, host_name: `symptom-host-${i}`, trigger_id: String(200 + i), event_id: String(6000 + i), event_cause_id: String(5000 + i) }));
       expect([cause.status, symptom.status]).toEqual([202, 202]);
     }
-    await waitFor(() => glpi!.tickets.size === 2 * PAIRS, 'every ticket');
-    // The race was on: each cause's create was held while its symptom's went through.
+    // Every symptom's ticket made, and its link job run, while every cause's create is held.
+    const linkRuns = () => daemon!.logs.filter((l) => (l.job_type === 'link_ticket' && l.msg === 'GLPI job done') || (l.level === 'info' && /its cause's ticket is being created/.test(l.msg))).length;
+    await waitFor(() => glpi!.tickets.size === PAIRS && held.length === PAIRS && linkRuns() >= PAIRS, 'the symptoms\' tickets and their link jobs run, the causes\' creates held');
     expect(held.sort()).toEqual(Array.from({ length: PAIRS }, (_, i) => `cause-host-${i}`).sort());
+    letGo!();
+    await waitFor(() => glpi!.tickets.size === 2 * PAIRS, 'every ticket');
 
     const ticketOf = (host: string): number => {
       const t = [...glpi!.tickets.values()].filter((x) => x.content.includes(host) || x.name.includes(host));
@@ -99,8 +111,9 @@ describe('a cause and its symptom sent together', () => {
       expect({ pair: i, links: glpi.itil.linkedTickets(ticketOf(`symptom-host-${i}`)) }).toEqual({ pair: i, links: [{ id: ticketOf(`cause-host-${i}`), link: 1 }] });
     }
     expect(glpi.itil.ticketTickets).toHaveLength(PAIRS);
-    // Symptoms' creates did land before their causes': their link jobs looked again instead of giving up.
-    expect(daemon.logs.some((l) => /its cause's ticket is being created/.test(l.msg))).toBe(true);
+    // Their link jobs looked again instead of giving up.
+    const waited = new Set(daemon.logs.filter((l) => /its cause's ticket is being created/.test(l.msg)).map((l) => String(l.incident)));
+    expect([...waited].sort()).toEqual(Array.from({ length: PAIRS }, (_, i) => `host=symptom-host-${i}|trigger=#${200 + i}`).sort());
     expect(daemon.logs.filter((l) => /its cause has no GLPI ticket/.test(l.msg))).toEqual([]);
     // Waiting is not a GLPI failure: no retry counted, no dead letter, the circuit breaker closed.
     const metrics = await (await daemon.get('/metrics')).text();
