@@ -172,6 +172,8 @@ export class Dispatcher {
   readonly #retryAfter = new RetryAfterWindow();
   readonly #runner: JobRunner;
   #timer: NodeJS.Timeout | undefined;
+  /** When #timer fires (performance.now()). */
+  #timerAt = 0;
   #stopped = true;
   #pausedUntil = 0;
   #pumpQueued = false;
@@ -228,8 +230,7 @@ export class Dispatcher {
 
   wake(): void {
     if (this.#stopped) return;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    // The pump re-arms the look-ahead timer as the queue needs; a timer already set may stay (see #arm).
     this.#pumpSoon();
   }
 
@@ -243,10 +244,22 @@ export class Dispatcher {
     });
   }
 
+  /**
+   * Look at the queue again in delayMs (at most 5 s). A look already due as soon or sooner stays: every pump (one per
+   * finished job or batch of decisions under a storm) re-armed it, a clearTimeout and a setTimeout each time (issue
+   * 16); a look that comes early only pumps once more.
+   */
   #arm(delayMs: number): void {
     if (this.#stopped) return;
+    const wait = Math.max(5, Math.min(delayMs, 5_000));
+    const at = performance.now() + wait;
+    if (this.#timer && this.#timerAt <= at) return;
     if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#pump(), Math.max(5, Math.min(delayMs, 5_000)));
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#pump();
+    }, wait);
   }
 
   #pump(): void {
@@ -451,7 +464,9 @@ export class Dispatcher {
           if (held !== undefined) throw new AbortError(last === undefined ? new NotSent(held) : asError(last));
         }
         try {
-          const outcome = await sendingFor.run(job.id, () => this.#runner.run(job, state));
+          // The job's id rides along its requests only where a claim can lapse (PostgreSQL): AsyncLocalStorage turns
+          // on Node's promise hooks for the whole thread, a cost on every GLPI request a single node need not pay.
+          const outcome = await (this.store.claimLapsed ? sendingFor.run(job.id, () => this.#runner.run(job, state)) : this.#runner.run(job, state));
           if (glpi) this.#breaker.answered(this.clock.now());
           return outcome;
         } catch (e) {
