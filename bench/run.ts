@@ -22,7 +22,7 @@
  * BENCH_LONGRUN_SEED (1).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -31,6 +31,16 @@ import { body as benchBody, type LoadJob, type LoadResult, type LongrunResult } 
 import { CONCURRENCY, CONNECTIONS, cpuSeconds, DIST, env, FINGERPRINTS, freePort, glpiState, HERE, INTAKE_SECONDS, LATENCY, load, metricsText, type Proc, RATE, ROOT, sleep, startGlpi, stop, STORM_EVENTS, STORM_SECONDS, sumMetric, TOKEN, WARMUP_SECONDS } from './common.js';
 
 const OUTAGE_SECONDS = env('BENCH_OUTAGE_SECONDS', 30);
+/** Extra node options for the daemon (BENCH_DAEMON_NODE_ARGS, space-separated), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where its time goes. */
+const DAEMON_NODE_ARGS = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+/**
+ * How often the bench scrapes /metrics while load runs (backlog, heaps). Each scrape gathers both threads' metrics and
+ * is charged to the daemon's CPU; every 250-500 ms it was 5-10 % of the main thread's CPU in a storm (issue 16's
+ * profile), where Prometheus scrapes every 15 s or more. A second still times the backlog's return to normal.
+ */
+const SCRAPE_EVERY_MS = 1_000;
+/** File the daemon's log lines are appended to (BENCH_DAEMON_LOG); unset: they are read and dropped. */
+const DAEMON_LOG = process.env.BENCH_DAEMON_LOG;
 
 /** Extra keys of the store and correlation sections (indented YAML lines). */
 interface DaemonTuning {
@@ -75,10 +85,11 @@ async function startDaemon(glpiUrl: string, tuning: DaemonTuning & { dir?: strin
       `rules_file: ${tuning.rulesFile ?? join(ROOT, 'config', 'rules.example.yaml')}`,
     ].join('\n'),
   );
-  // Logs go where an operator's would (a pipe), and are drained.
+  // Logs go where an operator's would (a pipe), and are drained (into BENCH_DAEMON_LOG when set: the daemon's whole log, appended).
   const started = performance.now();
-  const child = spawn(process.execPath, [join(DIST, 'src', 'main.js'), 'run', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
-  child.stdout!.resume();
+  const child = spawn(process.execPath, [...DAEMON_NODE_ARGS, join(DIST, 'src', 'main.js'), 'run', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+  if (DAEMON_LOG) child.stdout!.pipe(createWriteStream(DAEMON_LOG, { flags: 'a' }));
+  else child.stdout!.resume();
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 3000; i++) {
     try {
@@ -227,7 +238,7 @@ async function intake(): Promise<void> {
   await ceilingRound(20_000_000);
   const d = await startDaemon(glpi.url);
   const heaps = new HeapPeaks();
-  const heapSampler = setInterval(() => void metricsText(d.url).then((t) => heaps.sample(t), () => undefined), 500);
+  const heapSampler = setInterval(() => void metricsText(d.url).then((t) => heaps.sample(t), () => undefined), SCRAPE_EVERY_MS);
   try {
     const cpu0 = cpuSeconds(d.child.pid!);
     const threads0 = threadCpu(d.child.pid!);
@@ -285,7 +296,7 @@ async function stormRun(outage: boolean): Promise<void> {
           },
           () => undefined,
         ),
-      250,
+      SCRAPE_EVERY_MS,
     );
     const outageTimer = outage
       ? (async () => {
