@@ -114,9 +114,6 @@ export type WebhookBody = z.output<typeof webhookBody>;
 
 export type ParseResult = { ok: true; event: ZabbixEvent } | { ok: false; field: string; message: string };
 
-/** The parameters webhookBody names, in its order (zod's output lists them first, then the others). */
-const NAMED = Object.keys(webhookBody.def.shape ?? {});
-const NAMED_SET = new Set(NAMED);
 const EVENT_VALUE = /^[01]$/;
 const SOURCE = /^[0-3]$/;
 const SEVERITY = /^[0-5]$/;
@@ -176,10 +173,10 @@ export function quickParse(body: Record<string, unknown>): ZabbixEvent | undefin
   if (present(b.trigger_name) === undefined && present(b.event_name) === undefined) return undefined;
   const tags = quickTags(tagsJson(b.event_tags));
   if (tags === undefined) return undefined;
-  // zod's order: the named parameters first, then the others; event_tags becomes tags, at the end.
+  // zod's event: every parameter but event_tags, which becomes tags. In the body's order, not zod's (named
+  // parameters first): normalise() reads the event by name, and one pass over the body is the cheaper copy.
   const event: Record<string, unknown> = {};
-  for (const k of NAMED) if (k !== 'event_tags' && b[k] !== undefined) event[k] = b[k];
-  for (const k of keys) if (!NAMED_SET.has(k)) event[k] = b[k];
+  for (const k of keys) if (k !== 'event_tags') event[k] = b[k];
   event.tags = tags;
   return event as unknown as ZabbixEvent;
 }
