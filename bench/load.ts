@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 export type LoadJob =
   | { mode: 'rate'; url: string; token: string; rate: number; seconds: number; firstEventId: number; warmupSeconds?: number }
   | { mode: 'saturate'; url: string; token: string; connections: number; seconds: number; firstEventId: number }
-  | { mode: 'storm'; url: string; token: string; fingerprints: number; events: number; seconds: number; firstEventId: number }
+  | { mode: 'storm'; url: string; token: string; fingerprints: number; events: number; seconds: number; firstEventId: number; hostPrefix?: string }
   | { mode: 'longrun'; url: string; token: string; fingerprints: number; openTarget: number; connections: number; seed: number };
 
 export interface LoadResult {
@@ -175,7 +175,7 @@ async function storm(job: Extract<LoadJob, { mode: 'storm' }>): Promise<LoadResu
   const started = Date.now();
   await Promise.all(
     Array.from({ length: job.fingerprints }, async (_v, lane) => {
-      const host = `storm-${lane}`;
+      const host = `${job.hostPrefix ?? 'storm-'}${lane}`;
       const trigger = String(300_000 + lane);
       let eventId = job.firstEventId + lane * 100_000;
       const offset = (lane / job.fingerprints) * interval;
