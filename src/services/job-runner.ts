@@ -11,10 +11,9 @@ import type { Metrics } from '../observability/metrics.js';
  * crash or a power cut), so every write that may have landed is looked for
  * before it is sent again — a create by its ticket marker, a follow-up by its
  * job tag, a write-back by its message. When and how often a job runs is the
- * dispatcher's business (services/dispatcher.ts); this file never retries
- * later or records anything (and waits only for a problem group's member
- * ticket under way, sending nothing meanwhile): it reports an Outcome or throws
- * (NotYet: the job's work waits for another lane's, and nothing was sent).
+ * dispatcher's business (services/dispatcher.ts); this file never waits,
+ * retries later or records anything: it reports an Outcome or throws (NotYet:
+ * the job's work waits for another lane's, and nothing was sent).
  */
 
 export interface JobRunnerOptions {
@@ -27,8 +26,6 @@ export interface JobRunnerOptions {
   readonly problems?: ProblemDesk;
   readonly logger?: Logger;
   readonly metrics?: Metrics;
-  /** Between two looks of a problem group's job for a member's ticket under way (default PENDING_LOOK_MS; tests shorten it). */
-  readonly pendingLookMs?: number;
 }
 
 /** What a job did; a create also carries what to record with its completion. */
@@ -56,7 +53,7 @@ export class TicketMissing extends Error {}
 
 /**
  * Thrown when a job cannot do its work yet because what it needs is under way in another lane (a symptom's
- * link waits for its cause's create), before anything was sent. Not a failure: the dispatcher puts the job
+ * link waits for its cause's create, a problem group's job for its members'), before anything was sent. Not a failure: the dispatcher puts the job
  * back in the queue `retryInMs` from now, as it does a job held back by the circuit breaker (retry policy
  * 'not-sent'): the breaker hears nothing, no retry is counted and no backoff grows.
  */
@@ -70,17 +67,12 @@ export class NotYet extends Error {
   }
 }
 
-/** Runs a problem group's job waits for a member's create still queued (then links what exists). */
-export const GROUP_WAIT_ATTEMPTS = 8;
-/** How long, and how often, a problem group's job looks again for a member's ticket whose create is under way. */
-const PENDING_LOOK_MS = 250;
-const PENDING_LOOKS = 12;
-
 /**
- * A symptom's link job whose cause's create is under way looks again after LINK_LOOK_MIN_MS, doubling up to
- * LINK_LOOK_MAX_MS (a create usually lands within the first look; one GLPI keeps failing is retried on its own
- * backoff, minutes apart). LINK_WAIT_RUNS bounds the waiting (about an hour of looks) should the cause's lane
- * never drain; the cause's create ending (done, dead, cancelled) ends it long before.
+ * A symptom's link job whose cause's create is under way, or a problem group's job whose member's create is,
+ * looks again after LINK_LOOK_MIN_MS, doubling up to LINK_LOOK_MAX_MS (a create usually lands within the first
+ * look; one GLPI keeps failing is retried on its own backoff, minutes apart). LINK_WAIT_RUNS bounds the waiting
+ * (about an hour of looks) should that create's lane never drain; the create ending (done, dead, cancelled)
+ * ends it long before.
  */
 export const LINK_LOOK_MIN_MS = 250;
 export const LINK_LOOK_MAX_MS = 10_000;
@@ -399,27 +391,30 @@ export class JobRunner {
    * A problem group's GLPI Problem (`problems.together`, issue 14 item 1), in the group's own lane: one job of
    * the group at a time, so two members firing at once never both create one. Idempotent as #problem is (the
    * group's problems by marker, the open one kept; the links read first; the follow-up by its job tag). The
-   * members' tickets come from their own lanes: a member whose create is still queued or running is waited
-   * for (a retryable wait, not sent to GLPI) for GROUP_WAIT_ATTEMPTS runs; one that never got a ticket (a flap
-   * suppressed in the hold-down, a dead create) is left out. No Problem is created while fewer than `required`
-   * incidents of the group have a ticket; an open one still gets the tickets that exist.
+   * members' tickets come from their own lanes, whose creates usually run at this very moment (the group's job
+   * is due with them): while a member's create is queued or running, the job goes back to the queue having sent
+   * nothing (NotYet, as a symptom's link job does: no failure, no retry counted, no breaker input) and looks
+   * again, LINK_WAIT_RUNS runs at most. A member that will get no ticket (a flap suppressed in the hold-down, a
+   * dead or cancelled create, the incident forgotten) is left out at once. No Problem is created while fewer
+   * than `required` incidents of the group have a ticket; an open one still gets the tickets that exist.
    */
   async #groupProblem(job: Job, spec: Extract<JobSpec, { type: 'problem_group' }>): Promise<Outcome> {
     const desk = this.opt.problems;
     const look = () => spec.members.map((m) => ({ ...m, ticket: this.tickets.ticketId(m.fingerprint, m.cycle) }));
     let members = look();
     if (!desk) return this.#problemsUnsupported(job, members[members.length - 1]?.ticket ?? 0);
-    const pending = () => members.filter((m) => m.ticket === undefined && this.tickets.cycleHasTicket?.(m.fingerprint, m.cycle) === true);
-    // A member's create runs in its own lane, usually at this very moment (the group's job is due with it): the
-    // job looks again a few times, briefly, before it gives its run up (the one wait in this file: no GLPI
-    // request is made meanwhile, so nothing can have landed). A create that keeps failing sends the job back to
-    // the queue (retryable, logged) for GROUP_WAIT_ATTEMPTS runs; after them, what exists is linked.
-    for (let looked = 0; pending().length > 0 && job.attempts < GROUP_WAIT_ATTEMPTS; looked++) {
-      if (looked >= PENDING_LOOKS) {
-        throw new RemoteError('retryable', 'GLPI_TICKET_PENDING', `problem group: waiting for the ticket of ${pending().map((m) => `${m.fingerprint} #${m.cycle}`).join(', ')} (its create has not run yet)`, undefined, undefined, { mayHaveLanded: false });
+    const underWay = new Set(members.flatMap((m, i) => (m.ticket === undefined && this.#createUnderWay(m.fingerprint, m.cycle) ? [i] : [])));
+    // Read again: a create may have been recorded between the two reads (another node, on PostgreSQL).
+    if (underWay.size > 0) members = look();
+    const pending = members.filter((m, i) => underWay.has(i) && m.ticket === undefined).map((m) => `${m.fingerprint} #${m.cycle}`);
+    if (pending.length > 0) {
+      const fields = { group: job.fingerprint, members: pending, runs: job.attempts };
+      if (job.attempts < LINK_WAIT_RUNS) {
+        const wait = linkLookDelay(job.attempts);
+        this.opt.logger?.[job.attempts === 1 ? 'info' : 'debug']({ ...fields, look_again_in_ms: wait }, "problem group: a member's ticket is being created; the problem waits for it");
+        throw new NotYet(`problem group: waiting for the ticket of ${pending.join(', ')}: its create has not finished`, wait);
       }
-      await new Promise((r) => setTimeout(r, this.opt.pendingLookMs ?? PENDING_LOOK_MS));
-      members = look();
+      this.opt.logger?.warn(fields, `problem group: a member's create is still not done after ${job.attempts} looks; the problem goes without it`);
     }
     const newest = members[members.length - 1]?.ticket;
     const tickets = [...new Set(members.map((m) => m.ticket).filter((t): t is number => t !== undefined))];

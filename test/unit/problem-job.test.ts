@@ -4,7 +4,7 @@ import type { JobSpec, ProblemSpec } from '../../src/core/decide.js';
 import type { GlpiDirectory, Job, ProblemDesk, ProblemRef, TicketDesk } from '../../src/core/ports.js';
 import { RemoteError } from '../../src/core/remote-error.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { GROUP_WAIT_ATTEMPTS, JobRunner } from '../../src/services/job-runner.js';
+import { JobRunner, LINK_LOOK_MIN_MS, LINK_WAIT_RUNS, NotYet } from '../../src/services/job-runner.js';
 import { NameResolver, problemRoutingDesk } from '../../src/services/glpi-names.js';
 
 /**
@@ -154,24 +154,37 @@ describe('a problem group\'s job (problems.together)', () => {
     expect(glpi.links.get(2)).toEqual([11, 21, 32]);
   });
 
-  it('a member\'s create under way meanwhile: looked for again, then linked, all in one run', async () => {
+  it('a member\'s create under way: the job goes back to the queue having sent nothing (NotYet, not a GLPI failure), and links every ticket once it exists', async () => {
     const glpi = new MemoryProblems();
     const pending = ['host=srv|trigger=#2'];
-    const runner = new JobRunner(desk, tickets([], pending), { solutionTypeId: 0, problems: glpi, pendingLookMs: 1 });
-    setTimeout(() => pending.splice(0), 5); // its create lands
-    expect((await runner.run(groupJob(1, groupSpec()), { uncertain: false })).operation).toBe('problem_opened');
+    const runner = new JobRunner(desk, tickets([], pending), { solutionTypeId: 0, problems: glpi });
+    const waiting = runner.run(groupJob(1, groupSpec()), { uncertain: false });
+    await expect(waiting).rejects.toBeInstanceOf(NotYet);
+    await expect(runner.run(groupJob(1, groupSpec(), 3), { uncertain: false })).rejects.toMatchObject({ retryInMs: 4 * LINK_LOOK_MIN_MS, message: expect.stringMatching(/waiting for the ticket of host=srv\|trigger=#2 #1/) });
+    expect(glpi.calls).toEqual([]);
+    pending.splice(0); // its create lands
+    expect((await runner.run(groupJob(1, groupSpec(), 4), { uncertain: false })).operation).toBe('problem_opened');
     expect(glpi.links.get(1)).toEqual([11, 21, 32]);
   });
 
-  it('waits for a member\'s create still queued (nothing sent to GLPI), then links what exists', async () => {
+  it('the wait is bounded: after LINK_WAIT_RUNS looks, what exists is linked (logged as a warning)', async () => {
     const glpi = new MemoryProblems();
-    const runner = new JobRunner(desk, tickets([], ['host=srv|trigger=#2']), { solutionTypeId: 0, problems: glpi, pendingLookMs: 1 });
-    const waiting = runner.run(groupJob(1, groupSpec()), { uncertain: false });
-    await expect(waiting).rejects.toMatchObject({ kind: 'retryable', code: 'GLPI_TICKET_PENDING', mayHaveLanded: false });
-    expect(glpi.calls).toEqual([]);
-    // The wait is bounded: a create that never runs (a dead letter) leaves that member out.
+    const lines: { level: number; msg: string }[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as { level: number; msg: string }) });
+    const runner = new JobRunner(desk, tickets([], ['host=srv|trigger=#2']), { solutionTypeId: 0, problems: glpi, logger });
     const relaxed = { ...groupSpec(), required: 2 } as JobSpec;
-    expect((await runner.run(groupJob(1, relaxed, GROUP_WAIT_ATTEMPTS), { uncertain: false })).operation).toBe('problem_opened');
+    expect((await runner.run(groupJob(1, relaxed, LINK_WAIT_RUNS), { uncertain: false })).operation).toBe('problem_opened');
+    expect(glpi.links.get(1)).toEqual([11, 32]);
+    expect(lines.filter((l) => l.level === 40).map((l) => l.msg)).toEqual([`problem group: a member's create is still not done after ${LINK_WAIT_RUNS} looks; the problem goes without it`]);
+  });
+
+  it('a member whose create is dead (its lane holds nothing more of the cycle) is left out at once, not waited for', async () => {
+    const glpi = new MemoryProblems();
+    // The store says the cycle had a create (cycleHasTicket counts a dead one) and its lane is empty.
+    const store = { ...tickets([], ['host=srv|trigger=#2']), lastQueued: () => undefined };
+    const runner = new JobRunner(desk, store, { solutionTypeId: 0, problems: glpi });
+    const relaxed = { ...groupSpec(), required: 2 } as JobSpec;
+    expect((await runner.run(groupJob(1, relaxed), { uncertain: false })).operation).toBe('problem_opened');
     expect(glpi.links.get(1)).toEqual([11, 32]);
   });
 
