@@ -197,7 +197,7 @@ export class Dispatcher {
       if (id !== undefined && store.claimLapsed?.(id)) throw new NotSent(LAPSED);
     };
     const held = <T extends object>(x: T): T => (store.claimLapsed ? checkedFirst(x, claimHeld) : x);
-    this.#runner = new JobRunner(paced(held(desk), this.#retryAfter, clock, answered), store, { solutionTypeId: opt.solutionTypeId, ...(opt.writeBack ? { writeBack: { ...opt.writeBack, zabbix: held(opt.writeBack.zabbix) } } : {}), ...(opt.problems ? { problems: pacedProblems(held(opt.problems), this.#retryAfter, clock, answered) } : {}), ...(opt.recoveryFallback ? { recoveryFallback: opt.recoveryFallback, logger, metrics } : {}) });
+    this.#runner = new JobRunner(paced(held(desk), this.#retryAfter, clock, answered), store, { solutionTypeId: opt.solutionTypeId, logger, metrics, ...(opt.writeBack ? { writeBack: { ...opt.writeBack, zabbix: held(opt.writeBack.zabbix) } } : {}), ...(opt.problems ? { problems: pacedProblems(held(opt.problems), this.#retryAfter, clock, answered) } : {}), ...(opt.recoveryFallback ? { recoveryFallback: opt.recoveryFallback } : {}) });
     this.metrics.glpiCircuit.set(BREAKER_GAUGE.closed);
   }
 
