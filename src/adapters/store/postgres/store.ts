@@ -23,7 +23,7 @@ import type {
   RunRecord, StateTransactions, WatchCursor,
 } from '../../../core/ports.js';
 import { nodeDigests } from '../../digests.js';
-import { PgError, type Result, type Statement, type SyncPg } from './bridge.js';
+import type { Statement, SyncPg } from './bridge.js';
 import { PgSession } from './session.js';
 
 /** The key an incident's rows are filed under (as the SQLite store). */
@@ -32,25 +32,39 @@ function keyOf(ref: IncidentRef): string {
 }
 
 /**
- * The intake's advisory lock ('zgbi'): the decider's cursor over delivery ids needs every id at or below the
- * position it decides through to be visible by then (or never to come). Each intake commit holds the lock in
- * SHARED mode from before it draws ids until after its commit is visible, so commits of every node run side
- * by side and share WAL flushes; the decider takes it EXCLUSIVE for an instant (intakeHorizon()), which waits
- * for the commits in flight: every id drawn before that instant is then committed or rolled back, and the
- * largest id it then sees is safe to decide through. (Held exclusive by every commit, the nodes' intake
- * commits took turns, each through its WAL flush: two nodes accepted less than one; issue 15's benchmark.)
+ * The intake's advisory locks ('zgbi', and the intake epoch as the second key): the decider's cursor over
+ * delivery ids needs every id at or below the position it decides through to be final (visible, or never to
+ * come). Commits of several nodes run side by side, so a later id can be visible before an earlier one.
+ * Each intake commit holds the lock of the current epoch (meta intake_epoch) in SHARED mode from before it
+ * draws ids until after its commit is visible. The decider moves its horizon on (intakeHorizon()) without
+ * ever making an intake commit wait: it starts a new epoch and draws an id V in one transaction, then waits
+ * (polling, never blocking) until no intake commit holds an older epoch's lock: every id below V was drawn by
+ * a commit that held such a lock when V was drawn, so all of them are final then, and V is the horizon.
+ * (Held exclusive by every commit, as first written, the nodes' intake commits took turns, each through its
+ * WAL flush: two nodes accepted less than one; issue 15's benchmark. Taken exclusive by the decider for an
+ * instant instead, each of its batches stalled both nodes' intake behind the commits in flight.)
  */
 const INBOX_LOCK = 0x7a676269;
 
 /**
  * One intake commit of a batch: one statement (its own transaction, synchronous_commit on: flushed before it
- * answers). The shared lock is taken before the insert draws any id (the CTE is materialised: a volatile
- * function). Rows of the snapshot (`old_id`) are earlier deliveries; `new_id` this one's.
+ * answers). The epoch's shared lock is taken before the insert draws any id (the CTE is materialised: a
+ * volatile function). Rows of the snapshot (`old_id`) are earlier deliveries; `new_id` this one's.
  */
-const ACCEPT_SQL = `WITH lock AS (SELECT pg_advisory_xact_lock_shared($5)),
+const ACCEPT_SQL = `WITH lock AS (SELECT pg_advisory_xact_lock_shared($5::int, COALESCE((SELECT value::int FROM meta WHERE key = 'intake_epoch'), 0))),
        input AS (SELECT t.k, t.r, t.s, t.a, t.n FROM lock, unnest($1::text[], $2::bigint[], $3::text[], $4::jsonb[]) WITH ORDINALITY AS t(k, r, s, a, n)),
        ins AS (INSERT INTO deliveries (delivery_key, received_at, source, alert) SELECT k, r, s, a FROM input ORDER BY n ON CONFLICT (delivery_key) DO NOTHING RETURNING id, delivery_key)
        SELECT input.k, ins.id AS new_id, d.id AS old_id FROM input LEFT JOIN ins ON ins.delivery_key = input.k LEFT JOIN deliveries d ON d.delivery_key = input.k ORDER BY input.n`;
+
+/** A new intake epoch, and an id drawn in the same transaction (the horizon once the older epochs are drained). */
+const NEW_EPOCH_SQL = `WITH e AS (INSERT INTO meta (key, value) VALUES ('intake_epoch', '1')
+                  ON CONFLICT (key) DO UPDATE SET value = ((meta.value::int % 2000000000) + 1)::text RETURNING value::int AS epoch)
+  SELECT e.epoch, nextval(pg_get_serial_sequence('deliveries', 'id')) AS through FROM e`;
+
+/** Whether any intake commit still holds (or waits for) the lock of an epoch other than $2. */
+const DRAINED_SQL = `SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::oid AND objsubid = 2 AND objid <> $2::oid
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS drained`;
+
 /** Deliveries another node committed while this one's insert waited on their key (read in a later snapshot). */
 const IDS_OF_KEYS_SQL = 'SELECT delivery_key, id FROM deliveries WHERE delivery_key = ANY($1::text[])';
 type AcceptRow = { k: string; new_id: number | null; old_id: number | null };
@@ -179,9 +193,10 @@ export class PgStorePorts
   readonly #w: PgSession;
   /** The intake's commits sent without blocking (acceptDeliveriesAsync): a connection of their own. */
   readonly #intake: PgSession;
-  readonly #pg: SyncPg;
   /** The largest delivery id the decider may decide through (intakeHorizon()). */
   #horizon = 0;
+  /** The epoch this decider started and the id drawn with it, until the older epochs' intake commits are over. */
+  #draining: { readonly epoch: number; readonly through: number } | undefined;
   readonly node: string;
   readonly leaseMs: number;
   /**
@@ -199,7 +214,6 @@ export class PgStorePorts
     this.#s = new PgSession(pg, 'state', (d) => (d === 'power-safe' ? [RECORD_DECIDED_ON_DISK] : []));
     this.#w = new PgSession(pg, 'inbox');
     this.#intake = new PgSession(pg, 'intake');
-    this.#pg = pg;
     this.node = options.node ?? 'bridge';
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   }
@@ -368,44 +382,31 @@ export class PgStorePorts
   }
 
   /**
-   * Deliveries after the decided position, from every node's intake, only up to an id below which none can
-   * still appear (INBOX_LOCK): intake commits run side by side, so a later id may be visible before an
-   * earlier one is. The position is moved on when nothing is in flight (a try, no wait), and otherwise only
-   * once everything below it is decided: then the decider waits for the commits in flight (a few
-   * milliseconds; new intake commits queue behind it meanwhile).
+   * Deliveries after the decided position, from every node's intake, only up to the horizon below which
+   * every id is final (INBOX_LOCK). The horizon is moved on once everything below it is decided: a new epoch
+   * is started, and the call after the older epochs' commits have ended (usually this one) reads up to it.
    */
   protected deliveriesOfEveryNode(limit: number): PendingDelivery[] {
-    this.#intakeHorizon(false);
     const ready = this.#undecided(limit, this.#horizon);
-    if (ready.length > 0) return ready;
-    return this.#intakeHorizon(true) ? this.#undecided(limit, this.#horizon) : [];
+    if (ready.length > 0 || !this.#intakeHorizon()) return ready;
+    return this.#undecided(limit, this.#horizon);
   }
 
-  /** Moves #horizon on (true when it moved); `wait`: for the intake commits in flight, else only if there is none. */
-  #intakeHorizon(wait: boolean): boolean {
+  /** Moves #horizon on if it can now (true when it moved); never waits for an intake commit. */
+  #intakeHorizon(): boolean {
     if (this.#s.inTransaction) return false;
-    const lock = wait ? 'SELECT true AS got FROM pg_advisory_xact_lock($1)' : 'SELECT pg_try_advisory_xact_lock($1) AS got';
-    // In one transaction (one hop): the lock, then a new snapshot (read committed) that sees every commit that
-    // held it; the lock goes at COMMIT. Nothing is written.
-    let got: Result<Record<string, unknown>> | undefined;
-    let last: Result<Record<string, unknown>> | undefined;
-    try {
-      [, got, last] = this.#pg.run('state', [
-        { sql: 'BEGIN' },
-        { sql: lock, params: [INBOX_LOCK] },
-        { sql: 'SELECT COALESCE(MAX(id), 0)::bigint AS id FROM deliveries' },
-        { sql: 'COMMIT' },
-      ]);
-    } catch (e) {
-      // A statement failed inside the transaction (a timeout): end it, so that the connection can be used again.
-      if (e instanceof PgError) this.#pg.run('state', [{ sql: 'ROLLBACK' }]);
-      throw e;
+    if (this.#draining === undefined) {
+      // Nothing to keep across a crash (a restarted decider starts an epoch of its own): no WAL flush waited for.
+      const [e] = this.#s.transaction(() => this.#s.query<{ epoch: number; through: number }>(NEW_EPOCH_SQL), 'crash-safe');
+      if (!e) return false;
+      this.#draining = { epoch: Number(e.epoch), through: Number(e.through) };
     }
-    if (got?.rows[0]?.got !== true) return false;
-    const through = Number(last?.rows[0]?.id ?? 0);
-    if (through <= this.#horizon) return false;
-    this.#horizon = through;
-    return true;
+    const drained = this.#s.query<{ drained: boolean }>(DRAINED_SQL, [INBOX_LOCK, this.#draining.epoch])[0]?.drained === true;
+    if (!drained) return false;
+    const moved = this.#draining.through > this.#horizon;
+    this.#horizon = Math.max(this.#horizon, this.#draining.through);
+    this.#draining = undefined;
+    return moved;
   }
 
   // ---- DecisionCursor
