@@ -9,12 +9,14 @@
  * Everything is synchronous (execFileSync, and SyncPg for SQL): the contract suites open stores
  * synchronously.
  */
-import { afterAll, afterEach } from '@jest/globals';
+import { afterAll, afterEach, beforeAll } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { chownSync, cpSync, existsSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate, SyncPg, type PgConnectionConfig } from '../../src/adapters/store/postgres/index.js';
+import { FakeGlpi } from '../../src/glpi-fake/server.js';
+import { FakeZabbix } from './fake-zabbix.js';
 
 const BIN = process.env.ZGB_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 /** An initdb'd data directory, copied for each cluster (initdb takes seconds; a copy, milliseconds). */
@@ -216,6 +218,98 @@ export function databasesPerTest(): { readonly opened: { close(): void }[]; data
       const db = empty ? testPostgres().emptyDatabase() : testPostgres().database();
       dbs.push(db);
       return db;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Integration tests: built daemons on a private cluster (test/integration/postgres-*.test.ts)
+
+/** How a daemon on PostgreSQL is configured in a test (each absent setting: the bridge's default). */
+export interface PgStoreSettings {
+  /** store.postgres.node_name */
+  readonly node?: string;
+  /** store.postgres.lease, e.g. '3s' */
+  readonly lease?: string;
+  /** store.postgres.connect_timeout (default here: 1s, a test never waits long for a stopped server) */
+  readonly connectTimeout?: string;
+  /** store.postgres.statement_timeout */
+  readonly statementTimeout?: string;
+}
+
+/** The `store:` section of a daemon's YAML on PostgreSQL at `url`. */
+export function pgStoreYaml(url: string, o: PgStoreSettings = {}): string {
+  return [
+    'store:',
+    '  backend: postgres',
+    '  postgres:',
+    `    url: ${url}`,
+    ...(o.node !== undefined ? [`    node_name: ${o.node}`] : []),
+    ...(o.lease !== undefined ? [`    lease: ${o.lease}`] : []),
+    `    connect_timeout: ${o.connectTimeout ?? '1s'}`,
+    ...(o.statementTimeout !== undefined ? [`    statement_timeout: ${o.statementTimeout}`] : []),
+  ].join('\n');
+}
+
+/** What an integration test file on PostgreSQL runs against (pgTestBed()). */
+export interface PgTestBed<D extends { stop(): Promise<unknown> }> {
+  /** The file's private cluster (stopped and started by the outage tests). */
+  readonly cluster: PgCluster;
+  /** The file's GLPI fake; freshGlpi() replaces it. */
+  readonly glpi: FakeGlpi;
+  /** The file's Zabbix fake (pgTestBed({ zabbix: true }) only). */
+  readonly zabbix: FakeZabbix;
+  /** The daemons the file starts: stopped after its tests, before the fakes and the cluster go. */
+  readonly daemons: D[];
+  /** A GLPI fake of the test's own (the earlier tests' tickets stay in the database): the old one closed. */
+  freshGlpi(): Promise<FakeGlpi>;
+}
+
+/**
+ * Before the file's tests: a private cluster, a GLPI fake and (asked) a Zabbix fake; after them: the daemons
+ * pushed on `daemons` stopped, then the fakes closed and the cluster removed. Never the server ZGB_TEST_PG_URL
+ * names: these tests stop and start theirs.
+ */
+export function pgTestBed<D extends { stop(): Promise<unknown> }>(o: { zabbix?: boolean } = {}): PgTestBed<D> {
+  let cluster: PgCluster | undefined;
+  let glpi: FakeGlpi | undefined;
+  let zabbix: FakeZabbix | undefined;
+  const daemons: D[] = [];
+  const started = <T>(what: string, x: T | undefined): T => {
+    if (x === undefined) throw new Error(`${what}: not started (pgTestBed is used from the file's tests only${what === 'zabbix' ? ', with { zabbix: true }' : ''})`);
+    return x;
+  };
+  beforeAll(async () => {
+    cluster = PgCluster.create();
+    glpi = new FakeGlpi({ userTokens: ['user-token'] });
+    await glpi.listen();
+    if (o.zabbix) {
+      zabbix = new FakeZabbix();
+      await zabbix.listen();
+    }
+  });
+  afterAll(async () => {
+    for (const d of daemons) await d.stop();
+    await zabbix?.close();
+    await glpi?.close();
+    cluster?.remove();
+  });
+  return {
+    get cluster() {
+      return started('cluster', cluster);
+    },
+    get glpi() {
+      return started('glpi', glpi);
+    },
+    get zabbix() {
+      return started('zabbix', zabbix);
+    },
+    daemons,
+    async freshGlpi() {
+      await glpi?.close();
+      glpi = new FakeGlpi({ userTokens: ['user-token'] });
+      await glpi.listen();
+      return glpi;
     },
   };
 }

@@ -1,11 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { readMarkerKey } from '../../src/adapters/marker-key.js';
 import { readStoredMarkerKey } from '../../src/adapters/store/postgres/index.js';
-import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { Daemon, runCli, waitFor, type LogLine } from '../helpers/daemon.js';
-import { FakeZabbix } from '../helpers/fake-zabbix.js';
 import { zabbixBody } from '../helpers/fixtures.js';
-import { PgCluster, testConnection } from '../helpers/postgres.js';
+import { pgStoreYaml, pgTestBed, testConnection } from '../helpers/postgres.js';
 
 /**
  * Two built daemons on one real PostgreSQL (issue 15, the gaps left): which node holds the decider and the
@@ -14,41 +12,18 @@ import { PgCluster, testConnection } from '../helpers/postgres.js';
  * its own name starts (its dead instance's name is taken over); `explain` on a node whose data_dir key is not
  * the cluster's shows the marker the bridges put on the ticket in GLPI.
  */
-let cluster: PgCluster;
-let glpi: FakeGlpi;
-let zabbix: FakeZabbix;
-const nodes: Daemon[] = [];
-
-beforeAll(async () => {
-  cluster = PgCluster.create();
-  glpi = new FakeGlpi({ userTokens: ['user-token'] });
-  await glpi.listen();
-  zabbix = new FakeZabbix();
-  await zabbix.listen();
-});
-
-afterAll(async () => {
-  for (const d of nodes) await d.stop();
-  await zabbix?.close();
-  await glpi?.close();
-  cluster?.remove();
-});
+const bed = pgTestBed<Daemon>({ zabbix: true });
+const nodes = bed.daemons;
 
 function node(name: string, lease = '60s'): Daemon {
   const d = new Daemon({
-    glpiUrl: glpi.url,
+    glpiUrl: bed.glpi.url,
     glpiExtra: '  timeout: 1s',
     extra: [
-      'store:',
-      '  backend: postgres',
-      '  postgres:',
-      `    url: ${cluster.url('postgres')}`,
-      `    node_name: ${name}`,
       // 60 s, far longer than the first test: a name freed in it is freed by its holder's ended session, not by age.
-      `    lease: ${lease}`,
-      '    connect_timeout: 1s',
+      pgStoreYaml(bed.cluster.url('postgres'), { node: name, lease }),
       'zabbix:',
-      `  url: ${zabbix.url!}`,
+      `  url: ${bed.zabbix.url!}`,
       '  api_token: zbx-token',
       '  auth: body',
       '  poll:',
@@ -124,13 +99,13 @@ describe('bridges on one PostgreSQL: who is who', () => {
     expect(await clusterCheck(a)).toEqual({ ok: true, detail: 'node alpha: standby (neither decider nor poller); other nodes: beta decider+poller' });
 
     // beta's data_dir key is its own; the bridges render markers with the one in the database (alpha's, the first).
-    const stored = readStoredMarkerKey(testConnection(cluster.url('postgres')));
+    const stored = readStoredMarkerKey(testConnection(bed.cluster.url('postgres')));
     expect(stored).toBe(readMarkerKey(a.dataDir));
     expect(readMarkerKey(b.dataDir)).not.toBe(stored);
     const body = zabbixBody('problem', { host_host: 'web-7', host_name: 'web-7', event_id: '73001', trigger_id: '83001' });
     expect((await b.post(body)).status).toBe(202);
-    await waitFor(() => glpi.tickets.size === 1, 'the ticket of web-7 is in GLPI', 20_000);
-    const [ticket] = [...glpi.tickets.values()];
+    await waitFor(() => bed.glpi.tickets.size === 1, 'the ticket of web-7 is in GLPI', 20_000);
+    const [ticket] = [...bed.glpi.tickets.values()];
     const explained = await runCli(['explain', '--config', b.configFile, '-'], undefined, JSON.stringify(body));
     expect(explained.code).toBe(0);
     const out = JSON.parse(explained.stdout) as { ticket: { marker: string }; marker_key?: string };

@@ -1,12 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SyncPg } from '../../src/adapters/store/postgres/index.js';
-import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { Daemon, TOKEN, waitFor, type LogLine } from '../helpers/daemon.js';
-import { FakeZabbix } from '../helpers/fake-zabbix.js';
 import { zabbixBody } from '../helpers/fixtures.js';
-import { PgCluster, testConnection } from '../helpers/postgres.js';
+import { pgStoreYaml, pgTestBed, testConnection } from '../helpers/postgres.js';
 
 /**
  * Two built daemons on one PostgreSQL (issue 15, phase 2): webhooks spread across both by a client that
@@ -16,9 +14,7 @@ import { PgCluster, testConnection } from '../helpers/postgres.js';
  * ticket written back to its Zabbix event once, no dead letters; the Zabbix poller ran on one node at a time
  * (every Zabbix API call is recorded with the node that made it) and the roles moved to the survivor.
  */
-let cluster: PgCluster;
-let glpi: FakeGlpi;
-let zabbix: FakeZabbix;
+const bed = pgTestBed<Daemon>({ zabbix: true });
 const proxies: Server[] = [];
 /** Every Zabbix API call, in arrival order, with the node that made it. */
 const zabbixCalls: { node: string; method: string; at: number }[] = [];
@@ -67,38 +63,21 @@ async function zabbixProxy(node: string, target: string): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/api_jsonrpc.php`;
 }
 
-beforeAll(async () => {
-  cluster = PgCluster.create();
-  glpi = new FakeGlpi({ userTokens: ['user-token'] });
-  await glpi.listen();
-  zabbix = new FakeZabbix();
-  await zabbix.listen();
-});
+const nodes = bed.daemons;
 
 afterAll(async () => {
+  // The daemons first (pgTestBed stops them too, later): a proxy closes once its clients' connections have.
   for (const d of nodes) await d.stop();
   for (const p of proxies) await new Promise((r) => p.close(r));
-  await zabbix?.close();
-  await glpi?.close();
-  cluster?.remove();
 });
 
-const nodes: Daemon[] = [];
-
 async function node(name: string): Promise<Daemon> {
-  const zabbixUrl = await zabbixProxy(name, zabbix.url!);
+  const zabbixUrl = await zabbixProxy(name, bed.zabbix.url!);
   const d = new Daemon({
-    glpiUrl: glpi.url,
+    glpiUrl: bed.glpi.url,
     glpiExtra: '  timeout: 1s',
     extra: [
-      'store:',
-      '  backend: postgres',
-      '  postgres:',
-      `    url: ${cluster.url('postgres')}`,
-      `    node_name: ${name}`,
-      '    lease: 3s',
-      '    connect_timeout: 1s',
-      '    statement_timeout: 5s',
+      pgStoreYaml(bed.cluster.url('postgres'), { node: name, lease: '3s', statementTimeout: '5s' }),
       'zabbix:',
       `  url: ${zabbixUrl}`,
       '  api_token: zbx-token',
@@ -167,8 +146,8 @@ describe('two bridges on one PostgreSQL', () => {
     await waitFor(() => logged(a, 'this node is the decider now').length === 1 && logged(a, 'this node is the poller now').length === 1, 'node-a holds both roles');
     const b = await node('node-b');
     await b.start();
-    glpi.setFaults({ errorRate: 0.2, latencyMs: 250 });
-    const db = new SyncPg(testConnection(cluster.url('postgres')));
+    bed.glpi.setFaults({ errorRate: 0.2, latencyMs: 250 });
+    const db = new SyncPg(testConnection(bed.cluster.url('postgres')));
     const runningOn = (name: string): number[] =>
       (db.run('q', [{ sql: "SELECT id FROM jobs WHERE status = 'running' AND claimed_by = $1 ORDER BY id", params: [name] }])[0]?.rows ?? []).map((r) => Number(r.id));
 
@@ -200,11 +179,11 @@ describe('two bridges on one PostgreSQL', () => {
     );
     await killer;
     expect(killedAt).toBeGreaterThan(0);
-    glpi.setFaults({ errorRate: 0, latencyMs: 0 });
+    bed.glpi.setFaults({ errorRate: 0, latencyMs: 0 });
 
     const n = sequences.length;
     await waitFor(
-      () => glpi.tickets.size >= n && glpi.solutions.length >= solved && glpi.followups.filter((f) => f.content.includes('Message: ha ack ')).length >= acked,
+      () => bed.glpi.tickets.size >= n && bed.glpi.solutions.length >= solved && bed.glpi.followups.filter((f) => f.content.includes('Message: ha ack ')).length >= acked,
       'every incident in GLPI',
       90_000,
     );
@@ -215,12 +194,12 @@ describe('two bridges on one PostgreSQL', () => {
     await waitFor(() => sequences.every((_, i) => messages.has(String(41_000 + i))), 'every ticket written back', 30_000);
 
     // Exactly once, cluster-wide.
-    const tickets = [...glpi.tickets.values()];
+    const tickets = [...bed.glpi.tickets.values()];
     expect(tickets).toHaveLength(n);
     expect(new Set(tickets.map((t) => t.name)).size).toBe(n);
     expect(tickets.filter((t) => t.status === 5)).toHaveLength(solved);
-    expect(glpi.solutions).toHaveLength(solved);
-    const acks = glpi.followups.filter((f) => f.content.includes('Message: ha ack '));
+    expect(bed.glpi.solutions).toHaveLength(solved);
+    const acks = bed.glpi.followups.filter((f) => f.content.includes('Message: ha ack '));
     expect(acks).toHaveLength(acked);
     expect(new Set(acks.map((f) => f.content)).size).toBe(acked);
     for (let i = 0; i < n; i++) expect(messages.get(String(41_000 + i))).toHaveLength(1);
@@ -255,16 +234,14 @@ describe('two bridges on one PostgreSQL', () => {
 
   it('a node stopped (SIGSTOP) while it holds both roles and has jobs in flight: the other takes the roles and the jobs over; resumed, it sends nothing twice and records nothing over the newer claims', async () => {
     // A GLPI of this test's own (the first test's tickets stay in the database, under other hosts).
-    await glpi.close();
-    glpi = new FakeGlpi({ userTokens: ['user-token'] });
-    await glpi.listen();
+    await bed.freshGlpi();
     const c = await node('node-c');
     await c.start();
     await waitFor(() => logged(c, 'this node is the decider now').length === 1 && logged(c, 'this node is the poller now').length === 1, 'node-c holds both roles');
     const d = await node('node-d');
     await d.start();
-    glpi.setFaults({ errorRate: 0.2, latencyMs: 250 });
-    const db = new SyncPg(testConnection(cluster.url('postgres')));
+    bed.glpi.setFaults({ errorRate: 0.2, latencyMs: 250 });
+    const db = new SyncPg(testConnection(bed.cluster.url('postgres')));
     const runningOn = (name: string): number[] =>
       (db.run('q', [{ sql: "SELECT id FROM jobs WHERE status = 'running' AND claimed_by = $1 ORDER BY id", params: [name] }])[0]?.rows ?? []).map((r) => Number(r.id));
 
@@ -293,11 +270,11 @@ describe('two bridges on one PostgreSQL', () => {
       }),
     );
     await pauser;
-    glpi.setFaults({ errorRate: 0, latencyMs: 0 });
+    bed.glpi.setFaults({ errorRate: 0, latencyMs: 0 });
 
     const n = sequences.length;
     await waitFor(
-      () => glpi.tickets.size >= n && glpi.solutions.length >= solved && glpi.followups.filter((f) => f.content.includes('Message: hs ack ')).length >= acked,
+      () => bed.glpi.tickets.size >= n && bed.glpi.solutions.length >= solved && bed.glpi.followups.filter((f) => f.content.includes('Message: hs ack ')).length >= acked,
       'every incident in GLPI',
       90_000,
     );
@@ -308,11 +285,11 @@ describe('two bridges on one PostgreSQL', () => {
     await waitFor(() => sequences.every((_, i) => messages.has(String(42_000 + i))), 'every ticket written back', 30_000);
     await new Promise((r) => setTimeout(r, 1000)); // anything node-c still had to say has reached GLPI
 
-    const tickets = [...glpi.tickets.values()];
+    const tickets = [...bed.glpi.tickets.values()];
     expect(tickets).toHaveLength(n);
     expect(new Set(tickets.map((t) => t.name)).size).toBe(n);
-    expect(glpi.solutions).toHaveLength(solved);
-    const acks = glpi.followups.filter((f) => f.content.includes('Message: hs ack '));
+    expect(bed.glpi.solutions).toHaveLength(solved);
+    const acks = bed.glpi.followups.filter((f) => f.content.includes('Message: hs ack '));
     expect(acks).toHaveLength(acked);
     expect(new Set(acks.map((f) => f.content)).size).toBe(acked);
     for (let i = 0; i < n; i++) expect(messages.get(String(42_000 + i))).toHaveLength(1);
@@ -333,23 +310,21 @@ describe('two bridges on one PostgreSQL', () => {
   }, 240_000);
 
   it('PostgreSQL stopped mid-storm for 20 s, longer than a lease: both nodes answer 503 meanwhile, and afterwards every incident is handled exactly once, with one decider and one poller', async () => {
-    await glpi.close();
-    glpi = new FakeGlpi({ userTokens: ['user-token'] });
-    await glpi.listen();
+    await bed.freshGlpi();
     const e = await node('node-e');
     const f = await node('node-f');
     await e.start();
     await f.start();
-    glpi.setFaults({ errorRate: 0.2, latencyMs: 100 });
+    bed.glpi.setFaults({ errorRate: 0.2, latencyMs: 100 });
     const { sequences, solved, acked } = incidents(18, 'hp', 2000);
     const total = sequences.reduce((n, s) => n + s.length, 0);
     let accepted = 0;
     const outage = (async () => {
       await waitFor(() => accepted >= total / 3, 'a third accepted', 60_000);
-      cluster.stop('fast');
+      bed.cluster.stop('fast');
       await waitFor(async () => (await e.get('/readyz')).status === 503 && (await f.get('/readyz')).status === 503, 'both nodes not ready', 15_000);
       await new Promise((r) => setTimeout(r, 20_000)); // 20 s (issue 15), far longer than the 3 s lease: claims lapse, roles are lost
-      cluster.start();
+      bed.cluster.start();
     })();
     let next = 0;
     await Promise.all(
@@ -363,11 +338,11 @@ describe('two bridges on one PostgreSQL', () => {
       }),
     );
     await outage;
-    glpi.setFaults({ errorRate: 0, latencyMs: 0 });
+    bed.glpi.setFaults({ errorRate: 0, latencyMs: 0 });
 
     const n = sequences.length;
     await waitFor(
-      () => glpi.tickets.size >= n && glpi.solutions.length >= solved && glpi.followups.filter((x) => x.content.includes('Message: hp ack ')).length >= acked,
+      () => bed.glpi.tickets.size >= n && bed.glpi.solutions.length >= solved && bed.glpi.followups.filter((x) => x.content.includes('Message: hp ack ')).length >= acked,
       'every incident in GLPI',
       90_000,
     );
@@ -378,11 +353,11 @@ describe('two bridges on one PostgreSQL', () => {
     await waitFor(() => sequences.every((_, i) => messages.has(String(43_000 + i))), 'every ticket written back', 30_000);
     await new Promise((r) => setTimeout(r, 1000));
 
-    const tickets = [...glpi.tickets.values()];
+    const tickets = [...bed.glpi.tickets.values()];
     expect(tickets).toHaveLength(n);
     expect(new Set(tickets.map((t) => t.name)).size).toBe(n);
-    expect(glpi.solutions).toHaveLength(solved);
-    const acks = glpi.followups.filter((x) => x.content.includes('Message: hp ack '));
+    expect(bed.glpi.solutions).toHaveLength(solved);
+    const acks = bed.glpi.followups.filter((x) => x.content.includes('Message: hp ack '));
     expect(acks).toHaveLength(acked);
     expect(new Set(acks.map((x) => x.content)).size).toBe(acked);
     for (let i = 0; i < n; i++) expect(messages.get(String(43_000 + i))).toHaveLength(1);
@@ -398,12 +373,10 @@ describe('two bridges on one PostgreSQL', () => {
   }, 240_000);
 
   it('three nodes, the poller\'s holder killed -9 twice and restarted: every incident exactly once, and the poller changed hands only when its holder died', async () => {
-    await glpi.close();
-    glpi = new FakeGlpi({ userTokens: ['user-token'] });
-    await glpi.listen();
+    await bed.freshGlpi();
     const all = [await node('node-g'), await node('node-h'), await node('node-i')];
     for (const x of all) await x.start();
-    glpi.setFaults({ errorRate: 0.2, latencyMs: 150 });
+    bed.glpi.setFaults({ errorRate: 0.2, latencyMs: 150 });
     const holder = async (role: string): Promise<Daemon | undefined> => {
       for (const x of all) {
         if (!x.running) continue;
@@ -440,11 +413,11 @@ describe('two bridges on one PostgreSQL', () => {
       }),
     );
     await killer;
-    glpi.setFaults({ errorRate: 0, latencyMs: 0 });
+    bed.glpi.setFaults({ errorRate: 0, latencyMs: 0 });
 
     const n = sequences.length;
     await waitFor(
-      () => glpi.tickets.size >= n && glpi.solutions.length >= solved && glpi.followups.filter((x) => x.content.includes('Message: h3 ack ')).length >= acked,
+      () => bed.glpi.tickets.size >= n && bed.glpi.solutions.length >= solved && bed.glpi.followups.filter((x) => x.content.includes('Message: h3 ack ')).length >= acked,
       'every incident in GLPI',
       90_000,
     );
@@ -455,11 +428,11 @@ describe('two bridges on one PostgreSQL', () => {
     await waitFor(() => sequences.every((_, i) => messages.has(String(44_000 + i))), 'every ticket written back', 30_000);
     await new Promise((r) => setTimeout(r, 1000));
 
-    const tickets = [...glpi.tickets.values()];
+    const tickets = [...bed.glpi.tickets.values()];
     expect(tickets).toHaveLength(n);
     expect(new Set(tickets.map((t) => t.name)).size).toBe(n);
-    expect(glpi.solutions).toHaveLength(solved);
-    const acks = glpi.followups.filter((x) => x.content.includes('Message: h3 ack '));
+    expect(bed.glpi.solutions).toHaveLength(solved);
+    const acks = bed.glpi.followups.filter((x) => x.content.includes('Message: h3 ack '));
     expect(acks).toHaveLength(acked);
     expect(new Set(acks.map((x) => x.content)).size).toBe(acked);
     for (let i = 0; i < n; i++) expect(messages.get(String(44_000 + i))).toHaveLength(1);

@@ -1,14 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PG_MIGRATIONS } from '../../src/adapters/store/postgres/index.js';
 import { MIGRATION_LOCK } from '../../src/adapters/store/postgres/schema.js';
-import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { Daemon, waitFor } from '../helpers/daemon.js';
 import { ROOT, zabbixBody } from '../helpers/fixtures.js';
-import { PgCluster } from '../helpers/postgres.js';
+import { pgStoreYaml, pgTestBed } from '../helpers/postgres.js';
 
 /**
  * The built daemon on `store.backend: postgres` (issue 15, phase 1: one node): webhooks become tickets
@@ -17,27 +16,14 @@ import { PgCluster } from '../helpers/postgres.js';
  * restarting the daemon, and without losing or duplicating anything. A private cluster of this file's own
  * (it is stopped and started again), never the one ZGB_TEST_PG_URL names.
  */
-let cluster: PgCluster;
-let glpi: FakeGlpi;
-const daemons: Daemon[] = [];
-
-beforeAll(async () => {
-  cluster = PgCluster.create();
-  glpi = new FakeGlpi({ userTokens: ['user-token'] });
-  await glpi.listen();
-});
-
-afterAll(async () => {
-  for (const d of daemons) await d.stop();
-  await glpi?.close();
-  cluster?.remove();
-});
+const bed = pgTestBed<Daemon>();
+const daemons = bed.daemons;
 
 function postgresDaemon(dataDir?: string): Daemon {
   const d = new Daemon({
-    glpiUrl: glpi.url,
+    glpiUrl: bed.glpi.url,
     ...(dataDir ? { dataDir } : {}),
-    extra: ['store:', '  backend: postgres', '  postgres:', `    url: ${cluster.url('postgres')}`, '    connect_timeout: 1s', '    statement_timeout: 5s'].join('\n'),
+    extra: pgStoreYaml(bed.cluster.url('postgres'), { statementTimeout: '5s' }),
   });
   daemons.push(d);
   return d;
@@ -60,7 +46,7 @@ describe('store.backend: postgres', () => {
     let d = postgresDaemon();
     await d.start();
     for (let i = 0; i < 5; i++) await deliver(d, zabbixBody('problem', common(i)));
-    await waitFor(() => glpi.tickets.size === 5, 'five tickets');
+    await waitFor(() => bed.glpi.tickets.size === 5, 'five tickets');
     expect(existsSync(join(d.dataDir, 'bridge.db'))).toBe(false);
     expect(existsSync(join(d.dataDir, 'bridge.inbox.db'))).toBe(false);
     expect(await d.stop()).toBe(0);
@@ -70,8 +56,8 @@ describe('store.backend: postgres', () => {
     // A redelivery of a problem decided before the restart is recognised; the recoveries solve the same tickets.
     await deliver(d, zabbixBody('problem', common(0)));
     for (let i = 0; i < 5; i++) await deliver(d, zabbixBody('recovery', { ...common(i), event_recovery_id: String(81_000 + i) }));
-    await waitFor(() => glpi.solutions.length === 5, 'five solutions');
-    expect(glpi.tickets.size).toBe(5);
+    await waitFor(() => bed.glpi.solutions.length === 5, 'five solutions');
+    expect(bed.glpi.tickets.size).toBe(5);
     const ready = await d.get('/readyz');
     expect(ready.status).toBe(200);
     expect(await d.stop()).toBe(0);
@@ -80,11 +66,11 @@ describe('store.backend: postgres', () => {
   it('answers 503 while PostgreSQL is down and /readyz says why; takes webhooks again when it is back, without a restart, losing nothing', async () => {
     const d = postgresDaemon();
     await d.start();
-    const before = glpi.tickets.size;
+    const before = bed.glpi.tickets.size;
     await deliver(d, zabbixBody('problem', common(100)));
-    await waitFor(() => glpi.tickets.size === before + 1, 'the first ticket');
+    await waitFor(() => bed.glpi.tickets.size === before + 1, 'the first ticket');
 
-    cluster.stop('fast');
+    bed.cluster.stop('fast');
     const down = await d.post(zabbixBody('problem', common(101)));
     expect(down.status).toBe(503);
     const readyz = await d.get('/readyz');
@@ -105,14 +91,14 @@ describe('store.backend: postgres', () => {
     const seen: number[] = [];
     const retried = Promise.all([101, 102, 103].map((i) => deliver(d, zabbixBody('problem', common(i)), seen)));
     await new Promise((r) => setTimeout(r, 3000));
-    cluster.start();
+    bed.cluster.start();
     await retried;
     expect(seen).toContain(503);
-    await waitFor(() => glpi.tickets.size === before + 4, 'a ticket for every alert answered 202', 30_000);
+    await waitFor(() => bed.glpi.tickets.size === before + 4, 'a ticket for every alert answered 202', 30_000);
     expect(d.running).toBe(true);
     await waitFor(async () => (await d.get('/readyz')).status === 200, '/readyz ready again', 40_000);
     // Nothing twice: one ticket per incident.
-    const names = [...glpi.tickets.values()].map((t) => t.name);
+    const names = [...bed.glpi.tickets.values()].map((t) => t.name);
     expect(new Set(names).size).toBe(names.length);
     expect(await d.stop()).toBe(0);
   });
@@ -121,10 +107,10 @@ describe('store.backend: postgres', () => {
 describe('schema migrations', () => {
   it('three nodes starting at once on an empty database migrate it once', async () => {
     const { default: pg } = await import('pg');
-    const admin = new pg.Client({ connectionString: cluster.url('postgres') });
+    const admin = new pg.Client({ connectionString: bed.cluster.url('postgres') });
     await admin.connect();
     await admin.query('CREATE DATABASE migrate_race');
-    const url = cluster.url('migrate_race');
+    const url = bed.cluster.url('migrate_race');
     // Hold the migrations' lock so that the three really start together when it is released.
     const holder = new pg.Client({ connectionString: url });
     await holder.connect();
