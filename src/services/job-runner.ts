@@ -48,7 +48,7 @@ export interface RunState {
   uncertain: boolean;
 }
 
-/** Thrown when a job refers to a ticket the bridge never got (its create is dead-lettered). */
+/** Thrown when a job refers to a ticket the bridge never got (its create is dead-lettered; for a symptom's link, its cause's create). */
 export class TicketMissing extends Error {}
 
 /**
@@ -253,27 +253,37 @@ export class JobRunner {
    * GLPI refuses a second link, so the links are read first. The cause's create
    * runs in its own lane, often at the same moment as the symptom's: while it is
    * under way the job goes back to the queue (NotYet, nothing sent) and looks
-   * again. A cause whose ticket the bridge does not have and will not get (its
-   * create held back and suppressed, a dead letter, the incident forgotten)
-   * leaves the symptom's ticket unlinked: said in the log, never retried.
+   * again. A cause whose create is a dead letter makes the link job one too
+   * (TicketMissing, as a follow-up on a ticket never created): once the
+   * operator fixed the cause and ran `queue retry --all`, the link job waits
+   * for the revived create and links. A cause whose ticket the bridge does not
+   * have and will not get (its create held back and suppressed, cancelled, the
+   * incident forgotten) leaves the symptom's ticket unlinked: said in the log,
+   * never retried.
    */
   async #linkToCause(job: Job, spec: Extract<JobSpec, { type: 'link_ticket' }>): Promise<Outcome> {
     const own = this.#ticketOf(job);
     const desk = this.opt.problems;
     if (!desk) return this.#problemsUnsupported(job, own);
-    let cause = this.tickets.ticketId(spec.cause.fingerprint, spec.cause.cycle);
+    const { fingerprint, cycle, eventId } = spec.cause;
+    let cause = this.tickets.ticketId(fingerprint, cycle);
+    let dead = false;
     if (cause === undefined) {
-      const underWay = this.#createUnderWay(spec.cause.fingerprint, spec.cause.cycle);
-      // Read again: the create may have been recorded between the two reads (another node, on PostgreSQL).
-      cause = this.tickets.ticketId(spec.cause.fingerprint, spec.cause.cycle);
+      const underWay = this.#createUnderWay(fingerprint, cycle);
+      // A create queued, running or dead (cycleHasTicket), with nothing of its cycle left in its lane: dead.
+      dead = !underWay && this.tickets.cycleHasTicket?.(fingerprint, cycle) === true;
+      // Read again: the create may have been recorded between the reads (another node, on PostgreSQL).
+      cause = this.tickets.ticketId(fingerprint, cycle);
       if (cause === undefined && underWay && job.attempts < LINK_WAIT_RUNS) {
         const wait = linkLookDelay(job.attempts);
-        this.opt.logger?.[job.attempts === 1 ? 'info' : 'debug']({ incident: job.fingerprint, ticket_id: own, cause_event: spec.cause.eventId, cause_incident: spec.cause.fingerprint, look_again_in_ms: wait }, "symptom: its cause's ticket is being created; linked once it exists");
-        throw new NotYet(`waiting for the ticket of its cause ${spec.cause.fingerprint} #${spec.cause.cycle} (event ${spec.cause.eventId}): its create has not finished`, wait);
+        this.opt.logger?.[job.attempts === 1 ? 'info' : 'debug']({ incident: job.fingerprint, ticket_id: own, cause_event: eventId, cause_incident: fingerprint, look_again_in_ms: wait }, "symptom: its cause's ticket is being created; linked once it exists");
+        throw new NotYet(`waiting for the ticket of its cause ${fingerprint} #${cycle} (event ${eventId}): its create has not finished`, wait);
       }
     }
     if (cause === undefined) {
-      const fields = { incident: job.fingerprint, ticket_id: own, cause_event: spec.cause.eventId, cause_incident: spec.cause.fingerprint, runs: job.attempts };
+      // A dead create may be revived by the operator (queue retry, the status page's Retry): the link goes with it.
+      if (dead) throw new TicketMissing(`the ticket of its cause ${fingerprint} #${cycle} (event ${eventId}) was never created: that create is a dead letter; once it is fixed, retry both (queue retry --all) and this job links the two tickets`);
+      const fields = { incident: job.fingerprint, ticket_id: own, cause_event: eventId, cause_incident: fingerprint, runs: job.attempts };
       if (job.attempts >= LINK_WAIT_RUNS) this.opt.logger?.warn(fields, `symptom: its cause's create is still not done after ${job.attempts} looks; not linked`);
       else this.opt.logger?.info(fields, 'symptom: its cause has no GLPI ticket; not linked');
       return { operation: 'cause_without_ticket', ticketId: own };

@@ -176,15 +176,16 @@ describe('a symptom\'s link job while its cause\'s create is under way', () => {
     expect(logs.filter((l) => /its cause has no GLPI ticket/.test(l.msg))).toEqual([]);
   });
 
-  it('a cause whose create is dead gets no ticket: the link job gives up at once, as before', async () => {
+  it('a cause whose create is dead: the link job becomes a dead letter at once (not waited for), to be retried with it (symptom-revive.unit.test.ts)', async () => {
     const cause = store.enqueue('cause', 1, create('[zbx:cause]'), now, now);
     store.buryJob(cause, 'GLPI_PERMANENT ERROR_GLPI_ADD: bad category', now);
     const symptom = symptomWithLink();
     start();
-    await until(() => status(symptom.job) === 'done', 'the link job done');
+    await until(() => status(symptom.job) === 'dead', 'the link job a dead letter');
     expect(store.job(symptom.job)!.attempts).toBe(1);
+    expect(store.job(symptom.job)!.lastError).toMatch(/^GLPI_TICKET_MISSING: the ticket of its cause cause #1 \(event 7001\) was never created/);
     expect(glpi.links).toEqual([]);
-    expect(logs.filter((l) => /its cause has no GLPI ticket; not linked/.test(l.msg))).toHaveLength(1);
+    expect(glpi.calls).toEqual([]);
   });
 
   it('a cause with no create at all (held back and suppressed, or forgotten) gives up at once', async () => {
