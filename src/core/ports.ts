@@ -407,10 +407,15 @@ export interface ActionQueue {
   /** The newest job of the incident's lane that is pending or running (what a new job may merge into). */
   lastQueued(incident: IncidentRef, lane: LaneKind): QueuedJob | undefined;
   /**
-   * Claim due jobs (a power-safe commit: a claim is on disk before its job runs), the head of each lane
-   * only, none of a lane in `busy`, and no create held back past `createHorizon`.
+   * Claim due jobs (a power-safe commit, or one claimsOnDisk() makes so: a claim is on disk before its job
+   * runs), the head of each lane only, none of a lane in `busy`, and no create held back past `createHorizon`.
    */
   claimReady(now: number, limit: number, busy: ReadonlySet<string>, createHorizon?: number): Job[];
+  /**
+   * A store whose claims are committed without a flush (SQLite): resolves once the claims made before the
+   * call are on disk; their jobs run only then. Absent: claimReady's commit is power-safe itself.
+   */
+  claimsOnDisk?(): Promise<void>;
   /**
    * Several bridges on one store (PostgreSQL): whether this node's claim on the job may have lapsed (its lease
    * not renewed in time: the node was stopped or cut off), so that no request is sent for it; another node may

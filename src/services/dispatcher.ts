@@ -281,10 +281,13 @@ export class Dispatcher {
         return this.#arm(1000);
       }
       claimed = jobs.length;
+      // Claims committed without a flush (SQLite) run once they are on disk: one fdatasync off this thread for
+      // the claims made while the last one ran, not one inside each claim's commit (issue 16).
+      const onDisk = jobs.length > 0 ? this.store.claimsOnDisk?.() : undefined;
       for (const job of jobs) {
         // The probe is chosen now, before another pump in this turn could pick a second one.
         if (gate.run === 'one' && isGlpiJob(job)) this.#breaker.admit(job.id, now);
-        this.#launch(job);
+        this.#launch(job, onDisk);
       }
     }
     // Also look again when idle: `queue retry` puts dead letters back from another process.
@@ -308,14 +311,26 @@ export class Dispatcher {
     return this.#breaker.gate(now);
   }
 
-  #launch(job: Job): void {
+  /** Run a claimed job, once its claim is on disk (`onDisk`); a claim that could not be flushed sends nothing and goes back to the queue. */
+  #launch(job: Job, onDisk?: Promise<void>): void {
     this.#busy.add(job.lane);
-    const p = this.#run(job).finally(() => {
+    const started = onDisk ? onDisk.then(() => this.#run(job), (e: unknown) => this.#notOnDisk(job, e as Error)) : this.#run(job);
+    const p = started.finally(() => {
       this.#inflight.delete(job.id);
       this.#busy.delete(job.lane);
       this.#pumpSoon();
     });
     this.#inflight.set(job.id, p);
+  }
+
+  #notOnDisk(job: Job, e: Error): void {
+    const now = this.clock.now();
+    this.logger.error({ job_id: job.id, job_type: job.type, err: e.message }, 'a job claim could not be flushed to disk; the job is queued again without being sent');
+    try {
+      this.store.rescheduleJob(job.id, now + 1_000, withLanding(`claim not on disk: ${e.message}`, runState(job).uncertain), now);
+    } catch {
+      // The store cannot be written either: the claim stays running, and the next start queues it again as interrupted.
+    }
   }
 
   async #run(job: Job): Promise<void> {

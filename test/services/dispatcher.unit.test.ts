@@ -479,6 +479,41 @@ describe('which job runs when', () => {
     expect(wb.lane).toBe(store.job(a)!.lane.replace(/^glpi:/, 'zabbix:'));
   });
 
+  it('a claim committed without a flush (SQLite): its job is sent only once the claim is on disk; a flush that fails sends nothing and queues the job again', async () => {
+    const flushes: Deferred[] = [];
+    const failures: Error[] = [];
+    const flushed = Object.assign(store, {
+      claimsOnDisk: () => {
+        const d = new Deferred();
+        flushes.push(d);
+        return d.promise.then(() => {
+          const e = failures.shift();
+          if (e) throw e;
+        });
+      },
+    });
+    expect(flushed).toBe(store);
+    const a = queue('a', followup('one'), 41);
+    start();
+    await until(() => flushes.length === 1, 'the claim asks for its flush');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(status(a)).toBe('running');
+    expect(world.calls).toEqual([]); // claimed, not on disk: nothing sent
+    flushes[0]!.resolve();
+    await until(() => status(a) === 'done', 'the job runs once its claim is on disk');
+    expect(world.sent('addFollowup', 41)).toHaveLength(1);
+
+    failures.push(new Error('EIO: i/o error, fdatasync'));
+    const b = queue('b', followup('two'), 42);
+    dispatcher!.wake();
+    await until(() => flushes.length === 2, 'the second claim asks for its flush');
+    flushes[1]!.resolve();
+    await until(() => backInQueue(b), 'the job whose claim was not flushed is queued again');
+    expect(world.sent('addFollowup', 42)).toEqual([]);
+    expect(store.job(b)?.lastError).toMatch(/claim not on disk: EIO/);
+    expect(landingOf(store.job(b)?.lastError)).toBe(false);
+  });
+
   it('a ticket found closed completes the job and hands the incident over', async () => {
     const t1 = world.addTicket('[zbx:a]', 6);
     world.failNext('addFollowup', new RemoteError('permanent', 'ERROR_GLPI_ADD', 'Keine Berechtigung', 400, undefined, { mayHaveLanded: false }), t1);

@@ -58,7 +58,13 @@ export class SqliteActionQueue implements ActionQueue {
   readonly #waiting: WaitingWork;
   readonly #stmt;
 
-  constructor(db: Database.Database, tx: StateTransactions, waiting: WaitingWork) {
+  constructor(
+    db: Database.Database,
+    tx: StateTransactions,
+    waiting: WaitingWork,
+    /** Resolves once the commits made before the call are on disk (SqliteStateTransactions.flushed). */
+    private readonly flushed: () => Promise<void>,
+  ) {
     this.#tx = tx;
     this.#waiting = waiting;
     this.#stmt = {
@@ -144,14 +150,22 @@ export class SqliteActionQueue implements ActionQueue {
       .filter((r) => !busy.has(laneName(r)))
       .slice(0, limit);
     if (rows.length === 0) return [];
-    // Fsynced (one flush per batch of claims): a job reaches GLPI only once its claim — and with it the
-    // decision that queued it, the job's payload and its id — is on disk. A power cut can then roll back
-    // only decisions whose jobs never ran, which are simply taken again; a job that ran comes back as
-    // attempted, and checks GLPI before sending again (its tag, its marker, the ticket's status).
+    // Committed without a flush; the caller runs the jobs once claimsOnDisk() says they are on disk.
     return this.#tx.transaction(() => {
       for (const r of rows) this.#stmt.claim.run(now, r.id);
       return rows.map((r) => toJob({ ...r, status: 'running', attempts: r.attempts + 1 }));
-    }, 'power-safe');
+    }, 'crash-safe');
+  }
+
+  /**
+   * Resolves when the claims made before the call are on disk: a job reaches GLPI only once its claim — and
+   * with it the decision that queued it, the job's payload and its id — is. A power cut can then roll back
+   * only decisions whose jobs never ran, which are simply taken again; a job that ran comes back as
+   * attempted, and checks GLPI before sending again (its tag, its marker, the ticket's status). One
+   * fdatasync for the claims made while the last one ran, off the processing thread.
+   */
+  claimsOnDisk(): Promise<void> {
+    return this.flushed();
   }
 
   nextDueAt(): number | undefined {

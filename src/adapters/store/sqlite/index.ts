@@ -128,7 +128,7 @@ function assemble(file: string, options: StoreOptions): Parts {
   const decisions = new SqliteDecisionCursor(state, meta, tx);
   const incidents = new SqliteIncidents(state, tx);
   const reader = new SqliteInboxReader(files.inbox, decisions);
-  const queue = new SqliteActionQueue(state, tx, { undecided: () => reader.undecided().n, parked: () => decisions.parkedCount() });
+  const queue = new SqliteActionQueue(state, tx, { undecided: () => reader.undecided().n, parked: () => decisions.parkedCount() }, () => tx.flushed());
   const run = new SqliteRunRecord(state, meta, tx);
   const watch = new SqliteWatchCursor(meta, tx);
   const log = new SqliteDecisionLog(state, tx);
@@ -172,7 +172,7 @@ function processingStore(p: Parts): ProcessingStore {
       'pruneIncidents', 'putTicket', 'ticketId', 'cycleHasTicket',
     ]),
     ...methods(p.queue, [
-      'enqueue', 'cancelCycle', 'replaceJobSpec', 'lastQueued', 'claimReady', 'completeJob', 'rescheduleJob', 'buryJob', 'requeueRunning',
+      'enqueue', 'cancelCycle', 'replaceJobSpec', 'lastQueued', 'claimReady', 'claimsOnDisk', 'completeJob', 'rescheduleJob', 'buryJob', 'requeueRunning',
       'nextDueAt', 'pruneFinished', 'job', 'jobs', 'retryDead', 'stats',
     ]),
     ...methods(p.run, ['recordStart', 'recordCleanStop']),
