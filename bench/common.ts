@@ -25,6 +25,19 @@ export const WARMUP_SECONDS = env('BENCH_WARMUP_SECONDS', 5);
 export const CONNECTIONS = env('BENCH_CONNECTIONS', 64);
 export const FINGERPRINTS = 50;
 export const TOKEN = 'bench-token-0123456789';
+
+/**
+ * The node options the daemon ships with: those of the systemd unit's ExecStart= (`npm start` has the same), so
+ * the bench measures the daemon as it runs; BENCH_DAEMON_NODE_ARGS (space-separated) adds to them, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--perf-basic-prof` to see where its time goes.
+ */
+export function daemonNodeArgs(): string[] {
+  const unit = readFileSync(join(ROOT, 'systemd', 'zabbix-glpi-bridge.service'), 'utf8');
+  const exec = /^ExecStart=\S+ (.*?)\S*main\.js /m.exec(unit);
+  if (!exec) throw new Error('systemd/zabbix-glpi-bridge.service: no ExecStart= running main.js');
+  const words = (text: string) => text.split(' ').filter((a) => a !== '');
+  return [...words(exec[1] ?? ''), ...words(process.env.BENCH_DAEMON_NODE_ARGS ?? '')];
+}
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function freePort(): Promise<number> {

@@ -28,13 +28,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { body as benchBody, type LoadJob, type LoadResult, type LongrunResult } from './load.js';
-import { CONCURRENCY, CONNECTIONS, cpuSeconds, DIST, env, FINGERPRINTS, freePort, glpiState, HERE, INTAKE_SECONDS, LATENCY, load, metricsText, type Proc, RATE, ROOT, sleep, startGlpi, stop, STORM_EVENTS, STORM_SECONDS, sumMetric, TOKEN, WARMUP_SECONDS } from './common.js';
+import { CONCURRENCY, CONNECTIONS, cpuSeconds, daemonNodeArgs, DIST, env, FINGERPRINTS, freePort, glpiState, HERE, INTAKE_SECONDS, LATENCY, load, metricsText, type Proc, RATE, ROOT, sleep, startGlpi, stop, STORM_EVENTS, STORM_SECONDS, sumMetric, TOKEN, WARMUP_SECONDS } from './common.js';
 
 const OUTAGE_SECONDS = env('BENCH_OUTAGE_SECONDS', 30);
 /** The storm's uncounted warm-up on other hosts (see stormRun). */
 const STORM_WARMUP_SECONDS = env('BENCH_STORM_WARMUP_SECONDS', 10);
-/** Extra node options for the daemon (BENCH_DAEMON_NODE_ARGS, space-separated), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where its time goes. */
-const DAEMON_NODE_ARGS = (process.env.BENCH_DAEMON_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+/** The daemon's node options: the systemd unit's, and BENCH_DAEMON_NODE_ARGS (common.ts). */
+const DAEMON_NODE_ARGS = daemonNodeArgs();
 /**
  * How often the bench scrapes /metrics while load runs (backlog, heaps). Each scrape gathers both threads' metrics and
  * is charged to the daemon's CPU; every 250-500 ms it was 5-10 % of the main thread's CPU in a storm (issue 16's

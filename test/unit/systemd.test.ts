@@ -87,6 +87,16 @@ describe('systemd unit', () => {
     expect(text).toMatch(/^SystemCallErrorNumber=EPERM$/m);
   });
 
+  it('starts Node with the options `npm start` uses (the small young generation of issue 16), which the bench reads', () => {
+    const unit = readFileSync(UNIT, 'utf8');
+    const [exec] = unitValues(unit, 'ExecStart');
+    const unitFlags = /^\S+ (.*?)\S*main\.js /.exec(exec ?? '')?.[1]?.trim();
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const startFlags = /^node (.*?)\S*main\.js /.exec(pkg.scripts.start ?? '')?.[1]?.trim();
+    expect(unitFlags).toContain('--max-semi-space-size=');
+    expect(startFlags).toBe(unitFlags);
+  });
+
   it('runs as a dedicated user with a state directory, restart on failure and hardening', () => {
     const text = readFileSync(UNIT, 'utf8');
     for (const line of ['User=zabbix-glpi-bridge', 'StateDirectory=zabbix-glpi-bridge', 'Restart=on-failure', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'PrivateTmp=yes', 'ExecReload=/bin/kill -HUP $MAINPID']) {
