@@ -1,10 +1,10 @@
 // The cursor between the inbox and the state (how far the deliveries are decided), the deliveries parked aside,
 // and the state file's transactions with their durability. Written by the processing thread only.
 
-import { closeSync, fdatasync, openSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { DecisionCursor, Durability, ParkedDelivery, StateTransactions } from '../../../core/ports.js';
 import type { MetaTable } from './database.js';
+import { WalFlush } from './wal-flush.js';
 
 /** Meta key: every delivery up to this id is decided (its jobs queued in the same commit). */
 const DECIDED = 'processed_through';
@@ -26,15 +26,14 @@ export class SqliteStateTransactions implements StateTransactions {
   readonly #meta: MetaTable;
   readonly #fullSync: boolean;
   #sync = 'NORMAL';
-  /** The state's WAL, opened for fdatasync (see flushed()). */
-  #wal: number | undefined;
-  #flushing = false;
-  #flushWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** The group fdatasync of the state's WAL (see flushed()). */
+  readonly #flush: WalFlush;
 
   constructor(db: Database.Database, meta: MetaTable, fullSync: boolean) {
     this.#db = db;
     this.#meta = meta;
     this.#fullSync = fullSync;
+    this.#flush = new WalFlush(db, db.name);
   }
 
   /**
@@ -57,45 +56,20 @@ export class SqliteStateTransactions implements StateTransactions {
   }
 
   /**
-   * Resolves once every commit made before the call is on disk (store.synchronous full): an fdatasync of the
-   * state's WAL on libuv's thread pool, shared by the calls made while one runs (group commit), as the intake's
-   * syncInbox() does for the inbox. The job claims use it (action-queue.ts claimsOnDisk): a claim committed
+   * Resolves once every commit made before the call is on disk (store.synchronous full): the WAL's group
+   * fdatasync (wal-flush.ts), as the intake's syncInbox() for the inbox. The job claims use it (action-queue.ts claimsOnDisk): a claim committed
    * with an fsync held the processing thread 12 ms on average (up to 250 ms) and flushed once per job, on the
    * disk the intake's fsyncs wait for (issue 16). Same guarantee as a `power-safe` commit, except that it does
    * not record the decided position as on disk (syncDecided, the housekeeping's, does).
    */
   flushed(): Promise<void> {
     if (!this.#fullSync || this.#db.memory) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.#flushWaiters.push({ resolve, reject });
-      if (!this.#flushing) this.#startFlush();
-    });
+    return this.#flush.flushed();
   }
 
-  #startFlush(): void {
-    const waiters = this.#flushWaiters;
-    this.#flushWaiters = [];
-    this.#flushing = true;
-    const done = (err: Error | null) => {
-      this.#flushing = false;
-      if (!this.#db.open && this.#wal !== undefined) {
-        closeSync(this.#wal);
-        this.#wal = undefined;
-      }
-      for (const w of waiters) {
-        if (err) w.reject(err);
-        else w.resolve();
-      }
-      if (this.#flushWaiters.length > 0) this.#startFlush();
-    };
-    try {
-      // The WAL exists while the connection is open; a checkpoint syncs it before copying and the database after,
-      // so frames moved into the database meanwhile are on disk too.
-      this.#wal ??= openSync(`${this.#db.name}-wal`, 'r');
-      fdatasync(this.#wal, done);
-    } catch (e) {
-      done(e as Error);
-    }
+  /** Before the connection closes. */
+  close(): void {
+    this.#flush.close();
   }
 
   /**

@@ -3,12 +3,12 @@
 // commit); read by both threads; its WAL is checkpointed by the processing thread.
 
 import type Database from 'better-sqlite3';
-import { closeSync, fdatasync, openSync } from 'node:fs';
 import type { Alert } from '../../../core/alert.js';
 import { StoreBusy } from '../../../core/errors.js';
 import { problemDeliveryKey, updateKeyPrefix } from '../../../core/fingerprint.js';
 import type { Accepted, InboxReader, InboxWriter, NewDelivery, PendingDelivery } from '../../../core/ports.js';
 import { BUSY_TIMEOUT_MS, usedBytes, type StoreFiles } from './database.js';
+import { WalFlush } from './wal-flush.js';
 
 /**
  * Inbox WAL frames after which a checkpoint also restarts the WAL: the next
@@ -118,10 +118,8 @@ export class SqliteInboxWriter implements InboxWriter {
   readonly #inbox: Database.Database;
   readonly #ctx: InboxWriterContext;
   readonly #stmt;
-  /** The inbox's WAL, opened for fdatasync (see syncInbox). */
-  #inboxWal: number | undefined;
-  #syncing = false;
-  #syncWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** The group fdatasync of the inbox's WAL (see syncInbox). */
+  readonly #flush: WalFlush;
   /** The undecided alerts' size as nearlyFull() last read it. */
   #backlog: { at: number; bytes: number } | undefined;
   /** The intake's transaction, built once: it runs for every batch of webhooks. */
@@ -131,6 +129,7 @@ export class SqliteInboxWriter implements InboxWriter {
     this.#files = files;
     this.#inbox = files.inbox;
     this.#ctx = ctx;
+    this.#flush = new WalFlush(files.inbox, files.inboxFile);
     const inbox = files.inbox;
     this.#stmt = {
       insertDelivery: inbox.prepare('INSERT OR IGNORE INTO deliveries (delivery_key, received_at, source, alert) VALUES (?, ?, ?, ?)'),
@@ -168,44 +167,12 @@ export class SqliteInboxWriter implements InboxWriter {
 
   /**
    * Resolves when every inbox commit made before the call is on disk (when
-   * store.synchronous is full): an fdatasync of the inbox's WAL on libuv's
-   * thread pool, so the event loop keeps taking requests meanwhile. Calls
-   * made while one runs share the next one (group commit). Same guarantee
-   * as SQLite's synchronous=FULL in WAL mode, which fsyncs that file at
-   * every commit; a checkpoint syncs the WAL before and the database file
-   * after copying, so frames moved meanwhile are on disk too.
+   * store.synchronous is full): the WAL's group fdatasync (wal-flush.ts), so
+   * the event loop keeps taking requests meanwhile.
    */
   syncInbox(): Promise<void> {
     if (!this.#files.fullSync || this.#files.inboxFile === ':memory:') return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.#syncWaiters.push({ resolve, reject });
-      if (!this.#syncing) this.#startSync();
-    });
-  }
-
-  #startSync(): void {
-    const waiters = this.#syncWaiters;
-    this.#syncWaiters = [];
-    this.#syncing = true;
-    const done = (err: Error | null) => {
-      this.#syncing = false;
-      if (!this.#inbox.open && this.#inboxWal !== undefined) {
-        closeSync(this.#inboxWal);
-        this.#inboxWal = undefined;
-      }
-      for (const w of waiters) {
-        if (err) w.reject(err);
-        else w.resolve();
-      }
-      if (this.#syncWaiters.length > 0) this.#startSync();
-    };
-    try {
-      // The WAL exists while a connection has the inbox open; fsync applies to the file, whichever descriptor.
-      this.#inboxWal ??= openSync(`${this.#files.inboxFile}-wal`, 'r');
-      fdatasync(this.#inboxWal, done);
-    } catch (e) {
-      done(e as Error);
-    }
+    return this.#flush.flushed();
   }
 
   /**
@@ -261,10 +228,7 @@ export class SqliteInboxWriter implements InboxWriter {
 
   /** Before the connections close: a sync in flight closes the WAL's descriptor when it is done. */
   close(): void {
-    if (this.#inboxWal !== undefined && !this.#syncing) {
-      closeSync(this.#inboxWal);
-      this.#inboxWal = undefined;
-    }
+    this.#flush.close();
   }
 }
 

@@ -138,6 +138,7 @@ function assemble(file: string, options: StoreOptions): Parts {
     files, tx, decisions, incidents, queue, run, watch, log, open, reader, writer,
     close() {
       writer.close();
+      tx.close();
       if (files.state.open) files.state.close();
       if (files.inbox.open) files.inbox.close();
     },
