@@ -11,7 +11,7 @@ import { adminToken, webhookToken } from './composition/tokens.js';
 import { ConfigError, formatProblem } from './config/load.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './observability/logger.js';
-import { createMetrics, mergedExposition, type Metrics } from './observability/metrics.js';
+import { createMetrics, mergedExposition, setQueueGauges, type Metrics } from './observability/metrics.js';
 import type { LogSink, ProcessingHandle } from './threads/handle.js';
 import { InProcessProcessing } from './threads/in-process.js';
 import { ProcessingThread } from './threads/processing-thread.js';
@@ -126,12 +126,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
       metrics.oldestPendingAge.set(0);
       if (snapshot.length === 0) {
         try {
-          const s = store.stats();
-          metrics.queueDepth.set({ state: 'pending' }, s.pending);
-          metrics.queueDepth.set({ state: 'running' }, s.running);
-          metrics.queueDepth.set({ state: 'dead' }, s.dead);
-          metrics.inboxDepth.set(s.unprocessed);
-          metrics.oldestPendingAge.set(s.oldestPendingAt !== undefined ? (clock.now() - s.oldestPendingAt) / 1000 : 0);
+          setQueueGauges(metrics, store.stats(), clock.now());
         } catch {
           // The store cannot be read either (PostgreSQL down): /readyz says why.
         }

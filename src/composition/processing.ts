@@ -6,7 +6,7 @@ import { ensureMarkerKey } from '../adapters/marker-key.js';
 import type { Config } from '../config/schema.js';
 import type { Clock, ProblemDesk, QueueStats, TicketWatch } from '../core/ports.js';
 import type { Logger } from '../observability/logger.js';
-import { createMetrics, type Metrics, type MetricsSnapshot } from '../observability/metrics.js';
+import { createMetrics, setQueueGauges, type Metrics, type MetricsSnapshot } from '../observability/metrics.js';
 import { Dispatcher } from '../services/dispatcher.js';
 import { Processor } from '../services/processor.js';
 import { dispatcherOptions, glpiClient, nameSettings, processingSettings, zabbixApi } from './from-config.js';
@@ -184,14 +184,7 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
     metrics: () => {
       const q = readQueue();
       // A store that cannot be read (PostgreSQL down) leaves the gauges at their last values: /readyz says why.
-      if (q.ok) {
-        const s = q.stats;
-        metrics.queueDepth.set({ state: 'pending' }, s.pending);
-        metrics.queueDepth.set({ state: 'running' }, s.running);
-        metrics.queueDepth.set({ state: 'dead' }, s.dead);
-        metrics.inboxDepth.set(s.unprocessed);
-        metrics.oldestPendingAge.set(s.oldestPendingAt !== undefined ? (clock.now() - s.oldestPendingAt) / 1000 : 0);
-      }
+      if (q.ok) setQueueGauges(metrics, q.stats, clock.now());
       return metrics.registry.getMetricsAsJSON();
     },
     async stop(timeoutMs) {

@@ -1,4 +1,5 @@
 import { getHeapStatistics } from 'node:v8';
+import type { QueueStats } from '../core/ports.js';
 import { isMainThread } from 'node:worker_threads';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
@@ -9,6 +10,15 @@ export type MetricsSnapshot = MetricObjectWithValues<MetricValue<string>>[];
  * thread has its own set; `processMetrics` (CPU, memory, event loop) belongs
  * to the main thread only.
  */
+/** The queue gauges from the store's counts (the processing side sets them; the main thread when that side does not answer). */
+export function setQueueGauges(metrics: Metrics, s: QueueStats, now: number): void {
+  metrics.queueDepth.set({ state: 'pending' }, s.pending);
+  metrics.queueDepth.set({ state: 'running' }, s.running);
+  metrics.queueDepth.set({ state: 'dead' }, s.dead);
+  metrics.inboxDepth.set(s.unprocessed);
+  metrics.oldestPendingAge.set(s.oldestPendingAt !== undefined ? (now - s.oldestPendingAt) / 1000 : 0);
+}
+
 export function createMetrics(opts: { processMetrics?: boolean } = {}) {
   const registry = new Registry();
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'zgb_process_' });
