@@ -23,7 +23,7 @@ import type {
   RunRecord, StateTransactions, WatchCursor,
 } from '../../../core/ports.js';
 import { nodeDigests } from '../../digests.js';
-import type { Statement, SyncPg } from './bridge.js';
+import { PgError, type Statement, type SyncPg } from './bridge.js';
 import { PgSession } from './session.js';
 
 /** The key an incident's rows are filed under (as the SQLite store). */
@@ -197,6 +197,9 @@ export class PgStorePorts
   #horizon = 0;
   /** The epoch this decider started and the id drawn with it, until the older epochs' intake commits are over. */
   #draining: { readonly epoch: number; readonly through: number } | undefined;
+  /** The last read below the horizon gave all there was (fewer than asked). */
+  #caughtUp = true;
+  readonly #pg: SyncPg;
   readonly node: string;
   readonly leaseMs: number;
   /**
@@ -214,6 +217,7 @@ export class PgStorePorts
     this.#s = new PgSession(pg, 'state', (d) => (d === 'power-safe' ? [RECORD_DECIDED_ON_DISK] : []));
     this.#w = new PgSession(pg, 'inbox');
     this.#intake = new PgSession(pg, 'intake');
+    this.#pg = pg;
     this.node = options.node ?? 'bridge';
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   }
@@ -387,19 +391,28 @@ export class PgStorePorts
    * is started, and the call after the older epochs' commits have ended (usually this one) reads up to it.
    */
   protected deliveriesOfEveryNode(limit: number): PendingDelivery[] {
+    // Caught up with the horizon: nothing below it is left to read until it moves (no read for nothing).
+    if (this.#caughtUp && !this.#intakeHorizon()) return [];
     const ready = this.#undecided(limit, this.#horizon);
-    if (ready.length > 0 || !this.#intakeHorizon()) return ready;
-    return this.#undecided(limit, this.#horizon);
+    this.#caughtUp = ready.length < limit;
+    return ready;
   }
 
   /** Moves #horizon on if it can now (true when it moved); never waits for an intake commit. */
   #intakeHorizon(): boolean {
     if (this.#s.inTransaction) return false;
     if (this.#draining === undefined) {
-      // Nothing to keep across a crash (a restarted decider starts an epoch of its own): no WAL flush waited for.
-      const [e] = this.#s.transaction(() => this.#s.query<{ epoch: number; through: number }>(NEW_EPOCH_SQL), 'crash-safe');
-      if (!e) return false;
-      this.#draining = { epoch: Number(e.epoch), through: Number(e.through) };
+      // One hop; nothing to keep across a crash (a restarted decider starts an epoch of its own): no WAL flush waited for.
+      let started: Record<string, unknown> | undefined;
+      try {
+        started = this.#pg.run('state', [{ sql: 'BEGIN; SET LOCAL synchronous_commit TO off' }, { sql: NEW_EPOCH_SQL }, { sql: 'COMMIT' }])[1]?.rows[0];
+      } catch (e) {
+        // A statement refused inside the transaction: end it, so that the connection can be used again.
+        if (e instanceof PgError) this.#pg.run('state', [{ sql: 'ROLLBACK' }]);
+        throw e;
+      }
+      if (!started) return false;
+      this.#draining = { epoch: Number(started.epoch), through: Number(started.through) };
     }
     const drained = this.#s.query<{ drained: boolean }>(DRAINED_SQL, [INBOX_LOCK, this.#draining.epoch])[0]?.drained === true;
     if (!drained) return false;
