@@ -79,13 +79,16 @@ interface Snap {
   readonly db: Buffer;
   readonly wal: Buffer | undefined;
   readonly label: string;
+  /** Order taken in (a flush's snapshot becomes the fsync point only if nothing later did). */
+  readonly seq: number;
 }
 
 /**
  * What the disk holds for the state file after a power cut. Snapshots are
  * taken after any commit that SQLite fsynced: a commit made with
  * synchronous=FULL (the store's 'power-safe' durability: recordStart, requeueRunning,
- * ...) or a checkpoint (seen in the WAL index). Restoring to a later commit
+ * ...) or a checkpoint (seen in the WAL index); and what the file held when
+ * the store was asked to flush its WAL (claimsOnDisk), once that flush is done. Restoring to a later commit
  * (not fsynced) is also a state a power cut can leave: the WAL keeps a valid
  * prefix of what was written.
  */
@@ -100,7 +103,21 @@ export class Disk {
 
   #take(label: string): Snap {
     const wal = `${this.file}-wal`;
-    return { db: readFileSync(this.file), wal: existsSync(wal) ? readFileSync(wal) : undefined, label };
+    return { db: readFileSync(this.file), wal: existsSync(wal) ? readFileSync(wal) : undefined, label, seq: ++this.#seq };
+  }
+  #seq = 0;
+
+  /**
+   * The store asked for its WAL to be flushed (claimsOnDisk: an fdatasync off the thread): what the file holds
+   * now is on disk once that flush is done. Returns what to call then (the generation still alive).
+   */
+  flushing(label: string): () => void {
+    const snap = this.#take(label);
+    return () => {
+      if (this.#fsync && this.#fsync.seq > snap.seq) return;
+      this.#fsync = snap;
+      this.#after = [];
+    };
   }
 
   /** The WAL index's checkpoint state (salts, nBackfill): changes when SQLite checkpointed, which fsyncs. */
@@ -239,7 +256,7 @@ interface Life {
  * quiet; a sync answers a rejected promise). Alive → calls go through, and
  * `after` hears of each top-level call, with whether it wrote to the state file.
  */
-function guardStore(real: SqliteStore, life: Life, after: (method: string, wroteState: boolean) => void): SqliteStore {
+function guardStore(real: SqliteStore, life: Life, after: (method: string, wroteState: boolean, result: unknown) => void): SqliteStore {
   const changes = real.db.prepare('SELECT total_changes() AS n').pluck();
   return new Proxy(real, {
     get(target, prop) {
@@ -255,7 +272,7 @@ function guardStore(real: SqliteStore, life: Life, after: (method: string, wrote
         const top = !target.db.inTransaction;
         const before = top ? (changes.get() as number) : 0;
         const result: unknown = (v as (...a: unknown[]) => unknown).apply(target, args);
-        if (top && !life.dead && target.db.open) after(method, (changes.get() as number) !== before);
+        if (top && !life.dead && target.db.open) after(method, (changes.get() as number) !== before, result);
         return result;
       };
     },
@@ -343,7 +360,12 @@ export class Bridge {
     // Processing thread (processing-worker.ts): its own connection, the GLPI client, dispatcher and processor.
     this.#procReal = new SqliteStore(file, { synchronous: config.store.synchronous, maxSizeBytes: config.store.max_size });
     const procDb = this.#procReal.db;
-    this.#procStore = guardStore(this.#procReal, life, (method, wrote) => {
+    this.#procStore = guardStore(this.#procReal, life, (method, wrote, result) => {
+      // Job claims are committed without a flush, then fdatasync'ed off the thread: on disk once that is done.
+      if (method === 'claimsOnDisk') {
+        const onDisk = world.disk.flushing(`gen ${gen} job claims flushed`);
+        (result as Promise<void>).then(() => !life.dead && onDisk(), () => undefined);
+      }
       if (!wrote) return;
       world.disk.committed(procDb, `gen ${gen} ${method}`);
       killAt(hooks.commit());
