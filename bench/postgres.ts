@@ -187,8 +187,6 @@ async function removeDaemon(d: Daemon): Promise<void> {
   rmSync(d.dir, { recursive: true, force: true });
 }
 
-/** Sum of a metric's samples whose labels contain every given label. */
-
 /** Undecided alerts and unfinished jobs; the store is shared, so any node's /metrics tells the cluster's. */
 async function backlog(url: string): Promise<number> {
   const t = await metricsText(url);
