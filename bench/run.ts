@@ -734,6 +734,19 @@ interface StepMeasure {
  * of minutes (reopen window 15 s, retention 20 s, pruned every 5 s: about one step's worth, so that the first step already holds a full window) and GLPI is a lean stub
  * (bench/glpi-stub.ts) without latency, so that the run measures the bridge.
  */
+/**
+ * /metrics with the processing thread's part: a scrape it did not answer in time (busy with large batches) has the
+ * main thread's metrics only, and its decision counter read as 0 gave the 2026-12-02 run negative rates.
+ */
+async function bothThreadsMetrics(url: string): Promise<string> {
+  for (let i = 0; i < 120; i++) {
+    const text = await metricsText(url);
+    if (text.includes('zgb_thread_heap_bytes{thread="processing"')) return text;
+    await sleep(250);
+  }
+  throw new Error('the processing thread did not answer /metrics for 30 s');
+}
+
 async function longrun(o: LongrunOptions): Promise<void> {
   process.stdout.write(
     `zabbix-glpi-bridge long run — ${DATE}\nmachine: ${MACHINE}\n${o.alerts} alerts over ${o.fingerprints} fingerprints in ${o.steps} steps, ${o.open} problems open at a time, ${o.connections} connections; ` +
@@ -750,7 +763,7 @@ async function longrun(o: LongrunOptions): Promise<void> {
     let sent = 0;
     for (let i = 0; i < o.steps; i++) {
       const count = Math.floor((o.alerts * (i + 1)) / o.steps) - sent;
-      const decisions0 = sumMetric(await metricsText(d.url), 'zgb_decisions_total');
+      const decisions0 = sumMetric(await bothThreadsMetrics(d.url), 'zgb_decisions_total');
       const t0 = Date.now();
       gen.stdin!.write(`${JSON.stringify({ send: count })}\n`);
       const answer = await answers.next();
@@ -761,7 +774,7 @@ async function longrun(o: LongrunOptions): Promise<void> {
       let decidedAt = 0;
       let text = '';
       for (;;) {
-        text = await metricsText(d.url);
+        text = await bothThreadsMetrics(d.url);
         const now = Date.now();
         if (decidedAt === 0 && sumMetric(text, 'zgb_inbox_depth') === 0) decidedAt = now;
         if (decidedAt > 0 && sumMetric(text, 'zgb_queue_depth', { state: 'pending' }) + sumMetric(text, 'zgb_queue_depth', { state: 'running' }) === 0) break;
