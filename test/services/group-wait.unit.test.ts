@@ -10,84 +10,44 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { MemoryStore } from '../../src/adapters/store/memory/memory-store.js';
-import type { JobSpec, ProblemSpec, TicketDraft } from '../../src/core/decide.js';
-import type { ProblemDesk, ProblemRef, TicketDesk } from '../../src/core/ports.js';
+import type { JobSpec, ProblemSpec } from '../../src/core/decide.js';
+import type { ProblemRef } from '../../src/core/ports.js';
 import { RemoteError } from '../../src/core/remote-error.js';
 import { BREAKER_GAUGE } from '../../src/core/retry-policy.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { Dispatcher } from '../../src/services/dispatcher.js';
 import { LINK_LOOK_MIN_MS, landingOf } from '../../src/services/job-runner.js';
+import { createJob, DeskFake } from '../helpers/desk-fake.js';
 
 const T = 1_800_000_000_000;
 const GROUP = 'group:by=host|host=srv|category=cpu';
 
 /** Tickets, Problems and their links as GLPI keeps them (a link twice is refused); a create can be held until the test lets it answer. */
-class Glpi implements TicketDesk, ProblemDesk {
-  readonly tickets = new Map<number, string>();
+class Glpi extends DeskFake {
   readonly problems: { id: number; name: string }[] = [];
   readonly problemLinks = new Map<number, number[]>();
-  readonly calls: string[] = [];
-  #next = 100;
-  #held = new Map<string, Promise<void>>();
 
-  /** The create of this marker waits until the returned function is called. */
-  hold(marker: string): () => void {
-    let release!: () => void;
-    this.#held.set(marker, new Promise<void>((r) => (release = r)));
-    return release;
-  }
-
-  add(marker: string): number {
-    const id = this.#next++;
-    this.tickets.set(id, marker);
-    return id;
-  }
-
-  async findTicketByMarker(marker: string): Promise<number | undefined> {
-    return [...this.tickets].find(([, m]) => m === marker)?.[0];
-  }
-  async createTicket(t: TicketDraft): Promise<number> {
-    this.calls.push(`create ${t.marker}`);
-    await this.#held.get(t.marker);
-    return this.add(t.marker);
-  }
-  addFollowup = async (): Promise<number> => 1;
-  followupContents = async (): Promise<string[]> => [];
-  addSolution = async (): Promise<'added'> => 'added';
-  updateTicket = async (): Promise<void> => undefined;
-  ticketStatus = async (): Promise<number> => 2;
-  ticketUrl(id: number): string {
-    return `http://glpi.test/front/ticket.form.php?id=${id}`;
-  }
-
-  async findProblemsByMarker(marker: string): Promise<ProblemRef[]> {
+  override async findProblemsByMarker(marker: string): Promise<ProblemRef[]> {
     this.calls.push('find problems');
     return this.problems.filter((p) => p.name.includes(marker)).map((p) => ({ id: p.id, status: 1 }));
   }
-  async createProblem(p: ProblemSpec): Promise<number> {
+  override async createProblem(p: ProblemSpec): Promise<number> {
     this.calls.push('create problem');
     const id = this.problems.length + 1;
     this.problems.push({ id, name: p.name });
     return id;
   }
-  async problemTickets(problemId: number): Promise<number[]> {
+  override async problemTickets(problemId: number): Promise<number[]> {
     return [...(this.problemLinks.get(problemId) ?? [])];
   }
-  async linkProblemTicket(problemId: number, ticketId: number): Promise<void> {
+  override async linkProblemTicket(problemId: number, ticketId: number): Promise<void> {
     const l = this.problemLinks.get(problemId) ?? [];
     if (l.includes(ticketId)) throw new RemoteError('permanent', 'ERROR_GLPI_ADD', 'GLPI answered 400 ERROR_GLPI_ADD: link exists', 400);
     this.problemLinks.set(problemId, [...l, ticketId]);
   }
-  addProblemFollowup = async (): Promise<void> => undefined;
-  problemFollowupContents = async (): Promise<string[]> => [];
-  linkedTickets = async (): Promise<number[]> => [];
-  linkTickets = async (): Promise<void> => undefined;
 }
 
-function draft(marker: string): TicketDraft {
-  return { name: `${marker} High CPU`, content: 'body', marker, urgency: 3, impact: 3, type: 1, itilcategories_id: 0, entities_id: 0, requesttypes_id: 0, groups_id_assign: 0 };
-}
-const create = (marker: string): JobSpec => ({ type: 'create_ticket', ticket: draft(marker), delayMs: 0 });
+const create = createJob;
 const members = ['host=srv|trigger=#1', 'host=srv|trigger=#2', 'host=srv|trigger=#3'];
 const groupSpec = (required: number): JobSpec => ({
   type: 'problem_group',

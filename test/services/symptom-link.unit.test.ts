@@ -8,77 +8,20 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { MemoryStore } from '../../src/adapters/store/memory/memory-store.js';
-import type { JobSpec, TicketDraft } from '../../src/core/decide.js';
-import type { Job, ProblemDesk, TicketDesk } from '../../src/core/ports.js';
-import { RemoteError } from '../../src/core/remote-error.js';
+import type { JobSpec } from '../../src/core/decide.js';
+import type { Job } from '../../src/core/ports.js';
 import { BREAKER_GAUGE, decideRetry } from '../../src/core/retry-policy.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { Dispatcher } from '../../src/services/dispatcher.js';
 import { JobRunner, LINK_LOOK_MAX_MS, LINK_LOOK_MIN_MS, LINK_WAIT_RUNS, NotYet, landingOf, linkLookDelay } from '../../src/services/job-runner.js';
+import { createJob, DeskFake } from '../helpers/desk-fake.js';
 
 const T = 1_800_000_000_000;
 
-/** Tickets and their links as GLPI keeps them; a create can be held until the test lets it answer. */
-class Glpi implements TicketDesk, ProblemDesk {
-  readonly tickets = new Map<number, string>();
-  readonly links: [number, number][] = [];
-  readonly calls: string[] = [];
-  #next = 100;
-  #held = new Map<string, { release: () => void; promise: Promise<void> }>();
+/** Tickets and their links as GLPI keeps them; a create can be held until the test lets it answer (test/helpers/desk-fake.ts). */
+class Glpi extends DeskFake {}
 
-  /** The create of this marker waits until `release()`. */
-  hold(marker: string): () => void {
-    let release!: () => void;
-    const promise = new Promise<void>((r) => (release = r));
-    this.#held.set(marker, { release, promise });
-    return release;
-  }
-
-  add(marker: string): number {
-    const id = this.#next++;
-    this.tickets.set(id, marker);
-    return id;
-  }
-
-  async findTicketByMarker(marker: string): Promise<number | undefined> {
-    this.calls.push(`search ${marker}`);
-    return [...this.tickets].find(([, m]) => m === marker)?.[0];
-  }
-  async createTicket(t: TicketDraft): Promise<number> {
-    this.calls.push(`create ${t.marker}`);
-    await this.#held.get(t.marker)?.promise;
-    return this.add(t.marker);
-  }
-  addFollowup = async (): Promise<number> => 1;
-  followupContents = async (): Promise<string[]> => [];
-  addSolution = async (): Promise<'added'> => 'added';
-  updateTicket = async (): Promise<void> => undefined;
-  ticketStatus = async (): Promise<number> => 2;
-  ticketUrl(id: number): string {
-    return `http://glpi.test/front/ticket.form.php?id=${id}`;
-  }
-
-  findProblemsByMarker = async (): Promise<never[]> => [];
-  createProblem = async (): Promise<number> => 1;
-  problemTickets = async (): Promise<number[]> => [];
-  linkProblemTicket = async (): Promise<void> => undefined;
-  addProblemFollowup = async (): Promise<void> => undefined;
-  problemFollowupContents = async (): Promise<string[]> => [];
-  async linkedTickets(ticketId: number): Promise<number[]> {
-    this.calls.push(`links of ${ticketId}`);
-    return this.links.flatMap(([a, b]) => (a === ticketId ? [b] : b === ticketId ? [a] : []));
-  }
-  async linkTickets(ticketId: number, otherId: number): Promise<void> {
-    this.calls.push(`link ${ticketId} ${otherId}`);
-    if ((await this.linkedTickets(ticketId)).includes(otherId)) throw new RemoteError('permanent', 'ERROR_GLPI_ADD', 'GLPI answered 400 ERROR_GLPI_ADD: link exists', 400);
-    this.links.push([ticketId, otherId]);
-  }
-}
-
-function draft(marker: string): TicketDraft {
-  return { name: `${marker} High CPU`, content: 'body', marker, urgency: 3, impact: 3, type: 1, itilcategories_id: 0, entities_id: 0, requesttypes_id: 0, groups_id_assign: 0 };
-}
-const create = (marker: string): JobSpec => ({ type: 'create_ticket', ticket: draft(marker), delayMs: 0 });
+const create = createJob;
 const link: JobSpec = { type: 'link_ticket', cause: { fingerprint: 'cause', cycle: 1, eventId: '7001' } };
 
 let now: number;

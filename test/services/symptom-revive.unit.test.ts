@@ -10,64 +10,28 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { pino } from 'pino';
 import { MemoryStore } from '../../src/adapters/store/memory/memory-store.js';
 import type { JobSpec, TicketDraft } from '../../src/core/decide.js';
-import type { ProblemDesk, TicketDesk } from '../../src/core/ports.js';
 import { RemoteError } from '../../src/core/remote-error.js';
 import { Dispatcher } from '../../src/services/dispatcher.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { createJob, DeskFake, draft } from '../helpers/desk-fake.js';
 
 const T = 1_800_000_000_000;
 
 /** Tickets, follow-ups and ticket links as GLPI keeps them; the cause's ticket is refused (400 ERROR_GLPI_ADD, as for an entity the API user cannot see) until `fixed`. */
-class Glpi implements TicketDesk, ProblemDesk {
-  readonly tickets = new Map<number, string>();
+class Glpi extends DeskFake {
   readonly followups: number[] = [];
-  readonly links: [number, number][] = [];
   fixed = false;
-  #next = 100;
 
-  add(marker: string): number {
-    const id = this.#next++;
-    this.tickets.set(id, marker);
-    return id;
-  }
-
-  async findTicketByMarker(marker: string): Promise<number | undefined> {
-    return [...this.tickets].find(([, m]) => m === marker)?.[0];
-  }
-  async createTicket(t: TicketDraft): Promise<number> {
+  override async createTicket(t: TicketDraft): Promise<number> {
     if (t.marker === '[zbx:cause]' && !this.fixed) throw new RemoteError('permanent', 'ERROR_GLPI_ADD', "GLPI answered 400 ERROR_GLPI_ADD: You don't have permission to perform this action.", 400);
     return this.add(t.marker);
   }
-  async addFollowup(ticketId: number): Promise<number> {
+  override async addFollowup(ticketId: number): Promise<number> {
     this.followups.push(ticketId);
     return this.followups.length;
   }
-  followupContents = async (): Promise<string[]> => [];
-  addSolution = async (): Promise<'added'> => 'added';
-  updateTicket = async (): Promise<void> => undefined;
-  ticketStatus = async (): Promise<number> => 2;
-  ticketUrl(id: number): string {
-    return `http://glpi.test/front/ticket.form.php?id=${id}`;
-  }
-
-  findProblemsByMarker = async (): Promise<never[]> => [];
-  createProblem = async (): Promise<number> => 1;
-  problemTickets = async (): Promise<number[]> => [];
-  linkProblemTicket = async (): Promise<void> => undefined;
-  addProblemFollowup = async (): Promise<void> => undefined;
-  problemFollowupContents = async (): Promise<string[]> => [];
-  async linkedTickets(ticketId: number): Promise<number[]> {
-    return this.links.flatMap(([a, b]) => (a === ticketId ? [b] : b === ticketId ? [a] : []));
-  }
-  async linkTickets(ticketId: number, otherId: number): Promise<void> {
-    if ((await this.linkedTickets(ticketId)).includes(otherId)) throw new RemoteError('permanent', 'ERROR_GLPI_ADD', 'GLPI answered 400 ERROR_GLPI_ADD: link exists', 400);
-    this.links.push([ticketId, otherId]);
-  }
 }
 
-function draft(marker: string): TicketDraft {
-  return { name: `${marker} Uplink down`, content: 'body', marker, urgency: 3, impact: 3, type: 1, itilcategories_id: 0, entities_id: 7, requesttypes_id: 0, groups_id_assign: 0 };
-}
 const link: JobSpec = { type: 'link_ticket', cause: { fingerprint: 'cause', cycle: 1, eventId: '7001' } };
 
 let now: number;
