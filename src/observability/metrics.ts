@@ -117,6 +117,12 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       labelNames: ['status', 'close'] as const,
       registers: [registry],
     }),
+    glpiRowsRefused: new Counter({
+      name: 'zgb_glpi_rows_refused_total',
+      help: 'Rows of a GLPI answer left out because a field was missing or not what GLPI documents (each answer\'s refused rows are logged in one warning with their ticket ids), by operation (searchModifiedTickets: the GLPI read-back) and field.',
+      labelNames: ['operation', 'field'] as const,
+      registers: [registry],
+    }),
     solutionRefused: new Counter({
       name: 'zgb_glpi_solution_refused_total',
       help: 'Solutions GLPI refused for a workflow reason (refused: the solution itself; status_unchanged: stored but the ticket did not become solved), by the recovery_fallback step that ended the job (status, followup, none).',

@@ -10,6 +10,7 @@ import type { Metrics } from '../../observability/metrics.js';
 import { RemoteError } from '../../core/remote-error.js';
 import { isRedirect, redirectMessage, tlsAgentOptions, type TlsSettings } from '../transport.js';
 import { fromNetwork, fromResponse, strippedAuthorization } from './outcome.js';
+import { reportRefusedRows, type RefusedRow } from './refused-rows.js';
 import type { GlpiConnection, SessionState } from './connection.js';
 
 export interface GlpiClientOptions {
@@ -78,6 +79,33 @@ const searchAnswer = z.object({
 });
 const followupList = z.array(z.object({ id: z.number(), content: z.string().nullable().optional() }));
 const ticketAnswer = z.object({ id: z.coerce.number(), status: z.coerce.number(), users_id_recipient: z.coerce.number().optional() });
+/** A search answer whose rows are checked one by one (searchModifiedTickets). */
+const searchRows = z.object({ totalcount: z.number(), data: z.array(z.unknown()).optional() });
+/** GLPI's datetime column as the search gives it: the raw value (API::searchItems() takes each column's `name`), "YYYY-MM-DD HH:MM:SS". */
+const GLPI_DATETIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
+
+/** A positive integer sent as a number or as its digits (the search engine gives columns as text or numbers). */
+function positiveInt(v: unknown): number | undefined {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/**
+ * One row of the read-back search (columns by search option: 2 id, 12 status, 19 date_mod), or what was wrong
+ * with it. Values are the columns' raw values (glpi-project/glpi src/Api/API.php searchItems()
+ * @ 04d12f8495ff8777e153b24e46077a086ab426ef: `$rvalues[$i]['name']`; a column with several values is a list).
+ */
+function modifiedRow(row: unknown): ModifiedTicket | RefusedRow {
+  if (typeof row !== 'object' || row === null || Array.isArray(row)) return { field: 'row', got: row };
+  const cols = row as Record<string, unknown>;
+  const id = positiveInt(cols[String(SO.id)]);
+  if (id === undefined) return { field: 'id', got: cols[String(SO.id)] };
+  const status = positiveInt(cols[String(SO.status)]);
+  if (status === undefined) return { ticketId: id, field: 'status', got: cols[String(SO.status)] };
+  const dateMod = cols[String(SO.dateMod)];
+  if (typeof dateMod !== 'string' || !GLPI_DATETIME.test(dateMod)) return { ticketId: id, field: 'date_mod', got: dateMod };
+  return { id, status, dateMod };
+}
 
 /** GLPI 10 HTML-encodes stored strings (`&#60;`, `&amp;` …) in GET and search output: compare decoded text. */
 export function decodeEntities(text: string): string {
@@ -634,16 +662,17 @@ export class GlpiClient implements GlpiConnection {
     };
     if (since !== undefined) Object.assign(params, { 'criteria[1][link]': 'AND', 'criteria[1][field]': SO.dateMod, 'criteria[1][searchtype]': 'morethan', 'criteria[1][value]': since });
     const body = await this.#call('searchModifiedTickets', 'GET', 'search/Ticket', { params });
-    const parsed = searchAnswer.safeParse(body);
+    // Rows one by one: a row GLPI sends that cannot be used is left out and said (reportRefusedRows), never the whole sweep.
+    const parsed = searchRows.safeParse(body);
     if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', `GLPI search answer not understood: ${parsed.error.issues[0]?.message ?? ''}`);
     const out: ModifiedTicket[] = [];
+    const refused: RefusedRow[] = [];
     for (const row of parsed.data.data ?? []) {
-      const id = Number(row[String(SO.id)]);
-      const status = Number(row[String(SO.status)]);
-      const dateMod = row[String(SO.dateMod)];
-      if (!Number.isInteger(id) || id <= 0 || !Number.isInteger(status) || typeof dateMod !== 'string') continue;
-      out.push({ id, status, dateMod });
+      const r = modifiedRow(row);
+      if ('field' in r) refused.push(r);
+      else out.push(r);
     }
+    reportRefusedRows(this.#opt.logger, this.#opt.metrics, 'searchModifiedTickets', refused, 'GLPI read-back of the bridge\'s modified tickets; a ticket left out is not read back this sweep');
     return since === undefined ? out.reverse() : out;
   }
 

@@ -11,6 +11,7 @@ import { RemoteError } from '../../../core/remote-error.js';
 import { isRedirect, redirectMessage, tlsAgentOptions, type TlsSettings } from '../../transport.js';
 import { fromNetwork } from '../outcome.js';
 import type { GlpiConnection, SessionState } from '../connection.js';
+import { reportRefusedRows, type RefusedRow } from '../refused-rows.js';
 import { fromTokenResponse, fromV2Response, strippedBearer, type Action } from './outcome.js';
 
 export interface GlpiV2ClientOptions {
@@ -738,18 +739,35 @@ export class GlpiV2Client implements GlpiConnection, ProblemDesk, TicketWatch {
     if (since !== undefined && !/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/.test(since)) throw new Error(`ticketsModifiedSince: ${since} is not GLPI's YYYY-MM-DD HH:MM:SS`);
     const filter = `external_id=like="[zbx:*";is_deleted==false${since === undefined ? '' : `;date_mod=gt="${since}"`}`;
     const params = { filter, sort: since === undefined ? 'date_mod:desc' : 'date_mod:asc', start: 0, limit: since === undefined ? 200 : 1000 };
-    const parsed = ticketList.safeParse(await this.#call('searchModifiedTickets', 'GET', 'Assistance/Ticket', { params, action: 'read' }));
+    // Rows one by one: a row that cannot be used is left out and said (reportRefusedRows), never the whole sweep.
+    const parsed = z.array(z.unknown()).safeParse(await this.#call('searchModifiedTickets', 'GET', 'Assistance/Ticket', { params, action: 'read' }));
     if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', `GLPI search answer not understood: ${parsed.error.issues[0]?.message ?? ''}`, undefined, undefined, { mayHaveLanded: false });
     const me = await this.identity();
     const out: ModifiedTicket[] = [];
-    for (const row of parsed.data) {
+    const refused: RefusedRow[] = [];
+    for (const raw of parsed.data) {
+      const one = ticketAnswer.safeParse(raw);
+      if (!one.success) {
+        refused.push(refusedTicketRow(raw, one.error.issues[0]?.path ?? []));
+        continue;
+      }
+      const row = one.data;
+      if (!(row.external_id ?? '').startsWith('[zbx:') || row.is_deleted === true) continue;
       const dateMod = glpiDate(row.date_mod);
-      if (dateMod === undefined || !(row.external_id ?? '').startsWith('[zbx:') || row.is_deleted === true) continue;
-      // Rows carry their team: no request per ticket. A row without one is skipped (never a guess).
-      if (!(row.team ?? []).some((m) => isRequester(m) && memberUserId(m) === me.id)) continue;
+      if (dateMod === undefined) {
+        refused.push({ ticketId: row.id, field: 'date_mod', got: row.date_mod });
+        continue;
+      }
+      // Rows carry their team: no request per ticket. A row without one is left out (never a guess), said.
+      if (row.team === undefined) {
+        refused.push({ ticketId: row.id, field: 'team', got: undefined });
+        continue;
+      }
+      if (!row.team.some((m) => isRequester(m) && memberUserId(m) === me.id)) continue;
       if (since !== undefined && dateMod <= since) continue;
       out.push({ id: row.id, status: row.status.id, dateMod });
     }
+    reportRefusedRows(this.#opt.logger, this.#opt.metrics, 'searchModifiedTickets', refused, 'GLPI read-back of the bridge\'s modified tickets; a ticket left out is not read back this sweep');
     return out.sort((a, b) => (a.dateMod < b.dateMod ? -1 : a.dateMod > b.dateMod ? 1 : a.id - b.id));
   }
 
@@ -948,6 +966,16 @@ function linkTags(contents: readonly string[]): number[] {
   const ids = new Set<number>();
   for (const c of contents) for (const m of c.matchAll(/\[zbx-link:ticket:(\d+)\]/g)) ids.add(Number(m[1]));
   return [...ids];
+}
+
+/** What was wrong with a ticket row the Ticket schema refused: its id when readable, the first field refused and its value. */
+function refusedTicketRow(raw: unknown, path: readonly PropertyKey[]): RefusedRow {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { field: 'row', got: raw };
+  const cols = raw as Record<string, unknown>;
+  const id = Number(cols.id);
+  let got: unknown = raw;
+  for (const key of path) got = typeof got === 'object' && got !== null ? (got as Record<PropertyKey, unknown>)[key] : undefined;
+  return { ...(Number.isInteger(id) && id > 0 ? { ticketId: id } : {}), field: path.length > 0 ? path.map(String).join('.') : 'row', got };
 }
 
 /** GLPI's date column as text ("YYYY-MM-DD HH:MM:SS") from the RFC 3339 the high-level API writes (or that text itself). */
