@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { GlpiClient } from '../../src/adapters/glpi/client.js';
 import { GlpiV2Client } from '../../src/adapters/glpi/v2/client.js';
 import { Secret } from '../../src/config/secret.js';
+import type { Logger } from '../../src/observability/logger.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import { useNock } from '../helpers/nock.js';
 
@@ -28,9 +29,10 @@ interface Line {
   rows?: { ticket_id: number | null; field: string; got: string }[];
 }
 
-function logging(): { logger: ReturnType<typeof pino>; logs: Line[] } {
+function logging(): { logger: Logger; logs: Line[] } {
   const logs: Line[] = [];
-  return { logger: pino({ level: 'debug' }, { write: (l: string) => void logs.push(JSON.parse(l) as Line) }), logs };
+  const logger: Logger = pino({ level: 'debug' }, { write: (l: string) => void logs.push(JSON.parse(l) as Line) });
+  return { logger, logs };
 }
 
 const refusedWarnings = (logs: Line[]) => logs.filter((l) => l.level === 40 && l.refused !== undefined);
@@ -42,7 +44,7 @@ async function refusedCount(metrics: Metrics): Promise<Record<string, number>> {
 }
 
 describe('legacy apirest.php: search/Ticket rows of the read-back', () => {
-  const legacy = (logger: ReturnType<typeof pino>, metrics: Metrics) =>
+  const legacy = (logger: Logger, metrics: Metrics) =>
     new GlpiClient({ url: `${ROOT}/apirest.php`, appToken: new Secret('app'), userToken: new Secret('user'), username: '', password: new Secret(''), timeoutMs: 2000, logger, metrics, externalId: 'off' });
 
   /** GLPI's search answer with these rows (columns by search option: 2 id, 12 status, 19 date_mod). */
@@ -105,7 +107,7 @@ describe('legacy apirest.php: search/Ticket rows of the read-back', () => {
 });
 
 describe('high-level API v2: Assistance/Ticket rows of the read-back', () => {
-  const v2 = (logger: ReturnType<typeof pino>, metrics: Metrics) =>
+  const v2 = (logger: Logger, metrics: Metrics) =>
     new GlpiV2Client({ url: ROOT, clientId: new Secret('c'), clientSecret: new Secret('s'), username: 'zabbix-bridge', password: new Secret('p'), timeoutMs: 2000, logger, metrics });
   const mine = [{ role: 'requester', name: 'zabbix-bridge', href: '/front/user.form.php?id=12' }];
   const row = (id: unknown, f: Record<string, unknown> = {}) => ({ id, name: 'x', status: { id: 5, name: 'Solved' }, external_id: '[zbx:00000000000000000abc]', is_deleted: false, date_mod: '2026-12-02T08:00:00+00:00', team: mine, ...f });
