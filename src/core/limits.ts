@@ -1,4 +1,4 @@
-import type { Alert, Tag } from './alert.js';
+import type { Alert, AlertUpdate } from './alert.js';
 
 /**
  * The most the bridge takes of each field of an alert, whichever way it
@@ -182,12 +182,37 @@ export function refusedField(alert: Alert): TooLong | undefined {
   return undefined;
 }
 
-function cut<T extends string | undefined>(value: T, field: LimitedField): T {
-  return (value === undefined ? value : truncate(value, LIMITS[field].max)) as T;
-}
+/**
+ * The alert's text fields truncateAlert cuts, each under its own name in LIMITS (the one list: normalise's quick
+ * check and truncateAlert both read it, so a field added here is both checked and cut).
+ */
+export const TRUNCATED_FIELDS = ['triggerName', 'triggerDescription', 'itemName', 'hostIp', 'itemValue', 'opdata'] as const satisfies readonly (LimitedField & keyof Alert)[];
 
-function firstTags(tags: readonly Tag[]): readonly Tag[] {
-  return tags.length <= LIMITS.tagCount.max ? tags : tags.slice(0, LIMITS.tagCount.max);
+/** The update's text fields truncateAlert cuts, with their limit in LIMITS. */
+export const TRUNCATED_UPDATE_FIELDS = [
+  ['action', 'updateAction'],
+  ['message', 'updateMessage'],
+  ['user', 'updateUser'],
+] as const satisfies readonly (readonly [keyof AlertUpdate, LimitedField])[];
+
+/**
+ * Whether truncateAlert() returns the alert as it is without looking further: every text it cuts is at most its
+ * maximum in UTF-16 units (so in characters too), and there are at most tagCount tags. The common case, without
+ * counting characters or copying.
+ */
+export function withinTruncationLimits(alert: Alert): boolean {
+  if (alert.tags.length > LIMITS.tagCount.max) return false;
+  for (const field of TRUNCATED_FIELDS) {
+    const v = alert[field];
+    if (v !== undefined && v.length > LIMITS[field].max) return false;
+  }
+  const u = alert.update;
+  if (u === undefined) return true;
+  for (const [key, field] of TRUNCATED_UPDATE_FIELDS) {
+    const v = u[key];
+    if (v !== undefined && v.length > LIMITS[field].max) return false;
+  }
+  return true;
 }
 
 /**
@@ -196,29 +221,41 @@ function firstTags(tags: readonly Tag[]): readonly Tag[] {
  * (refusedField): the intake refuses them before.
  */
 export function truncateAlert(alert: Alert): Alert {
+  if (withinTruncationLimits(alert)) return alert;
+  const next: Record<string, unknown> = { ...alert };
+  let changed = false;
+  for (const field of TRUNCATED_FIELDS) {
+    const v = alert[field];
+    if (v === undefined) continue;
+    const kept = truncate(v, LIMITS[field].max);
+    if (kept !== v) {
+      next[field] = kept;
+      changed = true;
+    }
+  }
+  if (alert.tags.length > LIMITS.tagCount.max) {
+    next.tags = alert.tags.slice(0, LIMITS.tagCount.max);
+    changed = true;
+  }
   const u = alert.update;
-  const update = u && { ...u, action: cut(u.action, 'updateAction'), message: cut(u.message, 'updateMessage'), user: cut(u.user, 'updateUser') };
-  const next: Alert = {
-    ...alert,
-    triggerName: cut(alert.triggerName, 'triggerName'),
-    triggerDescription: cut(alert.triggerDescription, 'triggerDescription'),
-    itemName: cut(alert.itemName, 'itemName'),
-    hostIp: cut(alert.hostIp, 'hostIp'),
-    itemValue: cut(alert.itemValue, 'itemValue'),
-    opdata: cut(alert.opdata, 'opdata'),
-    tags: firstTags(alert.tags),
-    ...(update ? { update } : {}),
-  };
-  const same =
-    next.triggerName === alert.triggerName &&
-    next.triggerDescription === alert.triggerDescription &&
-    next.itemName === alert.itemName &&
-    next.hostIp === alert.hostIp &&
-    next.itemValue === alert.itemValue &&
-    next.opdata === alert.opdata &&
-    next.tags === alert.tags &&
-    (!u || (update?.action === u.action && update.message === u.message && update.user === u.user));
-  return same ? alert : withoutUndefined(next);
+  if (u !== undefined) {
+    const update: Record<string, unknown> = { ...u };
+    let cut = false;
+    for (const [key, field] of TRUNCATED_UPDATE_FIELDS) {
+      const v = u[key];
+      if (v === undefined) continue;
+      const kept = truncate(v, LIMITS[field].max);
+      if (kept !== v) {
+        update[key] = kept;
+        cut = true;
+      }
+    }
+    if (cut) {
+      next.update = update;
+      changed = true;
+    }
+  }
+  return changed ? withoutUndefined(next as unknown as Alert) : alert;
 }
 
 /** Optional fields stay absent (not `undefined`): alerts are stored as JSON and compared in tests. */

@@ -1,5 +1,5 @@
 import { severityFromNumber, type Alert, type AlertKind, type AlertUpdate, type Severity, type Tag } from './alert.js';
-import { LIMITS, truncateAlert, type LimitedField } from './limits.js';
+import { truncateAlert } from './limits.js';
 
 /**
  * The fields of our media type's webhook body, already checked for type by
@@ -149,26 +149,9 @@ export function normalise(e: ZabbixEvent, source: Alert['source'] = 'webhook', u
   put('recoveredAt', zabbixTime(e.event_recovery_date, e.event_recovery_time, utcOffsetMinutes));
   put('update', kind === 'update' ? updateOf(e, utcOffsetMinutes) : undefined);
   const a = alert as unknown as Alert;
-  return withinTruncationLimits(a) ? a : truncateAlert(a);
+  // The same object when every field is within its limit (truncateAlert's quick check, limits.ts): the common case.
+  return truncateAlert(a);
 }
 
 const CAUSE_ID = /^[1-9]\d*$/;
 
-/**
- * Whether truncateAlert() would return the alert as it is (it does when every text it cuts is at most its
- * maximum in UTF-16 units, and there are at most tagCount tags): the common case, without its copy.
- */
-function withinTruncationLimits(a: Alert): boolean {
-  const short = (v: string | undefined, field: LimitedField) => v === undefined || v.length <= LIMITS[field].max;
-  const u = a.update;
-  return (
-    short(a.triggerName, 'triggerName') &&
-    short(a.triggerDescription, 'triggerDescription') &&
-    short(a.itemName, 'itemName') &&
-    short(a.hostIp, 'hostIp') &&
-    short(a.itemValue, 'itemValue') &&
-    short(a.opdata, 'opdata') &&
-    a.tags.length <= LIMITS.tagCount.max &&
-    (u === undefined || (short(u.action, 'updateAction') && short(u.message, 'updateMessage') && short(u.user, 'updateUser')))
-  );
-}
