@@ -62,18 +62,25 @@ export function kindOf(e: Pick<ZabbixEvent, 'event_value' | 'event_update_status
   return e.event_value === '0' ? 'recovery' : 'problem';
 }
 
-/** The last date and time converted, and how: the alerts of one burst mostly share their second. */
-let lastTime: { d: string; t: string; offset: number; iso: string | undefined } | undefined;
+/** The times an alert carries, each with its own last conversion (zabbixTime). */
+export type TimeSlot = 'occurred' | 'recovered' | 'updated';
+
+/**
+ * The last date and time converted for each slot, and how: the alerts of one burst mostly share their second.
+ * One entry per slot, not one for all: a recovery converts its problem's time and then its own, an update its
+ * problem's and the update's, and a single shared entry would hold the other one each time, missing on both.
+ */
+const lastTimes: Record<TimeSlot, { d: string; t: string; offset: number; iso: string | undefined } | undefined> = { occurred: undefined, recovered: undefined, updated: undefined };
 
 /** "2026.11.23" + "06:18:41" → ISO 8601, read as UTC (Zabbix sends no zone). */
-export function zabbixTime(date: string | undefined, time: string | undefined, utcOffsetMinutes = 0): string | undefined {
+export function zabbixTime(date: string | undefined, time: string | undefined, utcOffsetMinutes = 0, slot: TimeSlot = 'occurred'): string | undefined {
   const d = present(date);
   const t = present(time);
   if (!d || !t) return undefined;
-  const last = lastTime;
+  const last = lastTimes[slot];
   if (last !== undefined && last.d === d && last.t === t && last.offset === utcOffsetMinutes) return last.iso;
   const iso = readZabbixTime(d, t, utcOffsetMinutes);
-  lastTime = { d, t, offset: utcOffsetMinutes, iso };
+  lastTimes[slot] = { d, t, offset: utcOffsetMinutes, iso };
   return iso;
 }
 
@@ -95,7 +102,7 @@ function updateOf(e: ZabbixEvent, utcOffsetMinutes: number): AlertUpdate {
   const action = present(e.event_update_action) ?? '';
   const user = present(e.user_fullname);
   const message = present(e.event_update_message);
-  const at = zabbixTime(e.event_update_date, e.event_update_time, utcOffsetMinutes);
+  const at = zabbixTime(e.event_update_date, e.event_update_time, utcOffsetMinutes, 'updated');
   return {
     action,
     ...(message !== undefined ? { message } : {}),
@@ -146,7 +153,7 @@ export function normalise(e: ZabbixEvent, source: Alert['source'] = 'webhook', u
   // Only a cause's id: "0" (a cause itself), an unexpanded macro (6.0) or Zabbix's "*UNKNOWN*" (7.0, not a symptom) are absent.
   const cause = present(e.event_cause_id);
   put('causeEventId', cause !== undefined && CAUSE_ID.test(cause) ? cause : undefined);
-  put('recoveredAt', zabbixTime(e.event_recovery_date, e.event_recovery_time, utcOffsetMinutes));
+  put('recoveredAt', zabbixTime(e.event_recovery_date, e.event_recovery_time, utcOffsetMinutes, 'recovered'));
   put('update', kind === 'update' ? updateOf(e, utcOffsetMinutes) : undefined);
   const a = alert as unknown as Alert;
   // The same object when every field is within its limit (truncateAlert's quick check, limits.ts): the common case.
