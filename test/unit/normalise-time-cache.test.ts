@@ -10,7 +10,9 @@ import { normalise, type ZabbixEvent } from '../../src/core/normalise.js';
 
 const problem: ZabbixEvent = { event_id: '101', event_value: '1', event_nseverity: '4', trigger_id: '23133', trigger_name: 'High CPU', host_host: 'web-01', tags: [], event_date: '2026.12.02', event_time: '08:00:00' };
 
-afterEach(() => jest.restoreAllMocks());
+afterEach(() => {
+  jest.restoreAllMocks();
+});
 
 describe('the time cache of normalise', () => {
   it('a burst of recoveries converts the problem\'s time and the recovery\'s once each, not twice per alert', () => {
