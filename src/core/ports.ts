@@ -258,8 +258,11 @@ export interface InboxWriter {
   acceptDeliveriesAsync?(items: readonly NewDelivery[]): Promise<Accepted[]>;
   /** Flush every commit made so far to disk (one flush shared by every caller waiting meanwhile). */
   syncInbox(): Promise<void>;
-  /** The store is close to its size cap: new webhooks are refused (503) so that accepted alerts can still be decided. */
-  nearlyFull(): boolean;
+  /**
+   * The store is close to its size cap: new webhooks are refused (503) so that accepted alerts can still be decided.
+   * `now` (the caller's Clock) paces what the store re-reads (SQLite: the undecided backlog's size, once a second).
+   */
+  nearlyFull(now: number): boolean;
 }
 
 /** What the HTTP listener and the poller hand alerts to: answered once the alert is durable (or known already). */

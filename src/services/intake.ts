@@ -71,7 +71,7 @@ export class Intake implements AlertIntake {
     /** A store that commits without blocking (PostgreSQL): its answers once durable, instead of syncInbox(). */
     let durable: Promise<Accepted[]> | undefined;
     try {
-      if (this.store.nearlyFull()) throw new Error('the state file is over 90 % of store.max_size; the rest is kept for alerts already accepted');
+      if (this.store.nearlyFull(this.clock.now())) throw new Error('the state file is over 90 % of store.max_size; the rest is kept for alerts already accepted');
       if (this.store.acceptDeliveriesAsync) durable = this.store.acceptDeliveriesAsync(batch.map((w) => w.delivery));
       else results = this.store.acceptDeliveries(batch.map((w) => w.delivery));
       this.#busySince = 0;

@@ -70,7 +70,7 @@ describe.each(backends)('Inbox ($name)', (backend) => {
       const s = store();
       s.acceptDeliveries([delivery('k1')]);
       await expect(Promise.all([s.syncInbox(), s.syncInbox(), s.syncInbox()])).resolves.toHaveLength(3);
-      expect(s.nearlyFull()).toBe(false);
+      expect(s.nearlyFull(T)).toBe(false);
     });
   });
 

@@ -319,7 +319,7 @@ export class PgStorePorts
   }
 
   /** store.max_size caps the SQLite files only: PostgreSQL's disk is the database administrator's. */
-  nearlyFull(): boolean {
+  nearlyFull(_now: number): boolean {
     return false;
   }
 

@@ -179,14 +179,13 @@ export class SqliteInboxWriter implements InboxWriter {
    * With store.max_size set: whether the file is so full that new alerts must
    * be refused, keeping room for deciding on the alerts already accepted (the
    * inbox backlog, which the processing thread may not have reached yet) and
-   * the last 10 % for dispatching them.
+   * the last 10 % for dispatching them. `now` is the caller's clock (the intake's Clock): it paces the backlog's read.
    */
-  nearlyFull(): boolean {
+  nearlyFull(now: number): boolean {
     if (this.#files.maxBytes <= 0) return false;
     // Deciding on an alert stores about as much again (the ticket draft in its job): keep room for the inbox's backlog.
     // Its size is a sum over every undecided row: read at most once a second (under a backlog, once per batch of
     // webhooks read the whole backlog each time); the files' own sizes are read at every batch.
-    const now = Date.now();
     if (this.#backlog === undefined || now - this.#backlog.at >= BACKLOG_READ_EVERY_MS) this.#backlog = { at: now, bytes: this.#ctx.reader.undecided().bytes };
     return usedBytes(this.#inbox) + usedBytes(this.#files.state) + INBOX_GROWTH * this.#backlog.bytes > this.#files.maxBytes * 0.9;
   }
