@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
-import { CONFIG_ENV, Daemon, runCli, TOKEN, waitFor } from '../helpers/daemon.js';
+import { CONFIG_ENV, Daemon, runCli, waitFor } from '../helpers/daemon.js';
 import { ROOT, zabbixBody } from '../helpers/fixtures.js';
 
 /**
@@ -34,17 +33,6 @@ afterEach(async () => {
   glpi = undefined;
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 function launch(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`chromium not found at ${CHROMIUM}: install Debian's package (apt-get install --no-install-recommends chromium; .ci/run does) or set CHROMIUM_PATH`);
@@ -53,7 +41,7 @@ function launch(): Promise<Browser> {
 }
 
 async function post(body: Record<string, string>): Promise<void> {
-  const res = await fetch(`${daemon!.url}/zabbix/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(body) });
+  const res = await daemon!.post(body);
   expect(res.status).toBe(202);
 }
 
@@ -61,9 +49,9 @@ describe('the status page in chromium', () => {
   it('signs in, filters, tries a rule, retries a dead letter once its rule is fixed; status from the daemon, then from the store', async () => {
     glpi = new FakeGlpi({ userTokens: ['user-token'], categories: [11, 12, 13, 14, 15] });
     await glpi.listen();
-    const port = await freePort();
     const env = { ...CONFIG_ENV, BRIDGE_ADMIN_TOKEN: ADMIN };
-    daemon = new Daemon({ glpiUrl: glpi.url, listen: `127.0.0.1:${port}`, extra: 'admin:\n  token: ${BRIDGE_ADMIN_TOKEN}', env: { BRIDGE_ADMIN_TOKEN: ADMIN } });
+    // Listens on a free port (the helper's 127.0.0.1:0); `status` finds it in the config once it is known, below.
+    daemon = new Daemon({ glpiUrl: glpi.url, extra: 'admin:\n  token: ${BRIDGE_ADMIN_TOKEN}', env: { BRIDGE_ADMIN_TOKEN: ADMIN } });
     // The operator's rules name a CPU category GLPI does not have (111 for 11): CPU tickets are refused (400), dead letters.
     const rulesFile = join(daemon.dataDir, 'rules.yaml');
     const rules = readFileSync(join(ROOT, 'config', 'rules.example.yaml'), 'utf8');
@@ -156,6 +144,8 @@ describe('the status page in chromium', () => {
     expect(statSync(shot).size).toBeGreaterThan(10_000);
 
     // `status`: from the running daemon (its connections and history), then from the store once it is stopped.
+    // It reaches the daemon at the config's listen address: the port the daemon took, as an operator's fixed one.
+    writeFileSync(daemon.configFile, readFileSync(daemon.configFile, 'utf8').replace(/^listen: .*$/m, `listen: ${new URL(daemon.url).host}`));
     const running = await runCli(['status', '--config', daemon.configFile, '--json'], env);
     expect(running.code).toBe(0);
     const live = JSON.parse(running.stdout) as { source: string; connections: Record<string, { ok: boolean }>; counts: { openIncidents: number; dead: number }; history: { tickets: number[] } };
