@@ -7,6 +7,13 @@ import { zabbixBody } from '../helpers/fixtures.js';
  * kill -9 at random points while a stream of alerts arrives; restarted each
  * time on the same store. Zabbix's retry is modelled by the sender: a body
  * whose delivery failed is sent again until it gets a 202.
+ *
+ * The kill points are chosen by the stream's progress (one at random in each
+ * of KILLS stretches of it), each landing a random moment after its point
+ * (mid-request, mid-decision, mid-GLPI call), not on a timer: a timer killed
+ * once per 100-400 ms of uptime, so the slower the machine made the stream,
+ * the more kills and restarts it took (18 on a quiet run of 49 s), until a
+ * loaded machine ran past the test's timeout.
  */
 let glpi: FakeGlpi;
 let daemon: Daemon;
@@ -17,6 +24,8 @@ afterAll(async () => {
 });
 
 const INCIDENTS = 60;
+/** kill -9 and restart this many times during the stream. */
+const KILLS = 8;
 
 function stream(): { bodies: Record<string, string>[]; solved: number; acked: number } {
   const bodies: Record<string, string>[] = [];
@@ -57,12 +66,14 @@ describe('crash safety', () => {
     daemon = new Daemon({ glpiUrl: glpi.url });
     await daemon.start();
     const { bodies, solved, acked } = stream();
+    // After how many accepted alerts each kill comes: one random point in each of KILLS stretches of the stream.
+    const killAfter = Array.from({ length: KILLS }, (_v, k) => Math.max(1, Math.floor(((k + Math.random()) * bodies.length) / KILLS)));
+    let delivered = 0;
     let kills = 0;
-    let sending = true;
     const killer = (async () => {
-      while (sending) {
-        await new Promise((r) => setTimeout(r, 100 + Math.random() * 300));
-        if (!sending) break;
+      for (const after of killAfter) {
+        await waitFor(() => delivered >= after, `${after} alerts accepted`, 100_000);
+        await new Promise((r) => setTimeout(r, Math.random() * 150));
         await daemon.stop('SIGKILL');
         kills++;
         const dataDir = daemon.dataDir;
@@ -72,9 +83,9 @@ describe('crash safety', () => {
     })();
     for (const b of bodies) {
       await deliver(b);
+      delivered++;
       await new Promise((r) => setTimeout(r, 20));
     }
-    sending = false;
     await killer;
     await waitFor(() => glpi.tickets.size === INCIDENTS && glpi.solutions.length === solved, 'backlog applied after the last restart', 30_000);
     await waitFor(async () => {
@@ -84,10 +95,10 @@ describe('crash safety', () => {
     const tickets = [...glpi.tickets.values()];
     const acks = glpi.followups.filter((f) => f.content.includes('Message: crash ack'));
     process.stdout.write(
-      `crash test: ${bodies.length} alerts, ${kills} kill -9, tickets expected ${INCIDENTS} found ${tickets.length}, ` +
+      `crash test: ${bodies.length} alerts, ${kills} kill -9 (after ${killAfter.join(', ')} accepted), tickets expected ${INCIDENTS} found ${tickets.length}, ` +
         `duplicates ${tickets.length - new Set(tickets.map((t) => t.name)).size}, solutions ${glpi.solutions.length}/${solved}, ack follow-ups ${acks.length}/${acked}\n`,
     );
-    expect(kills).toBeGreaterThanOrEqual(2);
+    expect(kills).toBe(KILLS);
     expect(tickets).toHaveLength(INCIDENTS);
     expect(new Set(tickets.map((t) => t.name)).size).toBe(INCIDENTS);
     expect(glpi.solutions).toHaveLength(solved);
