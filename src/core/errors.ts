@@ -41,6 +41,7 @@ export const ERROR_CODES = {
   GLPI_ASSET_NOT_FOUND: { status: 0, hint: 'No GLPI asset matches the host: the ticket goes without one.' },
   GLPI_SOLUTION_REFUSED: { status: 0, hint: 'GLPI refused the recovery\'s solution (a template, a rule, the status matrix): glpi.recovery_fallback ran. Fix what glpi_reason names, or keep the fallback.' },
   GLPI_PROBLEMS_UNSUPPORTED: { status: 0, hint: 'glpi.api: v2 cannot link tickets to a problem or to each other (no Problem_Ticket / Ticket_Ticket route): problems are created, and a follow-up names each ticket to link by hand (logged once).' },
+  GLPI_ROWS_REFUSED: { status: 0, hint: 'GLPI answered the read-back\'s search with rows whose fields are missing or not in GLPI\'s documented form: those rows were left out (listed in the log line with the field and what it held), the others were read. Check GLPI\'s version, a plugin changing search results, or a proxy rewriting answers.' },
   GLPI_WATCH_TICKET_SKIPPED: { status: 0, hint: 'The GLPI read-back could not read a ticket\'s follow-ups in several sweeps in a row: it moved past the ticket, whose technicians\' follow-ups until then are not mirrored to Zabbix. Check the error logged with it (rights on the ticket, GLPI\'s log).' },
   SYSTEMD_NOTIFY_FAILED: { status: 0, hint: 'systemd-notify failed: readiness, status and watchdog pings may be lost, and a watchdog may restart the service. Check that the systemd package is installed and NOTIFY_SOCKET reachable.' },
 } as const;

@@ -34,6 +34,7 @@ export function reportRefusedRows(logger: Logger, metrics: Metrics | undefined, 
   for (const r of refused) metrics?.glpiRowsRefused.inc({ operation, field: r.field });
   logger.warn(
     {
+      code: 'GLPI_ROWS_REFUSED',
       operation,
       refused: refused.length,
       rows: refused.slice(0, LOGGED_ROWS).map((r) => ({ ticket_id: r.ticketId ?? null, field: r.field, got: shortened(r.got) })),
