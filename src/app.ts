@@ -80,9 +80,9 @@ export function buildApp(initial: Config, deps: AppDeps): App {
     logger,
     metrics,
     clock,
-    onCommitted: (through) => {
+    onCommitted: (through, webhooks) => {
       readiness.committed();
-      processing?.wake(through);
+      processing?.wake(through, webhooks);
     },
   });
   // Several bridges on one PostgreSQL: the poller runs on one node at a time (composition/cluster.ts); one node: as is.

@@ -20,8 +20,8 @@ export interface IntakeOptions {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly clock: Clock;
-  /** Deliveries up to this id are on disk (after each group commit). */
-  readonly onCommitted: (durableThrough: number) => void;
+  /** Deliveries up to this id are on disk (after each group commit, which answered `webhooks`). */
+  readonly onCommitted: (durableThrough: number, webhooks: number) => void;
 }
 
 /** Build the main thread's side from the configuration (nothing started). */

@@ -49,6 +49,8 @@ export interface ProcessingOptions {
   readonly durableThrough: number;
   /** Lower this thread's scheduling priority (only where it has a thread of its own). */
   readonly lowPriority?: boolean;
+  /** Whether Zabbix is queueing on the intake right now (the processing thread: WakeSignal.intakeBusy); decisions yield to it (Processor). */
+  readonly intakeBusy?: () => boolean;
 }
 
 /** Under a storm the cores go to answering Zabbix first: decisions use the CPU the intake leaves (Linux: per-thread nice value). */
@@ -107,6 +109,7 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
   const desk = routingDesk(glpi, names);
   const dispatcher = new Dispatcher(store, history ? history.desk(desk) : desk, clock, logger.child({ component: 'dispatcher' }), metrics, {
     ...dispatcherOptions(config),
+    ...(options.intakeBusy ? { intakeBusy: options.intakeBusy } : {}),
     // GLPI Problems (issue 14 item 1): both APIs create and find them; v2 has no link routes (the adapter says the links in follow-ups, docs/glpi-api-v2.md).
     ...(isProblemDesk(glpi) ? { problems: problemRoutingDesk(glpi, names) } : {}),
     ...(zabbix && config.zabbix.write_back.enabled ? { writeBack: { zabbix, prefix: config.zabbix.write_back_prefix, acknowledge: config.zabbix.write_back.acknowledge } } : {}),
@@ -114,7 +117,7 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
     onTicketClosed: (job, ticketId) => (decider ? decider.ticketClosed(job.fingerprint, job.cycle, ticketId, clock.now()) : processor.ticketClosed(job.fingerprint, job.cycle, ticketId)),
     createHorizon: (now) => processor.decidedHorizon(now),
   });
-  const processor: Processor = new Processor(store, () => settings, clock, logger.child({ component: 'processor' }), metrics, () => dispatcher.wake());
+  const processor: Processor = new Processor(store, () => settings, clock, logger.child({ component: 'processor' }), metrics, () => dispatcher.wake(), options.intakeBusy);
 
   const pruneTimer = setInterval(() => {
     if (decider && !decider.holds()) return;

@@ -117,6 +117,11 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
       labelNames: ['status', 'close'] as const,
       registers: [registry],
     }),
+    decisionsYielded: new Counter({
+      name: 'zgb_decisions_yielded_seconds_total',
+      help: 'Seconds new decisions waited because Zabbix was queueing on the intake (a storm at the machine\'s limit: webhooks are answered first, one batch is still decided every second, GLPI jobs run one at a time meanwhile, and both catch up after the storm).',
+      registers: [registry],
+    }),
     glpiRowsRefused: new Counter({
       name: 'zgb_glpi_rows_refused_total',
       help: 'Rows of a GLPI answer left out because a field was missing or not what GLPI documents (each answer\'s refused rows are logged in one warning with their ticket ids), by operation (searchModifiedTickets: the GLPI read-back) and field.',

@@ -19,6 +19,12 @@ export const BREAKER_OPEN_AFTER = 3;
 export interface DispatcherOptions {
   /** Jobs (so GLPI requests) in flight at once. */
   readonly concurrency: number;
+  /**
+   * Whether Zabbix is queueing on the intake right now (WakeSignal.intakeBusy): meanwhile one job at a time
+   * runs (issue 16). GLPI keeps moving; its requests, answers and claims stop competing for the cores and
+   * the disk with the webhooks waiting.
+   */
+  readonly intakeBusy?: () => boolean;
   /** Quick retries of one job run (p-retry, exponential backoff with jitter) before it goes back to the durable queue. */
   readonly quickRetries: number;
   readonly quickMinDelayMs: number;
@@ -271,6 +277,8 @@ export class Dispatcher {
     if (gate.run === 'none') return this.#arm(gate.until - now);
     let free = this.opt.concurrency - this.#inflight.size;
     if (gate.run === 'one') free = Math.min(free, 1);
+    // One at a time while Zabbix queues on the intake; the job in flight pumps again when it ends.
+    if (free > 0 && this.opt.intakeBusy?.()) free = Math.min(free, 1 - this.#inflight.size);
     let claimed = 0;
     if (free > 0) {
       let jobs: Job[] = [];

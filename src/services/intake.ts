@@ -35,8 +35,8 @@ export class Intake implements AlertIntake {
     private readonly digests: Digests,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
-    /** Deliveries up to this id are on disk: they may be decided on. */
-    private readonly onCommitted: (durableThroughId: number) => void,
+    /** Deliveries up to this id are on disk: they may be decided on; `webhooks`: how many this group commit answered. */
+    private readonly onCommitted: (durableThroughId: number, webhooks: number) => void,
   ) {}
 
   /** Why the store last refused a commit, until the next successful one. */
@@ -114,7 +114,7 @@ export class Intake implements AlertIntake {
           w.resolve(r);
         });
         for (const { n, ...labels } of counts.values()) this.metrics.alertsReceived.inc(labels, n);
-        this.onCommitted(through);
+        this.onCommitted(through, batch.length);
       },
       (e: unknown) => {
         synced();

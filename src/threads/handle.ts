@@ -14,8 +14,8 @@ export interface LogSink {
 export interface ProcessingHandle {
   /** Resolves once the side has opened the store and started; rejects if it could not. */
   ready(): Promise<void>;
-  /** New deliveries are on disk, up to this id. */
-  wake(durableThrough: number): void;
+  /** New deliveries are on disk, up to this id; `webhooks`: how many the group commit answered (the intake's pressure). */
+  wake(durableThrough: number, webhooks?: number): void;
   reload(config: Config): void;
   /** Its GLPI session; undefined when it does not answer. */
   status(): Promise<ProcessingStatus | undefined>;

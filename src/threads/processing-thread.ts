@@ -137,9 +137,9 @@ export class ProcessingThread implements ProcessingHandle {
     if (this.#exitReason === undefined) this.#worker.postMessage(m);
   }
 
-  /** New deliveries are on disk, up to this id: a message only when the thread sleeps (see WakeSignal). */
-  wake(durableThrough: number): void {
-    if (this.#wake.advance(durableThrough)) this.#send({ t: 'wake' });
+  /** New deliveries are on disk, up to this id (`webhooks` answered by this commit): a message only when the thread sleeps (see WakeSignal). */
+  wake(durableThrough: number, webhooks = 0): void {
+    if (this.#wake.advance(durableThrough, webhooks)) this.#send({ t: 'wake' });
   }
 
   reload(config: Config): void {

@@ -36,13 +36,12 @@ const config = fromTransferable(init.config);
 const relay = batchedLines();
 const stdout = init.logToStdout ? batchedStdout() : undefined;
 const logger = createLogger(config.log_level, stdout ?? relay);
-const side = startProcessing(config, { logger, durableThrough: init.durableThrough, lowPriority: true });
-
 /**
  * Deliveries on disk, read from the shared position: on a 'wake' message, then every WAKE_POLL_MS while new
  * ones keep coming; once a read finds nothing new the thread sleeps until the next message (WakeSignal).
  */
 const signal = new WakeSignal(init.wake);
+const side = startProcessing(config, { logger, durableThrough: init.durableThrough, lowPriority: true, intakeBusy: () => signal.intakeBusy() });
 let admitted = init.durableThrough;
 let polling: NodeJS.Timeout | undefined;
 let stopping = false;

@@ -156,7 +156,7 @@ afterEach(async () => {
   store.close();
 });
 
-function startDispatcher(concurrency = 4, glpi: TicketDesk = desk): Dispatcher {
+function startDispatcher(concurrency = 4, glpi: TicketDesk = desk, intakeBusy?: () => boolean): Dispatcher {
   const logger = pino({ level: 'debug' }, { write: (line: string) => void breakerLog.push(JSON.parse(line) as Record<string, unknown>) });
   dispatcher = new Dispatcher(store, glpi, systemClock, logger, metrics, {
     concurrency,
@@ -167,6 +167,7 @@ function startDispatcher(concurrency = 4, glpi: TicketDesk = desk): Dispatcher {
     backoffCapMs: 40,
     solutionTypeId: 0,
     onTicketClosed: (job, ticketId) => closed.push({ job, ticketId }),
+    ...(intakeBusy ? { intakeBusy } : {}),
   });
   dispatcher.start();
   return dispatcher;
@@ -212,6 +213,50 @@ describe('creates are idempotent by construction', () => {
     await waitFor(allDone([id]), 'create done');
     expect(desk.count('findTicketByMarker')).toBe(1);
     expect(desk.tickets.size).toBe(1);
+  });
+});
+
+describe('while Zabbix queues on the intake (issue 16)', () => {
+  /** The desk, each call held 20 ms, counting the calls in flight at once. */
+  function slowDesk(): { desk: TicketDesk; most: () => number } {
+    let now = 0;
+    let most = 0;
+    const slow = new Proxy(desk, {
+      get(target, key) {
+        const v: unknown = Reflect.get(target, key);
+        if (typeof v !== 'function' || key === 'ticketUrl') return v;
+        return async (...args: unknown[]) => {
+          most = Math.max(most, ++now);
+          try {
+            await new Promise((r) => setTimeout(r, 20));
+            return await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          } finally {
+            now--;
+          }
+        };
+      },
+    });
+    return { desk: slow, most: () => most };
+  }
+
+  const creates = () => Array.from({ length: 8 }, (_, i) => enqueue(`fp-${i}`, create(`[zbx:b${i}]`)));
+
+  it('GLPI jobs run one at a time, and all of them', async () => {
+    const ids = creates();
+    const slow = slowDesk();
+    startDispatcher(4, slow.desk, () => true);
+    await waitFor(allDone(ids), 'every create done');
+    expect(slow.most()).toBe(1);
+    expect(desk.tickets.size).toBe(8);
+  });
+
+  it('otherwise as many at once as glpi.max_concurrency allows', async () => {
+    const ids = creates();
+    const slow = slowDesk();
+    startDispatcher(4, slow.desk, () => false);
+    await waitFor(allDone(ids), 'every create done');
+    expect(slow.most()).toBe(4);
+    expect(desk.tickets.size).toBe(8);
   });
 });
 

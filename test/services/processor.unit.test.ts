@@ -41,11 +41,11 @@ interface Harness {
   readonly queued: () => number;
 }
 
-function harness(over: Partial<Policy> = {}, store = new MemoryStore()): Harness {
+function harness(over: Partial<Policy> = {}, store = new MemoryStore(), intakeBusy?: () => boolean, metrics = createMetrics({ processMetrics: false })): Harness {
   let now = T;
   let queued = 0;
   const settings: ProcessingSettings = { rules: exampleRules(), policy: { ...basePolicy, ...over }, fingerprintFields: ['host', 'trigger'], coalesceWindowMs: 0 };
-  const processor = new Processor(store, () => settings, { now: () => now }, pino({ level: 'silent' }), createMetrics({ processMetrics: false }), () => queued++);
+  const processor = new Processor(store, () => settings, { now: () => now }, pino({ level: 'silent' }), metrics, () => queued++, intakeBusy);
   return {
     store,
     processor,
@@ -224,5 +224,57 @@ describe('Processor (in-memory store, fixed clock)', () => {
       jest.advanceTimersByTime(2_000);
       expect(store.jobs('pending')).toHaveLength(3);
     });
+  });
+});
+
+describe('decisions yield to a saturated intake (issue 16: Zabbix is answered first)', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  /** Received alerts, then how many were decided after `ms` of timers. */
+  async function scheduled(busy: () => boolean, ms: number, admitted?: number): Promise<{ decided: number; yieldedSeconds: number }> {
+    jest.useFakeTimers({ now: T });
+    const metrics = createMetrics({ processMetrics: false });
+    const h = harness({}, new MemoryStore(), busy, metrics);
+    h.receive([alert('problem', '10'), 0], [alert('problem', '20', { triggerId: '200' }), 0]);
+    if (admitted !== undefined) h.processor.admit(admitted);
+    h.processor.schedule();
+    jest.advanceTimersByTime(ms);
+    const decided = h.store.processedThrough();
+    jest.useRealTimers();
+    const yielded = await metrics.decisionsYielded.get();
+    return { decided, yieldedSeconds: yielded.values[0]?.value ?? 0 };
+  }
+
+  it('an intake that is not queueing: new deliveries are decided after gathering (tens of milliseconds)', async () => {
+    expect(await scheduled(() => false, 100)).toEqual({ decided: 2, yieldedSeconds: 0 });
+  });
+
+  it('while Zabbix queues on the intake, new deliveries wait', async () => {
+    expect(await scheduled(() => true, 500)).toEqual({ decided: 0, yieldedSeconds: 0 });
+  });
+
+  it('however long the intake stays saturated, a batch is decided at least every second, and the wait is counted', async () => {
+    const r = await scheduled(() => true, 1_200);
+    expect(r.decided).toBe(2);
+    expect(r.yieldedSeconds).toBeGreaterThanOrEqual(1);
+  });
+
+  it('decided as soon as the intake stops queueing', () => {
+    let busy = true;
+    jest.useFakeTimers({ now: T });
+    const h = harness({}, new MemoryStore(), () => busy);
+    h.receive([alert('problem', '10'), 0]);
+    h.processor.schedule();
+    jest.advanceTimersByTime(300);
+    expect(h.store.processedThrough()).toBe(0);
+    busy = false;
+    jest.advanceTimersByTime(100);
+    expect(h.store.processedThrough()).toBe(1);
+  });
+
+  it('not once 100,000 deliveries wait to be decided: the backlog is worked through whatever the intake does', async () => {
+    expect((await scheduled(() => true, 100, 100_002)).decided).toBe(2);
   });
 });

@@ -9,7 +9,7 @@ import { Secret } from '../../src/config/secret.js';
 import { fromTransferable, toTransferable } from '../../src/config/thread-transfer.js';
 import { BatchedLines, createLogger } from '../../src/observability/logger.js';
 import { createMetrics, mergedExposition } from '../../src/observability/metrics.js';
-import { WakeSignal } from '../../src/threads/messages.js';
+import { INTAKE_BUSY_COMMIT, WakeSignal } from '../../src/threads/messages.js';
 import { ProcessingThread } from '../../src/threads/processing-thread.js';
 import { ROOT } from '../helpers/fixtures.js';
 
@@ -111,6 +111,42 @@ describe('waking the processing thread (no message per commit)', () => {
     expect(thread.through()).toBe(6);
     // It did not stay asleep: the next commit needs no message either.
     expect(main.advance(7)).toBe(false);
+  });
+});
+
+describe('the intake’s pressure, as the processing thread sees it', () => {
+  it('is busy while group commits answer INTAKE_BUSY_COMMIT webhooks or more and the inbox moves', () => {
+    const main = new WakeSignal();
+    const thread = new WakeSignal(main.buffer);
+    main.advance(100, INTAKE_BUSY_COMMIT);
+    expect(thread.intakeBusy(0)).toBe(true);
+    main.advance(140, 40);
+    expect(thread.intakeBusy(100)).toBe(true);
+  });
+
+  it('is not busy when commits answer fewer (alerts arrive slower than an fsync takes)', () => {
+    const main = new WakeSignal();
+    const thread = new WakeSignal(main.buffer);
+    main.advance(3, INTAKE_BUSY_COMMIT - 1);
+    expect(thread.intakeBusy(0)).toBe(false);
+    main.advance(4, 1);
+    expect(thread.intakeBusy(100)).toBe(false);
+  });
+
+  it('is not busy once the inbox stopped moving, however big the last commit was', () => {
+    const main = new WakeSignal();
+    const thread = new WakeSignal(main.buffer);
+    main.advance(64, 64);
+    expect(thread.intakeBusy(0)).toBe(true);
+    expect(thread.intakeBusy(100)).toBe(false);
+  });
+
+  it('is looked at once per few milliseconds, whoever asks: a second asker in the same moment gets the same answer', () => {
+    const main = new WakeSignal();
+    const thread = new WakeSignal(main.buffer);
+    main.advance(64, 64);
+    expect(thread.intakeBusy(0)).toBe(true);
+    expect(thread.intakeBusy(1)).toBe(true);
   });
 });
 
