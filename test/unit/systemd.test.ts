@@ -97,6 +97,13 @@ describe('systemd unit', () => {
     expect(startFlags).toBe(unitFlags);
   });
 
+  it('lets journald keep a storm\'s log lines (one per decision) instead of dropping past its default 10,000 per 30 s', () => {
+    const text = readFileSync(UNIT, 'utf8');
+    expect(unitValues(text, 'LogRateLimitIntervalSec')).toEqual(['30s']);
+    expect(Number(unitValues(text, 'LogRateLimitBurst')[0])).toBeGreaterThanOrEqual(100_000);
+    expect(readFileSync(join(ROOT, 'README.md'), 'utf8')).toContain('LogRateLimitBurst=200000');
+  });
+
   it('runs as a dedicated user with a state directory, restart on failure and hardening', () => {
     const text = readFileSync(UNIT, 'utf8');
     for (const line of ['User=zabbix-glpi-bridge', 'StateDirectory=zabbix-glpi-bridge', 'Restart=on-failure', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'PrivateTmp=yes', 'ExecReload=/bin/kill -HUP $MAINPID']) {
