@@ -103,7 +103,8 @@ describe('GLPI → Zabbix: a ticket solved by a technician', () => {
     await d.start();
     await watchSweeps(g, 3);
     expect(readBacks(z)).toHaveLength(1);
-  });
+    // Three daemon starts, 201 tickets and at least seven one-second sweeps: jest's 30 s default ran out once under load.
+  }, 90_000);
 
   it('a ticket the bridge itself solves on recovery says nothing back to Zabbix', async () => {
     const { g, z, d } = await start(true, true);
