@@ -103,11 +103,16 @@ export class Processor {
     else setTimeout(run, GATHER_MS);
   }
 
+  /** Whether work may still wait for the intake: fewer than MAX_HELD deliveries undecided (the dispatcher asks too). */
+  mayHoldBack(): boolean {
+    return this.#through - this.#decidedThrough < MAX_HELD;
+  }
+
   /** True (and a look again scheduled) when this batch waits for the intake (YIELD_MS). */
   #yieldToIntake(): boolean {
     if (!this.intakeBusy) return false;
     const now = performance.now();
-    const busy = this.#through - this.#decidedThrough < MAX_HELD && this.intakeBusy();
+    const busy = this.mayHoldBack() && this.intakeBusy();
     if (busy && this.#yieldingSince === 0) this.#yieldingSince = now;
     if (busy && now - this.#yieldingSince < MAX_YIELD_MS) {
       this.#scheduled = true;

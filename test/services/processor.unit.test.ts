@@ -277,4 +277,12 @@ describe('decisions yield to a saturated intake (issue 16: Zabbix is answered fi
   it('not once 100,000 deliveries wait to be decided: the backlog is worked through whatever the intake does', async () => {
     expect((await scheduled(() => true, 100, 100_002)).decided).toBe(2);
   });
+
+  it('tells the dispatcher whether GLPI may be narrowed too: not past 100,000 undecided deliveries', () => {
+    const h = harness({}, new MemoryStore(), () => true);
+    h.receive([alert('problem', '10'), 0]);
+    expect(h.processor.mayHoldBack()).toBe(true);
+    h.processor.admit(100_001);
+    expect(h.processor.mayHoldBack()).toBe(false);
+  });
 });
