@@ -202,17 +202,31 @@ export const TRUNCATED_UPDATE_FIELDS = [
  */
 export function withinTruncationLimits(alert: Alert): boolean {
   if (alert.tags.length > LIMITS.tagCount.max) return false;
-  for (const field of TRUNCATED_FIELDS) {
-    const v = alert[field];
-    if (v !== undefined && v.length > LIMITS[field].max) return false;
-  }
-  const u = alert.update;
-  if (u === undefined) return true;
-  for (const [key, field] of TRUNCATED_UPDATE_FIELDS) {
-    const v = u[key];
-    if (v !== undefined && v.length > LIMITS[field].max) return false;
+  return fieldsWithin(alert, ALERT_FIELDS) && (alert.update === undefined || fieldsWithin(alert.update, TRUNCATED_UPDATE_FIELDS));
+}
+
+/** TRUNCATED_FIELDS as [key, limit] pairs, like TRUNCATED_UPDATE_FIELDS (each alert field's limit has its name). */
+const ALERT_FIELDS = TRUNCATED_FIELDS.map((f) => [f, f] as const);
+
+/** Whether each of `fields` of `source` is at most its limit in UTF-16 units (so in characters too). */
+function fieldsWithin(source: object, fields: readonly (readonly [string, LimitedField])[]): boolean {
+  for (const [key, field] of fields) {
+    const v = (source as Record<string, unknown>)[key];
+    if (typeof v === 'string' && v.length > LIMITS[field].max) return false;
   }
   return true;
+}
+
+/** A copy of `source` with each of `fields` cut to its limit; undefined when none needed it (key order kept). */
+function cutFields(source: object, fields: readonly (readonly [string, LimitedField])[]): Record<string, unknown> | undefined {
+  let next: Record<string, unknown> | undefined;
+  for (const [key, field] of fields) {
+    const v = (source as Record<string, unknown>)[key];
+    if (typeof v !== 'string') continue;
+    const kept = truncate(v, LIMITS[field].max);
+    if (kept !== v) (next ??= { ...source })[key] = kept;
+  }
+  return next;
 }
 
 /**
@@ -222,40 +236,11 @@ export function withinTruncationLimits(alert: Alert): boolean {
  */
 export function truncateAlert(alert: Alert): Alert {
   if (withinTruncationLimits(alert)) return alert;
-  const next: Record<string, unknown> = { ...alert };
-  let changed = false;
-  for (const field of TRUNCATED_FIELDS) {
-    const v = alert[field];
-    if (v === undefined) continue;
-    const kept = truncate(v, LIMITS[field].max);
-    if (kept !== v) {
-      next[field] = kept;
-      changed = true;
-    }
-  }
-  if (alert.tags.length > LIMITS.tagCount.max) {
-    next.tags = alert.tags.slice(0, LIMITS.tagCount.max);
-    changed = true;
-  }
-  const u = alert.update;
-  if (u !== undefined) {
-    const update: Record<string, unknown> = { ...u };
-    let cut = false;
-    for (const [key, field] of TRUNCATED_UPDATE_FIELDS) {
-      const v = u[key];
-      if (v === undefined) continue;
-      const kept = truncate(v, LIMITS[field].max);
-      if (kept !== v) {
-        update[key] = kept;
-        cut = true;
-      }
-    }
-    if (cut) {
-      next.update = update;
-      changed = true;
-    }
-  }
-  return changed ? withoutUndefined(next as unknown as Alert) : alert;
+  let next = cutFields(alert, ALERT_FIELDS);
+  if (alert.tags.length > LIMITS.tagCount.max) (next ??= { ...alert }).tags = alert.tags.slice(0, LIMITS.tagCount.max);
+  const update = alert.update && cutFields(alert.update, TRUNCATED_UPDATE_FIELDS);
+  if (update) (next ??= { ...alert }).update = update;
+  return next ? withoutUndefined(next as unknown as Alert) : alert;
 }
 
 /** Optional fields stay absent (not `undefined`): alerts are stored as JSON and compared in tests. */
