@@ -241,21 +241,15 @@ describe('while Zabbix queues on the intake (issue 16)', () => {
 
   const creates = () => Array.from({ length: 8 }, (_, i) => enqueue(`fp-${i}`, create(`[zbx:b${i}]`)));
 
-  it('GLPI jobs run one at a time, and all of them', async () => {
+  it.each([
+    ['busy: GLPI jobs run one at a time, and all of them', true, 1],
+    ['calm: as many at once as glpi.max_concurrency allows', false, 4],
+  ])('intake %s', async (_, busy, most) => {
     const ids = creates();
     const slow = slowDesk();
-    startDispatcher(4, slow.desk, () => true);
+    startDispatcher(4, slow.desk, () => busy);
     await waitFor(allDone(ids), 'every create done');
-    expect(slow.most()).toBe(1);
-    expect(desk.tickets.size).toBe(8);
-  });
-
-  it('otherwise as many at once as glpi.max_concurrency allows', async () => {
-    const ids = creates();
-    const slow = slowDesk();
-    startDispatcher(4, slow.desk, () => false);
-    await waitFor(allDone(ids), 'every create done');
-    expect(slow.most()).toBe(4);
+    expect(slow.most()).toBe(most);
     expect(desk.tickets.size).toBe(8);
   });
 });

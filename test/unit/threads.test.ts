@@ -115,9 +115,14 @@ describe('waking the processing thread (no message per commit)', () => {
 });
 
 describe('the intake’s pressure, as the processing thread sees it', () => {
-  it('is busy while group commits answer INTAKE_BUSY_COMMIT webhooks or more and the inbox moves', () => {
+  /** The main thread's signal and the processing thread's view of the same memory. */
+  const sides = () => {
     const main = new WakeSignal();
-    const thread = new WakeSignal(main.buffer);
+    return { main, thread: new WakeSignal(main.buffer) };
+  };
+
+  it('is busy while group commits answer INTAKE_BUSY_COMMIT webhooks or more and the inbox moves', () => {
+    const { main, thread } = sides();
     main.advance(100, INTAKE_BUSY_COMMIT);
     expect(thread.intakeBusy(0)).toBe(true);
     main.advance(140, 40);
@@ -125,8 +130,7 @@ describe('the intake’s pressure, as the processing thread sees it', () => {
   });
 
   it('is not busy when commits answer fewer (alerts arrive slower than an fsync takes)', () => {
-    const main = new WakeSignal();
-    const thread = new WakeSignal(main.buffer);
+    const { main, thread } = sides();
     main.advance(3, INTAKE_BUSY_COMMIT - 1);
     expect(thread.intakeBusy(0)).toBe(false);
     main.advance(4, 1);
@@ -134,16 +138,14 @@ describe('the intake’s pressure, as the processing thread sees it', () => {
   });
 
   it('is not busy once the inbox stopped moving, however big the last commit was', () => {
-    const main = new WakeSignal();
-    const thread = new WakeSignal(main.buffer);
+    const { main, thread } = sides();
     main.advance(64, 64);
     expect(thread.intakeBusy(0)).toBe(true);
     expect(thread.intakeBusy(100)).toBe(false);
   });
 
   it('is looked at once per few milliseconds, whoever asks: a second asker in the same moment gets the same answer', () => {
-    const main = new WakeSignal();
-    const thread = new WakeSignal(main.buffer);
+    const { main, thread } = sides();
     main.advance(64, 64);
     expect(thread.intakeBusy(0)).toBe(true);
     expect(thread.intakeBusy(1)).toBe(true);
