@@ -22,6 +22,8 @@ export interface DaemonOptions {
   readonly env?: Record<string, string>;
   /** host:port; default any free port on 127.0.0.1. */
   readonly listen?: string;
+  /** The rules YAML (text): written to rules.yaml in the data dir, which rules_file then names (default: config/rules.example.yaml). */
+  readonly rulesYaml?: string;
 }
 
 export interface LogLine {
@@ -46,11 +48,15 @@ export class Daemon {
   #exited: Promise<number | null> | undefined;
   readonly configFile: string;
   readonly dataDir: string;
+  /** The rules file the config names (a test may rewrite it, e.g. to fix a rule before `queue retry`). */
+  readonly rulesFile: string;
 
   constructor(readonly opt: DaemonOptions) {
     this.dataDir = opt.dataDir ?? mkdtempSync(join(tmpdir(), 'zgb-it-'));
     daemons.add(this);
     this.configFile = join(this.dataDir, 'bridge.yaml');
+    this.rulesFile = opt.rulesYaml === undefined ? join(ROOT, 'config', 'rules.example.yaml') : join(this.dataDir, 'rules.yaml');
+    if (opt.rulesYaml !== undefined) writeFileSync(this.rulesFile, opt.rulesYaml);
     writeFileSync(
       this.configFile,
       [
@@ -70,7 +76,7 @@ export class Daemon {
         '  backoff_cap: 500ms',
         'correlation:',
         opt.correlation ?? '  coalesce_window: 0',
-        `rules_file: ${join(ROOT, 'config', 'rules.example.yaml')}`,
+        `rules_file: ${this.rulesFile}`,
         opt.extra ?? '',
       ].join('\n'),
     );

@@ -21,8 +21,21 @@ export function zabbixBody(name: Recorded | `7.0/${Recorded}`, overrides: Partia
   return { ...body, ...overrides } as Body;
 }
 
+/** config/rules.example.yaml, as text. */
+export function exampleRulesYaml(): string {
+  return readFileSync(join(ROOT, 'config', 'rules.example.yaml'), 'utf8');
+}
+
+/**
+ * The example rules with an operator's typo: the CPU category's GLPI category is 111, which GLPI does not have
+ * (for 11), so GLPI refuses CPU tickets (400) and they become dead letters.
+ */
+export function exampleRulesYamlUnknownCpuCategory(): string {
+  return exampleRulesYaml().replace('glpi: { itilcategories_id: 11,', 'glpi: { itilcategories_id: 111,');
+}
+
 export function exampleRules(): Rules {
-  return rulesSchema.parse(parse(readFileSync(join(ROOT, 'config', 'rules.example.yaml'), 'utf8')));
+  return rulesSchema.parse(parse(exampleRulesYaml()));
 }
 
 export function tagsJson(tags: Record<string, string>): string {

@@ -1,9 +1,8 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { Daemon, runCli, waitFor } from '../helpers/daemon.js';
-import { ROOT, zabbixBody } from '../helpers/fixtures.js';
+import { exampleRulesYaml, exampleRulesYamlUnknownCpuCategory, zabbixBody } from '../helpers/fixtures.js';
 
 /**
  * Faults inflicted on the GLPI side while the real daemon runs: outage,
@@ -179,12 +178,8 @@ describe('permanent errors', () => {
   it('a 400 for an unknown category goes to the dead letters with its reason; queue retry after fixing the rule uses the fixed rule', async () => {
     glpi = new FakeGlpi({ userTokens: ['user-token'], categories: [11, 12, 13, 14, 15] });
     await glpi.listen();
-    daemon = new Daemon({ glpiUrl: glpi.url, glpiExtra: '  timeout: 1s' });
     // The operator's rules name a category GLPI does not have (a typo: 111 for 11).
-    const rulesFile = join(daemon.dataDir, 'rules.yaml');
-    const rules = readFileSync(join(ROOT, 'config', 'rules.example.yaml'), 'utf8');
-    writeFileSync(rulesFile, rules.replace('glpi: { itilcategories_id: 11,', 'glpi: { itilcategories_id: 111,'));
-    writeFileSync(daemon.configFile, readFileSync(daemon.configFile, 'utf8').replace(/^rules_file: .*$/m, `rules_file: ${rulesFile}`));
+    daemon = new Daemon({ glpiUrl: glpi.url, glpiExtra: '  timeout: 1s', rulesYaml: exampleRulesYamlUnknownCpuCategory() });
     await daemon.start();
     await send([zabbixBody('problem'), zabbixBody('update-acknowledged')]);
     await waitFor(() => daemon.logs.filter((l) => l.msg === 'job moved to dead letters').length === 2, 'dead letters');
@@ -196,7 +191,7 @@ describe('permanent errors', () => {
     const json = JSON.parse((await runCli(['queue', '--config', daemon.configFile, '--json'])).stdout) as { dead: { spec: { type: string } }[] };
     expect(json.dead.map((d) => d.spec.type)).toEqual(['create_ticket', 'followup']);
     // The operator fixes the rule, not GLPI.
-    writeFileSync(rulesFile, rules);
+    writeFileSync(daemon.rulesFile, exampleRulesYaml());
     const retried = await runCli(['queue', 'retry', '--config', daemon.configFile, '--all']);
     expect(retried.stdout).toContain('2 dead letter(s) queued again');
     expect(retried.stdout).toContain('1 ticket creation(s) rendered again with the rules in force');

@@ -1,6 +1,4 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { FakeGlpi, type FakeGlpiOptions } from '../../src/glpi-fake/server.js';
 import { Daemon, runCli, waitFor } from '../helpers/daemon.js';
 import { zabbixBody } from '../helpers/fixtures.js';
@@ -48,10 +46,7 @@ categories:
 async function start(opt: { rules?: string; extra?: string; glpi?: FakeGlpiOptions } = {}): Promise<{ glpi: FakeGlpi; daemon: Daemon }> {
   const g = new FakeGlpi({ userTokens: ['user-token'], directory: DIRECTORY, ...opt.glpi });
   await g.listen();
-  const d = new Daemon({ glpiUrl: g.url, ...(opt.extra !== undefined ? { extra: opt.extra } : {}) });
-  const rulesFile = join(d.dataDir, 'rules.yaml');
-  writeFileSync(rulesFile, opt.rules ?? RULES);
-  writeFileSync(d.configFile, readFileSync(d.configFile, 'utf8').replace(/^rules_file: .*$/m, `rules_file: ${rulesFile}`));
+  const d = new Daemon({ glpiUrl: g.url, rulesYaml: opt.rules ?? RULES, ...(opt.extra !== undefined ? { extra: opt.extra } : {}) });
   glpi = g;
   daemon = d;
   await d.start();

@@ -1,6 +1,4 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { FakeGlpi, STATUS, type FakeGlpiOptions } from '../../src/glpi-fake/server.js';
 import { CONFIG_ENV, currentTestFailed, Daemon, runCli, waitFor } from '../helpers/daemon.js';
 import { FakeZabbix } from '../helpers/fake-zabbix.js';
@@ -148,12 +146,7 @@ describe('GLPI 11 high-level API (glpi.api: v2) through the daemon', () => {
       env: { GLPI_CLIENT_ID: CLIENT.id, GLPI_CLIENT_SECRET: CLIENT.secret, GLPI_PASSWORD: BRIDGE_USER.password },
       // reopen_window 0: each problem after a recovery is a new ticket cycle (a recurrence).
       correlation: '  coalesce_window: 0\n  reopen_window: 0',
-    });
-    const d = daemon;
-    const rulesFile = join(d.dataDir, 'rules.yaml');
-    writeFileSync(
-      rulesFile,
-      [
+      rulesYaml: [
         'categories:',
         '  - name: cpu',
         '    match:',
@@ -165,8 +158,8 @@ describe('GLPI 11 high-level API (glpi.api: v2) through the daemon', () => {
         '    problems: { after_cycles: 3, within: 7d }',
         '',
       ].join('\n'),
-    );
-    writeFileSync(d.configFile, readFileSync(d.configFile, 'utf8').replace(/^rules_file: .*$/m, `rules_file: ${rulesFile}`));
+    });
+    const d = daemon;
     await d.start();
     const web = { host_host: 'v2-web-01', host_name: 'v2-web-01', host_ip: '10.0.0.11', trigger_id: '7401' };
     for (const n of [1, 2, 3]) {

@@ -8,7 +8,7 @@ import { PostgresStore } from '../../src/adapters/store/postgres/index.js';
 import { SqliteStore } from '../../src/adapters/store/sqlite/index.js';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { Daemon, runCli, waitFor } from '../helpers/daemon.js';
-import { cpuAlert, ROOT, zabbixBody } from '../helpers/fixtures.js';
+import { cpuAlert, exampleRulesYamlUnknownCpuCategory, zabbixBody } from '../helpers/fixtures.js';
 import { releaseTestPostgres, testPostgres, type TestDatabase } from '../helpers/postgres.js';
 
 /**
@@ -36,13 +36,9 @@ function pgDaemon(glpiUrl: string, db: TestDatabase): Daemon {
 
 /** A SQLite daemon whose rules name a CPU category GLPI does not have (111 for 11): CPU tickets become dead letters. */
 function sqliteDaemon(glpiUrl: string): { daemon: Daemon; rulesFile: string } {
-  const daemon = new Daemon({ glpiUrl });
+  const daemon = new Daemon({ glpiUrl, rulesYaml: exampleRulesYamlUnknownCpuCategory() });
   daemons.push(daemon);
-  const rulesFile = join(daemon.dataDir, 'rules.yaml');
-  const rules = readFileSync(join(ROOT, 'config', 'rules.example.yaml'), 'utf8');
-  writeFileSync(rulesFile, rules.replace('glpi: { itilcategories_id: 11,', 'glpi: { itilcategories_id: 111,'));
-  writeFileSync(daemon.configFile, readFileSync(daemon.configFile, 'utf8').replace(/^rules_file: .*$/m, `rules_file: ${rulesFile}`));
-  return { daemon, rulesFile };
+  return { daemon, rulesFile: daemon.rulesFile };
 }
 
 const disk = (id: number, host: string) => ({

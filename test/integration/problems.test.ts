@@ -1,6 +1,4 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { FakeGlpi, type FakeGlpiOptions } from '../../src/glpi-fake/server.js';
 import { Daemon, runCli, waitFor } from '../helpers/daemon.js';
 import { zabbixBody } from '../helpers/fixtures.js';
@@ -32,10 +30,7 @@ async function start(rules = RULES, options: Omit<FakeGlpiOptions, 'userTokens'>
   glpi = new FakeGlpi({ userTokens: ['user-token'], ...options });
   await glpi.listen();
   // reopen_window 0: each problem after a recovery opens a new ticket cycle (a recurrence), not a reopening.
-  daemon = new Daemon({ glpiUrl: glpi.url, correlation: '  coalesce_window: 0\n  reopen_window: 0' });
-  const rulesFile = join(daemon.dataDir, 'rules.yaml');
-  writeFileSync(rulesFile, rules);
-  writeFileSync(daemon.configFile, readFileSync(daemon.configFile, 'utf8').replace(/^rules_file: .*$/m, `rules_file: ${rulesFile}`));
+  daemon = new Daemon({ glpiUrl: glpi.url, correlation: '  coalesce_window: 0\n  reopen_window: 0', rulesYaml: rules });
   await daemon.start();
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { CONFIG_ENV, Daemon, runCli, waitFor } from '../helpers/daemon.js';
-import { ROOT, zabbixBody } from '../helpers/fixtures.js';
+import { exampleRulesYaml, exampleRulesYamlUnknownCpuCategory, ROOT, zabbixBody } from '../helpers/fixtures.js';
 
 /**
  * The status page in a real browser: Debian's chromium (never one playwright downloads) driven by
@@ -51,12 +51,8 @@ describe('the status page in chromium', () => {
     await glpi.listen();
     const env = { ...CONFIG_ENV, BRIDGE_ADMIN_TOKEN: ADMIN };
     // Listens on a free port (the helper's 127.0.0.1:0); `status` finds it in the config once it is known, below.
-    daemon = new Daemon({ glpiUrl: glpi.url, extra: 'admin:\n  token: ${BRIDGE_ADMIN_TOKEN}', env: { BRIDGE_ADMIN_TOKEN: ADMIN } });
     // The operator's rules name a CPU category GLPI does not have (111 for 11): CPU tickets are refused (400), dead letters.
-    const rulesFile = join(daemon.dataDir, 'rules.yaml');
-    const rules = readFileSync(join(ROOT, 'config', 'rules.example.yaml'), 'utf8');
-    writeFileSync(rulesFile, rules.replace('glpi: { itilcategories_id: 11,', 'glpi: { itilcategories_id: 111,'));
-    writeFileSync(daemon.configFile, readFileSync(daemon.configFile, 'utf8').replace(/^rules_file: .*$/m, `rules_file: ${rulesFile}`));
+    daemon = new Daemon({ glpiUrl: glpi.url, extra: 'admin:\n  token: ${BRIDGE_ADMIN_TOKEN}', env: { BRIDGE_ADMIN_TOKEN: ADMIN }, rulesYaml: exampleRulesYamlUnknownCpuCategory() });
     await daemon.start();
 
     const disk = (id: string, host: string) =>
@@ -123,7 +119,7 @@ describe('the status page in chromium', () => {
     expect(shown).toMatchObject({ category: 'cpu', action: 'open', glpi: { itilcategories_id: 111 } });
 
     // Fix the rule, reload, retry the dead letter from the page.
-    writeFileSync(rulesFile, rules);
+    writeFileSync(daemon.rulesFile, exampleRulesYaml());
     const reloaded = await fetch(`${daemon.url}/-/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
     expect(reloaded.status).toBe(200);
     await page.click('#dead-table button.retry');

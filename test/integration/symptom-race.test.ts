@@ -1,8 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { Daemon, waitFor } from '../helpers/daemon.js';
 import { zabbixBody } from '../helpers/fixtures.js';
@@ -79,10 +77,11 @@ describe('a cause and its symptom sent together', () => {
     const url = await slowCreates(glpi.url, /cause-host-\d+/, new Promise<void>((r) => (letGo = r)), held);
     // Enough GLPI requests at once that every create runs at the same time, as independent incidents do; a timeout
     // longer than the causes' creates are held.
-    daemon = new Daemon({ glpiUrl: url, glpiExtra: '  timeout: 30s\n  max_concurrency: 32' });
-    const rulesFile = join(daemon.dataDir, 'rules.yaml');
-    writeFileSync(rulesFile, 'categories:\n  - name: cpu\n    match:\n      tags: [{ tag: component, value: cpu }]\n');
-    writeFileSync(daemon.configFile, readFileSync(daemon.configFile, 'utf8').replace(/^rules_file: .*$/m, `rules_file: ${rulesFile}`));
+    daemon = new Daemon({
+      glpiUrl: url,
+      glpiExtra: '  timeout: 30s\n  max_concurrency: 32',
+      rulesYaml: 'categories:\n  - name: cpu\n    match:\n      tags: [{ tag: component, value: cpu }]\n',
+    });
     await daemon.start();
 
     // Each cause, then at once its symptom (Zabbix sends them in the same second); nothing waits for a ticket.

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { Daemon, runCli, waitFor } from '../helpers/daemon.js';
 import { tagsJson, zabbixBody } from '../helpers/fixtures.js';
@@ -30,10 +29,7 @@ describe('a symptom whose cause\'s create is a dead letter', () => {
     // Only the root entity exists (a fresh GLPI): entity 7 is refused.
     glpi = new FakeGlpi({ userTokens: ['user-token'] });
     await glpi.listen();
-    daemon = new Daemon({ glpiUrl: glpi.url });
-    const rulesFile = join(daemon.dataDir, 'rules.yaml');
-    writeFileSync(rulesFile, rules('    glpi: { entities_id: 7 }\n'));
-    writeFileSync(daemon.configFile, readFileSync(daemon.configFile, 'utf8').replace(/^rules_file: .*$/m, `rules_file: ${rulesFile}`));
+    daemon = new Daemon({ glpiUrl: glpi.url, rulesYaml: rules('    glpi: { entities_id: 7 }\n') });
     await daemon.start();
 
     const cause = await daemon.post(zabbixBody('problem', { host_host: 'core-sw', host_name: 'core-sw', trigger_id: '100', event_id: '901', event_tags: tagsJson({ component: 'network' }) }));
@@ -48,7 +44,7 @@ describe('a symptom whose cause\'s create is a dead letter', () => {
     expect(listed.stdout).toMatch(/GLPI_TICKET_MISSING: the ticket of its cause .* \(event 901\) was never created/);
 
     // The operator fixes the rule (GLPI is not changed), then retries every dead letter.
-    writeFileSync(rulesFile, rules(''));
+    writeFileSync(daemon.rulesFile, rules(''));
     const retried = await runCli(['queue', 'retry', '--config', daemon.configFile, '--all']);
     expect(retried.stdout).toContain('2 dead letter(s) queued again');
     await waitFor(() => glpi!.itil.ticketTickets.length === 1, 'the symptom\'s ticket linked to the cause\'s', 20_000);

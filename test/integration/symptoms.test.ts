@@ -1,6 +1,4 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { Daemon, runCli, waitFor } from '../helpers/daemon.js';
 import { zabbixBody } from '../helpers/fixtures.js';
@@ -26,10 +24,8 @@ afterEach(async () => {
 async function start(symptoms?: string, extra?: string): Promise<void> {
   glpi = new FakeGlpi({ userTokens: ['user-token'] });
   await glpi.listen();
-  daemon = new Daemon({ glpiUrl: glpi.url, ...(extra ? { extra } : {}) });
-  const rulesFile = join(daemon.dataDir, 'rules.yaml');
-  writeFileSync(rulesFile, `categories:\n  - name: cpu\n    match:\n      tags: [{ tag: component, value: cpu }]\n${symptoms ? `    symptoms: ${symptoms}\n` : ''}`);
-  writeFileSync(daemon.configFile, readFileSync(daemon.configFile, 'utf8').replace(/^rules_file: .*$/m, `rules_file: ${rulesFile}`));
+  const rulesYaml = `categories:\n  - name: cpu\n    match:\n      tags: [{ tag: component, value: cpu }]\n${symptoms ? `    symptoms: ${symptoms}\n` : ''}`;
+  daemon = new Daemon({ glpiUrl: glpi.url, rulesYaml, ...(extra ? { extra } : {}) });
   await daemon.start();
 }
 
