@@ -40,6 +40,48 @@ export function daemonNodeArgs(): string[] {
 }
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** What differs between the benchmark's daemons: their config's other keys are those of every bench run. */
+export interface DaemonConfig {
+  readonly port: number;
+  readonly dir: string;
+  /** The GLPI fake's root URL (the config names its apirest.php). */
+  readonly glpiUrl: string;
+  /** The store section's lines (indented YAML). */
+  readonly store: readonly string[];
+  /** More lines of the glpi section (indented YAML). */
+  readonly glpi?: readonly string[];
+  /** More lines of the correlation section (indented YAML). */
+  readonly correlation?: readonly string[];
+  /** Rules file; default config/rules.example.yaml. */
+  readonly rulesFile?: string;
+}
+
+/** A benchmark daemon's config (YAML): the GLPI fake's token, CONCURRENCY requests at once, the same retry and coalescing settings in every scenario. */
+export function daemonConfig(c: DaemonConfig): string {
+  return [
+    `listen: 127.0.0.1:${c.port}`,
+    `data_dir: ${c.dir}`,
+    'log_level: info',
+    'webhook:',
+    `  token: ${TOKEN}`,
+    'store:',
+    ...c.store,
+    'glpi:',
+    `  url: ${c.glpiUrl}/apirest.php`,
+    '  user_token: bench-user',
+    `  max_concurrency: ${CONCURRENCY}`,
+    ...(c.glpi ?? []),
+    'retry:',
+    '  min_delay: 200ms',
+    '  max_delay: 2s',
+    '  backoff_cap: 5s',
+    'correlation:',
+    '  coalesce_window: 2s',
+    ...(c.correlation ?? []),
+    `rules_file: ${c.rulesFile ?? join(ROOT, 'config', 'rules.example.yaml')}`,
+  ].join('\n');
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = createServer();

@@ -37,7 +37,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { LoadResult } from './load.js';
-import { CONCURRENCY, CONNECTIONS, cpuSeconds, DIST, env, FINGERPRINTS, freePort, glpiState, INTAKE_SECONDS, LATENCY, load, metricsText, type Proc, RATE, ROOT, sleep, startGlpi, stop, STORM_EVENTS, STORM_SECONDS, sumMetric, TOKEN, WARMUP_SECONDS } from './common.js';
+import { CONCURRENCY, CONNECTIONS, cpuSeconds, daemonConfig, DIST, env, FINGERPRINTS, freePort, glpiState, INTAKE_SECONDS, LATENCY, load, metricsText, type Proc, RATE, sleep, startGlpi, stop, STORM_EVENTS, STORM_SECONDS, sumMetric, TOKEN, WARMUP_SECONDS } from './common.js';
 
 const ROUNDS = env('BENCH_PG_ROUNDS', 2);
 /** Which intake setups run (profiling one alone): sqlite,pg1,pg2. */
@@ -136,30 +136,7 @@ async function startDaemon(glpiUrl: string, pgUrl?: string, node = 'a', dist = D
   const store = pgUrl
     ? ['  backend: postgres', '  postgres:', `    url: ${pgUrl}`, `    node_name: ${node}`, '    lease: 5s']
     : ['  synchronous: full'];
-  writeFileSync(
-    config,
-    [
-      `listen: 127.0.0.1:${port}`,
-      `data_dir: ${dir}`,
-      'log_level: info',
-      'webhook:',
-      `  token: ${TOKEN}`,
-      'store:',
-      ...store,
-      'glpi:',
-      `  url: ${glpiUrl}/apirest.php`,
-      '  user_token: bench-user',
-      `  max_concurrency: ${CONCURRENCY}`,
-      '  timeout: 2s',
-      'retry:',
-      '  min_delay: 200ms',
-      '  max_delay: 2s',
-      '  backoff_cap: 5s',
-      'correlation:',
-      '  coalesce_window: 2s',
-      `rules_file: ${join(ROOT, 'config', 'rules.example.yaml')}`,
-    ].join('\n'),
-  );
+  writeFileSync(config, daemonConfig({ port, dir, glpiUrl, store, glpi: ['  timeout: 2s'] }));
   // BENCH_PG_PROFILE=<dir>: the daemons run under --cpu-prof (a profile per thread, written at a clean stop).
   const prof = process.env.BENCH_PG_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PG_PROFILE}`] : [];
   const child = spawn(process.execPath, [...prof, join(dist, 'src', 'main.js'), 'run', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });

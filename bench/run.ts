@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { body as benchBody, type LoadJob, type LoadResult, type LongrunResult } from './load.js';
-import { CONCURRENCY, CONNECTIONS, cpuSeconds, daemonNodeArgs, DIST, env, FINGERPRINTS, freePort, glpiState, HERE, INTAKE_SECONDS, LATENCY, load, metricsText, type Proc, RATE, ROOT, sleep, startGlpi, stop, STORM_EVENTS, STORM_SECONDS, sumMetric, TOKEN, WARMUP_SECONDS } from './common.js';
+import { CONCURRENCY, CONNECTIONS, cpuSeconds, daemonConfig, daemonNodeArgs, DIST, env, FINGERPRINTS, freePort, glpiState, HERE, INTAKE_SECONDS, LATENCY, load, metricsText, type Proc, RATE, ROOT, sleep, startGlpi, stop, STORM_EVENTS, STORM_SECONDS, sumMetric, TOKEN, WARMUP_SECONDS } from './common.js';
 
 const OUTAGE_SECONDS = env('BENCH_OUTAGE_SECONDS', 30);
 /** The storm's uncounted warm-up on other hosts (see stormRun). */
@@ -62,31 +62,7 @@ async function startDaemon(glpiUrl: string, tuning: DaemonTuning & { dir?: strin
   const dir = tuning.dir ?? mkdtempSync(join(tmpdir(), 'zgb-bench-'));
   const port = await freePort();
   const config = join(dir, 'bridge.yaml');
-  writeFileSync(
-    config,
-    [
-      `listen: 127.0.0.1:${port}`,
-      `data_dir: ${dir}`,
-      'log_level: info',
-      'webhook:',
-      `  token: ${TOKEN}`,
-      'store:',
-      '  synchronous: full',
-      ...(tuning.store ?? []),
-      'glpi:',
-      `  url: ${glpiUrl}/apirest.php`,
-      '  user_token: bench-user',
-      `  max_concurrency: ${CONCURRENCY}`,
-      'retry:',
-      '  min_delay: 200ms',
-      '  max_delay: 2s',
-      '  backoff_cap: 5s',
-      'correlation:',
-      '  coalesce_window: 2s',
-      ...(tuning.correlation ?? []),
-      `rules_file: ${tuning.rulesFile ?? join(ROOT, 'config', 'rules.example.yaml')}`,
-    ].join('\n'),
-  );
+  writeFileSync(config, daemonConfig({ port, dir, glpiUrl, store: ['  synchronous: full', ...(tuning.store ?? [])], correlation: tuning.correlation, rulesFile: tuning.rulesFile }));
   // Logs go where an operator's would (a pipe), and are drained (into BENCH_DAEMON_LOG when set: the daemon's whole log, appended).
   const started = performance.now();
   const child = spawn(process.execPath, [...DAEMON_NODE_ARGS, join(DIST, 'src', 'main.js'), 'run', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
