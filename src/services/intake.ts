@@ -76,7 +76,7 @@ export class Intake implements AlertIntake {
       else results = this.store.acceptDeliveries(batch.map((w) => w.delivery));
       this.#busySince = 0;
     } catch (e) {
-      const now = Date.now();
+      const now = this.clock.now();
       if (e instanceof StoreBusy && (this.#busySince === 0 || now - this.#busySince < BUSY_GIVE_UP_MS)) {
         // A checkpoint restarts the inbox's log (a few milliseconds): keep taking requests, commit them together after.
         if (this.#busySince === 0) this.#busySince = now;

@@ -57,4 +57,22 @@ describe('intake against a held inbox (a checkpoint restarting the WAL)', () => 
     expect(committed).toEqual([2]);
     expect(intake.storeError).toBeUndefined();
   });
+
+  it('an inbox held past 5 s by the intake\'s clock: the waiting alerts are refused (a 503, Zabbix sends again), the next ones are taken once it is free', async () => {
+    const { intakeSide, other } = pair();
+    let now = T;
+    const intake = new Intake(intakeSide, { now: () => now }, nodeDigests, createLogger('fatal', { write: () => undefined }), createMetrics({ processMetrics: false }), () => undefined);
+    other.inbox.exec('BEGIN IMMEDIATE');
+    const answer = intake.accept(alert('1')).then(() => 'accepted', (e: unknown) => e);
+    await new Promise((r) => setImmediate(r)); // the intake's commit ran (before this, in the same phase) and found the inbox held at T
+    expect(intake.storeError).toBeUndefined();
+    now = T + 5_001;
+    // The intake tries again every millisecond: its next try runs before this later timer, and gives up.
+    await new Promise((r) => setTimeout(r, 2));
+    expect(intake.storeError).toBe('the inbox is being checkpointed');
+    expect(await answer).toMatchObject({ code: 'BRIDGE_STORE_UNAVAILABLE' });
+    other.inbox.exec('COMMIT');
+    expect(await intake.accept(alert('2'))).toEqual({ deliveryId: 1, duplicate: false });
+    expect(intake.storeError).toBeUndefined();
+  });
 });
