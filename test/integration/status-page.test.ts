@@ -17,8 +17,8 @@ import { exampleRulesYaml, exampleRulesYamlUnknownCpuCategory, ROOT, zabbixBody 
 
 const ADMIN = 'status-admin-token-0123456789';
 const HOSTILE = '<script>alert(1)</script>';
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-export const ARTIFACTS = process.env.ZGB_ARTIFACTS ?? join(ROOT, 'artifacts');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = process.env.ZGB_ARTIFACTS ?? join(ROOT, 'artifacts');
 
 let glpi: FakeGlpi | undefined;
 let daemon: Daemon | undefined;
