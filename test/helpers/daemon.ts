@@ -206,7 +206,6 @@ afterEach(() => {
   }
 });
 
-/** Poll until the check passes (waiting for asynchronous work, not measuring it). */
 /** A GLPI fake on a free port (the test's user token) and a started daemon pointed at it. */
 export async function startWithGlpi(opt: Omit<DaemonOptions, 'glpiUrl'> = {}): Promise<{ glpi: FakeGlpi; daemon: Daemon }> {
   const glpi = new FakeGlpi({ userTokens: ['user-token'] });
@@ -216,6 +215,7 @@ export async function startWithGlpi(opt: Omit<DaemonOptions, 'glpiUrl'> = {}): P
   return { glpi, daemon };
 }
 
+/** Poll until the check passes (waiting for asynchronous work, not measuring it). */
 export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
