@@ -13,7 +13,6 @@ import type { Config } from './config/schema.js';
 import type { Logger } from './observability/logger.js';
 import { createMetrics, mergedExposition, setQueueGauges, type Metrics } from './observability/metrics.js';
 import type { LogSink, ProcessingHandle } from './threads/handle.js';
-import { InProcessProcessing } from './threads/in-process.js';
 import { ProcessingThread } from './threads/processing-thread.js';
 
 export interface AppDeps {
@@ -137,9 +136,13 @@ export function buildApp(initial: Config, deps: AppDeps): App {
   });
 
   // ---- start
-  const startProcessingSide = (): ProcessingHandle => {
+  const startProcessingSide = async (): Promise<ProcessingHandle> => {
     const durableThrough = store.lastDeliveryId();
-    if (deps.processing === 'in-process') return new InProcessProcessing(config, durableThrough, logger);
+    if (deps.processing === 'in-process') {
+      // Tests only: the daemon's main thread never loads the processing side (decisions, GLPI clients, axios).
+      const { InProcessProcessing } = await import('./threads/in-process.js');
+      return new InProcessProcessing(config, durableThrough, logger);
+    }
     return new ProcessingThread(config, durableThrough, deps.logDestination, logger, (reason) => {
       if (stopping) return;
       logger.fatal({ reason, code: 'BRIDGE_PROCESSING_FAILED' }, 'the processing thread stopped unexpectedly; stopping the bridge so that it is restarted');
@@ -148,7 +151,7 @@ export function buildApp(initial: Config, deps: AppDeps): App {
   };
 
   const start = async (): Promise<string> => {
-    processing = startProcessingSide();
+    processing = await startProcessingSide();
     await processing.ready();
     readiness.verifyNow();
     // The inbox is written on this thread only.

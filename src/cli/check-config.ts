@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
 import { namesInRules, type GlpiFieldsPatch } from '../core/rules.js';
 import { RemoteError } from '../core/remote-error.js';
-import { glpiClient, zabbixApi } from '../composition/from-config.js';
+import { glpiClient, zabbixApi } from '../composition/clients.js';
 import { loadOrReport } from './common.js';
 import { AUTHORIZATION_FIX } from '../adapters/glpi/outcome.js';
 import { GlpiClient } from '../adapters/glpi/client.js';

@@ -7,7 +7,8 @@ import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { TicketDraft } from '../core/decide.js';
 import { NAMED_FIELDS, type NamedField } from '../core/rules.js';
-import { describeResolution, glpiClient, nameSettings, NameResolver } from '../composition/from-config.js';
+import { glpiClient } from '../composition/clients.js';
+import { describeResolution, nameSettings, NameResolver } from '../composition/from-config.js';
 
 /**
  * The names a ticket would carry and, when GLPI answers, their ids and the
