@@ -30,6 +30,15 @@ export interface Migration {
   readonly withInbox?: boolean;
 }
 
+/**
+ * Page cache of a connection that only appends and reads in order (issue 16: SQLite's default is 2 MB per
+ * connection, held by malloc in the thread that opened it, and the daemon opens four): the inbox, whose
+ * deliveries are written at the end and read in id order, and the intake's state connection, which reads a few
+ * rows (the decided position, open incidents' events at pruning). The processing thread's state connection keeps
+ * the default: it reads and writes incidents and jobs all over the file.
+ */
+const SMALL_CACHE_KIB = 512;
+
 /** How long a write waits for another connection's lock (the intake's own inbox writes wait 0: see StoreBusy). */
 export const BUSY_TIMEOUT_MS = 5000;
 
@@ -129,6 +138,7 @@ export function openStoreFiles(file: string, options: StoreOptions = {}): StoreF
   const inboxFile = inboxFileOf(file);
   // Commits to the inbox are not fsynced by SQLite; syncInbox() does it off the event loop.
   const inbox = openDatabase(inboxFile, maxSizeBytes);
+  inbox.pragma(`cache_size = -${SMALL_CACHE_KIB}`);
   const intakeConnection = options.inboxCheckpoint === 'external';
   if (intakeConnection) {
     inbox.pragma('wal_autocheckpoint = 0');
@@ -137,6 +147,7 @@ export function openStoreFiles(file: string, options: StoreOptions = {}): StoreF
   migrate(inbox, INBOX_MIGRATIONS, inboxFile);
   const state = openDatabase(file, maxSizeBytes);
   state.pragma('foreign_keys = ON');
+  if (intakeConnection) state.pragma(`cache_size = -${SMALL_CACHE_KIB}`);
   state.function('fingerprint_key', { deterministic: true }, (fp: unknown) => fingerprintKey(String(fp), nodeDigests));
   migrate(state, STATE_MIGRATIONS, inboxFile);
   return { file, state, inboxFile, inbox, fullSync: synchronous === 'full', maxBytes: maxSizeBytes, intakeConnection };
