@@ -38,6 +38,16 @@ export function daemonNodeArgs(): string[] {
   const words = (text: string) => text.split(' ').filter((a) => a !== '');
   return [...words(exec[1] ?? ''), ...words(process.env.BENCH_DAEMON_NODE_ARGS ?? '')];
 }
+
+/**
+ * The daemon's environment: this process's, with the C library's allocator settings the systemd unit gives it
+ * (its `Environment=MALLOC_...` lines; `npm start` sets the same), so the bench measures its memory as it runs.
+ */
+export function daemonEnv(): NodeJS.ProcessEnv {
+  const unit = readFileSync(join(ROOT, 'systemd', 'zabbix-glpi-bridge.service'), 'utf8');
+  const allocator = [...unit.matchAll(/^Environment=(MALLOC_\w+)=(\S+)$/gm)].map((m) => [m[1], m[2]] as const);
+  return { ...process.env, ...Object.fromEntries(allocator) };
+}
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What differs between the benchmark's daemons: their config's other keys are those of every bench run. */

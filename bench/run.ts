@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { body as benchBody, type LoadJob, type LoadResult, type LongrunResult } from './load.js';
-import { CONCURRENCY, CONNECTIONS, cpuSeconds, daemonConfig, daemonNodeArgs, DIST, env, FINGERPRINTS, freePort, glpiState, HERE, INTAKE_SECONDS, LATENCY, load, metricsText, type Proc, RATE, ROOT, sleep, startGlpi, stop, STORM_EVENTS, STORM_SECONDS, sumMetric, TOKEN, WARMUP_SECONDS } from './common.js';
+import { CONCURRENCY, CONNECTIONS, cpuSeconds, daemonConfig, daemonEnv, daemonNodeArgs, DIST, env, FINGERPRINTS, freePort, glpiState, HERE, INTAKE_SECONDS, LATENCY, load, metricsText, type Proc, RATE, ROOT, sleep, startGlpi, stop, STORM_EVENTS, STORM_SECONDS, sumMetric, TOKEN, WARMUP_SECONDS } from './common.js';
 
 const OUTAGE_SECONDS = env('BENCH_OUTAGE_SECONDS', 30);
 /** The storm's uncounted warm-up on other hosts (see stormRun). */
@@ -65,7 +65,7 @@ async function startDaemon(glpiUrl: string, tuning: DaemonTuning & { dir?: strin
   writeFileSync(config, daemonConfig({ port, dir, glpiUrl, store: ['  synchronous: full', ...(tuning.store ?? [])], correlation: tuning.correlation, rulesFile: tuning.rulesFile }));
   // Logs go where an operator's would (a pipe), and are drained (into BENCH_DAEMON_LOG when set: the daemon's whole log, appended).
   const started = performance.now();
-  const child = spawn(process.execPath, [...DAEMON_NODE_ARGS, join(DIST, 'src', 'main.js'), 'run', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...DAEMON_NODE_ARGS, join(DIST, 'src', 'main.js'), 'run', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'], env: daemonEnv() });
   if (DAEMON_LOG) child.stdout!.pipe(createWriteStream(DAEMON_LOG, { flags: 'a' }));
   else child.stdout!.resume();
   const url = `http://127.0.0.1:${port}`;

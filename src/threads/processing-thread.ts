@@ -18,7 +18,7 @@ export type { LogSink };
  * generation holds the incident cache and a batch of up to 512 alerts (a 64 KiB body each at worst): no cap
  * below what a hostile batch needs.
  */
-const PROCESSING_HEAP = { maxYoungGenerationSizeMb: 8 } as const;
+const PROCESSING_HEAP = { maxYoungGenerationSizeMb: 4 } as const;
 
 /**
  * The main thread's handle on the processing thread (see

@@ -87,14 +87,18 @@ describe('systemd unit', () => {
     expect(text).toMatch(/^SystemCallErrorNumber=EPERM$/m);
   });
 
-  it('starts Node with the options `npm start` uses (the small young generation of issue 16), which the bench reads', () => {
+  it('starts Node with the options and allocator settings `npm start` uses (the small heaps of issue 16), which the bench reads', () => {
     const unit = readFileSync(UNIT, 'utf8');
     const [exec] = unitValues(unit, 'ExecStart');
     const unitFlags = /^\S+ (.*?)\S*main\.js /.exec(exec ?? '')?.[1]?.trim();
+    const unitAllocator = unitValues(unit, 'Environment').filter((v) => v.startsWith('MALLOC_'));
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
-    const startFlags = /^node (.*?)\S*main\.js /.exec(pkg.scripts.start ?? '')?.[1]?.trim();
+    const start = /^((?:MALLOC_\w+=\S+ )*)node (.*?)\S*main\.js /.exec(pkg.scripts.start ?? '');
     expect(unitFlags).toContain('--max-semi-space-size=');
-    expect(startFlags).toBe(unitFlags);
+    expect(unitFlags).toContain('--heap-growing-percent=');
+    expect(start?.[2]?.trim()).toBe(unitFlags);
+    expect(unitAllocator).toContain('MALLOC_ARENA_MAX=2');
+    expect(start?.[1]?.trim().split(' ')).toEqual(unitAllocator);
   });
 
   it('lets journald keep a storm\'s log lines (one per decision) instead of dropping past its default 10,000 per 30 s', () => {
