@@ -14,7 +14,8 @@ export type { LogSink };
 /**
  * The processing thread's V8 heap (issue 16: the footprint). Its young generation is what a storm churns
  * through (parsed alerts, rendered jobs, GLPI answers): V8's default lets it grow to tens of megabytes before
- * collecting; 8 MB keeps the thread's resident memory low for a few more (cheap) scavenges. The old
+ * collecting; 4 MB keeps the thread's resident memory low for a few more (cheap) scavenges (8 MB until the
+ * storm's peak RSS was brought under 130 MB; the node options in the unit do the rest, README "Performance"). The old
  * generation holds the incident cache and a batch of up to 512 alerts (a 64 KiB body each at worst): no cap
  * below what a hostile batch needs.
  */
