@@ -110,8 +110,8 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
   const desk = routingDesk(glpi, names);
   const dispatcher = new Dispatcher(store, history ? history.desk(desk) : desk, clock, logger.child({ component: 'dispatcher' }), metrics, {
     ...dispatcherOptions(config),
-    // Narrowed only while decisions may wait too: past Processor's backlog bound both run at full speed.
-    ...(options.intakeBusy ? { intakeBusy: () => options.intakeBusy!() && processor.mayHoldBack() } : {}),
+    // Narrowed exactly while decisions wait (Processor.holdsBack): past its backlog bound both run at full speed.
+    ...(options.intakeBusy ? { intakeBusy: () => processor.holdsBack() } : {}),
     // GLPI Problems (issue 14 item 1): both APIs create and find them; v2 has no link routes (the adapter says the links in follow-ups, docs/glpi-api-v2.md).
     ...(isProblemDesk(glpi) ? { problems: problemRoutingDesk(glpi, names) } : {}),
     ...(zabbix && config.zabbix.write_back.enabled ? { writeBack: { zabbix, prefix: config.zabbix.write_back_prefix, acknowledge: config.zabbix.write_back.acknowledge } } : {}),

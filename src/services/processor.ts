@@ -103,16 +103,19 @@ export class Processor {
     else setTimeout(run, GATHER_MS);
   }
 
-  /** Whether work may still wait for the intake: fewer than MAX_HELD deliveries undecided (the dispatcher asks too). */
-  mayHoldBack(): boolean {
-    return this.#through - this.#decidedThrough < MAX_HELD;
+  /**
+   * Whether work waits for the intake now: Zabbix is queueing on it, and fewer than MAX_HELD deliveries are
+   * undecided. New decisions yield on this answer, and the dispatcher narrows GLPI to one job on the same one.
+   */
+  holdsBack(): boolean {
+    return this.intakeBusy !== undefined && this.#through - this.#decidedThrough < MAX_HELD && this.intakeBusy();
   }
 
   /** True (and a look again scheduled) when this batch waits for the intake (YIELD_MS). */
   #yieldToIntake(): boolean {
     if (!this.intakeBusy) return false;
     const now = performance.now();
-    const busy = this.mayHoldBack() && this.intakeBusy();
+    const busy = this.holdsBack();
     if (busy && this.#yieldingSince === 0) this.#yieldingSince = now;
     if (busy && now - this.#yieldingSince < MAX_YIELD_MS) {
       this.#scheduled = true;

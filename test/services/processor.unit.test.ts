@@ -281,8 +281,8 @@ describe('decisions yield to a saturated intake (issue 16: Zabbix is answered fi
   it('tells the dispatcher whether GLPI may be narrowed too: not past 100,000 undecided deliveries', () => {
     const h = harness({}, new MemoryStore(), () => true);
     h.receive([alert('problem', '10'), 0]);
-    expect(h.processor.mayHoldBack()).toBe(true);
+    expect(h.processor.holdsBack()).toBe(true);
     h.processor.admit(100_001);
-    expect(h.processor.mayHoldBack()).toBe(false);
+    expect(h.processor.holdsBack()).toBe(false);
   });
 });
