@@ -5,7 +5,7 @@ import type Database from 'better-sqlite3';
 import { laneOf, type LaneKind } from '../../../core/coalesce.js';
 import type { JobSpec, JobType } from '../../../core/decide.js';
 import type { ActionQueue, IncidentRef, Job, JobStatus, QueuedJob, QueueStats, RunRecord, StateTransactions } from '../../../core/ports.js';
-import type { MetaTable } from './database.js';
+import { LimitedQuery, type MetaTable } from './database.js';
 import { keyOf } from './incidents.js';
 
 interface JobRow {
@@ -79,7 +79,8 @@ export class SqliteActionQueue implements ActionQueue {
       // Walks due jobs in order and stops after LIMIT heads: no per-lane aggregate over the whole queue.
       // A held-back create (untried, due after the create horizon) is skipped here, not after LIMIT: a storm of new
       // incidents would otherwise fill every LIMIT with held creates and starve the due jobs queued behind them.
-      ready: db.prepare<[number, number, number], JobRow>(
+      ready: new LimitedQuery<[number, number], JobRow>(
+        db,
         `SELECT j.*, json_extract(i.state, '$.fingerprint') AS fingerprint FROM jobs j INDEXED BY jobs_ready
           LEFT JOIN incidents i ON i.fp_key = j.fp_key
           WHERE j.status = 'pending' AND j.next_attempt_at <= ?
@@ -146,7 +147,7 @@ export class SqliteActionQueue implements ActionQueue {
   claimReady(now: number, limit: number, busy: ReadonlySet<string>, createHorizon = now): Job[] {
     // A held-back create is due only once every delivery received before its hold-down ended is decided (one of them may cancel it).
     const rows = this.#stmt.ready
-      .all(now, createHorizon, limit + busy.size)
+      .all(limit + busy.size, now, createHorizon)
       .filter((r) => !busy.has(laneName(r)))
       .slice(0, limit);
     if (rows.length === 0) return [];

@@ -74,6 +74,38 @@ export function usedBytes(db: Database.Database): number {
 }
 const sizeQueries = new WeakMap<Database.Database, Database.Statement<[], number>>();
 
+/**
+ * A query ending in `LIMIT ?`, run with its limit written into the SQL. SQLite (3.53, in better-sqlite3 12) compiles
+ * a statement again at every run when its LIMIT is a bound parameter: binding it marks the plan stale, even to the
+ * same value. In a storm that was 8-9 % of the processing thread's CPU, in the dispatcher's ready query and the
+ * decisions' inbox read (issue 16: perf, and a uprobe on sqlite3Reprepare counting one per run). One statement per
+ * power of two at or above the limit (a handful, whatever the limits asked), its rows cut to the limit.
+ */
+export class LimitedQuery<P extends unknown[], R> {
+  readonly #db: Database.Database;
+  readonly #sql: string;
+  readonly #byBound = new Map<number, Database.Statement<P, R>>();
+
+  constructor(db: Database.Database, sql: string) {
+    if (!/LIMIT \?\s*$/.test(sql)) throw new Error(`LimitedQuery: the SQL must end with "LIMIT ?": ${sql}`);
+    this.#db = db;
+    this.#sql = sql.replace(/\?\s*$/, '');
+  }
+
+  /** The first `limit` rows (none when limit < 1). */
+  all(limit: number, ...params: P): R[] {
+    if (!(limit >= 1)) return [];
+    const bound = 2 ** Math.ceil(Math.log2(Math.floor(limit)));
+    let statement = this.#byBound.get(bound);
+    if (!statement) {
+      statement = this.#db.prepare<P, R>(`${this.#sql}${bound}`);
+      this.#byBound.set(bound, statement);
+    }
+    const rows = statement.all(...params);
+    return rows.length > limit ? rows.slice(0, Math.floor(limit)) : rows;
+  }
+}
+
 /** Run the steps a file has not had yet (by its user_version), each in its own transaction with its version. */
 export function migrate(db: Database.Database, migrations: readonly Migration[], inboxFile: string): void {
   migrations.forEach((m, i) => {

@@ -7,7 +7,7 @@ import type { Alert } from '../../../core/alert.js';
 import { StoreBusy } from '../../../core/errors.js';
 import { problemDeliveryKey, updateKeyPrefix } from '../../../core/fingerprint.js';
 import type { Accepted, InboxReader, InboxWriter, NewDelivery, PendingDelivery } from '../../../core/ports.js';
-import { BUSY_TIMEOUT_MS, usedBytes, type StoreFiles } from './database.js';
+import { BUSY_TIMEOUT_MS, LimitedQuery, usedBytes, type StoreFiles } from './database.js';
 import { WalFlush } from './wal-flush.js';
 
 /**
@@ -43,9 +43,7 @@ export class SqliteInboxReader implements InboxReader {
       updatesOf: inbox.prepare<[string, string, number], { id: number; alert: string; received_at: number }>(
         'SELECT id, alert, received_at FROM deliveries WHERE delivery_key > ? AND delivery_key < ? AND id < ? ORDER BY id',
       ),
-      deliveriesAfter: inbox.prepare<[number, number, number], { id: number; alert: string; received_at: number }>(
-        'SELECT id, alert, received_at FROM deliveries WHERE id > ? AND id <= ? ORDER BY id LIMIT ?',
-      ),
+      deliveriesAfter: new LimitedQuery<[number, number], { id: number; alert: string; received_at: number }>(inbox, 'SELECT id, alert, received_at FROM deliveries WHERE id > ? AND id <= ? ORDER BY id LIMIT ?'),
       lastDelivery: inbox.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM deliveries'),
       inboxBacklog: inbox.prepare<[number], { n: number; bytes: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(octet_length(alert)), 0) AS bytes FROM deliveries WHERE id > ?'),
     };
@@ -82,7 +80,7 @@ export class SqliteInboxReader implements InboxReader {
 
   /** Deliveries not decided on yet, in id order, up to `throughId` (those known to be on disk). */
   unprocessedDeliveries(limit: number, throughId = Number.MAX_SAFE_INTEGER): PendingDelivery[] {
-    return this.#stmt.deliveriesAfter.all(this.#decided.processedThrough(), throughId, limit).map((r) => ({ id: r.id, alert: JSON.parse(r.alert) as Alert, receivedAt: r.received_at }));
+    return this.#stmt.deliveriesAfter.all(limit, this.#decided.processedThrough(), throughId).map((r) => ({ id: r.id, alert: JSON.parse(r.alert) as Alert, receivedAt: r.received_at }));
   }
 
   /** Id of the last delivery in the inbox (0 when empty). */
