@@ -30,24 +30,16 @@ const BATCH_BYTES = 4096;
 const RETRY_SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * How long a log line may wait for the lines after it. Under a storm the processing thread logs a decision per
- * alert and a line per GLPI job, in turns of their own: written once per turn, that was a hundred writes (and
- * wake-ups of the journal) a second and 8-9 % of the thread's CPU (issue 16, profiled); gathered for 50 ms, a few
- * writes of up to BATCH_BYTES. Every line carries its own time; the journal's is at most this much later.
- */
-export const LOG_FLUSH_MS = 50;
-
-/**
- * Log lines to a file descriptor, gathered for LOG_FLUSH_MS (or BATCH_BYTES * 4) instead of written one by one:
- * a write system call per line (and a wake-up of the reader per line) was a tenth of the processing thread's
- * CPU in a storm (issue 16). Lines are whole in every write, a write is at most BATCH_BYTES (a longer line goes
- * alone), and what is pending is written before the thread or process exits; only a kill -9 can lose the
- * lines of the last LOG_FLUSH_MS.
+ * Log lines to a file descriptor, written once per event-loop turn instead of once per line: under a storm
+ * the processing thread logs a decision per alert, and a write system call per line (and a wake-up of the
+ * reader per line) was a tenth of its CPU (issue 16). Lines are whole in every write, a write is at most
+ * BATCH_BYTES (a longer line goes alone), and what is pending is written before the thread or process exits;
+ * only a kill -9 can lose the lines of the turn it interrupts.
  */
 export class BatchedLines implements DestinationStream {
   #lines: string[] = [];
   #bytes = 0;
-  #timer: NodeJS.Timeout | undefined;
+  #scheduled = false;
 
   constructor(private readonly fd = 1) {
     process.once('exit', () => this.flush());
@@ -57,17 +49,15 @@ export class BatchedLines implements DestinationStream {
     this.#lines.push(line);
     this.#bytes += line.length;
     if (this.#bytes >= BATCH_BYTES * 4) this.flush();
-    else if (this.#timer === undefined) {
-      // Unreferenced: pending lines never keep a stopping process up; the exit handler writes them.
-      this.#timer = setTimeout(() => this.flush(), LOG_FLUSH_MS);
-      this.#timer.unref();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.flush());
     }
   }
 
   /** Write what is pending now, in whole lines, in writes of at most BATCH_BYTES. */
   flush(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#scheduled = false;
     const lines = this.#lines;
     if (lines.length === 0) return;
     this.#lines = [];
