@@ -32,11 +32,18 @@ export const TOKEN = 'bench-token-0123456789';
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` or `--perf-basic-prof` to see where its time goes.
  */
 export function daemonNodeArgs(): string[] {
-  const unit = readFileSync(join(ROOT, 'systemd', 'zabbix-glpi-bridge.service'), 'utf8');
+  const unit = unitText();
   const exec = /^ExecStart=\S+ (.*?)\S*main\.js /m.exec(unit);
   if (!exec) throw new Error('systemd/zabbix-glpi-bridge.service: no ExecStart= running main.js');
   const words = (text: string) => text.split(' ').filter((a) => a !== '');
   return [...words(exec[1] ?? ''), ...words(process.env.BENCH_DAEMON_NODE_ARGS ?? '')];
+}
+
+/** The systemd unit the daemon runs under: its node options and environment are the ones measured. */
+let unitCache: string | undefined;
+function unitText(): string {
+  unitCache ??= readFileSync(join(ROOT, 'systemd', 'zabbix-glpi-bridge.service'), 'utf8');
+  return unitCache;
 }
 
 /**
@@ -44,8 +51,7 @@ export function daemonNodeArgs(): string[] {
  * (its `Environment=MALLOC_...` lines; `npm start` sets the same), so the bench measures its memory as it runs.
  */
 export function daemonEnv(): NodeJS.ProcessEnv {
-  const unit = readFileSync(join(ROOT, 'systemd', 'zabbix-glpi-bridge.service'), 'utf8');
-  const allocator = [...unit.matchAll(/^Environment=(MALLOC_\w+)=(\S+)$/gm)].map((m) => [m[1], m[2]] as const);
+  const allocator = [...unitText().matchAll(/^Environment=(MALLOC_\w+)=(\S+)$/gm)].map((m) => [m[1], m[2]] as const);
   return { ...process.env, ...Object.fromEntries(allocator) };
 }
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -94,15 +94,16 @@ export class LimitedQuery<P extends unknown[], R> {
 
   /** The first `limit` rows (none when limit < 1). */
   all(limit: number, ...params: P): R[] {
-    if (!(limit >= 1)) return [];
-    const bound = 2 ** Math.ceil(Math.log2(Math.floor(limit)));
+    const n = Math.floor(limit);
+    if (!(n >= 1)) return [];
+    const bound = 2 ** Math.ceil(Math.log2(n));
     let statement = this.#byBound.get(bound);
     if (!statement) {
       statement = this.#db.prepare<P, R>(`${this.#sql}${bound}`);
       this.#byBound.set(bound, statement);
     }
     const rows = statement.all(...params);
-    return rows.length > limit ? rows.slice(0, Math.floor(limit)) : rows;
+    return rows.length > n ? rows.slice(0, n) : rows;
   }
 }
 
