@@ -36,6 +36,12 @@ describe('the layering holds (core → services → adapters → threads → app
     expect(violations('adapters', (m) => !/\/(services|threads)\/|\/app\.js$/.test(m))).toEqual([]);
   });
 
+  it("axios is imported only through adapters/axios (which keeps Node's fetch implementation unloaded)", () => {
+    const direct = violations('.', (m, f) => m !== 'axios' || relative(SRC, f) === join('adapters', 'axios', 'index.ts'));
+    expect(direct).toEqual([]);
+    expect(importsOf(join(SRC, 'adapters', 'glpi', 'client.ts'))).toContain('../axios/index.js');
+  });
+
   it('the test finds imports (a rule that sees nothing proves nothing)', () => {
     expect(importsOf(join(SRC, 'services', 'processor.ts'))).toEqual(expect.arrayContaining(['../core/ports.js', '../core/assess.js']));
   });

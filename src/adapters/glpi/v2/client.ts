@@ -1,4 +1,4 @@
-import axios, { type AxiosInstance, type Method } from 'axios';
+import axios, { type AxiosInstance, type Method } from '../../axios/index.js';
 import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
