@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { normalise } from '../core/normalise.js';
 import { parseWebhookBody } from '../adapters/zabbix/webhook-body.js';
 import { explainAlert, explainMarkerKey } from '../composition/explain.js';
+import { loadStoreBackend } from '../composition/store.js';
 import { loadOrReport, UsageError } from './common.js';
 import { pino } from 'pino';
 import type { Config } from '../config/schema.js';
@@ -53,6 +54,7 @@ async function resolveOnline(config: Config, draft: TicketDraft): Promise<Record
 export async function explainCommand(file: string | undefined, input: string | undefined, online = false): Promise<number> {
   const config = loadOrReport(file);
   if (!config) return 1;
+  await loadStoreBackend(config);
   const text = input === undefined || input === '-' ? readFileSync(0, 'utf8') : readFileSync(input, 'utf8');
   let body: unknown;
   try {

@@ -1,6 +1,6 @@
 import { rerenderCreate } from '../composition/dead-letters.js';
 import type { Config } from '../config/schema.js';
-import { openToolStore } from '../composition/store.js';
+import { loadStoreBackend, openToolStore } from '../composition/store.js';
 import type { Job, ParkedDelivery } from '../core/ports.js';
 import { loadOrReport, UsageError } from './common.js';
 
@@ -14,9 +14,10 @@ function parkedLine(p: ParkedDelivery): string {
 }
 
 /** `queue --config FILE [--json]`: pending jobs, dead letters and parked alerts. */
-export function queueListCommand(file: string | undefined, json: boolean): number {
+export async function queueListCommand(file: string | undefined, json: boolean): Promise<number> {
   const config = loadOrReport(file);
   if (!config) return 1;
+  await loadStoreBackend(config);
   const store = openToolStore(config, { cli: true });
   try {
     const pending = [...store.jobs('running'), ...store.jobs('pending')];
@@ -39,10 +40,11 @@ export function queueListCommand(file: string | undefined, json: boolean): numbe
 }
 
 /** `queue retry --config FILE ID|--all`: put dead letters back in the queue. A running daemon picks them up within seconds. */
-export function queueRetryCommand(file: string | undefined, target: string | undefined, all: boolean): number {
+export async function queueRetryCommand(file: string | undefined, target: string | undefined, all: boolean): Promise<number> {
   if (!all && (target === undefined || !/^\d+$/.test(target))) throw new UsageError('queue retry needs a job ID or --all');
   const config = loadOrReport(file);
   if (!config) return 1;
+  await loadStoreBackend(config);
   const store = openToolStore(config, { cli: true });
   try {
     const now = Date.now();

@@ -3,6 +3,7 @@ import { statusLine, SystemdNotifier } from '../adapters/systemd/notify.js';
 import { buildApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
+import { loadStoreBackend } from '../composition/store.js';
 import { loadOrReport } from './common.js';
 
 /** How often systemd's STATUS= line is brought up to date (sent only when it changed). */
@@ -12,6 +13,7 @@ const STATUS_EVERY_MS = 15_000;
 export async function runCommand(configFile: string | undefined): Promise<number> {
   const config = loadOrReport(configFile);
   if (!config || !configFile) return 1;
+  await loadStoreBackend(config);
   const logger = createLogger(config.log_level);
   try {
     const { changed, refused } = secureDataDir(config.data_dir);

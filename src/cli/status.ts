@@ -3,7 +3,7 @@ import { statusSummary, type ClusterSummary, type StatusSummary } from '../adapt
 import { splitListen } from '../app.js';
 import { clusterSummary } from '../composition/cluster.js';
 import { glpiTicketUrl } from '../composition/status.js';
-import { openToolStore, storeExists, storeLabel } from '../composition/store.js';
+import { loadStoreBackend, openToolStore, storeExists, storeLabel } from '../composition/store.js';
 import type { Config } from '../config/schema.js';
 import { loadOrReport } from './common.js';
 
@@ -95,6 +95,7 @@ function text(s: StatusSummary, file: string, why: string | undefined): string {
 export async function statusCommand(file: string | undefined, json: boolean, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
   const config = loadOrReport(file, err);
   if (!config || !file) return 1;
+  await loadStoreBackend(config);
   const asked = await askDaemon(config);
   let summary: StatusSummary | undefined;
   let why: string | undefined;

@@ -14,7 +14,8 @@
 import { Counter, Gauge } from 'prom-client';
 import type { ReadinessCheck } from '../adapters/http/server.js';
 import type { ClusterSummary } from '../adapters/http/status/summary.js';
-import { clusterRole, PostgresStore, type PgLeaderLock } from '../adapters/store/postgres/index.js';
+import type { PgLeaderLock, PostgresStore } from '../adapters/store/postgres/index.js';
+import { asPostgresStore, clusterRole } from '../adapters/store/postgres/kind.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
@@ -206,8 +207,9 @@ export function pollerRole(store: object, poller: RoleBound, logger: Logger, met
  * Say at start under which name this node runs among the bridges on the database, and whose name it took
  * over (a bridge that is gone: not heard from for a lease, or its session ended). Nothing with SQLite.
  */
-export function announceNode(store: object, logger: Logger): void {
-  if (!(store instanceof PostgresStore) || !store.presence) return;
+export function announceNode(main: object, logger: Logger): void {
+  const store = asPostgresStore(main);
+  if (!store?.presence) return;
   const log = logger.child({ component: 'cluster', node: store.node });
   const from = store.nameTakenOver;
   if (from) log.warn({ instance: store.presence.instance, previous_host: from.host, previous_pid: from.pid, why: from.why }, 'this node took over its name from a bridge that is gone');
@@ -225,8 +227,9 @@ export function announceNode(store: object, logger: Logger): void {
  * holds now and every node heard from within the hour, read from the database (presence.ts: a role shown is
  * a lock held now). Undefined with SQLite (one node). PostgreSQL unreachable: `error`, and no rows.
  */
-export function clusterSummary(store: object): ClusterSummary | undefined {
-  if (!(store instanceof PostgresStore)) return undefined;
+export function clusterSummary(opened: object): ClusterSummary | undefined {
+  const store = asPostgresStore(opened);
+  if (!store) return undefined;
   try {
     const view = store.clusterView();
     const self = view.nodes.find((n) => n.name === view.node);

@@ -3,9 +3,8 @@ import type { Config } from '../config/schema.js';
 import type { Alert } from '../core/alert.js';
 import { assessAlert, NO_STATE } from '../core/assess.js';
 import { formatWindow, problemGroup, problemRule, rankedAsCause, symptomMode, type TicketDraft } from '../core/decide.js';
-import { readStoredMarkerKey } from '../adapters/store/postgres/index.js';
 import { processingSettings } from './from-config.js';
-import { pgConnection } from './store.js';
+import { pgConnection, postgres } from './store.js';
 
 /** What recurrence of this alert, or its group firing together, would link, in words (the category's `problems` rule). */
 function problemLine(config: Config, category: string, alert: Alert): string {
@@ -66,7 +65,7 @@ function valueHistoryLine(config: Config, alert: Alert, ticket: boolean): string
 export function explainMarkerKey(config: Config): { readonly key?: string; readonly note?: string } {
   if (config.store.backend !== 'postgres') return {};
   try {
-    const key = readStoredMarkerKey(pgConnection(config));
+    const key = postgres().readStoredMarkerKey(pgConnection(config));
     return key !== undefined ? { key } : { note: 'no marker key stored in the database yet (no bridge has started on it): the marker is rendered with data_dir/marker-key, which the first bridge to start offers' };
   } catch (e) {
     return { note: `the database's marker key could not be read (${(e as Error).message}): the marker is rendered with data_dir/marker-key, which may differ from the one the bridges use` };

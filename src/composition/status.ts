@@ -1,6 +1,6 @@
 import type { IntakeStore } from '../adapters/store/sqlite/index.js';
 import type { StatusSources, TryAnswer, TryInput } from '../adapters/http/status/routes.js';
-import { PostgresStore } from '../adapters/store/postgres/index.js';
+import { asPostgresStore } from '../adapters/store/postgres/kind.js';
 import { parseWebhookBody } from '../adapters/zabbix/webhook-body.js';
 import type { Config } from '../config/schema.js';
 import type { Alert } from '../core/alert.js';
@@ -55,7 +55,7 @@ export function statusSources(config: () => Config, store: IntakeStore): StatusS
           alert = normalise(parsed.event, 'webhook', c.zabbix.timezone_offset_minutes);
         }
         // PostgreSQL: the markers the bridges render are keyed with the database's key (not this data_dir's).
-        const shared = store instanceof PostgresStore ? store.storedMarkerKey() : undefined;
+        const shared = asPostgresStore(store)?.storedMarkerKey();
         return { ok: true, result: explainAlert(c, alert, now, shared).out };
       } catch (e) {
         return { ok: false, error: (e as Error).message };

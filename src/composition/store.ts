@@ -6,10 +6,29 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { actAsDataDirOwner } from '../adapters/data-dir.js';
-import { openPostgresIntakeStore, openPostgresProcessingStore, PostgresStore, type PgConnectionConfig, type PgStoreOptions } from '../adapters/store/postgres/index.js';
+import type * as PostgresBackend from '../adapters/store/postgres/index.js';
+import type { PgConnectionConfig, PgStoreOptions } from '../adapters/store/postgres/index.js';
 import { openIntakeStore, openProcessingStore, SqliteStore, type IntakeStore, type ProcessingStore } from '../adapters/store/sqlite/index.js';
 import type { Config } from '../config/schema.js';
 import { storeFile } from './from-config.js';
+
+/** The PostgreSQL store's code, once loadStoreBackend loaded it. */
+let postgresBackend: typeof PostgresBackend | undefined;
+
+/**
+ * Load the code of the store the configuration names, before any store is opened (at each thread's start, and
+ * in each command that opens one). SQLite's is always loaded; PostgreSQL's only when store.backend is
+ * postgres: a bridge on SQLite never carries it (about 1 MB of heap in each thread; issue 16).
+ */
+export async function loadStoreBackend(c: Config): Promise<void> {
+  if (c.store.backend === 'postgres') postgresBackend ??= await import('../adapters/store/postgres/index.js');
+}
+
+/** The PostgreSQL store's code (a bug if loadStoreBackend did not run first: said so, instead of a bare TypeError). */
+export function postgres(): typeof PostgresBackend {
+  if (!postgresBackend) throw new Error('store.backend is postgres, but the PostgreSQL store was not loaded: loadStoreBackend(config) must run before a store is opened');
+  return postgresBackend;
+}
 
 /** Every method of both threads' stores (SqliteStore or PostgresStore). */
 export type ToolStore = IntakeStore & ProcessingStore;
@@ -51,20 +70,20 @@ function pgOptions(c: Config, role?: PgStoreOptions['role']): PgStoreOptions {
 
 /** The main thread's store. */
 export function openIntakeSideStore(c: Config): IntakeStore {
-  if (c.store.backend === 'postgres') return openPostgresIntakeStore(pgOptions(c, 'poller'));
+  if (c.store.backend === 'postgres') return postgres().openPostgresIntakeStore(pgOptions(c, 'poller'));
   // The intake writes the inbox file; the processing side checkpoints it (so this thread never copies WAL pages).
   return openIntakeStore(storeFile(c), { synchronous: c.store.synchronous, maxSizeBytes: c.store.max_size });
 }
 
 /** The processing thread's store. */
 export function openProcessingSideStore(c: Config): ProcessingStore {
-  if (c.store.backend === 'postgres') return openPostgresProcessingStore(pgOptions(c, 'decider'));
+  if (c.store.backend === 'postgres') return postgres().openPostgresProcessingStore(pgOptions(c, 'decider'));
   return openProcessingStore(storeFile(c), { synchronous: c.store.synchronous, maxSizeBytes: c.store.max_size });
 }
 
 /** Both over one connection, for a tool's short use. */
 export function openToolStore(c: Config, opt: { readonly cli?: boolean } = {}): ToolStore {
-  if (c.store.backend === 'postgres') return new PostgresStore(pgOptions(c));
+  if (c.store.backend === 'postgres') return new (postgres().PostgresStore)(pgOptions(c));
   // A command line tool (`sudo zabbix-glpi-bridge queue …`): the store's files stay the service user's (adapters/data-dir.ts).
   if (opt.cli) actAsDataDirOwner(dirname(storeFile(c)));
   return new SqliteStore(storeFile(c), { synchronous: c.store.synchronous });

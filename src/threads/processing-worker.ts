@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { startProcessing } from '../composition/processing.js';
+import { loadStoreBackend } from '../composition/store.js';
 import { fromTransferable } from '../config/thread-transfer.js';
 import { batchedStdout, createLogger } from '../observability/logger.js';
 import { WAKE_POLL_MS, WakeSignal, type FromProcessing, type ProcessingInit, type ToProcessing } from './messages.js';
@@ -41,6 +42,7 @@ const logger = createLogger(config.log_level, stdout ?? relay);
  * ones keep coming; once a read finds nothing new the thread sleeps until the next message (WakeSignal).
  */
 const signal = new WakeSignal(init.wake);
+await loadStoreBackend(config);
 const side = startProcessing(config, { logger, durableThrough: init.durableThrough, lowPriority: true, intakeBusy: () => signal.intakeBusy() });
 let admitted = init.durableThrough;
 let polling: NodeJS.Timeout | undefined;

@@ -6,7 +6,7 @@ import { describe, expect, it } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pgConnection, storeLabel } from '../../src/composition/store.js';
+import { loadStoreBackend, openToolStore, pgConnection, postgres, storeLabel } from '../../src/composition/store.js';
 import { ConfigError, formatProblem, loadConfig } from '../../src/config/load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'zgb-store-config-'));
@@ -77,5 +77,14 @@ describe('store.backend', () => {
     expect(found.join('\n')).not.toContain('hunter2');
     expect(problems(write('pg-scheme.yaml', `${MINIMAL}store:\n  postgres:\n    url: mysql://db/bridge\n`))).toEqual([expect.stringMatching(/store\.postgres\.url: must be a postgresql:/)]);
     expect(problems(write('pg-backend.yaml', `${MINIMAL}store:\n  backend: mysql\n`))).toEqual([expect.stringMatching(/store\.backend: /)]);
+  });
+
+  it('loads the PostgreSQL store only for store.backend postgres, and says so when a store is opened before it was loaded', async () => {
+    const pg = loadConfig(write('pg-lazy.yaml', `${MINIMAL}store:\n  backend: postgres\n  postgres:\n    url: postgresql://bridge@127.0.0.1:1/bridge\n`), {});
+    expect(() => openToolStore(pg)).toThrow('store.backend is postgres, but the PostgreSQL store was not loaded: loadStoreBackend(config) must run before a store is opened');
+    await loadStoreBackend(loadConfig(write('sqlite-lazy.yaml', `${MINIMAL}data_dir: ${JSON.stringify(dir)}\n`), {}));
+    expect(() => postgres()).toThrow(/not loaded/);
+    await loadStoreBackend(pg);
+    expect(typeof postgres().PostgresStore).toBe('function');
   });
 });

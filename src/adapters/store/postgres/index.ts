@@ -13,6 +13,7 @@ import { DECIDER_LOCK, PgLeaderLock, POLLER_LOCK } from './leader.js';
 import { clusterNodes, NodePresence, type ClusterNode } from './presence.js';
 import { migrate } from './schema.js';
 import { PgPollMemory, PgStorePorts } from './store.js';
+import { markPostgresStore } from './kind.js';
 
 export { PgError, PgUnavailable, SyncPg, type PgConnectionConfig } from './bridge.js';
 export { migrate, PG_MIGRATIONS } from './schema.js';
@@ -110,6 +111,7 @@ export class PostgresStore extends PgStorePorts {
     }
     super(pg, { ...(options.node !== undefined ? { node: options.node } : {}), ...(options.leaseMs !== undefined ? { leaseMs: options.leaseMs } : {}) });
     this.#pg = pg;
+    markPostgresStore(this);
     this.file = options.label;
     // A holder silent for a lease is stuck: taken over (leader.ts), as its jobs' claims would be.
     this.lock = options.role === undefined ? undefined : new PgLeaderLock(pg, options.role, options.role === 'decider' ? DECIDER_LOCK : POLLER_LOCK, this.leaseMs, this.node);
@@ -247,7 +249,4 @@ export function openPostgresProcessingStore(options: PgStoreOptions): Processing
   return new PostgresStore(options);
 }
 
-/** The cluster role of a store (undefined: SQLite, or a PostgreSQL store opened without one). */
-export function clusterRole(store: object): PostgresStore | undefined {
-  return store instanceof PostgresStore && store.lock !== undefined ? store : undefined;
-}
+export { asPostgresStore, clusterRole } from './kind.js';
