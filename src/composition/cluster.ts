@@ -207,14 +207,14 @@ export function pollerRole(store: object, poller: RoleBound, logger: Logger, met
  * Say at start under which name this node runs among the bridges on the database, and whose name it took
  * over (a bridge that is gone: not heard from for a lease, or its session ended). Nothing with SQLite.
  */
-export function announceNode(main: object, logger: Logger): void {
-  const store = asPostgresStore(main);
-  if (!store?.presence) return;
-  const log = logger.child({ component: 'cluster', node: store.node });
-  const from = store.nameTakenOver;
-  if (from) log.warn({ instance: store.presence.instance, previous_host: from.host, previous_pid: from.pid, why: from.why }, 'this node took over its name from a bridge that is gone');
-  else log.info({ instance: store.presence.instance }, 'this node runs under its name on the shared database');
-  store.onNameLost((to) =>
+export function announceNode(store: object, logger: Logger): void {
+  const pg = asPostgresStore(store);
+  if (!pg?.presence) return;
+  const log = logger.child({ component: 'cluster', node: pg.node });
+  const from = pg.nameTakenOver;
+  if (from) log.warn({ instance: pg.presence.instance, previous_host: from.host, previous_pid: from.pid, why: from.why }, 'this node took over its name from a bridge that is gone');
+  else log.info({ instance: pg.presence.instance }, 'this node runs under its name on the shared database');
+  pg.onNameLost((to) =>
     log.error(
       { code: 'NODE_NAME_IN_USE', other_host: to.host, other_pid: to.pid },
       "another bridge took this node's name while this one was not heard from (stopped longer than a lease): /readyz fails; stop this bridge, or give it its own store.postgres.node_name",
@@ -227,11 +227,11 @@ export function announceNode(main: object, logger: Logger): void {
  * holds now and every node heard from within the hour, read from the database (presence.ts: a role shown is
  * a lock held now). Undefined with SQLite (one node). PostgreSQL unreachable: `error`, and no rows.
  */
-export function clusterSummary(opened: object): ClusterSummary | undefined {
-  const store = asPostgresStore(opened);
-  if (!store) return undefined;
+export function clusterSummary(store: object): ClusterSummary | undefined {
+  const pg = asPostgresStore(store);
+  if (!pg) return undefined;
   try {
-    const view = store.clusterView();
+    const view = pg.clusterView();
     const self = view.nodes.find((n) => n.name === view.node);
     return {
       node: view.node,
@@ -248,7 +248,7 @@ export function clusterSummary(opened: object): ClusterSummary | undefined {
       ...(view.nameLostTo ? { nameLostTo: view.nameLostTo } : {}),
     };
   } catch (e) {
-    return { node: store.node, roles: [], nodes: [], error: (e as Error).message };
+    return { node: pg.node, roles: [], nodes: [], error: (e as Error).message };
   }
 }
 

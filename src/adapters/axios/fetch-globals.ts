@@ -7,21 +7,21 @@
  */
 export const FETCH_CLASSES = ['FormData', 'Headers', 'Request', 'Response'] as const;
 
-let hidden: [string, PropertyDescriptor | undefined][] | undefined;
+/** The globals hidden, with how they were defined (only configurable ones are touched). */
+let hidden: [string, PropertyDescriptor][] | undefined;
 
 /** Make the fetch classes read as undefined, without loading them. */
 export function hideFetchClasses(): void {
   if (hidden) return;
-  hidden = FETCH_CLASSES.map((name) => [name, Object.getOwnPropertyDescriptor(globalThis, name)]);
-  for (const [name, was] of hidden) if (was?.configurable) Object.defineProperty(globalThis, name, { value: undefined, configurable: true, writable: true });
+  hidden = FETCH_CLASSES.flatMap((name) => {
+    const was = Object.getOwnPropertyDescriptor(globalThis, name);
+    return was?.configurable ? [[name, was] as [string, PropertyDescriptor]] : [];
+  });
+  for (const [name] of hidden) Object.defineProperty(globalThis, name, { value: undefined, configurable: true, writable: true });
 }
 
 /** Put back the globals exactly as they were (still unloaded getters). */
 export function restoreFetchClasses(): void {
-  if (!hidden) return;
-  for (const [name, was] of hidden) {
-    if (was?.configurable) Object.defineProperty(globalThis, name, was);
-    else if (!was) delete (globalThis as Record<string, unknown>)[name];
-  }
+  for (const [name, was] of hidden ?? []) Object.defineProperty(globalThis, name, was);
   hidden = undefined;
 }

@@ -14,4 +14,4 @@ import axios from 'axios';
 import './restore-fetch.js';
 
 export default axios;
-export type { AxiosInstance, AxiosResponse, Method } from 'axios';
+export type { AxiosInstance, Method } from 'axios';
