@@ -20,6 +20,8 @@ export interface LoadResult {
   failed: number;
   seconds: number;
   latenciesMs: { p50: number; p99: number; max: number };
+  /** CPU seconds the load generator itself used, warm-up included (it shares the machine's cores with the server). */
+  loadCpuSeconds?: number;
 }
 
 export interface LongrunResult extends LoadResult {
@@ -398,7 +400,8 @@ async function main(): Promise<void> {
     return;
   }
   const result = job.mode === 'rate' ? await rate(job) : job.mode === 'saturate' ? await saturate(job) : await storm(job);
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  const cpu = process.cpuUsage();
+  process.stdout.write(`${JSON.stringify({ ...result, loadCpuSeconds: (cpu.user + cpu.system) / 1e6 })}\n`);
   agent.destroy();
 }
 

@@ -181,66 +181,119 @@ async function startCeiling(): Promise<Proc & { dir: string }> {
   return { child, url: `http://127.0.0.1:${port}`, dir };
 }
 
+/** Daemon rounds of the intake (BENCH_INTAKE_ROUNDS), alternated with the ceiling's: ceiling, daemon, ceiling, …, ceiling. */
+const INTAKE_ROUNDS = Math.max(1, env('BENCH_INTAKE_ROUNDS', 3));
+
+/** Cores in use during a saturation (CPU seconds per second of it: 1 = a whole core), by thread, and the load generator's. */
+interface Busy {
+  readonly main: number;
+  readonly processing: number;
+  readonly other: number;
+  readonly load: number;
+}
+
 interface IntakeFigures {
   readonly rate: LoadResult;
   readonly saturation: LoadResult;
   readonly cpuSeconds: number;
+  /** Alerts accepted in the round, warm-up included. */
+  readonly alerts: number;
   readonly peakRssMb: number;
+  readonly busy: Busy;
 }
 
 /** One round of the intake measures against a server at `url` (the daemon's webhook or the ceiling). */
 async function intakeRound(url: string, pid: number, firstEventId: number): Promise<IntakeFigures> {
   const cpu0 = cpuSeconds(pid);
   const rate = await load({ mode: 'rate', url, token: TOKEN, rate: RATE, seconds: INTAKE_SECONDS, firstEventId, warmupSeconds: WARMUP_SECONDS });
+  const t0 = threadCpu(pid);
+  const wall0 = performance.now();
   const saturation = await load({ mode: 'saturate', url, token: TOKEN, connections: CONNECTIONS, seconds: INTAKE_SECONDS, firstEventId: firstEventId + 5_000_000 });
-  return { rate, saturation, cpuSeconds: cpuSeconds(pid) - cpu0, peakRssMb: peakRssMb(pid) };
+  const wall = (performance.now() - wall0) / 1000;
+  const t1 = threadCpu(pid);
+  const busy = { main: (t1.main - t0.main) / wall, processing: (t1.processing - t0.processing) / wall, other: (t1.other - t0.other) / wall, load: (saturation.loadCpuSeconds ?? 0) / wall };
+  const alerts = rate.accepted + RATE * WARMUP_SECONDS + saturation.accepted;
+  return { rate, saturation, cpuSeconds: cpuSeconds(pid) - cpu0, alerts, peakRssMb: peakRssMb(pid), busy };
 }
 
 const perSecond = (r: LoadResult) => r.accepted / r.seconds;
-const ratio = (daemon: number, ceiling: number) => (ceiling > 0 ? `${((daemon / ceiling) * 100).toFixed(0)} %` : 'n/a');
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const pct = (x: number) => `${(x * 100).toFixed(0)} %`;
+/** "median [lowest–highest] of n" of a list of figures. */
+const spread = (xs: readonly number[], f: (x: number) => string) => (xs.length === 1 ? f(xs[0]!) : `${f(median(xs))} [${f(Math.min(...xs))}–${f(Math.max(...xs))}, ${xs.length} rounds]`);
+const busyText = (b: Busy, processing: boolean) =>
+  `main ${b.main.toFixed(2)}${processing ? `, processing ${b.processing.toFixed(2)}` : ''}, other threads ${b.other.toFixed(2)}; load generator ${b.load.toFixed(2)}`;
+const medianBusy = (fs: readonly IntakeFigures[]): Busy => ({
+  main: median(fs.map((f) => f.busy.main)),
+  processing: median(fs.map((f) => f.busy.processing)),
+  other: median(fs.map((f) => f.busy.other)),
+  load: median(fs.map((f) => f.busy.load)),
+});
 
+/**
+ * The intake against the bare ceiling, alternated on the same machine in the same run: a ratio carries from
+ * machine to machine, an absolute figure does not, and one pair of rounds does not either (the ceiling's own p99
+ * moves several times over from run to run). Each daemon round is read against the mean of the two ceiling
+ * rounds around it; the table gives the median of those ratios and their range. One daemon process serves every
+ * round, warm, as in service; its decisions and GLPI work catch up before the next ceiling round starts.
+ */
 async function intake(): Promise<void> {
   const glpi = await startGlpi();
-  // Alternated on the same machine in the same run (ceiling, daemon, ceiling): a ratio carries from machine
-  // to machine, an absolute figure does not. The ceiling's figures are the better of its two rounds.
-  const ceilingRounds: IntakeFigures[] = [];
-  const ceilingRound = async (firstEventId: number) => {
+  const ceilings: IntakeFigures[] = [];
+  const ceilingRound = async () => {
     const c = await startCeiling();
     try {
-      ceilingRounds.push(await intakeRound(c.url, c.child.pid!, firstEventId));
+      ceilings.push(await intakeRound(c.url, c.child.pid!, 100_000_000 + ceilings.length * 10_000_000));
     } finally {
       await stop(c);
       rmSync(c.dir, { recursive: true, force: true });
     }
   };
-  await ceilingRound(20_000_000);
+  await ceilingRound();
   const d = await startDaemon(glpi.url);
   const heaps = new HeapPeaks();
   const heapSampler = setInterval(() => void metricsText(d.url).then((t) => heaps.sample(t), () => undefined), SCRAPE_EVERY_MS);
   try {
     const cpu0 = cpuSeconds(d.child.pid!);
     const threads0 = threadCpu(d.child.pid!);
-    const daemon = await intakeRound(`${d.url}/zabbix/webhook`, d.child.pid!, 1);
-    await ceilingRound(40_000_000);
-    const best = (pick: (f: IntakeFigures) => number, lowest = false) => ceilingRounds.map(pick).reduce((a, b) => (lowest ? Math.min(a, b) : Math.max(a, b)));
-    const ceilingSat = best((f) => perSecond(f.saturation));
-    const ceilingP99 = best((f) => f.rate.latenciesMs.p99, true);
-    const { rate: fixed, saturation: sat } = daemon;
-    row(`intake at ${RATE}/s: accepted/s (after ${WARMUP_SECONDS} s of warm-up)`, `${perSecond(fixed).toFixed(0)} (${fixed.failed} failed)`);
-    row(`intake at ${RATE}/s: 202 latency p50 / p99 / max`, `${fixed.latenciesMs.p50.toFixed(2)} / ${fixed.latenciesMs.p99.toFixed(2)} / ${fixed.latenciesMs.max.toFixed(1)} ms`);
-    row(`intake at ${RATE}/s: p99, ceiling's / daemon's (goal: daemon ≤ 1.5 × ceiling)`, `${ceilingP99.toFixed(2)} / ${fixed.latenciesMs.p99.toFixed(2)} ms (${(fixed.latenciesMs.p99 / Math.max(ceilingP99, 0.001)).toFixed(2)} ×)`);
-    row(`intake at saturation (${CONNECTIONS} connections): accepted/s`, `${perSecond(sat).toFixed(0)} (${sat.failed} failed)`);
-    row('intake at saturation: ceiling accepted/s, daemon as a share of it (goal ≥ 85 %)', `${ceilingSat.toFixed(0)}; ${ratio(perSecond(sat), ceilingSat)}`);
-    row('intake at saturation: 202 latency p50 / p99 / max', `${sat.latenciesMs.p50.toFixed(2)} / ${sat.latenciesMs.p99.toFixed(2)} / ${sat.latenciesMs.max.toFixed(1)} ms`);
-    // Decisions and GLPI work lag behind a saturating intake: count their CPU too.
-    const catchUp = await caughtUp(d.url);
-    row('intake at saturation: decisions and GLPI caught up after the load', `${catchUp.toFixed(1)} s`);
+    const rounds: IntakeFigures[] = [];
+    const catchUps: number[] = [];
+    for (let r = 0; r < INTAKE_ROUNDS; r++) {
+      rounds.push(await intakeRound(`${d.url}/zabbix/webhook`, d.child.pid!, 1 + r * 10_000_000));
+      // Decisions and GLPI work lag behind a saturating intake; they finish before the ceiling's round (they would
+      // take its cores), and their CPU is counted below.
+      catchUps.push(await caughtUp(d.url));
+      await ceilingRound();
+    }
+    const around = (r: number, pick: (f: IntakeFigures) => number) => (pick(ceilings[r]!) + pick(ceilings[r + 1]!)) / 2;
+    const sat = (f: IntakeFigures) => perSecond(f.saturation);
+    const p99 = (f: IntakeFigures) => f.rate.latenciesMs.p99;
+    const satShares = rounds.map((f, r) => sat(f) / around(r, sat));
+    const p99Ratios = rounds.map((f, r) => p99(f) / Math.max(around(r, p99), 0.001));
+    const list = (fs: readonly IntakeFigures[], pick: (f: IntakeFigures) => number, digits: number) => fs.map((f) => pick(f).toFixed(digits)).join(', ');
+    const failed = (fs: readonly IntakeFigures[]) => fs.reduce((n, f) => n + f.rate.failed + f.saturation.failed, 0);
+    row(`intake at ${RATE}/s: accepted/s by round (after ${WARMUP_SECONDS} s of warm-up)`, `${list(rounds, (f) => perSecond(f.rate), 0)} (${failed(rounds)} failed in all rounds)`);
+    row(`intake at ${RATE}/s: 202 latency p50 / p99 / max, daemon by round`, rounds.map((f) => `${f.rate.latenciesMs.p50.toFixed(2)} / ${f.rate.latenciesMs.p99.toFixed(2)} / ${f.rate.latenciesMs.max.toFixed(1)}`).join('; ') + ' ms');
+    row(`intake at ${RATE}/s: p99 of the ceiling by round`, `${list(ceilings, p99, 2)} ms`);
+    row(`intake at ${RATE}/s: daemon's p99 ÷ the ceiling's around it (goal ≤ 1.5 ×)`, spread(p99Ratios, (x) => `${x.toFixed(2)} ×`));
+    row(`intake at saturation (${CONNECTIONS} connections): accepted/s, daemon by round`, list(rounds, sat, 0));
+    row('intake at saturation: accepted/s, ceiling by round', list(ceilings, sat, 0));
+    row('intake at saturation: daemon as a share of the ceiling around it (goal ≥ 85 %)', spread(satShares, pct));
+    row('intake at saturation: daemon 202 latency p50 / p99 / max, by round', rounds.map((f) => `${f.saturation.latenciesMs.p50.toFixed(2)} / ${f.saturation.latenciesMs.p99.toFixed(2)} / ${f.saturation.latenciesMs.max.toFixed(1)}`).join('; ') + ' ms');
+    // What limits it: on 2 cores the load generator, the server's threads and (for the daemon) the GLPI fake share them.
+    row('intake at saturation: cores busy, daemon (median of rounds)', busyText(medianBusy(rounds), true));
+    row('intake at saturation: cores busy, ceiling (median of rounds)', busyText(medianBusy(ceilings), false));
+    row('intake at saturation: decisions and GLPI caught up after the load', spread(catchUps, (x) => `${x.toFixed(1)} s`));
     const cpu = cpuSeconds(d.child.pid!) - cpu0;
-    const alerts = fixed.accepted + RATE * WARMUP_SECONDS + sat.accepted;
-    const ceilingCpu = ceilingRounds.map((f) => f.cpuSeconds / ((f.rate.accepted + RATE * WARMUP_SECONDS + f.saturation.accepted) / 1000));
-    row('intake: CPU seconds per 1,000 alerts, daemon (all work, caught up) / ceiling', `${(cpu / (alerts / 1000)).toFixed(3)} / ${Math.min(...ceilingCpu).toFixed(3)}`);
+    const alerts = rounds.reduce((n, f) => n + f.alerts, 0);
+    const ceilingCpu = ceilings.reduce((n, f) => n + f.cpuSeconds, 0) / (ceilings.reduce((n, f) => n + f.alerts, 0) / 1000);
+    row('intake: CPU seconds per 1,000 alerts, daemon (all work, caught up) / ceiling', `${(cpu / (alerts / 1000)).toFixed(3)} / ${ceilingCpu.toFixed(3)}`);
     row('intake: daemon CPU seconds per 1,000 alerts by thread', cpuSplit(threads0, threadCpu(d.child.pid!), alerts));
-    row('intake: peak RSS, daemon / ceiling', `${peakRssMb(d.child.pid!)} / ${Math.max(...ceilingRounds.map((f) => f.peakRssMb))} MB`);
+    row('intake: peak RSS, daemon / ceiling', `${peakRssMb(d.child.pid!)} / ${Math.max(...ceilings.map((f) => f.peakRssMb))} MB`);
     row('intake: daemon peak V8 heap used / reserved, by thread', heaps.toString());
     row('startup: process start until webhooks are taken (/healthz answers), fresh store', `${d.startupMs.toFixed(0)} ms`);
   } finally {
