@@ -110,7 +110,7 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
   const desk = routingDesk(glpi, names);
   const dispatcher = new Dispatcher(store, history ? history.desk(desk) : desk, clock, logger.child({ component: 'dispatcher' }), metrics, {
     ...dispatcherOptions(config),
-    // Narrowed exactly while decisions wait (Processor.holdsBack): past its backlog bound both run at full speed.
+    // Narrowed exactly while decisions wait (Processor.holdsBack): past its time bound both run at full speed.
     ...(options.intakeBusy ? { intakeBusy: () => processor.holdsBack() } : {}),
     // GLPI Problems (issue 14 item 1): both APIs create and find them; v2 has no link routes (the adapter says the links in follow-ups, docs/glpi-api-v2.md).
     ...(isProblemDesk(glpi) ? { problems: problemRoutingDesk(glpi, names) } : {}),

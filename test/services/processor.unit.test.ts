@@ -14,7 +14,7 @@ import type { Incident, Policy } from '../../src/core/decide.js';
 import { deliveryKey, fingerprintKey } from '../../src/core/fingerprint.js';
 import type { Accepted, Digests } from '../../src/core/ports.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { Processor } from '../../src/services/processor.js';
+import { MAX_HOLD_MS, Processor } from '../../src/services/processor.js';
 import { cpuAlert, exampleRules } from '../helpers/fixtures.js';
 
 const T = 1_800_000_000_000;
@@ -274,15 +274,49 @@ describe('decisions yield to a saturated intake (issue 16: Zabbix is answered fi
     expect(h.store.processedThrough()).toBe(1);
   });
 
-  it('not once 100,000 deliveries wait to be decided: the backlog is worked through whatever the intake does', async () => {
-    expect((await scheduled(() => true, 100, 100_002)).decided).toBe(2);
+  it('not once the intake has been saturated for 30 s in a row: from then on deliveries are decided as they come, whatever the intake does', () => {
+    jest.useFakeTimers({ now: T });
+    const h = harness({}, new MemoryStore(), () => true);
+    // A storm: a delivery every 100 ms, each on its own trigger; the largest number left undecided between them.
+    let n = 0;
+    const mostUndecided = (ms: number) => {
+      let most = 0;
+      for (let t = 0; t < ms; t += 100) {
+        n++;
+        h.receive([alert('problem', String(n), { triggerId: String(1000 + n) }), 0]);
+        h.processor.schedule();
+        jest.advanceTimersByTime(100);
+        most = Math.max(most, n - h.store.processedThrough());
+      }
+      return most;
+    };
+    // Held: a batch a second (about ten deliveries wait at times), none decided after gathering.
+    expect(mostUndecided(MAX_HOLD_MS - 1_000)).toBeGreaterThanOrEqual(8);
+    mostUndecided(2_000);
+    // Past the bound: each delivery is decided before the next one comes.
+    expect(mostUndecided(5_000)).toBeLessThanOrEqual(1);
   });
 
-  it('tells the dispatcher whether GLPI may be narrowed too: not past 100,000 undecided deliveries', () => {
-    const h = harness({}, new MemoryStore(), () => true);
+  it('tells the dispatcher whether GLPI may be narrowed too: for 30 s of saturation in a row; a new saturation holds again', () => {
+    let busy = true;
+    const h = harness({}, new MemoryStore(), () => busy);
     h.receive([alert('problem', '10'), 0]);
-    expect(h.processor.holdsBack()).toBe(true);
-    h.processor.admit(100_001);
-    expect(h.processor.holdsBack()).toBe(false);
+    let now = 1_000;
+    const lookEvery = (ms: number, until: number) => {
+      let held = true;
+      for (; now < until; now += ms) held = h.processor.holdsBack(now);
+      return held;
+    };
+    expect(h.processor.holdsBack(now)).toBe(true);
+    expect(lookEvery(500, 1_000 + MAX_HOLD_MS - 500)).toBe(true);
+    expect(lookEvery(500, 1_000 + MAX_HOLD_MS + 1_000)).toBe(false);
+    // Zabbix stops queueing, then floods again: a new hold.
+    busy = false;
+    expect(h.processor.holdsBack(now)).toBe(false);
+    busy = true;
+    expect(h.processor.holdsBack((now += 20))).toBe(true);
+    // A saturation nobody looked at for seconds (nothing to decide meanwhile) has ended: the next look starts a new hold.
+    expect(lookEvery(500, now + MAX_HOLD_MS + 1_000)).toBe(false);
+    expect(h.processor.holdsBack((now += 5_000))).toBe(true);
   });
 });
