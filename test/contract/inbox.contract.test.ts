@@ -53,6 +53,21 @@ describe.each(backends)('Inbox ($name)', (backend) => {
       expect(s.unprocessedDeliveries(10)).toHaveLength(2);
     });
 
+    it('counts the undecided deliveries exactly however many redeliveries came between them (the queue\'s counts)', () => {
+      const s = store();
+      const first = s.acceptDeliveries([delivery('k1'), delivery('k1'), delivery('k2')]);
+      s.acceptDeliveries([delivery('k2'), delivery('k1')]);
+      const [k3] = s.acceptDeliveries([delivery('k3')]);
+      expect(s.stats().unprocessed).toBe(3);
+      s.markProcessed(first[0]!.deliveryId);
+      expect(s.stats().unprocessed).toBe(2);
+      s.markProcessed(k3!.deliveryId);
+      expect(s.stats().unprocessed).toBe(0);
+      // A redelivery after everything was decided is not new work.
+      s.acceptDeliveries([delivery('k3')]);
+      expect(s.stats().unprocessed).toBe(0);
+    });
+
     it('accepts an empty batch', () => {
       expect(store().acceptDeliveries([])).toEqual([]);
     });

@@ -88,7 +88,18 @@ export class SqliteInboxReader implements InboxReader {
     return this.#stmt.lastDelivery.get()?.id ?? 0;
   }
 
-  /** Deliveries after the decided position: how many, and the bytes of their alerts. */
+  /**
+   * How many deliveries wait after the decided position, without reading them: the ids are consecutive (the
+   * intake never spends one on a duplicate, and only decided deliveries are pruned), so it is the last id less
+   * the position. The queue's counts read it every second; counting the rows read the whole backlog each time
+   * (600,000 undecided alerts, which a 30 s hold of a saturated intake leaves, took 90-120 ms a read).
+   * An inbox written before 2026-12-03 may have gaps (a duplicate took an id): they are counted until decided.
+   */
+  undecidedCount(): number {
+    return Math.max(0, this.lastDeliveryId() - this.#decided.processedThrough());
+  }
+
+  /** Deliveries after the decided position: how many, and the bytes of their alerts (reads every one of them). */
   undecided(): { n: number; bytes: number } {
     return this.#stmt.inboxBacklog.get(this.#decided.processedThrough()) ?? { n: 0, bytes: 0 };
   }
@@ -130,7 +141,9 @@ export class SqliteInboxWriter implements InboxWriter {
     this.#flush = new WalFlush(files.inbox, files.inboxFile);
     const inbox = files.inbox;
     this.#stmt = {
-      insertDelivery: inbox.prepare('INSERT OR IGNORE INTO deliveries (delivery_key, received_at, source, alert) VALUES (?, ?, ?, ?)'),
+      // Run only for a key not in the inbox (see #insertTx): INSERT OR IGNORE would spend an id on a redelivery
+      // (AUTOINCREMENT), and the undecided count (undecidedCount) relies on consecutive ids.
+      insertDelivery: inbox.prepare('INSERT INTO deliveries (delivery_key, received_at, source, alert) VALUES (?, ?, ?, ?)'),
       firstAfter: inbox.prepare<[number], { received_at: number }>('SELECT received_at FROM deliveries WHERE id > ? ORDER BY id LIMIT 1'),
       pruneDeliveries: inbox.prepare(
         'DELETE FROM deliveries WHERE id <= ? AND received_at < ? AND delivery_key NOT IN (SELECT value FROM json_each(?))',
@@ -140,11 +153,13 @@ export class SqliteInboxWriter implements InboxWriter {
     const reader = ctx.reader;
     this.#insertTx = inbox.transaction((items: readonly NewDelivery[]): Accepted[] =>
       items.map((d) => {
-        const r = this.#stmt.insertDelivery.run(d.key, d.receivedAt, d.alert.source, JSON.stringify(d.alert));
-        if (r.changes === 1) return { deliveryId: Number(r.lastInsertRowid), duplicate: false };
+        // The look-up first, the insert only when it finds nothing (one writer, inside the transaction): about
+        // 0.3 µs more per alert than INSERT OR IGNORE here, which spends ids on redeliveries. (INSERT … SELECT …
+        // WHERE NOT EXISTS keeps ids too, but SQLite stages such a row in a temporary table: 50-80 % slower.)
         const existing = reader.deliveryId(d.key);
-        if (existing === undefined) throw new Error(`delivery ${d.key} vanished`);
-        return { deliveryId: existing, duplicate: true };
+        if (existing !== undefined) return { deliveryId: existing, duplicate: true };
+        const r = this.#stmt.insertDelivery.run(d.key, d.receivedAt, d.alert.source, JSON.stringify(d.alert));
+        return { deliveryId: Number(r.lastInsertRowid), duplicate: false };
       }),
     );
   }

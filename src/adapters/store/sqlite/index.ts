@@ -128,7 +128,7 @@ function assemble(file: string, options: StoreOptions): Parts {
   const decisions = new SqliteDecisionCursor(state, meta, tx);
   const incidents = new SqliteIncidents(state, tx);
   const reader = new SqliteInboxReader(files.inbox, decisions);
-  const queue = new SqliteActionQueue(state, tx, { undecided: () => reader.undecided().n, parked: () => decisions.parkedCount() }, () => tx.flushed());
+  const queue = new SqliteActionQueue(state, tx, { undecided: () => reader.undecidedCount(), parked: () => decisions.parkedCount() }, () => tx.flushed());
   const run = new SqliteRunRecord(state, meta, tx);
   const watch = new SqliteWatchCursor(meta, tx);
   const log = new SqliteDecisionLog(state, tx);
