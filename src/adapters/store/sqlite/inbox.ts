@@ -46,6 +46,7 @@ export class SqliteInboxReader implements InboxReader {
       deliveriesAfter: new LimitedQuery<[number, number], { id: number; alert: string; received_at: number }>(inbox, 'SELECT id, alert, received_at FROM deliveries WHERE id > ? AND id <= ? ORDER BY id LIMIT ?'),
       lastDelivery: inbox.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM deliveries'),
       inboxBacklog: inbox.prepare<[number], { n: number; bytes: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(octet_length(alert)), 0) AS bytes FROM deliveries WHERE id > ?'),
+      alertBytes: inbox.prepare<[number, number], { bytes: number }>('SELECT COALESCE(SUM(octet_length(alert)), 0) AS bytes FROM deliveries WHERE id > ? AND id <= ?'),
     };
   }
 
@@ -103,6 +104,11 @@ export class SqliteInboxReader implements InboxReader {
   undecided(): { n: number; bytes: number } {
     return this.#stmt.inboxBacklog.get(this.#decided.processedThrough()) ?? { n: 0, bytes: 0 };
   }
+
+  /** The bytes of the alerts after `afterId` up to `throughId` (reads every one of them). */
+  alertBytes(afterId: number, throughId: number): number {
+    return this.#stmt.alertBytes.get(afterId, throughId)?.bytes ?? 0;
+  }
 }
 
 /** What the writer needs besides the inbox: the decided position, and the open incidents' events (both in the state file). */
@@ -119,8 +125,53 @@ export interface InboxWriterContext {
  * On the intake's connection (StoreOptions.inboxCheckpoint 'external'), a
  * commit meeting a checkpoint throws StoreBusy at once instead of waiting.
  */
-/** How often nearlyFull() reads the size of the undecided alerts. */
+/** How often nearlyFull() reads the size of the undecided alerts the inbox held before this writer's first commit. */
 const BACKLOG_READ_EVERY_MS = 1_000;
+
+/**
+ * The size of the undecided alerts, kept as the intake commits them instead of summed over the inbox: the sum
+ * read every undecided row (on the intake's thread, once a second: 90-120 ms with 600,000 undecided, which a
+ * 30 s hold of a saturated intake leaves). Alerts this writer committed are counted per commit: a commit is
+ * dropped once the decided position passes its last id, so a commit decided in part still counts whole (the
+ * reserve errs on the safe side by at most one batch). Alerts already in the inbox when the writer started are
+ * summed from the inbox, once a second, until the decided position passes them.
+ */
+class UndecidedBytes {
+  /** Commits not wholly decided yet, oldest first from #head: their last id, and the running total through them. */
+  readonly #commits: { through: number; total: number }[] = [];
+  #head = 0;
+  /** Bytes of every commit so far, and of those dropped (wholly decided). */
+  #total = 0;
+  #dropped = 0;
+  /** The last id in the inbox before this writer's first commit, and that older backlog's size as last read. */
+  readonly #before: number;
+  #older: { at: number; bytes: number } | undefined;
+
+  constructor(before: number) {
+    this.#before = before;
+  }
+
+  committed(through: number, bytes: number): void {
+    if (bytes === 0) return;
+    this.#total += bytes;
+    this.#commits.push({ through, total: this.#total });
+  }
+
+  /** The undecided alerts' bytes with deliveries through `decided` decided; `read` sums the older backlog's. */
+  bytes(decided: number, now: number, read: (afterId: number, throughId: number) => number): number {
+    while (this.#head < this.#commits.length && this.#commits[this.#head]!.through <= decided) this.#dropped = this.#commits[this.#head++]!.total;
+    if (this.#head > 1024 && this.#head * 2 > this.#commits.length) {
+      this.#commits.splice(0, this.#head);
+      this.#head = 0;
+    }
+    let older = 0;
+    if (decided < this.#before) {
+      if (this.#older === undefined || now - this.#older.at >= BACKLOG_READ_EVERY_MS) this.#older = { at: now, bytes: read(decided, this.#before) };
+      older = this.#older.bytes;
+    }
+    return older + this.#total - this.#dropped;
+  }
+}
 
 export class SqliteInboxWriter implements InboxWriter {
   readonly #files: StoreFiles;
@@ -129,10 +180,12 @@ export class SqliteInboxWriter implements InboxWriter {
   readonly #stmt;
   /** The group fdatasync of the inbox's WAL (see syncInbox). */
   readonly #flush: WalFlush;
-  /** The undecided alerts' size as nearlyFull() last read it. */
-  #backlog: { at: number; bytes: number } | undefined;
+  /** The undecided alerts' size, for nearlyFull(). */
+  readonly #undecided: UndecidedBytes;
   /** The intake's transaction, built once: it runs for every batch of webhooks. */
   readonly #insertTx: Database.Transaction<(items: readonly NewDelivery[]) => Accepted[]>;
+  /** What the last #insertTx inserted: its alerts' size (characters of their JSON, about bytes) and last id. */
+  #inserted = { bytes: 0, through: 0 };
 
   constructor(files: StoreFiles, ctx: InboxWriterContext) {
     this.#files = files;
@@ -151,17 +204,23 @@ export class SqliteInboxWriter implements InboxWriter {
       touchInbox: inbox.prepare("INSERT INTO meta (key, value) VALUES ('last_write_check', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"),
     };
     const reader = ctx.reader;
-    this.#insertTx = inbox.transaction((items: readonly NewDelivery[]): Accepted[] =>
-      items.map((d) => {
+    this.#undecided = new UndecidedBytes(reader.lastDeliveryId());
+    this.#insertTx = inbox.transaction((items: readonly NewDelivery[]): Accepted[] => {
+      const inserted = { bytes: 0, through: 0 };
+      this.#inserted = inserted;
+      return items.map((d) => {
         // The look-up first, the insert only when it finds nothing (one writer, inside the transaction): about
         // 0.3 µs more per alert than INSERT OR IGNORE here, which spends ids on redeliveries. (INSERT … SELECT …
         // WHERE NOT EXISTS keeps ids too, but SQLite stages such a row in a temporary table: 50-80 % slower.)
         const existing = reader.deliveryId(d.key);
         if (existing !== undefined) return { deliveryId: existing, duplicate: true };
-        const r = this.#stmt.insertDelivery.run(d.key, d.receivedAt, d.alert.source, JSON.stringify(d.alert));
-        return { deliveryId: Number(r.lastInsertRowid), duplicate: false };
-      }),
-    );
+        const json = JSON.stringify(d.alert);
+        const id = Number(this.#stmt.insertDelivery.run(d.key, d.receivedAt, d.alert.source, json).lastInsertRowid);
+        inserted.bytes += json.length;
+        inserted.through = id;
+        return { deliveryId: id, duplicate: false };
+      });
+    });
   }
 
   /**
@@ -171,7 +230,10 @@ export class SqliteInboxWriter implements InboxWriter {
    */
   acceptDeliveries(items: readonly NewDelivery[]): Accepted[] {
     try {
-      return this.#insertTx.immediate(items);
+      const accepted = this.#insertTx.immediate(items);
+      // Committed (a transaction that threw was rolled back, and counts for nothing).
+      this.#undecided.committed(this.#inserted.through, this.#inserted.bytes);
+      return accepted;
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_BUSY' && this.#files.intakeConnection) throw new StoreBusy();
       throw e;
@@ -196,11 +258,10 @@ export class SqliteInboxWriter implements InboxWriter {
    */
   nearlyFull(now: number): boolean {
     if (this.#files.maxBytes <= 0) return false;
-    // Deciding on an alert stores about as much again (the ticket draft in its job): keep room for the inbox's backlog.
-    // Its size is a sum over every undecided row: read at most once a second (under a backlog, once per batch of
-    // webhooks read the whole backlog each time); the files' own sizes are read at every batch.
-    if (this.#backlog === undefined || now - this.#backlog.at >= BACKLOG_READ_EVERY_MS) this.#backlog = { at: now, bytes: this.#ctx.reader.undecided().bytes };
-    return usedBytes(this.#inbox) + usedBytes(this.#files.state) + INBOX_GROWTH * this.#backlog.bytes > this.#files.maxBytes * 0.9;
+    // Deciding on an alert stores about as much again (the ticket draft in its job): keep room for the inbox's backlog
+    // (UndecidedBytes); the files' own sizes are read at every batch.
+    const backlog = this.#undecided.bytes(this.#ctx.decided.processedThrough(), now, (after, through) => this.#ctx.reader.alertBytes(after, through));
+    return usedBytes(this.#inbox) + usedBytes(this.#files.state) + INBOX_GROWTH * backlog > this.#files.maxBytes * 0.9;
   }
 
   /**
