@@ -45,7 +45,6 @@ export class SqliteInboxReader implements InboxReader {
       ),
       deliveriesAfter: new LimitedQuery<[number, number], { id: number; alert: string; received_at: number }>(inbox, 'SELECT id, alert, received_at FROM deliveries WHERE id > ? AND id <= ? ORDER BY id LIMIT ?'),
       lastDelivery: inbox.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM deliveries'),
-      inboxBacklog: inbox.prepare<[number], { n: number; bytes: number }>('SELECT COUNT(*) AS n, COALESCE(SUM(octet_length(alert)), 0) AS bytes FROM deliveries WHERE id > ?'),
       alertBytes: inbox.prepare<[number, number], { bytes: number }>('SELECT COALESCE(SUM(octet_length(alert)), 0) AS bytes FROM deliveries WHERE id > ? AND id <= ?'),
     };
   }
@@ -98,11 +97,6 @@ export class SqliteInboxReader implements InboxReader {
    */
   undecidedCount(): number {
     return Math.max(0, this.lastDeliveryId() - this.#decided.processedThrough());
-  }
-
-  /** Deliveries after the decided position: how many, and the bytes of their alerts (reads every one of them). */
-  undecided(): { n: number; bytes: number } {
-    return this.#stmt.inboxBacklog.get(this.#decided.processedThrough()) ?? { n: 0, bytes: 0 };
   }
 
   /** The bytes of the alerts after `afterId` up to `throughId` (reads every one of them). */
