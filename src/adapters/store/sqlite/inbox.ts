@@ -113,12 +113,13 @@ export interface InboxWriterContext {
   openIncidentEvents(): string[];
 }
 
-/**
- * The intake's side of the inbox: commits, the group-commit fdatasync, the
- * size check that refuses webhooks, pruning and the readiness write check.
- * On the intake's connection (StoreOptions.inboxCheckpoint 'external'), a
- * commit meeting a checkpoint throws StoreBusy at once instead of waiting.
- */
+/** What one intake transaction committed: the answers, its new alerts' size (characters of their JSON, about bytes) and last id. */
+interface Inserted {
+  readonly accepted: Accepted[];
+  readonly bytes: number;
+  readonly through: number;
+}
+
 /** How often nearlyFull() reads the size of the undecided alerts the inbox held before this writer's first commit. */
 const BACKLOG_READ_EVERY_MS = 1_000;
 
@@ -131,9 +132,8 @@ const BACKLOG_READ_EVERY_MS = 1_000;
  * summed from the inbox, once a second, until the decided position passes them.
  */
 class UndecidedBytes {
-  /** Commits not wholly decided yet, oldest first from #head: their last id, and the running total through them. */
+  /** Commits not wholly decided yet, oldest first: their last id, and the running total through them. */
   readonly #commits: { through: number; total: number }[] = [];
-  #head = 0;
   /** Bytes of every commit so far, and of those dropped (wholly decided). */
   #total = 0;
   #dropped = 0;
@@ -153,11 +153,7 @@ class UndecidedBytes {
 
   /** The undecided alerts' bytes with deliveries through `decided` decided; `read` sums the older backlog's. */
   bytes(decided: number, now: number, read: (afterId: number, throughId: number) => number): number {
-    while (this.#head < this.#commits.length && this.#commits[this.#head]!.through <= decided) this.#dropped = this.#commits[this.#head++]!.total;
-    if (this.#head > 1024 && this.#head * 2 > this.#commits.length) {
-      this.#commits.splice(0, this.#head);
-      this.#head = 0;
-    }
+    while (this.#commits.length > 0 && this.#commits[0]!.through <= decided) this.#dropped = this.#commits.shift()!.total;
     let older = 0;
     if (decided < this.#before) {
       if (this.#older === undefined || now - this.#older.at >= BACKLOG_READ_EVERY_MS) this.#older = { at: now, bytes: read(decided, this.#before) };
@@ -167,6 +163,12 @@ class UndecidedBytes {
   }
 }
 
+/**
+ * The intake's side of the inbox: commits, the group-commit fdatasync, the
+ * size check that refuses webhooks, pruning and the readiness write check.
+ * On the intake's connection (StoreOptions.inboxCheckpoint 'external'), a
+ * commit meeting a checkpoint throws StoreBusy at once instead of waiting.
+ */
 export class SqliteInboxWriter implements InboxWriter {
   readonly #files: StoreFiles;
   readonly #inbox: Database.Database;
@@ -177,9 +179,7 @@ export class SqliteInboxWriter implements InboxWriter {
   /** The undecided alerts' size, for nearlyFull(). */
   readonly #undecided: UndecidedBytes;
   /** The intake's transaction, built once: it runs for every batch of webhooks. */
-  readonly #insertTx: Database.Transaction<(items: readonly NewDelivery[]) => Accepted[]>;
-  /** What the last #insertTx inserted: its alerts' size (characters of their JSON, about bytes) and last id. */
-  #inserted = { bytes: 0, through: 0 };
+  readonly #insertTx: Database.Transaction<(items: readonly NewDelivery[]) => Inserted>;
 
   constructor(files: StoreFiles, ctx: InboxWriterContext) {
     this.#files = files;
@@ -199,21 +199,24 @@ export class SqliteInboxWriter implements InboxWriter {
     };
     const reader = ctx.reader;
     this.#undecided = new UndecidedBytes(reader.lastDeliveryId());
-    this.#insertTx = inbox.transaction((items: readonly NewDelivery[]): Accepted[] => {
-      const inserted = { bytes: 0, through: 0 };
-      this.#inserted = inserted;
-      return items.map((d) => {
+    this.#insertTx = inbox.transaction((items: readonly NewDelivery[]): Inserted => {
+      const inserted = { accepted: [] as Accepted[], bytes: 0, through: 0 };
+      for (const d of items) {
         // The look-up first, the insert only when it finds nothing (one writer, inside the transaction): about
         // 0.3 µs more per alert than INSERT OR IGNORE here, which spends ids on redeliveries. (INSERT … SELECT …
         // WHERE NOT EXISTS keeps ids too, but SQLite stages such a row in a temporary table: 50-80 % slower.)
         const existing = reader.deliveryId(d.key);
-        if (existing !== undefined) return { deliveryId: existing, duplicate: true };
+        if (existing !== undefined) {
+          inserted.accepted.push({ deliveryId: existing, duplicate: true });
+          continue;
+        }
         const json = JSON.stringify(d.alert);
         const id = Number(this.#stmt.insertDelivery.run(d.key, d.receivedAt, d.alert.source, json).lastInsertRowid);
+        inserted.accepted.push({ deliveryId: id, duplicate: false });
         inserted.bytes += json.length;
         inserted.through = id;
-        return { deliveryId: id, duplicate: false };
-      });
+      }
+      return inserted;
     });
   }
 
@@ -224,9 +227,9 @@ export class SqliteInboxWriter implements InboxWriter {
    */
   acceptDeliveries(items: readonly NewDelivery[]): Accepted[] {
     try {
-      const accepted = this.#insertTx.immediate(items);
+      const { accepted, through, bytes } = this.#insertTx.immediate(items);
       // Committed (a transaction that threw was rolled back, and counts for nothing).
-      this.#undecided.committed(this.#inserted.through, this.#inserted.bytes);
+      this.#undecided.committed(through, bytes);
       return accepted;
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_BUSY' && this.#files.intakeConnection) throw new StoreBusy();
