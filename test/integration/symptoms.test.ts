@@ -72,8 +72,11 @@ describe('cause and symptom events', () => {
     await post(zabbixBody('update-acknowledged', { ...onHost('web-01', '200'), event_id: '742', event_update_action: 'ranked as cause', event_update_message: '', event_cause_id: '0' }));
     await waitFor(() => glpi.itil.ticketTickets.length === 0, 'the link removed');
     expect(glpi.count('DELETE', 'Ticket_Ticket')).toBe(1);
-    await waitFor(async () => /ticket_unlinked/.test(await (await daemon.get('/metrics')).text()), 'counted');
-    expect(await (await daemon.get('/metrics')).text()).toMatch(/zgb_glpi_problems_total\{operation="ticket_unlinked",trigger="symptom"\} 1/);
+    // The count is kept in the processing thread and reaches /metrics a moment later; the metric's
+    // HELP text names ticket_unlinked too, so wait for the sample line itself.
+    const unlinked = /zgb_glpi_problems_total\{operation="ticket_unlinked",trigger="symptom"\} (\d+)/;
+    await waitFor(async () => unlinked.test(await (await daemon.get('/metrics')).text()), 'counted');
+    expect((await (await daemon.get('/metrics')).text()).match(unlinked)?.[1]).toBe('1');
     expect(daemon.decisions().some((d) => /ranked as cause: no longer a symptom of event 741/.test(String(d.reason)))).toBe(true);
     // explain says what ranking as cause would undo.
     const explained = await runCli(['explain', '--config', daemon.configFile, '-'], undefined, JSON.stringify(zabbixBody('update-acknowledged', { ...onHost('web-01', '200'), event_id: '742', event_update_action: 'ranked as cause', event_cause_id: '0' })));
