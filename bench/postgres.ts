@@ -139,7 +139,7 @@ async function startDaemon(glpiUrl: string, pgUrl?: string, node = 'a', dist = D
   writeFileSync(config, daemonConfig({ port, dir, glpiUrl, store, glpi: ['  timeout: 2s'] }));
   // BENCH_PG_PROFILE=<dir>: the daemons run under --cpu-prof (a profile per thread, written at a clean stop).
   const prof = process.env.BENCH_PG_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PG_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...prof, join(dist, 'src', 'main.js'), 'run', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...prof, join(dist, 'bridge', 'main.js'), 'run', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
   child.stdout!.resume();
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 3000; i++) {

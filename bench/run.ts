@@ -65,7 +65,7 @@ async function startDaemon(glpiUrl: string, tuning: DaemonTuning & { dir?: strin
   writeFileSync(config, daemonConfig({ port, dir, glpiUrl, store: ['  synchronous: full', ...(tuning.store ?? [])], correlation: tuning.correlation, rulesFile: tuning.rulesFile }));
   // Logs go where an operator's would (a pipe), and are drained (into BENCH_DAEMON_LOG when set: the daemon's whole log, appended).
   const started = performance.now();
-  const child = spawn(process.execPath, [...DAEMON_NODE_ARGS, join(DIST, 'src', 'main.js'), 'run', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'], env: daemonEnv() });
+  const child = spawn(process.execPath, [...DAEMON_NODE_ARGS, join(DIST, 'bridge', 'main.js'), 'run', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'], env: daemonEnv() });
   if (DAEMON_LOG) child.stdout!.pipe(createWriteStream(DAEMON_LOG, { flags: 'a' }));
   else child.stdout!.resume();
   const url = `http://127.0.0.1:${port}`;

@@ -14,4 +14,4 @@ set +a
 BRIDGE_DATA_DIR=${BRIDGE_DATA_DIR:-/var/lib/zabbix-glpi-bridge}
 CREDENTIALS_DIRECTORY=$etc/credentials
 export BRIDGE_DATA_DIR CREDENTIALS_DIRECTORY
-exec node "${ZGB_OPT:-/opt/zabbix-glpi-bridge}/dist/src/main.js" "$@" --config "$etc/bridge.yaml"
+exec node "${ZGB_OPT:-/opt/zabbix-glpi-bridge}/dist/bridge/main.js" "$@" --config "$etc/bridge.yaml"

@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { isMap, isSeq, parseDocument } from 'yaml';
 import { buildApp } from '../app.js';
+import { packageFile } from '../adapters/package-files.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../observability/logger.js';
 import { FakeGlpi } from '../glpi-fake/server.js';
@@ -17,7 +17,6 @@ import { FakeGlpi } from '../glpi-fake/server.js';
  */
 
 const TOKEN = 'demo-webhook-token';
-const RULES = fileURLToPath(new URL('../../../config/rules.example.yaml', import.meta.url));
 
 interface Style {
   readonly bold: (s: string) => string;
@@ -36,10 +35,11 @@ function style(tty: boolean): Style {
  * that comes back three times within the hour becomes a GLPI Problem linking its tickets (issue 14 item 1).
  */
 function demoRules(): string {
-  const doc = parseDocument(readFileSync(RULES, 'utf8'));
+  const rules = packageFile('config/rules.example.yaml');
+  const doc = parseDocument(readFileSync(rules, 'utf8'));
   const categories = doc.get('categories');
   const cpu = isSeq(categories) ? categories.items.find((c) => isMap(c) && c.get('name') === 'cpu') : undefined;
-  if (!isMap(cpu)) throw new Error(`${RULES} has no cpu category: the demo's recurring incident needs one`);
+  if (!isMap(cpu)) throw new Error(`${rules} has no cpu category: the demo's recurring incident needs one`);
   cpu.set('problems', doc.createNode({ after_cycles: 3, within: '1h' }, { flow: true }));
   return String(doc);
 }

@@ -46,6 +46,7 @@ export class ProcessingThread implements ProcessingHandle {
     private readonly logger: Logger,
     /** Called once if the thread dies on its own (a bug or a fatal error): the daemon must stop. */
     onDeath: (reason: string) => void,
+    /** Beside this code both in dist/src/threads and in the bundle, dist/bridge (scripts/bundle.mjs names it so). */
     script: URL = new URL('./processing-worker.js', import.meta.url),
   ) {
     this.#wake.advance(durableThrough);

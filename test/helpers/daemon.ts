@@ -8,7 +8,7 @@ import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { ROOT } from './fixtures.js';
 
 export const TOKEN = 'test-webhook-token-0123456789';
-export const MAIN = join(ROOT, 'dist', 'src', 'main.js');
+export const MAIN = join(ROOT, 'dist', 'bridge', 'main.js');
 
 export interface DaemonOptions {
   readonly glpiUrl: string;

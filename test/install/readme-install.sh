@@ -123,7 +123,7 @@ run_blocks build >"$SCRATCH/build.log" 2>&1 || {
   fail "build block"
 }
 [ "$(grep -c '^> tsc ' "$SCRATCH/build.log")" = 1 ] || fail "the build block compiled TypeScript $(grep -c '^> tsc ' "$SCRATCH/build.log") times, expected once"
-[ -f "$SRC/dist/src/main.js" ] || fail "no dist/src/main.js after the build block"
+[ -f "$SRC/dist/bridge/main.js" ] || fail "no dist/bridge/main.js after the build block"
 [ ! -e "$SRC/node_modules/typescript" ] || fail "dev dependencies left in node_modules after the build block"
 
 # ---- 2. program, user, configuration, secrets -----------------------------------------------------
@@ -153,7 +153,7 @@ check_install() {
   shell=$(getent passwd "$NAME" | cut -d: -f7)
   [ "$shell" = /usr/sbin/nologin ] || fail "$NAME has shell $shell"
   expect_stat "$OPT" root:root 755
-  expect_stat "$OPT/dist/src/main.js" root:root 644
+  expect_stat "$OPT/dist/bridge/main.js" root:root 644
   [ -z "$(find "$OPT" \( ! -user root -o ! -perm -o+r \) -print -quit)" ] || fail "$OPT holds a file not root's or not world-readable"
   [ -z "$(find "$OPT" ! -type l -perm /go+w -print -quit)" ] || fail "$OPT holds a file writable by others than root"
   expect_stat "$ETC" "root:$NAME" 750
@@ -165,7 +165,7 @@ check_install() {
   done
   expect_stat "$UNIT" root:root 644
   expect_stat "$ROOT/usr/local/sbin/$NAME" root:root 755
-  as_user cat "$ETC/bridge.yaml" "$ETC/rules.example.yaml" "$OPT/dist/src/main.js" >/dev/null || fail "$NAME cannot read its configuration or program"
+  as_user cat "$ETC/bridge.yaml" "$ETC/rules.example.yaml" "$OPT/dist/bridge/main.js" >/dev/null || fail "$NAME cannot read its configuration or program"
   if as_user cat "$CREDS/GLPI_USER_TOKEN" >/dev/null 2>&1; then fail "$NAME can read the credentials store"; fi
   # The unit as installed, with its drop-ins: clean, and no worse than the repository's rating.
   local verify
