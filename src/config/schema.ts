@@ -1,5 +1,5 @@
 import cron from 'node-cron';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SEVERITIES, type Severity } from '../core/alert.js';
 import { FINGERPRINT_FIELDS, type FingerprintField } from '../core/fingerprint.js';
 import { DEFAULT_BODY, TEMPLATE_VARIABLES, templateVariables } from '../core/render.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { FakeGlpi } from '../../src/glpi-fake/server.js';
 import { Daemon, MAIN, waitFor } from '../helpers/daemon.js';
@@ -34,6 +34,14 @@ describe('the daemon as it ships (dist/bridge)', () => {
     expect(readFileSync(join(ROOT, 'systemd', 'zabbix-glpi-bridge.sh'), 'utf8')).toContain('/dist/bridge/main.js"');
     // One file per thread's entry, beside the chunks they share: the processing thread's is found from there.
     for (const entry of ['main.js', 'processing-worker.js']) expect(readFileSync(join(ROOT, 'dist', 'bridge', entry), 'utf8').length).toBeGreaterThan(0);
+  });
+
+  it("carries zod's English messages but not its other locales (zod imported as a namespace, `import * as z`)", () => {
+    // `import { z } from 'zod'` takes a namespace object the bundler cannot see into: every zod module comes with
+    // it, its 64 locales too (about 360 KB of each thread's code). German stands for the others here.
+    const bundle = readdirSync(join(ROOT, 'dist', 'bridge')).filter((f) => f.endsWith('.js')).map((f) => readFileSync(join(ROOT, 'dist', 'bridge', f), 'utf8')).join('\n');
+    expect(bundle).toContain('Invalid input: expected');
+    expect(bundle).not.toContain('Eingabe: erwartet');
   });
 
   it("neither thread loads Node's fetch implementation, even after GLPI calls through axios", async () => {

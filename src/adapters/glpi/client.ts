@@ -1,7 +1,7 @@
 import axios, { type AxiosInstance, type Method } from '../axios/index.js';
 import http from 'node:http';
 import https from 'node:https';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { TicketDraft } from '../../core/decide.js';
 import type { ModifiedTicket, ProblemDraft, ProblemRef } from '../../core/ports.js';
 import type { Secret } from '../../config/secret.js';

@@ -1,7 +1,7 @@
 import axios, { type AxiosInstance } from '../axios/index.js';
 import http from 'node:http';
 import https from 'node:https';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Secret } from '../../config/secret.js';
 import type { Logger } from '../../observability/logger.js';
 import type { EventAcknowledger, EventRow, ItemHistory, MaintenanceRow, ProblemRow, ProblemState, TriggerRow, TriggerState, ValueHistoryReader, ZabbixReader } from '../../core/ports.js';

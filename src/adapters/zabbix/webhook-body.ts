@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Tag } from '../../core/alert.js';
 import { fits, LIMITS, longerThan, PARAMETER_MAX, type LimitedField } from '../../core/limits.js';
 import type { ZabbixEvent } from '../../core/normalise.js';
