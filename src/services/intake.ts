@@ -5,8 +5,14 @@ import type { Accepted, AlertIntake, Clock, Digests, InboxWriter, NewDelivery } 
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 
+/**
+ * A request waiting for its commit. It keeps of its alert only what zgb_alerts_received_total counts: the alert
+ * itself (with its delivery, in #deliveries) is let go once inserted, so the garbage collector's scavenges during
+ * the fsync do not copy it over and over (issue 16: the main thread's GC share at saturation).
+ */
 interface Waiting {
-  readonly delivery: NewDelivery;
+  readonly source: Alert['source'];
+  readonly kind: Alert['kind'];
   readonly resolve: (a: Accepted) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -22,6 +28,8 @@ const BUSY_GIVE_UP_MS = 5_000;
  */
 export class Intake implements AlertIntake {
   #waiting: Waiting[] = [];
+  /** The waiting requests' deliveries, in the same order as #waiting. */
+  #deliveries: NewDelivery[] = [];
   #scheduled = false;
   /** A committed batch waits for its fsync: the next batch gathers meanwhile and is committed once it is done. */
   #syncing = false;
@@ -46,7 +54,8 @@ export class Intake implements AlertIntake {
 
   accept(alert: Alert): Promise<Accepted> {
     return new Promise((resolve, reject) => {
-      this.#waiting.push({ delivery: { key: deliveryKey(alert, this.digests), receivedAt: this.clock.now(), alert }, resolve, reject });
+      this.#deliveries.push({ key: deliveryKey(alert, this.digests), receivedAt: this.clock.now(), alert });
+      this.#waiting.push({ source: alert.source, kind: alert.kind, resolve, reject });
       this.#schedule();
     });
   }
@@ -65,15 +74,17 @@ export class Intake implements AlertIntake {
     // A request arriving now waits for this fsync either way; it is committed with the others when it ends.
     if (this.#syncing) return;
     const batch = this.#waiting;
+    const deliveries = this.#deliveries;
     this.#waiting = [];
+    this.#deliveries = [];
     if (batch.length === 0) return;
     let results: Accepted[] = [];
     /** A store that commits without blocking (PostgreSQL): its answers once durable, instead of syncInbox(). */
     let durable: Promise<Accepted[]> | undefined;
     try {
       if (this.store.nearlyFull(this.clock.now())) throw new Error('the state file is over 90 % of store.max_size; the rest is kept for alerts already accepted');
-      if (this.store.acceptDeliveriesAsync) durable = this.store.acceptDeliveriesAsync(batch.map((w) => w.delivery));
-      else results = this.store.acceptDeliveries(batch.map((w) => w.delivery));
+      if (this.store.acceptDeliveriesAsync) durable = this.store.acceptDeliveriesAsync(deliveries);
+      else results = this.store.acceptDeliveries(deliveries);
       this.#busySince = 0;
     } catch (e) {
       const now = this.clock.now();
@@ -81,6 +92,7 @@ export class Intake implements AlertIntake {
         // A checkpoint restarts the inbox's log (a few milliseconds): keep taking requests, commit them together after.
         if (this.#busySince === 0) this.#busySince = now;
         this.#waiting = batch.concat(this.#waiting);
+        this.#deliveries = deliveries.concat(this.#deliveries);
         this.#schedule(1);
         return;
       }
@@ -104,12 +116,11 @@ export class Intake implements AlertIntake {
         let through = 0;
         batch.forEach((w, i) => {
           const r = results[i] as Accepted;
-          const a = w.delivery.alert;
           const outcome = r.duplicate ? 'duplicate' : 'accepted';
-          const key = `${a.source}|${a.kind}|${outcome}`;
+          const key = `${w.source}|${w.kind}|${outcome}`;
           const c = counts.get(key);
           if (c) c.n++;
-          else counts.set(key, { source: a.source, kind: a.kind, outcome, n: 1 });
+          else counts.set(key, { source: w.source, kind: w.kind, outcome, n: 1 });
           if (r.deliveryId > through) through = r.deliveryId;
           w.resolve(r);
         });
