@@ -153,7 +153,8 @@ check_install() {
   shell=$(getent passwd "$NAME" | cut -d: -f7)
   [ "$shell" = /usr/sbin/nologin ] || fail "$NAME has shell $shell"
   expect_stat "$OPT" root:root 755
-  expect_stat "$OPT/dist/bridge/main.js" root:root 644
+  # The bundle's entry starts with #!/usr/bin/env node, and esbuild makes such a file executable: 755 after the chmod.
+  expect_stat "$OPT/dist/bridge/main.js" root:root 755
   [ -z "$(find "$OPT" \( ! -user root -o ! -perm -o+r \) -print -quit)" ] || fail "$OPT holds a file not root's or not world-readable"
   [ -z "$(find "$OPT" ! -type l -perm /go+w -print -quit)" ] || fail "$OPT holds a file writable by others than root"
   expect_stat "$ETC" "root:$NAME" 750
