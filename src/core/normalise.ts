@@ -53,7 +53,8 @@ export const UNRESOLVED_MACRO = '*UNKNOWN*';
 export function present(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const trimmed = value.trim();
-  if (trimmed === '' || trimmed === UNRESOLVED_MACRO || MACRO.test(trimmed)) return undefined;
+  // A macro starts with '{': the pattern is only tried then (issue 16: present() runs for every field of every alert).
+  if (trimmed === '' || trimmed === UNRESOLVED_MACRO || (trimmed.charCodeAt(0) === 0x7b && MACRO.test(trimmed))) return undefined;
   return trimmed;
 }
 
