@@ -8,15 +8,23 @@
  * 202s. No validation beyond JSON, no normalisation, no dedup, no threads, no logs, no metrics: whatever the
  * daemon does above this is its cost.
  *
- * Usage: node dist/bench/ceiling.js PORT DIR TOKEN; prints "listening" once it accepts.
+ * Usage: node dist/bench/ceiling.js PORT DIR TOKEN [checked]; prints "listening" once it accepts.
+ *
+ * `checked` (BENCH_CEILING=checked, bench/run.ts): the ceiling also does the two things the SPEC makes a correct
+ * intake of this product do besides storing: it checks the body's fields as the daemon does (parseWebhookBody, a
+ * 400 naming the field) and deduplicates by delivery key, in the daemon's inbox schema (the key's unique index, a
+ * look-up before each insert, AUTOINCREMENT ids). Still no normalisation, no threads, no logs, no metrics. A
+ * reference for issue 16's first goal, beside the bare ceiling it is stated against; not part of the default run.
  */
 import Database from 'better-sqlite3';
 import { closeSync, fdatasync, openSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
+import { parseWebhookBody } from '../src/adapters/zabbix/webhook-body.js';
 
-const [portArg, dir, token] = process.argv.slice(2);
-if (portArg === undefined || dir === undefined || token === undefined) throw new Error('usage: ceiling.js PORT DIR TOKEN');
+const [portArg, dir, token, mode] = process.argv.slice(2);
+if (portArg === undefined || dir === undefined || token === undefined) throw new Error('usage: ceiling.js PORT DIR TOKEN [checked]');
+const checked = mode === 'checked';
 const BODY_LIMIT = 256 * 1024;
 const expected = `Bearer ${token}`;
 
@@ -26,16 +34,28 @@ db.pragma('journal_mode = WAL');
 // As the daemon's inbox: NORMAL (a commit does not flush; a checkpoint syncs), the WAL fdatasync'ed below,
 // off the event loop, before any 202 — together the durability of synchronous=FULL.
 db.pragma('synchronous = NORMAL');
-db.exec('CREATE TABLE IF NOT EXISTS inbox (id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, body TEXT NOT NULL)');
-const insert = db.prepare('INSERT INTO inbox (received_at, body) VALUES (?, ?)');
-const commit = db.transaction((rows: readonly string[]) => {
+db.exec(
+  checked
+    ? 'CREATE TABLE IF NOT EXISTS inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, delivery_key TEXT NOT NULL UNIQUE, received_at INTEGER NOT NULL, body TEXT NOT NULL)'
+    : 'CREATE TABLE IF NOT EXISTS inbox (id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, body TEXT NOT NULL)',
+);
+interface Row {
+  readonly key: string;
+  readonly body: string;
+}
+const insert = db.prepare(checked ? 'INSERT INTO inbox (delivery_key, received_at, body) VALUES (?, ?, ?)' : 'INSERT INTO inbox (received_at, body) VALUES (?, ?)');
+const byKey = checked ? db.prepare<[string], { id: number }>('SELECT id FROM inbox WHERE delivery_key = ?') : undefined;
+const commit = db.transaction((rows: readonly Row[]) => {
   const now = Date.now();
-  for (const r of rows) insert.run(now, r);
+  for (const r of rows) {
+    if (byKey === undefined) insert.run(now, r.body);
+    else if (byKey.get(r.key) === undefined) insert.run(r.key, now, r.body);
+  }
 });
 // Opened once the WAL exists (journal_mode = WAL created it with the table).
 const walFd = openSync(`${file}-wal`, 'r+');
 
-let pending: { body: string; res: http.ServerResponse }[] = [];
+let pending: (Row & { res: http.ServerResponse })[] = [];
 let scheduled = false;
 let syncing = false;
 
@@ -45,7 +65,7 @@ function flush(): void {
   const batch = pending;
   pending = [];
   try {
-    commit(batch.map((p) => p.body));
+    commit(batch);
   } catch {
     for (const p of batch) answer(p.res, 503, '{"error":"store"}');
     return;
@@ -89,7 +109,16 @@ const server = http.createServer((req, res) => {
       return answer(res, 400, '{"error":"json"}');
     }
     if (typeof parsed !== 'object' || parsed === null) return answer(res, 400, '{"error":"json"}');
-    pending.push({ body: JSON.stringify(parsed), res });
+    let key = '';
+    if (checked) {
+      const event = parseWebhookBody(parsed);
+      if (!event.ok) return answer(res, 400, JSON.stringify({ error: event.message }));
+      const e = event.event;
+      // The daemon's key (core/fingerprint.ts) names the event and its kind, and an update by its content.
+      const update = e.event_update_status === '1' ? `:${e.event_update_action ?? ''}|${e.event_update_date ?? ''}|${e.event_update_time ?? ''}|${e.event_update_message ?? ''}` : '';
+      key = `zbx:${e.event_source ?? '0'}:${e.event_id}:${e.event_value}${update}`;
+    }
+    pending.push({ key, body: JSON.stringify(parsed), res });
     schedule();
   });
 });
