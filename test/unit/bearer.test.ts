@@ -17,6 +17,9 @@ describe('bearerMatches', () => {
     expect(bearerMatches(`Bearer   ${TOKEN}`, TOKEN)).toBe(true);
     expect(bearerMatches(`Bearer\t${TOKEN}`, TOKEN)).toBe(true);
     expect(bearerMatches(`  Bearer ${TOKEN}  `, TOKEN)).toBe(true);
+    // What trim() takes besides ASCII spaces (a no-break space is a byte HTTP allows in a header).
+    expect(bearerMatches(`Bearer ${TOKEN}\u00a0`, TOKEN)).toBe(true);
+    expect(bearerMatches(`Bearer \u00a0${TOKEN}`, TOKEN)).toBe(true);
   });
 
   it('refuses a wrong token, whatever part of it is wrong', () => {

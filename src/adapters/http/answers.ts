@@ -21,13 +21,13 @@ const BEARER = /^Bearer\s+(.+)$/i;
 /**
  * Bearer token check in constant time: how long it takes depends on the configured token's length only, never
  * on how much of it a guess got right nor on the guess's length. The common spelling ("Bearer <token>", one
- * space, nothing around it) is read without the regular expression. Issue 16: this replaces SHA-256 digests of
+ * space, nothing around it to trim) is read without the regular expression, with the same result. Issue 16: this replaces SHA-256 digests of
  * both sides, which cost about 1.1 µs per webhook against 0.1 (2-3 % of the main thread's CPU per alert).
  */
 export function bearerMatches(header: string | undefined, expected: string): boolean {
   if (!header || expected === '') return false;
   let token: string;
-  if (header.startsWith('Bearer ') && header.charCodeAt(7) > 32 && header.charCodeAt(header.length - 1) > 32) token = header.slice(7);
+  if (header.startsWith('Bearer ') && visibleAscii(header.charCodeAt(7)) && visibleAscii(header.charCodeAt(header.length - 1))) token = header.slice(7);
   else {
     const m = BEARER.exec(header.trim());
     if (!m) return false;
@@ -35,6 +35,9 @@ export function bearerMatches(header: string | undefined, expected: string): boo
   }
   return sameText(token, expected);
 }
+
+/** A character trim() and \s never take (every one they take is a space, a control character or beyond ASCII). */
+const visibleAscii = (c: number) => c > 32 && c < 127;
 
 /**
  * Whether `given` equals `expected`, in a time that depends on `expected`'s length alone: every character of
