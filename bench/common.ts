@@ -4,7 +4,7 @@
  * (bench/load.ts) and read a daemon's CPU and metrics.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +54,33 @@ export function daemonEnv(): NodeJS.ProcessEnv {
   const allocator = [...unitText().matchAll(/^Environment=(MALLOC_\w+)=(\S+)$/gm)].map((m) => [m[1], m[2]] as const);
   return { ...process.env, ...Object.fromEntries(allocator) };
 }
+/**
+ * Processes of the services `.ci/run` starts and leaves running (Zabbix's servers, their PHP frontends,
+ * PostgreSQL), with how many of each, or '' when none runs. Beside the bench they take cores and disk, and its
+ * figures stop comparing with a quiet machine's (they did, unnoticed, in two sessions' measurements).
+ */
+export function neighbours(): string {
+  const counts = new Map<string, number>();
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc');
+  } catch {
+    return ''; // not Linux: nothing to tell
+  }
+  for (const pid of pids) {
+    if (!/^\d+$/.test(pid)) continue;
+    let comm: string;
+    try {
+      comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      continue; // ended meanwhile
+    }
+    const name = comm.startsWith('zabbix_') ? comm : comm.startsWith('php') ? 'php' : comm === 'postgres' || comm === 'mysqld' || comm === 'mariadbd' ? comm : undefined;
+    if (name !== undefined) counts.set(name, (counts.get(name) ?? 0) + 1);
+  }
+  return [...counts].map(([name, n]) => `${name} ×${n}`).join(', ');
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What differs between the benchmark's daemons: their config's other keys are those of every bench run. */

@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { body as benchBody, type LoadJob, type LoadResult, type LongrunResult } from './load.js';
-import { CONCURRENCY, CONNECTIONS, cpuSeconds, daemonConfig, daemonEnv, daemonNodeArgs, DIST, env, FINGERPRINTS, freePort, glpiState, HERE, INTAKE_SECONDS, LATENCY, load, metricsText, type Proc, RATE, ROOT, sleep, startGlpi, stop, STORM_EVENTS, STORM_SECONDS, sumMetric, TOKEN, WARMUP_SECONDS } from './common.js';
+import { CONCURRENCY, CONNECTIONS, cpuSeconds, daemonConfig, daemonEnv, daemonNodeArgs, DIST, env, FINGERPRINTS, freePort, glpiState, HERE, INTAKE_SECONDS, LATENCY, load, metricsText, neighbours, type Proc, RATE, ROOT, sleep, startGlpi, stop, STORM_EVENTS, STORM_SECONDS, sumMetric, TOKEN, WARMUP_SECONDS } from './common.js';
 
 const OUTAGE_SECONDS = env('BENCH_OUTAGE_SECONDS', 30);
 /** The storm's uncounted warm-up on other hosts (see stormRun). */
@@ -448,7 +448,9 @@ function writeResults(section: string, text: string): void {
   const begin = `<!-- bench:${section} -->`;
   const end = `<!-- /bench:${section} -->`;
   // Under what load: on a shared machine the figures describe the day (README, Performance).
-  const load = `\nLoad average (1, 5, 15 min) when written: ${loadavg().map((x) => x.toFixed(1)).join(', ')} on ${cpus().length} cores.`;
+  const load =
+    `\nLoad average (1, 5, 15 min) when written: ${loadavg().map((x) => x.toFixed(1)).join(', ')} on ${cpus().length} cores.` +
+    (BESIDE !== '' ? `\nRunning beside the bench when it started: ${BESIDE}. These figures do not compare with a quiet machine's.` : '');
   const block = `${begin}\n${text.trimEnd()}\n${load}\n${end}`;
   const old = existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '';
   const i = old.indexOf(begin);
@@ -889,7 +891,15 @@ async function longrun(o: LongrunOptions): Promise<void> {
   process.stdout.write('\nwritten to bench/last-results.md\n');
 }
 
+/** Services running beside the bench when it started (common.ts neighbours); said on the terminal and in the results. */
+const BESIDE = neighbours();
+
 async function main(): Promise<void> {
+  if (BESIDE !== '') {
+    process.stderr.write(
+      `warning: running beside the bench: ${BESIDE}. They take cores and disk from the figures. After .ci/run: bash test/e2e/zabbix/down.sh; bash test/e2e/zabbix7/down.sh; pg_ctlcluster 15 main stop\n`,
+    );
+  }
   const args = process.argv.slice(2);
   const scenario = args.find((a) => !a.startsWith('-') && !/^\d+$/.test(a));
   if (scenario === undefined) return defaultRun();
