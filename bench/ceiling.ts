@@ -20,7 +20,10 @@ import Database from 'better-sqlite3';
 import { closeSync, fdatasync, openSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
+import { nodeDigests } from '../src/adapters/digests.js';
 import { parseWebhookBody } from '../src/adapters/zabbix/webhook-body.js';
+import { problemDeliveryKey, recoveryDeliveryKey, updateKeyPrefix } from '../src/core/fingerprint.js';
+import { kindOf, present, type ZabbixEvent } from '../src/core/normalise.js';
 
 const [portArg, dir, token, mode] = process.argv.slice(2);
 if (portArg === undefined || dir === undefined || token === undefined) throw new Error('usage: ceiling.js PORT DIR TOKEN [checked]');
@@ -54,6 +57,21 @@ const commit = db.transaction((rows: readonly Row[]) => {
 });
 // Opened once the WAL exists (journal_mode = WAL created it with the table).
 const walFd = openSync(`${file}-wal`, 'r+');
+
+/**
+ * The daemon's delivery key (core/fingerprint.ts) read from the checked event, without normalising it: the
+ * event and its kind, an update also by a digest of its content (its raw date and time where the daemon's has
+ * the converted time: the same updates are told apart).
+ */
+function deliveryKeyOf(e: ZabbixEvent): string {
+  const source = present(e.event_source) ?? '0';
+  const id = e.event_id.trim();
+  const kind = kindOf(e);
+  if (kind === 'recovery') return recoveryDeliveryKey(source, id);
+  if (kind !== 'update') return problemDeliveryKey(source, id);
+  const content = `${e.event_update_date ?? ''} ${e.event_update_time ?? ''}\n${e.event_update_action ?? ''}\n${e.event_update_message ?? ''}\n${e.user_fullname ?? ''}`;
+  return `${updateKeyPrefix(source, id)}${nodeDigests.sha256Hex(content).slice(0, 16)}`;
+}
 
 let pending: (Row & { res: http.ServerResponse })[] = [];
 let scheduled = false;
@@ -113,10 +131,7 @@ const server = http.createServer((req, res) => {
     if (checked) {
       const event = parseWebhookBody(parsed);
       if (!event.ok) return answer(res, 400, JSON.stringify({ error: event.message }));
-      const e = event.event;
-      // The daemon's key (core/fingerprint.ts) names the event and its kind, and an update by its content.
-      const update = e.event_update_status === '1' ? `:${e.event_update_action ?? ''}|${e.event_update_date ?? ''}|${e.event_update_time ?? ''}|${e.event_update_message ?? ''}` : '';
-      key = `zbx:${e.event_source ?? '0'}:${e.event_id}:${e.event_value}${update}`;
+      key = deliveryKeyOf(event.event);
     }
     pending.push({ key, body: JSON.stringify(parsed), res });
     schedule();

@@ -59,6 +59,9 @@ export function daemonEnv(): NodeJS.ProcessEnv {
  * PostgreSQL), with how many of each, or '' when none runs. Beside the bench they take cores and disk, and its
  * figures stop comparing with a quiet machine's (they did, unnoticed, in two sessions' measurements).
  */
+/** A neighbour's process name (its comm), and the name it is counted under: PHP's binaries as one. */
+const NEIGHBOUR = /^(zabbix_\w+|php|postgres|mysqld|mariadbd)/;
+
 export function neighbours(): string {
   const counts = new Map<string, number>();
   let pids: string[];
@@ -75,7 +78,7 @@ export function neighbours(): string {
     } catch {
       continue; // ended meanwhile
     }
-    const name = comm.startsWith('zabbix_') ? comm : comm.startsWith('php') ? 'php' : comm === 'postgres' || comm === 'mysqld' || comm === 'mariadbd' ? comm : undefined;
+    const name = NEIGHBOUR.exec(comm)?.[1];
     if (name !== undefined) counts.set(name, (counts.get(name) ?? 0) + 1);
   }
   return [...counts].map(([name, n]) => `${name} ×${n}`).join(', ');

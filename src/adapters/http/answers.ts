@@ -17,12 +17,15 @@ export function errorBody(code: ErrorCode, message: string, field?: string): Err
 export const INTERNAL_ERROR_BODY = { error: { code: 'INTERNAL', message: 'internal error; see the bridge log' } } as const;
 
 const BEARER = /^Bearer\s+(.+)$/i;
+/** A character trim() and \s never take (every one they take is a space, a control character or beyond ASCII). */
+const visibleAscii = (c: number) => c > 32 && c < 127;
 
 /**
  * Bearer token check in constant time: how long it takes depends on the configured token's length only, never
  * on how much of it a guess got right nor on the guess's length. The common spelling ("Bearer <token>", one
- * space, nothing around it to trim) is read without the regular expression, with the same result. Issue 16: this replaces SHA-256 digests of
- * both sides, which cost about 1.1 µs per webhook against 0.1 (2-3 % of the main thread's CPU per alert).
+ * space, nothing around it to trim) is read without the regular expression, with the same result. Issue 16:
+ * this replaces SHA-256 digests of both sides, which cost about 1.1 µs per webhook against 0.1 (2-3 % of the
+ * main thread's CPU per alert).
  */
 export function bearerMatches(header: string | undefined, expected: string): boolean {
   if (!header || expected === '') return false;
@@ -35,9 +38,6 @@ export function bearerMatches(header: string | undefined, expected: string): boo
   }
   return sameText(token, expected);
 }
-
-/** A character trim() and \s never take (every one they take is a space, a control character or beyond ASCII). */
-const visibleAscii = (c: number) => c > 32 && c < 127;
 
 /**
  * Whether `given` equals `expected`, in a time that depends on `expected`'s length alone: every character of
