@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { pino } from 'pino';
 import { GlpiClient } from '../../src/adapters/glpi/client.js';
+import { GlpiV2Client } from '../../src/adapters/glpi/v2/client.js';
 import { RemoteError } from '../../src/core/remote-error.js';
 import { Secret } from '../../src/config/secret.js';
 import type { TicketDraft } from '../../src/core/decide.js';
@@ -20,7 +21,7 @@ interface Served {
 }
 
 let server: http.Server | undefined;
-let client: GlpiClient | undefined;
+let client: GlpiClient | GlpiV2Client | undefined;
 
 afterEach(async () => {
   await client?.close();
@@ -47,6 +48,9 @@ async function tinyGlpi(stale: (nthOnSocket: number) => boolean): Promise<{ url:
     served.push({ socket: s.id, method: req.method ?? '', path: (req.url ?? '').split('?')[0] ?? '' });
     res.setHeader('Content-Type', 'application/json');
     if (req.url?.startsWith('/apirest.php/initSession')) return res.end(JSON.stringify({ session_token: 's1', session: { glpiID: 7, glpiname: 'bridge' } }));
+    // GLPI 11's high-level API: the token grant, and a ticket as its schema gives it.
+    if (req.url === '/api.php/token') return res.end(JSON.stringify({ access_token: 'a1', token_type: 'Bearer', expires_in: 3600 }));
+    if (req.url?.startsWith('/api.php/v2/')) return res.end(JSON.stringify({ id: 42, status: { id: 2, name: 'Processing (assigned)' } }));
     if (req.method === 'POST') {
       res.statusCode = 201;
       return res.end(JSON.stringify({ id: 42, message: '' }));
@@ -66,6 +70,17 @@ function glpiClient(url: string, extra: { idleSocketTimeoutMs?: number; metrics?
   return client;
 }
 
+function v2Client(url: string, metrics?: ReturnType<typeof createMetrics>): GlpiV2Client {
+  const root = url.replace(/\/apirest\.php$/, '');
+  client = new GlpiV2Client({ url: root, clientId: new Secret('c'), clientSecret: new Secret('s'), username: 'bridge', password: new Secret('p'), timeoutMs: 2000, logger: pino({ level: 'silent' }), ...(metrics ? { metrics } : {}) });
+  return client;
+}
+
+/** zgb_glpi_requests_total as [operation, status, count] rows. */
+async function counted(metrics: ReturnType<typeof createMetrics>): Promise<unknown[]> {
+  return (await metrics.glpiRequests.get()).values.map((v) => [v.labels.operation, v.labels.status, v.value]);
+}
+
 const draft: TicketDraft = { name: '[zbx:1] x', content: 'c', marker: '[zbx:1]', urgency: 3, impact: 3, type: 1, itilcategories_id: 0, entities_id: 0, requesttypes_id: 0, groups_id_assign: 0 };
 
 describe('keep-alive connections the server closed while idle', () => {
@@ -80,8 +95,7 @@ describe('keep-alive connections the server closed while idle', () => {
       [1, '/apirest.php/initSession'],
       [2, '/apirest.php/Ticket/42'],
     ]);
-    const requests = await metrics.glpiRequests.get();
-    expect(requests.values.map((v) => [v.labels.operation, v.labels.status, v.value])).toEqual([
+    expect(await counted(metrics)).toEqual([
       ['initSession', '200', 1],
       ['getTicket', 'stale_connection', 1],
       ['getTicket', '200', 1],
@@ -106,15 +120,6 @@ describe('keep-alive connections the server closed while idle', () => {
     ]);
   });
 
-  it('a reset on a fresh connection is GLPI failing (an outage), not a stale connection', async () => {
-    const glpi = await tinyGlpi((n) => n === 1);
-    const e = await glpiClient(glpi.url).open().then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    expect(e).toMatchObject({ staleConnection: false, outage: true });
-  });
-
   it('the client closes idle connections itself, before a typical server would (glpi idle timeout below Apache\'s 5 s)', async () => {
     const glpi = await tinyGlpi(() => false);
     const c = glpiClient(glpi.url, { idleSocketTimeoutMs: 50 });
@@ -124,5 +129,38 @@ describe('keep-alive connections the server closed while idle', () => {
     expect(glpi.closed()).toBe(1);
     expect(await c.ticketStatus(42)).toBe(2);
     expect(glpi.served.map((s) => s.socket)).toEqual([1, 2]);
+  });
+});
+
+describe('the same with GLPI 11\'s high-level API (v2 client)', () => {
+  it('a read on a connection the server closed while idle is sent again at once on a fresh one, and counted as stale', async () => {
+    const glpi = await tinyGlpi((n) => n === 2);
+    const metrics = createMetrics({ processMetrics: false });
+    const c = v2Client(glpi.url, metrics);
+    await c.open();
+    expect(await c.ticketStatus(42)).toBe(2);
+    expect(glpi.served.map((s) => [s.socket, s.path])).toEqual([
+      [1, '/api.php/token'],
+      [2, '/api.php/v2/Assistance/Ticket/42'],
+    ]);
+    expect(await counted(metrics)).toEqual([
+      ['passwordLogin', '200', 1],
+      ['getTicket', 'stale_connection', 1],
+      ['getTicket', '200', 1],
+    ]);
+  });
+});
+
+describe('a reset on a fresh connection', () => {
+  it.each([
+    ['API v1', (url: string) => glpiClient(url)],
+    ['API v2', (url: string) => v2Client(url)],
+  ])('is GLPI failing (an outage), not a stale connection (%s)', async (_api, make) => {
+    const glpi = await tinyGlpi((n) => n === 1);
+    const e = await make(glpi.url).open().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(e).toMatchObject({ staleConnection: false, outage: true });
   });
 });

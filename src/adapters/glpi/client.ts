@@ -1,6 +1,4 @@
 import axios, { type AxiosInstance, type Method } from '../axios/index.js';
-import http from 'node:http';
-import https from 'node:https';
 import * as z from 'zod';
 import type { TicketDraft } from '../../core/decide.js';
 import type { ModifiedTicket, ProblemDraft, ProblemRef } from '../../core/ports.js';
@@ -8,8 +6,9 @@ import type { Secret } from '../../config/secret.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { RemoteError } from '../../core/remote-error.js';
-import { isRedirect, redirectMessage, tlsAgentOptions, type TlsSettings } from '../transport.js';
-import { fromNetwork, fromResponse, strippedAuthorization } from './outcome.js';
+import { isRedirect, redirectMessage, type TlsSettings } from '../transport.js';
+import { countRequest, GlpiAgents } from './agents.js';
+import { fromResponse, strippedAuthorization } from './outcome.js';
 import { reportRefusedRows, type RefusedRow } from './refused-rows.js';
 import type { GlpiConnection, SessionState } from './connection.js';
 
@@ -142,7 +141,7 @@ function parseBody(raw: unknown): unknown {
  */
 export class GlpiClient implements GlpiConnection {
   readonly #http: AxiosInstance;
-  readonly #agents: { readonly http: http.Agent; readonly https: https.Agent };
+  readonly #agents: GlpiAgents;
   readonly #opt: GlpiClientOptions;
   #session: string | undefined;
   #opening: Promise<string> | undefined;
@@ -157,11 +156,7 @@ export class GlpiClient implements GlpiConnection {
 
   constructor(opt: GlpiClientOptions) {
     this.#opt = opt;
-    const idle = opt.idleSocketTimeoutMs ?? 4_000;
-    this.#agents = {
-      http: new http.Agent({ keepAlive: true, maxSockets: 64, timeout: idle }),
-      https: new https.Agent({ keepAlive: true, maxSockets: 64, timeout: idle, ...tlsAgentOptions(opt.tls) }),
-    };
+    this.#agents = new GlpiAgents(opt.tls, opt.idleSocketTimeoutMs);
     this.#http = axios.create({
       baseURL: opt.url.replace(/\/+$/, '') + '/',
       timeout: opt.timeoutMs,
@@ -200,13 +195,6 @@ export class GlpiClient implements GlpiConnection {
     return this.#opt.appToken.empty ? {} : { 'App-Token': this.#opt.appToken.reveal() };
   }
 
-  /** Idle pooled connections are suspect once one of them turned out closed: the next request opens a fresh one. */
-  #dropIdleSockets(): void {
-    for (const agent of [this.#agents.http, this.#agents.https]) {
-      for (const list of Object.values(agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
-    }
-  }
-
   async #raw(operation: string, method: Method, path: string, options: { params?: Record<string, unknown>; data?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; body: unknown }> {
     try {
       return await this.#send(operation, method, path, options);
@@ -230,20 +218,11 @@ export class GlpiClient implements GlpiConnection {
       throw fromResponse(res.status, body, typeof res.headers['retry-after'] === 'string' ? res.headers['retry-after'] : undefined);
     } catch (e) {
       if (e instanceof RemoteError) throw e;
-      const err = e as { code?: string; message?: string; request?: { reusedSocket?: boolean; _currentRequest?: { reusedSocket?: boolean } } };
-      const reused = err.request?.reusedSocket ?? err.request?._currentRequest?.reusedSocket ?? false;
-      const failure = fromNetwork(err.code, err.message ?? String(e), reused);
-      if (failure.staleConnection) {
-        status = 'stale_connection';
-        this.#dropIdleSockets();
-      } else {
-        status = err.code ?? 'error';
-      }
-      throw failure;
+      const unanswered = this.#agents.unanswered(e);
+      status = unanswered.status;
+      throw unanswered.failure;
     } finally {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      this.#opt.metrics?.glpiRequests.inc({ operation, status });
-      this.#opt.metrics?.glpiLatency.observe({ operation }, seconds);
+      countRequest(this.#opt.metrics, operation, status, started);
     }
   }
 
@@ -334,8 +313,7 @@ export class GlpiClient implements GlpiConnection {
     } catch (e) {
       this.#opt.logger.warn({ err: (e as Error).message }, 'GLPI killSession failed');
     } finally {
-      this.#agents.http.destroy();
-      this.#agents.https.destroy();
+      this.#agents.destroy();
     }
   }
 

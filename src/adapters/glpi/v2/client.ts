@@ -1,6 +1,4 @@
 import axios, { type AxiosInstance, type Method } from '../../axios/index.js';
-import http from 'node:http';
-import https from 'node:https';
 import * as z from 'zod';
 import type { TicketDraft } from '../../../core/decide.js';
 import type { Clock, ModifiedTicket, ProblemDesk, ProblemDraft, ProblemRef, TicketWatch } from '../../../core/ports.js';
@@ -8,8 +6,8 @@ import type { Secret } from '../../../config/secret.js';
 import type { Logger } from '../../../observability/logger.js';
 import type { Metrics } from '../../../observability/metrics.js';
 import { RemoteError } from '../../../core/remote-error.js';
-import { isRedirect, redirectMessage, tlsAgentOptions, type TlsSettings } from '../../transport.js';
-import { fromNetwork } from '../outcome.js';
+import { isRedirect, redirectMessage, type TlsSettings } from '../../transport.js';
+import { countRequest, GlpiAgents } from '../agents.js';
 import type { GlpiConnection, SessionState } from '../connection.js';
 import { reportRefusedRows, type RefusedRow } from '../refused-rows.js';
 import { fromTokenResponse, fromV2Response, strippedBearer, type Action } from './outcome.js';
@@ -172,7 +170,7 @@ export interface GlpiV2Identity {
  */
 export class GlpiV2Client implements GlpiConnection, ProblemDesk, TicketWatch {
   readonly #http: AxiosInstance;
-  readonly #agents: { readonly http: http.Agent; readonly https: https.Agent };
+  readonly #agents: GlpiAgents;
   readonly #opt: GlpiV2ClientOptions;
   readonly #root: string;
   #token: Token | undefined;
@@ -190,11 +188,7 @@ export class GlpiV2Client implements GlpiConnection, ProblemDesk, TicketWatch {
   constructor(opt: GlpiV2ClientOptions) {
     this.#opt = opt;
     this.#root = glpiRoot(opt.url);
-    const idle = opt.idleSocketTimeoutMs ?? 4_000;
-    this.#agents = {
-      http: new http.Agent({ keepAlive: true, maxSockets: 64, timeout: idle }),
-      https: new https.Agent({ keepAlive: true, maxSockets: 64, timeout: idle, ...tlsAgentOptions(opt.tls) }),
-    };
+    this.#agents = new GlpiAgents(opt.tls, opt.idleSocketTimeoutMs);
     this.#http = axios.create({
       baseURL: `${this.#root}/`,
       timeout: opt.timeoutMs,
@@ -229,12 +223,6 @@ export class GlpiV2Client implements GlpiConnection, ProblemDesk, TicketWatch {
 
   // ---- HTTP ---------------------------------------------------------------------------------------
 
-  #dropIdleSockets(): void {
-    for (const agent of [this.#agents.http, this.#agents.https]) {
-      for (const list of Object.values(agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
-    }
-  }
-
   async #send(operation: string, method: Method, path: string, o: SendOptions): Promise<{ status: number; body: unknown }> {
     const started = process.hrtime.bigint();
     let status = 'error';
@@ -258,20 +246,11 @@ export class GlpiV2Client implements GlpiConnection, ProblemDesk, TicketWatch {
       throw o.action === 'token' ? fromTokenResponse(res.status, body, retryAfter) : fromV2Response(res.status, body, retryAfter, o.action);
     } catch (e) {
       if (e instanceof RemoteError) throw e;
-      const err = e as { code?: string; message?: string; request?: { reusedSocket?: boolean; _currentRequest?: { reusedSocket?: boolean } } };
-      const reused = err.request?.reusedSocket ?? err.request?._currentRequest?.reusedSocket ?? false;
-      const failure = fromNetwork(err.code, err.message ?? String(e), reused);
-      if (failure.staleConnection) {
-        status = 'stale_connection';
-        this.#dropIdleSockets();
-      } else {
-        status = err.code ?? 'error';
-      }
-      throw failure;
+      const unanswered = this.#agents.unanswered(e);
+      status = unanswered.status;
+      throw unanswered.failure;
     } finally {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      this.#opt.metrics?.glpiRequests.inc({ operation, status });
-      this.#opt.metrics?.glpiLatency.observe({ operation }, seconds);
+      countRequest(this.#opt.metrics, operation, status, started);
     }
   }
 
@@ -395,8 +374,7 @@ export class GlpiV2Client implements GlpiConnection, ProblemDesk, TicketWatch {
     this.#token = undefined;
     this.#refresh = undefined;
     this.#state = 'none';
-    this.#agents.http.destroy();
-    this.#agents.https.destroy();
+    this.#agents.destroy();
   }
 
   /** Who the bridge is (GET /session), asked once per login. */
