@@ -1,4 +1,4 @@
-import type { DecisionRecord } from '../../core/ports.js';
+import type { DecisionRecord, OpenIncidentView } from '../../core/ports.js';
 
 /** A decision_log row as both SQL stores read it (jobs already decoded: JSON text in SQLite, jsonb in PostgreSQL). */
 export interface DecisionRow {
@@ -28,5 +28,22 @@ export function decisionRecord(r: DecisionRow): DecisionRecord {
     action: r.action,
     reason: r.reason,
     jobs: r.jobs,
+  };
+}
+
+/** What an incident's stored state says of itself, as every store keeps it (JSON text, jsonb, or in memory). */
+export type IncidentFacts = Omit<OpenIncidentView, 'ticketId'> & { readonly ticketId?: number };
+
+/** An open incident as the status page lists it: its ticket is the state's own, else the one its ticket row holds. */
+export function openIncidentView(s: IncidentFacts, ticketRow: number | null | undefined): OpenIncidentView {
+  const ticketId = s.ticketId ?? ticketRow ?? undefined;
+  return {
+    fingerprint: s.fingerprint,
+    cycle: s.cycle,
+    category: s.category,
+    severity: s.severity,
+    occurrences: s.occurrences,
+    openedAt: s.openedAt,
+    ...(ticketId !== undefined ? { ticketId } : {}),
   };
 }

@@ -8,6 +8,7 @@ import type {
 } from '../../../core/ports.js';
 import { nodeDigests } from '../../digests.js';
 import { announcedByEvent, announcedOn, type AnnouncedRow } from '../announced-rows.js';
+import { openIncidentView } from '../decision-row.js';
 
 /**
  * The store's ports in memory, for fast tests of the services: the same semantics as the SQLite store
@@ -664,16 +665,7 @@ export class MemoryStore implements InboxWriter, InboxReader, DecisionCursor, In
       .slice(Math.max(0, offset), Math.max(0, offset) + Math.max(0, Math.min(1000, limit)))
       .map(([key, row]) => {
         const s = JSON.parse(row.state) as Incident;
-        const ticketId = s.ticketId ?? this.#tickets.get(`${key}\n${s.cycle}`)?.ticketId;
-        return {
-          fingerprint: s.fingerprint,
-          cycle: s.cycle,
-          category: s.category,
-          severity: s.severity,
-          occurrences: s.occurrences,
-          openedAt: s.openedAt,
-          ...(ticketId !== undefined ? { ticketId } : {}),
-        };
+        return openIncidentView(s, this.#tickets.get(`${key}\n${s.cycle}`)?.ticketId);
       });
   }
 

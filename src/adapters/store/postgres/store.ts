@@ -12,7 +12,7 @@
 // writes are one statement (unnest), writes inside a transaction travel with the next read or the COMMIT.
 
 import { announcedByEvent, type AnnouncedRow } from '../announced-rows.js';
-import { decisionRecord } from '../decision-row.js';
+import { decisionRecord, openIncidentView } from '../decision-row.js';
 import type { Alert } from '../../../core/alert.js';
 import { laneOf, type LaneKind } from '../../../core/coalesce.js';
 import type { EventChange, EventInfo, Incident, JobSpec, JobType } from '../../../core/decide.js';
@@ -878,18 +878,7 @@ export class PgStorePorts
           WHERE i.status = 'open' ORDER BY i.updated_at DESC, i.ord DESC LIMIT $1 OFFSET $2`,
         [Math.max(0, Math.min(MAX_READ, limit)), Math.max(0, offset)],
       )
-      .map(({ state: s, ticket_id }) => {
-        const ticketId = s.ticketId ?? ticket_id ?? undefined;
-        return {
-          fingerprint: s.fingerprint,
-          cycle: s.cycle,
-          category: s.category,
-          severity: s.severity,
-          occurrences: s.occurrences,
-          openedAt: s.openedAt,
-          ...(ticketId !== undefined ? { ticketId } : {}),
-        };
-      });
+      .map(({ state, ticket_id }) => openIncidentView(state, ticket_id));
   }
 }
 

@@ -2,7 +2,7 @@
 // file. The log is written by the processing thread only, inside its batch's transaction; both are read by
 // the main thread (the status page) and by `status` on a stopped daemon.
 
-import { decisionRecord } from '../decision-row.js';
+import { decisionRecord, openIncidentView, type IncidentFacts } from '../decision-row.js';
 import type Database from 'better-sqlite3';
 import type { DecisionFilter, DecisionLog, DecisionRecord, OpenIncidentList, OpenIncidentView, StateTransactions } from '../../../core/ports.js';
 
@@ -89,17 +89,7 @@ export class SqliteOpenIncidents implements OpenIncidentList {
 
   openIncidents(offset: number, limit: number): OpenIncidentView[] {
     return this.#stmt.page.all(Math.max(0, Math.min(MAX_READ, limit)), Math.max(0, offset)).map((r) => {
-      const s = JSON.parse(r.state) as { fingerprint: string; cycle: number; category: string; severity: string; occurrences: number; openedAt: number; ticketId?: number };
-      const ticketId = s.ticketId ?? r.ticket_id ?? undefined;
-      return {
-        fingerprint: s.fingerprint,
-        cycle: s.cycle,
-        category: s.category,
-        severity: s.severity,
-        occurrences: s.occurrences,
-        openedAt: s.openedAt,
-        ...(ticketId !== undefined ? { ticketId } : {}),
-      };
+      return openIncidentView(JSON.parse(r.state) as IncidentFacts, r.ticket_id);
     });
   }
 }
