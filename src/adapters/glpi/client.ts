@@ -8,7 +8,7 @@ import type { Metrics } from '../../observability/metrics.js';
 import { RemoteError } from '../../core/remote-error.js';
 import { isRedirect, redirectMessage, type TlsSettings } from '../transport.js';
 import { countRequest, GlpiAgents } from './agents.js';
-import { fromResponse, strippedAuthorization } from './outcome.js';
+import { fromResponse, solvedAlready, strippedAuthorization } from './outcome.js';
 import { reportRefusedRows, type RefusedRow } from './refused-rows.js';
 import type { GlpiConnection, SessionState } from './connection.js';
 
@@ -492,12 +492,7 @@ export class GlpiClient implements GlpiConnection {
       await this.#call('addSolution', 'POST', 'ITILSolution', { data: { input } });
       return 'added';
     } catch (e) {
-      const refusedOrUnknown = e instanceof RemoteError && (e.code === 'ERROR_GLPI_ADD' || (e.kind === 'retryable' && e.mayHaveLanded && !e.outage));
-      if (!refusedOrUnknown) throw e;
-      const status = await this.ticketStatus(ticketId);
-      if (status === TICKET_STATUS.solved) return 'already_solved';
-      if (status === TICKET_STATUS.closed) return 'already_closed';
-      throw e;
+      return solvedAlready(e, () => this.ticketStatus(ticketId));
     }
   }
 

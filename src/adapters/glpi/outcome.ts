@@ -90,3 +90,21 @@ export function strippedAuthorization(e: RemoteError, sent: 'user_token' | 'basi
     { mayHaveLanded: false },
   );
 }
+
+/** CommonITILObject's statuses a solution leaves a ticket in. */
+const SOLVED = 5;
+const CLOSED = 6;
+
+/**
+ * addSolution (either API) when GLPI refused the solution or its outcome is unknown (sent, no answer): a ticket
+ * already solved or closed counts as done, since GLPI refuses a second solution and a lost answer may hide one
+ * that landed. `e` itself otherwise, and for any other failure.
+ */
+export async function solvedAlready(e: unknown, ticketStatus: () => Promise<number | undefined>): Promise<'already_solved' | 'already_closed'> {
+  const refusedOrUnknown = e instanceof RemoteError && (e.code === 'ERROR_GLPI_ADD' || (e.kind === 'retryable' && e.mayHaveLanded && !e.outage));
+  if (!refusedOrUnknown) throw e;
+  const status = await ticketStatus();
+  if (status === SOLVED) return 'already_solved';
+  if (status === CLOSED) return 'already_closed';
+  throw e;
+}

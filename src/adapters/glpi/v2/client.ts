@@ -8,6 +8,7 @@ import type { Metrics } from '../../../observability/metrics.js';
 import { RemoteError } from '../../../core/remote-error.js';
 import { isRedirect, redirectMessage, type TlsSettings } from '../../transport.js';
 import { countRequest, GlpiAgents } from '../agents.js';
+import { solvedAlready } from '../outcome.js';
 import type { GlpiConnection, SessionState } from '../connection.js';
 import { reportRefusedRows, type RefusedRow } from '../refused-rows.js';
 import { fromTokenResponse, fromV2Response, strippedBearer, type Action } from './outcome.js';
@@ -668,12 +669,7 @@ export class GlpiV2Client implements GlpiConnection, ProblemDesk, TicketWatch {
       await this.#call('addSolution', 'POST', `Assistance/Ticket/${ticketId}/Timeline/Solution`, { data: { content }, action: 'create' });
       return 'added';
     } catch (e) {
-      const refusedOrUnknown = e instanceof RemoteError && (e.code === 'ERROR_GLPI_ADD' || (e.kind === 'retryable' && e.mayHaveLanded && !e.outage));
-      if (!refusedOrUnknown) throw e;
-      const status = await this.ticketStatus(ticketId);
-      if (status === STATUS.solved) return 'already_solved';
-      if (status === STATUS.closed) return 'already_closed';
-      throw e;
+      return solvedAlready(e, () => this.ticketStatus(ticketId));
     }
   }
 
