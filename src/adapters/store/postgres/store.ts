@@ -13,9 +13,10 @@
 
 import { announcedByEvent, type AnnouncedRow } from '../announced-rows.js';
 import { decisionRecord, openIncidentView } from '../decision-row.js';
+import { toJob, type JobRow as JobRows } from '../job-row.js';
 import type { Alert } from '../../../core/alert.js';
 import { laneOf, type LaneKind } from '../../../core/coalesce.js';
-import type { EventChange, EventInfo, Incident, JobSpec, JobType } from '../../../core/decide.js';
+import type { EventChange, EventInfo, Incident, JobSpec } from '../../../core/decide.js';
 import { fingerprintKey, problemDeliveryKey, updateKeyPrefix } from '../../../core/fingerprint.js';
 import type {
   Accepted, ActionQueue, CursorState, DecisionCursor, DecisionFilter, DecisionLog, DecisionRecord, Durability, IncidentRef, IncidentState, InboxHousekeeping,
@@ -106,42 +107,10 @@ const RECORD_DECIDED_ON_DISK: Statement = {
         ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE meta.value IS DISTINCT FROM excluded.value`,
 };
 
-interface JobRow {
-  id: number;
-  fp_key: string;
-  lane: string;
-  fingerprint: string | null;
-  seq: number;
-  type: string;
-  payload: JobSpec;
-  status: string;
-  attempts: number;
-  next_attempt_at: number;
-  last_error: string | null;
-  delivery_id: number | null;
-  created_at: number;
-}
+type JobRow = JobRows<JobSpec>;
 
 const JOB_COLUMNS = `j.id, j.fp_key, j.lane, j.seq, j.type, j.payload, j.status, j.attempts, j.next_attempt_at, j.last_error, j.delivery_id, j.created_at,
   (SELECT i.state->>'fingerprint' FROM incidents i WHERE i.fp_key = j.fp_key) AS fingerprint`;
-
-function toJob(r: JobRow): Job {
-  return {
-    id: r.id,
-    fingerprint: r.fingerprint ?? `(forgotten incident ${r.fp_key})`,
-    key: r.fp_key,
-    lane: `${r.lane}:${r.fp_key}`,
-    cycle: r.seq,
-    type: r.type as JobType,
-    spec: r.payload,
-    status: r.status as JobStatus,
-    attempts: r.attempts,
-    nextAttemptAt: r.next_attempt_at,
-    ...(r.last_error !== null ? { lastError: r.last_error } : {}),
-    ...(r.delivery_id !== null ? { deliveryId: r.delivery_id } : {}),
-    createdAt: r.created_at,
-  };
-}
 
 /**
  * PostgreSQL's text and jsonb cannot hold U+0000 (SQLite's can): a NUL in an alert's text is kept as U+FFFD,

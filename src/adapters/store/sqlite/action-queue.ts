@@ -3,49 +3,13 @@
 
 import type Database from 'better-sqlite3';
 import { laneOf, type LaneKind } from '../../../core/coalesce.js';
-import type { JobSpec, JobType } from '../../../core/decide.js';
+import type { JobSpec } from '../../../core/decide.js';
 import type { ActionQueue, IncidentRef, Job, JobStatus, QueuedJob, QueueStats, RunRecord, StateTransactions } from '../../../core/ports.js';
+import { laneName, toJob, type JobRow as JobRows } from '../job-row.js';
 import { LimitedQuery, type MetaTable } from './database.js';
 import { keyOf } from './incidents.js';
 
-interface JobRow {
-  id: number;
-  fp_key: string;
-  lane: string;
-  /** From the incident row (NULL once the incident is forgotten). */
-  fingerprint: string | null;
-  seq: number;
-  type: string;
-  payload: string;
-  status: string;
-  attempts: number;
-  next_attempt_at: number;
-  last_error: string | null;
-  delivery_id: number | null;
-  created_at: number;
-}
-
-function laneName(r: Pick<JobRow, 'fp_key' | 'lane'>): string {
-  return `${r.lane}:${r.fp_key}`;
-}
-
-function toJob(r: JobRow): Job {
-  return {
-    id: r.id,
-    fingerprint: r.fingerprint ?? `(forgotten incident ${r.fp_key})`,
-    key: r.fp_key,
-    lane: laneName(r),
-    cycle: r.seq,
-    type: r.type as JobType,
-    spec: JSON.parse(r.payload) as JobSpec,
-    status: r.status as JobStatus,
-    attempts: r.attempts,
-    nextAttemptAt: r.next_attempt_at,
-    ...(r.last_error !== null ? { lastError: r.last_error } : {}),
-    ...(r.delivery_id !== null ? { deliveryId: r.delivery_id } : {}),
-    createdAt: r.created_at,
-  };
-}
+type JobRow = JobRows<string>;
 
 /** What stats() reports besides the jobs: alerts not decided yet (inbox), and parked deliveries (decisions.ts). */
 export interface WaitingWork {
