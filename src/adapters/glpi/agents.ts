@@ -1,3 +1,4 @@
+import axios, { type AxiosInstance } from '../axios/index.js';
 import http from 'node:http';
 import https from 'node:https';
 import type { RemoteError } from '../../core/remote-error.js';
@@ -19,6 +20,26 @@ export class GlpiAgents {
   constructor(tls: TlsSettings | undefined, idleSocketTimeoutMs = IDLE_SOCKET_TIMEOUT_MS) {
     this.http = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: idleSocketTimeoutMs });
     this.https = new https.Agent({ keepAlive: true, maxSockets: 64, timeout: idleSocketTimeoutMs, ...tlsAgentOptions(tls) });
+  }
+
+  /**
+   * An axios instance on these connections, as both clients send: every answer returned as it came (text,
+   * whatever its status: the client reads GLPI's errors itself), and a redirect never followed. It would carry
+   * the credentials (App-Token and Session-Token, the access token or the password) to another address, and
+   * without follow-redirects an error also carries the socket's reuse flag (unanswered()).
+   */
+  client(baseURL: string, timeoutMs: number, headers: Record<string, string>): AxiosInstance {
+    return axios.create({
+      baseURL,
+      timeout: timeoutMs,
+      validateStatus: () => true,
+      transformResponse: [(data: unknown) => data],
+      responseType: 'text',
+      maxRedirects: 0,
+      httpAgent: this.http,
+      httpsAgent: this.https,
+      headers,
+    });
   }
 
   /**

@@ -1,4 +1,4 @@
-import axios, { type AxiosInstance, type Method } from '../axios/index.js';
+import type { AxiosInstance, Method } from '../axios/index.js';
 import * as z from 'zod';
 import type { TicketDraft } from '../../core/decide.js';
 import type { ModifiedTicket, ProblemDraft, ProblemRef } from '../../core/ports.js';
@@ -157,19 +157,7 @@ export class GlpiClient implements GlpiConnection {
   constructor(opt: GlpiClientOptions) {
     this.#opt = opt;
     this.#agents = new GlpiAgents(opt.tls, opt.idleSocketTimeoutMs);
-    this.#http = axios.create({
-      baseURL: opt.url.replace(/\/+$/, '') + '/',
-      timeout: opt.timeoutMs,
-      validateStatus: () => true,
-      transformResponse: [(data: unknown) => data],
-      responseType: 'text',
-      // Never follow a redirect (it would carry App-Token and Session-Token to another host); without
-      // follow-redirects the error also carries the socket's reuse flag.
-      maxRedirects: 0,
-      httpAgent: this.#agents.http,
-      httpsAgent: this.#agents.https,
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-    });
+    this.#http = this.#agents.client(opt.url.replace(/\/+$/, '') + '/', opt.timeoutMs, { 'Content-Type': 'application/json', Accept: 'application/json' });
   }
 
   get sessionState(): SessionState {

@@ -1,4 +1,4 @@
-import axios, { type AxiosInstance, type Method } from '../../axios/index.js';
+import type { AxiosInstance, Method } from '../../axios/index.js';
 import * as z from 'zod';
 import type { TicketDraft } from '../../../core/decide.js';
 import type { Clock, ModifiedTicket, ProblemDesk, ProblemDraft, ProblemRef, TicketWatch } from '../../../core/ports.js';
@@ -190,19 +190,8 @@ export class GlpiV2Client implements GlpiConnection, ProblemDesk, TicketWatch {
     this.#opt = opt;
     this.#root = glpiRoot(opt.url);
     this.#agents = new GlpiAgents(opt.tls, opt.idleSocketTimeoutMs);
-    this.#http = axios.create({
-      baseURL: `${this.#root}/`,
-      timeout: opt.timeoutMs,
-      validateStatus: () => true,
-      transformResponse: [(data: unknown) => data],
-      responseType: 'text',
-      // Never follow a redirect: it would carry the access token (or the password) to another address.
-      maxRedirects: 0,
-      httpAgent: this.#agents.http,
-      httpsAgent: this.#agents.https,
-      // Exactly `application/json`: GLPI's router reads a JSON body only with that very value (no charset).
-      headers: { Accept: 'application/json' },
-    });
+    // A JSON body goes with exactly `application/json` (#send): GLPI's router reads one only with that very value.
+    this.#http = this.#agents.client(`${this.#root}/`, opt.timeoutMs, { Accept: 'application/json' });
   }
 
   get sessionState(): SessionState {
