@@ -54,14 +54,15 @@ export function daemonEnv(): NodeJS.ProcessEnv {
   const allocator = [...unitText().matchAll(/^Environment=(MALLOC_\w+)=(\S+)$/gm)].map((m) => [m[1], m[2]] as const);
   return { ...process.env, ...Object.fromEntries(allocator) };
 }
+
+/** A neighbour's process name (its comm), and the name it is counted under: PHP's binaries as one. */
+const NEIGHBOUR = /^(zabbix_\w+|php|postgres|mysqld|mariadbd)/;
+
 /**
  * Processes of the services `.ci/run` starts and leaves running (Zabbix's servers, their PHP frontends,
  * PostgreSQL), with how many of each, or '' when none runs. Beside the bench they take cores and disk, and its
  * figures stop comparing with a quiet machine's (they did, unnoticed, in two sessions' measurements).
  */
-/** A neighbour's process name (its comm), and the name it is counted under: PHP's binaries as one. */
-const NEIGHBOUR = /^(zabbix_\w+|php|postgres|mysqld|mariadbd)/;
-
 export function neighbours(): string {
   const counts = new Map<string, number>();
   let pids: string[];

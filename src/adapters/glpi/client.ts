@@ -59,9 +59,6 @@ export interface GlpiIdentity {
   readonly name: string;
 }
 
-/** Ticket statuses (CommonITILObject). */
-export const TICKET_STATUS = { pending: 4, solved: 5, closed: 6 } as const;
-
 /** Search options of Ticket (GLPI's CommonITILObject / Ticket::rawSearchOptions). */
 const SO = { name: 1, id: 2, status: 12, dateMod: 19, writer: 22, externalId: 87 } as const;
 

@@ -91,9 +91,8 @@ export function strippedAuthorization(e: RemoteError, sent: 'user_token' | 'basi
   );
 }
 
-/** CommonITILObject's statuses a solution leaves a ticket in. */
-const SOLVED = 5;
-const CLOSED = 6;
+/** Ticket statuses (CommonITILObject), as both APIs give and take them. */
+export const TICKET_STATUS = { incoming: 1, assigned: 2, pending: 4, solved: 5, closed: 6 } as const;
 
 /**
  * addSolution (either API) when GLPI refused the solution or its outcome is unknown (sent, no answer): a ticket
@@ -104,7 +103,7 @@ export async function solvedAlready(e: unknown, ticketStatus: () => Promise<numb
   const refusedOrUnknown = e instanceof RemoteError && (e.code === 'ERROR_GLPI_ADD' || (e.kind === 'retryable' && e.mayHaveLanded && !e.outage));
   if (!refusedOrUnknown) throw e;
   const status = await ticketStatus();
-  if (status === SOLVED) return 'already_solved';
-  if (status === CLOSED) return 'already_closed';
+  if (status === TICKET_STATUS.solved) return 'already_solved';
+  if (status === TICKET_STATUS.closed) return 'already_closed';
   throw e;
 }

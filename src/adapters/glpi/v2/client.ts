@@ -8,7 +8,7 @@ import type { Metrics } from '../../../observability/metrics.js';
 import { RemoteError } from '../../../core/remote-error.js';
 import { isRedirect, redirectMessage, type TlsSettings } from '../../transport.js';
 import { countRequest, GlpiAgents } from '../agents.js';
-import { solvedAlready } from '../outcome.js';
+import { solvedAlready, TICKET_STATUS } from '../outcome.js';
 import type { GlpiConnection, SessionState } from '../connection.js';
 import { reportRefusedRows, type RefusedRow } from '../refused-rows.js';
 import { fromTokenResponse, fromV2Response, strippedBearer, type Action } from './outcome.js';
@@ -43,8 +43,6 @@ export interface GlpiV2ClientOptions {
   readonly clock?: Clock;
 }
 
-/** Ticket statuses (CommonITILObject). */
-const STATUS = { incoming: 1, assigned: 2, pending: 4, solved: 5, closed: 6 } as const;
 /** CommonITILActor::ASSIGN: the role addTeamMember() takes (numeric in 2.x). */
 const ROLE_ASSIGNED = 2;
 /**
@@ -612,16 +610,16 @@ export class GlpiV2Client implements GlpiConnection, ProblemDesk, TicketWatch {
     const keep = (this.#opt.pendingFollowups ?? 'keep') === 'keep';
     const before = options.reopen || keep ? await this.#getTicket(ticketId) : undefined;
     const status = before?.status.id;
-    const reopenTo = () => ((before?.team ?? []).some((m) => m.role === 'assigned' || m.role === 2 || m.role === '2') ? STATUS.assigned : STATUS.incoming);
-    const reopenable = options.reopen === true && (status === STATUS.pending || status === STATUS.solved);
+    const reopenTo = () => ((before?.team ?? []).some((m) => m.role === 'assigned' || m.role === 2 || m.role === '2') ? TICKET_STATUS.assigned : TICKET_STATUS.incoming);
+    const reopenable = options.reopen === true && (status === TICKET_STATUS.pending || status === TICKET_STATUS.solved);
     if (reopenable) await this.#setStatus(ticketId, reopenTo());
     const parsed = created.safeParse(
       await this.#call(options.reopen ? 'reopenTicket' : 'addFollowup', 'POST', `Assistance/Ticket/${ticketId}/Timeline/Followup`, { data: { content, is_private: options.isPrivate }, action: 'create' }),
     );
     if (!parsed.success) throw new RemoteError('retryable', 'BAD_ANSWER', 'GLPI follow-up answer has no id');
     // The follow-up landed: nothing below throws, or a retry that believed it had not would add it twice.
-    if (options.reopen === true && status === STATUS.closed) await this.#setStatusAfter(ticketId, reopenTo(), 'reopen the closed ticket');
-    else if (!options.reopen && keep && status === STATUS.pending) await this.#setStatusAfter(ticketId, STATUS.pending, 'set the ticket back to pending (pending_followups: keep)');
+    if (options.reopen === true && status === TICKET_STATUS.closed) await this.#setStatusAfter(ticketId, reopenTo(), 'reopen the closed ticket');
+    else if (!options.reopen && keep && status === TICKET_STATUS.pending) await this.#setStatusAfter(ticketId, TICKET_STATUS.pending, 'set the ticket back to pending (pending_followups: keep)');
     return parsed.data.id;
   }
 
