@@ -13,7 +13,7 @@
 
 import { announcedByEvent, type AnnouncedRow } from '../announced-rows.js';
 import { decisionRecord, openIncidentView } from '../decision-row.js';
-import { toJob, type JobRow as JobRows } from '../job-row.js';
+import { toJob, type JobRow } from '../job-row.js';
 import type { Alert } from '../../../core/alert.js';
 import { laneOf, type LaneKind } from '../../../core/coalesce.js';
 import type { EventChange, EventInfo, Incident, JobSpec } from '../../../core/decide.js';
@@ -106,8 +106,6 @@ const RECORD_DECIDED_ON_DISK: Statement = {
   sql: `INSERT INTO meta (key, value) SELECT 'processed_through_on_disk', value FROM meta WHERE key = 'processed_through'
         ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE meta.value IS DISTINCT FROM excluded.value`,
 };
-
-type JobRow = JobRows<JobSpec>;
 
 const JOB_COLUMNS = `j.id, j.fp_key, j.lane, j.seq, j.type, j.payload, j.status, j.attempts, j.next_attempt_at, j.last_error, j.delivery_id, j.created_at,
   (SELECT i.state->>'fingerprint' FROM incidents i WHERE i.fp_key = j.fp_key) AS fingerprint`;
@@ -649,7 +647,7 @@ export class PgStorePorts
     const asked = Date.now();
     const rows = this.#s.transaction(
       () =>
-        this.#s.query<JobRow & { epoch: number }>(
+        this.#s.query<JobRow<JobSpec> & { epoch: number }>(
           `WITH ready AS (
              SELECT j.id, j.status AS was FROM jobs j
               WHERE ((j.status = 'pending' AND j.next_attempt_at <= $1) OR (j.status = 'running' AND COALESCE(j.lease_until, '-infinity') < clock_timestamp()))
@@ -724,12 +722,12 @@ export class PgStorePorts
   }
 
   job(id: number): Job | undefined {
-    const r = this.#s.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = $1`, [id])[0];
+    const r = this.#s.query<JobRow<JobSpec>>(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.id = $1`, [id])[0];
     return r ? toJob(r) : undefined;
   }
 
   jobs(status: JobStatus, limit = 1000): Job[] {
-    return this.#s.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.status = $1 ORDER BY j.id LIMIT $2`, [status, limit]).map(toJob);
+    return this.#s.query<JobRow<JobSpec>>(`SELECT ${JOB_COLUMNS} FROM jobs j WHERE j.status = $1 ORDER BY j.id LIMIT $2`, [status, limit]).map(toJob);
   }
 
   retryDead(id: number | 'all', now: number): number {

@@ -5,11 +5,9 @@ import type Database from 'better-sqlite3';
 import { laneOf, type LaneKind } from '../../../core/coalesce.js';
 import type { JobSpec } from '../../../core/decide.js';
 import type { ActionQueue, IncidentRef, Job, JobStatus, QueuedJob, QueueStats, RunRecord, StateTransactions } from '../../../core/ports.js';
-import { laneName, toJob, type JobRow as JobRows } from '../job-row.js';
+import { laneName, toJob, type JobRow } from '../job-row.js';
 import { LimitedQuery, type MetaTable } from './database.js';
 import { keyOf } from './incidents.js';
-
-type JobRow = JobRows<string>;
 
 /** What stats() reports besides the jobs: alerts not decided yet (inbox), and parked deliveries (decisions.ts). */
 export interface WaitingWork {
@@ -43,7 +41,7 @@ export class SqliteActionQueue implements ActionQueue {
       // Walks due jobs in order and stops after LIMIT heads: no per-lane aggregate over the whole queue.
       // A held-back create (untried, due after the create horizon) is skipped here, not after LIMIT: a storm of new
       // incidents would otherwise fill every LIMIT with held creates and starve the due jobs queued behind them.
-      ready: new LimitedQuery<[number, number], JobRow>(
+      ready: new LimitedQuery<[number, number], JobRow<string>>(
         db,
         `SELECT j.*, json_extract(i.state, '$.fingerprint') AS fingerprint FROM jobs j INDEXED BY jobs_ready
           LEFT JOIN incidents i ON i.fp_key = j.fp_key
@@ -59,8 +57,8 @@ export class SqliteActionQueue implements ActionQueue {
       reschedule: db.prepare("UPDATE jobs SET status = 'pending', next_attempt_at = ?, last_error = ?, updated_at = ? WHERE id = ?"),
       bury: db.prepare("UPDATE jobs SET status = 'dead', last_error = ?, updated_at = ? WHERE id = ?"),
       requeueRunning: db.prepare("UPDATE jobs SET status = 'pending', updated_at = ? WHERE status = 'running'"),
-      jobById: db.prepare<[number], JobRow>("SELECT j.*, json_extract(i.state, '$.fingerprint') AS fingerprint FROM jobs j LEFT JOIN incidents i ON i.fp_key = j.fp_key WHERE j.id = ?"),
-      jobsByStatus: db.prepare<[string, number], JobRow>(
+      jobById: db.prepare<[number], JobRow<string>>("SELECT j.*, json_extract(i.state, '$.fingerprint') AS fingerprint FROM jobs j LEFT JOIN incidents i ON i.fp_key = j.fp_key WHERE j.id = ?"),
+      jobsByStatus: db.prepare<[string, number], JobRow<string>>(
         "SELECT j.*, json_extract(i.state, '$.fingerprint') AS fingerprint FROM jobs j LEFT JOIN incidents i ON i.fp_key = j.fp_key WHERE j.status = ? ORDER BY j.id LIMIT ?",
       ),
       retryDead: db.prepare("UPDATE jobs SET status = 'pending', next_attempt_at = ?, updated_at = ? WHERE id = ? AND status = 'dead'"),
