@@ -1,6 +1,5 @@
-import { readlinkSync } from 'node:fs';
-import { setPriority } from 'node:os';
 import { systemClock } from '../adapters/clock.js';
+import { lowerThisThread } from '../adapters/cpu-priority.js';
 import type { SessionState } from '../adapters/glpi/connection.js';
 import { ensureMarkerKey } from '../adapters/marker-key.js';
 import type { Config } from '../config/schema.js';
@@ -54,21 +53,10 @@ export interface ProcessingOptions {
   readonly intakeBusy?: () => boolean;
 }
 
-/** Under a storm the cores go to answering Zabbix first: decisions use the CPU the intake leaves (Linux: per-thread nice value). */
-const PROCESSING_NICE = 19;
 /** /metrics and /readyz read the queue's counts at most this often. */
 const QUEUE_READ_EVERY_MS = 1_000;
 /** The intake's connection leaves the inbox's WAL to this side. */
 const CHECKPOINT_EVERY_MS = 1_000;
-
-function lowerPriority(): void {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, PROCESSING_NICE);
-  } catch {
-    // Not Linux, or not allowed: same priority as the intake.
-  }
-}
 
 /** Whether the GLPI adapter speaks Problems and ITIL links (core/ports.ts ProblemDesk). */
 function isProblemDesk(glpi: object): glpi is ProblemDesk {
@@ -153,7 +141,11 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
     ...(watcher ? { bound: { task: watcher, schedule: config.zabbix.poll.schedule } } : {}),
   });
 
-  if (options.lowPriority) lowerPriority();
+  if (options.lowPriority) {
+    // Under a storm the cores go to answering Zabbix first: decisions use the CPU the intake leaves (adapters/cpu-priority.ts).
+    const lowered = lowerThisThread();
+    logger.info({ cpu_policy: lowered.policy, ...('why' in lowered ? { why: lowered.why } : {}) }, lowered.policy === 'idle' ? 'processing thread runs at SCHED_IDLE: webhooks never wait for it' : 'processing thread could not be set to SCHED_IDLE; webhooks may wait for it under load');
+  }
   dispatcher.start();
   processor.admit(options.durableThrough);
   processor.schedule();

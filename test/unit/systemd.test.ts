@@ -38,10 +38,11 @@ function unitValues(text: string, key: string): string[] {
  * System calls the daemon makes (strace -f of `run` on Node 20 under load, with
  * /metrics, /readyz, SIGHUP and SIGTERM; as root SQLite also calls fchown, not
  * as the service user; with NOTIFY_SOCKET, spawning systemd-notify and the tool itself
- * add clone, dup2, getppid, ppoll, prctl, sendmsg, socketpair, statfs, fstatfs and wait4).
+ * add clone, dup2, getppid, ppoll, prctl, sendmsg, socketpair, statfs, fstatfs and wait4; chrt, run once by the processing
+ * thread, adds sched_get_priority_min, sched_get_priority_max and sched_setscheduler).
  * A call outside the unit's filter would kill the daemon or break it.
  */
-const DAEMON_SYSCALLS = ['accept4', 'access', 'arch_prctl', 'bind', 'brk', 'capget', 'clock_nanosleep', 'clone', 'clone3', 'close', 'connect', 'dup2', 'epoll_create1', 'epoll_ctl', 'epoll_pwait', 'eventfd2', 'execve', 'exit', 'exit_group', 'fcntl', 'fdatasync', 'fstat', 'fstatfs', 'fsync', 'ftruncate', 'futex', 'getcwd', 'getdents64', 'getegid', 'geteuid', 'getgid', 'getpid', 'getppid', 'getrandom', 'getrusage', 'getsockname', 'getsockopt', 'gettid', 'getuid', 'ioctl', 'listen', 'lseek', 'madvise', 'mkdir', 'mmap', 'mprotect', 'munmap', 'newfstatat', 'openat', 'pipe2', 'pkey_alloc', 'ppoll', 'prctl', 'pread64', 'prlimit64', 'pwrite64', 'read', 'readlink', 'rseq', 'rt_sigaction', 'rt_sigprocmask', 'rt_sigreturn', 'sched_getaffinity', 'sendmsg', 'set_robust_list', 'set_tid_address', 'setpriority', 'setsockopt', 'shutdown', 'socket', 'socketpair', 'statfs', 'statx', 'sysinfo', 'uname', 'unlink', 'wait4', 'write', 'writev'];
+const DAEMON_SYSCALLS = ['accept4', 'access', 'arch_prctl', 'bind', 'brk', 'capget', 'clock_nanosleep', 'clone', 'clone3', 'close', 'connect', 'dup2', 'epoll_create1', 'epoll_ctl', 'epoll_pwait', 'eventfd2', 'execve', 'exit', 'exit_group', 'fcntl', 'fdatasync', 'fstat', 'fstatfs', 'fsync', 'ftruncate', 'futex', 'getcwd', 'getdents64', 'getegid', 'geteuid', 'getgid', 'getpid', 'getppid', 'getrandom', 'getrusage', 'getsockname', 'getsockopt', 'gettid', 'getuid', 'ioctl', 'listen', 'lseek', 'madvise', 'mkdir', 'mmap', 'mprotect', 'munmap', 'newfstatat', 'openat', 'pipe2', 'pkey_alloc', 'ppoll', 'prctl', 'pread64', 'prlimit64', 'pwrite64', 'read', 'readlink', 'rseq', 'rt_sigaction', 'rt_sigprocmask', 'rt_sigreturn', 'sched_get_priority_max', 'sched_get_priority_min', 'sched_getaffinity', 'sched_setscheduler', 'sendmsg', 'set_robust_list', 'set_tid_address', 'setpriority', 'setsockopt', 'shutdown', 'socket', 'socketpair', 'statfs', 'statx', 'sysinfo', 'uname', 'unlink', 'wait4', 'write', 'writev'];
 
 const setCache = new Map<string, Set<string>>();
 /** A systemd syscall set (@name) as system call names, nested sets expanded. */
