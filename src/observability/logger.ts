@@ -26,8 +26,30 @@ export const REDACT_PATHS = [
  * PIPE_BUF (4096 on Linux) bytes whole, so the other thread's lines never land inside one of ours.
  */
 const BATCH_BYTES = 4096;
-/** Sleep before retrying a write the pipe refused (EAGAIN: the reader is behind). */
-const RETRY_SLEEP = new Int32Array(new SharedArrayBuffer(4));
+/**
+ * What one thread keeps for a reader that is behind (journald under load, a stopped pipe) before it drops lines:
+ * some ten seconds of a storm's decision lines. Beyond it new lines are dropped, counted, and announced by one line
+ * once the reader catches up; the decisions themselves are in the state file (`explain`).
+ */
+export const MAX_PENDING_BYTES = 4 * 1024 * 1024;
+/** How soon lines the reader refused are offered again. */
+const RETRY_MS = 10;
+/** At exit, how long the pending lines may still wait for the reader. */
+const EXIT_WAIT_MS = 1_000;
+/** Sleep between tries at exit (nothing else runs then). */
+const EXIT_SLEEP = new Int32Array(new SharedArrayBuffer(4));
+
+/** The lines as pino writes them (logger.ts createLogger), for the line announcing drops. */
+function droppedNotice(dropped: number): string {
+  return `${JSON.stringify({
+    level: 'warn',
+    time: new Date().toISOString(),
+    service: 'zabbix-glpi-bridge',
+    code: 'LOG_LINES_DROPPED',
+    dropped,
+    msg: `the log's reader fell behind: ${dropped} log lines were dropped (zgb_log_lines_dropped_total); decisions are kept in the state file (explain)`,
+  })}\n`;
+}
 
 /**
  * Log lines to a file descriptor, written once per event-loop turn instead of once per line: under a storm
@@ -35,14 +57,41 @@ const RETRY_SLEEP = new Int32Array(new SharedArrayBuffer(4));
  * reader per line) was a tenth of its CPU (issue 16). Lines are whole in every write, a write is at most
  * BATCH_BYTES (a longer line goes alone), and what is pending is written before the thread or process exits;
  * only a kill -9 can lose the lines of the turn it interrupts.
+ *
+ * Standard output is non-blocking once the processing thread exists (Node opens its side of the worker's stdio
+ * so, and the flag belongs to the descriptor both threads share). A reader that is behind answers EAGAIN: the
+ * lines wait here, in order, and are offered again RETRY_MS later, so neither thread ever waits for the reader
+ * (on the main thread that would hold every webhook). Past `maxPendingBytes` new lines are dropped and counted.
  */
 export class BatchedLines implements DestinationStream {
   #lines: string[] = [];
   #bytes = 0;
   #scheduled = false;
+  /** What the reader refused, oldest first, with how many lines each holds: written before anything newer. */
+  #pending: { buf: Buffer; lines: number }[] = [];
+  #pendingBytes = 0;
+  #retry: NodeJS.Timeout | undefined;
+  /** The queue reached its cap: newer lines are dropped until it is empty again. */
+  #full = false;
+  /** Lines dropped since the last notice, and in all. */
+  #unannounced = 0;
+  #dropped = 0;
 
-  constructor(private readonly fd = 1) {
-    process.once('exit', () => this.flush());
+  constructor(
+    private readonly fd = 1,
+    private readonly maxPendingBytes = MAX_PENDING_BYTES,
+  ) {
+    process.once('exit', () => this.close());
+  }
+
+  /** Lines dropped because the reader was too far behind, or gone (EPIPE). */
+  get droppedLines(): number {
+    return this.#dropped;
+  }
+
+  /** Bytes waiting for the reader. */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
   }
 
   write(line: string): void {
@@ -55,7 +104,7 @@ export class BatchedLines implements DestinationStream {
     }
   }
 
-  /** Write what is pending now, in whole lines, in writes of at most BATCH_BYTES. */
+  /** Write what is pending now, in whole lines, in writes of at most BATCH_BYTES (what the reader refuses waits). */
   flush(): void {
     this.#scheduled = false;
     const lines = this.#lines;
@@ -64,31 +113,101 @@ export class BatchedLines implements DestinationStream {
     this.#bytes = 0;
     let chunk = '';
     let chunkBytes = 0;
+    let chunkLines = 0;
     for (const line of lines) {
       const bytes = Buffer.byteLength(line);
       if (chunk !== '' && chunkBytes + bytes > BATCH_BYTES) {
-        this.#writeAll(chunk);
+        this.#send(Buffer.from(chunk), chunkLines);
         chunk = '';
         chunkBytes = 0;
+        chunkLines = 0;
       }
       chunk += line;
       chunkBytes += bytes;
+      chunkLines++;
     }
-    if (chunk !== '') this.#writeAll(chunk);
+    if (chunk !== '') this.#send(Buffer.from(chunk), chunkLines);
   }
 
-  #writeAll(text: string): void {
-    let buf = Buffer.from(text);
-    for (let tries = 0; buf.length > 0; ) {
-      try {
-        buf = buf.subarray(writeSync(this.fd, buf));
-      } catch (e) {
-        // A non-blocking pipe whose reader is behind: wait a little and retry, as pino's own destination does.
-        // Anything else (the journal's stream gone: EPIPE) drops the lines rather than the bridge.
-        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || ++tries > 1000) return;
-        Atomics.wait(RETRY_SLEEP, 0, 0, 1);
-      }
+  /** Before the thread or process ends: everything written, waiting for the reader up to EXIT_WAIT_MS. */
+  close(): void {
+    this.flush();
+    clearTimeout(this.#retry);
+    this.#retry = undefined;
+    const deadline = Date.now() + EXIT_WAIT_MS;
+    while (this.#drain() && Date.now() < deadline) Atomics.wait(EXIT_SLEEP, 0, 0, 1);
+    this.#dropPending();
+  }
+
+  #send(buf: Buffer, lines: number): void {
+    if (this.#pending.length > 0) return this.#keep(buf, lines);
+    let written: number;
+    try {
+      written = writeSync(this.fd, buf);
+    } catch (e) {
+      // Anything but a reader that is behind (the journal's stream gone: EPIPE) drops the lines rather than the bridge.
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return this.#keep(buf, lines);
+      return this.#drop(lines);
     }
+    // A socket may take part of a write: the rest goes next, whatever the queue holds (half a line is worse than a long queue).
+    if (written < buf.length) this.#keep(buf.subarray(written), lines, true);
+  }
+
+  #keep(buf: Buffer, lines: number, restOfLine = false): void {
+    // Once full, everything newer is dropped until the reader has caught up: one gap, announced where it is.
+    if (!restOfLine && (this.#full || this.#pendingBytes + buf.length > this.maxPendingBytes)) {
+      this.#full = true;
+      return this.#drop(lines);
+    }
+    this.#pending.push({ buf, lines });
+    this.#pendingBytes += buf.length;
+    this.#retryLater();
+  }
+
+  #retryLater(): void {
+    if (this.#retry) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      if (this.#drain()) this.#retryLater();
+    }, RETRY_MS);
+    // The lines are no reason to keep the process alive: close() writes them at exit.
+    this.#retry.unref();
+  }
+
+  #drop(lines: number): void {
+    this.#dropped += lines;
+    this.#unannounced += lines;
+  }
+
+  #dropPending(): void {
+    for (const p of this.#pending) this.#drop(p.lines);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+  }
+
+  /** Write what waits, oldest first, until the reader refuses; then announce any drop. True while something still waits. */
+  #drain(): boolean {
+    while (this.#pending.length > 0) {
+      const head = this.#pending[0] as { buf: Buffer; lines: number };
+      let written: number;
+      try {
+        written = writeSync(this.fd, head.buf);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return true;
+        this.#dropPending();
+        return false;
+      }
+      this.#pendingBytes -= written;
+      if (written < head.buf.length) head.buf = head.buf.subarray(written);
+      else this.#pending.shift();
+    }
+    this.#full = false;
+    if (this.#unannounced > 0) {
+      const dropped = this.#unannounced;
+      this.#unannounced = 0;
+      this.#send(Buffer.from(droppedNotice(dropped)), 1);
+    }
+    return this.#pending.length > 0;
   }
 }
 
@@ -97,6 +216,11 @@ let stdoutLines: BatchedLines | undefined;
 export function batchedStdout(): BatchedLines {
   stdoutLines ??= new BatchedLines(1);
   return stdoutLines;
+}
+
+/** Log lines this thread dropped on standard output (zgb_log_lines_dropped_total). */
+export function droppedStdoutLines(): number {
+  return stdoutLines?.droppedLines ?? 0;
 }
 
 export function createLogger(level: string, destination: DestinationStream = batchedStdout()): Logger {

@@ -1,5 +1,6 @@
 import { getHeapStatistics } from 'node:v8';
 import type { QueueStats } from '../core/ports.js';
+import { droppedStdoutLines } from './logger.js';
 import { isMainThread } from 'node:worker_threads';
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
@@ -205,6 +206,16 @@ export function createMetrics(opts: { processMetrics?: boolean } = {}) {
         const h = getHeapStatistics();
         this.set({ thread, state: 'used' }, h.used_heap_size);
         this.set({ thread, state: 'total' }, h.total_heap_size);
+      },
+    });
+    new Counter({
+      name: 'zgb_log_lines_dropped_total',
+      help: "Log lines a thread dropped because standard output's reader (journald) fell too far behind or was gone; each drop is announced by a LOG_LINES_DROPPED line once it catches up. Decisions are in the state file regardless.",
+      labelNames: ['thread'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ thread }, droppedStdoutLines());
       },
     });
   }

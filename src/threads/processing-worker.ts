@@ -80,7 +80,7 @@ port.on('message', (m: ToProcessing) => {
       side.wake(signal.through());
       void side.stop(m.timeoutMs).then(({ code, jobsLeft }) => {
         relay.flush();
-        stdout?.flush();
+        stdout?.close();
         send({ t: 'stopped', code, jobsLeft });
         port.close();
       });

@@ -128,6 +128,15 @@ export class Daemon {
     return this.#child?.pid ?? -1;
   }
 
+  /** Stop reading the daemon's standard output (a log reader that falls behind: the pipe fills), until resumeOutput(). */
+  pauseOutput(): void {
+    this.#child?.stdout?.pause();
+  }
+
+  resumeOutput(): void {
+    this.#child?.stdout?.resume();
+  }
+
   /** Started and not exited yet. */
   get running(): boolean {
     return this.#child !== undefined && this.exitCode === undefined;
