@@ -97,6 +97,7 @@ describe('systemd unit', () => {
     const start = /^((?:MALLOC_\w+=\S+ )*)node (.*?)\S*main\.js /.exec(pkg.scripts.start ?? '');
     expect(unitFlags).toContain('--max-semi-space-size=');
     expect(unitFlags).toContain('--heap-growing-percent=');
+    expect(unitFlags).toContain('--single-threaded-gc');
     expect(start?.[2]?.trim()).toBe(unitFlags);
     expect(unitAllocator).toContain('MALLOC_ARENA_MAX=2');
     expect(start?.[1]?.trim().split(' ')).toEqual(unitAllocator);
