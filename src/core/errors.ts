@@ -44,6 +44,7 @@ export const ERROR_CODES = {
   GLPI_ROWS_REFUSED: { status: 0, hint: 'GLPI answered the read-back\'s search with rows whose fields are missing or not in GLPI\'s documented form: those rows were left out (listed in the log line with the field and what it held), the others were read. Check GLPI\'s version, a plugin changing search results, or a proxy rewriting answers.' },
   GLPI_WATCH_TICKET_SKIPPED: { status: 0, hint: 'The GLPI read-back could not read a ticket\'s follow-ups in several sweeps in a row: it moved past the ticket, whose technicians\' follow-ups until then are not mirrored to Zabbix. Check the error logged with it (rights on the ticket, GLPI\'s log).' },
   SYSTEMD_NOTIFY_FAILED: { status: 0, hint: 'systemd-notify failed: readiness, status and watchdog pings may be lost, and a watchdog may restart the service. Check that the systemd package is installed and NOTIFY_SOCKET reachable.' },
+  LOG_LINES_DROPPED: { status: 0, hint: 'The reader of standard output (journald) fell more than 4 MiB of lines behind: the newest lines were dropped and counted (zgb_log_lines_dropped_total). No decision is lost; check journald\'s load.' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

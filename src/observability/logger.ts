@@ -1,5 +1,6 @@
 import { writeSync } from 'node:fs';
 import { pino, type Logger, type DestinationStream } from 'pino';
+import type { ErrorCode } from '../core/errors.js';
 
 /** Paths pino blanks out wherever they appear, in addition to the Secret type printing as <secret>. */
 export const REDACT_PATHS = [
@@ -45,7 +46,7 @@ function droppedNotice(dropped: number): string {
     level: 'warn',
     time: new Date().toISOString(),
     service: 'zabbix-glpi-bridge',
-    code: 'LOG_LINES_DROPPED',
+    code: 'LOG_LINES_DROPPED' satisfies ErrorCode,
     dropped,
     msg: `the log's reader fell behind: ${dropped} log lines were dropped (zgb_log_lines_dropped_total); decisions are kept in the state file (explain)`,
   })}\n`;

@@ -160,6 +160,8 @@ export class Daemon {
   /** SIGTERM and wait for the exit code. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     if (!this.#child || this.exitCode !== undefined) return this.exitCode ?? null;
+    // Its output read to the end again (a test may have paused it): the exit is seen once every line is read.
+    this.#child.stdout?.resume();
     this.#child.kill(signal);
     return this.#exited!;
   }
