@@ -32,7 +32,7 @@ const BATCH_BYTES = 4096;
  * some ten seconds of a storm's decision lines. Beyond it new lines are dropped, counted, and announced by one line
  * once the reader catches up; the decisions themselves are in the state file (`explain`).
  */
-export const MAX_PENDING_BYTES = 4 * 1024 * 1024;
+const MAX_PENDING_BYTES = 4 * 1024 * 1024;
 /** How soon lines the reader refused are offered again. */
 const RETRY_MS = 10;
 /** At exit, how long the pending lines may still wait for the reader. */
@@ -40,16 +40,14 @@ const EXIT_WAIT_MS = 1_000;
 /** Sleep between tries at exit (nothing else runs then). */
 const EXIT_SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
-/** The lines as pino writes them (logger.ts createLogger), for the line announcing drops. */
+/** The line announcing dropped lines, as the thread's logger would write it (createLogger, below). */
 function droppedNotice(dropped: number): string {
-  return `${JSON.stringify({
-    level: 'warn',
-    time: new Date().toISOString(),
-    service: 'zabbix-glpi-bridge',
-    code: 'LOG_LINES_DROPPED' satisfies ErrorCode,
-    dropped,
-    msg: `the log's reader fell behind: ${dropped} log lines were dropped (zgb_log_lines_dropped_total); decisions are kept in the state file (explain)`,
-  })}\n`;
+  let line = '';
+  createLogger('warn', { write: (l: string) => void (line = l) }).warn(
+    { code: 'LOG_LINES_DROPPED' satisfies ErrorCode, dropped },
+    `the log's reader fell behind: ${dropped} log lines were dropped (zgb_log_lines_dropped_total); decisions are kept in the state file (explain)`,
+  );
+  return line;
 }
 
 /**
