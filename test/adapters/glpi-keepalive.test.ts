@@ -84,19 +84,22 @@ async function counted(metrics: ReturnType<typeof createMetrics>): Promise<unkno
 const draft: TicketDraft = { name: '[zbx:1] x', content: 'c', marker: '[zbx:1]', urgency: 3, impact: 3, type: 1, itilcategories_id: 0, entities_id: 0, requesttypes_id: 0, groups_id_assign: 0 };
 
 describe('keep-alive connections the server closed while idle', () => {
-  it('a read on such a connection is sent again at once on a fresh one, and is not a failure', async () => {
+  it.each([
+    ['API v1', (url: string, metrics: ReturnType<typeof createMetrics>) => glpiClient(url, { metrics }), 'initSession', ['/apirest.php/initSession', '/apirest.php/Ticket/42']],
+    ['API v2 (GLPI 11)', (url: string, metrics: ReturnType<typeof createMetrics>) => v2Client(url, metrics), 'passwordLogin', ['/api.php/token', '/api.php/v2/Assistance/Ticket/42']],
+  ] as const)('a read on such a connection is sent again at once on a fresh one, is not a failure, and is counted as stale (%s)', async (_api, make, login, paths) => {
     // Second request on any connection: the server had closed it.
     const glpi = await tinyGlpi((n) => n === 2);
     const metrics = createMetrics({ processMetrics: false });
-    const c = glpiClient(glpi.url, { metrics });
+    const c = make(glpi.url, metrics);
     await c.open();
     expect(await c.ticketStatus(42)).toBe(2);
     expect(glpi.served.map((s) => [s.socket, s.path])).toEqual([
-      [1, '/apirest.php/initSession'],
-      [2, '/apirest.php/Ticket/42'],
+      [1, paths[0]],
+      [2, paths[1]],
     ]);
     expect(await counted(metrics)).toEqual([
-      ['initSession', '200', 1],
+      [login, '200', 1],
       ['getTicket', 'stale_connection', 1],
       ['getTicket', '200', 1],
     ]);
@@ -129,25 +132,6 @@ describe('keep-alive connections the server closed while idle', () => {
     expect(glpi.closed()).toBe(1);
     expect(await c.ticketStatus(42)).toBe(2);
     expect(glpi.served.map((s) => s.socket)).toEqual([1, 2]);
-  });
-});
-
-describe('the same with GLPI 11\'s high-level API (v2 client)', () => {
-  it('a read on a connection the server closed while idle is sent again at once on a fresh one, and counted as stale', async () => {
-    const glpi = await tinyGlpi((n) => n === 2);
-    const metrics = createMetrics({ processMetrics: false });
-    const c = v2Client(glpi.url, metrics);
-    await c.open();
-    expect(await c.ticketStatus(42)).toBe(2);
-    expect(glpi.served.map((s) => [s.socket, s.path])).toEqual([
-      [1, '/api.php/token'],
-      [2, '/api.php/v2/Assistance/Ticket/42'],
-    ]);
-    expect(await counted(metrics)).toEqual([
-      ['passwordLogin', '200', 1],
-      ['getTicket', 'stale_connection', 1],
-      ['getTicket', '200', 1],
-    ]);
   });
 });
 
