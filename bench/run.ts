@@ -210,10 +210,15 @@ interface IntakeFigures {
   readonly busy: Busy;
   /** Cores busy at the fixed rate, warm-up included: what runs beside the intake while its p99 is measured. */
   readonly rateBusy: Busy;
+  /** Daemon only: alerts decided per second during the saturation (intake first holds decisions back meanwhile). */
+  readonly decidedPerSecond?: number;
 }
 
-/** One round of the intake measures against a server at `url` (the daemon's webhook or the ceiling). */
-async function intakeRound(url: string, pid: number, firstEventId: number): Promise<IntakeFigures> {
+/**
+ * One round of the intake measures against a server at `url` (the daemon's webhook or the ceiling); `daemonUrl`:
+ * the daemon's listener, whose decisions during the saturation are counted.
+ */
+async function intakeRound(url: string, pid: number, firstEventId: number, daemonUrl?: string): Promise<IntakeFigures> {
   const cpu0 = cpuSeconds(pid);
   const measured = async (run: () => Promise<LoadResult>): Promise<{ result: LoadResult; busy: Busy }> => {
     const t0 = threadCpu(pid);
@@ -224,9 +229,12 @@ async function intakeRound(url: string, pid: number, firstEventId: number): Prom
     return { result, busy: { main: (t1.main - t0.main) / wall, processing: (t1.processing - t0.processing) / wall, other: (t1.other - t0.other) / wall, load: (result.loadCpuSeconds ?? 0) / wall } };
   };
   const rate = await measured(() => load({ mode: 'rate', url, token: TOKEN, rate: RATE, seconds: INTAKE_SECONDS, firstEventId, warmupSeconds: WARMUP_SECONDS }));
+  const decided = async () => (daemonUrl === undefined ? 0 : sumMetric(await bothThreadsMetrics(daemonUrl), 'zgb_decisions_total'));
+  const decided0 = await decided();
   const saturation = await measured(() => load({ mode: 'saturate', url, token: TOKEN, connections: CONNECTIONS, seconds: INTAKE_SECONDS, firstEventId: firstEventId + 5_000_000 }));
+  const decidedPerSecond = daemonUrl === undefined ? undefined : (await decided() - decided0) / saturation.result.seconds;
   const alerts = rate.result.accepted + RATE * WARMUP_SECONDS + saturation.result.accepted;
-  return { rate: rate.result, saturation: saturation.result, cpuSeconds: cpuSeconds(pid) - cpu0, alerts, peakRssMb: peakRssMb(pid), busy: saturation.busy, rateBusy: rate.busy };
+  return { rate: rate.result, saturation: saturation.result, cpuSeconds: cpuSeconds(pid) - cpu0, alerts, peakRssMb: peakRssMb(pid), busy: saturation.busy, rateBusy: rate.busy, ...(decidedPerSecond === undefined ? {} : { decidedPerSecond }) };
 }
 
 const perSecond = (r: LoadResult) => r.accepted / r.seconds;
@@ -276,7 +284,7 @@ async function intake(): Promise<void> {
     const rounds: IntakeFigures[] = [];
     const catchUps: number[] = [];
     for (let r = 0; r < INTAKE_ROUNDS; r++) {
-      rounds.push(await intakeRound(`${d.url}/zabbix/webhook`, d.child.pid!, 1 + r * 10_000_000));
+      rounds.push(await intakeRound(`${d.url}/zabbix/webhook`, d.child.pid!, 1 + r * 10_000_000, d.url));
       // Decisions and GLPI work lag behind a saturating intake; they finish before the ceiling's round (they would
       // take its cores), and their CPU is counted below.
       catchUps.push(await caughtUp(d.url));
@@ -304,6 +312,8 @@ async function intake(): Promise<void> {
     // What limits it: on 2 cores the load generator, the server's threads and (for the daemon) the GLPI fake share them.
     row('intake at saturation: cores busy, daemon (median of rounds)', busyText(medianBusy(rounds), true));
     row('intake at saturation: cores busy, ceiling (median of rounds)', busyText(medianBusy(ceilings), false));
+    // Intake first (services/processor.ts): while Zabbix queues, one batch of up to 512 a second is decided, no more.
+    row('intake at saturation: alerts decided per second meanwhile, daemon by round (held back: up to 512)', list(rounds, (f) => f.decidedPerSecond ?? 0, 0));
     row('intake at saturation: decisions and GLPI caught up after the load', spread(catchUps, (x) => `${x.toFixed(1)} s`));
     const cpu = cpuSeconds(d.child.pid!) - cpu0;
     const alerts = rounds.reduce((n, f) => n + f.alerts, 0);

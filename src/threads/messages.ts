@@ -25,7 +25,7 @@ export class WakeSignal {
   readonly #through: BigInt64Array;
   /** [0]: 1 while the processing thread waits for a 'wake' message. */
   readonly #asleep: Int32Array;
-  /** [0]: how many webhooks the intake's last group commit answered (see intakeBusy). */
+  /** [0]: the most webhooks one group commit answered since the processing thread last looked (see intakeBusy). */
   readonly #lastCommit: Int32Array;
   /** Processing thread: the position intakeBusy() saw last, when, and what it said (see intakeBusy). */
   #busySeen = 0;
@@ -44,14 +44,20 @@ export class WakeSignal {
    */
   advance(through: number, webhooks = 0): boolean {
     if (BigInt(through) > Atomics.load(this.#through, 0)) Atomics.store(this.#through, 0, BigInt(through));
-    Atomics.store(this.#lastCommit, 0, webhooks);
+    // The largest since the last look: under a saturating storm commits alternate big and small (a closed loop's
+    // batches), and the last one alone said "not busy" every few looks, each time letting a batch of decisions run.
+    for (let seen = Atomics.load(this.#lastCommit, 0); webhooks > seen; ) {
+      const was = Atomics.compareExchange(this.#lastCommit, 0, seen, webhooks);
+      if (was === seen) break;
+      seen = was;
+    }
     return Atomics.exchange(this.#asleep, 0, 0) === 1;
   }
 
   /**
-   * Processing thread: whether Zabbix is queueing on the intake right now: its last group commit answered at
-   * least INTAKE_BUSY_COMMIT webhooks (they arrive faster than an fsync takes) and the inbox moved since the
-   * last look (a big commit long ago says nothing). Looked at once per BUSY_LOOK_MS (performance.now()),
+   * Processing thread: whether Zabbix is queueing on the intake right now: a group commit since the last look
+   * answered at least INTAKE_BUSY_COMMIT webhooks (they arrive faster than an fsync takes) and the inbox moved
+   * (a big commit long ago says nothing). Looked at once per BUSY_LOOK_MS (performance.now()),
    * whoever asks (the processor and the dispatcher).
    */
   intakeBusy(now = performance.now()): boolean {
@@ -60,7 +66,8 @@ export class WakeSignal {
     const moved = through !== this.#busySeen;
     this.#busySeen = through;
     this.#busyAt = now;
-    this.#busy = moved && Atomics.load(this.#lastCommit, 0) >= INTAKE_BUSY_COMMIT;
+    const biggest = Atomics.exchange(this.#lastCommit, 0, 0);
+    this.#busy = moved && biggest >= INTAKE_BUSY_COMMIT;
     return this.#busy;
   }
 

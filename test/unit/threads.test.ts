@@ -150,6 +150,32 @@ describe('the intake’s pressure, as the processing thread sees it', () => {
     expect(thread.intakeBusy(0)).toBe(true);
     expect(thread.intakeBusy(1)).toBe(true);
   });
+
+  it('is busy when any commit since the last look was big, though the last one was small (a saturating closed loop alternates them)', () => {
+    const { main, thread } = sides();
+    main.advance(40, 40);
+    main.advance(42, 2);
+    expect(thread.intakeBusy(0)).toBe(true);
+    main.advance(44, 2);
+    main.advance(80, 36);
+    main.advance(81, 1);
+    expect(thread.intakeBusy(100)).toBe(true);
+  });
+
+  it('forgets a big commit once looked at: the next look goes by the commits after it', () => {
+    const { main, thread } = sides();
+    main.advance(40, 40);
+    expect(thread.intakeBusy(0)).toBe(true);
+    main.advance(41, 1);
+    main.advance(43, 2);
+    expect(thread.intakeBusy(100)).toBe(false);
+    // A look that found the inbox still forgets what it saw: a big commit then says nothing about the next moves.
+    main.advance(83, 40);
+    expect(thread.intakeBusy(200)).toBe(true);
+    expect(thread.intakeBusy(300)).toBe(false);
+    main.advance(84, 1);
+    expect(thread.intakeBusy(400)).toBe(false);
+  });
 });
 
 describe('log lines', () => {
