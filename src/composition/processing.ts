@@ -144,7 +144,7 @@ export function startProcessing(initial: Config, options: ProcessingOptions): Pr
   if (options.lowPriority) {
     // Under a storm the cores go to answering Zabbix first: decisions use the CPU the intake leaves (adapters/cpu-priority.ts).
     const lowered = lowerThisThread();
-    logger.info({ cpu_policy: lowered.policy, ...('why' in lowered ? { why: lowered.why } : {}) }, lowered.policy === 'idle' ? 'processing thread runs at SCHED_IDLE: webhooks never wait for it' : 'processing thread could not be set to SCHED_IDLE; webhooks may wait for it under load');
+    logger.info({ cpu_policy: lowered.policy, ...('why' in lowered ? { why: lowered.why } : {}) }, lowered.policy === 'idle' ? 'processing thread runs at SCHED_IDLE: webhooks come first' : 'processing thread could not be set to SCHED_IDLE; webhooks may wait for it under load');
   }
   dispatcher.start();
   processor.admit(options.durableThrough);
