@@ -303,7 +303,7 @@ async function intake(): Promise<void> {
     row(`intake at ${RATE}/s: p99 of the ceiling by round`, `${list(ceilings, p99, 2)} ms`);
     row(`intake at ${RATE}/s: daemon's p99 ÷ the ceiling's around it (goal ≤ 1.5 ×)`, spread(p99Ratios, (x) => `${x.toFixed(2)} ×`));
     // Beside the intake at this rate the daemon decides every alert and calls GLPI (and here the GLPI fake answers on
-    // the same cores): with decisions off its p99 is the ceiling's (README, "the sixth sitting").
+    // the same cores): with decisions off its p99 is the ceiling's (docs/performance-log.md, "The sixth sitting").
     row(`intake at ${RATE}/s: cores busy, daemon / ceiling (median of rounds)`, `${busyText(medianBusy(rounds, 'rateBusy'), true)} / ${busyText(medianBusy(ceilings, 'rateBusy'), false)}`);
     row(`intake at saturation (${CONNECTIONS} connections): accepted/s, daemon by round`, list(rounds, sat, 0));
     row('intake at saturation: accepted/s, ceiling by round', list(ceilings, sat, 0));

@@ -7,7 +7,7 @@
 // bare ceiling's p90 at 1,000 webhooks/s from 1.0 to 1.8-2.5 ms and its p99 from 2.2 to 4.5-14.7 ms; the same loop
 // at SCHED_IDLE left them at 0.96 and 2.6. A SCHED_IDLE thread gives up its core as soon as any other thread wants it.
 // It does not make the work free: with the cores saturated, a SCHED_IDLE busy loop still cut the ceiling's accepted
-// rate by a fifth at a sixth of a core (README, "the eighth sitting"); intake first holds the work back for that.
+// rate by a fifth at a sixth of a core (docs/performance-log.md, "The eighth sitting"); intake first holds the work back for that.
 //
 // Node has no binding for sched_setscheduler(2), so chrt(1) (util-linux, on every Debian and RHEL system) sets it
 // for this thread's id. A thread may always lower its own priority; going back needs CAP_SYS_NICE, which the
