@@ -13,11 +13,17 @@ import type { Metrics } from '../observability/metrics.js';
 const BATCH = 512;
 /**
  * New deliveries wait this long to be decided together: one state commit per
- * batch instead of one per alert or two under a storm (CPU and disk writes
- * that would compete with the intake), at no cost a user can see next to
- * GLPI's own latency and the hold-down and coalescing windows.
+ * batch instead of one per alert or a few (CPU and disk writes that would
+ * compete with the intake), at no cost a user can see next to GLPI's own
+ * latency and the hold-down and coalescing windows. Issue 16: in a 167/s storm
+ * a batch costs about as much again as the alerts in it (the state commit and
+ * its fsync, the inbox read, the dispatcher's look at the queue). 100 ms instead
+ * of 20 (batches of about 17 alerts instead of 3) took the processing thread
+ * from 0.45-0.57 CPU-seconds per 1,000 alerts (seven 30 s storms) to 0.36-0.43
+ * (five, alternated), a tenth of the daemon's CPU; the p99 of the 202 at
+ * 1,000/s did not move (six alternated rounds each).
  */
-const GATHER_MS = 20;
+const GATHER_MS = 100;
 /**
  * Intake first (issue 16): while Zabbix is queueing on the intake (a storm at the machine's limit), new
  * decisions wait and look again after YIELD_MS: deciding, its state writes and its garbage collection
