@@ -242,7 +242,8 @@ describe('systemd readiness and watchdog (Type=notify)', () => {
       expect(ready.pid).not.toBe(child.pid);
       expect(ready.daemon_pid).toBe(child.pid);
       expect(ready.listening_ports).toContain(Number(new URL(address).port));
-      expect(notify.count('BARRIER=1')).toBeGreaterThanOrEqual(1);
+      // systemd-notify sends BARRIER=1 in a datagram of its own after READY=1: it may be read a moment later.
+      await waitFor(() => notify.count('BARRIER=1') >= 1, 'BARRIER=1 after READY=1');
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(notify.assignments()).toContain('STOPPING=1');
