@@ -59,9 +59,10 @@ export function daemonEnv(): NodeJS.ProcessEnv {
 const NEIGHBOUR = /^(zabbix_\w+|php|postgres|mysqld|mariadbd)/;
 
 /**
- * Processes of the services the end-to-end tests run on (Zabbix's servers, their PHP frontends, PostgreSQL; `.ci/run`
- * leaves them running with ZGB_CI_KEEP_SERVICES=1), with how many of each, or '' when none runs. Beside the bench they take cores and disk, and its
- * figures stop comparing with a quiet machine's (they did, unnoticed, in two sessions' measurements).
+ * Processes of the services the end-to-end tests run on (Zabbix's servers, their PHP frontends, PostgreSQL;
+ * `.ci/run` leaves them running with ZGB_CI_KEEP_SERVICES=1), with how many of each, or '' when none runs. Beside
+ * the bench they take cores and disk, and its figures stop comparing with a quiet machine's (they did, unnoticed,
+ * in two sessions' measurements).
  */
 export function neighbours(): string {
   const counts = new Map<string, number>();

@@ -26,7 +26,7 @@ export class WakeSignal {
   /** [0]: 1 while the processing thread waits for a 'wake' message. */
   readonly #asleep: Int32Array;
   /** [0]: the most webhooks one group commit answered since the processing thread last looked (see intakeBusy). */
-  readonly #lastCommit: Int32Array;
+  readonly #biggestCommit: Int32Array;
   /** Processing thread: the position intakeBusy() saw last, when, and what it said (see intakeBusy). */
   #busySeen = 0;
   #busyAt = Number.NEGATIVE_INFINITY;
@@ -35,7 +35,7 @@ export class WakeSignal {
   constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(16)) {
     this.#through = new BigInt64Array(buffer, 0, 1);
     this.#asleep = new Int32Array(buffer, 8, 1);
-    this.#lastCommit = new Int32Array(buffer, 12, 1);
+    this.#biggestCommit = new Int32Array(buffer, 12, 1);
   }
 
   /**
@@ -46,8 +46,8 @@ export class WakeSignal {
     if (BigInt(through) > Atomics.load(this.#through, 0)) Atomics.store(this.#through, 0, BigInt(through));
     // The largest since the last look: under a saturating storm commits alternate big and small (a closed loop's
     // batches), and the last one alone said "not busy" every few looks, each time letting a batch of decisions run.
-    for (let seen = Atomics.load(this.#lastCommit, 0); webhooks > seen; ) {
-      const was = Atomics.compareExchange(this.#lastCommit, 0, seen, webhooks);
+    for (let seen = Atomics.load(this.#biggestCommit, 0); webhooks > seen; ) {
+      const was = Atomics.compareExchange(this.#biggestCommit, 0, seen, webhooks);
       if (was === seen) break;
       seen = was;
     }
@@ -66,7 +66,7 @@ export class WakeSignal {
     const moved = through !== this.#busySeen;
     this.#busySeen = through;
     this.#busyAt = now;
-    const biggest = Atomics.exchange(this.#lastCommit, 0, 0);
+    const biggest = Atomics.exchange(this.#biggestCommit, 0, 0);
     this.#busy = moved && biggest >= INTAKE_BUSY_COMMIT;
     return this.#busy;
   }

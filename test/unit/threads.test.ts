@@ -169,7 +169,7 @@ describe('the intake’s pressure, as the processing thread sees it', () => {
     main.advance(41, 1);
     main.advance(43, 2);
     expect(thread.intakeBusy(100)).toBe(false);
-    // A look that found the inbox still forgets what it saw: a big commit then says nothing about the next moves.
+    // The next look finds the inbox where it was: not busy, and the big commit it took says nothing about later moves.
     main.advance(83, 40);
     expect(thread.intakeBusy(200)).toBe(true);
     expect(thread.intakeBusy(300)).toBe(false);
